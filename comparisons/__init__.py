@@ -1,0 +1,1 @@
+"""Running backends on cases, comparing with the reference, rendering reports, the CLI."""

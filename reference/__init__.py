@@ -1,0 +1,23 @@
+"""The hand-derived reference: NumPy only, no autodiff, no framework imports.
+
+case  = load_case("article")            # a built-in name or a .toml path
+r     = train(case)                     # loss trajectory, gradients, updated/final params
+"""
+
+from reference.case import Case, CaseError
+from reference.case_file import builtin_case_names, load_case, parse_case
+from reference.network import backward, forward, sgd_step, train
+from reference.result import Result
+
+__all__ = [
+    "Case",
+    "CaseError",
+    "Result",
+    "backward",
+    "builtin_case_names",
+    "forward",
+    "load_case",
+    "parse_case",
+    "sgd_step",
+    "train",
+]

@@ -1,0 +1,261 @@
+"""Case files (TOML, DESIGN.md format) read with tomllib and validated into a Case.
+
+Every problem raises CaseError("<file>: <field> …") — one line, naming the file and the field.
+"""
+
+import math
+import tomllib
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from reference.activations import ACTIVATIONS
+from reference.case import Case, CaseError, parse_scalar
+from reference.losses import LOSSES
+
+REQUIRED = ("layers", "learning_rate", "inputs", "targets", "weights")
+OPTIONAL = ("name", "description", "activation", "loss", "steps", "biases", "frozen", "aliases")
+
+
+def builtin_case_names() -> list[str]:
+    folder = resources.files("reference") / "cases"
+    return sorted(
+        p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml")
+    )
+
+
+def load_case(spec: str | Path) -> Case:
+    """A built-in case by name (``article``) or a case file by path."""
+    spec = str(spec)
+    if spec in builtin_case_names():
+        text = (resources.files("reference") / "cases" / f"{spec}.toml").read_text("utf-8")
+        return parse_case(_toml(text, spec), source=spec, name=spec)
+    path = Path(spec)
+    if not path.exists() and not spec.endswith(".toml"):
+        known = ", ".join(builtin_case_names())
+        raise CaseError(f"{spec}: no built-in case or file of that name (built-in: {known})")
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        raise CaseError(f"{spec}: no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise CaseError(f"{spec}: cannot read: {getattr(e, 'strerror', None) or e}") from None
+    return parse_case(_toml(text, spec), source=spec, name=path.stem)
+
+
+def _toml(text: str, source: str) -> dict:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise CaseError(f"{source}: invalid TOML: {e}") from None
+
+
+def parse_case(data: dict, source: str = "<case>", name: str = "case") -> Case:
+    """Validate a parsed TOML table into an immutable Case."""
+
+    def fail(field: str, problem: str):
+        raise CaseError(f"{source}: {field} {problem}")
+
+    for field in data:
+        if field not in REQUIRED + OPTIONAL:
+            fail(field, f"is not a known field (known: {', '.join(REQUIRED + OPTIONAL)})")
+    for field in REQUIRED:
+        if field not in data:
+            fail(field, "is missing")
+
+    layers = data["layers"]
+    if not isinstance(layers, list) or len(layers) < 2:
+        fail("layers", "must be a list of at least two neuron counts, e.g. [2, 2, 1]")
+    for i, n in enumerate(layers):
+        if not _is_int(n) or n < 1:
+            fail(f"layers[{i}]", f"must be a whole number ≥ 1, got {n!r}")
+    depth = len(layers) - 1
+
+    activation = data.get("activation", "identity")
+    if isinstance(activation, str):
+        activation = [activation] * depth
+    elif not isinstance(activation, list) or len(activation) != depth:
+        fail("activation", f"must be one name or a list of {depth} (one per weight layer)")
+    for i, act in enumerate(activation):
+        field = "activation" if isinstance(data.get("activation"), str) else f"activation[{i}]"
+        if act not in ACTIVATIONS:
+            fail(field, f"{act!r} is not one of {', '.join(ACTIVATIONS)}")
+
+    loss = data.get("loss", "half_sse")
+    if loss not in LOSSES:
+        fail("loss", f"{loss!r} is not one of {', '.join(LOSSES)}")
+
+    lr = data["learning_rate"]
+    if not _is_number(lr):
+        fail("learning_rate", f"must be a number, got {lr!r}")
+    if not math.isfinite(lr) or lr <= 0:
+        fail("learning_rate", f"must be a finite number > 0, got {lr!r}")
+
+    steps = data.get("steps", 1)
+    if not _is_int(steps) or steps < 1:
+        fail("steps", f"must be a whole number ≥ 1, got {steps!r}")
+
+    inputs = _matrix(data["inputs"], "inputs", fail)
+    targets = _matrix(data["targets"], "targets", fail)
+    if inputs.shape[1] != layers[0]:
+        fail("inputs", f"rows have {inputs.shape[1]} values but layers[0] says {layers[0]}")
+    if targets.shape[1] != layers[-1]:
+        fail("targets", f"rows have {targets.shape[1]} values but layers[-1] says {layers[-1]}")
+    if targets.shape[0] != inputs.shape[0]:
+        fail(
+            "targets",
+            f"has {targets.shape[0]} rows but inputs has {inputs.shape[0]} (one per sample)",
+        )
+
+    weights = _per_layer(data["weights"], "weights", depth, fail)
+    weights = tuple(_matrix(w, f"weights[{i}]", fail) for i, w in enumerate(weights))
+    for i, W in enumerate(weights):
+        want = (layers[i], layers[i + 1])
+        if W.shape != want:
+            fail(f"weights[{i}]", f"has shape {W.shape} but layers say {want}")
+
+    biases = None
+    if "biases" in data:
+        biases = _per_layer(data["biases"], "biases", depth, fail)
+        biases = tuple(_vector(b, f"biases[{i}]", fail) for i, b in enumerate(biases))
+        for i, b in enumerate(biases):
+            if b.shape != (layers[i + 1],):
+                fail(
+                    f"biases[{i}]", f"has {b.size} values but layers[{i + 1}] says {layers[i + 1]}"
+                )
+
+    tensors = [f"W{i}" for i in range(1, depth + 1)]
+    if biases is not None:
+        tensors += [f"b{i}" for i in range(1, depth + 1)]
+    frozen = set()
+    raw_frozen = data.get("frozen", [])
+    if not isinstance(raw_frozen, list):
+        fail("frozen", 'must be a list of names, e.g. ["biases"] or ["W1"]')
+    for i, item in enumerate(raw_frozen):
+        if item == "weights":
+            frozen.update(t for t in tensors if t.startswith("W"))
+        elif item == "biases" and biases is not None:
+            frozen.update(t for t in tensors if t.startswith("b"))
+        elif item in tensors:
+            frozen.add(item)
+        else:
+            known = ", ".join(["weights"] + (["biases"] if biases is not None else []) + tensors)
+            fail(f"frozen[{i}]", f"{item!r} names no parameter of this case (known: {known})")
+
+    aliases = data.get("aliases", {})
+    if not isinstance(aliases, dict):
+        fail("aliases", 'must be a table of name = "W1[0,0]"')
+    shapes = {f"W{i + 1}": W.shape for i, W in enumerate(weights)}
+    shapes.update({f"b{i + 1}": b.shape for i, b in enumerate(biases or ())})
+    for alias, target in aliases.items():
+        field = f"aliases.{alias}"
+        try:
+            tensor, index = parse_scalar(target) if isinstance(target, str) else (None, ())
+        except ValueError:
+            tensor, index = None, ()
+        if tensor is None:
+            fail(field, f'must name one scalar like "W1[0,1]" or "b2[0]", got {target!r}')
+        if tensor not in shapes:
+            fail(field, f"{target!r}: this case has no tensor {tensor}")
+        shape = shapes[tensor]
+        if len(index) != len(shape) or any(i >= n for i, n in zip(index, shape, strict=True)):
+            fail(field, f"{target!r} is outside {tensor}, whose shape is {shape}")
+
+    for field in ("name", "description"):
+        if field in data and not isinstance(data[field], str):
+            fail(field, f"must be a string, got {data[field]!r}")
+
+    return Case(
+        name=data.get("name", name),
+        layers=tuple(layers),
+        activations=tuple(activation),
+        loss=loss,
+        learning_rate=float(lr),
+        steps=steps,
+        inputs=inputs,
+        targets=targets,
+        weights=weights,
+        biases=biases,
+        frozen=frozenset(frozen),
+        aliases=dict(aliases),
+        description=data.get("description", ""),
+        source=source,
+    )
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def _per_layer(value, field, depth, fail) -> list:
+    if not isinstance(value, list) or len(value) != depth:
+        got = len(value) if isinstance(value, list) else type(value).__name__
+        fail(field, f"must be a list of {depth} (one per weight layer), got {got}")
+    return value
+
+
+def _vector(value, field, fail) -> np.ndarray:
+    if not isinstance(value, list) or not value:
+        fail(field, "must be a non-empty list of numbers")
+    for j, x in enumerate(value):
+        _check_number(x, f"{field}[{j}]", fail)
+    return np.array(value, dtype=np.float64)
+
+
+def _matrix(value, field, fail) -> np.ndarray:
+    if not isinstance(value, list) or not value:
+        fail(field, "must be a non-empty list of rows (lists of numbers)")
+    for i, row in enumerate(value):
+        if not isinstance(row, list) or not row:
+            fail(f"{field}[{i}]", f"must be a non-empty list of numbers, got {row!r}")
+        if len(row) != len(value[0]):
+            fail(f"{field}[{i}]", f"has {len(row)} values but {field}[0] has {len(value[0])}")
+        for j, x in enumerate(row):
+            _check_number(x, f"{field}[{i}][{j}]", fail)
+    return np.array(value, dtype=np.float64)
+
+
+def _check_number(x, field, fail):
+    if not _is_number(x):
+        fail(field, f"must be a number, got {x!r}")
+    if not math.isfinite(x):
+        fail(field, f"is {x!r}: every number must be finite")
+
+
+def dump_case(case: Case) -> str:
+    """The case as a TOML case file that load_case reads back to the same numbers."""
+
+    def value(x) -> str:
+        if isinstance(x, np.ndarray):
+            return value(x.tolist())
+        if isinstance(x, list | tuple):
+            return "[" + ", ".join(value(v) for v in x) + "]"
+        if isinstance(x, str):
+            return '"' + x.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return repr(x)  # int, or float: repr round-trips exactly
+
+    lines = [
+        f"name = {value(case.name)}",
+        f"description = {value(case.description)}",
+        f"layers = {value(list(case.layers))}",
+        f"activation = {value(list(case.activations))}",
+        f"loss = {value(case.loss)}",
+        f"learning_rate = {value(case.learning_rate)}",
+        f"steps = {value(case.steps)}",
+        f"inputs = {value(case.inputs)}",
+        f"targets = {value(case.targets)}",
+        f"weights = {value(list(case.weights))}",
+    ]
+    if case.biases is not None:
+        lines.append(f"biases = {value(list(case.biases))}")
+    if case.frozen:
+        lines.append(f"frozen = {value(sorted(case.frozen))}")
+    if case.aliases:
+        lines.append("\n[aliases]")
+        lines += [f"{alias} = {value(target)}" for alias, target in case.aliases.items()]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,98 @@
+"""The general network, forward and backward by hand (NumPy only, vectorized over the batch).
+
+Notation as in the article, one row per sample:
+
+    a0 = X
+    z_l = a_{l-1} · W_l + b_l        a_l = f_l(z_l)          prediction = a_L
+    E   = loss(prediction, Y)
+
+Backward, one chain-rule factor per line (see ``backward``):
+
+    dE/da_L = loss'(prediction, Y)                     (half_sse: Δ = prediction − Y)
+    δ_l     = dE/da_l ⊙ f_l'(z_l)                      dE/dz_l
+    dE/dW_l = a_{l-1}ᵀ · δ_l                           dz_l/dW_l = a_{l-1}
+    dE/db_l = Σ_samples δ_l                            dz_l/db_l = 1
+    dE/da_{l-1} = δ_l · W_lᵀ                           dz_l/da_{l-1} = W_l  (the OLD W_l)
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from reference.activations import ACTIVATIONS
+from reference.case import Case
+from reference.losses import LOSSES
+from reference.result import Result
+
+
+@dataclass(frozen=True)
+class Forward:
+    z: list[np.ndarray]  # z_1 … z_L (pre-activations)
+    a: list[np.ndarray]  # a_0 = X, a_1 … a_L (activations)
+    loss: float
+
+    @property
+    def prediction(self) -> np.ndarray:
+        return self.a[-1]
+
+
+def forward(case: Case, params: dict, X: np.ndarray, Y: np.ndarray) -> Forward:
+    a, zs, acts = X, [], [X]
+    for layer, name in enumerate(case.activations, start=1):
+        z = a @ params[f"W{layer}"]
+        if f"b{layer}" in params:
+            z = z + params[f"b{layer}"]
+        a = ACTIVATIONS[name].forward(z)
+        zs.append(z)
+        acts.append(a)
+    return Forward(zs, acts, LOSSES[case.loss].value(a, Y))
+
+
+def backward(case: Case, params: dict, fwd: Forward, Y: np.ndarray) -> dict[str, np.ndarray]:
+    """dE/dparameter for every parameter, and dE/dX under "X"."""
+    grads = {}
+    dE_da = LOSSES[case.loss].gradient(fwd.prediction, Y)
+    for layer in range(case.depth, 0, -1):
+        act = ACTIVATIONS[case.activations[layer - 1]]
+        z, a, a_prev = fwd.z[layer - 1], fwd.a[layer], fwd.a[layer - 1]
+        delta = dE_da * act.derivative(z, a)  # δ_l = dE/da_l · da_l/dz_l
+        grads[f"W{layer}"] = a_prev.T @ delta  # dE/dW_l = a_{l-1}ᵀ · δ_l
+        if f"b{layer}" in params:
+            grads[f"b{layer}"] = delta.sum(axis=0)  # dE/db_l = Σ over samples of δ_l
+        dE_da = delta @ params[f"W{layer}"].T  # dE/da_{l-1} = δ_l · W_lᵀ
+    grads["X"] = dE_da
+    return {name: grads[name] for name in [*params, "X"]}
+
+
+def sgd_step(case: Case, params: dict, grads: dict) -> dict[str, np.ndarray]:
+    """p* = p − a·dE/dp for every parameter that is not frozen."""
+    lr = params_dtype(params).type(case.learning_rate)
+    return {name: p if name in case.frozen else p - lr * grads[name] for name, p in params.items()}
+
+
+def params_dtype(params: dict) -> np.dtype:
+    return next(iter(params.values())).dtype
+
+
+def loss_value(case: Case, params: dict, X=None, Y=None) -> float:
+    """E at params (the forward pass alone: what finite differences need)."""
+    dtype = params_dtype(params)
+    X = case.inputs.astype(dtype) if X is None else X
+    Y = case.targets.astype(dtype) if Y is None else Y
+    return forward(case, params, X, Y).loss
+
+
+def train(case: Case, dtype=np.float64) -> Result:
+    """Run ``case.steps`` SGD steps in ``dtype`` and collect the Result."""
+    params = case.parameters(dtype)
+    X, Y = case.inputs.astype(dtype), case.targets.astype(dtype)
+    losses, first_grads, updated = [], None, None
+    for step in range(case.steps):
+        fwd = forward(case, params, X, Y)
+        grads = backward(case, params, fwd, Y)
+        losses.append(fwd.loss)
+        params = sgd_step(case, params, grads)
+        if step == 0:
+            first_grads, updated = grads, params
+    losses.append(forward(case, params, X, Y).loss)
+    return Result(np.array(losses, dtype=dtype), first_grads, updated, params)

@@ -1,0 +1,13 @@
+"""What a backend returns (DESIGN.md, "result"): every value as a NumPy array."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class Result:
+    loss: np.ndarray  # loss before every step and after the last: steps + 1 values
+    gradients: dict[str, np.ndarray]  # first step: every parameter, and "X" for the inputs
+    updated: dict[str, np.ndarray]  # parameters after the first update
+    final: dict[str, np.ndarray]  # parameters after the last update

@@ -5,18 +5,22 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test report lint clean
+.PHONY: setup test test-numpy-only report lint clean
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
-		-c constraints.txt -e '.[all,test,lint]'
+		-c constraints.txt -e '.[all,test,dev]' -e examples/tape-autodiff
 	touch $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# the suite with no framework installed (tox env numpy-only): every torch/jax test must skip
+test-numpy-only: $(STAMP)
+	$(BIN)/tox -e numpy-only
 
 report: $(STAMP)
 	$(BIN)/crosscheck report

@@ -1,0 +1,63 @@
+"""`fd`: central finite differences of the reference *loss* — a witness that shares no code
+path with the hand-derived backward pass.
+
+The differences are always taken in float64 (in float32 they would lose half the digits):
+step h = ∛eps · max(1, |x|) ≈ 6.1e-6·max(1, |x|) balances truncation (~h²·f‴/6) against
+rounding (~eps·|E|/h), leaving ~1e-10 relative error. In a float32 run the float64 gradient is
+rounded to float32 and the update and the losses are computed in float32.
+"""
+
+import numpy as np
+
+from backends.interface import Backend, Capabilities
+from reference.network import loss_value
+from reference.result import Result
+
+STEP = np.finfo(np.float64).eps ** (1 / 3)
+
+
+class FiniteDifferenceBackend(Backend):
+    name = "fd"
+    distribution = "numpy"
+    install_hint = "pip install numpy"
+    capabilities = Capabilities(
+        mode="numeric",
+        tolerance={"float64": (1e-6, 1e-7)},
+        tolerance_reason="central differences: truncation ~h², rounding ~eps/h (h = ∛eps·|x|)",
+    )
+
+    def run(self, case, dtype, device="cpu"):
+        dtype = np.dtype(dtype)
+        params = case.parameters(dtype)
+        X, Y = case.inputs.astype(dtype), case.targets.astype(dtype)
+        lr = dtype.type(case.learning_rate)
+        losses, first_grads, updated = [], {}, {}
+        for step in range(case.steps):
+            losses.append(loss_value(case, params, X, Y))
+            grads = gradients(case, params)
+            grads = {n: g.astype(dtype) for n, g in grads.items()}
+            params = {n: p if n in case.frozen else p - lr * grads[n] for n, p in params.items()}
+            if step == 0:
+                first_grads, updated = grads, params
+        losses.append(loss_value(case, params, X, Y))
+        return Result(np.array(losses, dtype=dtype), first_grads, updated, params)
+
+
+def gradients(case, params) -> dict[str, np.ndarray]:
+    """dE/d(every parameter and X) by central differences, in float64."""
+    params = {n: p.astype(np.float64) for n, p in params.items()}
+    X, Y = case.inputs.astype(np.float64), case.targets.copy()
+    grads = {}
+    for name, x in [*params.items(), ("X", X)]:
+        g = np.empty_like(x)
+        for index in np.ndindex(x.shape):
+            old = x[index]
+            h = STEP * max(1.0, abs(old))
+            x[index] = old + h
+            up = loss_value(case, params, X, Y)
+            x[index] = old - h
+            down = loss_value(case, params, X, Y)
+            x[index] = old
+            g[index] = (up - down) / (2 * h)
+        grads[name] = g
+    return grads

@@ -1,0 +1,135 @@
+"""The one adapter interface every backend implements.
+
+A backend runs a Case for a dtype and a device and returns a ``reference.Result`` of NumPy
+arrays. It imports its framework inside ``run`` (never at module import), and performs the SGD
+update itself, in its own tensors and dtype, so that the update is checked too.
+"""
+
+import importlib.metadata
+import importlib.util
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from reference.case import Case
+from reference.result import Result
+
+DTYPES = ("float64", "float32")
+
+
+class BackendUnavailable(RuntimeError):
+    """Raised by ``run`` when this backend cannot run here (no GPU, …): reported as a skip."""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    dtypes: tuple[str, ...] = DTYPES
+    devices: tuple[str, ...] = ("cpu",)
+    mode: str = "reverse"  # how gradients are computed: reverse | forward | numeric | by hand
+    # A looser tolerance this backend needs, per dtype, as (rtol, atol) — and why. The looser of
+    # this and the default wins. Keep it rare: every entry is a known divergence with a reason.
+    tolerance: dict[str, tuple[float, float]] = field(default_factory=dict)
+    tolerance_reason: str = ""
+
+
+class Backend(ABC):
+    name: str = ""
+    module: str | None = None  # the import it needs (None: NumPy only)
+    distribution: str | None = None  # the PyPI distribution whose version is reported
+    install_hint: str = ""
+    capabilities: Capabilities = Capabilities()
+
+    def available(self) -> bool:
+        """Whether the framework is installed; looks without importing it."""
+        return self.module is None or importlib.util.find_spec(self.module) is not None
+
+    def version(self) -> str | None:
+        dist = self.distribution or self.module
+        if dist is None:
+            return importlib.metadata.version("numpy")
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    def skip_reason(self, dtype: str, device: str) -> str | None:
+        """Why this backend cannot run this combination, or None when it can try."""
+        if not self.available():
+            return f"{self.name}: {self.module} is not installed ({self.install_hint})"
+        caps = self.capabilities
+        if dtype not in caps.dtypes:
+            return f"{self.name}: {dtype} is not supported (only {', '.join(caps.dtypes)})"
+        if device not in caps.devices:
+            return f"{self.name}: device {device} is not supported (only {', '.join(caps.devices)})"
+        return None
+
+    @abstractmethod
+    def run(self, case: Case, dtype: str, device: str = "cpu") -> Result:
+        """Run ``case.steps`` SGD steps; raise BackendUnavailable when it cannot run here."""
+
+
+class FrameworkBackend(Backend):
+    """A typical array framework: say how to make tensors and take gradients; the loop is here.
+
+    Subclasses set ``setup`` (import the framework, keep its functions), ``tensor``, ``to_numpy``,
+    ``activation``, ``total`` and ``average`` (sum and mean to a scalar) and ``loss_and_grads``;
+    ``update`` may be overridden for in-place engines.
+    """
+
+    def setup(self, dtype: str, device: str) -> None:
+        """Import the framework and prepare dtype/device; raise BackendUnavailable if needed."""
+
+    @abstractmethod
+    def tensor(self, array: np.ndarray, dtype: str, device: str): ...
+
+    @abstractmethod
+    def to_numpy(self, value) -> np.ndarray: ...
+
+    @abstractmethod
+    def activation(self, name: str): ...
+
+    @abstractmethod
+    def total(self, x): ...
+
+    @abstractmethod
+    def average(self, x): ...
+
+    @abstractmethod
+    def loss_and_grads(self, case: Case, params: dict, X, Y) -> tuple[object, dict]:
+        """(loss, {name: dE/dname} for every parameter and "X")."""
+
+    def loss(self, case: Case, params: dict, X, Y):
+        """The network's loss, written once with the framework's own operations."""
+        a = X
+        for layer, act in enumerate(case.activations, start=1):
+            z = a @ params[f"W{layer}"]
+            if f"b{layer}" in params:
+                z = z + params[f"b{layer}"]
+            a = self.activation(act)(z)
+        r = a - Y
+        return 0.5 * self.total(r * r) if case.loss == "half_sse" else self.average(r * r)
+
+    def update(self, params: dict, grads: dict, lr: float, frozen) -> dict:
+        return {n: p if n in frozen else p - lr * grads[n] for n, p in params.items()}
+
+    def numpy_copy(self, value) -> np.ndarray:
+        # a copy: in-place engines (torch's p.sub_) would otherwise rewrite what was recorded
+        return np.array(self.to_numpy(value), copy=True)
+
+    def run(self, case: Case, dtype: str, device: str = "cpu") -> Result:
+        self.setup(dtype, device)
+        params = {n: self.tensor(p, dtype, device) for n, p in case.parameters().items()}
+        X, Y = self.tensor(case.inputs, dtype, device), self.tensor(case.targets, dtype, device)
+        losses, first_grads, updated = [], {}, {}
+        for step in range(case.steps):
+            loss, grads = self.loss_and_grads(case, params, X, Y)
+            losses.append(self.numpy_copy(loss))
+            if step == 0:
+                first_grads = {n: self.numpy_copy(g) for n, g in grads.items()}
+            params = self.update(params, grads, case.learning_rate, case.frozen)
+            if step == 0:
+                updated = {n: self.numpy_copy(p) for n, p in params.items()}
+        losses.append(self.numpy_copy(self.loss(case, params, X, Y)))
+        final = {n: self.numpy_copy(p) for n, p in params.items()}
+        return Result(np.array(losses), first_grads, updated, final)

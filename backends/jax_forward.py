@@ -1,0 +1,19 @@
+"""`jax-fwd`: forward-mode gradients with ``jax.jacfwd`` — a different algorithm from the
+reverse mode of every other framework backend (one JVP per input scalar)."""
+
+from backends.interface import Capabilities
+from backends.jax_grad import JaxBackend
+
+
+class JaxForwardBackend(JaxBackend):
+    name = "jax-fwd"
+    capabilities = Capabilities(devices=("cpu", "cuda"), mode="forward")
+
+    def gradient_function(self, case, Y):
+        jax = self.jax
+
+        def loss(p, X):
+            return self.loss(case, p, X, Y)
+
+        jac = jax.jacfwd(loss, argnums=(0, 1))
+        return jax.jit(lambda p, X: (loss(p, X), jac(p, X)))

@@ -1,0 +1,74 @@
+"""Which backends exist: the built-ins by name, plus third-party backends found through the
+entry-point group ``backprop_crosscheck.backends`` — an installed package adds a backend with
+no edit of this repository:
+
+    [project.entry-points."backprop_crosscheck.backends"]
+    mybackend = "my_package.crosscheck_backend:MyBackend"
+"""
+
+import importlib
+import importlib.metadata
+
+from backends.interface import Backend
+
+ENTRY_POINT_GROUP = "backprop_crosscheck.backends"
+
+BUILTIN = {
+    "numpy": "backends.numpy_reference:NumpyBackend",
+    "fd": "backends.finite_differences:FiniteDifferenceBackend",
+    "torch": "backends.torch_autograd:TorchBackend",
+    "torch-func": "backends.torch_func:TorchFuncBackend",
+    "jax": "backends.jax_grad:JaxBackend",
+    "jax-fwd": "backends.jax_forward:JaxForwardBackend",
+    "autograd": "backends.autograd_hips:AutogradBackend",
+}
+
+
+class UnknownBackend(ValueError):
+    pass
+
+
+class BrokenPlugin(Backend):
+    """A plugin whose entry point failed to load: listed, and reported as an error when run."""
+
+    def __init__(self, name: str, target: str, error: Exception):
+        self.name, self.target, self.error = name, target, error
+        self.install_hint = f"entry point {target!r} in group {ENTRY_POINT_GROUP}"
+
+    def version(self):
+        return None
+
+    def run(self, case, dtype, device="cpu"):
+        raise RuntimeError(f"plugin {self.target} failed to load: {self.error!r}")
+
+
+def _plugins() -> dict[str, importlib.metadata.EntryPoint]:
+    return {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def backend_names() -> list[str]:
+    """Built-ins first (in their fixed order), then plugins sorted by name."""
+    return list(BUILTIN) + sorted(n for n in _plugins() if n not in BUILTIN)
+
+
+def get_backend(name: str) -> Backend:
+    if name in BUILTIN:
+        module, _, cls = BUILTIN[name].partition(":")
+        return getattr(importlib.import_module(module), cls)()
+    plugins = _plugins()
+    if name not in plugins:
+        raise UnknownBackend(f"unknown backend {name!r} (known: {', '.join(backend_names())})")
+    ep = plugins[name]
+    try:
+        obj = ep.load()
+        backend = obj() if isinstance(obj, type) else obj
+        if not isinstance(backend, Backend):
+            raise TypeError(f"{ep.value} is not a backends.Backend")
+    except Exception as e:  # a broken plugin must not take the harness down
+        return BrokenPlugin(name, ep.value, e)
+    backend.name = name
+    return backend
+
+
+def all_backends() -> list[Backend]:
+    return [get_backend(name) for name in backend_names()]

@@ -1,0 +1,32 @@
+"""The tolerance policy, in one place (DESIGN.md).
+
+A value passes when |backend − reference| ≤ atol + rtol·|reference| elementwise (NumPy's
+``isclose`` semantics); NaN never passes; Inf only equals the same Inf. The reference always
+computes in float64; a float32 run is held against it with the float32 tolerance.
+
+The defaults were chosen from measured sweeps — see README "Tolerances" for the command and
+its numbers. A backend may declare a looser floor for a dtype (``Capabilities.tolerance``, with
+its reason), and the looser of the two wins; explicit --rtol/--atol override both.
+"""
+
+from typing import NamedTuple
+
+
+class Tolerance(NamedTuple):
+    rtol: float
+    atol: float
+
+
+DEFAULTS = {
+    "float64": Tolerance(rtol=1e-9, atol=1e-11),
+    "float32": Tolerance(rtol=1e-4, atol=1e-5),
+}
+
+
+def tolerance_for(dtype: str, backend=None, rtol: float | None = None, atol: float | None = None):
+    """The tolerance a backend's ``dtype`` run is judged by."""
+    tol = DEFAULTS[dtype]
+    floor = backend.capabilities.tolerance.get(dtype) if backend is not None else None
+    if floor is not None:
+        tol = Tolerance(max(tol.rtol, floor[0]), max(tol.atol, floor[1]))
+    return Tolerance(tol.rtol if rtol is None else rtol, tol.atol if atol is None else atol)

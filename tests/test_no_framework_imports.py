@@ -1,0 +1,40 @@
+"""Importing the harness imports no framework (checked in a subprocess: clean sys.modules)."""
+
+import subprocess
+import sys
+
+import pytest
+
+FRAMEWORKS = ["torch", "jax", "jaxlib", "autograd", "tensorflow", "tape_autodiff"]
+
+IMPORTS = {
+    "packages": "import reference, backends, comparisons",
+    "every-adapter-module": (
+        "import importlib; from backends.registry import BUILTIN\n"
+        "for target in BUILTIN.values(): importlib.import_module(target.split(':')[0])"
+    ),
+    "registry-instantiates-all": "from backends import all_backends; all_backends()",
+    "versions-and-availability": (
+        "from backends import all_backends\n"
+        "for b in all_backends(): b.available(); b.version(); b.skip_reason('float64', 'cpu')"
+    ),
+    "cli-module": "import comparisons.cli",
+}
+
+
+@pytest.mark.parametrize("code", IMPORTS.values(), ids=IMPORTS.keys())
+def test_no_framework_is_imported(code):
+    probe = code + f"\nimport sys; print(','.join(m for m in {FRAMEWORKS!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"imported: {out.stdout.strip()}"
+
+
+def test_reference_has_no_framework_import_statement():
+    """reference/ is hand-derived NumPy: not even a lazy import of an autodiff package."""
+    import pathlib
+    import re
+
+    root = pathlib.Path(__file__).parent.parent / "reference"
+    pattern = re.compile(r"^\s*(import|from)\s+(torch|jax|autograd|tensorflow)\b", re.M)
+    offenders = [p.name for p in root.rglob("*.py") if pattern.search(p.read_text())]
+    assert offenders == []

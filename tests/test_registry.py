@@ -1,0 +1,79 @@
+"""The registry: built-ins by name, plugins by entry point, clear errors."""
+
+import importlib.metadata
+
+import pytest
+
+from backends import Backend, UnknownBackend, backend_names, get_backend, registry
+from reference import load_case
+
+BUILTINS = ["numpy", "fd", "torch", "torch-func", "jax", "jax-fwd", "autograd"]
+
+
+def test_builtins_are_registered_in_order():
+    assert backend_names()[: len(BUILTINS)] == BUILTINS
+
+
+@pytest.mark.parametrize("name", BUILTINS)
+def test_builtin_has_name_hint_and_capabilities(name):
+    b = get_backend(name)
+    assert isinstance(b, Backend) and b.name == name
+    assert b.install_hint.startswith("pip install")
+    assert set(b.capabilities.dtypes) <= {"float64", "float32"}
+
+
+def test_unknown_backend_lists_known_names():
+    with pytest.raises(
+        UnknownBackend, match=r"unknown backend 'pytorch' \(known: numpy, fd, torch"
+    ):
+        get_backend("pytorch")
+
+
+def test_missing_framework_is_a_skip_with_the_install_hint(monkeypatch):
+    b = get_backend("torch")
+    monkeypatch.setattr(b, "module", "torch_not_installed_here")
+    reason = b.skip_reason("float64", "cpu")
+    assert "torch_not_installed_here is not installed" in reason
+    assert "pip install torch==2.13.0" in reason
+
+
+def test_unsupported_device_is_a_skip():
+    assert "device cuda is not supported" in get_backend("numpy").skip_reason("float64", "cuda")
+
+
+def fake_entry_points(**points):
+    return lambda group: [
+        importlib.metadata.EntryPoint(name, value, group) for name, value in points.items()
+    ]
+
+
+def test_plugin_found_through_entry_point(monkeypatch):
+    monkeypatch.setattr(
+        registry.importlib.metadata,
+        "entry_points",
+        fake_entry_points(mine="backends.numpy_reference:NumpyBackend"),
+    )
+    assert backend_names()[-1] == "mine"
+    b = get_backend("mine")
+    assert b.name == "mine"
+    assert b.run(load_case("article"), "float64").loss.shape == (2,)
+
+
+def test_broken_plugin_is_listed_and_errors_when_run(monkeypatch):
+    monkeypatch.setattr(
+        registry.importlib.metadata, "entry_points", fake_entry_points(broken="no_such_module:X")
+    )
+    b = get_backend("broken")
+    assert b.name == "broken"
+    with pytest.raises(RuntimeError, match="no_such_module:X failed to load"):
+        b.run(load_case("article"), "float64")
+
+
+def test_example_plugin_is_installed_and_registered():
+    """The README's worked example (examples/tape-autodiff) must keep working."""
+    try:
+        importlib.metadata.version("tape-autodiff")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("example plugin not installed: pip install -e examples/tape-autodiff")
+    assert "tape" in backend_names()
+    assert get_backend("tape").version() == "0.1.0"

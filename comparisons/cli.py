@@ -1,42 +1,177 @@
-"""The `crosscheck` command."""
+"""The `crosscheck` command (also `python -m comparisons`).
+
+Exit status: 0 every comparison passed (skips allowed unless --require); 1 a comparison failed
+or a backend errored; 2 bad usage or bad input — always one line on stderr, never a traceback.
+"""
 
 import argparse
+import math
+import os
 import sys
+import tempfile
+from pathlib import Path
 
-import numpy as np
-from tabulate import tabulate
-
-from reference import CaseError, load_case, train
-from reference.network import forward
+from backends import UnknownBackend, backend_names, get_backend
+from backends.interface import DTYPES
+from reference import CaseError, builtin_case_names, load_case
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="crosscheck")
-    sub = parser.add_subparsers(dest="command", required=True)
-    report = sub.add_parser("report", help="the reference's numbers for a case")
-    report.add_argument("case", nargs="?", default="article")
-    args = parser.parse_args(argv)
+class UsageError(Exception):
+    """Bad usage or bad input: printed as one line, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse prints usage + exits; we want one line
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def positive_int(text: str) -> int:
     try:
-        case = load_case(args.case)
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number ≥ 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number ≥ 1, got {text!r}")
+    return value
+
+
+def tolerance_value(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number ≥ 0, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number ≥ 0, got {text!r}")
+    return value
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="crosscheck", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    report = sub.add_parser("report", help="run backends on cases and compare with the reference")
+    report.add_argument("cases", nargs="*", metavar="CASE", help="built-in name or .toml path")
+    report.add_argument("--backends", help="comma-separated names (default: every backend)")
+    report.add_argument("--dtype", choices=[*DTYPES, "all"], default="float64")
+    report.add_argument("--steps", type=positive_int, help="override the case's SGD steps")
+    report.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    report.add_argument("--rtol", type=tolerance_value, help="override the relative tolerance")
+    report.add_argument("--atol", type=tolerance_value, help="override the absolute tolerance")
+    report.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+    report.add_argument("--output", metavar="FILE", help="write the report here (atomically)")
+    report.add_argument("--require", action="store_true", help="a skipped backend is an error")
+
+    explain = sub.add_parser("explain", help="the article's walk-through with a case's numbers")
+    explain.add_argument("case", nargs="?", default="article", metavar="CASE")
+
+    sub.add_parser("list", help="built-in cases and backends (available? version? install hint)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except UsageError as e:
+        print(e, file=sys.stderr)
+        return 2
     except CaseError as e:
         print(f"crosscheck: {e}", file=sys.stderr)
         return 2
-    result = train(case)
-    fwd = forward(case, case.parameters(), case.inputs, case.targets)
-    print(f"case {case.name}: forward pass")
-    rows = [[f"h{j + 1}", v] for j, v in enumerate(fwd.a[1][0])]
-    rows += [["prediction", fwd.prediction[0, 0]], ["Error", fwd.loss]]
-    rows += [["Δ", (fwd.prediction - case.targets)[0, 0]]]
-    print(tabulate(rows, floatfmt=".7g"))
+    except KeyboardInterrupt:
+        print("crosscheck: interrupted", file=sys.stderr)
+        return 130
+
+
+def chosen_backends(spec: str | None):
+    if spec is None:
+        return [get_backend(n) for n in backend_names()]
+    names = [n.strip() for n in spec.split(",")]
+    if not all(names):
+        raise UsageError(f"crosscheck report: --backends {spec!r} has an empty name")
+    if len(set(names)) != len(names):
+        raise UsageError(f"crosscheck report: --backends {spec!r} names a backend twice")
+    try:
+        return [get_backend(n) for n in names]
+    except UnknownBackend as e:
+        raise UsageError(f"crosscheck report: --backends: {e}") from None
+
+
+def write_output(text: str, output: str | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        return
+    path = Path(output)
+    if not path.parent.is_dir():
+        raise UsageError(f"crosscheck report: --output {output}: no such folder {path.parent}")
+    try:  # atomically: a reader never sees half a report
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise UsageError(f"crosscheck report: --output {output}: {e.strerror}") from None
+
+
+def cmd_report(args) -> int:
+    from comparisons.report_json import render_json
+    from comparisons.report_text import render_markdown, render_text
+    from comparisons.runner import run_case
+
+    cases = [load_case(c) for c in (args.cases or ["article"])]
+    if args.steps:
+        cases = [c.replace(steps=args.steps) for c in cases]
+    backends = chosen_backends(args.backends)
+    dtypes = list(DTYPES) if args.dtype == "all" else [args.dtype]
+    runs = [
+        run_case(case, backends, dtype, args.device, args.rtol, args.atol, args.require)
+        for case in cases
+        for dtype in dtypes
+    ]
+    render = {"text": render_text, "markdown": render_markdown, "json": render_json}[args.format]
+    write_output(render(runs), args.output)
+    return 0 if all(r.passed for r in runs) else 1
+
+
+def cmd_explain(args) -> int:
+    from comparisons.explain import explain
+
+    sys.stdout.write(explain(load_case(args.case)))
+    return 0
+
+
+def cmd_list(args) -> int:
+    from tabulate import tabulate
+
+    from reference.random_cases import random_case  # noqa: F401 - documents the random family
+
+    rows = []
+    for name in builtin_case_names():
+        case = load_case(name)
+        rows.append([name, "-".join(map(str, case.layers)), case.steps, case.description])
+    print("Built-in cases (or pass a path to a .toml case file)")
+    print(tabulate(rows, headers=["case", "layers", "steps", "description"]))
     print()
     rows = []
-    for tensor, grad in result.gradients.items():
-        if tensor == "X":
-            continue
-        for index in np.ndindex(grad.shape):
-            label = case.scalar_label(tensor, index)
-            before = case.parameters()[tensor][index]
-            rows.append([label, before, grad[index], result.updated[tensor][index]])
-    rows.sort()
-    print(tabulate(rows, headers=["weight", "value", "dE/dw", "updated"], floatfmt=".7g"))
+    for name in backend_names():
+        b = get_backend(name)
+        ok = b.available()
+        caps = b.capabilities
+        rows.append(
+            [
+                name,
+                "yes" if ok else "no",
+                b.version() or "-",
+                caps.mode,
+                ",".join(caps.dtypes),
+                ",".join(caps.devices),
+                "" if ok else b.install_hint,
+            ]
+        )
+    print("Backends")
+    headers = ["backend", "available", "version", "gradients", "dtypes", "devices", "install"]
+    print(tabulate(rows, headers=headers))
     return 0
+
+
+COMMANDS = {"report": cmd_report, "explain": cmd_explain, "list": cmd_list}

@@ -1,0 +1,131 @@
+"""Hold one backend's Result against the reference's, scalar by scalar, under a Tolerance."""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from comparisons.tolerance import Tolerance
+from reference.case import Case
+from reference.result import Result
+
+QUANTITIES = ("loss", "gradients", "updated", "final")
+
+
+class Malformed(ValueError):
+    """The backend returned something of the wrong form (missing tensor, wrong shape)."""
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    quantity: str  # loss | gradients | updated | final
+    tensor: str  # "W1", "b2", "X", or "loss"
+    label: str  # the scalar's name in reports: "w3", "W1[0,1]", "loss[step 2]"
+    got: float
+    expected: float
+    allowed: float  # atol + rtol·|expected|
+
+
+@dataclass
+class Agreement:
+    """How one Result agrees with the reference: errors per quantity, the worst scalar."""
+
+    max_abs_error: dict[str, float] = field(default_factory=dict)
+    max_rel_error: dict[str, float] = field(default_factory=dict)
+    worst: str | None = None  # the scalar furthest beyond (or closest to) its allowance
+    worst_quantity: str | None = None  # where it was: loss | gradients | updated | final
+    worst_ratio: float = 0.0  # its error as a fraction of what was allowed
+    mismatches: list[Mismatch] = field(default_factory=list)
+    counts: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return not self.mismatches
+
+    def summary(self, limit: int = 3) -> str:
+        """One line in the manner of torch.testing.assert_close."""
+        parts = []
+        for (quantity, tensor), (bad, total) in self.counts.items():
+            if not bad:
+                continue
+            worst = max(
+                (m for m in self.mismatches if (m.quantity, m.tensor) == (quantity, tensor)),
+                key=_excess,
+            )
+            parts.append(
+                f"{quantity} {tensor}: {bad}/{total} mismatched, worst {worst.label} "
+                f"= {worst.got:.8g} vs {worst.expected:.8g} "
+                f"(off by {abs(worst.got - worst.expected):.3g}, up to {worst.allowed:.3g} allowed)"
+            )
+        more = f"; … {len(parts) - limit} more" if len(parts) > limit else ""
+        return "; ".join(parts[:limit]) + more
+
+
+def _excess(m: Mismatch) -> float:
+    diff = abs(m.got - m.expected)
+    return np.inf if not np.isfinite(diff) else diff / m.allowed if m.allowed else np.inf
+
+
+def labelled(case: Case, quantity: str, tensor: str, shape) -> list[str]:
+    if quantity == "loss":
+        return [f"loss[step {i}]" for i in range(shape[0])]
+    return [case.scalar_label(tensor, index) for index in np.ndindex(shape)]
+
+
+def tensors_of(result: Result, quantity: str) -> dict[str, np.ndarray]:
+    return {"loss": result.loss} if quantity == "loss" else getattr(result, quantity)
+
+
+def check_form(reference: Result, result: Result) -> None:
+    """Raise Malformed naming the tensor when result's keys or shapes differ from reference's."""
+    for quantity in QUANTITIES:
+        want, got = tensors_of(reference, quantity), tensors_of(result, quantity)
+        for name, expected in want.items():
+            if name not in got:
+                raise Malformed(f"{quantity}: {name} is missing")
+            shape = np.shape(got[name])
+            if shape != expected.shape:
+                raise Malformed(
+                    f"{quantity} {name} has shape {shape} but the reference's is {expected.shape}"
+                )
+
+
+def agreement(case: Case, reference: Result, result: Result, tol: Tolerance) -> Agreement:
+    check_form(reference, result)
+    out = Agreement()
+    worst_excess = -1.0
+    for quantity in QUANTITIES:
+        abs_max = rel_max = 0.0
+        for name, expected in tensors_of(reference, quantity).items():
+            expected = np.asarray(expected, dtype=np.float64)
+            got = np.asarray(tensors_of(result, quantity)[name], dtype=np.float64)
+            ok = np.isclose(got, expected, rtol=tol.rtol, atol=tol.atol, equal_nan=False)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                diff = np.where(got == expected, 0.0, np.abs(got - expected))
+                diff = np.where(np.isnan(diff), np.inf, diff)
+                allowed = tol.atol + tol.rtol * np.abs(expected)
+                rel = np.where(diff == 0, 0.0, diff / np.abs(expected))
+                excess = np.where(diff == 0, 0.0, diff / allowed)
+            abs_max = max(abs_max, float(diff.max(initial=0.0)))
+            rel_max = max(rel_max, float(np.nan_to_num(rel, nan=np.inf).max(initial=0.0)))
+            labels = labelled(case, quantity, name, expected.shape)
+            flat_ok, flat_excess = ok.ravel(), excess.ravel()
+            out.counts[(quantity, name)] = (int((~flat_ok).sum()), flat_ok.size)
+            for i in np.flatnonzero(~flat_ok):
+                out.mismatches.append(
+                    Mismatch(
+                        quantity,
+                        name,
+                        labels[i],
+                        float(got.ravel()[i]),
+                        float(expected.ravel()[i]),
+                        float(allowed.ravel()[i]),
+                    )
+                )
+            if flat_excess.size and flat_excess.max() > worst_excess:
+                i = int(np.argmax(flat_excess))
+                worst_excess = float(flat_excess[i])
+                out.worst, out.worst_quantity = labels[i], quantity
+        out.max_abs_error[quantity] = abs_max
+        out.max_rel_error[quantity] = rel_max
+    out.worst_ratio = max(worst_excess, 0.0)
+    return out

@@ -1,0 +1,77 @@
+"""The JSON report (schema in docs/report-schema.md): deterministic — identical runs give
+byte-identical output. Non-finite numbers are written as the strings "nan", "inf", "-inf"."""
+
+import json
+import math
+
+import numpy as np
+
+from comparisons.runner import Run
+
+SCHEMA = "backprop-crosscheck/report/1"
+
+
+def number(x: float):
+    x = float(x)
+    return x if math.isfinite(x) else ("nan" if math.isnan(x) else ("inf" if x > 0 else "-inf"))
+
+
+def nested(array) -> list | float:
+    a = np.asarray(array, dtype=np.float64)
+    if a.ndim == 0:
+        return number(a)
+    return [nested(row) for row in a]
+
+
+def tensors(d: dict) -> dict:
+    return {name: nested(value) for name, value in d.items()}
+
+
+def result_fields(result) -> dict:
+    if result is None:
+        return {"loss": None, "gradients": None, "updated": None, "final": None}
+    return {
+        "loss": nested(result.loss),
+        "gradients": tensors(result.gradients),
+        "updated": tensors(result.updated),
+        "final": tensors(result.final),
+    }
+
+
+def run_to_dict(run: Run) -> dict:
+    backends = []
+    for c in run.comparisons:
+        a = c.agreement
+        malformed = c.status == "error" and c.result is not None
+        entry = {
+            "backend": c.backend,
+            "version": c.version,
+            "status": c.status,
+            "message": c.message,
+            "tolerance": {"rtol": c.tolerance.rtol, "atol": c.tolerance.atol},
+            **result_fields(None if malformed else c.result),
+            "max_abs_error": {k: number(v) for k, v in a.max_abs_error.items()} if a else None,
+            "max_rel_error": {k: number(v) for k, v in a.max_rel_error.items()} if a else None,
+            "worst": a.worst if a else None,
+            "worst_quantity": a.worst_quantity if a else None,
+            "worst_fraction_of_tolerance": number(a.worst_ratio) if a else None,
+        }
+        backends.append(entry)
+    return {
+        "case": run.case.name,
+        "dtype": run.dtype,
+        "device": run.device,
+        "steps": run.case.steps,
+        "tolerance": {"rtol": run.tolerance.rtol, "atol": run.tolerance.atol},
+        "reference": result_fields(run.reference),
+        "backends": backends,
+    }
+
+
+def render_json(runs: list[Run]) -> str:
+    doc = {
+        "schema": SCHEMA,
+        "verdict": "pass" if all(r.passed for r in runs) else "fail",
+        "runs": [run_to_dict(r) for r in runs],
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"

@@ -8,7 +8,7 @@ from backends.interface import Capabilities, FrameworkBackend
 class AutogradBackend(FrameworkBackend):
     name = "autograd"
     module = "autograd"
-    install_hint = "pip install autograd  (or: pip install 'backprop-crosscheck[autograd]')"
+    install_hint = "pip install autograd"
     capabilities = Capabilities(mode="reverse")
 
     def setup(self, dtype, device):

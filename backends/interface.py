@@ -56,7 +56,9 @@ class Backend(ABC):
     def skip_reason(self, dtype: str, device: str) -> str | None:
         """Why this backend cannot run this combination, or None when it can try."""
         if not self.available():
-            return f"{self.name}: {self.module} is not installed ({self.install_hint})"
+            return (
+                f"{self.name}: {self.module} is not installed; install it with: {self.install_hint}"
+            )
         caps = self.capabilities
         if dtype not in caps.dtypes:
             return f"{self.name}: {dtype} is not supported (only {', '.join(caps.dtypes)})"

@@ -12,7 +12,7 @@ from backends.interface import BackendUnavailable, Capabilities, FrameworkBacken
 class JaxBackend(FrameworkBackend):
     name = "jax"
     module = "jax"
-    install_hint = "pip install jax==0.10.2  (or: pip install 'backprop-crosscheck[jax]')"
+    install_hint = "pip install jax==0.10.2"
     capabilities = Capabilities(devices=("cpu", "cuda"), mode="reverse")
 
     def run(self, case, dtype, device="cpu"):

@@ -6,7 +6,7 @@ from backends.interface import BackendUnavailable, Capabilities, FrameworkBacken
 class TorchBackend(FrameworkBackend):
     name = "torch"
     module = "torch"
-    install_hint = "pip install torch==2.13.0  (or: pip install 'backprop-crosscheck[torch]')"
+    install_hint = "pip install torch==2.13.0"
     capabilities = Capabilities(devices=("cpu", "cuda"), mode="reverse")
 
     def setup(self, dtype, device):

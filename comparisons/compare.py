@@ -51,9 +51,10 @@ class Agreement:
                 (m for m in self.mismatches if (m.quantity, m.tensor) == (quantity, tensor)),
                 key=_excess,
             )
+            where = quantity if quantity == tensor else f"{quantity} {tensor}"
             parts.append(
-                f"{quantity} {tensor}: {bad}/{total} mismatched, worst {worst.label} "
-                f"= {worst.got:.8g} vs {worst.expected:.8g} "
+                f"{where}: {bad}/{total} mismatched, worst {worst.label} "
+                f"= {worst.got:.10g} vs {worst.expected:.10g} "
                 f"(off by {abs(worst.got - worst.expected):.3g}, up to {worst.allowed:.3g} allowed)"
             )
         more = f"; … {len(parts) - limit} more" if len(parts) > limit else ""

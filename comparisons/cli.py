@@ -65,6 +65,20 @@ def build_parser() -> Parser:
     explain.add_argument("case", nargs="?", default="article", metavar="CASE")
 
     sub.add_parser("list", help="built-in cases and backends (available? version? install hint)")
+
+    sweep = sub.add_parser("sweep", help="seeded random cases through every backend")
+    sweep.add_argument("--cases", type=positive_int, default=100, help="how many (default 100)")
+    sweep.add_argument("--seed", type=int, default=0, help="first case's seed (default 0)")
+    sweep.add_argument("--backends", help="comma-separated names (default: every backend)")
+    sweep.add_argument("--dtype", choices=[*DTYPES, "all"], default="all")
+    sweep.add_argument("--rtol", type=tolerance_value, help="override the relative tolerance")
+    sweep.add_argument("--atol", type=tolerance_value, help="override the absolute tolerance")
+    sweep.add_argument(
+        "--save-failures",
+        metavar="DIR",
+        default="crosscheck-failures",
+        help="write each failing case here as a TOML file (default: crosscheck-failures/)",
+    )
     return parser
 
 
@@ -83,18 +97,18 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def chosen_backends(spec: str | None):
+def chosen_backends(spec: str | None, command: str = "report"):
     if spec is None:
         return [get_backend(n) for n in backend_names()]
     names = [n.strip() for n in spec.split(",")]
     if not all(names):
-        raise UsageError(f"crosscheck report: --backends {spec!r} has an empty name")
+        raise UsageError(f"crosscheck {command}: --backends {spec!r} has an empty name")
     if len(set(names)) != len(names):
-        raise UsageError(f"crosscheck report: --backends {spec!r} names a backend twice")
+        raise UsageError(f"crosscheck {command}: --backends {spec!r} names a backend twice")
     try:
         return [get_backend(n) for n in names]
     except UnknownBackend as e:
-        raise UsageError(f"crosscheck report: --backends: {e}") from None
+        raise UsageError(f"crosscheck {command}: --backends: {e}") from None
 
 
 def write_output(text: str, output: str | None) -> None:
@@ -174,4 +188,17 @@ def cmd_list(args) -> int:
     return 0
 
 
-COMMANDS = {"report": cmd_report, "explain": cmd_explain, "list": cmd_list}
+def cmd_sweep(args) -> int:
+    from comparisons.sweep import Progress, render_sweep, sweep
+
+    backends = chosen_backends(args.backends, "sweep")
+    dtypes = list(DTYPES) if args.dtype == "all" else [args.dtype]
+    folder = Path(args.save_failures)
+    progress = Progress(args.cases)
+    tallies = sweep(args.cases, args.seed, backends, dtypes, args.rtol, args.atol, folder, progress)
+    text, failed = render_sweep(tallies, args.cases, args.seed, folder)
+    sys.stdout.write(text)
+    return 1 if failed else 0
+
+
+COMMANDS = {"report": cmd_report, "explain": cmd_explain, "list": cmd_list, "sweep": cmd_sweep}

@@ -23,17 +23,21 @@ def random_case(
     biases: bool | None = None,  # None: chosen at random
     frozen: bool = True,  # may freeze a tensor or all biases
 ) -> Case:
+    """A random case; the sweep uses max_depth=4, max_width=32, max_batch=16, max_steps=5."""
     rng = np.random.default_rng(seed)
     depth = int(rng.integers(1, max_depth + 1))
     layers = [int(n) for n in rng.integers(1, max_width + 1, size=depth + 1)]
     batch = int(rng.integers(1, max_batch + 1))
     with_biases = bool(rng.integers(2)) if biases is None else biases
+    loss = str(rng.choice(losses))
+    # half_sse sums over the batch: scale the step so training stays stable (an honest case)
+    lr = float(rng.choice([0.01, 0.02, 0.05, 0.1])) / (batch if loss == "half_sse" else 1)
     data = {
         "name": f"random-{seed}",
         "layers": layers,
         "activation": [str(rng.choice(activations)) for _ in range(depth)],
-        "loss": str(rng.choice(losses)),
-        "learning_rate": float(rng.choice([0.01, 0.02, 0.05, 0.1])),
+        "loss": loss,
+        "learning_rate": lr,
         "steps": int(rng.integers(1, max_steps + 1)),
         "inputs": rng.normal(size=(batch, layers[0])).tolist(),
         "targets": rng.normal(size=(batch, layers[-1])).tolist(),

@@ -1,0 +1,119 @@
+"""`crosscheck sweep`: many seeded random cases through every backend — verdict-quality numbers.
+
+For each backend and dtype: how many cases passed and failed, and the worst honest error as a
+fraction of its tolerance (the margin: 0.2 means the worst scalar used a fifth of what it was
+allowed). Each failing case is written as a TOML case file that reproduces it.
+"""
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from comparisons.runner import compare_backend
+from reference import train
+from reference.case_file import dump_case
+from reference.random_cases import random_case
+
+SHAPE = {"max_depth": 4, "max_width": 32, "max_batch": 16, "max_steps": 5}
+
+
+@dataclass
+class Tally:
+    cases: int = 0
+    passed: int = 0
+    failed: int = 0
+    errors: int = 0
+    skipped: int = 0
+    worst_ratio: float = 0.0
+    worst_where: str = ""
+    failures: list[str] = field(default_factory=list)
+
+
+def sweep_case(seed: int):
+    return random_case(seed, **SHAPE)
+
+
+class Progress:
+    """A one-line progress bar on stderr (only on a terminal; a log gets a line per 10%)."""
+
+    def __init__(self, total: int, stream=sys.stderr):
+        self.total, self.stream, self.tty = total, stream, stream.isatty()
+        self.shown = -1
+
+    def update(self, done: int, note: str = "") -> None:
+        pct = 100 * done // self.total
+        if self.tty:
+            bar = "#" * (pct // 4)
+            self.stream.write(f"\r[{bar:<25}] {done}/{self.total} {note[:40]:<40}")
+            if done == self.total:
+                self.stream.write("\n")
+        elif pct // 10 != self.shown // 10 or done == self.total:
+            self.stream.write(f"sweep: {done}/{self.total} cases\n")
+        self.shown = pct
+        self.stream.flush()
+
+
+def sweep(n, seed, backends, dtypes, rtol=None, atol=None, save_to=None, progress=None):
+    """Run cases seed … seed+n−1; returns {(backend, dtype): Tally}."""
+    tallies = {(b.name, d): Tally() for b in backends for d in dtypes}
+    for i in range(n):
+        case = sweep_case(seed + i)
+        reference = train(case)
+        for backend in backends:
+            for dtype in dtypes:
+                c = compare_backend(backend, case, reference, dtype, "cpu", rtol, atol)
+                t = tallies[(backend.name, dtype)]
+                t.cases += 1
+                if c.status == "skip":
+                    t.skipped += 1
+                    continue
+                if c.agreement is not None and c.agreement.worst_ratio > t.worst_ratio:
+                    t.worst_ratio = c.agreement.worst_ratio
+                    t.worst_where = f"{case.name} {c.agreement.worst_quantity} {c.agreement.worst}"
+                if c.status == "pass":
+                    t.passed += 1
+                    continue
+                if c.status == "fail":
+                    t.failed += 1
+                else:
+                    t.errors += 1
+                t.failures.append(f"{case.name}: {c.message}")
+                if save_to is not None:
+                    save_failure(save_to, case, backend.name, dtype, c.message)
+        if progress:
+            progress.update(i + 1, case.name)
+    return tallies
+
+
+def save_failure(folder: Path, case, backend: str, dtype: str, message: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{case.name}-{backend}-{dtype}.toml"
+    header = (
+        f"# crosscheck sweep failure: backend {backend}, dtype {dtype}\n"
+        f"# {message}\n"
+        f"# reproduce: crosscheck report {path} --backends {backend} --dtype {dtype}\n"
+    )
+    path.write_text(header + dump_case(case), encoding="utf-8")
+    return path
+
+
+def render_sweep(tallies, n, seed, folder) -> tuple[str, int]:
+    """The table, and how many runs failed or errored."""
+    from tabulate import tabulate
+
+    rows = [
+        [b, d, t.cases, t.passed, t.failed, t.errors, t.skipped, f"{t.worst_ratio:.3g}"]
+        + [t.worst_where]
+        for (b, d), t in tallies.items()
+    ]
+    headers = ["backend", "dtype", "cases", "pass", "fail", "error", "skip", "worst/tol"]
+    lines = [
+        f"sweep: {n} random cases, seeds {seed}..{seed + n - 1}",
+        tabulate(rows, headers=[*headers, "worst at"], disable_numparse=True),
+        "worst/tol: the largest |backend - reference| / (atol + rtol·|reference|); < 1 passes",
+    ]
+    bad = [f for t in tallies.values() for f in t.failures]
+    lines += [f"  {line}" for line in bad[:20]]
+    if bad:
+        lines.append(f"{len(bad)} failing runs; their cases are in {folder}/")
+    return "\n".join(lines) + "\n", len(bad)

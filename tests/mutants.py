@@ -1,0 +1,154 @@
+"""Deliberately wrong backprop engines: each one a bug people really make.
+
+``MutantBackend(bug)`` is an independent, hand-written forward/backward/SGD loop (not the
+reference's code) with one switch per bug. Each bug also says which tensors it really touches,
+so a test can check that the report names one of them.
+"""
+
+import numpy as np
+
+from backends import Backend, Capabilities
+from reference.result import Result
+
+ACT = {
+    "identity": (lambda z: z, lambda z, a: np.ones_like(z)),
+    "sigmoid": (lambda z: 1 / (1 + np.exp(-z)), lambda z, a: a * (1 - a)),
+    "tanh": (np.tanh, lambda z, a: 1 - a**2),
+    "relu": (lambda z: np.where(z > 0, z, 0), lambda z, a: (z > 0) * 1.0),
+}
+
+
+def weights(case, *layers):
+    return {f"W{layer}" for layer in layers}
+
+
+# bug -> (what it is, the tensors it touches for a case)
+BUGS = {
+    "sign_flip": (
+        "the output layer's gradient has its sign flipped",
+        lambda c: weights(c, c.depth),
+    ),
+    "no_activation_derivative": (
+        "δ = dE/da: the activation's derivative f'(z) dropped",
+        lambda c: (
+            {f"{k}{i + 1}" for i, a in enumerate(c.activations) if a != "identity" for k in "Wb"}
+            | {f"{k}{i}" for i in range(1, c.depth) for k in "Wb"}
+        ),
+    ),
+    "new_output_weights": (
+        "the hidden layer's gradient uses the already-updated output weights",
+        lambda c: {f"{k}{i}" for i in range(1, c.depth) for k in "Wb"} | {"X"},
+    ),
+    "transposed_gradient": (
+        "a square weight gradient transposed: a_prev·δᵀ",
+        lambda c: {"W1", "W2", "W3"},
+    ),
+    "no_grad_clear": (
+        "gradients not cleared between steps (accumulated)",
+        lambda c: set(c.parameter_names),
+    ),
+    "forgot_half": (
+        "the ½ of the loss forgotten: gradients doubled",
+        lambda c: set(c.parameter_names),
+    ),
+    "batch_mean_sum": ("batch mean and sum confused", lambda c: set(c.parameter_names)),
+    "lr_twice": ("the learning rate applied twice: p − a·a·g", lambda c: set(c.parameter_names)),
+    "lr_missing": ("the learning rate not applied: p − g", lambda c: set(c.parameter_names)),
+    "bias_first_sample": (
+        "the bias gradient not summed over the batch",
+        lambda c: {"b1", "b2", "b3"},
+    ),
+    "never_updates_output": ("the output weights never updated", lambda c: weights(c, c.depth)),
+    "float32_inside": ("float32 arithmetic inside a float64 run", lambda c: set(c.parameter_names)),
+    "layer_shift": ("layer l's gradient reported for layer l+1", lambda c: weights(c, 2, 3)),
+    "frozen_updated": ("a frozen parameter updated anyway", lambda c: set(c.frozen)),
+}
+
+
+class MutantBackend(Backend):
+    capabilities = Capabilities()
+
+    def __init__(self, bug: str):
+        self.bug = bug
+        self.name = f"mutant-{bug}"
+
+    def run(self, case, dtype, device="cpu"):
+        out = np.dtype(dtype)
+        work = np.float32 if self.bug == "float32_inside" else out
+        params = case.parameters(work)
+        X, Y = case.inputs.astype(work), case.targets.astype(work)
+        losses, first, updated, carried = [], None, None, None
+        for step in range(case.steps):
+            loss, grads, params = self.step(case, params, X, Y, carried)
+            if self.bug == "no_grad_clear":
+                carried = grads
+            losses.append(loss)
+            if step == 0:
+                first, updated = grads, dict(params)
+        losses.append(self.forward(case, params, X, Y)[2])
+
+        def cast(d):
+            return {n: np.asarray(v, dtype=out) for n, v in d.items()}
+
+        return Result(np.array(losses, dtype=out), cast(first), cast(updated), cast(params))
+
+    def forward(self, case, params, X, Y):
+        zs, acts = [], [X]
+        for layer, act in enumerate(case.activations, start=1):
+            z = acts[-1] @ params[f"W{layer}"] + params.get(f"b{layer}", 0)
+            zs.append(z)
+            acts.append(ACT[act][0](z))
+        r = acts[-1] - Y
+        loss = 0.5 * np.sum(r * r) if case.loss == "half_sse" else np.mean(r * r)
+        return zs, acts, loss
+
+    def step(self, case, params, X, Y, carried):
+        bug, lr = self.bug, case.learning_rate
+        zs, acts, loss = self.forward(case, params, X, Y)
+        n = X.shape[0]
+        r = acts[-1] - Y
+        d = r if case.loss == "half_sse" else 2 * r / r.size
+        if bug == "forgot_half":
+            d = 2 * d
+        if bug == "batch_mean_sum":
+            d = d / n if case.loss == "half_sse" else d * n
+        new = dict(params)
+        grads = {}
+        for layer in range(case.depth, 0, -1):
+            act = case.activations[layer - 1]
+            z, a = zs[layer - 1], acts[layer]
+            delta = d if bug == "no_activation_derivative" else d * ACT[act][1](z, a)
+            gW = acts[layer - 1].T @ delta
+            if bug == "transposed_gradient" and gW.shape[0] == gW.shape[1]:
+                gW = gW.T
+            grads[f"W{layer}"] = gW
+            if f"b{layer}" in params:
+                grads[f"b{layer}"] = delta[0] if bug == "bias_first_sample" else delta.sum(axis=0)
+            W = params[f"W{layer}"]
+            if bug == "new_output_weights":
+                W = W - lr * gW  # updated before it is used to send δ back
+            d = delta @ W.T
+        grads["X"] = d
+        if bug == "sign_flip":
+            grads[f"W{case.depth}"] = -grads[f"W{case.depth}"]
+        if bug == "layer_shift":
+            shifted = dict(grads)
+            for layer in range(1, case.depth):
+                lo, hi = f"W{layer}", f"W{layer + 1}"
+                if grads[lo].shape == grads[hi].shape:
+                    shifted[hi] = grads[lo]
+            grads = shifted
+        if carried is not None:
+            grads = {k: g + carried[k] for k, g in grads.items()}
+        step_lr = {"lr_twice": lr * lr, "lr_missing": 1.0}.get(bug, lr)
+        for name in params:
+            if name in case.frozen and bug != "frozen_updated":
+                continue
+            if bug == "never_updates_output" and name == f"W{case.depth}":
+                continue
+            new[name] = params[name] - step_lr * grads[name]
+        return loss, {k: grads[k] for k in [*params, "X"]}, new
+
+
+for _bug in BUGS:
+    globals()[_bug] = MutantBackend(_bug)

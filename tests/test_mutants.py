@@ -1,0 +1,54 @@
+"""Sensitivity: every mutant (a real backprop bug) is caught by the report on at least one
+built-in case, and the report names a parameter the bug actually touches."""
+
+import importlib.metadata
+import json
+
+import pytest
+from mutants import BUGS
+
+from backends import registry
+from comparisons.cli import main
+from reference import load_case
+
+CASES = ["article", "batch", "deep"]
+
+
+@pytest.fixture
+def mutants_registered(monkeypatch):
+    points = [
+        importlib.metadata.EntryPoint(f"mutant-{bug}", f"mutants:{bug}", registry.ENTRY_POINT_GROUP)
+        for bug in BUGS
+    ]
+    monkeypatch.setattr(registry.importlib.metadata, "entry_points", lambda group: points)
+
+
+def tensor_of(case, label: str) -> str:
+    """'w3' -> 'W1', 'W2[0,1]' -> 'W2', 'X[0,1]' -> 'X', 'loss[step 2]' -> 'loss'."""
+    return case.aliases.get(label, label).split("[")[0]
+
+
+@pytest.mark.parametrize("bug", BUGS, ids=BUGS)
+def test_mutant_is_caught_and_named(mutants_registered, capsys, bug):
+    caught = []
+    for name in CASES:
+        code = main(["report", name, "--backends", f"mutant-{bug}", "--format", "json"])
+        doc = json.loads(capsys.readouterr().out)
+        (entry,) = doc["runs"][0]["backends"]
+        if code == 1:
+            assert entry["status"] == "fail", entry["message"]
+            case = load_case(name)
+            caught.append((name, tensor_of(case, entry["worst"]), BUGS[bug][1](case)))
+    assert caught, f"{bug} ({BUGS[bug][0]}) passed every built-in case"
+    assert any(tensor in touched for _, tensor, touched in caught), caught
+
+
+def test_the_bug_free_mutant_engine_passes(capsys):
+    """The mutants' own engine with no bug agrees: so each failure above is its bug's doing."""
+    from mutants import MutantBackend
+
+    from comparisons.runner import run_case
+
+    for name in CASES:
+        run = run_case(load_case(name), [MutantBackend("none")], "float64")
+        assert run.comparisons[0].status == "pass", run.comparisons[0].message

@@ -1,0 +1,99 @@
+"""Property-based tests (hypothesis) over random architectures and data.
+
+Bounded (30 examples each, small networks) so CI stays fast; on a failure hypothesis shrinks
+to a minimal network and data and prints it.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from backends import get_backend
+from comparisons.compare import agreement
+from comparisons.tolerance import tolerance_for
+from reference import parse_case, train
+from reference.activations import ACTIVATIONS
+from reference.losses import LOSSES
+from reference.network import forward, loss_value
+
+SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+values = st.floats(-2, 2, allow_nan=False, allow_subnormal=False).map(lambda x: round(x, 3))
+
+
+@st.composite
+def cases(draw):
+    layers = draw(st.lists(st.integers(1, 4), min_size=2, max_size=4))
+    depth, batch = len(layers) - 1, draw(st.integers(1, 3))
+
+    def matrix(rows, cols):
+        return draw(
+            st.lists(st.lists(values, min_size=cols, max_size=cols), min_size=rows, max_size=rows)
+        )
+
+    data = {
+        "layers": layers,
+        "activation": draw(
+            st.lists(st.sampled_from(list(ACTIVATIONS)), min_size=depth, max_size=depth)
+        ),
+        "loss": draw(st.sampled_from(list(LOSSES))),
+        "learning_rate": draw(st.sampled_from([0.01, 0.05, 0.1])),
+        "steps": draw(st.integers(1, 3)),
+        "inputs": matrix(batch, layers[0]),
+        "targets": matrix(batch, layers[-1]),
+        "weights": [matrix(m, n) for m, n in zip(layers, layers[1:], strict=False)],
+    }
+    if draw(st.booleans()):
+        data["biases"] = [matrix(1, n)[0] for n in layers[1:]]
+    return parse_case(data, source="hypothesis", name="hypothesis")
+
+
+def away_from_relu_kinks(case) -> bool:
+    """Central differences straddling relu's kink are not a derivative: keep |z| > 1e-3."""
+    fwd = forward(case, case.parameters(), case.inputs, case.targets)
+    return all(
+        act != "relu" or np.min(np.abs(z)) > 1e-3
+        for act, z in zip(case.activations, fwd.z, strict=True)
+    )
+
+
+@SETTINGS
+@given(cases())
+def test_reference_gradient_matches_central_differences(case):
+    assume(away_from_relu_kinks(case))
+    params = case.parameters()
+    grads = train(case).gradients
+    for name, p in params.items():
+        for index in np.ndindex(p.shape):
+            old, h = p[index], 1e-6
+            p[index] = old + h
+            up = loss_value(case, params)
+            p[index] = old - h
+            down = loss_value(case, params)
+            p[index] = old
+            assert grads[name][index] == pytest.approx((up - down) / (2 * h), rel=1e-5, abs=1e-7)
+
+
+@SETTINGS
+@given(cases())
+def test_float32_reference_stays_within_the_float32_tolerance(case):
+    assume(away_from_relu_kinks(case))
+    ref = train(case)
+    assert agreement(case, ref, train(case, np.float32), tolerance_for("float32")).passed
+
+
+@pytest.mark.parametrize("backend_name", ["torch", "jax"])
+def test_framework_agrees_on_random_architectures(backend_name):
+    backend = get_backend(backend_name)
+    if not backend.available():
+        pytest.skip(backend.skip_reason("float64", "cpu"))
+
+    @settings(max_examples=10, deadline=None)
+    @given(cases())
+    def check(case):
+        ref = train(case)
+        result = backend.run(case, "float64")
+        agree = agreement(case, ref, result, tolerance_for("float64", backend))
+        assert agree.passed, agree.summary()
+
+    check()

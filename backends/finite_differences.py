@@ -24,6 +24,7 @@ class FiniteDifferenceBackend(Backend):
         mode="numeric",
         tolerance={"float64": (1e-6, 1e-7)},
         tolerance_reason="central differences: truncation ~h², rounding ~eps/h (h = ∛eps·|x|)",
+        max_parameters=5_000,
     )
 
     def run(self, case, dtype, device="cpu"):
@@ -34,13 +35,27 @@ class FiniteDifferenceBackend(Backend):
         losses, first_grads, updated = [], {}, {}
         for step in range(case.steps):
             losses.append(loss_value(case, params, X, Y))
-            grads = gradients(case, params)
-            grads = {n: g.astype(dtype) for n, g in grads.items()}
-            params = {n: p if n in case.frozen else p - lr * grads[n] for n, p in params.items()}
+            grads, params = sgd(case, params, lr)
             if step == 0:
                 first_grads, updated = grads, params
         losses.append(loss_value(case, params, X, Y))
         return Result(np.array(losses, dtype=dtype), first_grads, updated, params)
+
+    def stepper(self, case, dtype, device="cpu"):
+        dtype = np.dtype(dtype)
+        state = {"params": case.parameters(dtype)}
+        lr = dtype.type(case.learning_rate)
+
+        def step():
+            _, state["params"] = sgd(case, state["params"], lr)
+
+        return step
+
+
+def sgd(case, params, lr):
+    """(finite-difference gradients rounded to the run's dtype, the updated parameters)."""
+    grads = {n: g.astype(lr.dtype) for n, g in gradients(case, params).items()}
+    return grads, {n: p if n in case.frozen else p - lr * grads[n] for n, p in params.items()}
 
 
 def gradients(case, params) -> dict[str, np.ndarray]:

@@ -31,6 +31,9 @@ class Capabilities:
     # this and the default wins. Keep it rare: every entry is a known divergence with a reason.
     tolerance: dict[str, tuple[float, float]] = field(default_factory=dict)
     tolerance_reason: str = ""
+    # Above this many parameters the method is impractical (finite differences: two forward
+    # passes per parameter; forward mode: one JVP each): `crosscheck bench` skips it there.
+    max_parameters: int | None = None
 
 
 class Backend(ABC):
@@ -69,6 +72,11 @@ class Backend(ABC):
     @abstractmethod
     def run(self, case: Case, dtype: str, device: str = "cpu") -> Result:
         """Run ``case.steps`` SGD steps; raise BackendUnavailable when it cannot run here."""
+
+    def stepper(self, case: Case, dtype: str, device: str = "cpu"):
+        """For `crosscheck bench`: a function doing one gradient-and-update step per call and
+        returning only when the work is done; None when this backend cannot be timed so."""
+        return None
 
 
 class FrameworkBackend(Backend):
@@ -122,6 +130,19 @@ class FrameworkBackend(Backend):
     def numpy_copy(self, value) -> np.ndarray:
         # a copy: in-place engines (torch's p.sub_) would otherwise rewrite what was recorded
         return np.array(self.to_numpy(value), copy=True)
+
+    def stepper(self, case: Case, dtype: str, device: str = "cpu"):
+        self.setup(dtype, device)
+        params = {n: self.tensor(p, dtype, device) for n, p in case.parameters().items()}
+        X, Y = self.tensor(case.inputs, dtype, device), self.tensor(case.targets, dtype, device)
+        state = {"params": params}
+
+        def step():
+            loss, grads = self.loss_and_grads(case, state["params"], X, Y)
+            state["params"] = self.update(state["params"], grads, case.learning_rate, case.frozen)
+            return self.to_numpy(loss)  # copying the loss to the host waits for the device
+
+        return step
 
     def run(self, case: Case, dtype: str, device: str = "cpu") -> Result:
         self.setup(dtype, device)

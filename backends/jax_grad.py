@@ -21,6 +21,21 @@ class JaxBackend(FrameworkBackend):
         with jax.enable_x64(dtype == "float64"), jax.default_matmul_precision("highest"):
             return super().run(case, dtype, device)
 
+    def stepper(self, case, dtype, device="cpu"):
+        import jax
+
+        def scoped(dtype=dtype):
+            return jax.enable_x64(dtype == "float64")
+
+        with scoped():
+            inner = super().stepper(case, dtype, device)
+
+        def step():
+            with scoped():
+                return inner()
+
+        return step
+
     def setup(self, dtype, device):
         import jax
         import jax.numpy as jnp

@@ -4,6 +4,7 @@ import numpy as np
 
 from backends.interface import Backend, Capabilities
 from reference import train
+from reference.network import step
 
 
 class NumpyBackend(Backend):
@@ -14,3 +15,13 @@ class NumpyBackend(Backend):
 
     def run(self, case, dtype, device="cpu"):
         return train(case, np.dtype(dtype))
+
+    def stepper(self, case, dtype, device="cpu"):
+        state = {"params": case.parameters(np.dtype(dtype))}
+        X, Y = case.inputs.astype(dtype), case.targets.astype(dtype)
+
+        def one_step():
+            loss, _, state["params"] = step(case, state["params"], X, Y)
+            return loss
+
+        return one_step

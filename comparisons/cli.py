@@ -79,6 +79,14 @@ def build_parser() -> Parser:
         default="crosscheck-failures",
         help="write each failing case here as a TOML file (default: crosscheck-failures/)",
     )
+
+    bench = sub.add_parser("bench", help="speed of one gradient-and-update step per backend")
+    bench.add_argument("--backends", help="comma-separated names (default: every backend)")
+    bench.add_argument("--dtype", choices=[*DTYPES, "all"], default="all")
+    bench.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    bench.add_argument("--quick", action="store_true", help="the small half of the ladder")
+    bench.add_argument("--format", choices=["text", "json"], default="text")
+    bench.add_argument("--output", metavar="FILE", help="write the table here (atomically)")
     return parser
 
 
@@ -201,4 +209,31 @@ def cmd_sweep(args) -> int:
     return 1 if failed else 0
 
 
-COMMANDS = {"report": cmd_report, "explain": cmd_explain, "list": cmd_list, "sweep": cmd_sweep}
+def cmd_bench(args) -> int:
+    from comparisons import bench
+    from comparisons.sweep import Progress
+
+    names = [b.name for b in chosen_backends(args.backends, "bench")]
+    dtypes = list(DTYPES) if args.dtype == "all" else [args.dtype]
+    ladder = bench.QUICK if args.quick else bench.LADDER
+    yardstick = {d: bench.matmul_gflops(d) for d in dtypes}
+    rows = bench.run_bench(
+        names, dtypes, ladder, args.device, Progress(len(names), "bench", "backends")
+    )
+    slopes = {
+        f"{name} {d}": bench.slope([r for r in rows if (r.backend, r.dtype) == (name, d)])
+        for name in names
+        for d in dtypes
+    }
+    records = bench.summarize(rows, yardstick)
+    write_output(bench.render(records, yardstick, slopes, args.format), args.output)
+    return 0
+
+
+COMMANDS = {
+    "report": cmd_report,
+    "explain": cmd_explain,
+    "list": cmd_list,
+    "sweep": cmd_sweep,
+    "bench": cmd_bench,
+}

@@ -67,7 +67,14 @@ def backward(case: Case, params: dict, fwd: Forward, Y: np.ndarray) -> dict[str,
 def sgd_step(case: Case, params: dict, grads: dict) -> dict[str, np.ndarray]:
     """p* = p − a·dE/dp for every parameter that is not frozen."""
     lr = params_dtype(params).type(case.learning_rate)
-    return {name: p if name in case.frozen else p - lr * grads[name] for name, p in params.items()}
+    new = {}
+    for name, p in params.items():
+        if name in case.frozen:
+            new[name] = p
+        else:
+            new[name] = np.multiply(grads[name], -lr)  # −a·dE/dp, in a buffer of its own …
+            new[name] += p  # … then p added in place: one temporary, not two
+    return new
 
 
 def params_dtype(params: dict) -> np.dtype:
@@ -82,17 +89,22 @@ def loss_value(case: Case, params: dict, X=None, Y=None) -> float:
     return forward(case, params, X, Y).loss
 
 
+def step(case: Case, params: dict, X: np.ndarray, Y: np.ndarray):
+    """One SGD step: (loss before it, dE/d everything, the updated parameters)."""
+    fwd = forward(case, params, X, Y)
+    grads = backward(case, params, fwd, Y)
+    return fwd.loss, grads, sgd_step(case, params, grads)
+
+
 def train(case: Case, dtype=np.float64) -> Result:
     """Run ``case.steps`` SGD steps in ``dtype`` and collect the Result."""
     params = case.parameters(dtype)
     X, Y = case.inputs.astype(dtype), case.targets.astype(dtype)
     losses, first_grads, updated = [], None, None
-    for step in range(case.steps):
-        fwd = forward(case, params, X, Y)
-        grads = backward(case, params, fwd, Y)
-        losses.append(fwd.loss)
-        params = sgd_step(case, params, grads)
-        if step == 0:
+    for i in range(case.steps):
+        loss, grads, params = step(case, params, X, Y)
+        losses.append(loss)
+        if i == 0:
             first_grads, updated = grads, params
     losses.append(forward(case, params, X, Y).loss)
     return Result(np.array(losses, dtype=dtype), first_grads, updated, params)

@@ -1,0 +1,227 @@
+"""`crosscheck bench`: the time of one gradient-and-update step per backend, dtype and size.
+
+Each backend is measured in a worker process of its own (``python -m comparisons.bench``), so
+its imports and its peak memory are its own. For every size the worker times the first step
+(which includes JIT compilation: reported apart), warms up, then takes the median of repeated
+steps. The parent measures this machine's matmul throughput in the same run, so GFLOP/s can
+be read against what the hardware does.
+"""
+
+import json
+import math
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from reference import parse_case
+
+# (layers, batch): from the article's 2-2-1 up to an MNIST-sized MLP
+LADDER = [
+    ((2, 2, 1), 1),
+    ((32, 32, 10), 32),
+    ((128, 128, 10), 64),
+    ((256, 256, 256, 10), 128),
+    ((784, 512, 512, 10), 256),
+    ((784, 1024, 1024, 10), 256),
+]
+QUICK = LADDER[:4]
+
+
+def bench_case(layers, batch, seed=0):
+    """relu hidden layers, identity output, biases, mse: a typical MLP step."""
+    rng = np.random.default_rng(seed)
+    data = {
+        "name": f"bench-{'-'.join(map(str, layers))}-b{batch}",
+        "layers": list(layers),
+        "activation": ["relu"] * (len(layers) - 2) + ["identity"],
+        "loss": "mse",
+        "learning_rate": 1e-3,
+        "inputs": rng.normal(size=(batch, layers[0])).tolist(),
+        "targets": rng.normal(size=(batch, layers[-1])).tolist(),
+        "weights": [
+            (rng.normal(size=(m, n)) / np.sqrt(m)).tolist()
+            for m, n in zip(layers, layers[1:], strict=False)
+        ],
+        "biases": [np.zeros(n).tolist() for n in layers[1:]],
+    }
+    return parse_case(data, source="bench", name=data["name"])
+
+
+def step_flops(layers, batch) -> float:
+    """Matmul FLOPs of one step: forward a·W, backward aᵀ·δ and δ·Wᵀ — 3 products of 2·B·m·n."""
+    return 6.0 * batch * sum(m * n for m, n in zip(layers, layers[1:], strict=False))
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def time_steps(step, budget_s: float = 0.5, min_reps: int = 5, max_reps: int = 200):
+    t0 = time.perf_counter()
+    step()
+    first = time.perf_counter() - t0
+    for _ in range(2):
+        step()
+    times = []
+    start = time.perf_counter()
+    while len(times) < min_reps or (
+        time.perf_counter() - start < budget_s and len(times) < max_reps
+    ):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    return first, float(np.median(times)), len(times)
+
+
+def worker(backend_name: str, dtypes: list[str], ladder, device: str) -> None:
+    """Runs in its own process; prints one JSON line per (dtype, size)."""
+    from backends import BackendUnavailable, get_backend
+
+    backend = get_backend(backend_name)
+    for dtype in dtypes:
+        for layers, batch in ladder:
+            row = {"backend": backend_name, "dtype": dtype, "layers": list(layers), "batch": batch}
+            case = bench_case(layers, batch)
+            reason = backend.skip_reason(dtype, device)
+            limit = backend.capabilities.max_parameters
+            if reason is None and limit is not None and case.parameter_count > limit:
+                reason = f"{backend_name}: impractical above {limit:,} parameters"
+            try:
+                step = None if reason else backend.stepper(case, dtype, device)
+                if step is None and not reason:
+                    reason = f"{backend_name}: no stepper to time"
+            except BackendUnavailable as e:
+                reason = str(e)
+            if reason:
+                print(json.dumps({**row, "skip": reason}), flush=True)
+                continue
+            first, median, reps = time_steps(step)
+            row.update(first_s=first, median_s=median, reps=reps, peak_rss_mib=peak_rss_mib())
+            print(json.dumps(row), flush=True)
+
+
+def matmul_gflops(dtype: str, n: int = 1024, reps: int = 5) -> float:
+    """This machine's NumPy matmul throughput: the yardstick for GFLOP/s."""
+    a = np.random.default_rng(0).normal(size=(n, n)).astype(dtype)
+    a @ a
+    best = math.inf
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        a @ a
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9
+
+
+@dataclass
+class Row:
+    backend: str
+    dtype: str
+    layers: list
+    batch: int
+    skip: str | None = None
+    first_s: float = 0.0
+    median_s: float = 0.0
+    reps: int = 0
+    peak_rss_mib: float = 0.0
+
+
+def run_bench(backends: list[str], dtypes: list[str], ladder, device: str, progress=None):
+    rows = []
+    for i, name in enumerate(backends):
+        cmd = [sys.executable, "-m", "comparisons.bench", name, ",".join(dtypes), device]
+        cmd.append(json.dumps(ladder))
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+        rows += [Row(**json.loads(line)) for line in lines]
+        if proc.returncode != 0:
+            error = (proc.stderr.strip().splitlines() or ["crashed"])[-1]
+            rows.append(Row(name, ",".join(dtypes), [], 0, skip=f"{name}: worker failed: {error}"))
+        if progress:
+            progress.update(i + 1, name)
+    return rows
+
+
+def slope(rows: list[Row]) -> float | None:
+    """d log(time) / d log(FLOPs) over the upper half of the ladder: ~1 when the step is
+    compute-bound (cost grows with the work), ~0 when per-call overhead dominates."""
+    pts = [
+        (math.log(step_flops(r.layers, r.batch)), math.log(r.median_s)) for r in rows if not r.skip
+    ]
+    pts = pts[len(pts) // 2 :]
+    if len(pts) < 2:
+        return None
+    x, y = np.array(pts).T
+    return float(np.polyfit(x, y, 1)[0])
+
+
+def summarize(rows: list[Row], yardstick: dict[str, float]) -> list[dict]:
+    """One record per row, with the ratio to the reference and GFLOP/s added."""
+    ref = {(r.dtype, tuple(r.layers), r.batch): r.median_s for r in rows if r.backend == "numpy"}
+    out = []
+    for r in rows:
+        rec = {"backend": r.backend, "dtype": r.dtype, "layers": r.layers, "batch": r.batch}
+        if r.skip:
+            out.append({**rec, "skip": r.skip})
+            continue
+        gflops = step_flops(r.layers, r.batch) / r.median_s / 1e9
+        base = ref.get((r.dtype, tuple(r.layers), r.batch))
+        out.append(
+            {
+                **rec,
+                "median_ms": r.median_s * 1e3,
+                "first_ms": r.first_s * 1e3,
+                "reps": r.reps,
+                "vs_reference": r.median_s / base if base else None,
+                "gflops": gflops,
+                "of_matmul_peak": gflops / yardstick[r.dtype],
+                "peak_rss_mib": r.peak_rss_mib,
+            }
+        )
+    return out
+
+
+def render(records, yardstick, slopes, fmt="text") -> str:
+    from tabulate import tabulate
+
+    if fmt == "json":
+        doc = {"schema": "backprop-crosscheck/bench/1", "matmul_gflops": yardstick,
+               "slopes": slopes, "rows": records}  # fmt: skip
+        return json.dumps(doc, indent=2) + "\n"
+    table = []
+    for r in records:
+        size = f"{'-'.join(map(str, r['layers']))} ×{r['batch']}"
+        if "skip" in r:
+            table.append([r["backend"], r["dtype"], size, "skip", "", "", "", "", r["skip"]])
+            continue
+        table.append([
+            r["backend"], r["dtype"], size,
+            f"{r['median_ms']:.3f}", f"{r['first_ms']:.1f}",
+            f"{r['vs_reference']:.2f}×" if r["vs_reference"] else "-",
+            f"{r['gflops']:.2f}", f"{100 * r['of_matmul_peak']:.0f}%", f"{r['peak_rss_mib']:.0f}",
+        ])  # fmt: skip
+    headers = ["backend", "dtype", "size", "step ms", "first ms", "vs numpy", "GFLOP/s",
+               "of peak", "peak RSS MiB"]  # fmt: skip
+    lines = [
+        "matmul peak here (NumPy, 1024³): "
+        + ", ".join(f"{d} {g:.1f} GFLOP/s" for d, g in yardstick.items()),
+        tabulate(table, headers=headers, disable_numparse=True),
+        "step ms: median of one gradient-and-update step after warm-up; first ms: the first"
+        " step (JIT compile included)",
+        "slope d log(time)/d log(FLOPs), upper half of the ladder"
+        " (1 = compute-bound, 0 = overhead-bound):",
+    ]
+    lines += [f"  {k}: {v:.2f}" for k, v in slopes.items() if v is not None]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str]) -> None:
+    backend_name, dtypes, device, ladder = argv
+    worker(backend_name, dtypes.split(","), [tuple(x) for x in json.loads(ladder)], device)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

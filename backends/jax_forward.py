@@ -7,7 +7,7 @@ from backends.jax_grad import JaxBackend
 
 class JaxForwardBackend(JaxBackend):
     name = "jax-fwd"
-    capabilities = Capabilities(devices=("cpu", "cuda"), mode="forward", max_parameters=50_000)
+    capabilities = Capabilities(devices=("cpu", "cuda"), mode="forward", max_parameters=5_000)
 
     def gradient_function(self, case, Y):
         def loss(p, X):

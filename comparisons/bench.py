@@ -204,13 +204,13 @@ def render(records, yardstick, slopes, fmt="text") -> str:
             f"{r['gflops']:.2f}", f"{100 * r['of_matmul_peak']:.0f}%", f"{r['peak_rss_mib']:.0f}",
         ])  # fmt: skip
     headers = ["backend", "dtype", "size", "step ms", "first ms", "vs numpy", "GFLOP/s",
-               "of peak", "peak RSS MiB"]  # fmt: skip
+               "of peak", "peak RSS MiB*"]  # fmt: skip
     lines = [
         "matmul peak here (NumPy, 1024³): "
         + ", ".join(f"{d} {g:.1f} GFLOP/s" for d, g in yardstick.items()),
         tabulate(table, headers=headers, disable_numparse=True),
         "step ms: median of one gradient-and-update step after warm-up; first ms: the first"
-        " step (JIT compile included)",
+        " step (JIT compile included); *peak RSS of the backend's worker process so far",
         "slope d log(time)/d log(FLOPs), upper half of the ladder"
         " (1 = compute-bound, 0 = overhead-bound):",
     ]

@@ -12,7 +12,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
-		-c constraints.txt -e '.[all,test,dev]' -e examples/tape-autodiff
+		-c constraints.txt -e '.[all,plot,test,dev]' -e examples/tape-autodiff
 	touch $(STAMP)
 
 test: $(STAMP)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from backends import UnknownBackend, backend_names, get_backend
 from backends.interface import DTYPES
+from comparisons.pictures import PictureError
 from reference import CaseError, builtin_case_names, load_case
 
 
@@ -60,9 +61,11 @@ def build_parser() -> Parser:
     report.add_argument("--format", choices=["text", "markdown", "json"], default="text")
     report.add_argument("--output", metavar="FILE", help="write the report here (atomically)")
     report.add_argument("--require", action="store_true", help="a skipped backend is an error")
+    report.add_argument("--plot", metavar="FILE", help="loss and error per step (.svg or .png)")
 
     explain = sub.add_parser("explain", help="the article's walk-through with a case's numbers")
     explain.add_argument("case", nargs="?", default="article", metavar="CASE")
+    explain.add_argument("--diagram", metavar="FILE", help="draw the network (.svg or .png)")
 
     sub.add_parser("list", help="built-in cases and backends (available? version? install hint)")
 
@@ -91,6 +94,7 @@ def build_parser() -> Parser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = None
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
@@ -99,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except CaseError as e:
         print(f"crosscheck: {e}", file=sys.stderr)
+        return 2
+    except PictureError as e:
+        print(f"crosscheck {getattr(args, 'command', '')}: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("crosscheck: interrupted", file=sys.stderr)
@@ -136,10 +143,13 @@ def write_output(text: str, output: str | None) -> None:
 
 
 def cmd_report(args) -> int:
+    from comparisons.pictures import check_target, trajectory_plot
     from comparisons.report_json import render_json
     from comparisons.report_text import render_markdown, render_text
     from comparisons.runner import run_case
 
+    if args.plot:
+        check_target(args.plot, "--plot")
     cases = [load_case(c) for c in (args.cases or ["article"])]
     if args.steps:
         cases = [c.replace(steps=args.steps) for c in cases]
@@ -152,13 +162,21 @@ def cmd_report(args) -> int:
     ]
     render = {"text": render_text, "markdown": render_markdown, "json": render_json}[args.format]
     write_output(render(runs), args.output)
+    if args.plot:
+        trajectory_plot(runs, args.plot)
     return 0 if all(r.passed for r in runs) else 1
 
 
 def cmd_explain(args) -> int:
     from comparisons.explain import explain
+    from comparisons.pictures import check_target, diagram
 
-    sys.stdout.write(explain(load_case(args.case)))
+    if args.diagram:
+        check_target(args.diagram, "--diagram")
+    case = load_case(args.case)
+    sys.stdout.write(explain(case))
+    if args.diagram:
+        diagram(case, args.diagram)
     return 0
 
 

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-FRAMEWORKS = ["torch", "jax", "jaxlib", "autograd", "tensorflow", "tape_autodiff"]
+FRAMEWORKS = ["torch", "jax", "jaxlib", "autograd", "tensorflow", "tape_autodiff", "matplotlib"]
 
 IMPORTS = {
     "packages": "import reference, backends, comparisons",

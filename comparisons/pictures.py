@@ -1,0 +1,201 @@
+"""Pictures: the network diagram with its forward and backward values, and trajectory plots.
+
+matplotlib is optional (``pip install 'backprop-crosscheck[plot]'``); it is imported only here,
+and only when a picture is asked for. Output is deterministic: a fixed SVG hash salt, no dates
+or software versions in the metadata, text kept as text (so an SVG can be searched for its
+numbers), and matplotlib's bundled DejaVu Sans font.
+"""
+
+import numpy as np
+
+from comparisons.explain import neuron_names
+from reference import Case, train
+from reference.network import forward
+
+INSTALL = "pip install matplotlib  (or: pip install 'backprop-crosscheck[plot]')"
+STYLE = {
+    "svg.hashsalt": "backprop-crosscheck",
+    "svg.fonttype": "none",
+    "font.family": "DejaVu Sans",
+    "font.size": 9,
+}
+SCALAR_LIMIT = 64  # parameters; beyond, the diagram is drawn per layer
+FORMATS = (".svg", ".png")
+
+
+class PictureError(Exception):
+    """A picture cannot be made (matplotlib missing, unknown file type): one line, exit 2."""
+
+
+def _matplotlib():
+    try:
+        import matplotlib
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise PictureError(f"pictures need matplotlib, which is not installed: {INSTALL}") from None
+    return matplotlib, Figure
+
+
+def check_target(path: str, option: str) -> None:
+    if not str(path).lower().endswith(FORMATS):
+        raise PictureError(f"{option} {path}: the file must end in .svg or .png")
+
+
+def save(fig, path: str) -> None:
+    kind = "svg" if str(path).lower().endswith(".svg") else "png"
+    metadata = {"Date": None, "Creator": None} if kind == "svg" else {"Software": None}
+    fig.savefig(path, format=kind, metadata=metadata, dpi=150)
+
+
+def fmt(x) -> str:
+    return f"{float(x):.7g}"
+
+
+def diagram(case: Case, path: str) -> None:
+    """The network as the article draws it, every neuron and edge with its numbers."""
+    check_target(path, "--diagram")
+    matplotlib, Figure = _matplotlib()
+    with matplotlib.rc_context(STYLE):
+        if case.parameter_count <= SCALAR_LIMIT and case.inputs.shape[0] == 1:
+            fig = _scalar_diagram(Figure, case)
+        else:
+            fig = _layer_diagram(Figure, case)
+        save(fig, path)
+
+
+def _scalar_diagram(Figure, case: Case):
+    params, result = case.parameters(), train(case)
+    fwd = forward(case, params, case.inputs, case.targets)
+    names = neuron_names(case)
+    tallest = max(case.layers)
+    width, height = len(case.layers) + 0.6, tallest + 0.6
+    fig = Figure(figsize=(2.6 * width, 2.6 * height))
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(-0.7, len(case.layers) - 0.1)
+    ax.set_ylim(-0.5, tallest + 0.1)
+    ax.set_aspect("equal")
+    ax.axis("off")
+
+    def y(layer, j):
+        return (tallest - case.layers[layer]) / 2 + (case.layers[layer] - 1 - j) + 0.5
+
+    for layer in range(1, case.depth + 1):
+        W = params[f"W{layer}"]
+        for i in range(W.shape[0]):
+            for j in range(W.shape[1]):
+                x0, y0, x1, y1 = layer - 1, y(layer - 1, i), layer, y(layer, j)
+                ax.plot([x0, x1], [y0, y1], color="#888888", lw=1, zorder=1)
+                # where edges cross (several targets), labels slide apart along their edges
+                t = 0.5 + 0.2 * np.sign(y1 - y0) if W.shape[1] > 1 else 0.5
+                label = case.scalar_label(f"W{layer}", (i, j))
+                grad = result.gradients[f"W{layer}"][i, j]
+                new = result.updated[f"W{layer}"][i, j]
+                text = f"{label} = {fmt(W[i, j])}\n∂E/∂{label} = {fmt(grad)}\n{label}* = {fmt(new)}"
+                ax.text(
+                    x0 + t * (x1 - x0),
+                    y0 + t * (y1 - y0),
+                    text,
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    zorder=3,
+                    bbox={"fc": "white", "ec": "#cccccc", "pad": 1.5},
+                )
+    for layer, width in enumerate(case.layers):
+        for j in range(width):
+            value = fwd.a[layer][0, j]
+            ax.add_patch(matplotlib_circle(layer, y(layer, j)))
+            text = f"{names[layer][j]}\n{fmt(value)}"
+            if layer > 0 and f"b{layer}" in params:
+                text += f"\nb = {fmt(params[f'b{layer}'][j])}"
+            ax.text(layer, y(layer, j), text, ha="center", va="center", fontsize=8, zorder=5)
+    out = case.layers[-1]
+    for j in range(out):
+        p, t = fwd.prediction[0, j], case.targets[0, j]
+        d = p - t
+        ax.text(
+            len(case.layers) - 0.72,
+            y(case.depth, j),
+            f"actual = {fmt(t)}\nΔ = {fmt(d)}",
+            ha="left",
+            va="center",
+            fontsize=8,
+        )
+    how = f"{case.loss}, learning rate {fmt(case.learning_rate)}"
+    footer = f"Error = {fmt(fwd.loss)}   ({how})   next Error = {fmt(result.loss[1])}"
+    ax.text(-0.65, -0.35, footer, ha="left", fontsize=9)
+    return fig
+
+
+def matplotlib_circle(x, y):
+    from matplotlib.patches import Circle
+
+    return Circle((x, y), 0.2, fc="#e8f0fe", ec="#3366aa", lw=1.2, zorder=4)
+
+
+def _layer_diagram(Figure, case: Case):
+    """One box per layer, one arrow per weight tensor with its gradient's size."""
+    from matplotlib.patches import FancyBboxPatch
+
+    result = train(case)
+    fig = Figure(figsize=(3.0 * len(case.layers), 3.2))
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(-0.6, len(case.layers) - 0.4)
+    ax.set_ylim(-0.9, 1.2)
+    ax.axis("off")
+    for layer, width in enumerate(case.layers):
+        ax.add_patch(
+            FancyBboxPatch(
+                (layer - 0.3, 0.1), 0.6, 0.8, boxstyle="round,pad=0.02", fc="#e8f0fe", ec="#3366aa"
+            )
+        )
+        what = "inputs" if layer == 0 else case.activations[layer - 1]
+        ax.text(layer, 0.5, f"{width} neurons\n{what}", ha="center", va="center")
+    for layer in range(1, case.depth + 1):
+        g = result.gradients[f"W{layer}"]
+        ax.annotate(
+            "", xy=(layer - 0.3, 0.5), xytext=(layer - 0.7, 0.5), arrowprops={"arrowstyle": "->"}
+        )
+        text = (
+            f"W{layer} {g.shape[0]}×{g.shape[1]}\n‖∂E/∂W{layer}‖ = {fmt(np.linalg.norm(g))}"
+            f"\nmax |∂E/∂W| = {fmt(np.abs(g).max())}"
+        )
+        ax.text(layer - 0.5, -0.1, text, ha="center", va="top", fontsize=8)
+    title = f"{case.name}: batch {case.inputs.shape[0]}, {case.loss} = {fmt(result.loss[0])}"
+    ax.text(-0.55, 1.05, f"{title} → {fmt(result.loss[1])} after one step", ha="left")
+    return fig
+
+
+def trajectory_plot(runs, path: str) -> None:
+    """Per run (case × dtype): the loss per step of every backend over the reference's, and
+    |backend − reference| per step on a log scale — where float32 drift shows."""
+    check_target(path, "--plot")
+    matplotlib, Figure = _matplotlib()
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(5.0 * len(runs), 6.0))
+        axes = fig.subplots(2, len(runs), squeeze=False)
+        for col, run in enumerate(runs):
+            top, bottom = axes[0][col], axes[1][col]
+            steps = np.arange(len(run.reference.loss))
+            top.plot(steps, run.reference.loss, color="black", lw=3, alpha=0.35, label="reference")
+            for c in run.comparisons:
+                if c.result is None or np.shape(c.result.loss) != np.shape(run.reference.loss):
+                    continue
+                loss = np.asarray(c.result.loss, dtype=np.float64)
+                top.plot(steps, loss, marker=".", lw=1, label=c.backend)
+                err = np.abs(loss - run.reference.loss)
+                err = np.where(err > 0, err, np.nan)  # exact agreement: nothing to draw
+                bottom.semilogy(steps, err, marker=".", lw=1, label=c.backend)
+            top.set_title(f"{run.case.name} · {run.dtype}")
+            top.set_ylabel("loss")
+            top.legend(fontsize=7)
+            tol = run.tolerance
+            allowed = tol.atol + tol.rtol * np.abs(run.reference.loss)
+            bottom.semilogy(
+                steps, allowed, color="grey", ls="--", lw=1, label="allowed (default tolerance)"
+            )
+            bottom.set_ylabel("|backend − reference| of the loss (exact: not drawn)")
+            bottom.set_xlabel("step")
+            bottom.legend(fontsize=7)
+        fig.tight_layout()
+        save(fig, path)

@@ -10,6 +10,7 @@ rounded to float32 and the update and the losses are computed in float32.
 import numpy as np
 
 from backends.interface import Backend, Capabilities
+from reference.hvp import hvp_by_differences
 from reference.network import loss_value
 from reference.result import Result
 
@@ -25,6 +26,8 @@ class FiniteDifferenceBackend(Backend):
         tolerance={"float64": (1e-6, 1e-7)},
         tolerance_reason="central differences: truncation ~h², rounding ~eps/h (h = ∛eps·|x|)",
         max_parameters=5_000,
+        hvp="central differences of the hand-derived gradient along v",
+        hvp_tolerance={"float64": (1e-6, 1e-7)},
     )
 
     def run(self, case, dtype, device="cpu"):
@@ -40,6 +43,9 @@ class FiniteDifferenceBackend(Backend):
                 first_grads, updated = grads, params
         losses.append(loss_value(case, params, X, Y))
         return Result(np.array(losses, dtype=dtype), first_grads, updated, params)
+
+    def hvp(self, case, v, dtype, device="cpu"):
+        return {n: h.astype(dtype) for n, h in hvp_by_differences(case, v).items()}
 
     def stepper(self, case, dtype, device="cpu"):
         dtype = np.dtype(dtype)

@@ -34,6 +34,10 @@ class Capabilities:
     # Above this many parameters the method is impractical (finite differences: two forward
     # passes per parameter; forward mode: one JVP each): `crosscheck bench` skips it there.
     max_parameters: int | None = None
+    # Hessian-vector products: how this backend computes H·v ("double backward", …), or None
+    # when it does not; with a looser second-order floor per dtype if it needs one.
+    hvp: str | None = None
+    hvp_tolerance: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 class Backend(ABC):
@@ -72,6 +76,11 @@ class Backend(ABC):
     @abstractmethod
     def run(self, case: Case, dtype: str, device: str = "cpu") -> Result:
         """Run ``case.steps`` SGD steps; raise BackendUnavailable when it cannot run here."""
+
+    def hvp(self, case: Case, v: dict, dtype: str, device: str = "cpu") -> dict:
+        """H·v of the loss at the case's initial parameters, for every parameter, as NumPy.
+        Only backends whose capabilities declare ``hvp`` implement it."""
+        raise NotImplementedError(f"{self.name} does not compute Hessian-vector products")
 
     def stepper(self, case: Case, dtype: str, device: str = "cpu"):
         """For `crosscheck bench`: a function doing one gradient-and-update step per call and
@@ -130,6 +139,12 @@ class FrameworkBackend(Backend):
     def numpy_copy(self, value) -> np.ndarray:
         # a copy: in-place engines (torch's p.sub_) would otherwise rewrite what was recorded
         return np.array(self.to_numpy(value), copy=True)
+
+    def tensors(self, case: Case, dtype: str, device: str):
+        """The case's parameters, inputs and targets as this engine's tensors."""
+        params = {n: self.tensor(p, dtype, device) for n, p in case.parameters().items()}
+        X, Y = self.tensor(case.inputs, dtype, device), self.tensor(case.targets, dtype, device)
+        return params, X, Y
 
     def stepper(self, case: Case, dtype: str, device: str = "cpu"):
         self.setup(dtype, device)

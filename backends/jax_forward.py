@@ -7,7 +7,12 @@ from backends.jax_grad import JaxBackend
 
 class JaxForwardBackend(JaxBackend):
     name = "jax-fwd"
-    capabilities = Capabilities(devices=("cpu", "cuda"), mode="forward", max_parameters=5_000)
+    capabilities = Capabilities(
+        devices=("cpu", "cuda"),
+        mode="forward",
+        max_parameters=5_000,
+        hvp="forward over forward (jvp of jacfwd)",
+    )
 
     def gradient_function(self, case, Y):
         def loss(p, X):
@@ -15,3 +20,6 @@ class JaxForwardBackend(JaxBackend):
 
         jac = self.jax.jacfwd(loss, argnums=(0, 1))
         return lambda p, X: (loss(p, X), jac(p, X))
+
+    def differentiate(self, f):
+        return self.jax.jacfwd(f)

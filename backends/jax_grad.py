@@ -13,13 +13,29 @@ class JaxBackend(FrameworkBackend):
     name = "jax"
     module = "jax"
     install_hint = "pip install jax==0.10.2"
-    capabilities = Capabilities(devices=("cpu", "cuda"), mode="reverse")
+    capabilities = Capabilities(devices=("cpu", "cuda"), mode="reverse", hvp="jvp of grad")
 
     def run(self, case, dtype, device="cpu"):
         import jax
 
         with jax.enable_x64(dtype == "float64"), jax.default_matmul_precision("highest"):
             return super().run(case, dtype, device)
+
+    def differentiate(self, f):
+        """The first derivative the H·v is taken of (reverse mode here)."""
+        return self.jax.grad(f)
+
+    def hvp(self, case, v, dtype, device="cpu"):
+        """Forward over the first derivative: H·v = jvp(∇E, (θ,), (v,)), jitted."""
+        import jax
+
+        with jax.enable_x64(dtype == "float64"), jax.default_matmul_precision("highest"):
+            self.setup(dtype, device)
+            params, X, Y = self.tensors(case, dtype, device)
+            tangents = {n: self.tensor(v[n], dtype, device) for n in params}
+            grad = self.differentiate(lambda p: self.loss(case, p, X, Y))
+            hv = jax.jit(lambda p, t: jax.jvp(grad, (p,), (t,))[1])(params, tangents)
+            return {n: self.numpy_copy(h) for n, h in hv.items()}
 
     def stepper(self, case, dtype, device="cpu"):
         import jax

@@ -4,6 +4,7 @@ import numpy as np
 
 from backends.interface import Backend, Capabilities
 from reference import train
+from reference.hvp import hvp
 from reference.network import step
 
 
@@ -11,7 +12,7 @@ class NumpyBackend(Backend):
     name = "numpy"
     distribution = "numpy"
     install_hint = "pip install numpy"
-    capabilities = Capabilities(mode="by hand")
+    capabilities = Capabilities(mode="by hand", hvp="by hand (R-operator)")
 
     def run(self, case, dtype, device="cpu"):
         return train(case, np.dtype(dtype))
@@ -25,3 +26,6 @@ class NumpyBackend(Backend):
             return loss
 
         return one_step
+
+    def hvp(self, case, v, dtype, device="cpu"):
+        return hvp(case, v, dtype=np.dtype(dtype))

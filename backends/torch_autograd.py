@@ -1,5 +1,7 @@
 """`torch`: PyTorch autograd — ``loss.backward()``, update under ``torch.no_grad()``."""
 
+import numpy as np
+
 from backends.interface import BackendUnavailable, Capabilities, FrameworkBackend
 
 
@@ -7,7 +9,7 @@ class TorchBackend(FrameworkBackend):
     name = "torch"
     module = "torch"
     install_hint = "pip install torch==2.13.0"
-    capabilities = Capabilities(devices=("cpu", "cuda"), mode="reverse")
+    capabilities = Capabilities(devices=("cpu", "cuda"), mode="reverse", hvp="double backward")
 
     def setup(self, dtype, device):
         import torch
@@ -58,3 +60,19 @@ class TorchBackend(FrameworkBackend):
                 if n not in frozen:
                     p.sub_(lr * grads[n])
         return params
+
+    def hvp(self, case, v, dtype, device="cpu"):
+        """Double backward: H·v = ∇(∇E · v), the first gradient kept in the graph."""
+        self.setup(dtype, device)
+        torch = self.torch
+        params, X, Y = self.tensors(case, dtype, device)
+        leaves = [p.requires_grad_(True) for p in params.values()]
+        grads = torch.autograd.grad(self.loss(case, params, X, Y), leaves, create_graph=True)
+        dot = sum(
+            (g * self.tensor(v[n], dtype, device)).sum() for g, n in zip(grads, params, strict=True)
+        )
+        hv = torch.autograd.grad(dot, leaves, allow_unused=True)
+        return {
+            n: self.numpy_copy(h) if h is not None else np.zeros(p.shape, dtype)
+            for (n, p), h in zip(params.items(), hv, strict=True)
+        }

@@ -77,7 +77,7 @@ def time_steps(step, budget_s: float = 0.5, min_reps: int = 5, max_reps: int = 2
     return first, float(np.median(times)), len(times)
 
 
-def worker(backend_name: str, dtypes: list[str], ladder, device: str) -> None:
+def worker(backend_name: str, dtypes: list[str], ladder, device: str, budget_s: float) -> None:
     """Runs in its own process; prints one JSON line per (dtype, size)."""
     from backends import BackendUnavailable, get_backend
 
@@ -99,7 +99,7 @@ def worker(backend_name: str, dtypes: list[str], ladder, device: str) -> None:
             if reason:
                 print(json.dumps({**row, "skip": reason}), flush=True)
                 continue
-            first, median, reps = time_steps(step)
+            first, median, reps = time_steps(step, budget_s)
             row.update(first_s=first, median_s=median, reps=reps, peak_rss_mib=peak_rss_mib())
             print(json.dumps(row), flush=True)
 
@@ -129,11 +129,11 @@ class Row:
     peak_rss_mib: float = 0.0
 
 
-def run_bench(backends: list[str], dtypes: list[str], ladder, device: str, progress=None):
+def run_bench(backends, dtypes, ladder, device: str, budget_s: float = 0.5, progress=None):
     rows = []
     for i, name in enumerate(backends):
         cmd = [sys.executable, "-m", "comparisons.bench", name, ",".join(dtypes), device]
-        cmd.append(json.dumps(ladder))
+        cmd += [json.dumps(ladder), str(budget_s)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
         rows += [Row(**json.loads(line)) for line in lines]
@@ -219,8 +219,9 @@ def render(records, yardstick, slopes, fmt="text") -> str:
 
 
 def main(argv: list[str]) -> None:
-    backend_name, dtypes, device, ladder = argv
-    worker(backend_name, dtypes.split(","), [tuple(x) for x in json.loads(ladder)], device)
+    backend_name, dtypes, device, ladder, budget_s = argv
+    ladder = [tuple(x) for x in json.loads(ladder)]
+    worker(backend_name, dtypes.split(","), ladder, device, float(budget_s))
 
 
 if __name__ == "__main__":

@@ -62,6 +62,14 @@ def build_parser() -> Parser:
     report.add_argument("--output", metavar="FILE", help="write the report here (atomically)")
     report.add_argument("--require", action="store_true", help="a skipped backend is an error")
     report.add_argument("--plot", metavar="FILE", help="loss and error per step (.svg or .png)")
+    report.add_argument(
+        "--hvp",
+        nargs="?",
+        const=0,
+        type=int,
+        metavar="SEED",
+        help="add a Hessian-vector product check along a seeded direction (default seed 0)",
+    )
 
     explain = sub.add_parser("explain", help="the article's walk-through with a case's numbers")
     explain.add_argument("case", nargs="?", default="article", metavar="CASE")
@@ -88,6 +96,13 @@ def build_parser() -> Parser:
     bench.add_argument("--dtype", choices=[*DTYPES, "all"], default="all")
     bench.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     bench.add_argument("--quick", action="store_true", help="the small half of the ladder")
+    bench.add_argument(
+        "--time-per-size",
+        type=tolerance_value,
+        default=0.5,
+        metavar="SECONDS",
+        help="how long to repeat the step at each size (default 0.5; at least 5 repetitions)",
+    )
     bench.add_argument("--format", choices=["text", "json"], default="text")
     bench.add_argument("--output", metavar="FILE", help="write the table here (atomically)")
     return parser
@@ -156,7 +171,7 @@ def cmd_report(args) -> int:
     backends = chosen_backends(args.backends)
     dtypes = list(DTYPES) if args.dtype == "all" else [args.dtype]
     runs = [
-        run_case(case, backends, dtype, args.device, args.rtol, args.atol, args.require)
+        run_case(case, backends, dtype, args.device, args.rtol, args.atol, args.require, args.hvp)
         for case in cases
         for dtype in dtypes
     ]
@@ -235,9 +250,8 @@ def cmd_bench(args) -> int:
     dtypes = list(DTYPES) if args.dtype == "all" else [args.dtype]
     ladder = bench.QUICK if args.quick else bench.LADDER
     yardstick = {d: bench.matmul_gflops(d) for d in dtypes}
-    rows = bench.run_bench(
-        names, dtypes, ladder, args.device, Progress(len(names), "bench", "backends")
-    )
+    progress = Progress(len(names), "bench", "backends")
+    rows = bench.run_bench(names, dtypes, ladder, args.device, args.time_per_size, progress)
     slopes = {
         f"{name} {d}": bench.slope([r for r in rows if (r.backend, r.dtype) == (name, d)])
         for name in names

@@ -76,10 +76,10 @@ def tensors_of(result: Result, quantity: str) -> dict[str, np.ndarray]:
     return {"loss": result.loss} if quantity == "loss" else getattr(result, quantity)
 
 
-def check_form(reference: Result, result: Result) -> None:
-    """Raise Malformed naming the tensor when result's keys or shapes differ from reference's."""
-    for quantity in QUANTITIES:
-        want, got = tensors_of(reference, quantity), tensors_of(result, quantity)
+def check_form(pairs) -> None:
+    """Raise Malformed naming the tensor when a result's keys or shapes differ from the
+    reference's. ``pairs``: (quantity, reference tensors, backend tensors)."""
+    for quantity, want, got in pairs:
         for name, expected in want.items():
             if name not in got:
                 raise Malformed(f"{quantity}: {name} is missing")
@@ -91,14 +91,21 @@ def check_form(reference: Result, result: Result) -> None:
 
 
 def agreement(case: Case, reference: Result, result: Result, tol: Tolerance) -> Agreement:
-    check_form(reference, result)
+    """loss, gradients, updated and final parameters, against the reference's."""
+    pairs = [(q, tensors_of(reference, q), tensors_of(result, q)) for q in QUANTITIES]
+    return agreement_of(case, pairs, tol)
+
+
+def agreement_of(case: Case, pairs, tol: Tolerance) -> Agreement:
+    """Scalar-by-scalar agreement of (quantity, reference tensors, backend tensors) pairs."""
+    check_form(pairs)
     out = Agreement()
     worst_excess = -1.0
-    for quantity in QUANTITIES:
+    for quantity, want, have in pairs:
         abs_max = rel_max = 0.0
-        for name, expected in tensors_of(reference, quantity).items():
+        for name, expected in want.items():
             expected = np.asarray(expected, dtype=np.float64)
-            got = np.asarray(tensors_of(result, quantity)[name], dtype=np.float64)
+            got = np.asarray(have[name], dtype=np.float64)
             ok = np.isclose(got, expected, rtol=tol.rtol, atol=tol.atol, equal_nan=False)
             with np.errstate(invalid="ignore", divide="ignore"):
                 diff = np.where(got == expected, 0.0, np.abs(got - expected))

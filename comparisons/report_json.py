@@ -38,6 +38,31 @@ def result_fields(result) -> dict:
     }
 
 
+def hvp_to_dict(run: Run) -> dict | None:
+    if run.hvp is None:
+        return None
+    entries = []
+    for c in run.hvp.comparisons:
+        a = c.agreement
+        entries.append({
+            "backend": c.backend,
+            "status": c.status,
+            "message": c.message,
+            "tolerance": {"rtol": c.tolerance.rtol, "atol": c.tolerance.atol},
+            "hvp": tensors(c.hvp) if c.hvp is not None and c.status != "error" else None,
+            "max_abs_error": number(a.max_abs_error["hvp"]) if a else None,
+            "max_rel_error": number(a.max_rel_error["hvp"]) if a else None,
+            "worst": a.worst if a else None,
+            "worst_fraction_of_tolerance": number(a.worst_ratio) if a else None,
+        })  # fmt: skip
+    return {
+        "direction_seed": run.hvp.seed,
+        "tolerance": {"rtol": run.hvp.tolerance.rtol, "atol": run.hvp.tolerance.atol},
+        "reference": tensors(run.hvp.reference),
+        "backends": entries,
+    }
+
+
 def run_to_dict(run: Run) -> dict:
     backends = []
     for c in run.comparisons:
@@ -65,6 +90,7 @@ def run_to_dict(run: Run) -> dict:
         "tolerance": {"rtol": run.tolerance.rtol, "atol": run.tolerance.atol},
         "reference": result_fields(run.reference),
         "backends": backends,
+        **({"hvp": hvp_to_dict(run)} if run.hvp is not None else {}),
     }
 
 

@@ -7,7 +7,15 @@ from comparisons.compare import tensors_of
 from comparisons.runner import Run
 
 SMALL = 64  # networks with at most this many parameters get one row per parameter
-STATUS = {"pass": "PASS", "fail": "FAIL", "skip": "SKIP", "error": "ERROR"}
+STATUS = {"pass": "PASS", "fail": "FAIL", "skip": "SKIP", "error": "ERROR", "unsupported": "n/a"}
+
+
+def reference_tensors(run: Run, quantity: str) -> dict:
+    return run.hvp.reference if quantity == "hvp" else tensors_of(run.reference, quantity)
+
+
+def backend_tensors(c, quantity: str) -> dict:
+    return c.hvp if quantity == "hvp" else tensors_of(c.result, quantity)
 
 
 def fmt(x) -> str:
@@ -16,6 +24,12 @@ def fmt(x) -> str:
 
 def err(x) -> str:
     return f"{float(x):.2e}" if x else "0"
+
+
+def get_backend_capability(name: str) -> str:
+    from backends import get_backend
+
+    return get_backend(name).capabilities.hvp or "-"
 
 
 class Renderer:
@@ -62,23 +76,53 @@ class Renderer:
             out.append(self.tensor_table(run, ran))
         out.append(self.heading("Summary", 3))
         out.append(self.summary(run))
-        notes = [f"{c.backend}: {c.message}" for c in run.comparisons if c.message]
-        if notes:
-            out.append("\n".join(f"- {n}" if self.markdown else f"  {n}" for n in notes))
+        out += self.notes(run.comparisons)
+        if run.hvp is not None:
+            out += self.hvp_section(run)
         return "\n\n".join(out)
+
+    def notes(self, comparisons) -> list[str]:
+        notes = [f"{c.backend}: {c.message}" for c in comparisons if c.message]
+        if not notes:
+            return []
+        return ["\n".join(f"- {n}" if self.markdown else f"  {n}" for n in notes)]
+
+    def hvp_section(self, run: Run) -> list[str]:
+        check = run.hvp
+        ran = [c for c in check.comparisons if c.agreement is not None]
+        out = [self.heading(f"Hessian-vector product H·v (direction: seed {check.seed})", 3)]
+        if run.case.parameter_count <= SMALL:
+            out.append(self.values_table(run, ran, "hvp"))
+        else:
+            out.append(self.tensor_table(run, ran, ("hvp",)))
+        headers = ["backend", "how", "status", "max abs", "max rel", "rtol / atol", "worst"]
+        rows = []
+        for c in check.comparisons:
+            a = c.agreement
+            rows.append([
+                c.backend,
+                get_backend_capability(c.backend),
+                STATUS[c.status],
+                err(a.max_abs_error["hvp"]) if a else "",
+                err(a.max_rel_error["hvp"]) if a else "",
+                f"{c.tolerance.rtol:g} / {c.tolerance.atol:g}",
+                f"{a.worst} ({a.worst_ratio:.2g}× tol)" if a and a.worst_ratio > 0 else "",
+            ])  # fmt: skip
+        out.append(self.table(rows, headers))
+        return out + self.notes([c for c in check.comparisons if c.status != "unsupported"])
 
     def values_table(self, run, ran, quantity) -> str:
         headers = ["parameter" if quantity != "loss" else "step", "reference"]
         headers += [c.backend for c in ran]
         bad = {c.backend: {(m.quantity, m.label) for m in c.agreement.mismatches} for c in ran}
         rows = []
-        for name, ref in tensors_of(run.reference, quantity).items():
+        for name, ref in reference_tensors(run, quantity).items():
             for index in np.ndindex(ref.shape):
                 label = str(index[0]) if quantity == "loss" else run.case.scalar_label(name, index)
                 key = f"loss[step {index[0]}]" if quantity == "loss" else label
                 row = [label, fmt(ref[index])]
                 for c in ran:
-                    value = fmt(tensors_of(c.result, quantity)[name][index])
+                    value = fmt(backend_tensors(c, quantity)[name][index])
                     row.append(value + (" ✗" if (quantity, key) in bad[c.backend] else ""))
                 rows.append(row)
         if quantity != "loss" and run.case.aliases:
@@ -86,14 +130,14 @@ class Renderer:
             rows.sort(key=lambda r: aliases.index(r[0]) if r[0] in aliases else len(aliases))
         return self.table(rows, headers)
 
-    def tensor_table(self, run, ran) -> str:
+    def tensor_table(self, run, ran, quantities=("loss", "gradients", "updated", "final")) -> str:
         headers = ["quantity", "tensor"] + [f"{c.backend} abs / rel" for c in ran]
         rows = []
-        for quantity in ("loss", "gradients", "updated", "final"):
-            for name, ref in tensors_of(run.reference, quantity).items():
+        for quantity in quantities:
+            for name, ref in reference_tensors(run, quantity).items():
                 row = [quantity, name]
                 for c in ran:
-                    got = np.asarray(tensors_of(c.result, quantity)[name], dtype=np.float64)
+                    got = np.asarray(backend_tensors(c, quantity)[name], dtype=np.float64)
                     with np.errstate(invalid="ignore", divide="ignore"):
                         diff = np.abs(got - ref)
                         rel = np.where(diff == 0, 0, diff / np.abs(ref))

@@ -3,9 +3,10 @@
 from dataclasses import dataclass
 
 from backends.interface import Backend, BackendUnavailable
-from comparisons.compare import Agreement, Malformed, agreement
+from comparisons.compare import Agreement, Malformed, agreement, agreement_of
 from comparisons.tolerance import Tolerance, tolerance_for
 from reference import Case, Result, train
+from reference.hvp import direction, hvp
 
 
 @dataclass
@@ -17,6 +18,17 @@ class Comparison:
     tolerance: Tolerance
     result: Result | None = None
     agreement: Agreement | None = None
+    hvp: dict | None = None  # H·v per parameter, for the second-order check
+
+
+@dataclass
+class HvpCheck:
+    """The second-order section of a run: H·v along a seeded direction."""
+
+    seed: int
+    tolerance: Tolerance  # the dtype's second-order default (after --rtol/--atol)
+    reference: dict
+    comparisons: list[Comparison]
 
 
 @dataclass
@@ -27,10 +39,12 @@ class Run:
     tolerance: Tolerance  # the default for this dtype (after --rtol/--atol)
     reference: Result
     comparisons: list[Comparison]
+    hvp: HvpCheck | None = None
 
     @property
     def passed(self) -> bool:
-        return all(c.status in ("pass", "skip") for c in self.comparisons)
+        checks = self.comparisons + (self.hvp.comparisons if self.hvp else [])
+        return all(c.status in ("pass", "skip", "unsupported") for c in checks)
 
 
 def compare_backend(
@@ -70,6 +84,34 @@ def compare_backend(
     return outcome("fail", agree.summary(), result, agree)
 
 
+def compare_hvp(backend, case, v, reference, dtype, device, rtol, atol, require) -> Comparison:
+    tol = tolerance_for(dtype, backend, rtol, atol, order=2)
+
+    def outcome(status, message, hv=None, agree=None):
+        if status == "skip" and require:
+            status, message = "error", f"required but skipped: {message}"
+        return Comparison(backend.name, backend.version(), status, message, tol, None, agree, hv)
+
+    if not backend.capabilities.hvp:
+        return outcome("unsupported", f"{backend.name} does not compute Hessian-vector products")
+    reason = backend.skip_reason(dtype, device)
+    if reason:
+        return outcome("skip", reason)
+    try:
+        hv = backend.hvp(case, v, dtype, device)
+    except BackendUnavailable as e:
+        return outcome("skip", str(e))
+    except Exception as e:  # noqa: BLE001 - reported in its row, the others still run
+        return outcome("error", f"H·v raised {type(e).__name__}: {_one_line(e)}")
+    try:
+        agree = agreement_of(case, [("hvp", reference, hv)], tol)
+    except (Malformed, TypeError, ValueError) as e:
+        return outcome("error", f"returned a malformed H·v: {_one_line(e)}", hv)
+    return outcome(
+        "pass" if agree.passed else "fail", "" if agree.passed else agree.summary(), hv, agree
+    )
+
+
 def run_case(
     case: Case,
     backends: list[Backend],
@@ -78,12 +120,22 @@ def run_case(
     rtol: float | None = None,
     atol: float | None = None,
     require: bool = False,
+    hvp_seed: int | None = None,
 ) -> Run:
     reference = train(case)  # always float64
     comparisons = [
         compare_backend(b, case, reference, dtype, device, rtol, atol, require) for b in backends
     ]
-    return Run(case, dtype, device, tolerance_for(dtype, None, rtol, atol), reference, comparisons)
+    run = Run(case, dtype, device, tolerance_for(dtype, None, rtol, atol), reference, comparisons)
+    if hvp_seed is not None:
+        v = direction(case, hvp_seed)
+        ref_hv = hvp(case, v)  # hand-derived, float64
+        checks = [
+            compare_hvp(b, case, v, ref_hv, dtype, device, rtol, atol, require) for b in backends
+        ]
+        tol = tolerance_for(dtype, None, rtol, atol, order=2)
+        run.hvp = HvpCheck(hvp_seed, tol, ref_hv, checks)
+    return run
 
 
 def _one_line(e: Exception) -> str:

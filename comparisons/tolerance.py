@@ -23,10 +23,29 @@ DEFAULTS = {
 }
 
 
-def tolerance_for(dtype: str, backend=None, rtol: float | None = None, atol: float | None = None):
-    """The tolerance a backend's ``dtype`` run is judged by."""
-    tol = DEFAULTS[dtype]
-    floor = backend.capabilities.tolerance.get(dtype) if backend is not None else None
+# Second order (Hessian-vector products, `report --hvp`): H·v goes through the forward pass,
+# the backward pass and a pass along v, so rounding compounds one more time; measured by
+# tests/test_hvp.py's sweep (see README "Second-order checks").
+HVP_DEFAULTS = {
+    "float64": Tolerance(rtol=1e-9, atol=1e-11),
+    "float32": Tolerance(rtol=5e-4, atol=5e-5),
+}
+
+
+def tolerance_for(
+    dtype: str,
+    backend=None,
+    rtol: float | None = None,
+    atol: float | None = None,
+    order: int = 1,
+):
+    """The tolerance a backend's ``dtype`` run is judged by (order 2: its H·v)."""
+    tol = (DEFAULTS if order == 1 else HVP_DEFAULTS)[dtype]
+    floors = None
+    if backend is not None:
+        caps = backend.capabilities
+        floors = caps.tolerance if order == 1 else caps.hvp_tolerance
+    floor = floors.get(dtype) if floors else None
     if floor is not None:
         tol = Tolerance(max(tol.rtol, floor[0]), max(tol.atol, floor[1]))
     return Tolerance(tol.rtol if rtol is None else rtol, tol.atol if atol is None else atol)

@@ -6,6 +6,17 @@ CROSSCHECK_BACKENDS=torch,jax pytest          the same through the environment
 
 import os
 
+import pytest
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # two workers on two cores: one thread each, or BLAS/XLA/torch pools oversubscribe the
+    # machine (set before any of them is imported; results are per-op identical for our sizes)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    os.environ.setdefault(
+        "XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    )
+
 
 def pytest_addoption(parser):
     parser.addoption(
@@ -28,12 +39,17 @@ def selected_backends(config) -> list[str]:
 
 def pytest_generate_tests(metafunc):
     """Tests that take ``combination`` run once per backend × case × dtype of their module
-    (its CASES and DTYPES), with ids like ``torch-article-float32``."""
-    if "combination" in metafunc.fixturenames:
+    (its CASES and DTYPES), with ids like ``torch-article-float32``; ``hvp_combination``
+    likewise over its HVP_CASES."""
+    for fixture, cases in [("combination", "CASES"), ("hvp_combination", "HVP_CASES")]:
+        if fixture not in metafunc.fixturenames:
+            continue
         combos = [
             (b, c, d)
             for b in selected_backends(metafunc.config)
-            for c in metafunc.module.CASES
+            for c in getattr(metafunc.module, cases)
             for d in metafunc.module.DTYPES
         ]
-        metafunc.parametrize("combination", combos, ids=["-".join(c) for c in combos])
+        # one xdist group per backend and case: its runs are cached, so its tests share a worker
+        params = [pytest.param(c, marks=pytest.mark.xdist_group(f"{c[0]}-{c[1]}")) for c in combos]
+        metafunc.parametrize(fixture, params, ids=["-".join(c) for c in combos])

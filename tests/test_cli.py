@@ -87,7 +87,7 @@ def test_json_report_follows_the_schema(capsys):
 
 
 def test_json_is_byte_identical_across_runs(capsys):
-    argv = ["--backends", ",".join(INSTALLED), "--dtype", "all", "--steps", "2"]
+    argv = ["--backends", ",".join(n for n in INSTALLED if n != "jax-fwd"), "--dtype", "all"]
     first = run(capsys, "report", "--format", "json", *argv)[1]
     second = run(capsys, "report", "--format", "json", *argv)[1]
     assert first == second

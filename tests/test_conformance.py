@@ -15,6 +15,7 @@ import pytest
 from backends import BackendUnavailable, UnknownBackend, get_backend
 from comparisons.tolerance import tolerance_for
 from reference import load_case, train
+from reference.hvp import direction, hvp
 from reference.random_cases import random_case
 
 CASES = ["article"] + [f"random-{seed}" for seed in range(20)]
@@ -100,3 +101,30 @@ def test_result_is_in_the_requested_dtype(outcome, combination):
     dtype = combination[2]
     assert result.gradients["W1"].dtype == np.dtype(dtype)
     assert result.final["W1"].dtype == np.dtype(dtype)
+
+
+# H·v: the article and the first 4 random cases (each JAX H·v compiles once: ~0.4 s)
+HVP_CASES = CASES[:5]
+
+
+@functools.cache
+def hvp_outcome(backend_name, case_name, dtype):
+    """(H·v, reference H·v, tolerance), or a skip reason."""
+    backend = get_backend(backend_name)
+    if not backend.capabilities.hvp:
+        return None, f"{backend_name} does not compute Hessian-vector products (Capabilities.hvp)"
+    reason = backend.skip_reason(dtype, "cpu")
+    if reason:
+        return None, reason
+    case = case_named(case_name)
+    v = direction(case, seed=1)
+    tol = tolerance_for(dtype, backend, order=2)
+    return (backend.hvp(case, v, dtype, "cpu"), hvp(case, v), tol), None
+
+
+def test_hvp(hvp_combination):
+    outcome, skipped = hvp_outcome(*hvp_combination)
+    if skipped:
+        pytest.skip(skipped)
+    got, expected, tol = outcome
+    assert_tensors_close(got, expected, tol, "H·v")

@@ -88,7 +88,7 @@ def test_framework_agrees_on_random_architectures(backend_name):
     if not backend.available():
         pytest.skip(backend.skip_reason("float64", "cpu"))
 
-    @settings(max_examples=10, deadline=None)
+    @settings(max_examples=6, deadline=None)
     @given(cases())
     def check(case):
         ref = train(case)

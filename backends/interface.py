@@ -91,10 +91,13 @@ class Backend(ABC):
 class FrameworkBackend(Backend):
     """A typical array framework: say how to make tensors and take gradients; the loop is here.
 
-    Subclasses set ``setup`` (import the framework, keep its functions), ``tensor``, ``to_numpy``,
-    ``activation``, ``total`` and ``average`` (sum and mean to a scalar) and ``loss_and_grads``;
-    ``update`` may be overridden for in-place engines.
+    Subclasses set ``setup`` (import the framework; put its activation functions in
+    ``self.acts``: identity, sigmoid, tanh, relu), ``tensor``, ``to_numpy``, ``total`` and
+    ``average`` (sum and mean to a scalar) and ``loss_and_grads``; ``update`` may be
+    overridden for in-place engines.
     """
+
+    acts: dict = {}
 
     def setup(self, dtype: str, device: str) -> None:
         """Import the framework and prepare dtype/device; raise BackendUnavailable if needed."""
@@ -105,8 +108,8 @@ class FrameworkBackend(Backend):
     @abstractmethod
     def to_numpy(self, value) -> np.ndarray: ...
 
-    @abstractmethod
-    def activation(self, name: str): ...
+    def activation(self, name: str):
+        return self.acts[name]
 
     @abstractmethod
     def total(self, x): ...

@@ -76,9 +76,6 @@ class JaxBackend(FrameworkBackend):
     def to_numpy(self, value):
         return np.asarray(value)
 
-    def activation(self, name):
-        return self.acts[name]
-
     def total(self, x):
         return self.jnp.sum(x)
 

@@ -21,6 +21,7 @@ BUILTIN = {
     "jax": "backends.jax_grad:JaxBackend",
     "jax-fwd": "backends.jax_forward:JaxForwardBackend",
     "autograd": "backends.autograd_hips:AutogradBackend",
+    "tensorflow": "backends.tensorflow_tape:TensorFlowBackend",
 }
 
 

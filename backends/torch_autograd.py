@@ -34,9 +34,6 @@ class TorchBackend(FrameworkBackend):
     def to_numpy(self, value):
         return value.detach().cpu().numpy()
 
-    def activation(self, name):
-        return self.acts[name]
-
     def total(self, x):
         return x.sum()
 

@@ -7,7 +7,7 @@ import pytest
 from backends import Backend, UnknownBackend, backend_names, get_backend, registry
 from reference import load_case
 
-BUILTINS = ["numpy", "fd", "torch", "torch-func", "jax", "jax-fwd", "autograd"]
+BUILTINS = ["numpy", "fd", "torch", "torch-func", "jax", "jax-fwd", "autograd", "tensorflow"]
 
 
 def test_builtins_are_registered_in_order():

@@ -1,0 +1,56 @@
+"""`tensorflow`: TensorFlow's ``tf.GradientTape`` (package tensorflow-cpu), eager mode."""
+
+import numpy as np
+
+from backends.interface import Capabilities, FrameworkBackend
+
+
+class TensorFlowBackend(FrameworkBackend):
+    name = "tensorflow"
+    module = "tensorflow"
+    distribution = "tensorflow-cpu"
+    install_hint = "pip install tensorflow-cpu  (or: pip install 'backprop-crosscheck[tensorflow]')"
+    capabilities = Capabilities(mode="reverse")
+
+    def setup(self, dtype, device):
+        import tensorflow as tf
+
+        self.tf = tf
+        self.acts = {
+            "identity": lambda z: z,
+            "sigmoid": tf.sigmoid,
+            "tanh": tf.tanh,
+            "relu": tf.nn.relu,
+        }
+
+    def version(self):
+        return super().version() or _version("tensorflow")
+
+    def tensor(self, array, dtype, device):
+        return self.tf.constant(np.asarray(array, dtype=dtype))
+
+    def to_numpy(self, value):
+        return value.numpy() if hasattr(value, "numpy") else np.asarray(value)
+
+    def total(self, x):
+        return self.tf.reduce_sum(x)
+
+    def average(self, x):
+        return self.tf.reduce_mean(x)
+
+    def loss_and_grads(self, case, params, X, Y):
+        sources = [*params.values(), X]
+        with self.tf.GradientTape() as tape:
+            tape.watch(sources)  # constants, so the tape must be told what to watch
+            loss = self.loss(case, params, X, Y)
+        grads = tape.gradient(loss, sources)
+        return loss, {**dict(zip(params, grads[:-1], strict=True)), "X": grads[-1]}
+
+
+def _version(dist):
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None

@@ -9,7 +9,7 @@ class TensorFlowBackend(FrameworkBackend):
     name = "tensorflow"
     module = "tensorflow"
     distribution = "tensorflow-cpu"
-    install_hint = "pip install tensorflow-cpu  (or: pip install 'backprop-crosscheck[tensorflow]')"
+    install_hint = "pip install tensorflow-cpu"
     capabilities = Capabilities(mode="reverse")
 
     def setup(self, dtype, device):

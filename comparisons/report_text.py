@@ -82,7 +82,11 @@ class Renderer:
         return "\n\n".join(out)
 
     def notes(self, comparisons) -> list[str]:
-        notes = [f"{c.backend}: {c.message}" for c in comparisons if c.message]
+        notes = [
+            c.message if c.message.startswith(f"{c.backend}:") else f"{c.backend}: {c.message}"
+            for c in comparisons
+            if c.message
+        ]
         if not notes:
             return []
         return ["\n".join(f"- {n}" if self.markdown else f"  {n}" for n in notes)]

@@ -4,7 +4,9 @@ import numpy as np
 from tabulate import tabulate
 
 from comparisons.compare import tensors_of
+from comparisons.explain import neuron_names
 from comparisons.runner import Run
+from reference.network import forward
 
 SMALL = 64  # networks with at most this many parameters get one row per parameter
 STATUS = {"pass": "PASS", "fail": "FAIL", "skip": "SKIP", "error": "ERROR", "unsupported": "n/a"}
@@ -61,6 +63,9 @@ class Renderer:
         )
         out = [self.heading(title)]
         ran = [c for c in run.comparisons if c.agreement is not None]
+        if case.parameter_count <= SMALL and case.inputs.shape[0] == 1:
+            out.append(self.heading("Forward pass (reference)", 3))
+            out.append(self.forward_table(case))
         if case.parameter_count <= SMALL:
             out.append(self.heading("Loss per step", 3))
             out.append(self.values_table(run, ran, "loss"))
@@ -80,6 +85,21 @@ class Renderer:
         if run.hvp is not None:
             out += self.hvp_section(run)
         return "\n\n".join(out)
+
+    def forward_table(self, case) -> str:
+        """Every neuron's value, the Error and Δ: the article's first numbers."""
+        fwd = forward(case, case.parameters(), case.inputs, case.targets)
+        names = neuron_names(case)
+        rows = [
+            [names[layer][j], fmt(a[0, j])]
+            for layer, a in enumerate(fwd.a)
+            for j in range(a.shape[1])
+        ]
+        rows.append(["Error", fmt(fwd.loss)])
+        for j, name in enumerate(names[-1]):
+            delta = fwd.prediction[0, j] - case.targets[0, j]
+            rows.append(["Δ" if len(names[-1]) == 1 else f"Δ ({name})", fmt(delta)])
+        return self.table(rows, ["neuron", "value"])
 
     def notes(self, comparisons) -> list[str]:
         notes = [

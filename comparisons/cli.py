@@ -198,8 +198,6 @@ def cmd_explain(args) -> int:
 def cmd_list(args) -> int:
     from tabulate import tabulate
 
-    from reference.random_cases import random_case  # noqa: F401 - documents the random family
-
     rows = []
     for name in builtin_case_names():
         case = load_case(name)

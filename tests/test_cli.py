@@ -52,7 +52,8 @@ def report_json(capsys, *argv):
 def test_text_report_shows_the_articles_numbers(capsys):
     code, out, _ = run(capsys, "report", "--backends", "numpy,fd")
     assert code == 0
-    for number in ["0.85", "0.48", "0.191", "-0.809", "0.3272405", "-0.22652", "0.121326", "0.169416"]:
+    article = ["0.85", "0.48", "0.191", "-0.809", "0.3272405", "-0.22652", "0.121326", "0.169416"]
+    for number in article:
         assert number in out
     assert "verdict: PASS" in out
     assert out.index("w1 ") < out.index("w2 ") < out.index("w3 ")  # the article's order

@@ -9,6 +9,7 @@ from reference.activations import ACTIVATIONS
 from reference.case import Case
 from reference.case_file import parse_case
 from reference.losses import LOSSES
+from reference.network import train
 
 
 def random_case(
@@ -52,4 +53,12 @@ def random_case(
     if frozen and rng.random() < 0.3:
         names = [f"W{i}" for i in range(1, depth + 1)] + (["biases"] if with_biases else [])
         data["frozen"] = [str(rng.choice(names))]
-    return parse_case(data, source=f"random-{seed}", name=f"random-{seed}")
+    case = parse_case(data, source=f"random-{seed}", name=f"random-{seed}")
+    # An exploding trajectory tests nothing about backprop (every rounding error is amplified
+    # without bound): where the loss grows tenfold, the learning rate is quartered until not.
+    for _ in range(10):
+        loss = train(case).loss
+        if np.all(np.isfinite(loss)) and loss.max() <= 10 * loss[0]:
+            break
+        case = case.replace(learning_rate=case.learning_rate / 4)
+    return case

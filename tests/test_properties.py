@@ -1,7 +1,8 @@
 """Property-based tests (hypothesis) over random architectures and data.
 
 Bounded (30 examples each, small networks) so CI stays fast; on a failure hypothesis shrinks
-to a minimal network and data and prints it.
+to a minimal network and data and prints it. Derandomized, so CI sees the same examples every
+run (no flakes); to explore further, raise max_examples or drop derandomize locally.
 """
 
 import numpy as np
@@ -17,7 +18,9 @@ from reference.activations import ACTIVATIONS
 from reference.losses import LOSSES
 from reference.network import forward, loss_value
 
-SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 values = st.floats(-2, 2, allow_nan=False, allow_subnormal=False).map(lambda x: round(x, 3))
 
 
@@ -88,7 +91,7 @@ def test_framework_agrees_on_random_architectures(backend_name):
     if not backend.available():
         pytest.skip(backend.skip_reason("float64", "cpu"))
 
-    @settings(max_examples=6, deadline=None)
+    @settings(max_examples=6, deadline=None, derandomize=True)
     @given(cases())
     def check(case):
         ref = train(case)

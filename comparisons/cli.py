@@ -5,6 +5,7 @@ or a backend errored; 2 bad usage or bad input — always one line on stderr, ne
 """
 
 import argparse
+import contextlib
 import math
 import os
 import sys
@@ -61,6 +62,12 @@ def build_parser() -> Parser:
     report.add_argument("--format", choices=["text", "markdown", "json"], default="text")
     report.add_argument("--output", metavar="FILE", help="write the report here (atomically)")
     report.add_argument("--require", action="store_true", help="a skipped backend is an error")
+    report.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run every backend in this process, one after another (for debuggers and "
+        "profilers); by default each framework runs in a worker process of its own, side by side",
+    )
     report.add_argument("--plot", metavar="FILE", help="loss and error per step (.svg or .png)")
     report.add_argument(
         "--hvp",
@@ -162,6 +169,7 @@ def cmd_report(args) -> int:
     from comparisons.report_json import render_json
     from comparisons.report_text import render_markdown, render_text
     from comparisons.runner import run_case
+    from comparisons.workers import Workers
 
     if args.plot:
         check_target(args.plot, "--plot")
@@ -170,11 +178,22 @@ def cmd_report(args) -> int:
         cases = [c.replace(steps=args.steps) for c in cases]
     backends = chosen_backends(args.backends)
     dtypes = list(DTYPES) if args.dtype == "all" else [args.dtype]
-    runs = [
-        run_case(case, backends, dtype, args.device, args.rtol, args.atol, args.require, args.hvp)
-        for case in cases
-        for dtype in dtypes
-    ]
+    with contextlib.nullcontext() if args.in_process else Workers() as workers:
+        runs = [
+            run_case(
+                case,
+                backends,
+                dtype,
+                args.device,
+                args.rtol,
+                args.atol,
+                args.require,
+                args.hvp,
+                workers,
+            )
+            for case in cases
+            for dtype in dtypes
+        ]
     render = {"text": render_text, "markdown": render_markdown, "json": render_json}[args.format]
     write_output(render(runs), args.output)
     if args.plot:

@@ -121,21 +121,35 @@ def run_case(
     atol: float | None = None,
     require: bool = False,
     hvp_seed: int | None = None,
+    workers=None,
 ) -> Run:
+    """Every backend against the hand-derived reference; ``workers`` (a comparisons.workers
+    .Workers) runs each framework in a process of its own, side by side — else one after another
+    in this process."""
     reference = train(case)  # always float64
-    comparisons = [
-        compare_backend(b, case, reference, dtype, device, rtol, atol, require) for b in backends
-    ]
-    run = Run(case, dtype, device, tolerance_for(dtype, None, rtol, atol), reference, comparisons)
+    second_order = None
     if hvp_seed is not None:
         v = direction(case, hvp_seed)
-        ref_hv = hvp(case, v)  # hand-derived, float64
-        checks = [
-            compare_hvp(b, case, v, ref_hv, dtype, device, rtol, atol, require) for b in backends
-        ]
+        second_order = (v, hvp(case, v))  # hand-derived, float64
+    args = (case, reference, dtype, device, rtol, atol, require, second_order)
+    checks = (
+        workers.check(backends, *args) if workers else [check_backend(b, *args) for b in backends]
+    )
+    comparisons = [first for first, _ in checks]
+    run = Run(case, dtype, device, tolerance_for(dtype, None, rtol, atol), reference, comparisons)
+    if second_order is not None:
         tol = tolerance_for(dtype, None, rtol, atol, order=2)
-        run.hvp = HvpCheck(hvp_seed, tol, ref_hv, checks)
+        run.hvp = HvpCheck(hvp_seed, tol, second_order[1], [second for _, second in checks])
     return run
+
+
+def check_backend(backend, case, reference, dtype, device, rtol, atol, require, second_order):
+    """One backend's checks: (its Comparison, its H·v Comparison or None without --hvp)."""
+    first = compare_backend(backend, case, reference, dtype, device, rtol, atol, require)
+    if second_order is None:
+        return first, None
+    v, ref_hv = second_order
+    return first, compare_hvp(backend, case, v, ref_hv, dtype, device, rtol, atol, require)
 
 
 def _one_line(e: Exception) -> str:

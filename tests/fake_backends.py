@@ -53,3 +53,21 @@ class OffW3(_Reference):
 class NotInstalled(_Reference):
     module = "a_framework_that_is_not_installed"
     install_hint = "pip install a-framework"
+
+
+class Segfault(_Reference):
+    """Takes its interpreter down, as a crash in an engine's C code would."""
+
+    module = "json"  # any installed module: it makes this "a framework", run in a worker
+
+    def run(self, case, dtype, device="cpu"):
+        import os
+        import signal
+
+        os.kill(os.getpid(), signal.SIGSEGV)
+
+
+class RightInWorker(_Reference):
+    """Right, and in the same worker as Segfault (the same ``module``)."""
+
+    module = "json"

@@ -37,6 +37,7 @@ def test_bench_case_matches_its_ladder_entry():
 def test_bench_runs_and_reports_json(capsys):
     code = main(
         ["bench", "--quick", "--backends", "numpy,fd", "--dtype", "float64", "--format", "json"]
+        + ["--time-per-size", "0"]  # the fewest repetitions: this checks the table, not speed
     )
     doc = json.loads(capsys.readouterr().out)
     assert code == 0 and doc["schema"] == "backprop-crosscheck/bench/1"

@@ -88,7 +88,8 @@ def test_json_report_follows_the_schema(capsys):
 
 
 def test_json_is_byte_identical_across_runs(capsys):
-    argv = ["--backends", ",".join(n for n in INSTALLED if n != "jax-fwd"), "--dtype", "all"]
+    backends = ",".join(n for n in INSTALLED if n != "jax-fwd")
+    argv = ["--backends", backends, "--dtype", "all", "--in-process"]  # workers: test_workers.py
     first = run(capsys, "report", "--format", "json", *argv)[1]
     second = run(capsys, "report", "--format", "json", *argv)[1]
     assert first == second
@@ -227,7 +228,8 @@ def test_missing_framework_is_a_skip_and_require_makes_it_an_error(capsys, fakes
     reason="needs torch and jax installed: pip install -e '.[all]' (or make test)",
 )
 def test_cuda_without_a_gpu_is_a_skip_that_says_why(capsys):
-    code, doc = report_json(capsys, "--backends", "numpy,torch,jax", "--device", "cuda")
+    argv = ["--backends", "numpy,torch,jax", "--device", "cuda", "--in-process"]
+    code, doc = report_json(capsys, *argv)
     assert code == 0
     statuses = {b["backend"]: (b["status"], b["message"]) for b in doc["runs"][0]["backends"]}
     assert statuses["numpy"] == ("skip", "numpy: device cuda is not supported (only cpu)")

@@ -1,0 +1,119 @@
+"""Each framework's backends in a worker process of their own, side by side.
+
+What ``crosscheck report`` does unless told ``--in-process``: torch's and JAX's imports (seconds
+each) run at the same time on different cores, so a report takes about as long as its slowest
+framework rather than the sum; and a backend that takes its interpreter down — a segfault in an
+engine's C code, an ``os._exit`` — is that backend's error while the others still run.
+
+Backends are grouped by the module they import (``Backend.module``): one worker per framework,
+kept for the whole command, so a framework is imported once however many cases and dtypes are
+checked. A group's backends run one at a time, so a crash names its backend. Backends that need
+only NumPy (``module`` None), and those whose framework is not installed (a skip), run here: a
+worker would cost more than they do. Workers are started with ``spawn`` (never ``fork``: CUDA
+and XLA do not survive a fork). concurrent.futures and multiprocessing are imported only when a
+worker is needed: ``report --backends numpy,fd`` stays as quick to start as NumPy allows.
+"""
+
+from comparisons.runner import Comparison, check_backend, compare_hvp
+from comparisons.tolerance import tolerance_for
+
+
+class Workers:
+    """Use as a context manager; ``check`` has ``runner.check_backend``'s arguments after the
+    backends, and returns its results in the backends' order."""
+
+    def __init__(self):
+        self._pools = {}  # framework -> a one-process concurrent.futures.ProcessPoolExecutor
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        for pool in self._pools.values():
+            pool.shutdown(cancel_futures=True)
+        self._pools.clear()
+
+    @staticmethod
+    def framework(backend) -> str | None:
+        """The worker a backend runs in, or None for this process."""
+        return backend.module if backend.module and backend.available() else None
+
+    def check(self, backends, *args) -> list:
+        groups: dict[str | None, list] = {}
+        for b in backends:
+            groups.setdefault(self.framework(b), []).append(b)
+        here = groups.pop(None, [])
+        if not groups:
+            return [check_backend(b, *args) for b in here]
+        from concurrent.futures import ThreadPoolExecutor
+
+        results = {}
+        threads = ThreadPoolExecutor(len(groups))
+        try:
+            waiting = [threads.submit(self._check_group, k, g, args) for k, g in groups.items()]
+            for b in here:  # while the workers run
+                results[id(b)] = check_backend(b, *args)
+            for future in waiting:
+                results.update(future.result())
+        except BaseException:  # Ctrl-C: stop the workers now rather than wait for them
+            self.terminate()
+            raise
+        finally:
+            threads.shutdown()
+        return [results[id(b)] for b in backends]
+
+    def terminate(self) -> None:
+        for pool in self._pools.values():
+            if hasattr(pool, "terminate_workers"):  # Python 3.14+
+                pool.terminate_workers()
+            else:
+                for process in list(getattr(pool, "_processes", {}).values()):
+                    process.terminate()
+                pool.shutdown(wait=False, cancel_futures=True)
+        self._pools.clear()
+
+    def _check_group(self, framework, group, args) -> dict:
+        from concurrent.futures.process import BrokenProcessPool
+
+        results = {}
+        for b in group:
+            try:
+                results[id(b)] = self._pool(framework).submit(check_backend, b, *args).result()
+            except BrokenProcessPool:
+                self._pools.pop(framework).shutdown()  # the next backend gets a fresh worker
+                why = f"its worker process ({framework}) died while running it (crashed or killed)"
+                results[id(b)] = _died(b, args, why)
+            except Exception as e:  # noqa: BLE001 - e.g. a result that cannot be sent back
+                results[id(b)] = _died(b, args, f"its worker process ({framework}) failed: {e!r}")
+        return results
+
+    def _pool(self, framework: str):
+        if framework not in self._pools:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            context = multiprocessing.get_context("spawn")
+            pool = ProcessPoolExecutor(1, mp_context=context, initializer=_quiet_on_ctrl_c)
+            self._pools[framework] = pool
+        return self._pools[framework]
+
+
+def _quiet_on_ctrl_c() -> None:
+    """A worker ends at Ctrl-C without a traceback of its own; this process reports it."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _died(backend, args, why: str):
+    """The rows of a backend whose worker could not report back: errors (H·v too, if it has one)."""
+    case, reference, dtype, device, rtol, atol, require, second_order = args
+    first = Comparison(
+        backend.name, backend.version(), "error", why, tolerance_for(dtype, backend, rtol, atol)
+    )
+    if second_order is None:
+        return first, None
+    if not backend.capabilities.hvp:  # "unsupported", as it would have been
+        return first, compare_hvp(backend, case, *second_order, dtype, device, rtol, atol, require)
+    tol = tolerance_for(dtype, backend, rtol, atol, order=2)
+    return first, Comparison(backend.name, backend.version(), "error", why, tol)

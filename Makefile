@@ -1,9 +1,12 @@
 # `make test` and `make report` do all set-up themselves: a .venv with the project, every
 # backend extra and the test tools, installed under constraints.txt (the versions we test).
+# `make lint` and `make test-numpy-only` add the dev tools (ruff, tox) when first needed.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+DEV    := $(VENV)/.dev-installed
+PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
 .PHONY: setup test test-numpy-only report lint clean
 
@@ -11,21 +14,24 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
-		-c constraints.txt -e '.[all,plot,test,dev]' -e examples/tape-autodiff
+	$(PIP) -e '.[all,plot,test]' -e examples/tape-autodiff
 	touch $(STAMP)
+
+$(DEV): $(STAMP)
+	$(PIP) -e '.[dev]'
+	touch $(DEV)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
 # the suite with no framework installed (tox env numpy-only): every torch/jax test must skip
-test-numpy-only: $(STAMP)
+test-numpy-only: $(DEV)
 	$(BIN)/tox -e numpy-only
 
 report: $(STAMP)
 	$(BIN)/crosscheck report
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 

@@ -14,6 +14,9 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
+	@# torch and jax (most of the time) side by side: they share no dependency, and pip uses
+	@# one core; then the project, which finds them installed
+	$(PIP) torch & torch=$$!; $(PIP) jax jaxlib && wait $$torch
 	$(PIP) -e '.[all,plot,test]' -e examples/tape-autodiff
 	touch $(STAMP)
 

@@ -19,6 +19,13 @@ IMPORTS = {
         "for b in all_backends(): b.available(); b.version(); b.skip_reason('float64', 'cpu')"
     ),
     "cli-module": "import comparisons.cli",
+    "workers-module": "import comparisons.workers",
+    # the report itself: a framework is imported in its worker process, never in this one
+    "report-in-workers": (
+        "import contextlib, io\nfrom comparisons.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert main(['report', '--backends', 'numpy,autograd,tape', '--dtype', 'all']) == 0"
+    ),
 }
 
 

@@ -47,6 +47,13 @@ def tolerance_value(text: str) -> float:
     return value
 
 
+IN_PROCESS = dict(
+    action="store_true",
+    help="run every backend in this process, one after another (for debuggers and profilers); "
+    "by default each framework runs in a worker process of its own, side by side",
+)
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="crosscheck", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
@@ -62,12 +69,7 @@ def build_parser() -> Parser:
     report.add_argument("--format", choices=["text", "markdown", "json"], default="text")
     report.add_argument("--output", metavar="FILE", help="write the report here (atomically)")
     report.add_argument("--require", action="store_true", help="a skipped backend is an error")
-    report.add_argument(
-        "--in-process",
-        action="store_true",
-        help="run every backend in this process, one after another (for debuggers and "
-        "profilers); by default each framework runs in a worker process of its own, side by side",
-    )
+    report.add_argument("--in-process", **IN_PROCESS)
     report.add_argument("--plot", metavar="FILE", help="loss and error per step (.svg or .png)")
     report.add_argument(
         "--hvp",
@@ -97,6 +99,7 @@ def build_parser() -> Parser:
         default="crosscheck-failures",
         help="write each failing case here as a TOML file (default: crosscheck-failures/)",
     )
+    sweep.add_argument("--in-process", **IN_PROCESS)
 
     bench = sub.add_parser("bench", help="speed of one gradient-and-update step per backend")
     bench.add_argument("--backends", help="comma-separated names (default: every backend)")
@@ -248,12 +251,16 @@ def cmd_list(args) -> int:
 
 def cmd_sweep(args) -> int:
     from comparisons.sweep import Progress, render_sweep, sweep
+    from comparisons.workers import Workers
 
     backends = chosen_backends(args.backends, "sweep")
     dtypes = list(DTYPES) if args.dtype == "all" else [args.dtype]
     folder = Path(args.save_failures)
     progress = Progress(args.cases)
-    tallies = sweep(args.cases, args.seed, backends, dtypes, args.rtol, args.atol, folder, progress)
+    with contextlib.nullcontext() if args.in_process else Workers() as workers:
+        tallies = sweep(
+            args.cases, args.seed, backends, dtypes, args.rtol, args.atol, folder, progress, workers
+        )
     text, failed = render_sweep(tallies, args.cases, args.seed, folder)
     sys.stdout.write(text)
     return 1 if failed else 0

@@ -132,15 +132,21 @@ def run_case(
         v = direction(case, hvp_seed)
         second_order = (v, hvp(case, v))  # hand-derived, float64
     args = (case, reference, dtype, device, rtol, atol, require, second_order)
-    checks = (
-        workers.check(backends, *args) if workers else [check_backend(b, *args) for b in backends]
-    )
+    checks = check_backends(backends, args, workers)
     comparisons = [first for first, _ in checks]
     run = Run(case, dtype, device, tolerance_for(dtype, None, rtol, atol), reference, comparisons)
     if second_order is not None:
         tol = tolerance_for(dtype, None, rtol, atol, order=2)
         run.hvp = HvpCheck(hvp_seed, tol, second_order[1], [second for _, second in checks])
     return run
+
+
+def check_backends(backends, args: tuple, workers=None) -> list:
+    """``check_backend(b, *args)`` for every backend, in the backends' order: in worker
+    processes with ``workers`` (a comparisons.workers.Workers), else here, one after another."""
+    if workers is not None:
+        return workers.check(backends, *args)
+    return [check_backend(b, *args) for b in backends]
 
 
 def check_backend(backend, case, reference, dtype, device, rtol, atol, require, second_order):

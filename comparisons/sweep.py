@@ -9,7 +9,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from comparisons.runner import compare_backend
+from comparisons.runner import check_backends
 from reference import train
 from reference.case_file import dump_case
 from reference.random_cases import random_case
@@ -55,15 +55,24 @@ class Progress:
         self.stream.flush()
 
 
-def sweep(n, seed, backends, dtypes, rtol=None, atol=None, save_to=None, progress=None):
-    """Run cases seed … seed+n−1; returns {(backend, dtype): Tally}."""
+def sweep(
+    n, seed, backends, dtypes, rtol=None, atol=None, save_to=None, progress=None, workers=None
+):
+    """Run cases seed … seed+n−1; returns {(backend, dtype): Tally}. With ``workers`` (a
+    comparisons.workers.Workers) each framework runs in its own process, side by side."""
     tallies = {(b.name, d): Tally() for b in backends for d in dtypes}
     for i in range(n):
         case = sweep_case(seed + i)
         reference = train(case)
-        for backend in backends:
+        checks = {
+            d: check_backends(
+                backends, (case, reference, d, "cpu", rtol, atol, False, None), workers
+            )
+            for d in dtypes
+        }
+        for k, backend in enumerate(backends):
             for dtype in dtypes:
-                c = compare_backend(backend, case, reference, dtype, "cpu", rtol, atol)
+                c = checks[dtype][k][0]
                 t = tallies[(backend.name, dtype)]
                 t.cases += 1
                 if c.status == "skip":

@@ -60,3 +60,18 @@ def test_only_installed_frameworks_get_a_worker():
         module = "a_framework_that_is_not_installed"
 
     assert Workers.framework(NotInstalled()) is None  # its skip is decided here, no worker
+
+
+def test_sweep_counts_a_crash_as_an_error_and_goes_on(capsys, fakes, tmp_path):
+    argv = ["sweep", "--cases", "2", "--seed", "23", "--dtype", "float64"]
+    code = main([*argv, "--backends", "numpy,segfault,right", "--save-failures", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 1
+    rows = {line.split()[0]: line.split()[2:7] for line in out.splitlines()[3:6]}
+    # cases, pass, fail, error, skip
+    assert rows == {
+        "numpy": ["2", "2", "0", "0", "0"],
+        "segfault": ["2", "0", "0", "2", "0"],
+        "right": ["2", "2", "0", "0", "0"],
+    }
+    assert "died while running it" in out

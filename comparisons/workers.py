@@ -1,9 +1,10 @@
 """Each framework's backends in a worker process of their own, side by side.
 
-What ``crosscheck report`` does unless told ``--in-process``: torch's and JAX's imports (seconds
-each) run at the same time on different cores, so a report takes about as long as its slowest
-framework rather than the sum; and a backend that takes its interpreter down — a segfault in an
-engine's C code, an ``os._exit`` — is that backend's error while the others still run.
+What ``crosscheck report`` and ``sweep`` do unless told ``--in-process``. A backend that takes its
+interpreter down — a segfault in an engine's C code, a CUDA abort, an ``os._exit`` — is then
+that backend's error while the others still run. The frameworks also run side by side, each on a
+core; on this project's 2-core machines that is about speed-neutral (torch's import plus the
+``torch._dynamo`` import of torch.func is the critical path: BENCHMARKS.md).
 
 Backends are grouped by the module they import (``Backend.module``): one worker per framework,
 kept for the whole command, so a framework is imported once however many cases and dtypes are
@@ -80,7 +81,9 @@ class Workers:
             try:
                 results[id(b)] = self._pool(framework).submit(check_backend, b, *args).result()
             except BrokenProcessPool:
-                self._pools.pop(framework).shutdown()  # the next backend gets a fresh worker
+                broken = self._pools.pop(framework, None)  # the next backend gets a fresh one
+                if broken is not None:
+                    broken.shutdown()
                 why = f"its worker process ({framework}) died while running it (crashed or killed)"
                 results[id(b)] = _died(b, args, why)
             except Exception as e:  # noqa: BLE001 - e.g. a result that cannot be sent back

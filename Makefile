@@ -14,8 +14,8 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	@# torch and jax (most of the time) side by side: they share no dependency, and pip uses
-	@# one core; then the project, which finds them installed
+	@# torch and jax, most of the set-up's time, side by side (they share no dependency; pip
+	@# uses one core); then the project, which finds them installed
 	$(PIP) torch & torch=$$!; $(PIP) jax jaxlib && wait $$torch
 	$(PIP) -e '.[all,plot,test]' -e examples/tape-autodiff
 	touch $(STAMP)

@@ -167,12 +167,18 @@ def write_output(text: str, output: str | None) -> None:
         raise UsageError(f"crosscheck report: --output {output}: {e.strerror}") from None
 
 
+def backend_workers(args):
+    """A context giving the per-framework worker processes, or None with --in-process."""
+    from comparisons.workers import Workers
+
+    return contextlib.nullcontext() if args.in_process else Workers()
+
+
 def cmd_report(args) -> int:
     from comparisons.pictures import check_target, trajectory_plot
     from comparisons.report_json import render_json
     from comparisons.report_text import render_markdown, render_text
     from comparisons.runner import run_case
-    from comparisons.workers import Workers
 
     if args.plot:
         check_target(args.plot, "--plot")
@@ -181,22 +187,9 @@ def cmd_report(args) -> int:
         cases = [c.replace(steps=args.steps) for c in cases]
     backends = chosen_backends(args.backends)
     dtypes = list(DTYPES) if args.dtype == "all" else [args.dtype]
-    with contextlib.nullcontext() if args.in_process else Workers() as workers:
-        runs = [
-            run_case(
-                case,
-                backends,
-                dtype,
-                args.device,
-                args.rtol,
-                args.atol,
-                args.require,
-                args.hvp,
-                workers,
-            )
-            for case in cases
-            for dtype in dtypes
-        ]
+    options = (args.device, args.rtol, args.atol, args.require, args.hvp)
+    with backend_workers(args) as workers:
+        runs = [run_case(c, backends, d, *options, workers) for c in cases for d in dtypes]
     render = {"text": render_text, "markdown": render_markdown, "json": render_json}[args.format]
     write_output(render(runs), args.output)
     if args.plot:
@@ -251,13 +244,12 @@ def cmd_list(args) -> int:
 
 def cmd_sweep(args) -> int:
     from comparisons.sweep import Progress, render_sweep, sweep
-    from comparisons.workers import Workers
 
     backends = chosen_backends(args.backends, "sweep")
     dtypes = list(DTYPES) if args.dtype == "all" else [args.dtype]
     folder = Path(args.save_failures)
     progress = Progress(args.cases)
-    with contextlib.nullcontext() if args.in_process else Workers() as workers:
+    with backend_workers(args) as workers:
         tallies = sweep(
             args.cases, args.seed, backends, dtypes, args.rtol, args.atol, folder, progress, workers
         )

@@ -21,7 +21,8 @@ from comparisons.tolerance import tolerance_for
 
 class Workers:
     """Use as a context manager; ``check`` has ``runner.check_backend``'s arguments after the
-    backends, and returns its results in the backends' order."""
+    backends, and returns its results in the backends' order. From a script of your own, create
+    it under ``if __name__ == "__main__":`` — spawned workers import the main module."""
 
     def __init__(self):
         self._pools = {}  # framework -> a one-process concurrent.futures.ProcessPoolExecutor

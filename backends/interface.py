@@ -5,6 +5,7 @@ arrays. It imports its framework inside ``run`` (never at module import), and pe
 update itself, in its own tensors and dtype, so that the update is checked too.
 """
 
+import contextlib
 import importlib.metadata
 import importlib.util
 from abc import ABC, abstractmethod
@@ -91,16 +92,25 @@ class Backend(ABC):
 class FrameworkBackend(Backend):
     """A typical array framework: say how to make tensors and take gradients; the loop is here.
 
-    Subclasses set ``setup`` (import the framework; put its activation functions in
-    ``self.acts``: identity, sigmoid, tanh, relu), ``tensor``, ``to_numpy``, ``total`` and
-    ``average`` (sum and mean to a scalar) and ``loss_and_grads``; ``update`` may be
-    overridden for in-place engines.
+    An adapter's ``setup`` imports its framework and sets ``self.xp``, its array namespace
+    (``torch``, ``jax.numpy``, ``autograd.numpy``), and ``self.nn`` where sigmoid and relu live if
+    not in ``xp`` (``jax.nn``). From them come ``total``/``average`` (``xp.sum``/``xp.mean``) and
+    the activations (an adapter may still set ``self.acts`` or override ``activation``). It
+    implements ``tensor``, ``to_numpy`` and ``loss_and_grads``; ``update`` may be overridden for
+    in-place engines, ``step`` for engines that compile the whole step, ``scope`` for a
+    dtype/device context (JAX's x64 switch), ``hessian_vector`` to declare H·v.
     """
 
-    acts: dict = {}
+    xp = None  # the framework's array namespace, set by setup
+    nn = None  # where sigmoid/relu live when not in xp (jax.nn, tf.nn)
+    acts: dict = {}  # name -> function: overrides the namespace's activation
 
     def setup(self, dtype: str, device: str) -> None:
         """Import the framework and prepare dtype/device; raise BackendUnavailable if needed."""
+
+    def scope(self, dtype: str, device: str):
+        """A context every run, step and H·v of this backend runs inside."""
+        return contextlib.nullcontext()
 
     @abstractmethod
     def tensor(self, array: np.ndarray, dtype: str, device: str): ...
@@ -108,14 +118,27 @@ class FrameworkBackend(Backend):
     @abstractmethod
     def to_numpy(self, value) -> np.ndarray: ...
 
+    def total(self, x):
+        return self.xp.sum(x)
+
+    def average(self, x):
+        return self.xp.mean(x)
+
     def activation(self, name: str):
-        return self.acts[name]
-
-    @abstractmethod
-    def total(self, x): ...
-
-    @abstractmethod
-    def average(self, x): ...
+        """The framework's own function where it has one (torch.relu, jax.nn.sigmoid), else
+        the function written with ``xp`` (relu′(0) = 0, as torch and JAX define it)."""
+        if name in self.acts:
+            return self.acts[name]
+        xp, nn = self.xp, self.nn or self.xp
+        if name == "identity":
+            return lambda z: z
+        if name == "tanh":
+            return xp.tanh
+        if name == "sigmoid":
+            return getattr(nn, "sigmoid", None) or (lambda z: 0.5 * (xp.tanh(0.5 * z) + 1))
+        if name == "relu":
+            return getattr(nn, "relu", None) or (lambda z: z * (z > 0))
+        raise KeyError(f"{self.name}: no activation {name!r}")
 
     @abstractmethod
     def loss_and_grads(self, case: Case, params: dict, X, Y) -> tuple[object, dict]:
@@ -132,49 +155,62 @@ class FrameworkBackend(Backend):
         r = a - Y
         return 0.5 * self.total(r * r) if case.loss == "half_sse" else self.average(r * r)
 
+    def update(self, params: dict, grads: dict, lr: float, frozen) -> dict:
+        return {n: p if n in frozen else p - lr * grads[n] for n, p in params.items()}
+
+    def step(self, case: Case, params: dict, X, Y) -> tuple[object, dict, dict]:
+        """One SGD step: (the loss, dE/d every parameter and "X", the updated parameters)."""
+        loss, grads = self.loss_and_grads(case, params, X, Y)
+        return loss, grads, self.update(params, grads, case.learning_rate, case.frozen)
+
     def final_loss(self, case: Case, params: dict, X, Y):
         """The loss after the last step (a hook for engines that compile it)."""
         return self.loss(case, params, X, Y)
 
-    def update(self, params: dict, grads: dict, lr: float, frozen) -> dict:
-        return {n: p if n in frozen else p - lr * grads[n] for n, p in params.items()}
+    def hessian_vector(self, case: Case, params: dict, X, Y, tangents: dict) -> dict:
+        """H·v in this engine's tensors, for backends whose capabilities declare ``hvp``."""
+        raise NotImplementedError(f"{self.name} does not compute Hessian-vector products")
 
     def numpy_copy(self, value) -> np.ndarray:
         # a copy: in-place engines (torch's p.sub_) would otherwise rewrite what was recorded
         return np.array(self.to_numpy(value), copy=True)
 
+    def numpy_copies(self, tensors: dict) -> dict[str, np.ndarray]:
+        return {n: self.numpy_copy(t) for n, t in tensors.items()}
+
     def tensors(self, case: Case, dtype: str, device: str):
-        """The case's parameters, inputs and targets as this engine's tensors."""
+        """Inside the scope: set up, then the case's parameters, inputs and targets as this
+        engine's tensors."""
+        self.setup(dtype, device)
         params = {n: self.tensor(p, dtype, device) for n, p in case.parameters().items()}
         X, Y = self.tensor(case.inputs, dtype, device), self.tensor(case.targets, dtype, device)
         return params, X, Y
 
-    def stepper(self, case: Case, dtype: str, device: str = "cpu"):
-        self.setup(dtype, device)
-        params = {n: self.tensor(p, dtype, device) for n, p in case.parameters().items()}
-        X, Y = self.tensor(case.inputs, dtype, device), self.tensor(case.targets, dtype, device)
-        state = {"params": params}
-
-        def step():
-            loss, grads = self.loss_and_grads(case, state["params"], X, Y)
-            state["params"] = self.update(state["params"], grads, case.learning_rate, case.frozen)
-            return self.to_numpy(loss)  # copying the loss to the host waits for the device
-
-        return step
-
     def run(self, case: Case, dtype: str, device: str = "cpu") -> Result:
-        self.setup(dtype, device)
-        params = {n: self.tensor(p, dtype, device) for n, p in case.parameters().items()}
-        X, Y = self.tensor(case.inputs, dtype, device), self.tensor(case.targets, dtype, device)
-        losses, first_grads, updated = [], {}, {}
-        for step in range(case.steps):
-            loss, grads = self.loss_and_grads(case, params, X, Y)
-            losses.append(self.numpy_copy(loss))
-            if step == 0:
-                first_grads = {n: self.numpy_copy(g) for n, g in grads.items()}
-            params = self.update(params, grads, case.learning_rate, case.frozen)
-            if step == 0:
-                updated = {n: self.numpy_copy(p) for n, p in params.items()}
-        losses.append(self.numpy_copy(self.final_loss(case, params, X, Y)))
-        final = {n: self.numpy_copy(p) for n, p in params.items()}
-        return Result(np.array(losses), first_grads, updated, final)
+        with self.scope(dtype, device):
+            params, X, Y = self.tensors(case, dtype, device)
+            losses, first_grads, updated = [], {}, {}
+            for i in range(case.steps):
+                loss, grads, params = self.step(case, params, X, Y)
+                losses.append(self.numpy_copy(loss))
+                if i == 0:
+                    first_grads, updated = self.numpy_copies(grads), self.numpy_copies(params)
+            losses.append(self.numpy_copy(self.final_loss(case, params, X, Y)))
+            return Result(np.array(losses), first_grads, updated, self.numpy_copies(params))
+
+    def hvp(self, case: Case, v: dict, dtype: str, device: str = "cpu") -> dict:
+        with self.scope(dtype, device):
+            params, X, Y = self.tensors(case, dtype, device)
+            tangents = {n: self.tensor(v[n], dtype, device) for n in params}
+            return self.numpy_copies(self.hessian_vector(case, params, X, Y, tangents))
+
+    def stepper(self, case: Case, dtype: str, device: str = "cpu"):
+        with self.scope(dtype, device):
+            state = dict(zip(("params", "X", "Y"), self.tensors(case, dtype, device)))
+
+        def one_step():
+            with self.scope(dtype, device):
+                loss, _, state["params"] = self.step(case, state["params"], state["X"], state["Y"])
+                return self.to_numpy(loss)  # copying the loss to the host waits for the device
+
+        return one_step

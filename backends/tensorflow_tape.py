@@ -1,5 +1,7 @@
 """`tensorflow`: TensorFlow's ``tf.GradientTape`` (package tensorflow-cpu), eager mode."""
 
+import importlib.metadata
+
 import numpy as np
 
 from backends.interface import Capabilities, FrameworkBackend
@@ -15,16 +17,13 @@ class TensorFlowBackend(FrameworkBackend):
     def setup(self, dtype, device):
         import tensorflow as tf
 
-        self.tf = tf
-        self.acts = {
-            "identity": lambda z: z,
-            "sigmoid": tf.sigmoid,
-            "tanh": tf.tanh,
-            "relu": tf.nn.relu,
-        }
+        self.tf, self.xp, self.nn = tf, tf.math, tf.nn  # tf.math.tanh; tf.nn.sigmoid, tf.nn.relu
 
     def version(self):
-        return super().version() or _version("tensorflow")
+        try:
+            return super().version() or importlib.metadata.version("tensorflow")
+        except importlib.metadata.PackageNotFoundError:
+            return None
 
     def tensor(self, array, dtype, device):
         return self.tf.constant(np.asarray(array, dtype=dtype))
@@ -45,12 +44,3 @@ class TensorFlowBackend(FrameworkBackend):
             loss = self.loss(case, params, X, Y)
         grads = tape.gradient(loss, sources)
         return loss, {**dict(zip(params, grads[:-1], strict=True)), "X": grads[-1]}
-
-
-def _version(dist):
-    import importlib.metadata
-
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return None

@@ -7,9 +7,9 @@ Small single-sample networks are explained scalar by scalar, as the article does
 import numpy as np
 
 from reference import Case, train
-from reference.network import forward
-
-SCALAR_LIMIT = 64  # parameters
+from reference.activations import ACTIVATIONS
+from reference.names import neuron_names, shown_per_neuron
+from reference.network import backward_pass, forward
 
 
 def num(x) -> str:
@@ -22,20 +22,8 @@ def factor(x) -> str:
     return f"({s})" if s.startswith("-") else s
 
 
-def neuron_names(case: Case) -> list[list[str]]:
-    """i1, i2 …; h1, h2 … (first hidden layer), k1 … (second), …; prediction / o1, o2 …"""
-    letters = "hkmnpq"
-    names = [[f"i{j + 1}" for j in range(case.layers[0])]]
-    for layer, width in enumerate(case.layers[1:-1]):
-        names.append([f"{letters[layer % len(letters)]}{j + 1}" for j in range(width)])
-    out = case.layers[-1]
-    names.append(["prediction"] if out == 1 else [f"o{j + 1}" for j in range(out)])
-    return names
-
-
 def explain(case: Case) -> str:
-    small = case.parameter_count <= SCALAR_LIMIT and case.inputs.shape[0] == 1
-    body = ScalarWalkthrough(case).lines() if small else matrix_walkthrough(case)
+    body = ScalarWalkthrough(case).lines() if shown_per_neuron(case) else matrix_walkthrough(case)
     head = [
         f"Case {case.name}: layers {list(case.layers)}, activation "
         f"{', '.join(case.activations)}, loss {case.loss}, learning rate a = {num(case.learning_rate)}"
@@ -52,6 +40,7 @@ class ScalarWalkthrough:
         self.params = case.parameters()
         self.result = train(case)
         self.fwd = forward(case, self.params, case.inputs, case.targets)
+        self.bwd = backward_pass(case, self.params, self.fwd, case.targets)
 
     def w(self, layer, i, j) -> str:
         return self.case.scalar_label(f"W{layer}", (i, j))
@@ -100,68 +89,94 @@ class ScalarWalkthrough:
         ]
 
     def lines(self) -> list[str]:
-        case, fwd, grads = self.case, self.fwd, self.result.gradients
+        fwd = self.fwd
         lines = ["Forward pass"] + self.forward_lines(self.params, fwd) + self.error_lines(fwd)
-        lines += ["", "Backward pass (chain rule)"]
+        lines += ["", "Backward pass (chain rule)"] + self.backward_lines()
+        lines += ["", self.update_heading()] + self.update_lines()
+        new_fwd = forward(self.case, self.result.updated, self.case.inputs, self.case.targets)
+        lines += ["", "Forward pass with the new weights"]
+        lines += self.forward_lines(self.result.updated, new_fwd) + self.error_lines(new_fwd)
+        if self.case.steps > 1:
+            losses = ", ".join(num(x) for x in self.result.loss)
+            lines += ["", f"Loss over {self.case.steps} steps: {losses}"]
+        return lines
+
+    def fprime(self, layer, j) -> float:
+        """f′(z) of neuron j of ``layer``, from the activation's row."""
+        z, a = self.fwd.z[layer - 1][0, j], self.fwd.a[layer][0, j]
+        return ACTIVATIONS[self.case.activations[layer - 1]].fprime(z, a)
+
+    def backward_lines(self) -> list[str]:
         # δ of each neuron = dE/dz. Where a single path leads to the output (the article's
         # network), δ stays a product of named factors: dE/dw1 = Δ·w5·i1.
-        L, outs = case.depth, self.names[-1]
-        scale = 1.0 if case.loss == "half_sse" else 2.0 / case.layers[-1]
-        chain = {}  # (layer, j) -> (symbols, values): δ as a product of factors
+        lines, chain = [], {}  # (layer, j) -> (symbols, values): δ as a product of factors
+        lines += self.output_delta_lines(chain)
+        for layer in range(self.case.depth - 1, 0, -1):
+            lines += self.hidden_delta_lines(layer, chain)
+        for layer in range(self.case.depth, 0, -1):
+            lines += self.gradient_lines(layer, chain)
+        return lines
+
+    def output_delta_lines(self, chain) -> list[str]:
+        case, fwd, L, outs = self.case, self.fwd, self.case.depth, self.names[-1]
+        lines, dE_dp = [], self.bwd.dE_da[L]
         for j, name in enumerate(outs):
             p, t = fwd.prediction[0, j], case.targets[0, j]
             label = "Δ" if len(outs) == 1 else f"Δ{j + 1}"
             if case.loss == "half_sse":
-                lines.append(
-                    f"  {label} = dE/d{name} = prediction - actual = {num(p)} - {factor(t)} = {num(p - t)}"
-                )
+                how = f"prediction - actual = {num(p)} - {factor(t)}"
             else:
-                lines.append(
-                    f"  {label} = dE/d{name} = 2·({num(p)} - {factor(t)}) / {case.layers[-1]} = {num(scale * (p - t))}"
-                )
-            d = scale * (p - t)
+                how = f"2·({num(p)} - {factor(t)}) / {case.layers[-1]}"
+            lines.append(f"  {label} = dE/d{name} = {how} = {num(dE_dp[0, j])}")
+            d = dE_dp[0, j]
             if case.activations[L - 1] != "identity":
-                d *= self._fprime(L, j)
-                lines.append(
-                    f"  δ{name} = {label}·{case.activations[L - 1]}'(z({name})) = {num(d)}"
-                )
+                d = self.bwd.delta[L - 1][0, j]
+                act = case.activations[L - 1]
+                lines.append(f"  δ{name} = {label}·{act}'(z({name})) = {num(d)}")
                 label = f"δ{name}"
             chain[(L, j)] = ([label], [d])
-        for layer in range(L - 1, 0, -1):
-            nxt, act = case.layers[layer + 1], case.activations[layer - 1]
-            W = self.params[f"W{layer + 1}"]
-            for j, name in enumerate(self.names[layer]):
-                if nxt == 1 and act == "identity":
-                    syms, vals = chain[(layer + 1, 0)]
-                    chain[(layer, j)] = (syms + [self.w(layer + 1, j, 0)], vals + [W[j, 0]])
-                    continue
-                d = sum(np.prod(chain[(layer + 1, k)][1]) * W[j, k] for k in range(nxt))
-                d *= self._fprime(layer, j)
-                terms = " + ".join(
-                    f"{'·'.join(chain[(layer + 1, k)][0])}·{self.w(layer + 1, j, k)}"
-                    for k in range(nxt)
+        return lines
+
+    def hidden_delta_lines(self, layer, chain) -> list[str]:
+        nxt, act = self.case.layers[layer + 1], self.case.activations[layer - 1]
+        W, lines = self.params[f"W{layer + 1}"], []
+        for j, name in enumerate(self.names[layer]):
+            if nxt == 1 and act == "identity":
+                syms, vals = chain[(layer + 1, 0)]
+                chain[(layer, j)] = (syms + [self.w(layer + 1, j, 0)], vals + [W[j, 0]])
+                continue
+            terms = " + ".join(
+                f"{'·'.join(chain[(layer + 1, k)][0])}·{self.w(layer + 1, j, k)}"
+                for k in range(nxt)
+            )
+            deriv = "" if act == "identity" else f" · {act}'(z({name}))"
+            d = self.bwd.delta[layer - 1][0, j]
+            lines.append(f"  δ{name} = dE/dz({name}) = ({terms}){deriv} = {num(d)}")
+            chain[(layer, j)] = ([f"δ{name}"], [d])
+        return lines
+
+    def gradient_lines(self, layer, chain) -> list[str]:
+        W, grads, lines = self.params[f"W{layer}"], self.result.gradients, []
+        for j in range(W.shape[1]):
+            syms, vals = chain[(layer, j)]
+            for i in range(W.shape[0]):
+                src, a_i = self.names[layer - 1][i], self.fwd.a[layer - 1][0, i]
+                lines.append(
+                    f"  dE/d{self.w(layer, i, j)} = {'·'.join(syms)}·{src} = "
+                    f"{'×'.join(factor(v) for v in [*vals, a_i])} = {num(grads[f'W{layer}'][i, j])}"
                 )
-                deriv = "" if act == "identity" else f" · {act}'(z({name}))"
-                lines.append(f"  δ{name} = dE/dz({name}) = ({terms}){deriv} = {num(d)}")
-                chain[(layer, j)] = ([f"δ{name}"], [d])
-        for layer in range(L, 0, -1):
-            W = self.params[f"W{layer}"]
-            for j in range(W.shape[1]):
-                syms, vals = chain[(layer, j)]
-                for i in range(W.shape[0]):
-                    src, a_i = self.names[layer - 1][i], self.fwd.a[layer - 1][0, i]
-                    lines.append(
-                        f"  dE/d{self.w(layer, i, j)} = {'·'.join(syms)}·{src} = "
-                        f"{'×'.join(factor(v) for v in [*vals, a_i])} = {num(grads[f'W{layer}'][i, j])}"
-                    )
-                if f"b{layer}" in self.params:
-                    lines.append(
-                        f"  dE/d{self.b(layer, j)} = {'·'.join(syms)} = {num(grads[f'b{layer}'][j])}"
-                    )
-        lines += [
-            "",
-            f"Update (learning rate a = {num(case.learning_rate)}; every gradient uses the OLD weights)",
-        ]
+            if f"b{layer}" in self.params:
+                lines.append(
+                    f"  dE/d{self.b(layer, j)} = {'·'.join(syms)} = {num(grads[f'b{layer}'][j])}"
+                )
+        return lines
+
+    def update_heading(self) -> str:
+        a = num(self.case.learning_rate)
+        return f"Update (learning rate a = {a}; every gradient uses the OLD weights)"
+
+    def update_lines(self) -> list[str]:
+        case, grads, lines = self.case, self.result.gradients, []
         for name, p in self.params.items():
             for index in np.ndindex(p.shape):
                 label = case.scalar_label(name, index)
@@ -173,21 +188,7 @@ class ScalarWalkthrough:
                     f"  {label}* = {label} - a·dE/d{label} = {num(p[index])} - "
                     f"{num(case.learning_rate)}×{factor(grads[name][index])} = {num(new)}"
                 )
-        new_fwd = forward(case, self.result.updated, case.inputs, case.targets)
-        lines += ["", "Forward pass with the new weights"]
-        lines += self.forward_lines(self.result.updated, new_fwd) + self.error_lines(new_fwd)
-        if case.steps > 1:
-            lines += [
-                "",
-                f"Loss over {case.steps} steps: " + ", ".join(num(x) for x in self.result.loss),
-            ]
         return lines
-
-    def _fprime(self, layer, j) -> float:
-        z, a = self.fwd.z[layer - 1][0, j], self.fwd.a[layer][0, j]
-        return {"identity": 1.0, "sigmoid": a * (1 - a), "tanh": 1 - a * a, "relu": float(z > 0)}[
-            self.case.activations[layer - 1]
-        ]
 
 
 def matrix_walkthrough(case: Case) -> list[str]:

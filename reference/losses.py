@@ -1,4 +1,4 @@
-"""Losses and dE/dprediction, derived by hand."""
+"""Losses with dE/dprediction and d²E/dprediction², derived by hand: one row each."""
 
 from typing import NamedTuple
 
@@ -8,17 +8,20 @@ import numpy as np
 class Loss(NamedTuple):
     value: object  # E(prediction, target)
     gradient: object  # dE/dprediction
+    curvature: object  # d²E/dprediction² (both losses: a multiple of the identity), given p
 
 
 LOSSES = {
-    # the article's Error = ½·Σ (prediction − actual)²;  dE/dprediction = prediction − actual = Δ
+    # the article's Error = ½·Σ (prediction − actual)²;  dE/dp = p − actual = Δ;  d²E/dp² = 1
     "half_sse": Loss(
         lambda p, t: 0.5 * np.sum((p - t) ** 2),
         lambda p, t: p - t,
+        lambda p: 1.0,
     ),
-    # mean over outputs and samples of (prediction − target)²;  dE/dp = 2·(p − t) / count
+    # mean over outputs and samples of (p − target)²;  dE/dp = 2·(p − t)/count;  d²E/dp² = 2/count
     "mse": Loss(
         lambda p, t: np.mean((p - t) ** 2),
         lambda p, t: 2 * (p - t) / p.size,
+        lambda p: 2.0 / p.size,
     ),
 }

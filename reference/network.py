@@ -42,39 +42,57 @@ def forward(case: Case, params: dict, X: np.ndarray, Y: np.ndarray) -> Forward:
         z = a @ params[f"W{layer}"]
         if f"b{layer}" in params:
             z = z + params[f"b{layer}"]
-        a = ACTIVATIONS[name].forward(z)
+        a = ACTIVATIONS[name].f(z)
         zs.append(z)
         acts.append(a)
     return Forward(zs, acts, LOSSES[case.loss].value(a, Y))
 
 
-def backward(case: Case, params: dict, fwd: Forward, Y: np.ndarray) -> dict[str, np.ndarray]:
-    """dE/dparameter for every parameter, and dE/dX under "X"."""
-    grads = {}
-    dE_da = LOSSES[case.loss].gradient(fwd.prediction, Y)
+@dataclass(frozen=True)
+class Backward:
+    """Every quantity of the backward chain, from the output down."""
+
+    dE_da: list[np.ndarray]  # dE/da_0 (= dE/dX) … dE/da_L (= dE/dprediction)
+    delta: list[np.ndarray]  # δ_1 … δ_L  (δ_l = dE/dz_l, at index l − 1)
+    gradients: dict[str, np.ndarray]  # dE/dparameter for every parameter, and "X"
+
+
+def backward_pass(case: Case, params: dict, fwd: Forward, Y: np.ndarray) -> Backward:
+    """The backward pass, one chain-rule factor per line, keeping every intermediate."""
+    grads, deltas = {}, [None] * case.depth
+    dE_da = [None] * case.depth + [LOSSES[case.loss].gradient(fwd.prediction, Y)]
     for layer in range(case.depth, 0, -1):
         act = ACTIVATIONS[case.activations[layer - 1]]
         z, a, a_prev = fwd.z[layer - 1], fwd.a[layer], fwd.a[layer - 1]
-        delta = dE_da * act.derivative(z, a)  # δ_l = dE/da_l · da_l/dz_l
+        delta = dE_da[layer] * act.fprime(z, a)  # δ_l = dE/da_l · da_l/dz_l
         grads[f"W{layer}"] = a_prev.T @ delta  # dE/dW_l = a_{l-1}ᵀ · δ_l
         if f"b{layer}" in params:
             grads[f"b{layer}"] = delta.sum(axis=0)  # dE/db_l = Σ over samples of δ_l
-        dE_da = delta @ params[f"W{layer}"].T  # dE/da_{l-1} = δ_l · W_lᵀ
-    grads["X"] = dE_da
-    return {name: grads[name] for name in [*params, "X"]}
+        dE_da[layer - 1] = delta @ params[f"W{layer}"].T  # dE/da_{l-1} = δ_l · W_lᵀ
+        deltas[layer - 1] = delta
+    grads["X"] = dE_da[0]
+    return Backward(dE_da, deltas, {name: grads[name] for name in [*params, "X"]})
+
+
+def backward(case: Case, params: dict, fwd: Forward, Y: np.ndarray) -> dict[str, np.ndarray]:
+    """dE/dparameter for every parameter, and dE/dX under "X"."""
+    return backward_pass(case, params, fwd, Y).gradients
 
 
 def sgd_step(case: Case, params: dict, grads: dict) -> dict[str, np.ndarray]:
     """p* = p − a·dE/dp for every parameter that is not frozen."""
-    lr = params_dtype(params).type(case.learning_rate)
-    new = {}
-    for name, p in params.items():
-        if name in case.frozen:
-            new[name] = p
-        else:
-            new[name] = np.multiply(grads[name], -lr)  # −a·dE/dp, in a buffer of its own …
-            new[name] += p  # … then p added in place: one temporary, not two
-    return new
+    a = params_dtype(params).type(case.learning_rate)
+    return {
+        name: p if name in case.frozen else p_minus_a_g(p, a, grads[name])
+        for name, p in params.items()
+    }
+
+
+def p_minus_a_g(p: np.ndarray, a, g: np.ndarray) -> np.ndarray:
+    """p − a·g with one temporary, not two (it matters for the bench's largest networks)."""
+    out = np.multiply(g, -a)  # −a·g, in a buffer of its own …
+    out += p  # … then p added in place
+    return out
 
 
 def params_dtype(params: dict) -> np.dtype:

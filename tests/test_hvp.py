@@ -11,7 +11,8 @@ from backends import get_backend
 from comparisons.cli import main
 from comparisons.runner import run_case
 from reference import load_case
-from reference.hvp import direction, hvp, hvp_by_differences
+from reference.finite_differences import hvp_by_differences
+from reference.hvp import direction, hvp
 from reference.random_cases import random_case
 
 

@@ -206,11 +206,12 @@ class FrameworkBackend(Backend):
 
     def stepper(self, case: Case, dtype: str, device: str = "cpu"):
         with self.scope(dtype, device):
-            state = dict(zip(("params", "X", "Y"), self.tensors(case, dtype, device)))
+            params, X, Y = self.tensors(case, dtype, device)
+        state = {"params": params}
 
         def one_step():
             with self.scope(dtype, device):
-                loss, _, state["params"] = self.step(case, state["params"], state["X"], state["Y"])
+                loss, _, state["params"] = self.step(case, state["params"], X, Y)
                 return self.to_numpy(loss)  # copying the loss to the host waits for the device
 
         return one_step

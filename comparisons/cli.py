@@ -220,7 +220,7 @@ def cmd_list(args) -> int:
     print("Built-in cases (or pass a path to a .toml case file)")
     print(tabulate(rows, headers=["case", "layers", "steps", "description"]))
     print()
-    rows = []
+    rows, reasons = [], []
     for name in backend_names():
         b = get_backend(name)
         ok = b.available()
@@ -236,14 +236,21 @@ def cmd_list(args) -> int:
                 "" if ok else b.install_hint,
             ]
         )
+        if caps.tolerance_reason:
+            floors = ", ".join(f"{d} rtol {r:g} atol {a:g}" for d, (r, a) in caps.tolerance.items())
+            reasons.append(f"  {name}: {floors}, because {caps.tolerance_reason}")
     print("Backends")
     headers = ["backend", "available", "version", "gradients", "dtypes", "devices", "install"]
     print(tabulate(rows, headers=headers))
+    if reasons:
+        print("Looser tolerances (each a known divergence with its reason):")
+        print("\n".join(reasons))
     return 0
 
 
 def cmd_sweep(args) -> int:
-    from comparisons.sweep import Progress, render_sweep, sweep
+    from comparisons.progress import Progress
+    from comparisons.sweep import render_sweep, sweep
 
     backends = chosen_backends(args.backends, "sweep")
     dtypes = list(DTYPES) if args.dtype == "all" else [args.dtype]
@@ -260,7 +267,7 @@ def cmd_sweep(args) -> int:
 
 def cmd_bench(args) -> int:
     from comparisons import bench
-    from comparisons.sweep import Progress
+    from comparisons.progress import Progress
 
     names = [b.name for b in chosen_backends(args.backends, "bench")]
     dtypes = list(DTYPES) if args.dtype == "all" else [args.dtype]

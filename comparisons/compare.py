@@ -36,6 +36,8 @@ class Agreement:
     worst_ratio: float = 0.0  # its error as a fraction of what was allowed
     mismatches: list[Mismatch] = field(default_factory=list)
     counts: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
+    # (quantity, tensor) -> (max abs error, max rel error) of that tensor
+    per_tensor: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -90,10 +92,16 @@ def check_form(pairs) -> None:
                 )
 
 
+def result_pairs(reference: Result, result: Result) -> list:
+    """loss, gradients, updated and final parameters: (quantity, reference's, backend's)."""
+    if not all(hasattr(result, q) for q in QUANTITIES):
+        raise Malformed(f"it is a {type(result).__name__}, not a Result")
+    return [(q, tensors_of(reference, q), tensors_of(result, q)) for q in QUANTITIES]
+
+
 def agreement(case: Case, reference: Result, result: Result, tol: Tolerance) -> Agreement:
     """loss, gradients, updated and final parameters, against the reference's."""
-    pairs = [(q, tensors_of(reference, q), tensors_of(result, q)) for q in QUANTITIES]
-    return agreement_of(case, pairs, tol)
+    return agreement_of(case, result_pairs(reference, result), tol)
 
 
 def agreement_of(case: Case, pairs, tol: Tolerance) -> Agreement:
@@ -113,8 +121,10 @@ def agreement_of(case: Case, pairs, tol: Tolerance) -> Agreement:
                 allowed = tol.atol + tol.rtol * np.abs(expected)
                 rel = np.where(diff == 0, 0.0, diff / np.abs(expected))
                 excess = np.where(diff == 0, 0.0, diff / allowed)
-            abs_max = max(abs_max, float(diff.max(initial=0.0)))
-            rel_max = max(rel_max, float(np.nan_to_num(rel, nan=np.inf).max(initial=0.0)))
+            tensor_abs = float(diff.max(initial=0.0))
+            tensor_rel = float(np.nan_to_num(rel, nan=np.inf).max(initial=0.0))
+            out.per_tensor[(quantity, name)] = (tensor_abs, tensor_rel)
+            abs_max, rel_max = max(abs_max, tensor_abs), max(rel_max, tensor_rel)
             labels = labelled(case, quantity, name, expected.shape)
             flat_ok, flat_excess = ok.ravel(), excess.ravel()
             out.counts[(quantity, name)] = (int((~flat_ok).sum()), flat_ok.size)

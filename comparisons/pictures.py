@@ -8,8 +8,8 @@ numbers), and matplotlib's bundled DejaVu Sans font.
 
 import numpy as np
 
-from comparisons.explain import neuron_names
 from reference import Case, train
+from reference.names import neuron_names, shown_per_neuron
 from reference.network import forward
 
 INSTALL = "pip install matplotlib  (or: pip install 'backprop-crosscheck[plot]')"
@@ -19,7 +19,6 @@ STYLE = {
     "font.family": "DejaVu Sans",
     "font.size": 9,
 }
-SCALAR_LIMIT = 64  # parameters; beyond, the diagram is drawn per layer
 FORMATS = (".svg", ".png")
 
 
@@ -56,7 +55,7 @@ def diagram(case: Case, path: str) -> None:
     check_target(path, "--diagram")
     matplotlib, Figure = _matplotlib()
     with matplotlib.rc_context(STYLE):
-        if case.parameter_count <= SCALAR_LIMIT and case.inputs.shape[0] == 1:
+        if shown_per_neuron(case):
             fig = _scalar_diagram(Figure, case)
         else:
             fig = _layer_diagram(Figure, case)

@@ -1,23 +1,16 @@
-"""The text and Markdown reports, rendered with tabulate."""
+"""The text and Markdown reports, rendered with tabulate from the runs' comparisons alone."""
 
 import numpy as np
 from tabulate import tabulate
 
-from comparisons.compare import tensors_of
-from comparisons.explain import neuron_names
+from comparisons.compare import QUANTITIES, tensors_of
 from comparisons.runner import Run
+from reference.names import neuron_names, shown_per_neuron, shown_per_scalar
 from reference.network import forward
 
-SMALL = 64  # networks with at most this many parameters get one row per parameter
 STATUS = {"pass": "PASS", "fail": "FAIL", "skip": "SKIP", "error": "ERROR", "unsupported": "n/a"}
-
-
-def reference_tensors(run: Run, quantity: str) -> dict:
-    return run.hvp.reference if quantity == "hvp" else tensors_of(run.reference, quantity)
-
-
-def backend_tensors(c, quantity: str) -> dict:
-    return c.hvp if quantity == "hvp" else tensors_of(c.result, quantity)
+SUMMARY = ["backend", "version", "status", *QUANTITIES, "max rel", "rtol / atol", "worst"]
+HVP_SUMMARY = ["backend", "how", "status", "max abs", "max rel", "rtol / atol", "worst"]
 
 
 def fmt(x) -> str:
@@ -28,10 +21,16 @@ def err(x) -> str:
     return f"{float(x):.2e}" if x else "0"
 
 
-def get_backend_capability(name: str) -> str:
-    from backends import get_backend
+def reference_tensors(run: Run, quantity: str) -> dict:
+    return run.hvp.reference if quantity == "hvp" else tensors_of(run.reference, quantity)
 
-    return get_backend(name).capabilities.hvp or "-"
+
+def backend_tensors(c, quantity: str) -> dict:
+    return c.hvp if quantity == "hvp" else tensors_of(c.result, quantity)
+
+
+def tolerance(c) -> str:
+    return f"{c.tolerance.rtol:g} / {c.tolerance.atol:g}"
 
 
 class Renderer:
@@ -47,44 +46,50 @@ class Renderer:
     def table(self, rows, headers) -> str:
         return tabulate(rows, headers=headers, tablefmt=self.fmt, disable_numparse=True)
 
+    def bullets(self, lines: list[str]) -> list[str]:
+        if not lines:
+            return []
+        return ["\n".join(f"- {n}" if self.markdown else f"  {n}" for n in lines)]
+
     def render(self, runs: list[Run]) -> str:
         blocks = [self.run(r) for r in runs]
         verdict = "PASS" if all(r.passed for r in runs) else "FAIL"
-        blocks.append(
-            f"{'**' if self.markdown else ''}verdict: {verdict}{'**' if self.markdown else ''}"
-        )
+        bold = "**" if self.markdown else ""
+        blocks.append(f"{bold}verdict: {verdict}{bold}")
         return "\n\n".join(blocks) + "\n"
 
     def run(self, run: Run) -> str:
         case = run.case
+        plural = "s" if case.steps != 1 else ""
         title = (
-            f"{case.name} · {run.dtype} · {run.device} · {case.steps} step"
-            f"{'s' if case.steps != 1 else ''} · {case.parameter_count} parameters"
+            f"{case.name} · {run.dtype} · {run.device} · {case.steps} step{plural}"
+            f" · {case.parameter_count} parameters"
         )
         out = [self.heading(title)]
-        ran = [c for c in run.comparisons if c.agreement is not None]
-        if case.parameter_count <= SMALL and case.inputs.shape[0] == 1:
-            out.append(self.heading("Forward pass (reference)", 3))
-            out.append(self.forward_table(case))
-        if case.parameter_count <= SMALL:
-            out.append(self.heading("Loss per step", 3))
-            out.append(self.values_table(run, ran, "loss"))
-            out.append(self.heading("Gradients dE/dparameter (first step)", 3))
-            out.append(self.values_table(run, ran, "gradients"))
-            out.append(self.heading("Parameters after the first update", 3))
-            out.append(self.values_table(run, ran, "updated"))
-            if case.steps > 1:
-                out.append(self.heading(f"Parameters after step {case.steps}", 3))
-                out.append(self.values_table(run, ran, "final"))
-        else:
-            out.append(self.heading("Max abs / rel error per tensor", 3))
-            out.append(self.tensor_table(run, ran))
-        out.append(self.heading("Summary", 3))
-        out.append(self.summary(run))
-        out += self.notes(run.comparisons)
+        if shown_per_neuron(case):
+            out += [self.heading("Forward pass (reference)", 3), self.forward_table(case)]
+        out += self.value_sections(run)
+        out += [self.heading("Summary", 3), self.summary(run)]
+        out += self.bullets(self.notes(run.comparisons))
         if run.hvp is not None:
             out += self.hvp_section(run)
         return "\n\n".join(out)
+
+    def value_sections(self, run: Run) -> list[str]:
+        case, ran = run.case, ran_of(run.comparisons)
+        if not shown_per_scalar(case):
+            return [self.heading("Max abs / rel error per tensor", 3), self.tensor_table(run, ran)]
+        sections = [
+            ("Loss per step", "loss"),
+            ("Gradients dE/dparameter (first step)", "gradients"),
+            ("Parameters after the first update", "updated"),
+        ]
+        if case.steps > 1:
+            sections.append((f"Parameters after step {case.steps}", "final"))
+        out = []
+        for title, quantity in sections:
+            out += [self.heading(title, 3), self.values_table(run, ran, quantity)]
+        return out
 
     def forward_table(self, case) -> str:
         """Every neuron's value, the Error and Δ: the article's first numbers."""
@@ -102,38 +107,38 @@ class Renderer:
         return self.table(rows, ["neuron", "value"])
 
     def notes(self, comparisons) -> list[str]:
-        notes = [
-            c.message if c.message.startswith(f"{c.backend}:") else f"{c.backend}: {c.message}"
-            for c in comparisons
-            if c.message
-        ]
-        if not notes:
-            return []
-        return ["\n".join(f"- {n}" if self.markdown else f"  {n}" for n in notes)]
+        """Each backend's message, and why its tolerance is looser where it is."""
+        notes = []
+        for c in comparisons:
+            if c.message:
+                prefixed = c.message.startswith(f"{c.backend}:")
+                notes.append(c.message if prefixed else f"{c.backend}: {c.message}")
+            if c.tolerance_reason and c.agreement is not None:
+                notes.append(f"{c.backend}: tolerance {tolerance(c)} because {c.tolerance_reason}")
+        return notes
 
     def hvp_section(self, run: Run) -> list[str]:
         check = run.hvp
-        ran = [c for c in check.comparisons if c.agreement is not None]
+        ran = ran_of(check.comparisons)
         out = [self.heading(f"Hessian-vector product H·v (direction: seed {check.seed})", 3)]
-        if run.case.parameter_count <= SMALL:
+        if shown_per_scalar(run.case):
             out.append(self.values_table(run, ran, "hvp"))
         else:
             out.append(self.tensor_table(run, ran, ("hvp",)))
-        headers = ["backend", "how", "status", "max abs", "max rel", "rtol / atol", "worst"]
         rows = []
         for c in check.comparisons:
             a = c.agreement
             rows.append([
-                c.backend,
-                get_backend_capability(c.backend),
-                STATUS[c.status],
+                c.backend, c.method, STATUS[c.status],
                 err(a.max_abs_error["hvp"]) if a else "",
                 err(a.max_rel_error["hvp"]) if a else "",
-                f"{c.tolerance.rtol:g} / {c.tolerance.atol:g}",
+                tolerance(c),
                 f"{a.worst} ({a.worst_ratio:.2g}× tol)" if a and a.worst_ratio > 0 else "",
             ])  # fmt: skip
-        out.append(self.table(rows, headers))
-        return out + self.notes([c for c in check.comparisons if c.status != "unsupported"])
+        out.append(self.table(rows, HVP_SUMMARY))
+        return out + self.bullets(
+            self.notes([c for c in check.comparisons if c.status != "unsupported"])
+        )
 
     def values_table(self, run, ran, quantity) -> str:
         headers = ["parameter" if quantity != "loss" else "step", "reference"]
@@ -154,71 +159,38 @@ class Renderer:
             rows.sort(key=lambda r: aliases.index(r[0]) if r[0] in aliases else len(aliases))
         return self.table(rows, headers)
 
-    def tensor_table(self, run, ran, quantities=("loss", "gradients", "updated", "final")) -> str:
+    def tensor_table(self, run, ran, quantities=QUANTITIES) -> str:
+        """Per tensor, each backend's max abs / rel error (from its agreement), ✗ if off."""
         headers = ["quantity", "tensor"] + [f"{c.backend} abs / rel" for c in ran]
         rows = []
         for quantity in quantities:
-            for name, ref in reference_tensors(run, quantity).items():
+            for name in reference_tensors(run, quantity):
                 row = [quantity, name]
                 for c in ran:
-                    got = np.asarray(backend_tensors(c, quantity)[name], dtype=np.float64)
-                    with np.errstate(invalid="ignore", divide="ignore"):
-                        diff = np.abs(got - ref)
-                        rel = np.where(diff == 0, 0, diff / np.abs(ref))
-                    mark = (
-                        " ✗"
-                        if any(
-                            m.tensor == name and m.quantity == quantity
-                            for m in c.agreement.mismatches
-                        )
-                        else ""
-                    )
-                    row.append(f"{err(np.max(diff))} / {err(np.max(rel))}{mark}")
+                    abs_error, rel_error = c.agreement.per_tensor[(quantity, name)]
+                    bad, _ = c.agreement.counts[(quantity, name)]
+                    row.append(f"{err(abs_error)} / {err(rel_error)}{' ✗' if bad else ''}")
                 rows.append(row)
         return self.table(rows, headers)
 
     def summary(self, run) -> str:
-        headers = [
-            "backend",
-            "version",
-            "status",
-            "loss",
-            "gradients",
-            "updated",
-            "final",
-            "max rel",
-            "rtol / atol",
-            "worst",
-        ]
         rows = []
         for c in run.comparisons:
             a = c.agreement
-            errors = (
-                [err(a.max_abs_error[q]) for q in ("loss", "gradients", "updated", "final")]
-                if a
-                else [""] * 4
-            )
-            worst = (
-                f"{a.worst} ({a.worst_quantity}, {a.worst_ratio:.2g}× tol)"
-                if a and a.worst_ratio > 0
-                else ""
-            )
-            rows.append(
-                [
-                    c.backend,
-                    c.version or "-",
-                    STATUS[c.status],
-                    *errors,
-                    err(max(a.max_rel_error.values())) if a else "",
-                    f"{c.tolerance.rtol:g} / {c.tolerance.atol:g}",
-                    worst,
-                ]
-            )
-        return self.table(rows, headers) + (
-            ""
-            if self.markdown
-            else "\n  (loss … final: max abs error against the float64 reference)"
-        )
+            errors = [err(a.max_abs_error[q]) for q in QUANTITIES] if a else [""] * 4
+            worst = ""
+            if a and a.worst_ratio > 0:
+                worst = f"{a.worst} ({a.worst_quantity}, {a.worst_ratio:.2g}× tol)"
+            max_rel = err(max(a.max_rel_error.values())) if a else ""
+            rows.append([c.backend, c.version or "-", STATUS[c.status], *errors, max_rel,
+                         tolerance(c), worst])  # fmt: skip
+        legend = "\n  (loss … final: max abs error against the float64 reference)"
+        return self.table(rows, SUMMARY) + ("" if self.markdown else legend)
+
+
+def ran_of(comparisons) -> list:
+    """The comparisons that produced values to show."""
+    return [c for c in comparisons if c.agreement is not None]
 
 
 def render_text(runs: list[Run]) -> str:

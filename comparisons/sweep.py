@@ -5,10 +5,10 @@ fraction of its tolerance (the margin: 0.2 means the worst scalar used a fifth o
 allowed). Each failing case is written as a TOML case file that reproduces it.
 """
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from comparisons.judge import Check
 from comparisons.runner import check_backends
 from reference import train
 from reference.case_file import dump_case
@@ -33,28 +33,6 @@ def sweep_case(seed: int):
     return random_case(seed, **SHAPE)
 
 
-class Progress:
-    """A one-line progress bar on stderr (only on a terminal; a log gets a line per 10%)."""
-
-    def __init__(self, total: int, label: str = "sweep", unit: str = "cases", stream=None):
-        stream = stream or sys.stderr
-        self.total, self.stream, self.tty = total, stream, stream.isatty()
-        self.label, self.unit = label, unit
-        self.shown = -1
-
-    def update(self, done: int, note: str = "") -> None:
-        pct = 100 * done // self.total
-        if self.tty:
-            bar = "#" * (pct // 4)
-            self.stream.write(f"\r[{bar:<25}] {done}/{self.total} {note[:40]:<40}")
-            if done == self.total:
-                self.stream.write("\n")
-        elif pct // 10 != self.shown // 10 or done == self.total:
-            self.stream.write(f"{self.label}: {done}/{self.total} {self.unit}\n")
-        self.shown = pct
-        self.stream.flush()
-
-
 def sweep(
     n, seed, backends, dtypes, rtol=None, atol=None, save_to=None, progress=None, workers=None
 ):
@@ -65,9 +43,7 @@ def sweep(
         case = sweep_case(seed + i)
         reference = train(case)
         checks = {
-            d: check_backends(
-                backends, (case, reference, d, "cpu", rtol, atol, False, None), workers
-            )
+            d: check_backends(backends, Check(case, reference, d, "cpu", rtol, atol), workers)
             for d in dtypes
         }
         for k, backend in enumerate(backends):

@@ -15,13 +15,12 @@ and XLA do not survive a fork). concurrent.futures and multiprocessing are impor
 worker is needed: ``report --backends numpy,fd`` stays as quick to start as NumPy allows.
 """
 
-from comparisons.runner import Comparison, check_backend, compare_hvp
-from comparisons.tolerance import tolerance_for
+from comparisons.judge import check_backend
 
 
 class Workers:
-    """Use as a context manager; ``check`` has ``runner.check_backend``'s arguments after the
-    backends, and returns its results in the backends' order. From a script of your own, create
+    """Use as a context manager; ``check(backends, check)`` returns ``judge.check_backend``'s
+    answers in the backends' order. From a script of your own, create
     it under ``if __name__ == "__main__":`` — spawned workers import the main module."""
 
     def __init__(self):
@@ -40,21 +39,21 @@ class Workers:
         """The worker a backend runs in, or None for this process."""
         return backend.module if backend.module and backend.available() else None
 
-    def check(self, backends, *args) -> list:
+    def check(self, backends, check) -> list:
         groups: dict[str | None, list] = {}
         for b in backends:
             groups.setdefault(self.framework(b), []).append(b)
         here = groups.pop(None, [])
         if not groups:
-            return [check_backend(b, *args) for b in here]
+            return [check_backend(b, check) for b in here]
         from concurrent.futures import ThreadPoolExecutor
 
         results = {}
         threads = ThreadPoolExecutor(len(groups))
         try:
-            waiting = [threads.submit(self._check_group, k, g, args) for k, g in groups.items()]
+            waiting = [threads.submit(self._check_group, k, g, check) for k, g in groups.items()]
             for b in here:  # while the workers run
-                results[id(b)] = check_backend(b, *args)
+                results[id(b)] = check_backend(b, check)
             for future in waiting:
                 results.update(future.result())
         except BaseException:  # Ctrl-C: stop the workers now rather than wait for them
@@ -74,21 +73,22 @@ class Workers:
                 pool.shutdown(wait=False, cancel_futures=True)
         self._pools.clear()
 
-    def _check_group(self, framework, group, args) -> dict:
+    def _check_group(self, framework, group, check) -> dict:
         from concurrent.futures.process import BrokenProcessPool
 
         results = {}
         for b in group:
             try:
-                results[id(b)] = self._pool(framework).submit(check_backend, b, *args).result()
+                results[id(b)] = self._pool(framework).submit(check_backend, b, check).result()
             except BrokenProcessPool:
                 broken = self._pools.pop(framework, None)  # the next backend gets a fresh one
                 if broken is not None:
                     broken.shutdown()
                 why = f"its worker process ({framework}) died while running it (crashed or killed)"
-                results[id(b)] = _died(b, args, why)
+                results[id(b)] = check_backend(b, check, died=why)
             except Exception as e:  # noqa: BLE001 - e.g. a result that cannot be sent back
-                results[id(b)] = _died(b, args, f"its worker process ({framework}) failed: {e!r}")
+                why = f"its worker process ({framework}) failed: {e!r}"
+                results[id(b)] = check_backend(b, check, died=why)
         return results
 
     def _pool(self, framework: str):
@@ -107,17 +107,3 @@ def _quiet_on_ctrl_c() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def _died(backend, args, why: str):
-    """The rows of a backend whose worker could not report back: errors (H·v too, if it has one)."""
-    case, reference, dtype, device, rtol, atol, require, second_order = args
-    first = Comparison(
-        backend.name, backend.version(), "error", why, tolerance_for(dtype, backend, rtol, atol)
-    )
-    if second_order is None:
-        return first, None
-    if not backend.capabilities.hvp:  # "unsupported", as it would have been
-        return first, compare_hvp(backend, case, *second_order, dtype, device, rtol, atol, require)
-    tol = tolerance_for(dtype, backend, rtol, atol, order=2)
-    return first, Comparison(backend.name, backend.version(), "error", why, tol)

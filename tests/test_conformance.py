@@ -3,128 +3,98 @@
 One test per check and combination, e.g. ``test_gradients[torch-article-float32]``. To run it
 against your own adapter only:  ``pytest tests/test_conformance.py --backend NAME``.
 
-The expected values are the hand-derived reference's in float64 (reference/, itself held to the
-article and to finite differences); tolerances come from comparisons/tolerance.py.
+Each combination is judged once, by the same judge as ``crosscheck report``
+(comparisons.judge): the same skips, the same tolerances, NaN never passes. The expected
+values are the hand-derived reference's in float64 (reference/, itself held to the article and
+to finite differences).
 """
 
 import functools
 
 import numpy as np
 import pytest
+from fake_backends import NaNGradient
 
-from backends import BackendUnavailable, UnknownBackend, get_backend
-from comparisons.tolerance import tolerance_for
+from backends import UnknownBackend, get_backend
+from comparisons.judge import Check, judge
 from reference import load_case, train
 from reference.hvp import direction, hvp
 from reference.random_cases import random_case
 
 CASES = ["article"] + [f"random-{seed}" for seed in range(20)]
 DTYPES = ["float64", "float32"]
+HVP_CASES = CASES[:5]  # the article and 4 random cases (each JAX H·v compiles once: ~0.4 s)
 
 
 @functools.cache
 def case_named(name):
-    return (
-        random_case(int(name.removeprefix("random-")))
-        if name.startswith("random-")
-        else load_case(name)
-    )
+    if name.startswith("random-"):
+        return random_case(int(name.removeprefix("random-")))
+    return load_case(name)
 
 
 @functools.cache
-def reference_result(case_name):
-    return train(case_named(case_name))
+def check_for(case_name, dtype):
+    case = case_named(case_name)
+    if case_name not in HVP_CASES:
+        return Check(case, train(case), dtype)
+    v = direction(case, seed=1)
+    return Check(case, train(case), dtype, hvp_direction=v, hvp_reference=hvp(case, v))
 
 
 @functools.cache
-def backend_result(backend_name, case_name, dtype):
-    """(result, None), or (None, why it was skipped); a backend's crash fails the test."""
+def judged(backend_name, case_name, dtype, order=1):
+    """The Comparison of one combination; a backend that is not registered is a skip."""
     try:
         backend = get_backend(backend_name)
     except UnknownBackend as e:
-        return None, str(e)
-    reason = backend.skip_reason(dtype, "cpu")
-    if reason:
-        return None, reason
-    try:
-        return backend.run(case_named(case_name), dtype, "cpu"), None
-    except BackendUnavailable as e:
-        return None, str(e)
+        pytest.skip(str(e))
+    return judge(backend, check_for(case_name, dtype), order)
 
 
-@pytest.fixture
-def outcome(combination):
-    backend_name, case_name, dtype = combination
-    result, skipped = backend_result(backend_name, case_name, dtype)
-    if skipped:
-        pytest.skip(skipped)
-    tol = tolerance_for(dtype, get_backend(backend_name))
-    return result, reference_result(case_name), tol
-
-
-def assert_tensors_close(got: dict, expected: dict, tol, what):
-    assert set(got) == set(expected), f"{what}: tensors {sorted(got)} != {sorted(expected)}"
-    for name in expected:
-        np.testing.assert_allclose(
-            np.asarray(got[name], dtype=np.float64),
-            expected[name],
-            rtol=tol.rtol,
-            atol=tol.atol,
-            err_msg=f"{what} {name}",
-        )
-
-
-def test_loss(outcome):
-    result, ref, tol = outcome
-    np.testing.assert_allclose(
-        np.asarray(result.loss, float), ref.loss, rtol=tol.rtol, atol=tol.atol
+def assert_agrees(comparison, quantity: str) -> None:
+    """``quantity`` of a judged backend agrees with the reference (skips say why)."""
+    if comparison.status in ("skip", "unsupported"):
+        pytest.skip(comparison.message)
+    assert comparison.status != "error", comparison.message
+    bad = [m for m in comparison.agreement.mismatches if m.quantity == quantity]
+    assert not bad, "; ".join(
+        f"{m.label} = {m.got!r} vs {m.expected!r} (up to {m.allowed:.3g} allowed)" for m in bad[:5]
     )
 
 
-def test_gradients(outcome):
-    result, ref, tol = outcome
-    assert_tensors_close(result.gradients, ref.gradients, tol, "gradients")
+def test_loss(combination):
+    assert_agrees(judged(*combination), "loss")
 
 
-def test_updated(outcome):
-    result, ref, tol = outcome
-    assert_tensors_close(result.updated, ref.updated, tol, "updated")
+def test_gradients(combination):
+    assert_agrees(judged(*combination), "gradients")
 
 
-def test_final(outcome):
-    result, ref, tol = outcome
-    assert_tensors_close(result.final, ref.final, tol, "final")
+def test_updated(combination):
+    assert_agrees(judged(*combination), "updated")
 
 
-def test_result_is_in_the_requested_dtype(outcome, combination):
-    result, _, _ = outcome
-    dtype = combination[2]
-    assert result.gradients["W1"].dtype == np.dtype(dtype)
-    assert result.final["W1"].dtype == np.dtype(dtype)
+def test_final(combination):
+    assert_agrees(judged(*combination), "final")
 
 
-# H·v: the article and the first 4 random cases (each JAX H·v compiles once: ~0.4 s)
-HVP_CASES = CASES[:5]
-
-
-@functools.cache
-def hvp_outcome(backend_name, case_name, dtype):
-    """(H·v, reference H·v, tolerance), or a skip reason."""
-    backend = get_backend(backend_name)
-    if not backend.capabilities.hvp:
-        return None, f"{backend_name} does not compute Hessian-vector products (Capabilities.hvp)"
-    reason = backend.skip_reason(dtype, "cpu")
-    if reason:
-        return None, reason
-    case = case_named(case_name)
-    v = direction(case, seed=1)
-    tol = tolerance_for(dtype, backend, order=2)
-    return (backend.hvp(case, v, dtype, "cpu"), hvp(case, v), tol), None
+def test_result_is_in_the_requested_dtype(combination):
+    comparison = judged(*combination)
+    if comparison.status == "skip":
+        pytest.skip(comparison.message)
+    dtype = np.dtype(combination[2])
+    assert comparison.result.gradients["W1"].dtype == dtype
+    assert comparison.result.final["W1"].dtype == dtype
 
 
 def test_hvp(hvp_combination):
-    outcome, skipped = hvp_outcome(*hvp_combination)
-    if skipped:
-        pytest.skip(skipped)
-    got, expected, tol = outcome
-    assert_tensors_close(got, expected, tol, "H·v")
+    assert_agrees(judged(*hvp_combination, order=2), "hvp")
+
+
+def test_a_nan_gradient_fails_the_suite():
+    """NaN never passes (np.testing.assert_allclose would have let NaN equal NaN)."""
+    comparison = judge(NaNGradient(), check_for("article", "float64"))
+    assert comparison.status == "fail"
+    with pytest.raises(AssertionError, match="nan"):
+        assert_agrees(comparison, "gradients")

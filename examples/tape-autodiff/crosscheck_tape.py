@@ -37,6 +37,5 @@ class TapeBackend(FrameworkBackend):
 
     def update(self, params, grads, lr, frozen):
         return {
-            n: p if n in frozen else self.xp.Var(p.value - lr * grads[n])
-            for n, p in params.items()
+            n: p if n in frozen else self.xp.Var(p.value - lr * grads[n]) for n, p in params.items()
         }

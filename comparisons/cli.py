@@ -57,7 +57,17 @@ IN_PROCESS = dict(
 def build_parser() -> Parser:
     parser = Parser(prog="crosscheck", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    add_report(sub)
+    explain = sub.add_parser("explain", help="the article's walk-through with a case's numbers")
+    explain.add_argument("case", nargs="?", default="article", metavar="CASE")
+    explain.add_argument("--diagram", metavar="FILE", help="draw the network (.svg or .png)")
+    sub.add_parser("list", help="built-in cases and backends (available? version? install hint)")
+    add_sweep(sub)
+    add_bench(sub)
+    return parser
 
+
+def add_report(sub) -> None:
     report = sub.add_parser("report", help="run backends on cases and compare with the reference")
     report.add_argument("cases", nargs="*", metavar="CASE", help="built-in name or .toml path")
     report.add_argument("--backends", help="comma-separated names (default: every backend)")
@@ -80,12 +90,8 @@ def build_parser() -> Parser:
         help="add a Hessian-vector product check along a seeded direction (default seed 0)",
     )
 
-    explain = sub.add_parser("explain", help="the article's walk-through with a case's numbers")
-    explain.add_argument("case", nargs="?", default="article", metavar="CASE")
-    explain.add_argument("--diagram", metavar="FILE", help="draw the network (.svg or .png)")
 
-    sub.add_parser("list", help="built-in cases and backends (available? version? install hint)")
-
+def add_sweep(sub) -> None:
     sweep = sub.add_parser("sweep", help="seeded random cases through every backend")
     sweep.add_argument("--cases", type=positive_int, default=100, help="how many (default 100)")
     sweep.add_argument("--seed", type=int, default=0, help="first case's seed (default 0)")
@@ -101,6 +107,8 @@ def build_parser() -> Parser:
     )
     sweep.add_argument("--in-process", **IN_PROCESS)
 
+
+def add_bench(sub) -> None:
     bench = sub.add_parser("bench", help="speed of one gradient-and-update step per backend")
     bench.add_argument("--backends", help="comma-separated names (default: every backend)")
     bench.add_argument("--dtype", choices=[*DTYPES, "all"], default="all")
@@ -115,7 +123,6 @@ def build_parser() -> Parser:
     )
     bench.add_argument("--format", choices=["text", "json"], default="text")
     bench.add_argument("--output", metavar="FILE", help="write the table here (atomically)")
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -78,28 +78,7 @@ def _scalar_diagram(Figure, case: Case):
     def y(layer, j):
         return (tallest - case.layers[layer]) / 2 + (case.layers[layer] - 1 - j) + 0.5
 
-    for layer in range(1, case.depth + 1):
-        W = params[f"W{layer}"]
-        for i in range(W.shape[0]):
-            for j in range(W.shape[1]):
-                x0, y0, x1, y1 = layer - 1, y(layer - 1, i), layer, y(layer, j)
-                ax.plot([x0, x1], [y0, y1], color="#888888", lw=1, zorder=1)
-                # where edges cross (several targets), labels slide apart along their edges
-                t = 0.5 + 0.2 * np.sign(y1 - y0) if W.shape[1] > 1 else 0.5
-                label = case.scalar_label(f"W{layer}", (i, j))
-                grad = result.gradients[f"W{layer}"][i, j]
-                new = result.updated[f"W{layer}"][i, j]
-                text = f"{label} = {fmt(W[i, j])}\n∂E/∂{label} = {fmt(grad)}\n{label}* = {fmt(new)}"
-                ax.text(
-                    x0 + t * (x1 - x0),
-                    y0 + t * (y1 - y0),
-                    text,
-                    ha="center",
-                    va="center",
-                    fontsize=7,
-                    zorder=3,
-                    bbox={"fc": "white", "ec": "#cccccc", "pad": 1.5},
-                )
+    _draw_edges(ax, case, params, result, y)
     for layer, width in enumerate(case.layers):
         for j in range(width):
             value = fwd.a[layer][0, j]
@@ -124,6 +103,32 @@ def _scalar_diagram(Figure, case: Case):
     footer = f"Error = {fmt(fwd.loss)}   ({how})   next Error = {fmt(result.loss[1])}"
     ax.text(-0.65, -0.35, footer, ha="left", fontsize=9)
     return fig
+
+
+def _draw_edges(ax, case: Case, params: dict, result, y) -> None:
+    """Every weight as an edge, labelled with its value, its gradient and its new value."""
+    for layer in range(1, case.depth + 1):
+        W = params[f"W{layer}"]
+        for i in range(W.shape[0]):
+            for j in range(W.shape[1]):
+                x0, y0, x1, y1 = layer - 1, y(layer - 1, i), layer, y(layer, j)
+                ax.plot([x0, x1], [y0, y1], color="#888888", lw=1, zorder=1)
+                # where edges cross (several targets), labels slide apart along their edges
+                t = 0.5 + 0.2 * np.sign(y1 - y0) if W.shape[1] > 1 else 0.5
+                label = case.scalar_label(f"W{layer}", (i, j))
+                grad = result.gradients[f"W{layer}"][i, j]
+                new = result.updated[f"W{layer}"][i, j]
+                text = f"{label} = {fmt(W[i, j])}\n∂E/∂{label} = {fmt(grad)}\n{label}* = {fmt(new)}"
+                ax.text(
+                    x0 + t * (x1 - x0),
+                    y0 + t * (y1 - y0),
+                    text,
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    zorder=3,
+                    bbox={"fc": "white", "ec": "#cccccc", "pad": 1.5},
+                )
 
 
 def matplotlib_circle(x, y):

@@ -57,6 +57,35 @@ def parse_case(data: dict, source: str = "<case>", name: str = "case") -> Case:
     def fail(field: str, problem: str):
         raise CaseError(f"{source}: {field} {problem}")
 
+    _known_fields(data, fail)
+    layers = _layers(data["layers"], fail)
+    depth = len(layers) - 1
+    inputs, targets = _data(data, layers, fail)
+    weights = _weights(data["weights"], layers, fail)
+    biases = _biases(data["biases"], layers, fail) if "biases" in data else None
+    _aliases(data.get("aliases", {}), weights, biases, fail)
+    for field in ("name", "description"):
+        if field in data and not isinstance(data[field], str):
+            fail(field, f"must be a string, got {data[field]!r}")
+    return Case(
+        name=data.get("name", name),
+        layers=tuple(layers),
+        activations=_activations(data, depth, fail),
+        loss=_choice(data.get("loss", "half_sse"), "loss", LOSSES, fail),
+        learning_rate=_learning_rate(data["learning_rate"], fail),
+        steps=_steps(data.get("steps", 1), fail),
+        inputs=inputs,
+        targets=targets,
+        weights=weights,
+        biases=biases,
+        frozen=_frozen(data.get("frozen", []), depth, biases is not None, fail),
+        aliases=dict(data.get("aliases", {})),
+        description=data.get("description", ""),
+        source=source,
+    )
+
+
+def _known_fields(data: dict, fail) -> None:
     for field in data:
         if field not in REQUIRED + OPTIONAL:
             fail(field, f"is not a known field (known: {', '.join(REQUIRED + OPTIONAL)})")
@@ -64,38 +93,48 @@ def parse_case(data: dict, source: str = "<case>", name: str = "case") -> Case:
         if field not in data:
             fail(field, "is missing")
 
-    layers = data["layers"]
+
+def _layers(layers, fail) -> list[int]:
     if not isinstance(layers, list) or len(layers) < 2:
         fail("layers", "must be a list of at least two neuron counts, e.g. [2, 2, 1]")
     for i, n in enumerate(layers):
         if not _is_int(n) or n < 1:
             fail(f"layers[{i}]", f"must be a whole number ≥ 1, got {n!r}")
-    depth = len(layers) - 1
+    return layers
 
+
+def _choice(value, field: str, table: dict, fail) -> str:
+    if not isinstance(value, str) or value not in table:
+        fail(field, f"{value!r} is not one of {', '.join(table)}")
+    return value
+
+
+def _activations(data: dict, depth: int, fail) -> tuple[str, ...]:
     activation = data.get("activation", "identity")
     if isinstance(activation, str):
-        activation = [activation] * depth
-    elif not isinstance(activation, list) or len(activation) != depth:
+        return (_choice(activation, "activation", ACTIVATIONS, fail),) * depth
+    if not isinstance(activation, list) or len(activation) != depth:
         fail("activation", f"must be one name or a list of {depth} (one per weight layer)")
-    for i, act in enumerate(activation):
-        field = "activation" if isinstance(data.get("activation"), str) else f"activation[{i}]"
-        if act not in ACTIVATIONS:
-            fail(field, f"{act!r} is not one of {', '.join(ACTIVATIONS)}")
+    return tuple(
+        _choice(act, f"activation[{i}]", ACTIVATIONS, fail) for i, act in enumerate(activation)
+    )
 
-    loss = data.get("loss", "half_sse")
-    if loss not in LOSSES:
-        fail("loss", f"{loss!r} is not one of {', '.join(LOSSES)}")
 
-    lr = data["learning_rate"]
+def _learning_rate(lr, fail) -> float:
     if not _is_number(lr):
         fail("learning_rate", f"must be a number, got {lr!r}")
     if not math.isfinite(lr) or lr <= 0:
         fail("learning_rate", f"must be a finite number > 0, got {lr!r}")
+    return float(lr)
 
-    steps = data.get("steps", 1)
+
+def _steps(steps, fail) -> int:
     if not _is_int(steps) or steps < 1:
         fail("steps", f"must be a whole number ≥ 1, got {steps!r}")
+    return steps
 
+
+def _data(data: dict, layers: list[int], fail) -> tuple[np.ndarray, np.ndarray]:
     inputs = _matrix(data["inputs"], "inputs", fail)
     targets = _matrix(data["targets"], "targets", fail)
     if inputs.shape[1] != layers[0]:
@@ -103,47 +142,50 @@ def parse_case(data: dict, source: str = "<case>", name: str = "case") -> Case:
     if targets.shape[1] != layers[-1]:
         fail("targets", f"rows have {targets.shape[1]} values but layers[-1] says {layers[-1]}")
     if targets.shape[0] != inputs.shape[0]:
-        fail(
-            "targets",
-            f"has {targets.shape[0]} rows but inputs has {inputs.shape[0]} (one per sample)",
-        )
+        rows = f"has {targets.shape[0]} rows but inputs has {inputs.shape[0]} (one per sample)"
+        fail("targets", rows)
+    return inputs, targets
 
-    weights = _per_layer(data["weights"], "weights", depth, fail)
-    weights = tuple(_matrix(w, f"weights[{i}]", fail) for i, w in enumerate(weights))
+
+def _weights(value, layers: list[int], fail) -> tuple[np.ndarray, ...]:
+    value = _per_layer(value, "weights", len(layers) - 1, fail)
+    weights = tuple(_matrix(w, f"weights[{i}]", fail) for i, w in enumerate(value))
     for i, W in enumerate(weights):
         want = (layers[i], layers[i + 1])
         if W.shape != want:
             fail(f"weights[{i}]", f"has shape {W.shape} but layers say {want}")
+    return weights
 
-    biases = None
-    if "biases" in data:
-        biases = _per_layer(data["biases"], "biases", depth, fail)
-        biases = tuple(_vector(b, f"biases[{i}]", fail) for i, b in enumerate(biases))
-        for i, b in enumerate(biases):
-            if b.shape != (layers[i + 1],):
-                fail(
-                    f"biases[{i}]", f"has {b.size} values but layers[{i + 1}] says {layers[i + 1]}"
-                )
 
-    tensors = [f"W{i}" for i in range(1, depth + 1)]
-    if biases is not None:
-        tensors += [f"b{i}" for i in range(1, depth + 1)]
-    frozen = set()
-    raw_frozen = data.get("frozen", [])
-    if not isinstance(raw_frozen, list):
+def _biases(value, layers: list[int], fail) -> tuple[np.ndarray, ...]:
+    value = _per_layer(value, "biases", len(layers) - 1, fail)
+    biases = tuple(_vector(b, f"biases[{i}]", fail) for i, b in enumerate(value))
+    for i, b in enumerate(biases):
+        if b.shape != (layers[i + 1],):
+            fail(f"biases[{i}]", f"has {b.size} values but layers[{i + 1}] says {layers[i + 1]}")
+    return biases
+
+
+def _frozen(raw, depth: int, with_biases: bool, fail) -> frozenset[str]:
+    weights = [f"W{i}" for i in range(1, depth + 1)]
+    biases = [f"b{i}" for i in range(1, depth + 1)] if with_biases else []
+    if not isinstance(raw, list):
         fail("frozen", 'must be a list of names, e.g. ["biases"] or ["W1"]')
-    for i, item in enumerate(raw_frozen):
+    frozen = set()
+    for i, item in enumerate(raw):
         if item == "weights":
-            frozen.update(t for t in tensors if t.startswith("W"))
-        elif item == "biases" and biases is not None:
-            frozen.update(t for t in tensors if t.startswith("b"))
-        elif item in tensors:
+            frozen.update(weights)
+        elif item == "biases" and with_biases:
+            frozen.update(biases)
+        elif isinstance(item, str) and item in weights + biases:
             frozen.add(item)
         else:
-            known = ", ".join(["weights"] + (["biases"] if biases is not None else []) + tensors)
+            known = ", ".join(["weights"] + (["biases"] if with_biases else []) + weights + biases)
             fail(f"frozen[{i}]", f"{item!r} names no parameter of this case (known: {known})")
+    return frozenset(frozen)
 
-    aliases = data.get("aliases", {})
+
+def _aliases(aliases, weights, biases, fail) -> None:
     if not isinstance(aliases, dict):
         fail("aliases", 'must be a table of name = "W1[0,0]"')
     shapes = {f"W{i + 1}": W.shape for i, W in enumerate(weights)}
@@ -161,27 +203,6 @@ def parse_case(data: dict, source: str = "<case>", name: str = "case") -> Case:
         shape = shapes[tensor]
         if len(index) != len(shape) or any(i >= n for i, n in zip(index, shape, strict=True)):
             fail(field, f"{target!r} is outside {tensor}, whose shape is {shape}")
-
-    for field in ("name", "description"):
-        if field in data and not isinstance(data[field], str):
-            fail(field, f"must be a string, got {data[field]!r}")
-
-    return Case(
-        name=data.get("name", name),
-        layers=tuple(layers),
-        activations=tuple(activation),
-        loss=loss,
-        learning_rate=float(lr),
-        steps=steps,
-        inputs=inputs,
-        targets=targets,
-        weights=weights,
-        biases=biases,
-        frozen=frozenset(frozen),
-        aliases=dict(aliases),
-        description=data.get("description", ""),
-        source=source,
-    )
 
 
 def _is_int(x) -> bool:

@@ -53,9 +53,11 @@ class Backend(ABC):
         return self.module is None or importlib.util.find_spec(self.module) is not None
 
     def version(self) -> str | None:
+        """The version of ``distribution`` (else of the distribution named like ``module``);
+        None when neither is known."""
         dist = self.distribution or self.module
         if dist is None:
-            return importlib.metadata.version("numpy")
+            return None
         try:
             return importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:

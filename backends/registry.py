@@ -34,10 +34,16 @@ class BrokenPlugin(Backend):
 
     def __init__(self, name: str, target: str, error: Exception):
         self.name, self.target, self.error = name, target, error
-        self.install_hint = f"entry point {target!r} in group {ENTRY_POINT_GROUP}"
+        self.install_hint = f"broken: entry point {target!r} failed to load: {error!r}"[:200]
+
+    def available(self) -> bool:
+        return False
 
     def version(self):
         return None
+
+    def skip_reason(self, dtype, device):
+        return None  # never a skip: a broken plugin is an error wherever it is asked to run
 
     def run(self, case, dtype, device="cpu"):
         raise RuntimeError(f"plugin {self.target} failed to load: {self.error!r}")
@@ -65,11 +71,24 @@ def get_backend(name: str) -> Backend:
         backend = obj() if isinstance(obj, type) else obj
         if not isinstance(backend, Backend):
             raise TypeError(f"{ep.value} is not a backends.Backend")
-    except Exception as e:  # a broken plugin must not take the harness down
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # noqa: BLE001 - a broken plugin (even sys.exit) is its own error
         return BrokenPlugin(name, ep.value, e)
     backend.name = name
+    if backend.distribution is None and backend.module is None and getattr(ep, "dist", None):
+        backend.distribution = ep.dist.name  # the version shown is the plugin's own
     return backend
 
 
 def all_backends() -> list[Backend]:
     return [get_backend(name) for name in backend_names()]
+
+
+IN_PROCESS = ("numpy", "fd")  # the reference's own backends: NumPy only, and ours
+
+
+def runs_in_process(backend: Backend) -> bool:
+    """The reference's own backends run in the harness's process; everything else — every
+    plugin, every framework — in a worker process it cannot take down."""
+    return backend.name in IN_PROCESS and type(backend) is type(get_backend(backend.name))

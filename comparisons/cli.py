@@ -7,15 +7,15 @@ or a backend errored; 2 bad usage or bad input — always one line on stderr, ne
 import argparse
 import contextlib
 import math
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from backends import UnknownBackend, backend_names, get_backend
 from backends.interface import DTYPES
+from comparisons.output_files import OutputError, check_target, write_text
 from comparisons.pictures import PictureError
 from reference import CaseError, builtin_case_names, load_case
+from reference.case_file import DEFAULT_LIMITS, NO_LIMITS
 
 
 class UsageError(Exception):
@@ -37,6 +37,23 @@ def positive_int(text: str) -> int:
     return value
 
 
+def whole_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number ≥ 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number ≥ 0, got {text!r}")
+    return value
+
+
+def seconds(text: str) -> float:
+    value = tolerance_value(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}")
+    return value
+
+
 def tolerance_value(text: str) -> float:
     try:
         value = float(text)
@@ -49,8 +66,28 @@ def tolerance_value(text: str) -> float:
 
 IN_PROCESS = dict(
     action="store_true",
-    help="run every backend in this process, one after another (for debuggers and profilers); "
-    "by default each framework runs in a worker process of its own, side by side",
+    help="run every backend in this process, one after another (for debuggers and profilers; "
+    "gives up the isolation: a backend that exits or crashes ends the run); by default every "
+    "plugin and framework runs in a worker process, side by side",
+)
+
+
+def add_isolation(command, timeout: float) -> None:
+    """--timeout, --memory-limit and --in-process: what a backend is allowed."""
+    command.add_argument(
+        "--timeout", type=seconds, default=timeout, metavar="SECONDS",
+        help=f"per backend and check; past it the backend is an error (default {timeout:g})",
+    )  # fmt: skip
+    command.add_argument(
+        "--memory-limit", type=whole_number, default=None, metavar="MIB",
+        help="memory cap of each worker process; past it the backend is an error "
+        "(default: half of this machine's memory; 0: none)",
+    )  # fmt: skip
+    command.add_argument("--in-process", **IN_PROCESS)
+
+
+NO_LIMITS_HELP = (
+    "lift the limits on steps, widths and parameters of a case (for people who mean it)"
 )
 
 
@@ -61,6 +98,7 @@ def build_parser() -> Parser:
     explain = sub.add_parser("explain", help="the article's walk-through with a case's numbers")
     explain.add_argument("case", nargs="?", default="article", metavar="CASE")
     explain.add_argument("--diagram", metavar="FILE", help="draw the network (.svg or .png)")
+    explain.add_argument("--no-limits", action="store_true", help=NO_LIMITS_HELP)
     sub.add_parser("list", help="built-in cases and backends (available? version? install hint)")
     add_sweep(sub)
     add_bench(sub)
@@ -79,13 +117,14 @@ def add_report(sub) -> None:
     report.add_argument("--format", choices=["text", "markdown", "json"], default="text")
     report.add_argument("--output", metavar="FILE", help="write the report here (atomically)")
     report.add_argument("--require", action="store_true", help="a skipped backend is an error")
-    report.add_argument("--in-process", **IN_PROCESS)
+    report.add_argument("--no-limits", action="store_true", help=NO_LIMITS_HELP)
+    add_isolation(report, timeout=600)
     report.add_argument("--plot", metavar="FILE", help="loss and error per step (.svg or .png)")
     report.add_argument(
         "--hvp",
         nargs="?",
         const=0,
-        type=int,
+        type=whole_number,
         metavar="SEED",
         help="add a Hessian-vector product check along a seeded direction (default seed 0)",
     )
@@ -94,7 +133,7 @@ def add_report(sub) -> None:
 def add_sweep(sub) -> None:
     sweep = sub.add_parser("sweep", help="seeded random cases through every backend")
     sweep.add_argument("--cases", type=positive_int, default=100, help="how many (default 100)")
-    sweep.add_argument("--seed", type=int, default=0, help="first case's seed (default 0)")
+    sweep.add_argument("--seed", type=whole_number, default=0, help="first case's seed (default 0)")
     sweep.add_argument("--backends", help="comma-separated names (default: every backend)")
     sweep.add_argument("--dtype", choices=[*DTYPES, "all"], default="all")
     sweep.add_argument("--rtol", type=tolerance_value, help="override the relative tolerance")
@@ -105,7 +144,7 @@ def add_sweep(sub) -> None:
         default="crosscheck-failures",
         help="write each failing case here as a TOML file (default: crosscheck-failures/)",
     )
-    sweep.add_argument("--in-process", **IN_PROCESS)
+    add_isolation(sweep, timeout=120)
 
 
 def add_bench(sub) -> None:
@@ -136,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     except CaseError as e:
         print(f"crosscheck: {e}", file=sys.stderr)
         return 2
-    except PictureError as e:
+    except (PictureError, OutputError) as e:
         print(f"crosscheck {getattr(args, 'command', '')}: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -161,47 +200,57 @@ def chosen_backends(spec: str | None, command: str = "report"):
 def write_output(text: str, output: str | None) -> None:
     if output is None:
         sys.stdout.write(text)
-        return
-    path = Path(output)
-    if not path.parent.is_dir():
-        raise UsageError(f"crosscheck report: --output {output}: no such folder {path.parent}")
-    try:  # atomically: a reader never sees half a report
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except OSError as e:
-        raise UsageError(f"crosscheck report: --output {output}: {e.strerror}") from None
+    else:
+        write_text(output, "--output", text)
 
 
 def backend_workers(args):
-    """A context giving the per-framework worker processes, or None with --in-process."""
+    """A context giving the worker processes, or None with --in-process."""
+    from comparisons.guard import default_memory_mib
     from comparisons.workers import Workers
 
-    return contextlib.nullcontext() if args.in_process else Workers()
+    if args.in_process:
+        return contextlib.nullcontext()
+    limit = default_memory_mib() if args.memory_limit is None else args.memory_limit
+    return Workers(memory_mib=limit)
+
+
+def load_cases(specs: list[str], args):
+    limits = NO_LIMITS if args.no_limits else DEFAULT_LIMITS
+    return [load_case(c, limits) for c in specs]
 
 
 def cmd_report(args) -> int:
-    from comparisons.pictures import check_target, trajectory_plot
+    from comparisons.pictures import check_target as check_picture
+    from comparisons.pictures import trajectory_plot
     from comparisons.report_json import render_json
     from comparisons.report_text import render_markdown, render_text
-    from comparisons.runner import run_case
+    from comparisons.runner import run_case, verdict
 
+    if args.output:
+        check_target(args.output, "--output")
     if args.plot:
-        check_target(args.plot, "--plot")
-    cases = [load_case(c) for c in (args.cases or ["article"])]
+        check_picture(args.plot, "--plot")
+    cases = load_cases(args.cases or ["article"], args)
     if args.steps:
         cases = [c.replace(steps=args.steps) for c in cases]
     backends = chosen_backends(args.backends)
     dtypes = list(DTYPES) if args.dtype == "all" else [args.dtype]
     options = (args.device, args.rtol, args.atol, args.require, args.hvp)
     with backend_workers(args) as workers:
-        runs = [run_case(c, backends, d, *options, workers) for c in cases for d in dtypes]
+        runs = [
+            run_case(c, backends, d, *options, workers, timeout=args.timeout)
+            for c in cases
+            for d in dtypes
+        ]
     render = {"text": render_text, "markdown": render_markdown, "json": render_json}[args.format]
     write_output(render(runs), args.output)
+    passed, warnings = verdict(runs)
+    for warning in warnings:
+        print(f"crosscheck report: warning: {warning}", file=sys.stderr)
     if args.plot:
         trajectory_plot(runs, args.plot)
-    return 0 if all(r.passed for r in runs) else 1
+    return 0 if passed else 1
 
 
 def cmd_explain(args) -> int:
@@ -210,7 +259,7 @@ def cmd_explain(args) -> int:
 
     if args.diagram:
         check_target(args.diagram, "--diagram")
-    case = load_case(args.case)
+    (case,) = load_cases([args.case], args)
     sys.stdout.write(explain(case))
     if args.diagram:
         diagram(case, args.diagram)
@@ -259,14 +308,18 @@ def cmd_sweep(args) -> int:
     from comparisons.progress import Progress
     from comparisons.sweep import render_sweep, sweep
 
+    folder = Path(args.save_failures)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"crosscheck sweep: --save-failures {folder}: is a file, not a folder")
     backends = chosen_backends(args.backends, "sweep")
     dtypes = list(DTYPES) if args.dtype == "all" else [args.dtype]
-    folder = Path(args.save_failures)
     progress = Progress(args.cases)
+    tolerance = (args.rtol, args.atol)
     with backend_workers(args) as workers:
         tallies = sweep(
-            args.cases, args.seed, backends, dtypes, args.rtol, args.atol, folder, progress, workers
-        )
+            args.cases, args.seed, backends, dtypes, *tolerance, folder, progress, workers,
+            args.timeout,
+        )  # fmt: skip
     text, failed = render_sweep(tallies, args.cases, args.seed, folder)
     sys.stdout.write(text)
     return 1 if failed else 0
@@ -276,6 +329,8 @@ def cmd_bench(args) -> int:
     from comparisons import bench
     from comparisons.progress import Progress
 
+    if args.output:
+        check_target(args.output, "--output")
     names = [b.name for b in chosen_backends(args.backends, "bench")]
     dtypes = list(DTYPES) if args.dtype == "all" else [args.dtype]
     ladder = bench.QUICK if args.quick else bench.LADDER

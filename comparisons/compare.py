@@ -122,7 +122,7 @@ def agreement_of(case: Case, pairs, tol: Tolerance) -> Agreement:
                 rel = np.where(diff == 0, 0.0, diff / np.abs(expected))
                 excess = np.where(diff == 0, 0.0, diff / allowed)
             tensor_abs = float(diff.max(initial=0.0))
-            tensor_rel = float(np.nan_to_num(rel, nan=np.inf).max(initial=0.0))
+            tensor_rel = float(np.nan_to_num(rel, nan=np.inf, posinf=np.inf).max(initial=0.0))
             out.per_tensor[(quantity, name)] = (tensor_abs, tensor_rel)
             abs_max, rel_max = max(abs_max, tensor_abs), max(rel_max, tensor_rel)
             labels = labelled(case, quantity, name, expected.shape)

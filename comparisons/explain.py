@@ -6,10 +6,11 @@ Small single-sample networks are explained scalar by scalar, as the article does
 
 import numpy as np
 
-from reference import Case, train
+from reference import Case, CaseError, train
 from reference.activations import ACTIVATIONS
+from reference.case_file import quoted
 from reference.names import neuron_names, shown_per_neuron
-from reference.network import backward_pass, forward
+from reference.network import backward_pass, forward, reference_problem
 
 
 def num(x) -> str:
@@ -23,6 +24,9 @@ def factor(x) -> str:
 
 
 def explain(case: Case) -> str:
+    problem = reference_problem(train(case))
+    if problem:
+        raise CaseError(f"{quoted(case.source)}: the reference cannot compute this case: {problem}")
     body = ScalarWalkthrough(case).lines() if shown_per_neuron(case) else matrix_walkthrough(case)
     head = [
         f"Case {case.name}: layers {list(case.layers)}, activation "

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from backends.interface import Backend, BackendUnavailable
 from comparisons.compare import Agreement, agreement_of, result_pairs
+from comparisons.guard import TimedOut, captured_output, time_limit
 from comparisons.tolerance import Tolerance, tolerance_for
 from reference import Case, Result
 
@@ -25,6 +26,7 @@ class Check:
     require: bool = False  # a skip is an error
     hvp_direction: dict | None = None  # v for the second-order check, None: no H·v check
     hvp_reference: dict | None = None  # the hand-derived H·v along it
+    timeout: float | None = None  # seconds one backend may take for one order; None: no limit
 
     def tolerance(self, backend: Backend | None = None, order: int = 1) -> Tolerance:
         return tolerance_for(self.dtype, backend, self.rtol, self.atol, order)
@@ -42,6 +44,7 @@ class Comparison:
     hvp: dict | None = None  # order 2: H·v per parameter
     method: str = ""  # how it computes: "reverse", "double backward", …
     tolerance_reason: str = ""  # why its tolerance is looser than the default, if it is
+    output: str = ""  # what it printed to stdout/stderr while it ran (captured, cut short)
 
 
 def judge(backend: Backend, check: Check, order: int = 1, died: str | None = None) -> Comparison:
@@ -53,6 +56,8 @@ def judge(backend: Backend, check: Check, order: int = 1, died: str | None = Non
     method = caps.mode if order == 1 else caps.hvp or "-"
     what = "result" if order == 1 else "H·v"
 
+    captured = None
+
     def outcome(status, message, got=None, agree=None):
         if status == "skip" and check.require:
             status, message = "error", f"required but skipped: {message}"
@@ -60,7 +65,7 @@ def judge(backend: Backend, check: Check, order: int = 1, died: str | None = Non
         first, second = (got, None) if order == 1 else (None, got)
         return Comparison(
             backend.name, backend.version(), status, message, tol, first, agree, second,
-            method, reason,
+            method, reason, captured.text if captured is not None else "",
         )  # fmt: skip
 
     if order == 2 and not caps.hvp:
@@ -71,10 +76,16 @@ def judge(backend: Backend, check: Check, order: int = 1, died: str | None = Non
     if died:
         return outcome("error", died)
     try:
-        got = answer(backend, check, order)
+        with captured_output() as captured, time_limit(check.timeout):
+            got = answer(backend, check, order)
     except BackendUnavailable as e:
         return outcome("skip", str(e))
-    except Exception as e:  # noqa: BLE001 - a crashing backend is reported, the others still run
+    except TimedOut:
+        timed = "timed out" if order == 1 else "H·v timed out"
+        return outcome("error", f"{timed} after {check.timeout:g} s (--timeout)")
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # noqa: BLE001 - SystemExit too: one backend's error, never ours
         raised = "raised" if order == 1 else "H·v raised"
         return outcome("error", f"{raised} {type(e).__name__}: {one_line(e)}")
     try:

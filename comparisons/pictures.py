@@ -8,6 +8,7 @@ numbers), and matplotlib's bundled DejaVu Sans font.
 
 import numpy as np
 
+from comparisons import output_files
 from reference import Case, train
 from reference.names import neuron_names, shown_per_neuron
 from reference.network import forward
@@ -36,14 +37,18 @@ def _matplotlib():
 
 
 def check_target(path: str, option: str) -> None:
-    if not str(path).lower().endswith(FORMATS):
-        raise PictureError(f"{option} {path}: the file must end in .svg or .png")
+    """Before any work: a picture's file can be written (output_files.check_target)."""
+    output_files.check_target(path, option, FORMATS)
 
 
-def save(fig, path: str) -> None:
+def save(fig, path: str, option: str) -> None:
     kind = "svg" if str(path).lower().endswith(".svg") else "png"
     metadata = {"Date": None, "Creator": None} if kind == "svg" else {"Software": None}
-    fig.savefig(path, format=kind, metadata=metadata, dpi=150)
+
+    def write(f):
+        fig.savefig(f, format=kind, metadata=metadata, dpi=150)
+
+    output_files.write_file(path, option, write, binary=True)
 
 
 def fmt(x) -> str:
@@ -59,7 +64,7 @@ def diagram(case: Case, path: str) -> None:
             fig = _scalar_diagram(Figure, case)
         else:
             fig = _layer_diagram(Figure, case)
-        save(fig, path)
+        save(fig, path, "--diagram")
 
 
 def _scalar_diagram(Figure, case: Case):
@@ -202,4 +207,4 @@ def trajectory_plot(runs, path: str) -> None:
             bottom.set_xlabel("step")
             bottom.legend(fontsize=7)
         fig.tight_layout()
-        save(fig, path)
+        save(fig, path, "--plot")

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from comparisons.runner import Run
+from comparisons.runner import Run, verdict
 
 SCHEMA = "backprop-crosscheck/report/1"
 
@@ -51,6 +51,7 @@ def hvp_to_dict(run: Run) -> dict | None:
             "method": c.method,
             "tolerance": {"rtol": c.tolerance.rtol, "atol": c.tolerance.atol},
             "tolerance_reason": c.tolerance_reason,
+            "output": c.output,
             "hvp": tensors(c.hvp) if c.hvp is not None and c.status != "error" else None,
             "max_abs_error": number(a.max_abs_error["hvp"]) if a else None,
             "max_rel_error": number(a.max_rel_error["hvp"]) if a else None,
@@ -78,6 +79,7 @@ def run_to_dict(run: Run) -> dict:
             "method": c.method,
             "tolerance": {"rtol": c.tolerance.rtol, "atol": c.tolerance.atol},
             "tolerance_reason": c.tolerance_reason,
+            "output": c.output,
             **result_fields(None if malformed else c.result),
             "max_abs_error": {k: number(v) for k, v in a.max_abs_error.items()} if a else None,
             "max_rel_error": {k: number(v) for k, v in a.max_rel_error.items()} if a else None,
@@ -99,9 +101,11 @@ def run_to_dict(run: Run) -> dict:
 
 
 def render_json(runs: list[Run]) -> str:
+    passed, warnings = verdict(runs)
     doc = {
         "schema": SCHEMA,
-        "verdict": "pass" if all(r.passed for r in runs) else "fail",
+        "verdict": "pass" if passed else "fail",
+        "warnings": warnings,
         "runs": [run_to_dict(r) for r in runs],
     }
     return json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"

@@ -4,7 +4,7 @@ import numpy as np
 from tabulate import tabulate
 
 from comparisons.compare import QUANTITIES, tensors_of
-from comparisons.runner import Run
+from comparisons.runner import Run, verdict
 from reference.names import neuron_names, shown_per_neuron, shown_per_scalar
 from reference.network import forward
 
@@ -53,9 +53,10 @@ class Renderer:
 
     def render(self, runs: list[Run]) -> str:
         blocks = [self.run(r) for r in runs]
-        verdict = "PASS" if all(r.passed for r in runs) else "FAIL"
+        passed, warnings = verdict(runs)
         bold = "**" if self.markdown else ""
-        blocks.append(f"{bold}verdict: {verdict}{bold}")
+        blocks += [f"{bold}warning: {w}{bold}" for w in warnings]
+        blocks.append(f"{bold}verdict: {'PASS' if passed else 'FAIL'}{bold}")
         return "\n\n".join(blocks) + "\n"
 
     def run(self, run: Run) -> str:
@@ -107,12 +108,16 @@ class Renderer:
         return self.table(rows, ["neuron", "value"])
 
     def notes(self, comparisons) -> list[str]:
-        """Each backend's message, and why its tolerance is looser where it is."""
+        """Each backend's message, what it printed, and why its tolerance is looser."""
         notes = []
         for c in comparisons:
             if c.message:
                 prefixed = c.message.startswith(f"{c.backend}:")
                 notes.append(c.message if prefixed else f"{c.backend}: {c.message}")
+            if c.output:
+                lines = c.output.splitlines()
+                more = f" … ({len(lines)} lines; all in --format json)" if len(lines) > 1 else ""
+                notes.append(f"{c.backend} printed: {lines[0][:100]}{more}")
             if c.tolerance_reason and c.agreement is not None:
                 notes.append(f"{c.backend}: tolerance {tolerance(c)} because {c.tolerance_reason}")
         return notes

@@ -5,11 +5,15 @@ Data flows one way: case → reference and backends (comparisons.judge) → Run 
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from backends.interface import Backend
 from comparisons.judge import Check, Comparison, check_backend
 from comparisons.tolerance import Tolerance
-from reference import Case, Result, train
+from reference import Case, CaseError, Result, train
+from reference.case_file import quoted
 from reference.hvp import direction, hvp
+from reference.network import reference_problem
 
 
 @dataclass
@@ -31,6 +35,7 @@ class Run:
     reference: Result
     comparisons: list[Comparison]
     hvp: HvpCheck | None = None
+    require: bool = False  # --require: a skip, or a lone compared backend, is an error
 
     @property
     def checks(self) -> list[Comparison]:
@@ -42,11 +47,17 @@ class Run:
 
 
 def make_check(case: Case, dtype="float64", device="cpu", rtol=None, atol=None, require=False,
-               hvp_seed: int | None = None) -> Check:  # fmt: skip
-    """The reference (always float64) and, with ``hvp_seed``, the hand-derived H·v."""
+               hvp_seed: int | None = None, timeout: float | None = None) -> Check:  # fmt: skip
+    """The reference (always float64) and, with ``hvp_seed``, the hand-derived H·v. Raises
+    CaseError when the reference itself overflows: nothing is judged against inf."""
+    reference = train(case)
+    problem = reference_problem(reference)
+    if problem:
+        raise CaseError(f"{quoted(case.source)}: the reference cannot compute this case: {problem}")
     v = None if hvp_seed is None else direction(case, hvp_seed)
-    ref_hv = None if v is None else hvp(case, v)
-    return Check(case, train(case), dtype, device, rtol, atol, require, v, ref_hv)
+    with np.errstate(all="ignore"):
+        ref_hv = None if v is None else hvp(case, v)
+    return Check(case, reference, dtype, device, rtol, atol, require, v, ref_hv, timeout)
 
 
 def run_case(
@@ -59,13 +70,15 @@ def run_case(
     require: bool = False,
     hvp_seed: int | None = None,
     workers=None,
+    timeout: float | None = None,
 ) -> Run:
     """Every backend against the hand-derived reference; ``workers`` (a comparisons.workers
     .Workers) runs each framework in a process of its own, side by side — else one after another
     in this process."""
-    check = make_check(case, dtype, device, rtol, atol, require, hvp_seed)
+    check = make_check(case, dtype, device, rtol, atol, require, hvp_seed, timeout)
     answers = check_backends(backends, check, workers)
-    run = Run(case, dtype, device, check.tolerance(), check.reference, [a for a, _ in answers])
+    first = [a for a, _ in answers]
+    run = Run(case, dtype, device, check.tolerance(), check.reference, first, require=require)
     if hvp_seed is not None:
         second = [b for _, b in answers]
         run.hvp = HvpCheck(hvp_seed, check.tolerance(order=2), check.hvp_reference, second)
@@ -78,3 +91,19 @@ def check_backends(backends, check: Check, workers=None) -> list:
     if workers is not None:
         return workers.check(backends, check)
     return [check_backend(b, check) for b in backends]
+
+
+def verdict(runs: list[Run]) -> tuple[bool, list[str]]:
+    """(whether the whole report passes, warnings to show loudly). Nothing compared is never a
+    pass; a single compared backend is a warning, and a failure under --require."""
+    compared = sorted({c.backend for r in runs for c in r.checks if c.status in ("pass", "fail")})
+    warnings = []
+    if not compared:
+        warnings.append("nothing was compared: every backend was skipped or errored")
+    elif len(compared) == 1:
+        warnings.append(
+            f"only one backend ({compared[0]}) was compared with the reference: "
+            "a cross-check needs another engine"
+        )
+    lone = len(compared) == 1 and any(r.require for r in runs)
+    return bool(compared) and not lone and all(r.passed for r in runs), warnings

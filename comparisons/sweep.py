@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from comparisons.judge import Check
+from comparisons.output_files import OutputError, write_text
 from comparisons.runner import check_backends
 from reference import train
 from reference.case_file import dump_case
@@ -34,8 +35,9 @@ def sweep_case(seed: int):
 
 
 def sweep(
-    n, seed, backends, dtypes, rtol=None, atol=None, save_to=None, progress=None, workers=None
-):
+    n, seed, backends, dtypes, rtol=None, atol=None, save_to=None, progress=None, workers=None,
+    timeout=None,
+):  # fmt: skip
     """Run cases seed … seed+n−1; returns {(backend, dtype): Tally}. With ``workers`` (a
     comparisons.workers.Workers) each framework runs in its own process, side by side."""
     tallies = {(b.name, d): Tally() for b in backends for d in dtypes}
@@ -43,7 +45,9 @@ def sweep(
         case = sweep_case(seed + i)
         reference = train(case)
         checks = {
-            d: check_backends(backends, Check(case, reference, d, "cpu", rtol, atol), workers)
+            d: check_backends(
+                backends, Check(case, reference, d, "cpu", rtol, atol, timeout=timeout), workers
+            )
             for d in dtypes
         }
         for k, backend in enumerate(backends):
@@ -64,7 +68,7 @@ def sweep(
                     t.failed += 1
                 else:
                     t.errors += 1
-                t.failures.append(f"{case.name}: {c.message}")
+                t.failures.append(f"{case.name} {backend.name} {dtype}: {c.message}")
                 if save_to is not None:
                     save_failure(save_to, case, backend.name, dtype, c.message)
         if progress:
@@ -73,14 +77,17 @@ def sweep(
 
 
 def save_failure(folder: Path, case, backend: str, dtype: str, message: str) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"--save-failures {folder}: {e.strerror or e}") from None
     path = folder / f"{case.name}-{backend}-{dtype}.toml"
     header = (
         f"# crosscheck sweep failure: backend {backend}, dtype {dtype}\n"
         f"# {message}\n"
         f"# reproduce: crosscheck report {path} --backends {backend} --dtype {dtype}\n"
     )
-    path.write_text(header + dump_case(case), encoding="utf-8")
+    write_text(str(path), "--save-failures", header + dump_case(case))
     return path
 
 

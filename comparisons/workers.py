@@ -1,109 +1,167 @@
-"""Each framework's backends in a worker process of their own, side by side.
+"""Every plugin and framework backend in a worker process, so that nothing a backend does —
+exit, segfault, hang, print, allocate without bound — can end, stall or corrupt the process
+that writes the report.
 
-What ``crosscheck report`` and ``sweep`` do unless told ``--in-process``. A backend that takes its
-interpreter down — a segfault in an engine's C code, a CUDA abort, an ``os._exit`` — is then
-that backend's error while the others still run. The frameworks also run side by side, each on a
-core; on this project's 2-core machines that is about speed-neutral (torch's import plus the
-``torch._dynamo`` import of torch.func is the critical path: BENCHMARKS.md).
-
-Backends are grouped by the module they import (``Backend.module``): one worker per framework,
-kept for the whole command, so a framework is imported once however many cases and dtypes are
-checked. A group's backends run one at a time, so a crash names its backend. Backends that need
-only NumPy (``module`` None), and those whose framework is not installed (a skip), run here: a
-worker would cost more than they do. Workers are started with ``spawn`` (never ``fork``: CUDA
-and XLA do not survive a fork). concurrent.futures and multiprocessing are imported only when a
-worker is needed: ``report --backends numpy,fd`` stays as quick to start as NumPy allows.
+What ``crosscheck report`` and ``sweep`` do unless told ``--in-process``. Backends are grouped
+by the module they import (``Backend.module``; a plugin with none gets a worker of its own):
+one worker per group, kept for the whole command, so a framework is imported once however many
+cases and dtypes are checked. A group's backends run one at a time, so a crash or a hang names
+its backend; then its worker is killed and the group's next backend gets a fresh one. Workers
+of different groups run side by side. Only the reference's own backends (``numpy``, ``fd``)
+and backends that will be skipped run here. Each worker is a plain ``python -m
+comparisons.worker`` subprocess talking over a socket pair (no fork: CUDA and XLA do not
+survive one); it is killed with its parent, and its memory is capped (RLIMIT_DATA).
 """
 
-from comparisons.judge import check_backend
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from multiprocessing.connection import Connection, wait
+
+from backends.registry import runs_in_process
+from comparisons.guard import cut
+from comparisons.judge import Check, check_backend
+
+GRACE_S = 3.0  # past the judge's own time limit, the parent kills a worker that did not answer
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class Worker:
+    """One worker process and its connection."""
+
+    def __init__(self, group: str, memory_mib: int):
+        self.group, self.output = group, tempfile.TemporaryFile()
+        ours, theirs = socket.socketpair()
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            [PACKAGE_ROOT, *filter(None, [os.environ.get("PYTHONPATH")])])}  # fmt: skip
+        argv = [sys.executable, "-m", "comparisons.worker", str(theirs.fileno()),
+                str(os.getpid()), str(memory_mib)]  # fmt: skip
+        self.process = subprocess.Popen(
+            argv, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
+            stdout=self.output, stderr=self.output, env=env,
+        )  # fmt: skip
+        theirs.close()
+        self.conn = Connection(ours.detach())
+        self.conn.send(sys.path)
+        self.job = None  # (index, deadline) of the backend it is running
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        self.conn.close()
+        self.output.close()
+
+    def why_dead(self) -> str:
+        """Its exit, and the tail of what it printed, as one line."""
+        self.process.wait()
+        code = self.process.returncode
+        how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+        self.output.seek(0)
+        printed = cut(self.output.read().decode("utf-8", "replace").replace("\n", " ⏎ "))
+        said = f"; it printed: {printed[-300:]}" if printed else ""
+        return f"its worker process ({self.group}) died while running it ({how}){said}"
 
 
 class Workers:
     """Use as a context manager; ``check(backends, check)`` returns ``judge.check_backend``'s
-    answers in the backends' order. From a script of your own, create
-    it under ``if __name__ == "__main__":`` — spawned workers import the main module."""
+    answers in the backends' order."""
 
-    def __init__(self):
-        self._pools = {}  # framework -> a one-process concurrent.futures.ProcessPoolExecutor
+    def __init__(self, memory_mib: int = 0):
+        self.memory_mib = memory_mib
+        self._workers: dict[str, Worker] = {}
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc_info):
-        for pool in self._pools.values():
-            pool.shutdown(cancel_futures=True)
-        self._pools.clear()
+        self.terminate()
+
+    def terminate(self) -> None:
+        for worker in self._workers.values():
+            worker.stop()
+        self._workers.clear()
 
     @staticmethod
-    def framework(backend) -> str | None:
+    def group(backend, check: Check) -> str | None:
         """The worker a backend runs in, or None for this process."""
-        return backend.module if backend.module and backend.available() else None
+        if runs_in_process(backend) or backend.skip_reason(check.dtype, check.device):
+            return None
+        return backend.module or f"plugin {backend.name}"
 
-    def check(self, backends, check) -> list:
-        groups: dict[str | None, list] = {}
-        for b in backends:
-            groups.setdefault(self.framework(b), []).append(b)
-        here = groups.pop(None, [])
-        if not groups:
-            return [check_backend(b, check) for b in here]
-        from concurrent.futures import ThreadPoolExecutor
-
-        results = {}
-        threads = ThreadPoolExecutor(len(groups))
+    def check(self, backends, check: Check) -> list:
+        answers, queues = {}, {}
+        for i, b in enumerate(backends):
+            queues.setdefault(self.group(b, check), []).append(i)
+        here = queues.pop(None, [])
         try:
-            waiting = [threads.submit(self._check_group, k, g, check) for k, g in groups.items()]
-            for b in here:  # while the workers run
-                results[id(b)] = check_backend(b, check)
-            for future in waiting:
-                results.update(future.result())
+            for group in queues:
+                self._next(group, queues, backends, check, answers)
+            for i in here:  # while the workers run
+                answers[i] = check_backend(backends[i], check)
+            while any(w.job for w in self._busy(queues)):
+                self._collect(queues, backends, check, answers)
         except BaseException:  # Ctrl-C: stop the workers now rather than wait for them
             self.terminate()
             raise
-        finally:
-            threads.shutdown()
-        return [results[id(b)] for b in backends]
+        return [answers[i] for i in range(len(backends))]
 
-    def terminate(self) -> None:
-        for pool in self._pools.values():
-            if hasattr(pool, "terminate_workers"):  # Python 3.14+
-                pool.terminate_workers()
-            else:
-                for process in list(getattr(pool, "_processes", {}).values()):
-                    process.terminate()
-                pool.shutdown(wait=False, cancel_futures=True)
-        self._pools.clear()
+    def _busy(self, queues) -> list[Worker]:
+        return [self._workers[g] for g in queues if g in self._workers]
 
-    def _check_group(self, framework, group, check) -> dict:
-        from concurrent.futures.process import BrokenProcessPool
-
-        results = {}
-        for b in group:
+    def _next(self, group, queues, backends, check, answers) -> None:
+        """Send the group's next backend to its worker (a fresh one if it has none)."""
+        while queues[group]:
+            i = queues[group].pop(0)
             try:
-                results[id(b)] = self._pool(framework).submit(check_backend, b, check).result()
-            except BrokenProcessPool:
-                broken = self._pools.pop(framework, None)  # the next backend gets a fresh one
-                if broken is not None:
-                    broken.shutdown()
-                why = f"its worker process ({framework}) died while running it (crashed or killed)"
-                results[id(b)] = check_backend(b, check, died=why)
-            except Exception as e:  # noqa: BLE001 - e.g. a result that cannot be sent back
-                why = f"its worker process ({framework}) failed: {e!r}"
-                results[id(b)] = check_backend(b, check, died=why)
-        return results
+                worker = self._workers.get(group) or self._start(group)
+                worker.conn.send((backends[i], check))
+            except (OSError, ValueError) as e:
+                answers[i] = check_backend(backends[i], check, died=f"its worker failed: {e}")
+                self._drop(group)
+                continue
+            orders = 1 if check.hvp_direction is None else 2
+            limit = None if check.timeout is None else orders * check.timeout + GRACE_S
+            worker.job = (i, None if limit is None else time.monotonic() + limit)
+            return
 
-    def _pool(self, framework: str):
-        if framework not in self._pools:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
+    def _start(self, group: str) -> Worker:
+        self._workers[group] = Worker(group, self.memory_mib)
+        return self._workers[group]
 
-            context = multiprocessing.get_context("spawn")
-            pool = ProcessPoolExecutor(1, mp_context=context, initializer=_quiet_on_ctrl_c)
-            self._pools[framework] = pool
-        return self._pools[framework]
+    def _drop(self, group: str) -> None:
+        worker = self._workers.pop(group, None)
+        if worker is not None:
+            worker.stop()
 
-
-def _quiet_on_ctrl_c() -> None:
-    """A worker ends at Ctrl-C without a traceback of its own; this process reports it."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    def _collect(self, queues, backends, check, answers) -> None:
+        """Wait for the next answer (or deadline), record it, and hand the worker its next."""
+        busy = {w.conn: w for w in self._busy(queues) if w.job}
+        deadlines = [w.job[1] for w in busy.values() if w.job[1] is not None]
+        timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+        for conn in wait(list(busy), timeout):
+            worker = busy[conn]
+            i, _ = worker.job
+            worker.job = None
+            try:
+                kind, payload = conn.recv()
+            except (EOFError, OSError):
+                answers[i] = check_backend(backends[i], check, died=worker.why_dead())
+                self._drop(worker.group)
+            else:
+                why = f"its worker process failed: {payload}"
+                answers[i] = (
+                    payload if kind == "ok" else check_backend(backends[i], check, died=why)
+                )
+            self._next(worker.group, queues, backends, check, answers)
+        for worker in list(busy.values()):
+            if worker.job and worker.job[1] is not None and time.monotonic() > worker.job[1]:
+                i, _ = worker.job
+                why = f"timed out after {check.timeout:g} s (--timeout); its worker was killed"
+                answers[i] = check_backend(backends[i], check, died=why)
+                self._drop(worker.group)
+                self._next(worker.group, queues, backends, check, answers)

@@ -4,7 +4,10 @@ Every problem raises CaseError("<file>: <field> …") — one line, naming the f
 """
 
 import math
+import os
+import stat
 import tomllib
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -15,6 +18,23 @@ from reference.case import Case, CaseError, parse_scalar
 from reference.losses import LOSSES
 
 REQUIRED = ("layers", "learning_rate", "inputs", "targets", "weights")
+MAX_FILE_BYTES = 32 * 1024 * 1024  # a case file larger than this is refused, unread
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what a case may ask for, so that a typo (steps = 10**20) is an error, not a
+    run that never ends. ``crosscheck … --no-limits`` lifts them for people who mean it."""
+
+    steps: int = 100_000
+    depth: int = 64
+    width: int = 65_536
+    samples: int = 1_000_000
+    parameters: int = 50_000_000
+
+
+DEFAULT_LIMITS = Limits()
+NO_LIMITS = Limits(*(10**30,) * 5)
 OPTIONAL = ("name", "description", "activation", "loss", "steps", "biases", "frozen", "aliases")
 
 
@@ -25,40 +45,73 @@ def builtin_case_names() -> list[str]:
     )
 
 
-def load_case(spec: str | Path) -> Case:
+def load_case(spec: str | Path, limits: Limits = DEFAULT_LIMITS) -> Case:
     """A built-in case by name (``article``) or a case file by path."""
     spec = str(spec)
     if spec in builtin_case_names():
         text = (resources.files("reference") / "cases" / f"{spec}.toml").read_text("utf-8")
-        return parse_case(_toml(text, spec), source=spec, name=spec)
+        return parse_case(_toml(text, spec), source=spec, name=spec, limits=limits)
     path = Path(spec)
+    where = quoted(spec)
     if not path.exists() and not spec.endswith(".toml"):
         known = ", ".join(builtin_case_names())
-        raise CaseError(f"{spec}: no built-in case or file of that name (built-in: {known})")
+        raise CaseError(f"{where}: no built-in case or file of that name (built-in: {known})")
+    return parse_case(_toml(read_text(path), spec), source=spec, name=path.stem, limits=limits)
+
+
+def read_text(path: Path) -> str:
+    """A regular file's text, refused unread when it is something else (a FIFO would block
+    forever, /dev/zero never ends) or larger than MAX_FILE_BYTES."""
+    where = quoted(str(path))
     try:
-        text = path.read_text("utf-8")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
-        raise CaseError(f"{spec}: no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise CaseError(f"{spec}: cannot read: {getattr(e, 'strerror', None) or e}") from None
-    return parse_case(_toml(text, spec), source=spec, name=path.stem)
+        raise CaseError(f"{where}: no such file") from None
+    except OSError as e:
+        raise CaseError(f"{where}: cannot read: {e.strerror}") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise CaseError(f"{where}: not a regular file (a case file is a .toml file)")
+    if info.st_size > MAX_FILE_BYTES:
+        os.close(fd)
+        mib = MAX_FILE_BYTES // 2**20
+        raise CaseError(f"{where}: {info.st_size:,} bytes, over the {mib} MiB limit")
+    with open(fd, "rb") as f:
+        try:
+            return f.read(MAX_FILE_BYTES + 1).decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise CaseError(f"{where}: cannot read: not UTF-8 text ({e.reason})") from None
+        except OSError as e:
+            raise CaseError(f"{where}: cannot read: {e.strerror}") from None
+
+
+def quoted(text: str) -> str:
+    """A file or field name as it can be shown on one line: quoted where it holds a newline
+    or another control character."""
+    return repr(text) if any(not c.isprintable() for c in text) else text
 
 
 def _toml(text: str, source: str) -> dict:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise CaseError(f"{source}: invalid TOML: {e}") from None
+        raise CaseError(f"{quoted(source)}: invalid TOML: {e}") from None
+    except RecursionError:
+        raise CaseError(f"{quoted(source)}: invalid TOML: nested too deeply") from None
 
 
-def parse_case(data: dict, source: str = "<case>", name: str = "case") -> Case:
+def parse_case(
+    data: dict, source: str = "<case>", name: str = "case", limits: Limits = DEFAULT_LIMITS
+) -> Case:
     """Validate a parsed TOML table into an immutable Case."""
 
     def fail(field: str, problem: str):
-        raise CaseError(f"{source}: {field} {problem}")
+        raise CaseError(f"{quoted(source)}: {quoted(field)} {problem}")
 
     _known_fields(data, fail)
     layers = _layers(data["layers"], fail)
+    _within_limits(data, layers, limits, fail)
     depth = len(layers) - 1
     inputs, targets = _data(data, layers, fail)
     weights = _weights(data["weights"], layers, fail)
@@ -103,6 +156,29 @@ def _layers(layers, fail) -> list[int]:
     return layers
 
 
+def _within_limits(data: dict, layers: list[int], limits: Limits, fail) -> None:
+    """Checked before any array is built: the sizes the case asks for."""
+
+    def over(field, what, limit):
+        fail(field, f"{what}, over the limit of {limit:,} (--no-limits lifts the limits)")
+
+    if len(layers) - 1 > limits.depth:
+        over("layers", f"has {len(layers) - 1} weight layers", limits.depth)
+    for i, n in enumerate(layers):
+        if n > limits.width:
+            over(f"layers[{i}]", f"is {n:,} neurons", limits.width)
+    biases = "biases" in data
+    count = sum(m * n + n * biases for m, n in zip(layers, layers[1:], strict=False))
+    if count > limits.parameters:
+        over("layers", f"ask for {count:,} parameters", limits.parameters)
+    steps = data.get("steps", 1)
+    if _is_int(steps) and steps > limits.steps:
+        over("steps", f"is {steps:,}", limits.steps)
+    inputs = data.get("inputs")
+    if isinstance(inputs, list) and len(inputs) > limits.samples:
+        over("inputs", f"has {len(inputs):,} samples", limits.samples)
+
+
 def _choice(value, field: str, table: dict, fail) -> str:
     if not isinstance(value, str) or value not in table:
         fail(field, f"{value!r} is not one of {', '.join(table)}")
@@ -122,9 +198,9 @@ def _activations(data: dict, depth: int, fail) -> tuple[str, ...]:
 
 def _learning_rate(lr, fail) -> float:
     if not _is_number(lr):
-        fail("learning_rate", f"must be a number, got {lr!r}")
-    if not math.isfinite(lr) or lr <= 0:
-        fail("learning_rate", f"must be a finite number > 0, got {lr!r}")
+        fail("learning_rate", f"must be a number, got {_short(lr)}")
+    if not _finite(lr) or lr <= 0:
+        fail("learning_rate", f"must be a finite number > 0, got {_short(lr)}")
     return float(lr)
 
 
@@ -243,9 +319,21 @@ def _matrix(value, field, fail) -> np.ndarray:
 
 def _check_number(x, field, fail):
     if not _is_number(x):
-        fail(field, f"must be a number, got {x!r}")
-    if not math.isfinite(x):
-        fail(field, f"is {x!r}: every number must be finite")
+        fail(field, f"must be a number, got {_short(x)}")
+    if not _finite(x):
+        fail(field, f"is {_short(x)}: every number must be finite (and fit in a float64)")
+
+
+def _finite(x) -> bool:
+    try:
+        return math.isfinite(float(x))
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
+def _short(x) -> str:
+    text = repr(x)
+    return text if len(text) <= 60 else text[:57] + "…"
 
 
 def dump_case(case: Case) -> str:

@@ -115,7 +115,25 @@ def step(case: Case, params: dict, X: np.ndarray, Y: np.ndarray):
 
 
 def train(case: Case, dtype=np.float64) -> Result:
-    """Run ``case.steps`` SGD steps in ``dtype`` and collect the Result."""
+    """Run ``case.steps`` SGD steps in ``dtype`` and collect the Result. Overflow is not
+    warned about: ``reference_problem`` says where a trajectory stops being finite."""
+    with np.errstate(all="ignore"):
+        return _train(case, dtype)
+
+
+def reference_problem(result: Result) -> str | None:
+    """Where a Result first holds a number that is not finite, in words; None if nowhere."""
+    for step, loss in enumerate(result.loss):
+        if not np.isfinite(loss):
+            return f"it overflows by step {step}: the loss there is {loss}"
+    for what in ("gradients", "updated", "final"):
+        for name, values in getattr(result, what).items():
+            if not np.all(np.isfinite(values)):
+                return f"it overflows: {what} {name} holds {values[~np.isfinite(values)][0]}"
+    return None
+
+
+def _train(case: Case, dtype) -> Result:
     params = case.parameters(dtype)
     X, Y = case.inputs.astype(dtype), case.targets.astype(dtype)
     losses, first_grads, updated = [], None, None

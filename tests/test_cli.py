@@ -230,7 +230,8 @@ def test_missing_framework_is_a_skip_and_require_makes_it_an_error(capsys, fakes
 def test_cuda_without_a_gpu_is_a_skip_that_says_why(capsys):
     argv = ["--backends", "numpy,torch,jax", "--device", "cuda", "--in-process"]
     code, doc = report_json(capsys, *argv)
-    assert code == 0
+    assert code == 1  # every backend skipped: nothing was compared, never a PASS
+    assert doc["verdict"] == "fail" and "nothing was compared" in doc["warnings"][0]
     statuses = {b["backend"]: (b["status"], b["message"]) for b in doc["runs"][0]["backends"]}
     assert statuses["numpy"] == ("skip", "numpy: device cuda is not supported (only cpu)")
     assert statuses["torch"][0] == "skip" and "no CUDA device" in statuses["torch"][1]

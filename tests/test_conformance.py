@@ -24,6 +24,7 @@ from reference.random_cases import random_case
 CASES = ["article"] + [f"random-{seed}" for seed in range(20)]
 DTYPES = ["float64", "float32"]
 HVP_CASES = CASES[:5]  # the article and 4 random cases (each JAX H·v compiles once: ~0.4 s)
+TIMEOUT_S = 300  # per backend and check: a backend that hangs fails its tests, not the suite
 
 
 @functools.cache
@@ -37,9 +38,11 @@ def case_named(name):
 def check_for(case_name, dtype):
     case = case_named(case_name)
     if case_name not in HVP_CASES:
-        return Check(case, train(case), dtype)
+        return Check(case, train(case), dtype, timeout=TIMEOUT_S)
     v = direction(case, seed=1)
-    return Check(case, train(case), dtype, hvp_direction=v, hvp_reference=hvp(case, v))
+    return Check(
+        case, train(case), dtype, hvp_direction=v, hvp_reference=hvp(case, v), timeout=TIMEOUT_S
+    )
 
 
 @functools.cache

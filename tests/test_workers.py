@@ -1,4 +1,5 @@
-"""`crosscheck report` runs each framework in a worker process: same report, crashes isolated."""
+"""Worker processes: the same report as in-process, and no backend can end, stall or corrupt
+the process that writes it — one test per fault a plugin can commit."""
 
 import importlib.metadata
 import json
@@ -7,9 +8,22 @@ import pytest
 
 from backends import backend_names, get_backend, registry
 from comparisons.cli import main
+from comparisons.judge import Check
 from comparisons.workers import Workers
+from reference import load_case, train
 
-FAKES = {"segfault": "fake_backends:Segfault", "right": "fake_backends:RightInWorker"}
+FAKES = {
+    "segfault": "fake_backends:Segfault",
+    "right": "fake_backends:RightInWorker",
+    "exits": "fake_backends:Exits",
+    "hardexit": "fake_backends:HardExit",
+    "noisy": "fake_backends:Noisy",
+    "hangs": "fake_backends:Hangs",
+    "hangsdeaf": "fake_backends:HangsDeaf",
+    "hog": "fake_backends:Hog",
+    "none": "fake_backends:ReturnsNone",
+    "segfaultplugin": "fake_backends:SegfaultPlugin",
+}
 
 
 @pytest.fixture
@@ -37,29 +51,68 @@ def test_workers_give_the_in_process_report_byte_for_byte(capsys):
     assert {r["backend"]: r["status"] for r in rows} == dict.fromkeys(installed, "pass")
 
 
-def test_a_backend_that_kills_its_interpreter_is_its_error_alone(capsys, fakes):
-    code, out = report(capsys, "--backends", "numpy,segfault,right", "--hvp")
-    assert code == 1
-    doc = json.loads(out)["runs"][0]
-    first = {r["backend"]: (r["status"], r["message"]) for r in doc["backends"]}
-    assert first["numpy"] == ("pass", "")
-    assert first["segfault"] == (
-        "error",
-        "its worker process (json) died while running it (crashed or killed)",
-    )
-    assert first["right"] == ("pass", "")  # after the crash, in a fresh worker
-    second = {r["backend"]: r["status"] for r in doc["hvp"]["backends"]}
-    assert second == {"numpy": "pass", "segfault": "unsupported", "right": "unsupported"}
+# fault -> (status, what its message says), with numpy before and a right backend after it
+FAULTS = {
+    "segfault": ("error", "its worker process (json) died while running it (killed by SIGSEGV)"),
+    "segfaultplugin": ("error", "died while running it (killed by SIGSEGV)"),
+    "exits": ("error", "raised SystemExit: 0"),
+    "hardexit": ("error", "died while running it (exit status 0)"),
+    "hangs": ("error", "timed out after 1 s (--timeout)"),
+    "hangsdeaf": ("error", "timed out after 1 s (--timeout); its worker was killed"),
+    "hog": ("error", "MemoryError"),
+    "none": ("error", "returned a malformed result: it is a NoneType, not a Result"),
+    "noisy": ("pass", ""),
+}
 
 
-def test_only_installed_frameworks_get_a_worker():
-    assert Workers.framework(get_backend("numpy")) is None
-    assert Workers.framework(get_backend("fd")) is None
+@pytest.mark.parametrize("fault", FAULTS)
+def test_a_faulty_plugin_is_its_own_row_and_the_report_is_whole(capsys, fakes, fault):
+    argv = ["--backends", f"numpy,{fault},right", "--timeout", "1", "--memory-limit", "1024"]
+    code, out = report(capsys, *argv, "--hvp")
+    doc = json.loads(out)  # stdout is one JSON document, whatever the plugin printed
+    status, phrase = FAULTS[fault]
+    assert code == (0 if status == "pass" else 1)
+    rows = {r["backend"]: r for r in doc["runs"][0]["backends"]}
+    assert (rows["numpy"]["status"], rows["right"]["status"]) == ("pass", "pass")
+    assert rows[fault]["status"] == status and phrase in rows[fault]["message"]
+    assert "\n" not in rows[fault]["message"]
+    assert doc["verdict"] == ("pass" if status == "pass" else "fail")
+
+
+def test_what_a_plugin_prints_is_captured_into_its_row(capsys, fakes):
+    code, out = report(capsys, "--backends", "numpy,noisy")
+    row = json.loads(out)["runs"][0]["backends"][1]
+    assert code == 0
+    for noise in ["noise on stdout {not json", "noise on stderr", "raw noise on fd 1"]:
+        assert noise in row["output"]
+
+
+@pytest.mark.parametrize("fault", ["exits", "none", "noisy", "hangs"])
+def test_in_process_the_same_faults_are_rows_too(capsys, fakes, fault):
+    """--in-process gives up isolation from crashes, not from these."""
+    argv = ["--backends", f"numpy,{fault}", "--timeout", "1", "--in-process"]
+    code, out = report(capsys, *argv)
+    rows = {r["backend"]: r for r in json.loads(out)["runs"][0]["backends"]}
+    status, phrase = FAULTS[fault]
+    assert rows[fault]["status"] == status and phrase.split(";")[0] in rows[fault]["message"]
+    assert code == (0 if status == "pass" else 1)
+
+
+def test_only_the_references_own_backends_run_here():
+    check = Check(load_case("article"), train(load_case("article")))
+    assert Workers.group(get_backend("numpy"), check) is None
+    assert Workers.group(get_backend("fd"), check) is None
 
     class NotInstalled(type(get_backend("numpy"))):
         module = "a_framework_that_is_not_installed"
 
-    assert Workers.framework(NotInstalled()) is None  # its skip is decided here, no worker
+    assert Workers.group(NotInstalled(), check) is None  # its skip is decided here, no worker
+
+    class Impostor(type(get_backend("numpy"))):  # calls itself numpy: still a plugin
+        def run(self, case, dtype, device="cpu"):
+            raise AssertionError("never here")
+
+    assert Workers.group(Impostor(), check) == "plugin numpy"
 
 
 def test_sweep_counts_a_crash_as_an_error_and_goes_on(capsys, fakes, tmp_path):
@@ -74,4 +127,4 @@ def test_sweep_counts_a_crash_as_an_error_and_goes_on(capsys, fakes, tmp_path):
         "segfault": ["2", "0", "0", "2", "0"],
         "right": ["2", "2", "0", "0", "0"],
     }
-    assert "died while running it" in out
+    assert "random-23 segfault float64: its worker process (json) died while running it" in out

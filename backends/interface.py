@@ -160,10 +160,12 @@ class FrameworkBackend(Backend):
     def update(self, params: dict, grads: dict, lr: float, frozen) -> dict:
         return {n: p if n in frozen else p - lr * grads[n] for n, p in params.items()}
 
-    def step(self, case: Case, params: dict, X, Y) -> tuple[object, dict, dict]:
-        """One SGD step: (the loss, dE/d every parameter and "X", the updated parameters)."""
+    def step(self, case: Case, params: dict, X, Y, lr=None) -> tuple[object, dict, dict]:
+        """One SGD step: (the loss, dE/d every parameter and "X", the updated parameters);
+        ``lr`` (default: the case's) may be a traced argument in a compiled step."""
         loss, grads = self.loss_and_grads(case, params, X, Y)
-        return loss, grads, self.update(params, grads, case.learning_rate, case.frozen)
+        lr = case.learning_rate if lr is None else lr
+        return loss, grads, self.update(params, grads, lr, case.frozen)
 
     def final_loss(self, case: Case, params: dict, X, Y):
         """The loss after the last step (a hook for engines that compile it)."""

@@ -10,6 +10,8 @@ import numpy as np
 
 from backends.interface import BackendUnavailable, Capabilities, FrameworkBackend
 
+COMPILED = {}  # see JaxBackend.compiled
+
 
 class JaxBackend(FrameworkBackend):
     name = "jax"
@@ -17,13 +19,12 @@ class JaxBackend(FrameworkBackend):
     install_hint = "pip install jax==0.10.2"
     capabilities = Capabilities(devices=("cpu", "cuda"), mode="reverse", hvp="jvp of grad")
 
+    @contextlib.contextmanager
     def scope(self, dtype, device):
         import jax
 
-        stack = contextlib.ExitStack()
-        stack.enter_context(jax.enable_x64(dtype == "float64"))
-        stack.enter_context(jax.default_matmul_precision("highest"))
-        return stack
+        with jax.enable_x64(dtype == "float64"), jax.default_matmul_precision("highest"):
+            yield
 
     def setup(self, dtype, device):
         import jax
@@ -35,7 +36,6 @@ class JaxBackend(FrameworkBackend):
             self.device = jax.devices(platform)[0]
         except RuntimeError:
             raise BackendUnavailable(f"{self.name}: no {platform} device visible to JAX") from None
-        self._step = None
 
     def tensor(self, array, dtype, device):
         return self.jax.device_put(np.asarray(array, dtype=dtype), self.device)
@@ -43,30 +43,38 @@ class JaxBackend(FrameworkBackend):
     def to_numpy(self, value):
         return np.asarray(value)
 
-    def gradient_function(self, case, Y):
-        """(params, X) -> (loss, (dE/dparams, dE/dX))."""
+    def gradient_function(self, case, Y):  # (params, X) -> (loss, (dE/dparams, dE/dX))
         return self.jax.value_and_grad(lambda p, X: self.loss(case, p, X, Y), argnums=(0, 1))
 
-    def differentiate(self, f):
-        """The first derivative the H·v is taken of (reverse mode here)."""
+    def differentiate(self, f):  # the first derivative the H·v is taken of
         return self.jax.grad(f)
 
     def loss_and_grads(self, case, params, X, Y):
         value, (g_params, g_X) = self.gradient_function(case, Y)(params, X)
         return value, {**g_params, "X": g_X}
 
-    def step(self, case, params, X, Y):
-        """Loss, gradients and the SGD update fused into one jitted step, compiled once per
-        run, as a JAX user writes it (op-by-op would compile every primitive per shape)."""
-        if self._step is None:
-            generic = super().step
-            self._step = self.jax.jit(lambda p, X: generic(case, p, X, Y))
-        return self._step(params, X)
+    def step(self, case, params, X, Y, lr=None):
+        """Loss, gradients and the SGD update fused into one jitted step, as a JAX user writes
+        it. Data, parameters and the learning rate are traced arguments, so cases of one shape
+        family (same layers, activations, loss, frozen set, batch) share one compile."""
+        lr = np.asarray(case.learning_rate, dtype=np.asarray(X).dtype)
+        generic = super().step
+        return self.compiled("step", case, lambda *a: generic(case, *a))(params, X, Y, lr)
+
+    def compiled(self, what, case, function):
+        """``jax.jit(function)``, kept per backend, purpose and architecture (jit then keeps one
+        executable per shape and dtype): the cache that makes a shape family compile once."""
+        key = (type(self), what, case.activations, case.loss, case.frozen, case.biases is None)
+        return COMPILED.setdefault(key, self.jax.jit(function))
 
     def final_loss(self, case, params, X, Y):
         return self.step(case, params, X, Y)[0]  # the step's loss: no second compile
 
     def hessian_vector(self, case, params, X, Y, tangents):
         """Forward over the first derivative: H·v = jvp(∇E, (θ,), (v,)), jitted."""
-        jax, grad = self.jax, self.differentiate(lambda p: self.loss(case, p, X, Y))
-        return jax.jit(lambda p, t: jax.jvp(grad, (p,), (t,))[1])(params, tangents)
+
+        def hv(p, t, X, Y):
+            grad = self.differentiate(lambda q: self.loss(case, q, X, Y))
+            return self.jax.jvp(grad, (p,), (t,))[1]
+
+        return self.compiled("hvp", case, hv)(params, tangents, X, Y)

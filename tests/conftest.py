@@ -50,6 +50,10 @@ def pytest_generate_tests(metafunc):
             for c in getattr(metafunc.module, cases)
             for d in metafunc.module.DTYPES
         ]
-        # one xdist group per backend and case: its runs are cached, so its tests share a worker
-        params = [pytest.param(c, marks=pytest.mark.xdist_group(f"{c[0]}-{c[1]}")) for c in combos]
+        # one xdist group per backend and shape family (random-3.1 -> random-3): its runs are
+        # cached and its compiles shared, so its tests share a worker
+        params = [
+            pytest.param(c, marks=pytest.mark.xdist_group(f"{c[0]}-{c[1].split('.')[0]}"))
+            for c in combos
+        ]
         metafunc.parametrize(fixture, params, ids=["-".join(c) for c in combos])

@@ -189,7 +189,7 @@ def test_explain_large_or_batched_case_uses_matrix_form(capsys, tmp_path):
     ],
 )
 def test_broken_backend_is_reported_and_the_others_still_run(capsys, fakes, fake, status, phrase):
-    code, doc = report_json(capsys, "--backends", f"numpy,{fake},fd")
+    code, doc = report_json(capsys, "--backends", f"numpy,{fake},fd", "--in-process")
     assert code == 1 and doc["verdict"] == "fail"
     numpy_, broken, fd = doc["runs"][0]["backends"]
     assert (numpy_["status"], fd["status"]) == ("pass", "pass")
@@ -198,7 +198,7 @@ def test_broken_backend_is_reported_and_the_others_still_run(capsys, fakes, fake
 
 
 def test_report_names_the_wrong_parameter(capsys, fakes):
-    code, doc = report_json(capsys, "--backends", "numpy,offw3")
+    code, doc = report_json(capsys, "--backends", "numpy,offw3", "--in-process")
     assert code == 1
     off = doc["runs"][0]["backends"][1]
     assert off["status"] == "fail" and off["worst"] == "w3" and off["worst_quantity"] == "gradients"
@@ -207,7 +207,7 @@ def test_report_names_the_wrong_parameter(capsys, fakes):
 
 
 def test_text_report_marks_the_wrong_value(capsys, fakes):
-    code, out, _ = run(capsys, "report", "--backends", "numpy,offw3")
+    code, out, _ = run(capsys, "report", "--backends", "numpy,offw3", "--in-process")
     assert code == 1
     w3_row = next(line for line in out.splitlines() if line.startswith("w3 ") and "✗" in line)
     assert "-0.2417" in w3_row

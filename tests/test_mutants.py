@@ -32,7 +32,8 @@ def tensor_of(case, label: str) -> str:
 def test_mutant_is_caught_and_named(mutants_registered, capsys, bug):
     caught = []
     for name in CASES:
-        code = main(["report", name, "--backends", f"mutant-{bug}", "--format", "json"])
+        argv = ["report", name, "--backends", f"mutant-{bug}", "--format", "json", "--in-process"]
+        code = main(argv)  # in-process: isolation is tests/test_workers.py's subject
         doc = json.loads(capsys.readouterr().out)
         (entry,) = doc["runs"][0]["backends"]
         if code == 1:

@@ -38,6 +38,20 @@ def result_fields(result) -> dict:
     }
 
 
+def verdict_fields(c, version: bool = False) -> dict:
+    """Who was judged, how, and what was said: the head of a backend's entry."""
+    head = {"backend": c.backend, **({"version": c.version} if version else {})}
+    return {
+        **head,
+        "status": c.status,
+        "message": c.message,
+        "method": c.method,
+        "tolerance": {"rtol": c.tolerance.rtol, "atol": c.tolerance.atol},
+        "tolerance_reason": c.tolerance_reason,
+        "output": c.output,
+    }
+
+
 def hvp_to_dict(run: Run) -> dict | None:
     if run.hvp is None:
         return None
@@ -45,13 +59,7 @@ def hvp_to_dict(run: Run) -> dict | None:
     for c in run.hvp.comparisons:
         a = c.agreement
         entries.append({
-            "backend": c.backend,
-            "status": c.status,
-            "message": c.message,
-            "method": c.method,
-            "tolerance": {"rtol": c.tolerance.rtol, "atol": c.tolerance.atol},
-            "tolerance_reason": c.tolerance_reason,
-            "output": c.output,
+            **verdict_fields(c),
             "hvp": tensors(c.hvp) if c.hvp is not None and c.status != "error" else None,
             "max_abs_error": number(a.max_abs_error["hvp"]) if a else None,
             "max_rel_error": number(a.max_rel_error["hvp"]) if a else None,
@@ -72,14 +80,7 @@ def run_to_dict(run: Run) -> dict:
         a = c.agreement
         malformed = c.status == "error" and c.result is not None
         entry = {
-            "backend": c.backend,
-            "version": c.version,
-            "status": c.status,
-            "message": c.message,
-            "method": c.method,
-            "tolerance": {"rtol": c.tolerance.rtol, "atol": c.tolerance.atol},
-            "tolerance_reason": c.tolerance_reason,
-            "output": c.output,
+            **verdict_fields(c, version=True),
             **result_fields(None if malformed else c.result),
             "max_abs_error": {k: number(v) for k, v in a.max_abs_error.items()} if a else None,
             "max_rel_error": {k: number(v) for k, v in a.max_rel_error.items()} if a else None,

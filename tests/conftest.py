@@ -57,3 +57,21 @@ def pytest_generate_tests(metafunc):
             for c in combos
         ]
         metafunc.parametrize(fixture, params, ids=["-".join(c) for c in combos])
+
+
+@pytest.fixture
+def register(monkeypatch):
+    """``register({"name": "module:Class", …})``: these plugins, and only these, are what the
+    entry points offer for the rest of the test."""
+    import importlib.metadata
+
+    from backends import registry
+
+    def plugins(targets: dict[str, str]) -> None:
+        points = [
+            importlib.metadata.EntryPoint(name, target, registry.ENTRY_POINT_GROUP)
+            for name, target in targets.items()
+        ]
+        monkeypatch.setattr(registry.importlib.metadata, "entry_points", lambda group: points)
+
+    return plugins

@@ -1,6 +1,5 @@
 """The `crosscheck` CLI: formats, exit codes, bad input, isolation of broken backends."""
 
-import importlib.metadata
 import json
 import subprocess
 import sys
@@ -8,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from backends import backend_names, get_backend, registry
+from backends import backend_names, get_backend
 from comparisons.cli import main
 from reference.case_file import dump_case
 from reference.random_cases import random_case
@@ -24,11 +23,8 @@ FAKES = {
 
 
 @pytest.fixture
-def fakes(monkeypatch):
-    points = [
-        importlib.metadata.EntryPoint(n, v, registry.ENTRY_POINT_GROUP) for n, v in FAKES.items()
-    ]
-    monkeypatch.setattr(registry.importlib.metadata, "entry_points", lambda group: points)
+def fakes(register):
+    register(FAKES)
 
 
 # every backend whose framework is installed here (all of them under `make test`)

@@ -1,12 +1,11 @@
 """Worker processes: the same report as in-process, and no backend can end, stall or corrupt
 the process that writes it — one test per fault a plugin can commit."""
 
-import importlib.metadata
 import json
 
 import pytest
 
-from backends import backend_names, get_backend, registry
+from backends import backend_names, get_backend
 from comparisons.cli import main
 from comparisons.judge import Check
 from comparisons.workers import Workers
@@ -27,11 +26,8 @@ FAKES = {
 
 
 @pytest.fixture
-def fakes(monkeypatch):
-    points = [
-        importlib.metadata.EntryPoint(n, v, registry.ENTRY_POINT_GROUP) for n, v in FAKES.items()
-    ]
-    monkeypatch.setattr(registry.importlib.metadata, "entry_points", lambda group: points)
+def fakes(register):
+    register(FAKES)
 
 
 def report(capsys, *argv):

@@ -3,8 +3,18 @@
 Importing this package imports no framework; an adapter imports its framework when it runs.
 """
 
-from backends.interface import Backend, BackendUnavailable, Capabilities, FrameworkBackend
-from backends.registry import UnknownBackend, all_backends, backend_names, get_backend
+from backprop_crosscheck.backends.interface import (
+    Backend,
+    BackendUnavailable,
+    Capabilities,
+    FrameworkBackend,
+)
+from backprop_crosscheck.backends.registry import (
+    UnknownBackend,
+    all_backends,
+    backend_names,
+    get_backend,
+)
 
 __all__ = [
     "Backend",

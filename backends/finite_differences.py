@@ -3,8 +3,12 @@ a witness that shares no code path with the hand-derived backward pass."""
 
 import numpy as np
 
-from backends.interface import Backend, Capabilities
-from reference.finite_differences import hvp_by_differences, sgd, train_by_differences
+from backprop_crosscheck.backends.interface import Backend, Capabilities
+from backprop_crosscheck.reference.finite_differences import (
+    hvp_by_differences,
+    sgd,
+    train_by_differences,
+)
 
 
 class FiniteDifferenceBackend(Backend):

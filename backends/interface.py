@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from reference.case import Case
-from reference.result import Result
+from backprop_crosscheck.reference.case import Case
+from backprop_crosscheck.reference.result import Result
 
 DTYPES = ("float64", "float32")
 

@@ -1,8 +1,8 @@
 """`jax-fwd`: forward-mode gradients with ``jax.jacfwd`` — a different algorithm from the
 reverse mode of every other framework backend (one JVP per input scalar)."""
 
-from backends.interface import Capabilities
-from backends.jax_grad import JaxBackend
+from backprop_crosscheck.backends.interface import Capabilities
+from backprop_crosscheck.backends.jax_grad import JaxBackend
 
 
 class JaxForwardBackend(JaxBackend):

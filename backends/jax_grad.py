@@ -8,7 +8,11 @@ import contextlib
 
 import numpy as np
 
-from backends.interface import BackendUnavailable, Capabilities, FrameworkBackend
+from backprop_crosscheck.backends.interface import (
+    BackendUnavailable,
+    Capabilities,
+    FrameworkBackend,
+)
 
 COMPILED = {}  # see JaxBackend.compiled
 

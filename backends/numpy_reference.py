@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from backends.interface import Backend, Capabilities
-from reference import train
-from reference.hvp import hvp
-from reference.network import step
+from backprop_crosscheck.backends.interface import Backend, Capabilities
+from backprop_crosscheck.reference import train
+from backprop_crosscheck.reference.hvp import hvp
+from backprop_crosscheck.reference.network import step
 
 
 class NumpyBackend(Backend):

@@ -9,19 +9,19 @@ no edit of this repository:
 import importlib
 import importlib.metadata
 
-from backends.interface import Backend
+from backprop_crosscheck.backends.interface import Backend
 
 ENTRY_POINT_GROUP = "backprop_crosscheck.backends"
 
 BUILTIN = {
-    "numpy": "backends.numpy_reference:NumpyBackend",
-    "fd": "backends.finite_differences:FiniteDifferenceBackend",
-    "torch": "backends.torch_autograd:TorchBackend",
-    "torch-func": "backends.torch_func:TorchFuncBackend",
-    "jax": "backends.jax_grad:JaxBackend",
-    "jax-fwd": "backends.jax_forward:JaxForwardBackend",
-    "autograd": "backends.autograd_hips:AutogradBackend",
-    "tensorflow": "backends.tensorflow_tape:TensorFlowBackend",
+    "numpy": "backprop_crosscheck.backends.numpy_reference:NumpyBackend",
+    "fd": "backprop_crosscheck.backends.finite_differences:FiniteDifferenceBackend",
+    "torch": "backprop_crosscheck.backends.torch_autograd:TorchBackend",
+    "torch-func": "backprop_crosscheck.backends.torch_func:TorchFuncBackend",
+    "jax": "backprop_crosscheck.backends.jax_grad:JaxBackend",
+    "jax-fwd": "backprop_crosscheck.backends.jax_forward:JaxForwardBackend",
+    "autograd": "backprop_crosscheck.backends.autograd_hips:AutogradBackend",
+    "tensorflow": "backprop_crosscheck.backends.tensorflow_tape:TensorFlowBackend",
 }
 
 
@@ -70,7 +70,7 @@ def get_backend(name: str) -> Backend:
         obj = ep.load()
         backend = obj() if isinstance(obj, type) else obj
         if not isinstance(backend, Backend):
-            raise TypeError(f"{ep.value} is not a backends.Backend")
+            raise TypeError(f"{ep.value} is not a backprop_crosscheck.Backend")
     except KeyboardInterrupt:
         raise
     except BaseException as e:  # noqa: BLE001 - a broken plugin (even sys.exit) is its own error

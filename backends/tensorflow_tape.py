@@ -4,7 +4,7 @@ import importlib.metadata
 
 import numpy as np
 
-from backends.interface import Capabilities, FrameworkBackend
+from backprop_crosscheck.backends.interface import Capabilities, FrameworkBackend
 
 
 class TensorFlowBackend(FrameworkBackend):

@@ -1,6 +1,10 @@
 """`torch`: PyTorch autograd — ``loss.backward()``, update under ``torch.no_grad()``."""
 
-from backends.interface import BackendUnavailable, Capabilities, FrameworkBackend
+from backprop_crosscheck.backends.interface import (
+    BackendUnavailable,
+    Capabilities,
+    FrameworkBackend,
+)
 
 
 class TorchBackend(FrameworkBackend):

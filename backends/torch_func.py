@@ -1,8 +1,8 @@
 """`torch-func`: PyTorch's functional transform ``torch.func.grad_and_value`` — a second,
 independent PyTorch path (no ``.backward()``, no ``.grad`` fields)."""
 
-from backends.interface import Capabilities, FrameworkBackend
-from backends.torch_autograd import TorchBackend
+from backprop_crosscheck.backends.interface import Capabilities, FrameworkBackend
+from backprop_crosscheck.backends.torch_autograd import TorchBackend
 
 
 class TorchFuncBackend(TorchBackend):

@@ -1,5 +1,5 @@
 import sys
 
-from comparisons.cli import main
+from backprop_crosscheck.comparisons.cli import main
 
 sys.exit(main())

@@ -1,6 +1,6 @@
 """`crosscheck bench`: the time of one gradient-and-update step per backend, dtype and size.
 
-Each backend is measured in a worker process of its own (``python -m comparisons.bench``), so
+Each backend is measured in a worker process of its own (``python -m backprop_crosscheck.comparisons.bench``), so
 its imports and its peak memory are its own. For every size the worker times the first step
 (which includes JIT compilation: reported apart), warms up, then takes the median of repeated
 steps. The parent measures this machine's matmul throughput in the same run, so GFLOP/s can
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reference import parse_case
+from backprop_crosscheck.reference import parse_case
 
 # (layers, batch): from the article's 2-2-1 up to an MNIST-sized MLP
 LADDER = [
@@ -79,7 +79,7 @@ def time_steps(step, budget_s: float = 0.5, min_reps: int = 5, max_reps: int = 2
 
 def worker(backend_name: str, dtypes: list[str], ladder, device: str, budget_s: float) -> None:
     """Runs in its own process; prints one JSON line per (dtype, size)."""
-    from backends import BackendUnavailable, get_backend
+    from backprop_crosscheck.backends import BackendUnavailable, get_backend
 
     backend = get_backend(backend_name)
     for dtype in dtypes:
@@ -132,7 +132,14 @@ class Row:
 def run_bench(backends, dtypes, ladder, device: str, budget_s: float = 0.5, progress=None):
     rows = []
     for i, name in enumerate(backends):
-        cmd = [sys.executable, "-m", "comparisons.bench", name, ",".join(dtypes), device]
+        cmd = [
+            sys.executable,
+            "-m",
+            "backprop_crosscheck.comparisons.bench",
+            name,
+            ",".join(dtypes),
+            device,
+        ]
         cmd += [json.dumps(ladder), str(budget_s)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]

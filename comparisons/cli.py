@@ -10,12 +10,12 @@ import math
 import sys
 from pathlib import Path
 
-from backends import UnknownBackend, backend_names, get_backend
-from backends.interface import DTYPES
-from comparisons.output_files import OutputError, check_target, write_text
-from comparisons.pictures import PictureError
-from reference import CaseError, builtin_case_names, load_case
-from reference.case_file import DEFAULT_LIMITS, NO_LIMITS
+from backprop_crosscheck.backends import UnknownBackend, backend_names, get_backend
+from backprop_crosscheck.backends.interface import DTYPES
+from backprop_crosscheck.comparisons.output_files import OutputError, check_target, write_text
+from backprop_crosscheck.comparisons.pictures import PictureError
+from backprop_crosscheck.reference import CaseError, builtin_case_names, load_case
+from backprop_crosscheck.reference.case_file import DEFAULT_LIMITS, NO_LIMITS
 
 
 class UsageError(Exception):
@@ -204,8 +204,8 @@ def write_output(text: str, output: str | None) -> None:
 
 def backend_workers(args):
     """A context giving the worker processes, or None with --in-process."""
-    from comparisons.guard import default_memory_mib
-    from comparisons.workers import Workers
+    from backprop_crosscheck.comparisons.guard import default_memory_mib
+    from backprop_crosscheck.comparisons.workers import Workers
 
     if args.in_process:
         return contextlib.nullcontext()
@@ -219,11 +219,11 @@ def load_cases(specs: list[str], args):
 
 
 def cmd_report(args) -> int:
-    from comparisons.pictures import check_target as check_picture
-    from comparisons.pictures import trajectory_plot
-    from comparisons.report_json import render_json
-    from comparisons.report_text import render_markdown, render_text
-    from comparisons.runner import run_case, verdict
+    from backprop_crosscheck.comparisons.pictures import check_target as check_picture
+    from backprop_crosscheck.comparisons.pictures import trajectory_plot
+    from backprop_crosscheck.comparisons.report_json import render_json
+    from backprop_crosscheck.comparisons.report_text import render_markdown, render_text
+    from backprop_crosscheck.comparisons.runner import run_case, verdict
 
     if args.output:
         check_target(args.output, "--output")
@@ -252,8 +252,8 @@ def cmd_report(args) -> int:
 
 
 def cmd_explain(args) -> int:
-    from comparisons.explain import explain
-    from comparisons.pictures import check_target, diagram
+    from backprop_crosscheck.comparisons.explain import explain
+    from backprop_crosscheck.comparisons.pictures import check_target, diagram
 
     if args.diagram:
         check_target(args.diagram, "--diagram")
@@ -303,8 +303,8 @@ def cmd_list(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from comparisons.progress import Progress
-    from comparisons.sweep import render_sweep, sweep
+    from backprop_crosscheck.comparisons.progress import Progress
+    from backprop_crosscheck.comparisons.sweep import render_sweep, sweep
 
     folder = Path(args.save_failures)
     if folder.exists() and not folder.is_dir():
@@ -324,8 +324,8 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from comparisons import bench
-    from comparisons.progress import Progress
+    from backprop_crosscheck.comparisons import bench
+    from backprop_crosscheck.comparisons.progress import Progress
 
     if args.output:
         check_target(args.output, "--output")

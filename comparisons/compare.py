@@ -4,9 +4,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from comparisons.tolerance import Tolerance
-from reference.case import Case
-from reference.result import Result
+from backprop_crosscheck.comparisons.tolerance import Tolerance
+from backprop_crosscheck.reference.case import Case
+from backprop_crosscheck.reference.result import Result
 
 QUANTITIES = ("loss", "gradients", "updated", "final")
 

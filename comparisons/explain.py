@@ -6,11 +6,11 @@ Small single-sample networks are explained scalar by scalar, as the article does
 
 import numpy as np
 
-from reference import Case, CaseError, train
-from reference.activations import ACTIVATIONS
-from reference.case_file import quoted
-from reference.names import neuron_names, shown_per_neuron
-from reference.network import backward_pass, forward, reference_problem
+from backprop_crosscheck.reference import Case, CaseError, train
+from backprop_crosscheck.reference.activations import ACTIVATIONS
+from backprop_crosscheck.reference.case_file import quoted
+from backprop_crosscheck.reference.names import neuron_names, shown_per_neuron
+from backprop_crosscheck.reference.network import backward_pass, forward, reference_problem
 
 
 def num(x) -> str:

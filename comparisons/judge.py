@@ -8,11 +8,11 @@ the sweep, the worker processes and the conformance tests all judge through here
 
 from dataclasses import dataclass
 
-from backends.interface import Backend, BackendUnavailable
-from comparisons.compare import Agreement, agreement_of, result_pairs
-from comparisons.guard import TimedOut, captured_output, time_limit
-from comparisons.tolerance import Tolerance, tolerance_for
-from reference import Case, Result
+from backprop_crosscheck.backends.interface import Backend, BackendUnavailable
+from backprop_crosscheck.comparisons.compare import Agreement, agreement_of, result_pairs
+from backprop_crosscheck.comparisons.guard import TimedOut, captured_output, time_limit
+from backprop_crosscheck.comparisons.tolerance import Tolerance, tolerance_for
+from backprop_crosscheck.reference import Case, Result
 
 
 @dataclass(frozen=True, eq=False)

@@ -8,10 +8,10 @@ numbers), and matplotlib's bundled DejaVu Sans font.
 
 import numpy as np
 
-from comparisons import output_files
-from reference import Case, train
-from reference.names import neuron_names, shown_per_neuron
-from reference.network import forward
+from backprop_crosscheck.comparisons import output_files
+from backprop_crosscheck.reference import Case, train
+from backprop_crosscheck.reference.names import neuron_names, shown_per_neuron
+from backprop_crosscheck.reference.network import forward
 
 INSTALL = "pip install matplotlib  (or: pip install 'backprop-crosscheck[plot]')"
 STYLE = {

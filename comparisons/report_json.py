@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from comparisons.runner import Run, verdict
+from backprop_crosscheck.comparisons.runner import Run, verdict
 
 SCHEMA = "backprop-crosscheck/report/1"
 

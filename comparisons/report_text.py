@@ -3,10 +3,10 @@
 import numpy as np
 from tabulate import tabulate
 
-from comparisons.compare import QUANTITIES, tensors_of
-from comparisons.runner import Run, verdict
-from reference.names import neuron_names, shown_per_neuron, shown_per_scalar
-from reference.network import forward
+from backprop_crosscheck.comparisons.compare import QUANTITIES, tensors_of
+from backprop_crosscheck.comparisons.runner import Run, verdict
+from backprop_crosscheck.reference.names import neuron_names, shown_per_neuron, shown_per_scalar
+from backprop_crosscheck.reference.network import forward
 
 STATUS = {"pass": "PASS", "fail": "FAIL", "skip": "SKIP", "error": "ERROR", "unsupported": "n/a"}
 SUMMARY = ["backend", "version", "status", *QUANTITIES, "max rel", "rtol / atol", "worst"]

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from backends.interface import Backend
-from comparisons.judge import Check, Comparison, check_backend
-from comparisons.tolerance import Tolerance
-from reference import Case, CaseError, Result, train
-from reference.case_file import quoted
-from reference.hvp import direction, hvp
-from reference.network import reference_problem
+from backprop_crosscheck.backends.interface import Backend
+from backprop_crosscheck.comparisons.judge import Check, Comparison, check_backend
+from backprop_crosscheck.comparisons.tolerance import Tolerance
+from backprop_crosscheck.reference import Case, CaseError, Result, train
+from backprop_crosscheck.reference.case_file import quoted
+from backprop_crosscheck.reference.hvp import direction, hvp
+from backprop_crosscheck.reference.network import reference_problem
 
 
 @dataclass

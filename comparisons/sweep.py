@@ -8,12 +8,12 @@ allowed). Each failing case is written as a TOML case file that reproduces it.
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from comparisons.judge import Check
-from comparisons.output_files import OutputError, write_text
-from comparisons.runner import check_backends
-from reference import train
-from reference.case_file import dump_case
-from reference.random_cases import random_case
+from backprop_crosscheck.comparisons.judge import Check
+from backprop_crosscheck.comparisons.output_files import OutputError, write_text
+from backprop_crosscheck.comparisons.runner import check_backends
+from backprop_crosscheck.reference import train
+from backprop_crosscheck.reference.case_file import dump_case
+from backprop_crosscheck.reference.random_cases import random_case
 
 SHAPE = {"max_depth": 4, "max_width": 32, "max_batch": 16, "max_steps": 5}
 

@@ -12,14 +12,14 @@ from multiprocessing.connection import Connection
 
 
 def serve(fd: int, parent_pid: int, memory_mib: int) -> None:
-    from comparisons.guard import cap_memory, die_with_parent
+    from backprop_crosscheck.comparisons.guard import cap_memory, die_with_parent
 
     die_with_parent(parent_pid)
     cap_memory(memory_mib)
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C: the parent reports it, quietly here
     conn = Connection(fd)
     sys.path[:] = conn.recv()  # the parent's, so its plugins unpickle here
-    from comparisons.judge import check_backend
+    from backprop_crosscheck.comparisons.judge import check_backend
 
     while True:
         try:

@@ -22,12 +22,14 @@ import tempfile
 import time
 from multiprocessing.connection import Connection, wait
 
-from backends.registry import runs_in_process
-from comparisons.guard import cut
-from comparisons.judge import Check, check_backend
+import backprop_crosscheck
+from backprop_crosscheck.backends.registry import runs_in_process
+from backprop_crosscheck.comparisons.guard import cut
+from backprop_crosscheck.comparisons.judge import Check, check_backend
 
 GRACE_S = 3.0  # past the judge's own time limit, the parent kills a worker that did not answer
-PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# the folder holding the backprop_crosscheck package, for a worker started from anywhere
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(backprop_crosscheck.__file__)))
 
 
 class Worker:
@@ -38,8 +40,8 @@ class Worker:
         ours, theirs = socket.socketpair()
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             [PACKAGE_ROOT, *filter(None, [os.environ.get("PYTHONPATH")])])}  # fmt: skip
-        argv = [sys.executable, "-m", "comparisons.worker", str(theirs.fileno()),
-                str(os.getpid()), str(memory_mib)]  # fmt: skip
+        argv = [sys.executable, "-m", "backprop_crosscheck.comparisons.worker",
+                str(theirs.fileno()), str(os.getpid()), str(memory_mib)]  # fmt: skip
         self.process = subprocess.Popen(
             argv, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
             stdout=self.output, stderr=self.output, env=env,

@@ -4,10 +4,10 @@ case  = load_case("article")            # a built-in name or a .toml path
 r     = train(case)                     # loss trajectory, gradients, updated/final params
 """
 
-from reference.case import Case, CaseError
-from reference.case_file import builtin_case_names, load_case, parse_case
-from reference.network import backward, forward, sgd_step, train
-from reference.result import Result
+from backprop_crosscheck.reference.case import Case, CaseError
+from backprop_crosscheck.reference.case_file import builtin_case_names, load_case, parse_case
+from backprop_crosscheck.reference.network import backward, forward, sgd_step, train
+from backprop_crosscheck.reference.result import Result
 
 __all__ = [
     "Case",

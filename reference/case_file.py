@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from reference.activations import ACTIVATIONS
-from reference.case import Case, CaseError, parse_scalar
-from reference.losses import LOSSES
+from backprop_crosscheck.reference.activations import ACTIVATIONS
+from backprop_crosscheck.reference.case import Case, CaseError, parse_scalar
+from backprop_crosscheck.reference.losses import LOSSES
 
 REQUIRED = ("layers", "learning_rate", "inputs", "targets", "weights")
 MAX_FILE_BYTES = 32 * 1024 * 1024  # a case file larger than this is refused, unread
@@ -39,7 +39,7 @@ OPTIONAL = ("name", "description", "activation", "loss", "steps", "biases", "fro
 
 
 def builtin_case_names() -> list[str]:
-    folder = resources.files("reference") / "cases"
+    folder = resources.files("backprop_crosscheck.reference") / "cases"
     return sorted(
         p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml")
     )
@@ -49,7 +49,9 @@ def load_case(spec: str | Path, limits: Limits = DEFAULT_LIMITS) -> Case:
     """A built-in case by name (``article``) or a case file by path."""
     spec = str(spec)
     if spec in builtin_case_names():
-        text = (resources.files("reference") / "cases" / f"{spec}.toml").read_text("utf-8")
+        text = (
+            resources.files("backprop_crosscheck.reference") / "cases" / f"{spec}.toml"
+        ).read_text("utf-8")
         return parse_case(_toml(text, spec), source=spec, name=spec, limits=limits)
     path = Path(spec)
     where = quoted(spec)

@@ -16,9 +16,9 @@ Second order: central differences of the hand-derived gradient along v.
 
 import numpy as np
 
-from reference.case import Case
-from reference.network import backward, forward, loss_value
-from reference.result import Result
+from backprop_crosscheck.reference.case import Case
+from backprop_crosscheck.reference.network import backward, forward, loss_value
+from backprop_crosscheck.reference.result import Result
 
 STEP = np.finfo(np.float64).eps ** (1 / 3)
 MAX_SHRINK = 6  # h down to 1e-5 of its first value; rounding then costs ~1e-7 relative

@@ -18,10 +18,10 @@ along them.
 
 import numpy as np
 
-from reference.activations import ACTIVATIONS
-from reference.case import Case
-from reference.losses import LOSSES
-from reference.network import backward_pass, forward
+from backprop_crosscheck.reference.activations import ACTIVATIONS
+from backprop_crosscheck.reference.case import Case
+from backprop_crosscheck.reference.losses import LOSSES
+from backprop_crosscheck.reference.network import backward_pass, forward
 
 
 def direction(case: Case, seed: int = 0) -> dict[str, np.ndarray]:

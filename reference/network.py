@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reference.activations import ACTIVATIONS
-from reference.case import Case
-from reference.losses import LOSSES
-from reference.result import Result
+from backprop_crosscheck.reference.activations import ACTIVATIONS
+from backprop_crosscheck.reference.case import Case
+from backprop_crosscheck.reference.losses import LOSSES
+from backprop_crosscheck.reference.result import Result
 
 
 @dataclass(frozen=True)

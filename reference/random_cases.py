@@ -5,11 +5,11 @@ The same seed always gives the same case. Used by the tests, the conformance sui
 
 import numpy as np
 
-from reference.activations import ACTIVATIONS
-from reference.case import Case
-from reference.case_file import parse_case
-from reference.losses import LOSSES
-from reference.network import train
+from backprop_crosscheck.reference.activations import ACTIVATIONS
+from backprop_crosscheck.reference.case import Case
+from backprop_crosscheck.reference.case_file import parse_case
+from backprop_crosscheck.reference.losses import LOSSES
+from backprop_crosscheck.reference.network import train
 
 
 def random_case(

@@ -15,9 +15,9 @@ import sys
 
 
 def capture(path: str) -> None:
-    from reference import builtin_case_names
+    from backprop_crosscheck.reference import builtin_case_names
 
-    cmd = [sys.executable, "-m", "comparisons", "report", *builtin_case_names()]
+    cmd = [sys.executable, "-m", "backprop_crosscheck", "report", *builtin_case_names()]
     cmd += ["--dtype", "all", "--hvp", "--format", "json", "--output", path]
     code = subprocess.run(cmd).returncode
     if code not in (0, 1):

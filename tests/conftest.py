@@ -29,7 +29,7 @@ def pytest_addoption(parser):
 
 
 def selected_backends(config) -> list[str]:
-    from backends import backend_names
+    from backprop_crosscheck.backends import backend_names
 
     chosen = config.getoption("--backend") or [
         n for n in os.environ.get("CROSSCHECK_BACKENDS", "").split(",") if n
@@ -65,7 +65,7 @@ def register(monkeypatch):
     entry points offer for the rest of the test."""
     import importlib.metadata
 
-    from backends import registry
+    from backprop_crosscheck.backends import registry
 
     def plugins(targets: dict[str, str]) -> None:
         points = [

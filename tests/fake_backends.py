@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from backends import Backend, Capabilities
-from reference import train
-from reference.result import Result
+from backprop_crosscheck.backends import Backend, Capabilities
+from backprop_crosscheck.reference import train
+from backprop_crosscheck.reference.result import Result
 
 
 class _Reference(Backend):

@@ -7,8 +7,8 @@ so a test can check that the report names one of them.
 
 import numpy as np
 
-from backends import Backend, Capabilities
-from reference.result import Result
+from backprop_crosscheck.backends import Backend, Capabilities
+from backprop_crosscheck.reference.result import Result
 
 ACT = {
     "identity": (lambda z: z, lambda z, a: np.ones_like(z)),

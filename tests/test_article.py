@@ -7,9 +7,9 @@ read back from the code under test.
 import numpy as np
 import pytest
 
-from reference import load_case, train
-from reference.article import matrix_step, scalar_step
-from reference.network import forward
+from backprop_crosscheck.reference import load_case, train
+from backprop_crosscheck.reference.article import matrix_step, scalar_step
+from backprop_crosscheck.reference.network import forward
 
 W0 = {"w1": 0.11, "w2": 0.21, "w3": 0.12, "w4": 0.08, "w5": 0.14, "w6": 0.15}
 UPDATED = {

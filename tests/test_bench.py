@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from comparisons import bench
-from comparisons.cli import main
+from backprop_crosscheck.comparisons import bench
+from backprop_crosscheck.comparisons.cli import main
 
 
 def test_step_flops_counts_three_matmuls_per_layer():

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from reference import CaseError, builtin_case_names, load_case, train
-from reference.case_file import dump_case
-from reference.random_cases import random_case
+from backprop_crosscheck.reference import CaseError, builtin_case_names, load_case, train
+from backprop_crosscheck.reference.case_file import dump_case
+from backprop_crosscheck.reference.random_cases import random_case
 
 GOOD = """\
 layers = [2, 2, 1]

@@ -7,10 +7,10 @@ import sys
 import numpy as np
 import pytest
 
-from backends import backend_names, get_backend
-from comparisons.cli import main
-from reference.case_file import dump_case
-from reference.random_cases import random_case
+from backprop_crosscheck.backends import backend_names, get_backend
+from backprop_crosscheck.comparisons.cli import main
+from backprop_crosscheck.reference.case_file import dump_case
+from backprop_crosscheck.reference.random_cases import random_case
 
 FAKES = {
     "raising": "fake_backends:Raising",
@@ -293,7 +293,7 @@ def test_console_script_exit_codes_and_stderr(tmp_path):
     """The installed entry point, as a user runs it: one line, exit 2, no traceback."""
     bad = tmp_path / "bad.toml"
     bad.write_text(BAD_TOML["shape"])
-    cmd = [sys.executable, "-m", "comparisons", "report", str(bad)]
+    cmd = [sys.executable, "-m", "backprop_crosscheck", "report", str(bad)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr == f"crosscheck: {bad}: weights[1] has shape (2, 2) but layers say (2, 1)\n"

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from fake_backends import NaNGradient
 
-from backends import UnknownBackend, get_backend
-from comparisons.judge import Check, judge
-from reference import load_case, train
-from reference.hvp import direction, hvp
-from reference.random_cases import family_case
+from backprop_crosscheck.backends import UnknownBackend, get_backend
+from backprop_crosscheck.comparisons.judge import Check, judge
+from backprop_crosscheck.reference import load_case, train
+from backprop_crosscheck.reference.hvp import direction, hvp
+from backprop_crosscheck.reference.random_cases import family_case
 
 # the article and 7 shape families of 3 random cases each: a compiling engine (JAX) compiles
 # once per family, and the xdist group of a backend and a family shares one worker

@@ -4,8 +4,8 @@ learning rate — so an engine that compiles (JAX) compiles once per family."""
 import numpy as np
 import pytest
 
-from backends import get_backend
-from reference.random_cases import family_case
+from backprop_crosscheck.backends import get_backend
+from backprop_crosscheck.reference.random_cases import family_case
 
 
 def test_members_share_the_architecture_and_differ_in_numbers():
@@ -23,7 +23,7 @@ def test_jax_compiles_once_per_family(name):
     backend = get_backend(name)
     if not backend.available():
         pytest.skip(f"{name}: jax is not installed: pip install jax (or make test)")
-    from backends import jax_grad
+    from backprop_crosscheck.backends import jax_grad
 
     family = 100  # none the conformance suite runs: its cache holds this test's runs alone
     for member in range(3):

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from backends import get_backend
-from reference import parse_case, train
+from backprop_crosscheck.backends import get_backend
+from backprop_crosscheck.reference import parse_case, train
 
 
 def test_fd_step_shrinks_near_a_relu_kink():

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from comparisons.cli import main
+from backprop_crosscheck.comparisons.cli import main
 
 CORPUS = Path(__file__).parent / "corpus"
 

@@ -7,13 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from backends import get_backend
-from comparisons.cli import main
-from comparisons.runner import run_case
-from reference import load_case
-from reference.finite_differences import hvp_by_differences
-from reference.hvp import direction, hvp
-from reference.random_cases import random_case
+from backprop_crosscheck.backends import get_backend
+from backprop_crosscheck.comparisons.cli import main
+from backprop_crosscheck.comparisons.runner import run_case
+from backprop_crosscheck.reference import load_case
+from backprop_crosscheck.reference.finite_differences import hvp_by_differences
+from backprop_crosscheck.reference.hvp import direction, hvp
+from backprop_crosscheck.reference.random_cases import random_case
 
 
 def article_hessian(i1=2.0, i2=3.0, t=1.0, w=(0.11, 0.21, 0.12, 0.08, 0.14, 0.15)):
@@ -104,7 +104,7 @@ class DetachedSigmoidTorch:
     def make():
         import torch
 
-        from backends.torch_autograd import TorchBackend
+        from backprop_crosscheck.backends.torch_autograd import TorchBackend
 
         class Sigmoid(torch.autograd.Function):
             @staticmethod

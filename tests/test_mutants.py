@@ -7,9 +7,9 @@ import json
 import pytest
 from mutants import BUGS
 
-from backends import registry
-from comparisons.cli import main
-from reference import load_case
+from backprop_crosscheck.backends import registry
+from backprop_crosscheck.comparisons.cli import main
+from backprop_crosscheck.reference import load_case
 
 CASES = ["article", "batch", "deep"]
 
@@ -48,7 +48,7 @@ def test_the_bug_free_mutant_engine_passes(capsys):
     """The mutants' own engine with no bug agrees: so each failure above is its bug's doing."""
     from mutants import MutantBackend
 
-    from comparisons.runner import run_case
+    from backprop_crosscheck.comparisons.runner import run_case
 
     for name in CASES:
         run = run_case(load_case(name), [MutantBackend("none")], "float64")

@@ -8,21 +8,23 @@ import pytest
 FRAMEWORKS = ["torch", "jax", "jaxlib", "autograd", "tensorflow", "tape_autodiff", "matplotlib"]
 
 IMPORTS = {
-    "packages": "import reference, backends, comparisons",
+    "packages": "import backprop_crosscheck, backprop_crosscheck.comparisons",
     "every-adapter-module": (
-        "import importlib; from backends.registry import BUILTIN\n"
+        "import importlib; from backprop_crosscheck.backends.registry import BUILTIN\n"
         "for target in BUILTIN.values(): importlib.import_module(target.split(':')[0])"
     ),
-    "registry-instantiates-all": "from backends import all_backends; all_backends()",
+    "registry-instantiates-all": (
+        "from backprop_crosscheck.backends import all_backends; all_backends()"
+    ),
     "versions-and-availability": (
-        "from backends import all_backends\n"
+        "from backprop_crosscheck.backends import all_backends\n"
         "for b in all_backends(): b.available(); b.version(); b.skip_reason('float64', 'cpu')"
     ),
-    "cli-module": "import comparisons.cli",
-    "workers-module": "import comparisons.workers",
+    "cli-module": "import backprop_crosscheck.comparisons.cli",
+    "workers-module": "import backprop_crosscheck.comparisons.workers",
     # the report itself: a framework is imported in its worker process, never in this one
     "report-in-workers": (
-        "import contextlib, io\nfrom comparisons.cli import main\n"
+        "import contextlib, io\nfrom backprop_crosscheck.comparisons.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    assert main(['report', '--backends', 'numpy,autograd,tape', '--dtype', 'all']) == 0"
     ),

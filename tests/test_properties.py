@@ -10,13 +10,13 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from backends import get_backend
-from comparisons.compare import agreement
-from comparisons.tolerance import tolerance_for
-from reference import parse_case, train
-from reference.activations import ACTIVATIONS
-from reference.losses import LOSSES
-from reference.network import forward, loss_value
+from backprop_crosscheck.backends import get_backend
+from backprop_crosscheck.comparisons.compare import agreement
+from backprop_crosscheck.comparisons.tolerance import tolerance_for
+from backprop_crosscheck.reference import parse_case, train
+from backprop_crosscheck.reference.activations import ACTIVATIONS
+from backprop_crosscheck.reference.losses import LOSSES
+from backprop_crosscheck.reference.network import forward, loss_value
 
 SETTINGS = settings(
     max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]

@@ -7,9 +7,9 @@ code path with the backward pass they check.
 import numpy as np
 import pytest
 
-from reference import train
-from reference.network import loss_value
-from reference.random_cases import random_case
+from backprop_crosscheck.reference import train
+from backprop_crosscheck.reference.network import loss_value
+from backprop_crosscheck.reference.random_cases import random_case
 
 SEEDS = range(60)
 H = 1e-6  # relative step: truncation ~h², rounding ~eps/h, both ≪ the 1e-6 tolerance below

@@ -4,8 +4,14 @@ import importlib.metadata
 
 import pytest
 
-from backends import Backend, UnknownBackend, backend_names, get_backend, registry
-from reference import load_case
+from backprop_crosscheck.backends import (
+    Backend,
+    UnknownBackend,
+    backend_names,
+    get_backend,
+    registry,
+)
+from backprop_crosscheck.reference import load_case
 
 BUILTINS = ["numpy", "fd", "torch", "torch-func", "jax", "jax-fwd", "autograd", "tensorflow"]
 
@@ -51,7 +57,7 @@ def test_plugin_found_through_entry_point(monkeypatch):
     monkeypatch.setattr(
         registry.importlib.metadata,
         "entry_points",
-        fake_entry_points(mine="backends.numpy_reference:NumpyBackend"),
+        fake_entry_points(mine="backprop_crosscheck.backends.numpy_reference:NumpyBackend"),
     )
     assert backend_names()[-1] == "mine"
     b = get_backend("mine")

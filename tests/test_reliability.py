@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from backends import get_backend, registry
-from comparisons.cli import main
+from backprop_crosscheck.backends import get_backend, registry
+from backprop_crosscheck.comparisons.cli import main
 
 
 def report_json(capsys, *argv):
@@ -51,8 +51,8 @@ def test_max_rel_error_against_a_zero_reference_is_inf_not_a_huge_number(capsys,
         "layers = [1, 1, 1]\nlearning_rate = 0.1\ninputs = [[1.0]]\ntargets = [[1.0]]\n"
         "weights = [[[1.0]], [[0.0]]]\n"
     )
-    from comparisons.runner import run_case
-    from reference import load_case
+    from backprop_crosscheck.comparisons.runner import run_case
+    from backprop_crosscheck.reference import load_case
 
     run = run_case(load_case(str(case)), [OffAtZero()], "float64")
     assert run.comparisons[0].agreement.max_rel_error["gradients"] == float("inf")
@@ -114,14 +114,14 @@ def test_output_onto_a_symbolic_link_writes_its_target(tmp_path, capsys):
 
 
 def test_output_into_a_pipe_is_written_directly(tmp_path):
-    cmd = [sys.executable, "-m", "comparisons", "report", "--backends", "numpy",
+    cmd = [sys.executable, "-m", "backprop_crosscheck", "report", "--backends", "numpy",
            "--format", "json", "--output", "/dev/stdout"]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and json.loads(proc.stdout)["verdict"] == "pass"
 
 
 def test_a_failed_write_leaves_no_temporary_file(tmp_path, monkeypatch):
-    from comparisons import output_files
+    from backprop_crosscheck.comparisons import output_files
 
     def full_disk(f):
         raise OSError(28, "No space left on device")
@@ -149,8 +149,8 @@ def children_of(pid: int) -> list[int]:
 
 HANGING_REPORT = """
 import importlib.metadata, sys
-from backends import registry
-from comparisons.cli import main
+from backprop_crosscheck.backends import registry
+from backprop_crosscheck.comparisons.cli import main
 point = importlib.metadata.EntryPoint("hangs", "fake_backends:Hangs", registry.ENTRY_POINT_GROUP)
 registry.importlib.metadata.entry_points = lambda group: [point]
 sys.exit(main(["report", "--backends", "numpy,hangs"]))

@@ -4,10 +4,10 @@ import importlib.metadata
 
 import pytest
 
-from backends import registry
-from comparisons.cli import main
-from comparisons.sweep import sweep_case
-from reference import load_case
+from backprop_crosscheck.backends import registry
+from backprop_crosscheck.comparisons.cli import main
+from backprop_crosscheck.comparisons.sweep import sweep_case
+from backprop_crosscheck.reference import load_case
 
 
 @pytest.fixture

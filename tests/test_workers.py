@@ -5,11 +5,11 @@ import json
 
 import pytest
 
-from backends import backend_names, get_backend
-from comparisons.cli import main
-from comparisons.judge import Check
-from comparisons.workers import Workers
-from reference import load_case, train
+from backprop_crosscheck.backends import backend_names, get_backend
+from backprop_crosscheck.comparisons.cli import main
+from backprop_crosscheck.comparisons.judge import Check
+from backprop_crosscheck.comparisons.workers import Workers
+from backprop_crosscheck.reference import load_case, train
 
 FAKES = {
     "segfault": "fake_backends:Segfault",

@@ -7,7 +7,7 @@ operations (@, +, -, *, sum/mean, the activations), all found in the engine's na
 
 import numpy as np
 
-from backends import Capabilities, FrameworkBackend
+from backprop_crosscheck.backends import Capabilities, FrameworkBackend
 
 
 class TapeBackend(FrameworkBackend):

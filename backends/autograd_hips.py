@@ -4,7 +4,7 @@
 
 import numpy as np
 
-from backprop_crosscheck.backends.interface import Capabilities, FrameworkBackend
+from backprop_crosscheck import Capabilities, FrameworkBackend
 
 
 class AutogradBackend(FrameworkBackend):

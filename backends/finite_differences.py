@@ -3,7 +3,7 @@ a witness that shares no code path with the hand-derived backward pass."""
 
 import numpy as np
 
-from backprop_crosscheck.backends.interface import Backend, Capabilities
+from backprop_crosscheck import Backend, Capabilities
 from backprop_crosscheck.reference.finite_differences import (
     hvp_by_differences,
     sgd,

@@ -39,6 +39,9 @@ class Capabilities:
     # when it does not; with a looser second-order floor per dtype if it needs one.
     hvp: str | None = None
     hvp_tolerance: dict[str, tuple[float, float]] = field(default_factory=dict)
+    # Forward mode: how this backend computes a directional derivative dE/dθ·v ("jvp"), or
+    # None; the conformance kit holds it against the backend's own reverse-mode gradient.
+    jvp: str | None = None
 
 
 class Backend(ABC):
@@ -84,6 +87,16 @@ class Backend(ABC):
         """H·v of the loss at the case's initial parameters, for every parameter, as NumPy.
         Only backends whose capabilities declare ``hvp`` implement it."""
         raise NotImplementedError(f"{self.name} does not compute Hessian-vector products")
+
+    def loss_value(self, case: Case, dtype: str, device: str = "cpu"):
+        """The loss at the initial parameters computed without gradient tracking (no tape, no
+        graph), as a NumPy scalar; None when this backend cannot say."""
+        return None
+
+    def directional_derivative(self, case: Case, v: dict, dtype: str, device: str = "cpu"):
+        """Forward mode: dE/dθ·v at the initial parameters, for backends whose capabilities
+        declare ``jvp``."""
+        raise NotImplementedError(f"{self.name} has no forward mode")
 
     def stepper(self, case: Case, dtype: str, device: str = "cpu"):
         """For `crosscheck bench`: a function doing one gradient-and-update step per call and
@@ -171,6 +184,14 @@ class FrameworkBackend(Backend):
         """The loss after the last step (a hook for engines that compile it)."""
         return self.loss(case, params, X, Y)
 
+    def untracked(self):
+        """A context in which the engine records no gradient tape (torch.no_grad())."""
+        return contextlib.nullcontext()
+
+    def forward_derivative(self, case: Case, params: dict, X, Y, tangents: dict):
+        """dE/dθ·v by forward mode, in this engine's tensors (declare ``Capabilities.jvp``)."""
+        raise NotImplementedError(f"{self.name} has no forward mode")
+
     def hessian_vector(self, case: Case, params: dict, X, Y, tangents: dict) -> dict:
         """H·v in this engine's tensors, for backends whose capabilities declare ``hvp``."""
         raise NotImplementedError(f"{self.name} does not compute Hessian-vector products")
@@ -207,6 +228,18 @@ class FrameworkBackend(Backend):
             params, X, Y = self.tensors(case, dtype, device)
             tangents = {n: self.tensor(v[n], dtype, device) for n in params}
             return self.numpy_copies(self.hessian_vector(case, params, X, Y, tangents))
+
+    def loss_value(self, case: Case, dtype: str, device: str = "cpu"):
+        with self.scope(dtype, device):
+            params, X, Y = self.tensors(case, dtype, device)
+            with self.untracked():
+                return self.numpy_copy(self.loss(case, params, X, Y))
+
+    def directional_derivative(self, case: Case, v: dict, dtype: str, device: str = "cpu"):
+        with self.scope(dtype, device):
+            params, X, Y = self.tensors(case, dtype, device)
+            tangents = {n: self.tensor(v[n], dtype, device) for n in params}
+            return self.numpy_copy(self.forward_derivative(case, params, X, Y, tangents))
 
     def stepper(self, case: Case, dtype: str, device: str = "cpu"):
         with self.scope(dtype, device):

@@ -1,7 +1,7 @@
 """`jax-fwd`: forward-mode gradients with ``jax.jacfwd`` — a different algorithm from the
 reverse mode of every other framework backend (one JVP per input scalar)."""
 
-from backprop_crosscheck.backends.interface import Capabilities
+from backprop_crosscheck import Capabilities
 from backprop_crosscheck.backends.jax_grad import JaxBackend
 
 
@@ -12,6 +12,7 @@ class JaxForwardBackend(JaxBackend):
         mode="forward",
         max_parameters=5_000,
         hvp="forward over forward (jvp of jacfwd)",
+        jvp="jax.jvp",
     )
 
     def gradient_function(self, case, Y):

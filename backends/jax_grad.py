@@ -1,18 +1,12 @@
 """`jax`: ``jax.value_and_grad`` under ``jax.jit``, on the CPU (or the GPU with --device cuda).
-
-float64 needs JAX's x64 switch; ``scope`` turns it on only around this backend's own work (the
-``jax.enable_x64`` context manager), so it never leaks into code that did not ask for it.
-"""
+float64 needs JAX's x64 switch: ``scope`` turns it on around this backend's own work alone
+(``jax.enable_x64``), so it never leaks into code that did not ask for it."""
 
 import contextlib
 
 import numpy as np
 
-from backprop_crosscheck.backends.interface import (
-    BackendUnavailable,
-    Capabilities,
-    FrameworkBackend,
-)
+from backprop_crosscheck import BackendUnavailable, Capabilities, FrameworkBackend
 
 COMPILED = {}  # see JaxBackend.compiled
 
@@ -21,7 +15,7 @@ class JaxBackend(FrameworkBackend):
     name = "jax"
     module = "jax"
     install_hint = "pip install jax==0.10.2"
-    capabilities = Capabilities(devices=("cpu", "cuda"), mode="reverse", hvp="jvp of grad")
+    capabilities = Capabilities(devices=("cpu", "cuda"), hvp="jvp of grad", jvp="jax.jvp")
 
     @contextlib.contextmanager
     def scope(self, dtype, device):
@@ -66,13 +60,15 @@ class JaxBackend(FrameworkBackend):
         return self.compiled("step", case, lambda *a: generic(case, *a))(params, X, Y, lr)
 
     def compiled(self, what, case, function):
-        """``jax.jit(function)``, kept per backend, purpose and architecture (jit then keeps one
-        executable per shape and dtype): the cache that makes a shape family compile once."""
+        """jax.jit(function), kept per backend, purpose and architecture: a family compiles once."""
         key = (type(self), what, case.activations, case.loss, case.frozen, case.biases is None)
         return COMPILED.setdefault(key, self.jax.jit(function))
 
     def final_loss(self, case, params, X, Y):
         return self.step(case, params, X, Y)[0]  # the step's loss: no second compile
+
+    def forward_derivative(self, case, params, X, Y, tangents):
+        return self.jax.jvp(lambda p: self.loss(case, p, X, Y), (params,), (tangents,))[1]
 
     def hessian_vector(self, case, params, X, Y, tangents):
         """Forward over the first derivative: H·v = jvp(∇E, (θ,), (v,)), jitted."""

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from backprop_crosscheck.backends.interface import Backend, Capabilities
+from backprop_crosscheck import Backend, Capabilities
 from backprop_crosscheck.reference import train
 from backprop_crosscheck.reference.hvp import hvp
 from backprop_crosscheck.reference.network import step

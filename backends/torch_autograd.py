@@ -1,17 +1,15 @@
 """`torch`: PyTorch autograd — ``loss.backward()``, update under ``torch.no_grad()``."""
 
-from backprop_crosscheck.backends.interface import (
-    BackendUnavailable,
-    Capabilities,
-    FrameworkBackend,
-)
+from backprop_crosscheck import BackendUnavailable, Capabilities, FrameworkBackend
 
 
 class TorchBackend(FrameworkBackend):
     name = "torch"
     module = "torch"
     install_hint = "pip install torch==2.13.0"
-    capabilities = Capabilities(devices=("cpu", "cuda"), mode="reverse", hvp="double backward")
+    capabilities = Capabilities(
+        devices=("cpu", "cuda"), mode="reverse", hvp="double backward", jvp="torch.func.jvp"
+    )
 
     def setup(self, dtype, device):
         import torch
@@ -47,6 +45,13 @@ class TorchBackend(FrameworkBackend):
                 if n not in frozen:
                     p.sub_(lr * grads[n])
         return params
+
+    def untracked(self):
+        return self.torch.no_grad()
+
+    def forward_derivative(self, case, params, X, Y, tangents):
+        loss = lambda p: self.loss(case, p, X, Y)  # noqa: E731
+        return self.torch.func.jvp(loss, (params,), (tangents,))[1]
 
     def hessian_vector(self, case, params, X, Y, tangents):
         """Double backward: H·v = ∇(∇E · v), the first gradient kept in the graph."""

@@ -1,13 +1,15 @@
 """`torch-func`: PyTorch's functional transform ``torch.func.grad_and_value`` — a second,
 independent PyTorch path (no ``.backward()``, no ``.grad`` fields)."""
 
-from backprop_crosscheck.backends.interface import Capabilities, FrameworkBackend
+from backprop_crosscheck import Capabilities, FrameworkBackend
 from backprop_crosscheck.backends.torch_autograd import TorchBackend
 
 
 class TorchFuncBackend(TorchBackend):
     name = "torch-func"
-    capabilities = Capabilities(devices=("cpu", "cuda"), mode="reverse", hvp="jvp of grad")
+    capabilities = Capabilities(
+        devices=("cpu", "cuda"), mode="reverse", hvp="jvp of grad", jvp="torch.func.jvp"
+    )
     update = FrameworkBackend.update  # functional: new tensors, no in-place p.sub_
 
     def loss_and_grads(self, case, params, X, Y):

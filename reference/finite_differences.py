@@ -8,7 +8,10 @@ gradient to float32 and computes the update and the losses in float32.
 
 relu is not differentiable at 0: where x ± h would move a relu pre-activation across its kink,
 the difference measures the kink, not the derivative, so the step shrinks tenfold (up to six
-times) until both sides stay where they were. (Found by `crosscheck sweep`: random-66's relu
+times) until both sides stay where they were. A pre-activation exactly on the kink (the
+built-in case ``kink``) stays there however small the step: there the one-sided difference on
+the side where nothing crosses gives relu′(0) = 0, the convention of torch, JAX and the
+reference. (Found by `crosscheck sweep`: random-66's relu
 layers had |z| = 0.005 at a later step, and h moved it across.)
 
 Second order: central differences of the hand-derived gradient along v.
@@ -42,14 +45,30 @@ def gradients(case: Case, params: dict) -> dict[str, np.ndarray]:
         for index in np.ndindex(x.shape):
             old = x[index]
             h = STEP * max(1.0, abs(old))
-            for _ in range(MAX_SHRINK):
+            for attempt in range(MAX_SHRINK):
+                if attempt:
+                    h /= 10  # ±h crossed a relu kink: the difference there is no derivative
                 up, up_sides = loss_at(x, index, old + h)
                 down, down_sides = loss_at(x, index, old - h)
                 if not kinks or (_same(up_sides, base) and _same(down_sides, base)):
                     break
-                h /= 10  # ±h crossed a relu kink: the difference there is no derivative
             x[index] = old
             g[index] = (up - down) / (2 * h)
+            if kinks and not (_same(up_sides, base) and _same(down_sides, base)):
+                # a pre-activation sits on a relu kink (z = 0 exactly): by convention
+                # relu′(0) = 0, the one-sided difference on the side where nothing crosses
+                # (second order: (−3E(x) + 4E(x ± h) − E(x ± 2h)) / ±2h, at the full step)
+                h = STEP * max(1.0, abs(old))
+                for sign in [
+                    s for s, sides in ((-1, down_sides), (1, up_sides)) if _same(sides, base)
+                ]:
+                    centre, _ = loss_at(x, index, old)
+                    near, near_sides = loss_at(x, index, old + sign * h)
+                    far, far_sides = loss_at(x, index, old + 2 * sign * h)
+                    if _same(near_sides, base) and _same(far_sides, base):
+                        g[index] = (-3 * centre + 4 * near - far) / (2 * sign * h)
+                        break
+                x[index] = old
         grads[name] = g
     return grads
 

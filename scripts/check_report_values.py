@@ -25,7 +25,10 @@ def capture(path: str) -> None:
 
 
 def differences(old, new, where="$"):
-    """Every path where ``old`` has a value that ``new`` lacks or changes."""
+    """Every path where ``old`` has a value that ``new`` lacks or changes. Runs are matched by
+    case and dtype (a new built-in case adds runs), backends by name."""
+    if where.endswith(".runs") or where.endswith(".backends"):
+        old, new = keyed(old), keyed(new)
     if isinstance(old, dict):
         if not isinstance(new, dict):
             yield f"{where}: was an object"
@@ -43,6 +46,12 @@ def differences(old, new, where="$"):
             yield from differences(a, b, f"{where}[{i}]")
     elif old != new:
         yield f"{where}: {old!r} -> {new!r}"
+
+
+def keyed(items):
+    if not isinstance(items, list):
+        return items
+    return {f"{x.get('case', '')}/{x.get('dtype', '')}/{x.get('backend', '')}": x for x in items}
 
 
 def compare(old_path: str, new_path: str) -> int:

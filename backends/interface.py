@@ -173,12 +173,21 @@ class FrameworkBackend(Backend):
     def update(self, params: dict, grads: dict, lr: float, frozen) -> dict:
         return {n: p if n in frozen else p - lr * grads[n] for n, p in params.items()}
 
+    def compile(self, what: str, case: Case, function):
+        """An engine that compiles (JAX) returns ``function`` compiled, kept per architecture
+        so that a shape family compiles once; the others run it as it is. ``what``: step,
+        loss, jvp or hvp; data, parameters and the learning rate are its arguments."""
+        return function
+
     def step(self, case: Case, params: dict, X, Y, lr=None) -> tuple[object, dict, dict]:
-        """One SGD step: (the loss, dE/d every parameter and "X", the updated parameters);
-        ``lr`` (default: the case's) may be a traced argument in a compiled step."""
-        loss, grads = self.loss_and_grads(case, params, X, Y)
+        """One SGD step: (the loss, dE/d every parameter and "X", the updated parameters)."""
+
+        def step(params, X, Y, lr):
+            loss, grads = self.loss_and_grads(case, params, X, Y)
+            return loss, grads, self.update(params, grads, lr, case.frozen)
+
         lr = case.learning_rate if lr is None else lr
-        return loss, grads, self.update(params, grads, lr, case.frozen)
+        return self.compile("step", case, step)(params, X, Y, lr)
 
     def final_loss(self, case: Case, params: dict, X, Y):
         """The loss after the last step (a hook for engines that compile it)."""
@@ -224,22 +233,30 @@ class FrameworkBackend(Backend):
             return Result(np.array(losses), first_grads, updated, self.numpy_copies(params))
 
     def hvp(self, case: Case, v: dict, dtype: str, device: str = "cpu") -> dict:
-        with self.scope(dtype, device):
-            params, X, Y = self.tensors(case, dtype, device)
-            tangents = {n: self.tensor(v[n], dtype, device) for n in params}
-            return self.numpy_copies(self.hessian_vector(case, params, X, Y, tangents))
+        def hv(params, tangents, X, Y):
+            return self.hessian_vector(case, params, X, Y, tangents)
+
+        return self.numpy_copies(self._along(case, v, dtype, device, "hvp", hv))
 
     def loss_value(self, case: Case, dtype: str, device: str = "cpu"):
         with self.scope(dtype, device):
             params, X, Y = self.tensors(case, dtype, device)
             with self.untracked():
-                return self.numpy_copy(self.loss(case, params, X, Y))
+                loss = self.compile("loss", case, lambda p, X, Y: self.loss(case, p, X, Y))
+                return self.numpy_copy(loss(params, X, Y))
 
     def directional_derivative(self, case: Case, v: dict, dtype: str, device: str = "cpu"):
+        def jvp(params, tangents, X, Y):
+            return self.forward_derivative(case, params, X, Y, tangents)
+
+        return self.numpy_copy(self._along(case, v, dtype, device, "jvp", jvp))
+
+    def _along(self, case, v, dtype, device, what, function):
+        """``function(params, tangents, X, Y)`` at the initial parameters, compiled."""
         with self.scope(dtype, device):
             params, X, Y = self.tensors(case, dtype, device)
             tangents = {n: self.tensor(v[n], dtype, device) for n in params}
-            return self.numpy_copy(self.forward_derivative(case, params, X, Y, tangents))
+            return self.compile(what, case, function)(params, tangents, X, Y)
 
     def stepper(self, case: Case, dtype: str, device: str = "cpu"):
         with self.scope(dtype, device):

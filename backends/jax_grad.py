@@ -8,7 +8,7 @@ import numpy as np
 
 from backprop_crosscheck import BackendUnavailable, Capabilities, FrameworkBackend
 
-COMPILED = {}  # see JaxBackend.compiled
+COMPILED = {}  # see JaxBackend.compile
 
 
 class JaxBackend(FrameworkBackend):
@@ -52,15 +52,12 @@ class JaxBackend(FrameworkBackend):
         return value, {**g_params, "X": g_X}
 
     def step(self, case, params, X, Y, lr=None):
-        """Loss, gradients and the SGD update fused into one jitted step, as a JAX user writes
-        it. Data, parameters and the learning rate are traced arguments, so cases of one shape
-        family (same layers, activations, loss, frozen set, batch) share one compile."""
-        lr = np.asarray(case.learning_rate, dtype=np.asarray(X).dtype)
-        generic = super().step
-        return self.compiled("step", case, lambda *a: generic(case, *a))(params, X, Y, lr)
+        """Loss, gradients and update fused into one jitted step, as a JAX user writes it."""
+        lr = np.asarray(case.learning_rate, dtype=np.asarray(X).dtype)  # traced, not baked in
+        return super().step(case, params, X, Y, lr)
 
-    def compiled(self, what, case, function):
-        """jax.jit(function), kept per backend, purpose and architecture: a family compiles once."""
+    def compile(self, what, case, function):
+        """jax.jit, kept per purpose and architecture: a shape family compiles once."""
         key = (type(self), what, case.activations, case.loss, case.frozen, case.biases is None)
         return COMPILED.setdefault(key, self.jax.jit(function))
 
@@ -71,10 +68,6 @@ class JaxBackend(FrameworkBackend):
         return self.jax.jvp(lambda p: self.loss(case, p, X, Y), (params,), (tangents,))[1]
 
     def hessian_vector(self, case, params, X, Y, tangents):
-        """Forward over the first derivative: H·v = jvp(∇E, (θ,), (v,)), jitted."""
-
-        def hv(p, t, X, Y):
-            grad = self.differentiate(lambda q: self.loss(case, q, X, Y))
-            return self.jax.jvp(grad, (p,), (t,))[1]
-
-        return self.compiled("hvp", case, hv)(params, tangents, X, Y)
+        """Forward over the first derivative: H·v = jvp(∇E, (θ,), (v,))."""
+        grad = self.differentiate(lambda p: self.loss(case, p, X, Y))
+        return self.jax.jvp(grad, (params,), (tangents,))[1]

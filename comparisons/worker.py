@@ -1,7 +1,8 @@
 """The program of one worker process (``python -m comparisons.worker FD PARENT_PID MEMORY_MIB``).
 
-It reads ``(backend, check)`` requests from the connection on file descriptor FD and answers
-each with ``("ok", judge.check_backend(backend, check))`` or ``("failed", why)``. Its stdout and
+It reads ``(function, args)`` requests from the connection on file descriptor FD — a
+module-level function such as ``judge.check_backend`` and its arguments — and answers each with
+``("ok", function(*args))`` or ``("failed", why)``. Its stdout and
 stderr are a file its parent reads; the judge captures what each backend prints. It dies with
 its parent and caps its own memory before any framework is imported.
 """
@@ -19,8 +20,6 @@ def serve(fd: int, parent_pid: int, memory_mib: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C: the parent reports it, quietly here
     conn = Connection(fd)
     sys.path[:] = conn.recv()  # the parent's, so its plugins unpickle here
-    from backprop_crosscheck.comparisons.judge import check_backend
-
     while True:
         try:
             request = conn.recv()
@@ -29,9 +28,10 @@ def serve(fd: int, parent_pid: int, memory_mib: int) -> None:
         except Exception as e:  # noqa: BLE001 - e.g. a plugin class this process cannot import
             conn.send(("failed", f"could not receive the backend: {type(e).__name__}: {e}"))
             continue
-        answers = check_backend(*request)
+        function, args = request
+        answer = function(*args)
         try:
-            conn.send(("ok", answers))
+            conn.send(("ok", answer))
         except Exception as e:  # noqa: BLE001 - an answer that cannot be pickled
             conn.send(("failed", f"could not send its answer back: {type(e).__name__}: {e}"))
 

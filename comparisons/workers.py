@@ -69,6 +69,10 @@ class Worker:
         return f"its worker process ({self.group}) died while running it ({how}){said}"
 
 
+class WorkerLost(Exception):
+    """A worker did not answer: it died, timed out, or could not take the request."""
+
+
 class Workers:
     """Use as a context manager; ``check(backends, check)`` returns ``judge.check_backend``'s
     answers in the backends' order."""
@@ -112,6 +116,32 @@ class Workers:
             raise
         return [answers[i] for i in range(len(backends))]
 
+    def call(self, backend, function, args: tuple, limit: float | None):
+        """``function(*args)`` in the backend's worker (here, for the reference's own
+        backends), waiting at most ``limit`` seconds; raises WorkerLost saying why not."""
+        group = None if runs_in_process(backend) else backend.module or f"plugin {backend.name}"
+        if group is None:
+            return function(*args)
+        worker = self._workers.get(group) or self._start(group)
+        try:
+            worker.conn.send((function, args))
+            ready = worker.conn.poll(limit)
+        except (OSError, ValueError) as e:
+            self._drop(group)
+            raise WorkerLost(f"its worker failed: {e}") from None
+        if not ready:
+            self._drop(group)
+            raise WorkerLost(f"timed out after {limit:g} s; its worker was killed")
+        try:
+            kind, payload = worker.conn.recv()
+        except (EOFError, OSError):
+            why = worker.why_dead()
+            self._drop(group)
+            raise WorkerLost(why) from None
+        if kind != "ok":
+            raise WorkerLost(f"its worker process failed: {payload}")
+        return payload
+
     def _busy(self, queues) -> list[Worker]:
         return [self._workers[g] for g in queues if g in self._workers]
 
@@ -121,7 +151,7 @@ class Workers:
             i = queues[group].pop(0)
             try:
                 worker = self._workers.get(group) or self._start(group)
-                worker.conn.send((backends[i], check))
+                worker.conn.send((check_backend, (backends[i], check)))
             except (OSError, ValueError) as e:
                 answers[i] = check_backend(backends[i], check, died=f"its worker failed: {e}")
                 self._drop(group)

@@ -61,7 +61,7 @@ def load_case(spec: str | Path, limits: Limits = DEFAULT_LIMITS) -> Case:
     return parse_case(_toml(read_text(path), spec), source=spec, name=path.stem, limits=limits)
 
 
-def read_text(path: Path) -> str:
+def read_text(path: str | Path) -> str:
     """A regular file's text, refused unread when it is something else (a FIFO would block
     forever, /dev/zero never ends) or larger than MAX_FILE_BYTES."""
     where = quoted(str(path))

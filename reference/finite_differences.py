@@ -116,10 +116,20 @@ def hvp_by_differences(case: Case, v: dict, step: float | None = None) -> dict[s
         vmax = max(1.0, max(np.abs(d).max() for d in v.values()))
         step = STEP * scale / vmax
 
-    def grad_at(sign):
-        shifted = {n: p + sign * step * v[n] for n, p in params.items()}
-        fwd = forward(case, shifted, case.inputs, case.targets)
-        return backward(case, shifted, fwd, case.targets)
+    kinks = "relu" in case.activations
 
-    up, down = grad_at(+1), grad_at(-1)
+    def grad_at(t):
+        """∇E(θ + t·v), and which side of its kink each relu pre-activation is on there."""
+        shifted = {n: p + t * v[n] for n, p in params.items()}
+        fwd = forward(case, shifted, case.inputs, case.targets)
+        return backward(case, shifted, fwd, case.targets), relu_sides(case, fwd) if kinks else []
+
+    (centre, base), (up, up_sides), (down, down_sides) = (grad_at(t) for t in (0, step, -step))
+    crossed = [s for s, sides in ((1, up_sides), (-1, down_sides)) if not _same(sides, base)]
+    if crossed and len(crossed) < 2:
+        # a relu pre-activation on its kink (z = 0): the gradient jumps there; by the
+        # convention relu′(0) = relu″(0) = 0, differentiate on the side where nothing crosses
+        side = -crossed[0]
+        near, far = (up if side == 1 else down), grad_at(2 * side * step)[0]
+        return {n: (-3 * centre[n] + 4 * near[n] - far[n]) / (2 * side * step) for n in params}
     return {n: (up[n] - down[n]) / (2 * step) for n in params}

@@ -1,0 +1,153 @@
+"""The conformance kit: every check of a backend, on the built-in cases and seeded random cases
+in both dtypes, as ``crosscheck conformance NAME`` and as a pytest plugin.
+
+A check id reads like a test id: ``gradients[tape-article-float32]``. The checks: the four
+comparisons with the reference (loss, gradients, updated, final), the result's dtype, H·v, and
+the oracles of comparisons/oracles.py. An expected-failure file (``--xfail FILE``) names known
+divergences by check-id pattern, each with its reason; strict: one that passes is reported.
+"""
+
+import fnmatch
+import functools
+import math
+import tomllib
+from dataclasses import dataclass
+
+import numpy as np
+
+from backprop_crosscheck.backends.interface import BackendUnavailable
+from backprop_crosscheck.comparisons.guard import TimedOut, captured_output, time_limit
+from backprop_crosscheck.comparisons.judge import Check, judge, one_line
+from backprop_crosscheck.comparisons.oracles import ORACLES
+from backprop_crosscheck.reference import builtin_case_names, load_case, train
+from backprop_crosscheck.reference.case_file import quoted, read_text
+from backprop_crosscheck.reference.hvp import direction, hvp
+from backprop_crosscheck.reference.random_cases import family_case
+
+ACCURACY = ("loss", "gradients", "updated", "final")
+CHECKS = (*ACCURACY, "dtype", "hvp", *ORACLES)
+STATUSES = ("pass", "fail", "error", "xfail", "xpass", "skip")
+FAILING = ("fail", "error", "xpass")
+# drift is float32's documented honest divergence (docs/tolerances.md), not a conformance case
+NOT_CONFORMANCE = ("drift",)
+
+
+class XfailError(ValueError):
+    """A malformed expected-failure file: one line naming the file and the entry."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # pass | fail | error | skip | xfail | xpass
+    message: str = ""
+
+
+def case_names(random: int = 6, seed: int = 0) -> list[str]:
+    """The built-in cases (but drift), then ``random`` cases in shape families of three."""
+    names = [n for n in builtin_case_names() if n not in NOT_CONFORMANCE]
+    families = range(seed, seed + math.ceil(random / 3))
+    return names + [f"random-{f}.{m}" for f in families for m in range(3)][:random]
+
+
+@functools.cache
+def case_named(name: str):
+    if name.startswith("random-"):
+        return family_case(*map(int, name.removeprefix("random-").split(".")))
+    return load_case(name)
+
+
+@functools.cache
+def check_for(case_name: str, dtype: str, timeout: float | None) -> Check:
+    case = case_named(case_name)
+    v = direction(case, seed=1)
+    return Check(case, train(case), dtype, hvp_direction=v, hvp_reference=hvp(case, v),
+                 timeout=timeout)  # fmt: skip
+
+
+def evaluate(backend, case_name: str, dtype: str, timeout: float | None = None) -> dict:
+    """{check: Outcome} of every check of one backend on one case and dtype."""
+    check = check_for(case_name, dtype, timeout)
+    first = judge(backend, check)
+    outcomes = {q: accuracy(first, q) for q in ACCURACY}
+    outcomes["dtype"] = dtype_outcome(first, dtype)
+    outcomes["hvp"] = accuracy(judge(backend, check, order=2), "hvp")
+    for name, oracle in ORACLES.items():
+        outcomes[name] = run_oracle(oracle, backend, check, first)
+    return outcomes
+
+
+def accuracy(comparison, quantity: str) -> Outcome:
+    """``quantity`` of a judged backend against the reference."""
+    if comparison.status in ("skip", "unsupported"):
+        return Outcome("skip", comparison.message)
+    if comparison.status == "error":
+        return Outcome("error", comparison.message)
+    bad = [m for m in comparison.agreement.mismatches if m.quantity == quantity]
+    if not bad:
+        return Outcome("pass")
+    shown = "; ".join(
+        f"{m.label} = {m.got!r} vs {m.expected!r} (up to {m.allowed:.3g} allowed)" for m in bad[:3]
+    )
+    return Outcome("fail", f"{len(bad)} mismatched: {shown}")
+
+
+def dtype_outcome(comparison, dtype: str) -> Outcome:
+    if comparison.status not in ("pass", "fail"):
+        return Outcome("skip" if comparison.status == "skip" else "error", comparison.message)
+    wrong = [f"{what} {n} is {np.asarray(t).dtype}"
+             for what in ("gradients", "final") for n, t in getattr(comparison.result, what).items()
+             if np.asarray(t).dtype != np.dtype(dtype)]  # fmt: skip
+    return Outcome("fail", f"asked for {dtype}: {wrong[0]}") if wrong else Outcome("pass")
+
+
+def run_oracle(oracle, backend, check: Check, first) -> Outcome:
+    if first.status not in ("pass", "fail"):
+        return Outcome("skip" if first.status == "skip" else "error", first.message)
+    try:
+        with captured_output(), time_limit(check.timeout):
+            status, message = oracle(backend, check.case, check.dtype, first)
+    except BackendUnavailable as e:
+        return Outcome("skip", str(e))
+    except TimedOut:
+        return Outcome("error", f"timed out after {check.timeout:g} s (--timeout)")
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # noqa: BLE001 - the backend's error, never the kit's
+        return Outcome("error", f"raised {type(e).__name__}: {one_line(e)}")
+    return Outcome(status, message)
+
+
+def check_id(check: str, backend: str, case_name: str, dtype: str) -> str:
+    return f"{check}[{backend}-{case_name}-{dtype}]"
+
+
+def load_xfail(path: str) -> list[tuple[str, str]]:
+    """[(check-id pattern, reason)] from a TOML file of ``[[xfail]]`` tables."""
+    where = quoted(path)
+    try:
+        data = tomllib.loads(read_text(path))
+    except tomllib.TOMLDecodeError as e:
+        raise XfailError(f"{where}: invalid TOML: {e}") from None
+    except RecursionError:
+        raise XfailError(f"{where}: invalid TOML: nested too deeply") from None
+    if set(data) - {"xfail"} or not isinstance(data.get("xfail", []), list):
+        raise XfailError(f'{where}: expected only [[xfail]] tables (check = "…", reason = "…")')
+    entries = []
+    for i, entry in enumerate(data.get("xfail", [])):
+        field = f"xfail[{i}]"
+        if not isinstance(entry, dict) or set(entry) != {"check", "reason"}:
+            raise XfailError(f'{where}: {field} must have exactly check = "…" and reason = "…"')
+        if not all(isinstance(entry[k], str) and entry[k].strip() for k in ("check", "reason")):
+            raise XfailError(f"{where}: {field}: check and reason must be non-empty strings")
+        entries.append((entry["check"], entry["reason"]))
+    return entries
+
+
+def expected(outcome: Outcome, identifier: str, xfail: list[tuple[str, str]]) -> Outcome:
+    """Apply the expected-failure list (strict: an expected failure that passes is an xpass)."""
+    reason = next((r for pattern, r in xfail if fnmatch.fnmatchcase(identifier, pattern)), None)
+    if reason is None or outcome.status == "skip":
+        return outcome
+    if outcome.status == "pass":
+        return Outcome("xpass", f"expected to fail ({reason}) but passed")
+    return Outcome("xfail", f"{reason} — {outcome.message}")

@@ -1,0 +1,175 @@
+"""Oracles beyond the comparison with the reference: properties any correct engine has, which
+research fuzzers of autodiff libraries found bugs against (NablaFuzz, ICSE 2023).
+
+Each takes (backend, case, dtype, judged) — ``judged`` is the backend's order-1 Comparison on
+this case and dtype, so its own result is at hand — and returns (status, message): "pass",
+"fail", or "skip" with the reason it does not apply.
+"""
+
+import numpy as np
+
+from backprop_crosscheck.comparisons.tolerance import tolerance_for
+from backprop_crosscheck.reference import train
+from backprop_crosscheck.reference.hvp import direction
+from backprop_crosscheck.reference.network import forward
+
+PASS = ("pass", "")
+
+
+def _close(got, want, tol, what: str, terms: int = 1):
+    """Within the tolerance (its atol once per term of a dot product: each term rounds)."""
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    ok = np.isclose(got, want, rtol=tol.rtol, atol=tol.atol * terms)
+    if np.all(ok):
+        return PASS
+    i = int(np.argmax(~ok.ravel()))
+    return "fail", f"{what}: {got.ravel()[i]!r} vs {want.ravel()[i]!r}"
+
+
+def forward_vs_reverse(backend, case, dtype, judged):
+    """Forward mode's dE/dθ·v equals the backend's own reverse-mode gradient dotted with v."""
+    if not backend.capabilities.jvp:
+        return "skip", f"{backend.name} declares no forward mode (Capabilities.jvp)"
+    v = direction(case, seed=2)
+    forward_mode = backend.directional_derivative(case, v, dtype)
+    reverse = sum(float(np.vdot(judged.result.gradients[n], v[n])) for n in v)
+    terms = sum(x.size for x in v.values())
+    return _close(forward_mode, reverse, tolerance_for(dtype, backend), "jvp vs grad·v", terms)
+
+
+def untracked_loss(backend, case, dtype, judged):
+    """The loss computed without gradient tracking equals the loss under the tape."""
+    value = backend.loss_value(case, dtype)
+    if value is None:
+        return "skip", f"{backend.name} cannot compute a loss without its tape (loss_value)"
+    tol = tolerance_for(dtype, backend)
+    return _close(value, judged.result.loss[0], tol, "loss without tape vs with")
+
+
+def batch_sum(backend, case, dtype, judged):
+    """A batch's gradient is the sum (half_sse) or the mean (mse) of per-sample gradients."""
+    samples = case.inputs.shape[0]
+    if samples < 2:
+        return "skip", "a single-sample case: nothing to add up"
+    per_sample = [
+        backend.run(
+            case.replace(inputs=case.inputs[i : i + 1], targets=case.targets[i : i + 1], steps=1),
+            dtype,
+        )  # fmt: skip
+        for i in range(samples)
+    ]
+    combine = np.sum if case.loss == "half_sse" else np.mean
+    tol = tolerance_for(dtype, backend)
+    for name, g in judged.result.gradients.items():
+        if name == "X":
+            continue
+        parts = np.array([np.asarray(r.gradients[name], np.float64) for r in per_sample])
+        verdict = _close(g, combine(parts, axis=0), tol, f"dE/d{name}, batch vs per-sample")
+        if verdict != PASS:
+            return verdict
+    return PASS
+
+
+def determinism(backend, case, dtype, judged):
+    """The same run twice is bitwise identical (reported apart from accuracy)."""
+    again = backend.run(case, dtype)
+    first = judged.result
+    for what in ("loss", "gradients", "updated", "final"):
+        a, b = getattr(first, what), getattr(again, what)
+        pairs = [(what, a, b)] if what == "loss" else [(f"{what} {n}", a[n], b[n]) for n in a]
+        for label, x, y in pairs:
+            if not np.array_equal(np.asarray(x), np.asarray(y), equal_nan=True):
+                return "fail", f"{label} differs between two identical runs"
+    return PASS
+
+
+def dtype_honest(backend, case, dtype, judged):
+    """A float32 run computes in float32: if every value is the correctly rounded float64 one
+    where float32 arithmetic (the reference's own float32 run) cannot get them all, it is
+    computing in higher precision and casting."""
+    if dtype != "float32":
+        return "skip", "float32 runs only"
+    reference, ours = train(case), train(case, np.float32)
+    rounded = [reference.gradients[n].astype(np.float32) for n in reference.gradients]
+    if all(
+        np.array_equal(ours.gradients[n], r) for n, r in zip(ours.gradients, rounded, strict=True)
+    ):
+        return "skip", "float32 arithmetic rounds this case exactly: it cannot tell"
+    got = [np.asarray(judged.result.gradients[n]) for n in reference.gradients]
+    if all(np.array_equal(g, r) for g, r in zip(got, rounded, strict=True)):
+        return "fail", "every float32 gradient is the rounded float64 value: computed in float64?"
+    return PASS
+
+
+def frozen(backend, case, dtype, judged):
+    """Frozen parameters are still differentiated and keep their value, bit for bit."""
+    if not case.frozen:
+        return "skip", "no frozen parameter in this case"
+    initial, result = case.parameters(np.dtype(dtype)), judged.result
+    for name in sorted(case.frozen):
+        if not np.all(np.isfinite(result.gradients[name])):
+            return "fail", f"frozen {name} has no (finite) gradient"
+        for what in ("updated", "final"):
+            if not np.array_equal(getattr(result, what)[name], initial[name]):
+                return "fail", f"frozen {name} changed ({what})"
+    return PASS
+
+
+def relu_kink(backend, case, dtype, judged):
+    """Where a relu pre-activation is within the finite-difference step of its kink, the AD
+    gradient of the weights into it lies between the one-sided difference quotients."""
+    step = np.finfo(np.float64).eps ** (1 / 3)
+    params = case.parameters()
+    fwd = forward(case, params, case.inputs, case.targets)
+    layers = enumerate(zip(fwd.z, case.activations, strict=True), start=1)
+    near = [(layer, j) for layer, (z, act) in layers if act == "relu"
+            for j in np.flatnonzero(np.any(np.abs(z) < step, axis=0))]  # fmt: skip
+    if not near:
+        return "skip", "no relu pre-activation near its kink"
+    tol = tolerance_for(dtype, backend)
+    for layer, j in near:
+        W = params[f"W{layer}"]
+        for i in range(W.shape[0]):
+            h = step * max(1.0, abs(W[i, j]))
+            quotients = [_quotient(case, params, f"W{layer}", (i, j), s * h) for s in (1, -1)]
+            low, high = min(quotients), max(quotients)
+            g = float(judged.result.gradients[f"W{layer}"][i, j])
+            slack = tol.atol + tol.rtol * max(abs(low), abs(high))
+            if not low - slack <= g <= high + slack:
+                label = case.scalar_label(f"W{layer}", (i, j))
+                return (
+                    "fail",
+                    f"dE/d{label} = {g!r} is outside the one-sided quotients [{low!r}, {high!r}]",
+                )
+    return PASS
+
+
+def _quotient(case, params, name, index, h):
+    base = forward(case, params, case.inputs, case.targets).loss
+    moved = {n: p.copy() for n, p in params.items()}
+    moved[name][index] += h
+    return (forward(case, moved, case.inputs, case.targets).loss - base) / h
+
+
+def hvp_symmetry(backend, case, dtype, judged):
+    """The Hessian is symmetric: uᵀ(H·v) = vᵀ(H·u)."""
+    if not backend.capabilities.hvp:
+        return "skip", f"{backend.name} does not compute Hessian-vector products"
+    u, v = direction(case, seed=3), direction(case, seed=4)
+    hv, hu = backend.hvp(case, v, dtype), backend.hvp(case, u, dtype)
+    left = sum(float(np.vdot(u[n], hv[n])) for n in u)
+    right = sum(float(np.vdot(v[n], hu[n])) for n in v)
+    tol, terms = tolerance_for(dtype, backend, order=2), sum(x.size for x in v.values())
+    return _close(left, right, tol, "uᵀHv vs vᵀHu", terms)
+
+
+ORACLES = {
+    "forward-reverse": forward_vs_reverse,
+    "untracked-loss": untracked_loss,
+    "batch-sum": batch_sum,
+    "determinism": determinism,
+    "dtype-honest": dtype_honest,
+    "frozen": frozen,
+    "relu-kink": relu_kink,
+    "hvp-symmetry": hvp_symmetry,
+}

@@ -8,6 +8,7 @@ no edit of this repository:
 
 import importlib
 import importlib.metadata
+import os
 
 from backprop_crosscheck.backends.interface import Backend
 
@@ -59,6 +60,10 @@ def backend_names() -> list[str]:
 
 
 def get_backend(name: str) -> Backend:
+    """A built-in or an entry point by name, or an adapter class named directly:
+    ``path/to/file.py:ClassName`` or ``module:ClassName`` (for trying one before packaging)."""
+    if ":" in name and name not in BUILTIN:
+        return from_spec(name)
     if name in BUILTIN:
         module, _, cls = BUILTIN[name].partition(":")
         return getattr(importlib.import_module(module), cls)()
@@ -79,6 +84,47 @@ def get_backend(name: str) -> Backend:
     if backend.distribution is None and backend.module is None and getattr(ep, "dist", None):
         backend.distribution = ep.dist.name  # the version shown is the plugin's own
     return backend
+
+
+def from_spec(spec: str) -> Backend:
+    """The Backend named by ``file.py:Class`` or ``module:Class``; UnknownBackend saying what
+    is wrong with it otherwise."""
+    where, _, attr = spec.rpartition(":")
+    if not where or not attr.isidentifier():
+        raise UnknownBackend(f"{spec!r}: expected path/to/file.py:ClassName or module:ClassName")
+    try:
+        module = _load_file(where) if where.endswith(".py") else importlib.import_module(where)
+        cls = getattr(module, attr)
+    except KeyboardInterrupt:
+        raise
+    except AttributeError:
+        raise UnknownBackend(f"{spec!r}: {where} defines no {attr}") from None
+    except BaseException as e:  # noqa: BLE001 - their code, their error: one line
+        raise UnknownBackend(f"{spec!r}: cannot load {where}: {type(e).__name__}: {e}") from None
+    if not (isinstance(cls, type) and issubclass(cls, Backend)):
+        raise UnknownBackend(f"{spec!r}: {attr} is not a backprop_crosscheck.Backend subclass")
+    try:
+        backend = cls()
+    except Exception as e:  # noqa: BLE001
+        raise UnknownBackend(f"{spec!r}: {attr}() failed: {type(e).__name__}: {e}") from None
+    backend.name = backend.name or attr
+    if where.endswith(".py"):  # not importable by name: a worker loads it from the file again
+        cls.__reduce__ = lambda self: (from_spec, (f"{os.path.abspath(where)}:{attr}",))
+    return backend
+
+
+def _load_file(path: str):
+    import importlib.util
+    import sys
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no such file {path}")
+    name = "crosscheck_adapter_" + os.path.splitext(os.path.basename(path))[0].replace("-", "_")
+    spec = importlib.util.spec_from_file_location(name, os.path.abspath(path))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def all_backends() -> list[Backend]:

@@ -1,6 +1,7 @@
 """`crosscheck bench`: the time of one gradient-and-update step per backend, dtype and size.
 
-Each backend is measured in a worker process of its own (``python -m backprop_crosscheck.comparisons.bench``), so
+Each backend is measured in a worker process of its own
+(``python -m backprop_crosscheck.comparisons.bench``), so
 its imports and its peak memory are its own. For every size the worker times the first step
 (which includes JIT compilation: reported apart), warms up, then takes the median of repeated
 steps. The parent measures this machine's matmul throughput in the same run, so GFLOP/s can

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from backprop_crosscheck.backends import UnknownBackend, backend_names, get_backend
 from backprop_crosscheck.backends.interface import DTYPES
+from backprop_crosscheck.comparisons.conformance import XfailError
 from backprop_crosscheck.comparisons.output_files import OutputError, check_target, write_text
 from backprop_crosscheck.comparisons.pictures import PictureError
 from backprop_crosscheck.reference import CaseError, builtin_case_names, load_case
@@ -100,6 +101,7 @@ def build_parser() -> Parser:
     sub.add_parser("list", help="built-in cases and backends (available? version? install hint)")
     add_sweep(sub)
     add_bench(sub)
+    add_conformance(sub)
     return parser
 
 
@@ -145,6 +147,30 @@ def add_sweep(sub) -> None:
     add_isolation(sweep, timeout=120)
 
 
+def add_conformance(sub) -> None:
+    kit = sub.add_parser("conformance", help="every check of the conformance kit on backends")
+    kit.add_argument(
+        "names",
+        nargs="+",
+        metavar="NAME",
+        help="a backend: registered name, path/to/file.py:Class or module:Class",
+    )
+    kit.add_argument(
+        "--cases",
+        type=whole_number,
+        default=6,
+        help="random cases besides the built-in ones (default 6)",
+    )
+    kit.add_argument(
+        "--seed", type=whole_number, default=0, help="the first random shape family (default 0)"
+    )
+    kit.add_argument("--dtype", choices=[*DTYPES, "all"], default="all")
+    kit.add_argument("--xfail", metavar="FILE", help="expected failures ([[xfail]] check/reason)")
+    kit.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+    kit.add_argument("--output", metavar="FILE", help="write the scoreboard here (atomically)")
+    add_isolation(kit, timeout=120)  # fmt: skip
+
+
 def add_bench(sub) -> None:
     bench = sub.add_parser("bench", help="speed of one gradient-and-update step per backend")
     bench.add_argument("--backends", help="comma-separated names (default: every backend)")
@@ -173,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     except CaseError as e:
         print(f"crosscheck: {e}", file=sys.stderr)
         return 2
-    except (PictureError, OutputError) as e:
+    except (PictureError, OutputError, XfailError) as e:
         print(f"crosscheck {getattr(args, 'command', '')}: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -345,10 +371,32 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_conformance(args) -> int:
+    from backprop_crosscheck.comparisons.conformance import case_names, load_xfail
+    from backprop_crosscheck.comparisons.conformance_run import run_conformance
+    from backprop_crosscheck.comparisons.guard import default_memory_mib
+    from backprop_crosscheck.comparisons.progress import Progress
+    from backprop_crosscheck.comparisons.scoreboard import passed, render
+
+    if args.output:
+        check_target(args.output, "--output")
+    xfail = load_xfail(args.xfail) if args.xfail else []
+    backends = chosen_backends(",".join(args.names), "conformance")
+    cases = case_names(args.cases, args.seed)
+    dtypes = list(DTYPES) if args.dtype == "all" else [args.dtype]
+    progress = Progress(len(backends) * len(cases) * len(dtypes), "conformance", "runs")
+    memory = default_memory_mib() if args.memory_limit is None else args.memory_limit
+    records = run_conformance(backends, cases, dtypes, xfail, args.timeout, memory,
+                              args.in_process, progress)  # fmt: skip
+    write_output(render(records, args.format), args.output)
+    return 0 if passed(records) else 1
+
+
 COMMANDS = {
     "report": cmd_report,
     "explain": cmd_explain,
     "list": cmd_list,
     "sweep": cmd_sweep,
     "bench": cmd_bench,
+    "conformance": cmd_conformance,
 }

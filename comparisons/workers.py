@@ -27,7 +27,7 @@ from backprop_crosscheck.backends.registry import runs_in_process
 from backprop_crosscheck.comparisons.guard import cut
 from backprop_crosscheck.comparisons.judge import Check, check_backend
 
-GRACE_S = 3.0  # past the judge's own time limit, the parent kills a worker that did not answer
+GRACE_S = 2.0  # past the judge's own time limit, the parent kills a worker that did not answer
 # the folder holding the backprop_crosscheck package, for a worker started from anywhere
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(backprop_crosscheck.__file__)))
 

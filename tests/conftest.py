@@ -1,7 +1,7 @@
-"""Shared test options.
+"""Shared test set-up. The conformance suite takes the kit's options (its pytest plugin):
 
-pytest --backend NAME [--backend NAME …]     run the conformance suite for these backends only
-CROSSCHECK_BACKENDS=torch,jax pytest          the same through the environment
+pytest --crosscheck-backend NAME [--crosscheck-backend NAME …]   these backends only
+CROSSCHECK_BACKENDS=torch,jax pytest                             the same through the environment
 """
 
 import os
@@ -16,47 +16,6 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault(
         "XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
     )
-
-
-def pytest_addoption(parser):
-    parser.addoption(
-        "--backend",
-        action="append",
-        default=[],
-        help="run the conformance suite against this backend only (repeatable); "
-        "default: every registered backend (also: CROSSCHECK_BACKENDS=a,b)",
-    )
-
-
-def selected_backends(config) -> list[str]:
-    from backprop_crosscheck.backends import backend_names
-
-    chosen = config.getoption("--backend") or [
-        n for n in os.environ.get("CROSSCHECK_BACKENDS", "").split(",") if n
-    ]
-    return chosen or backend_names()
-
-
-def pytest_generate_tests(metafunc):
-    """Tests that take ``combination`` run once per backend × case × dtype of their module
-    (its CASES and DTYPES), with ids like ``torch-article-float32``; ``hvp_combination``
-    likewise over its HVP_CASES."""
-    for fixture, cases in [("combination", "CASES"), ("hvp_combination", "HVP_CASES")]:
-        if fixture not in metafunc.fixturenames:
-            continue
-        combos = [
-            (b, c, d)
-            for b in selected_backends(metafunc.config)
-            for c in getattr(metafunc.module, cases)
-            for d in metafunc.module.DTYPES
-        ]
-        # one xdist group per backend and shape family (random-3.1 -> random-3): its runs are
-        # cached and its compiles shared, so its tests share a worker
-        params = [
-            pytest.param(c, marks=pytest.mark.xdist_group(f"{c[0]}-{c[1].split('.')[0]}"))
-            for c in combos
-        ]
-        metafunc.parametrize(fixture, params, ids=["-".join(c) for c in combos])
 
 
 @pytest.fixture

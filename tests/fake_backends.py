@@ -146,3 +146,79 @@ class SegfaultPlugin(Segfault):
     """A segfault in a backend with no framework module."""
 
     module = None
+
+
+# --- engines each oracle of the conformance kit must catch ----------------------------------
+
+
+class JvpOff(_Reference):
+    """Declares forward mode, whose dE/dθ·v is 0.1 % off its own reverse-mode gradient."""
+
+    capabilities = Capabilities(jvp="a wrong one")
+
+    def directional_derivative(self, case, v, dtype, device="cpu"):
+        g = train(case, np.dtype(dtype)).gradients
+        return 1.001 * sum(float(np.vdot(g[n], v[n])) for n in v)
+
+
+class TapeLossOff(_Reference):
+    """Its loss without the tape differs from the loss under the tape."""
+
+    def loss_value(self, case, dtype, device="cpu"):
+        return 1.001 * train(case, np.dtype(dtype)).loss[0]
+
+
+class BatchOff(_Reference):
+    """Right one sample at a time, 0.1 % off on a batch."""
+
+    def twist(self, case, r):
+        if case.inputs.shape[0] > 1:
+            for g in r.gradients.values():
+                g *= 1.001
+        return r
+
+
+class Jittery(_Reference):
+    """Accurate, but never the same twice: noise far below the tolerance."""
+
+    def twist(self, case, r):
+        noise = np.random.default_rng()
+        for g in r.gradients.values():
+            g *= 1 + 1e-14 * noise.standard_normal(g.shape)
+        return r
+
+
+class Float64Inside(_Reference):
+    """Asked for float32, computes in float64 and casts: every value correctly rounded."""
+
+    def run(self, case, dtype, device="cpu"):
+        r = train(case, np.float64)
+        cast = {n: v.astype(dtype) for n, v in r.gradients.items()}
+        same = {n: v.astype(dtype) for n, v in r.updated.items()}
+        final = {n: v.astype(dtype) for n, v in r.final.items()}
+        return Result(r.loss.astype(dtype), cast, same, final)
+
+
+class FrozenMoves(_Reference):
+    """Updates its frozen parameters anyway, by a hair."""
+
+    def twist(self, case, r):
+        for name in case.frozen:
+            r.final[name] = r.final[name] + np.asarray(1e-12, r.final[name].dtype)
+        return r
+
+
+class HvpAsymmetric(_Reference):
+    """An H·v right along the reference's direction, with an antisymmetric error elsewhere."""
+
+    capabilities = Capabilities(hvp="a lopsided one")
+
+    def hvp(self, case, v, dtype, device="cpu"):
+        from backprop_crosscheck.reference.hvp import hvp
+
+        hv = hvp(case, v, np.dtype(dtype))
+        name = next(iter(hv))
+        flat = np.asarray(v[name]).ravel()
+        skew = np.roll(flat, 1) - np.roll(flat, -1)  # S·v with S antisymmetric: vᵀSv = 0
+        hv[name] = hv[name] + 1e-3 * skew.reshape(hv[name].shape).astype(dtype)
+        return hv

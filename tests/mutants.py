@@ -67,6 +67,7 @@ BUGS = {
 
 class MutantBackend(Backend):
     capabilities = Capabilities()
+    act = ACT  # (f, f′) per activation: a subclass may get one wrong
 
     def __init__(self, bug: str):
         self.bug = bug
@@ -97,7 +98,7 @@ class MutantBackend(Backend):
         for layer, act in enumerate(case.activations, start=1):
             z = acts[-1] @ params[f"W{layer}"] + params.get(f"b{layer}", 0)
             zs.append(z)
-            acts.append(ACT[act][0](z))
+            acts.append(self.act[act][0](z))
         r = acts[-1] - Y
         loss = 0.5 * np.sum(r * r) if case.loss == "half_sse" else np.mean(r * r)
         return zs, acts, loss
@@ -117,7 +118,7 @@ class MutantBackend(Backend):
         for layer in range(case.depth, 0, -1):
             act = case.activations[layer - 1]
             z, a = zs[layer - 1], acts[layer]
-            delta = d if bug == "no_activation_derivative" else d * ACT[act][1](z, a)
+            delta = d if bug == "no_activation_derivative" else d * self.act[act][1](z, a)
             gW = acts[layer - 1].T @ delta
             if bug == "transposed_gradient" and gW.shape[0] == gW.shape[1]:
                 gW = gW.T

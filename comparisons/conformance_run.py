@@ -1,0 +1,42 @@
+"""``crosscheck conformance NAME …``: the kit's checks for each backend, each backend in its
+worker process (a crash, an exit or a hang is that combination's error, the run goes on)."""
+
+from backprop_crosscheck.comparisons.conformance import (
+    CHECKS,
+    Outcome,
+    applies,
+    check_id,
+    evaluate,
+    expected,
+)
+from backprop_crosscheck.comparisons.scoreboard import Record
+from backprop_crosscheck.comparisons.workers import WorkerLost, Workers
+
+RUNS_PER_EVALUATION = 12  # backend runs one evaluation may make: its time limit's multiple
+
+
+def run_conformance(backends, cases, dtypes, xfail, timeout, memory_mib=0, in_process=False,
+                    progress=None) -> list[Record]:  # fmt: skip
+    records = []
+    combos = [(b, c, d) for b in backends for c in cases for d in dtypes]
+    with Workers(memory_mib) as workers:
+        for done, (backend, case, dtype) in enumerate(combos, start=1):
+            outcomes = evaluated(workers, backend, case, dtype, timeout, in_process)
+            for check in CHECKS:
+                if applies(check, case, dtype):
+                    identifier = check_id(check, backend.name, case, dtype)
+                    outcome = expected(outcomes[check], identifier, xfail)
+                    records.append(Record(backend.name, check, case, dtype, outcome))
+            if progress:
+                progress.update(done, f"{backend.name} {case} {dtype}")
+    return records
+
+
+def evaluated(workers, backend, case, dtype, timeout, in_process) -> dict:
+    if in_process:
+        return evaluate(backend, case, dtype, timeout)
+    limit = None if timeout is None else RUNS_PER_EVALUATION * timeout
+    try:
+        return workers.call(backend, evaluate, (backend, case, dtype, timeout), limit)
+    except WorkerLost as e:
+        return dict.fromkeys(CHECKS, Outcome("error", str(e)))

@@ -1,0 +1,157 @@
+"""The conformance kit's tests: one per check and backend × case × dtype, with ids like
+``test_gradients[tape-article-float32]``. Collected by the pytest plugin (``pytest
+--crosscheck-backend NAME``) or imported by a test module of one's own (this repository's
+tests/test_conformance.py does). Backends: --crosscheck-backend, else $CROSSCHECK_BACKENDS
+(comma-separated), else every registered backend. Each combination is evaluated once and its
+tests share the result: keep them on one xdist worker with --dist loadgroup.
+"""
+
+import functools
+import os
+
+import pytest
+
+from backprop_crosscheck.comparisons import conformance
+
+DTYPES = ("float64", "float32")
+TIMEOUT_S = 300  # per backend and check: a backend that hangs fails its tests, not the run
+
+
+def backends_of(config) -> list[str]:
+    from backprop_crosscheck.backends import backend_names
+
+    chosen = config.getoption("crosscheck_backend", default=None) or [
+        n for n in os.environ.get("CROSSCHECK_BACKENDS", "").split(",") if n
+    ]
+    return chosen or backend_names()
+
+
+def pytest_generate_tests(metafunc):
+    """A check's tests: every available backend × case × dtype the check means something on
+    (test_available says why a backend is missing, once)."""
+    config = metafunc.config
+    if "backend_name" in metafunc.fixturenames:
+        metafunc.parametrize("backend_name", backends_of(config))
+    if "combination" not in metafunc.fixturenames:
+        return
+    check = metafunc.function.__name__.removeprefix("test_").replace("_", "-")
+    cases = conformance.case_names(
+        config.getoption("crosscheck_cases", default=6),
+        config.getoption("crosscheck_seed", default=0),
+    )
+    combos = [(b, c, d) for b in backends_of(config) if _available(b) for c in cases
+              for d in DTYPES if conformance.applies(check, c, d)]  # fmt: skip
+    # one xdist group per backend and shape family (random-3.1 -> random-3)
+    params = [pytest.param(c, marks=pytest.mark.xdist_group(f"{c[0]}-{c[1].split('.')[0]}"))
+              for c in combos]  # fmt: skip
+    metafunc.parametrize("combination", params, ids=["-".join(c) for c in combos])
+
+
+@functools.cache
+def _backend(name):
+    from backprop_crosscheck.backends import UnknownBackend, get_backend
+
+    try:
+        return get_backend(name), None
+    except UnknownBackend as e:
+        return None, str(e)
+
+
+def _available(name: str) -> bool:
+    backend, _ = _backend(name)
+    return backend is not None and backend.available()
+
+
+def test_available(backend_name):
+    """Each backend asked for is there (else: why not, and how to install it)."""
+    backend, problem = _backend(backend_name)
+    if backend is None:
+        pytest.fail(problem, pytrace=False)
+    if not backend.available():
+        pytest.skip(backend.skip_reason("float64", "cpu"))
+
+
+@functools.cache
+def _evaluated(name, case, dtype):
+    backend, problem = _backend(name)
+    if backend is None:
+        return None, problem
+    return conformance.evaluate(backend, case, dtype, TIMEOUT_S), None
+
+
+@functools.cache
+def _xfail(path):
+    return conformance.load_xfail(path) if path else []
+
+
+def expect(request, combination, check: str) -> None:
+    """The outcome of ``check`` on this combination, as pytest sees it."""
+    outcomes, problem = _evaluated(*combination)
+    if outcomes is None:
+        pytest.fail(problem, pytrace=False)
+    xfail = _xfail(request.config.getoption("crosscheck_xfail", default=None))
+    outcome = conformance.expected(
+        outcomes[check], conformance.check_id(check, *combination), xfail
+    )
+    if outcome.status == "skip":
+        pytest.skip(outcome.message)
+    if outcome.status == "xfail":
+        pytest.xfail(outcome.message)
+    if outcome.status != "pass":
+        pytest.fail(f"{outcome.status}: {outcome.message}", pytrace=False)
+
+
+def test_loss(request, combination):
+    expect(request, combination, "loss")
+
+
+def test_gradients(request, combination):
+    expect(request, combination, "gradients")
+
+
+def test_updated(request, combination):
+    expect(request, combination, "updated")
+
+
+def test_final(request, combination):
+    expect(request, combination, "final")
+
+
+def test_dtype(request, combination):
+    expect(request, combination, "dtype")
+
+
+def test_hvp(request, combination):
+    expect(request, combination, "hvp")
+
+
+def test_forward_reverse(request, combination):
+    expect(request, combination, "forward-reverse")
+
+
+def test_untracked_loss(request, combination):
+    expect(request, combination, "untracked-loss")
+
+
+def test_batch_sum(request, combination):
+    expect(request, combination, "batch-sum")
+
+
+def test_determinism(request, combination):
+    expect(request, combination, "determinism")
+
+
+def test_dtype_honest(request, combination):
+    expect(request, combination, "dtype-honest")
+
+
+def test_frozen(request, combination):
+    expect(request, combination, "frozen")
+
+
+def test_relu_kink(request, combination):
+    expect(request, combination, "relu-kink")
+
+
+def test_hvp_symmetry(request, combination):
+    expect(request, combination, "hvp-symmetry")

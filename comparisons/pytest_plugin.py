@@ -1,0 +1,34 @@
+"""The conformance kit as a pytest plugin (entry point ``pytest11``), for an engine author's own
+repository::
+
+    pytest --crosscheck-backend NAME [--crosscheck-cases N] [--crosscheck-seed S]
+           [--crosscheck-xfail FILE]
+
+collects ``test_gradients[NAME-article-float32]`` and the rest of the kit's checks (from
+``conformance_tests.py`` beside this file) next to the author's own tests. NAME is a registered
+backend, ``path/to/file.py:ClassName`` or ``module:ClassName``.
+"""
+
+from pathlib import Path
+
+TESTS = Path(__file__).with_name("conformance_tests.py")
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("backprop-crosscheck", "backprop-crosscheck conformance kit")
+    group.addoption("--crosscheck-backend", action="append", default=[], metavar="NAME",
+                    help="run the conformance kit against this backend (repeatable)")  # fmt: skip
+    group.addoption("--crosscheck-cases", type=int, default=6, metavar="N",
+                    help="random cases besides the built-in ones (default 6)")  # fmt: skip
+    group.addoption("--crosscheck-seed", type=int, default=0, metavar="S",
+                    help="the first random shape family (default 0)")  # fmt: skip
+    group.addoption("--crosscheck-xfail", default=None, metavar="FILE",
+                    help="expected failures: TOML, [[xfail]] check/reason entries")  # fmt: skip
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "xdist_group(name): keep a backend's shape family on one pytest-xdist worker"
+    )
+    if config.getoption("crosscheck_backend") and str(TESTS) not in config.args:
+        config.args.append(str(TESTS))

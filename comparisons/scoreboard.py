@@ -1,0 +1,103 @@
+"""The conformance scoreboard: backend × check, in text, Markdown and JSON (like the ONNX
+backend scoreboard), with every failure and every expected failure's reason below it."""
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+
+from backprop_crosscheck.comparisons.conformance import CHECKS, FAILING, STATUSES, Outcome
+
+SCHEMA = "backprop-crosscheck/conformance/1"
+
+
+@dataclass(frozen=True)
+class Record:
+    backend: str
+    check: str
+    case: str
+    dtype: str
+    outcome: Outcome
+
+    @property
+    def id(self) -> str:
+        return f"{self.check}[{self.backend}-{self.case}-{self.dtype}]"
+
+
+def passed(records: list[Record]) -> bool:
+    """Nothing failing, and something actually checked."""
+    statuses = {r.outcome.status for r in records}
+    return not statuses & set(FAILING) and bool(statuses & {"pass", "xfail"})
+
+
+def counts(records: list[Record]) -> dict[str, dict[str, Counter]]:
+    table: dict[str, dict[str, Counter]] = {}
+    for r in records:
+        table.setdefault(r.backend, {c: Counter() for c in CHECKS})[r.check][r.outcome.status] += 1
+    return table
+
+
+def cell(tally: Counter) -> str:
+    bad = sum(tally[s] for s in FAILING)
+    ran = sum(tally[s] for s in ("pass", "fail", "error", "xfail", "xpass"))
+    if bad:
+        return f"✗ {bad}/{ran}"
+    if tally["xfail"]:
+        return f"xfail {tally['xfail']}/{ran}"
+    return f"✓ {ran}" if ran else "skip"
+
+
+def render(records: list[Record], fmt: str = "text") -> str:
+    if fmt == "json":
+        return render_json(records)
+    from tabulate import tabulate
+
+    markdown = fmt == "markdown"
+    table = counts(records)
+    rows = [[backend, *(cell(table[backend][c]) for c in CHECKS)] for backend in table]
+    style = "github" if markdown else "simple"
+    lines = [tabulate(rows, headers=["backend", *CHECKS], tablefmt=style, disable_numparse=True)]
+    lines.append("✓ n: passed on n case × dtype runs; ✗ k/n: k of n failed; skip: does not apply")
+    for title, statuses in [("Failures", FAILING), ("Expected failures", ("xfail",))]:
+        listed = [r for r in records if r.outcome.status in statuses]
+        if listed:
+            lines += ["", f"{'### ' if markdown else ''}{title}:"]
+            lines += [f"- {r.id}: {r.outcome.status}: {r.outcome.message}" for r in listed]
+    skipped = sorted({(r.backend, r.check, r.outcome.message) for r in records
+                      if r.outcome.status == "skip"})  # fmt: skip
+    if skipped:
+        lines += ["", f"{'### ' if markdown else ''}Not checked:"]
+        lines += [f"- {b} {c}: {why}" for b, c, why in skipped]
+    total = Counter(r.outcome.status for r in records)
+    summary = ", ".join(f"{total[s]} {s}" for s in STATUSES if total[s])
+    verdict = "PASS" if passed(records) else "FAIL"
+    lines += [
+        "",
+        f"{summary}",
+        f"{'**' if markdown else ''}verdict: {verdict}{'**' if markdown else ''}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def render_json(records: list[Record]) -> str:
+    table = counts(records)
+    doc = {
+        "schema": SCHEMA,
+        "verdict": "pass" if passed(records) else "fail",
+        "checks": list(CHECKS),
+        "scoreboard": {
+            b: {c: dict(sorted(t.items())) for c, t in row.items()} for b, row in table.items()
+        },  # fmt: skip
+        "results": [
+            {
+                "id": r.id,
+                "backend": r.backend,
+                "check": r.check,
+                "case": r.case,
+                "dtype": r.dtype,
+                "status": r.outcome.status,
+                "message": r.outcome.message,
+            }
+            for r in records
+        ],  # fmt: skip
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"

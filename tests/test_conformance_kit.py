@@ -1,0 +1,109 @@
+"""`crosscheck conformance`: the scoreboard, expected failures (strict), backends named by
+file or module, bad input; and the one distinctive import beside a dummy `backends` package."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from backprop_crosscheck.comparisons.cli import main
+
+FAKES = Path(__file__).with_name("fake_backends.py")
+
+
+def conformance(capsys, *argv):
+    code = main(["conformance", *argv, "--cases", "3", "--in-process", "--format", "json"])
+    out, err = capsys.readouterr()
+    return code, json.loads(out) if out else None, err
+
+
+def test_a_correct_backend_scores_every_check(capsys):
+    code, doc, _ = conformance(capsys, "numpy")
+    assert code == 0 and doc["verdict"] == "pass"
+    board = doc["scoreboard"]["numpy"]
+    assert board["gradients"] == {"pass": 2 * 7}  # article, batch, deep, kink + 3 random × 2
+    kinks = {r["id"] for r in doc["results"] if r["check"] == "relu-kink"}
+    assert {"relu-kink[numpy-kink-float64]", "relu-kink[numpy-kink-float32]"} <= kinks
+    assert board["forward-reverse"] == {"skip": 14}  # numpy declares no forward mode
+
+
+def test_a_backend_named_by_its_file(capsys):
+    code, doc, _ = conformance(capsys, f"{FAKES}:OffW3")
+    assert code == 1
+    failed = {r["id"] for r in doc["results"] if r["status"] == "fail"}
+    assert "gradients[OffW3-article-float64]" in failed
+
+
+def test_expected_failures_are_reported_with_their_reason_and_strictly(capsys, tmp_path):
+    xfail = tmp_path / "xfail.toml"
+    xfail.write_text(
+        '[[xfail]]\ncheck = "gradients[OffW3-article-*]"\nreason = "w3 is off by design"\n'
+        '[[xfail]]\ncheck = "loss[OffW3-article-*]"\nreason = "we thought the loss was off"\n'
+    )
+    code, doc, _ = conformance(capsys, f"{FAKES}:OffW3", "--xfail", str(xfail))
+    by_id = {r["id"]: r for r in doc["results"]}
+    assert by_id["gradients[OffW3-article-float64]"]["status"] == "xfail"
+    assert "w3 is off by design" in by_id["gradients[OffW3-article-float64]"]["message"]
+    assert by_id["loss[OffW3-article-float64]"]["status"] == "xpass"  # strict: it passed
+    assert code == 1
+
+
+def test_text_scoreboard_lists_failures_and_what_was_not_checked(capsys):
+    assert main(["conformance", f"{FAKES}:OffW3", "--cases", "0", "--in-process"]) == 1
+    out = capsys.readouterr().out
+    assert "✗ " in out and "Failures:" in out and "- gradients[OffW3-article-float64]: fail" in out
+    assert "Not checked:" in out and "OffW3 hvp: OffW3 does not compute" in out
+
+
+BAD = {
+    "unknown-backend": (["nosuchbackend"], "unknown backend 'nosuchbackend'"),
+    "bad-spec": (["::"], "expected path/to/file.py:ClassName or module:ClassName"),
+    "missing-file": (["nofile.py:X"], "no such file nofile.py"),
+    "no-such-class": ([f"{FAKES}:Nope"], "defines no Nope"),
+    "not-a-backend": (["json:JSONDecoder"], "JSONDecoder is not a backprop_crosscheck.Backend"),
+}
+
+
+@pytest.mark.parametrize("name", BAD)
+def test_bad_backend_is_one_line(capsys, name):
+    argv, phrase = BAD[name]
+    code = main(["conformance", *argv])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "" and err.count("\n") == 1 and phrase in err
+
+
+XFAIL_FILES = {
+    "syntax": ("[[xfail]\n", "invalid TOML"),
+    "not-a-table": ('xfail = "all"\n', "expected only [[xfail]] tables"),
+    "other-key": ('[[skip]]\ncheck = "x"\nreason = "y"\n', "expected only [[xfail]] tables"),
+    "no-reason": ('[[xfail]]\ncheck = "gradients[*]"\n', "xfail[0] must have exactly"),
+    "empty-reason": ('[[xfail]]\ncheck = "x"\nreason = " "\n', "xfail[0]: check and reason"),
+}
+
+
+@pytest.mark.parametrize("name", XFAIL_FILES)
+def test_malformed_expected_failure_file_is_one_line(capsys, tmp_path, name):
+    text, phrase = XFAIL_FILES[name]
+    path = tmp_path / "xfail.toml"
+    path.write_text(text)
+    code = main(["conformance", "numpy", "--xfail", str(path)])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert phrase in err and str(path) in err
+
+
+def test_a_dummy_backends_package_beside_it_changes_nothing(tmp_path):
+    """An installed copy owns no generic top-level name: packages called backends, reference
+    and comparisons elsewhere on the path are never imported."""
+    for name in ("backends", "reference", "comparisons"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__init__.py").write_text(f"raise ImportError('the dummy {name}')\n")
+    cmd = [sys.executable, "-m", "backprop_crosscheck", "report", "--backends", "numpy,fd,tape",
+           "--format", "json"]  # fmt: skip
+    env = {"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)["runs"][0]["backends"]
+    assert [r["status"] for r in rows] == ["pass"] * len(rows)

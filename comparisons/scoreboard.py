@@ -62,11 +62,10 @@ def render(records: list[Record], fmt: str = "text") -> str:
         if listed:
             lines += ["", f"{'### ' if markdown else ''}{title}:"]
             lines += [f"- {r.id}: {r.outcome.status}: {r.outcome.message}" for r in listed]
-    skipped = sorted({(r.backend, r.check, r.outcome.message) for r in records
-                      if r.outcome.status == "skip"})  # fmt: skip
+    skipped = not_checked(records)
     if skipped:
         lines += ["", f"{'### ' if markdown else ''}Not checked:"]
-        lines += [f"- {b} {c}: {why}" for b, c, why in skipped]
+        lines += [f"- {b} ({', '.join(checks)}): {why}" for b, why, checks in skipped]
     total = Counter(r.outcome.status for r in records)
     summary = ", ".join(f"{total[s]} {s}" for s in STATUSES if total[s])
     verdict = "PASS" if passed(records) else "FAIL"
@@ -76,6 +75,19 @@ def render(records: list[Record], fmt: str = "text") -> str:
         f"{'**' if markdown else ''}verdict: {verdict}{'**' if markdown else ''}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def not_checked(records: list[Record]) -> list[tuple[str, str, list[str]]]:
+    """(backend, why, its checks skipped for that reason — "every check" when all were)."""
+    by_reason: dict[tuple[str, str], set[str]] = {}
+    for r in records:
+        if r.outcome.status == "skip":
+            by_reason.setdefault((r.backend, r.outcome.message), set()).add(r.check)
+    every = {b: {r.check for r in records if r.backend == b} for b, _ in by_reason}
+    return [
+        (b, why, ["every check"] if checks == every[b] else [c for c in CHECKS if c in checks])
+        for (b, why), checks in sorted(by_reason.items())
+    ]
 
 
 def render_json(records: list[Record]) -> str:

@@ -54,7 +54,7 @@ def test_text_scoreboard_lists_failures_and_what_was_not_checked(capsys):
     assert main(["conformance", f"{FAKES}:OffW3", "--cases", "0", "--in-process"]) == 1
     out = capsys.readouterr().out
     assert "✗ " in out and "Failures:" in out and "- gradients[OffW3-article-float64]: fail" in out
-    assert "Not checked:" in out and "OffW3 hvp: OffW3 does not compute" in out
+    assert "Not checked:" in out and "OffW3 (hvp, hvp-symmetry): OffW3 does not compute" in out
 
 
 BAD = {
@@ -107,3 +107,13 @@ def test_a_dummy_backends_package_beside_it_changes_nothing(tmp_path):
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(proc.stdout)["runs"][0]["backends"]
     assert [r["status"] for r in rows] == ["pass"] * len(rows)
+
+
+def test_report_and_sweep_take_a_backend_by_its_file_too(capsys, tmp_path):
+    spec = f"{FAKES}:OffW3"
+    assert main(["report", "--backends", f"numpy,{spec}", "--format", "json"]) == 1
+    rows = json.loads(capsys.readouterr().out)["runs"][0]["backends"]
+    assert rows[1]["backend"] == "OffW3" and "worst w3" in rows[1]["message"]
+    argv = ["sweep", "--cases", "1", "--dtype", "float64", "--backends", f"numpy,{spec}"]
+    assert main([*argv, "--save-failures", str(tmp_path)]) == 1
+    assert "random-0 OffW3 float64:" in capsys.readouterr().out

@@ -42,6 +42,9 @@ class Capabilities:
     # Forward mode: how this backend computes a directional derivative dE/dθ·v ("jvp"), or
     # None; the conformance kit holds it against the backend's own reverse-mode gradient.
     jvp: str | None = None
+    # Whether run() returns dE/dX under "X" (a learner's own function may not): not compared
+    # when False.
+    input_gradient: bool = True
 
 
 class Backend(ABC):

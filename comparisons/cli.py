@@ -13,6 +13,7 @@ from pathlib import Path
 from backprop_crosscheck.backends import UnknownBackend, backend_names, get_backend
 from backprop_crosscheck.backends.interface import DTYPES
 from backprop_crosscheck.comparisons.conformance import XfailError
+from backprop_crosscheck.comparisons.learner_file import LearnerError
 from backprop_crosscheck.comparisons.output_files import OutputError, check_target, write_text
 from backprop_crosscheck.comparisons.pictures import PictureError
 from backprop_crosscheck.reference import CaseError, builtin_case_names, load_case
@@ -102,6 +103,7 @@ def build_parser() -> Parser:
     add_sweep(sub)
     add_bench(sub)
     add_conformance(sub)
+    add_check(sub)
     return parser
 
 
@@ -145,6 +147,19 @@ def add_sweep(sub) -> None:
         help="write each failing case here as a TOML file (default: crosscheck-failures/)",
     )
     add_isolation(sweep, timeout=120)
+
+
+def add_check(sub) -> None:
+    check = sub.add_parser("check", help="your own backprop function against the reference")
+    check.add_argument(
+        "file", metavar="FILE", help="a .py file defining backprop(case, params, X, Y)"
+    )
+    check.add_argument("cases", nargs="*", metavar="CASE", help="built-in name or .toml path")
+    check.add_argument("--dtype", choices=[*DTYPES, "all"], default="float64")
+    check.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+    check.add_argument("--output", metavar="FILE", help="write the report here (atomically)")
+    check.add_argument("--no-limits", action="store_true", help=NO_LIMITS_HELP)
+    add_isolation(check, timeout=120)
 
 
 def add_conformance(sub) -> None:
@@ -199,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     except CaseError as e:
         print(f"crosscheck: {e}", file=sys.stderr)
         return 2
-    except (PictureError, OutputError, XfailError) as e:
+    except (PictureError, OutputError, XfailError, LearnerError) as e:
         print(f"crosscheck {getattr(args, 'command', '')}: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -371,6 +386,27 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_check(args) -> int:
+    from backprop_crosscheck.backends.learner import LearnerBackend
+    from backprop_crosscheck.comparisons.learner_file import check_file
+    from backprop_crosscheck.comparisons.report_json import render_json
+    from backprop_crosscheck.comparisons.report_text import render_markdown, render_text
+    from backprop_crosscheck.comparisons.runner import run_case, verdict
+
+    check_file(args.file)
+    if args.output:
+        check_target(args.output, "--output")
+    cases = load_cases(args.cases or ["article"], args)
+    learner = LearnerBackend(args.file)
+    dtypes = list(DTYPES) if args.dtype == "all" else [args.dtype]
+    with backend_workers(args) as workers:
+        runs = [run_case(c, [learner], d, workers=workers, timeout=args.timeout, single=True)
+                for c in cases for d in dtypes]  # fmt: skip
+    render = {"text": render_text, "markdown": render_markdown, "json": render_json}[args.format]
+    write_output(render(runs), args.output)
+    return 0 if verdict(runs)[0] else 1
+
+
 def cmd_conformance(args) -> int:
     from backprop_crosscheck.comparisons.conformance import case_names, load_xfail
     from backprop_crosscheck.comparisons.conformance_run import run_conformance
@@ -399,4 +435,5 @@ COMMANDS = {
     "sweep": cmd_sweep,
     "bench": cmd_bench,
     "conformance": cmd_conformance,
+    "check": cmd_check,
 }

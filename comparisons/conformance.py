@@ -88,7 +88,8 @@ def accuracy(comparison, quantity: str) -> Outcome:
     shown = "; ".join(
         f"{m.label} = {m.got!r} vs {m.expected!r} (up to {m.allowed:.3g} allowed)" for m in bad[:3]
     )
-    return Outcome("fail", f"{len(bad)} mismatched: {shown}")
+    why = f" — diagnosis: {comparison.diagnosis.summary()}" if comparison.diagnosis else ""
+    return Outcome("fail", f"{len(bad)} mismatched: {shown}{why}")
 
 
 def dtype_outcome(comparison, dtype: str) -> Outcome:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from backprop_crosscheck.backends.interface import Backend, BackendUnavailable
 from backprop_crosscheck.comparisons.compare import Agreement, agreement_of, result_pairs
+from backprop_crosscheck.comparisons.diagnosis import diagnose
 from backprop_crosscheck.comparisons.guard import TimedOut, captured_output, time_limit
 from backprop_crosscheck.comparisons.tolerance import Tolerance, tolerance_for
 from backprop_crosscheck.reference import Case, Result
@@ -45,6 +46,7 @@ class Comparison:
     method: str = ""  # how it computes: "reverse", "double backward", …
     tolerance_reason: str = ""  # why its tolerance is looser than the default, if it is
     output: str = ""  # what it printed to stdout/stderr while it ran (captured, cut short)
+    diagnosis: object = None  # a failing run's comparisons.diagnosis.Diagnosis: why, not where
 
 
 def judge(backend: Backend, check: Check, order: int = 1, died: str | None = None) -> Comparison:
@@ -89,10 +91,15 @@ def judge(backend: Backend, check: Check, order: int = 1, died: str | None = Non
         raised = "raised" if order == 1 else "H·v raised"
         return outcome("error", f"{raised} {type(e).__name__}: {one_line(e)}")
     try:
-        agree = agreement_of(check.case, pairs(check, got, order), tol)
+        agree = agreement_of(check.case, pairs(check, got, order, caps), tol)
     except Exception as e:  # noqa: BLE001 - None, a wrong shape, a missing tensor, …
         return outcome("error", f"returned a malformed {what}: {one_line(e)}", got)
-    return outcome("pass" if agree.passed else "fail", agree.summary(), got, agree)
+    if agree.passed:
+        return outcome("pass", "", got, agree)
+    failed = outcome("fail", agree.summary(), got, agree)
+    if order == 1:
+        failed.diagnosis = diagnose(check.case, check.reference, got, check.dtype, tol)
+    return failed
 
 
 def answer(backend: Backend, check: Check, order: int):
@@ -101,10 +108,14 @@ def answer(backend: Backend, check: Check, order: int):
     return backend.hvp(check.case, check.hvp_direction, check.dtype, check.device)
 
 
-def pairs(check: Check, got, order: int) -> list:
+def pairs(check: Check, got, order: int, caps) -> list:
     """(quantity, reference tensors, backend tensors) for every quantity of the order."""
     if order == 1:
-        return result_pairs(check.reference, got)
+        found = result_pairs(check.reference, got)
+        if not caps.input_gradient and "X" not in got.gradients:
+            found = [(q, {n: t for n, t in want.items() if n != "X"} if q == "gradients" else want,
+                      have) for q, want, have in found]  # fmt: skip
+        return found
     return [("hvp", check.hvp_reference, got)]
 
 

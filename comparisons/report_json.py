@@ -86,6 +86,7 @@ def run_to_dict(run: Run) -> dict:
             "max_rel_error": {k: number(v) for k, v in a.max_rel_error.items()} if a else None,
             "worst": a.worst if a else None,
             "worst_quantity": a.worst_quantity if a else None,
+            "diagnosis": c.diagnosis.to_dict() if c.diagnosis is not None else None,
             "worst_fraction_of_tolerance": number(a.worst_ratio) if a else None,
         }
         backends.append(entry)

@@ -114,6 +114,8 @@ class Renderer:
             if c.message:
                 prefixed = c.message.startswith(f"{c.backend}:")
                 notes.append(c.message if prefixed else f"{c.backend}: {c.message}")
+            if c.diagnosis is not None:
+                notes.append(f"{c.backend}: diagnosis: {c.diagnosis.summary()}")
             if c.output:
                 lines = c.output.splitlines()
                 more = f" … ({len(lines)} lines; all in --format json)" if len(lines) > 1 else ""
@@ -156,7 +158,11 @@ class Renderer:
                 key = f"loss[step {index[0]}]" if quantity == "loss" else label
                 row = [label, fmt(ref[index])]
                 for c in ran:
-                    value = fmt(backend_tensors(c, quantity)[name][index])
+                    theirs = backend_tensors(c, quantity).get(name)
+                    if theirs is None:  # not returned (a learner's dE/dX): not compared
+                        row.append("—")
+                        continue
+                    value = fmt(theirs[index])
                     row.append(value + (" ✗" if (quantity, key) in bad[c.backend] else ""))
                 rows.append(row)
         if quantity != "loss" and run.case.aliases:
@@ -172,6 +178,9 @@ class Renderer:
             for name in reference_tensors(run, quantity):
                 row = [quantity, name]
                 for c in ran:
+                    if (quantity, name) not in c.agreement.per_tensor:
+                        row.append("—")
+                        continue
                     abs_error, rel_error = c.agreement.per_tensor[(quantity, name)]
                     bad, _ = c.agreement.counts[(quantity, name)]
                     row.append(f"{err(abs_error)} / {err(rel_error)}{' ✗' if bad else ''}")

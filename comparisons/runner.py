@@ -36,6 +36,7 @@ class Run:
     comparisons: list[Comparison]
     hvp: HvpCheck | None = None
     require: bool = False  # --require: a skip, or a lone compared backend, is an error
+    single: bool = False  # one backend by design (crosscheck check): no lone-backend warning
 
     @property
     def checks(self) -> list[Comparison]:
@@ -71,6 +72,7 @@ def run_case(
     hvp_seed: int | None = None,
     workers=None,
     timeout: float | None = None,
+    single: bool = False,
 ) -> Run:
     """Every backend against the hand-derived reference; ``workers`` (a comparisons.workers
     .Workers) runs each framework in a process of its own, side by side — else one after another
@@ -78,7 +80,8 @@ def run_case(
     check = make_check(case, dtype, device, rtol, atol, require, hvp_seed, timeout)
     answers = check_backends(backends, check, workers)
     first = [a for a, _ in answers]
-    run = Run(case, dtype, device, check.tolerance(), check.reference, first, require=require)
+    run = Run(case, dtype, device, check.tolerance(), check.reference, first)
+    run.require, run.single = require, single
     if hvp_seed is not None:
         second = [b for _, b in answers]
         run.hvp = HvpCheck(hvp_seed, check.tolerance(order=2), check.hvp_reference, second)
@@ -100,7 +103,7 @@ def verdict(runs: list[Run]) -> tuple[bool, list[str]]:
     warnings = []
     if not compared:
         warnings.append("nothing was compared: every backend was skipped or errored")
-    elif len(compared) == 1:
+    elif len(compared) == 1 and not all(r.single for r in runs):
         warnings.append(
             f"only one backend ({compared[0]}) was compared with the reference: "
             "a cross-check needs another engine"

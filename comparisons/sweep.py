@@ -68,7 +68,8 @@ def sweep(
                     t.failed += 1
                 else:
                     t.errors += 1
-                t.failures.append(f"{case.name} {backend.name} {dtype}: {c.message}")
+                why = f" — {c.diagnosis.verdict()}" if c.diagnosis is not None else ""
+                t.failures.append(f"{case.name} {backend.name} {dtype}: {c.message}{why}")
                 if save_to is not None:
                     save_failure(save_to, case, backend.name, dtype, c.message)
         if progress:

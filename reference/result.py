@@ -11,3 +11,6 @@ class Result:
     gradients: dict[str, np.ndarray]  # first step: every parameter, and "X" for the inputs
     updated: dict[str, np.ndarray]  # parameters after the first update
     final: dict[str, np.ndarray]  # parameters after the last update
+    # optional, first step: the backward chain's intermediates, "dE/da2", "delta2", "dE/da1",
+    # "delta1", … (a_L is the prediction, a_0 the inputs; delta_l = dE/dz_l), for the diagnosis
+    intermediates: dict[str, np.ndarray] | None = None

@@ -62,6 +62,19 @@ BUGS = {
     "float32_inside": ("float32 arithmetic inside a float64 run", lambda c: set(c.parameter_names)),
     "layer_shift": ("layer l's gradient reported for layer l+1", lambda c: weights(c, 2, 3)),
     "frozen_updated": ("a frozen parameter updated anyway", lambda c: set(c.frozen)),
+    "fprime_of_activation": (
+        "f′ taken of the activation, not the pre-activation: σ′(a) for σ′(z)",
+        lambda c: {f"{k}{i}" for i in range(1, c.depth + 1) for k in "Wb"},
+    ),
+    "tanh_prime_of_z": (
+        "tanh′ written as 1 − z²",
+        lambda c: {f"{k}{i}" for i in range(1, c.depth + 1) for k in "Wb"},
+    ),
+    "mse_per_sample": ("mse averaged over samples only", lambda c: set(c.parameter_names)),
+    "bias_sign_flip": (
+        "the update's sign flipped for the biases only",
+        lambda c: {"b1", "b2", "b3"},
+    ),
 }
 
 
@@ -113,12 +126,20 @@ class MutantBackend(Backend):
             d = 2 * d
         if bug == "batch_mean_sum":
             d = d / n if case.loss == "half_sse" else d * n
+        if bug == "mse_per_sample" and case.loss == "mse":
+            d = 2 * r / n
         new = dict(params)
         grads = {}
         for layer in range(case.depth, 0, -1):
             act = case.activations[layer - 1]
             z, a = zs[layer - 1], acts[layer]
-            delta = d if bug == "no_activation_derivative" else d * self.act[act][1](z, a)
+            if bug == "fprime_of_activation":  # σ′ evaluated at a = σ(z): σ(a)·(1 − σ(a))
+                fprime = self.act[act][1](a, self.act[act][0](a))
+            elif bug == "tanh_prime_of_z" and act == "tanh":
+                fprime = 1 - z**2
+            else:
+                fprime = self.act[act][1](z, a)
+            delta = d if bug == "no_activation_derivative" else d * fprime
             gW = acts[layer - 1].T @ delta
             if bug == "transposed_gradient" and gW.shape[0] == gW.shape[1]:
                 gW = gW.T
@@ -147,7 +168,8 @@ class MutantBackend(Backend):
                 continue
             if bug == "never_updates_output" and name == f"W{case.depth}":
                 continue
-            new[name] = params[name] - step_lr * grads[name]
+            sign = -1 if bug == "bias_sign_flip" and name.startswith("b") else 1
+            new[name] = params[name] - sign * step_lr * grads[name]
         return loss, {k: grads[k] for k in [*params, "X"]}, new
 
 

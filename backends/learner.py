@@ -1,0 +1,77 @@
+"""A learner's own file as a backend, no packaging: ``def backprop(case, params, X, Y)``
+returning every parameter's gradient {"W1": …}, or {"gradients", "loss", "updated",
+"intermediates"} — the format is docs/learners.md. `crosscheck check FILE` runs it."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+from backprop_crosscheck import Backend, Capabilities, Result
+from backprop_crosscheck.reference.network import forward
+
+FUNCTION = "backprop"
+
+
+class LearnerBackend(Backend):
+    capabilities = Capabilities(mode="yours", input_gradient=False)
+
+    def __init__(self, path: str):
+        self.path = str(Path(path).resolve())
+        self.name = Path(path).stem
+
+    def version(self):
+        return None
+
+    def function(self):
+        spec = importlib.util.spec_from_file_location(f"learner_{self.name}", self.path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return getattr(module, FUNCTION)
+
+    def run(self, case, dtype, device="cpu"):
+        backprop, dtype = self.function(), np.dtype(dtype)
+        params = case.parameters(dtype)
+        X, Y = case.inputs.astype(dtype), case.targets.astype(dtype)
+        losses, first, updated, intermediates = [], None, None, None
+        for step in range(case.steps + 1):
+            answer = _read(backprop(case, {n: p.copy() for n, p in params.items()}, X.copy(),
+                                    Y.copy()), params)  # fmt: skip
+            losses.append(answer.get("loss", forward(case, params, X, Y).loss))
+            if step == case.steps:
+                break
+            grads = answer["gradients"]
+            params = answer.get("updated") or {
+                n: p if n in case.frozen else p - dtype.type(case.learning_rate) * grads[n]
+                for n, p in params.items()
+            }
+            if step == 0:
+                first, updated = grads, params
+                intermediates = answer.get("intermediates")
+        return Result(np.array(losses, dtype=dtype), first, updated, params, intermediates)
+
+
+def _read(answer, params) -> dict:
+    """The function's answer in one form; a ValueError saying what is wrong with it."""
+    if not isinstance(answer, dict):
+        raise ValueError(f"{FUNCTION} returned a {type(answer).__name__}, not a dict")
+    if "gradients" not in answer:
+        answer = {"gradients": answer}
+    grads = answer["gradients"]
+    missing = [n for n in params if n not in grads]
+    if missing:
+        raise ValueError(f"{FUNCTION} returned no gradient for {', '.join(missing)}")
+    out = {"gradients": {n: np.asarray(g) for n, g in grads.items()}}
+    for name, p in params.items():
+        if out["gradients"][name].shape != p.shape:
+            shape = out["gradients"][name].shape
+            raise ValueError(
+                f"{FUNCTION} returned dE/d{name} of shape {shape}; {name} is {p.shape}"
+            )
+    if "loss" in answer:
+        out["loss"] = float(answer["loss"])
+    if answer.get("updated") is not None:
+        out["updated"] = {n: np.asarray(answer["updated"][n]) for n in params}
+    if answer.get("intermediates"):
+        out["intermediates"] = {k: np.asarray(v) for k, v in answer["intermediates"].items()}
+    return out

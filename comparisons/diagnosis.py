@@ -1,0 +1,194 @@
+"""Say why, not only where: the first wrong quantity of the backward chain, and the classic
+mistake a failing backend's numbers match.
+
+Localization walks the chain from the output — dE/dprediction, δ_L, dE/dW_L, dE/db_L,
+dE/da_{L−1}, δ_{L−1}, … — and names the first quantity that disagrees, with the reference's
+formula and numbers beside the backend's. A backend that returns its intermediates
+(``Result.intermediates``) is localized to the quantity; one that returns only parameter
+gradients, to the layer nearest the output whose gradient is wrong.
+
+The mistake: every classic mistake of reference/mistakes.py is computed on the same case and
+held against the backend's numbers; the best match is named with its residual (its distance
+in units of the tolerance), and called a match only when that residual is within the tolerance.
+"""
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from backprop_crosscheck.reference.mistakes import MISTAKES, train_with
+from backprop_crosscheck.reference.network import backward_pass, forward
+
+QUANTITIES = ("loss", "gradients", "updated", "final")
+MAX_PARAMETERS = 100_000  # above, trying every mistake costs more than it tells
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    first_wrong: str  # "dE/dW1", "δ1", "the update of W2", "the forward pass"
+    detail: str  # the reference's formula with its numbers, and the backend's value
+    finer: str = ""  # what finer localization would need, where it was not possible
+    mistake: str | None = None  # the matching mistake's name (MISTAKES), or None
+    description: str = ""  # what that mistake is; or what came closest
+    residual: float | None = None  # its distance from the backend's numbers, in tolerances
+    next_best: str | None = None
+    next_residual: float | None = None
+    also: tuple[str, ...] = ()  # other mistakes that match as well: indistinguishable here
+
+    def summary(self) -> str:
+        where = f"first wrong: {self.first_wrong} — {self.detail}"
+        if self.finer:
+            where += f" ({self.finer})"
+        return f"{where}; {self.verdict()}"
+
+    def verdict(self) -> str:
+        if self.residual is None:
+            return self.description or "no known mistake was tried"
+        if self.mistake is None:
+            return (f"no known mistake matches (closest: '{self.description}', residual "
+                    f"{self.residual:.3g} tolerances)")  # fmt: skip
+        nxt = "" if self.next_best is None else (
+            f" against {self.next_residual:.2g} for the next best ('{MISTAKES[self.next_best]}')"
+        )  # fmt: skip
+        if self.also:
+            others = " or ".join(f"'{MISTAKES[m]}'" for m in self.also)
+            return (f"matches '{self.description}' or, indistinguishably on this case, {others}: "
+                    f"residual {self.residual:.2g}{nxt}")  # fmt: skip
+        return f"matches '{self.description}': residual {self.residual:.2g}{nxt}"
+
+    def to_dict(self) -> dict:
+        doc = asdict(self)
+        for key in ("residual", "next_residual"):
+            if doc[key] is not None and not np.isfinite(doc[key]):
+                doc[key] = "inf"
+        return doc
+
+
+def diagnose(case, reference, result, dtype: str, tol) -> Diagnosis:
+    first_wrong, detail, finer = localize(case, reference, result, tol)
+    return Diagnosis(
+        first_wrong, detail, finer, *match_mistake(case, reference, result, dtype, tol)
+    )
+
+
+def _loosened(tol):
+    """float32 arithmetic inside a float64 run is matched at float32's rounding, not float64's."""
+    from backprop_crosscheck.comparisons.tolerance import DEFAULTS
+
+    loose = DEFAULTS["float32"]
+    return type(tol)(max(tol.rtol, loose.rtol), max(tol.atol, loose.atol))
+
+
+# --- where --------------------------------------------------------------------------------
+
+
+def _off(got, want, tol) -> bool:
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    return got.shape != want.shape or not np.all(
+        np.isclose(got, want, rtol=tol.rtol, atol=tol.atol)
+    )
+
+
+def _show(x) -> str:
+    return np.array2string(np.asarray(x, np.float64), precision=6, threshold=8, edgeitems=2,
+                           max_line_width=10_000).replace("\n", "")  # fmt: skip
+
+
+def chain(case) -> list[tuple[str, str, str]]:
+    """(key in intermediates or gradients, name, formula) from the output down."""
+    L, steps = case.depth, []
+    top = "Δ = prediction − target" if case.loss == "half_sse" else "2·(prediction − target)/count"
+    steps.append((f"dE/da{L}", "dE/dprediction", top))
+    for layer in range(L, 0, -1):
+        act = case.activations[layer - 1]
+        steps.append((f"delta{layer}", f"δ{layer}", f"dE/da{layer} ⊙ {act}′(z{layer})"))
+        steps.append((f"W{layer}", f"dE/dW{layer}", f"a{layer - 1}ᵀ·δ{layer}"))
+        if case.biases is not None:
+            steps.append((f"b{layer}", f"dE/db{layer}", f"Σ_samples δ{layer}"))
+        below = "dE/dX" if layer == 1 else f"dE/da{layer - 1}"
+        steps.append((f"dE/da{layer - 1}", below, f"δ{layer}·W{layer}ᵀ"))
+    return steps
+
+
+def reference_chain(case) -> dict:
+    params = case.parameters()
+    fwd = forward(case, params, case.inputs, case.targets)
+    bwd = backward_pass(case, params, fwd, case.targets)
+    values = {f"dE/da{i}": v for i, v in enumerate(bwd.dE_da)}
+    values.update({f"delta{i + 1}": d for i, d in enumerate(bwd.delta)})
+    values.update({n: g for n, g in bwd.gradients.items() if n != "X"})
+    return values
+
+
+def localize(case, reference, result, tol) -> tuple[str, str, str]:
+    if _off(result.loss[0], reference.loss[0], tol):
+        return ("the forward pass", f"the loss before any step is {float(result.loss[0])!r}, "
+                f"the reference's {float(reference.loss[0])!r}", "")  # fmt: skip
+    mine = dict(result.intermediates or {})
+    mine.update({n: g for n, g in result.gradients.items() if n != "X"})
+    if "X" in result.gradients:
+        mine.setdefault("dE/da0", result.gradients["X"])
+    theirs = reference_chain(case)
+    for key, name, formula in chain(case):
+        if key in mine and _off(mine[key], theirs[key], tol):
+            ours, yours = _show(theirs[key]), _show(mine[key])
+            detail = f"the reference's {name} = {formula} = {ours}; yours {yours}"
+            finer = "" if result.intermediates else "finer localization needs intermediates"
+            return name, detail, finer
+    for what in ("updated", "final"):
+        for name, want in getattr(reference, what).items():
+            if _off(getattr(result, what)[name], want, tol):
+                where = "the update of" if what == "updated" else "a later step's"
+                yours = _show(getattr(result, what)[name])
+                detail = f"the reference's {name}* = p − a·dE/dp = {_show(want)}; yours {yours}"
+                return f"{where} {name}", detail, ""
+    return "the loss after a later step", "every gradient and update of the first step agrees", ""
+
+
+# --- why ----------------------------------------------------------------------------------
+
+
+def residual(result, candidate, tol) -> float:
+    """The largest |backend − candidate| over every value, in units of the tolerance."""
+    worst = 0.0
+    for what in QUANTITIES:
+        got = {"loss": result.loss} if what == "loss" else getattr(result, what)
+        want = {"loss": candidate.loss} if what == "loss" else getattr(candidate, what)
+        for name, w in want.items():
+            if name not in got:
+                continue
+            g, w = np.asarray(got[name], np.float64), np.asarray(w, np.float64)
+            if g.shape != w.shape:
+                return np.inf
+            with np.errstate(invalid="ignore", over="ignore"):
+                r = np.abs(g - w) / (tol.atol + tol.rtol * np.abs(w))
+            r = np.where(g == w, 0.0, np.nan_to_num(r, nan=np.inf, posinf=np.inf))
+            worst = max(worst, float(r.max(initial=0.0)))
+    return worst
+
+
+def match_mistake(case, reference, result, dtype: str, tol) -> tuple:
+    """(name or None, description, residual, next best, its residual, ties). Residuals are in
+    units of the run's tolerance; float32_inside is matched at float32's (it is rounding)."""
+    if case.parameter_count > MAX_PARAMETERS:
+        why = f"too large to try every mistake (over {MAX_PARAMETERS:,} parameters)"
+        return None, why, None, None, None, ()
+    scores = []  # (residual at the run's tolerance, residual at the mistake's own, name)
+    for name in MISTAKES:
+        if name == "float32_inside" and dtype == "float32":
+            continue  # that is what a float32 run honestly is
+        candidate = train_with(case, name)
+        if residual(reference, candidate, tol) <= 1:
+            continue  # this mistake does not show on this case: it cannot be told apart
+        strict = residual(result, candidate, tol)
+        own = strict if name != "float32_inside" else residual(result, candidate, _loosened(tol))
+        scores.append((strict, own, name))
+    if not scores:
+        return None, "no known mistake shows on this case", None, None, None, ()
+    matches = sorted((own, name) for _, own, name in scores if own <= 1)
+    others = sorted((strict, name) for strict, own, name in scores if own > 1)
+    nxt, nxt_r = (others[0][1], others[0][0]) if others else (None, None)
+    if not matches:
+        return None, MISTAKES[nxt], nxt_r, None, None, ()
+    (best, name), ties = matches[0], tuple(n for _, n in matches[1:])
+    return name, MISTAKES[name], best, nxt, nxt_r, ties

@@ -1,0 +1,125 @@
+"""The classic mistakes of a hand-derived backpropagation, each computed on a case: what an
+engine — or a learner's derivation — with that one mistake produces. The diagnosis holds a
+failing backend's numbers against each (comparisons/diagnosis.py).
+
+``train_with(case, mistake)`` is the reference's own training loop (reference/network.py) with
+one line changed; the line is named where the mistake is listed.
+"""
+
+import numpy as np
+
+from backprop_crosscheck.reference.activations import ACTIVATIONS
+from backprop_crosscheck.reference.case import Case
+from backprop_crosscheck.reference.losses import LOSSES
+from backprop_crosscheck.reference.network import forward
+from backprop_crosscheck.reference.result import Result
+
+# name -> what it is, as a learner would say it
+MISTAKES = {
+    "sign_flip": "the output layer's gradient has its sign flipped",
+    "no_activation_derivative": "δ = dE/da: the activation's derivative f′(z) dropped",
+    "fprime_of_activation": "f′ taken of the activation, not the pre-activation: σ′(a) for σ′(z)",
+    "tanh_prime_of_z": "tanh′ written as 1 − z² instead of 1 − tanh(z)²",
+    "new_output_weights": "the hidden layer's gradient uses the already-updated output weights",
+    "transposed_gradient": "a square weight gradient transposed: δ·a_prevᵀ",
+    "no_grad_clear": "gradients not cleared between steps (accumulated)",
+    "forgot_half": "the ½ of the loss forgotten: gradients doubled",
+    "batch_mean_sum": "batch mean and sum confused",
+    "mse_per_sample": "mse averaged over samples only, not over every element (outputs too)",
+    "lr_twice": "the learning rate applied twice: p − a·a·g",
+    "lr_missing": "the learning rate not applied: p − g",
+    "bias_first_sample": "the bias gradient not summed over the batch (first sample only)",
+    "bias_sign_flip": "the update's sign flipped for the biases only: b + a·g",
+    "never_updates_output": "the output weights never updated",
+    "float32_inside": "float32 arithmetic inside a float64 run",
+    "layer_shift": "layer l's gradient reported for layer l+1",
+    "frozen_updated": "a frozen parameter updated anyway",
+}
+
+
+def train_with(case: Case, mistake: str, dtype=np.float64) -> Result:
+    """``case.steps`` SGD steps as the reference takes them, but for ``mistake``."""
+    out = np.dtype(dtype)
+    work = np.float32 if mistake == "float32_inside" else out
+    params = case.parameters(work)
+    X, Y = case.inputs.astype(work), case.targets.astype(work)
+    losses, first, updated, carried = [], None, None, None
+    with np.errstate(all="ignore"):
+        for step in range(case.steps):
+            fwd = forward(case, params, X, Y)
+            grads = _gradients(case, params, fwd, Y, mistake)
+            if carried is not None:  # no_grad_clear: last step's gradients still there
+                grads = {n: g + carried[n] for n, g in grads.items()}
+            if mistake == "no_grad_clear":
+                carried = grads
+            losses.append(fwd.loss)
+            params = _update(case, params, grads, mistake)
+            if step == 0:
+                first, updated = grads, params
+        losses.append(forward(case, params, X, Y).loss)
+
+    def cast(tensors):
+        return {n: np.asarray(t, dtype=out) for n, t in tensors.items()}
+
+    return Result(np.array(losses, dtype=out), cast(first), cast(updated), cast(params))
+
+
+def _fprime(name: str, z, a, mistake: str):
+    if mistake == "fprime_of_activation":
+        a_of_a = ACTIVATIONS[name].f(a)
+        return ACTIVATIONS[name].fprime(a, a_of_a)  # f′ evaluated at a, not at z
+    if mistake == "tanh_prime_of_z" and name == "tanh":
+        return 1 - z * z  # 1 − z², where 1 − tanh(z)² was meant
+    return ACTIVATIONS[name].fprime(z, a)
+
+
+def _gradients(case, params, fwd, Y, mistake) -> dict:
+    """The reference's backward pass (network.backward_pass), but for ``mistake``."""
+    p, n = fwd.prediction, Y.shape[0]
+    dE_da = LOSSES[case.loss].gradient(p, Y)
+    if mistake == "forgot_half":
+        dE_da = 2 * dE_da
+    if mistake == "batch_mean_sum":
+        dE_da = dE_da / n if case.loss == "half_sse" else dE_da * n
+    if mistake == "mse_per_sample" and case.loss == "mse":
+        dE_da = dE_da * p.shape[1]  # divided by the samples alone
+    grads = {}
+    for layer in range(case.depth, 0, -1):
+        name = case.activations[layer - 1]
+        z, a, a_prev = fwd.z[layer - 1], fwd.a[layer], fwd.a[layer - 1]
+        f1 = 1 if mistake == "no_activation_derivative" else _fprime(name, z, a, mistake)
+        delta = dE_da * f1
+        gW = a_prev.T @ delta
+        if mistake == "transposed_gradient" and gW.shape[0] == gW.shape[1]:
+            gW = gW.T
+        grads[f"W{layer}"] = gW
+        if f"b{layer}" in params:
+            grads[f"b{layer}"] = delta[0] if mistake == "bias_first_sample" else delta.sum(axis=0)
+        W = params[f"W{layer}"]
+        if mistake == "new_output_weights":
+            W = W - case.learning_rate * gW  # updated before δ is sent back through it
+        dE_da = delta @ W.T
+    grads["X"] = dE_da
+    if mistake == "sign_flip":
+        grads[f"W{case.depth}"] = -grads[f"W{case.depth}"]
+    if mistake == "layer_shift":
+        shifted = dict(grads)
+        for layer in range(1, case.depth):
+            lo, hi = f"W{layer}", f"W{layer + 1}"
+            if grads[lo].shape == grads[hi].shape:
+                shifted[hi] = grads[lo]
+        grads = shifted
+    return {name: grads[name] for name in [*params, "X"]}
+
+
+def _update(case, params, grads, mistake) -> dict:
+    """p − a·g, but for ``mistake``."""
+    a = case.learning_rate
+    step = {"lr_twice": a * a, "lr_missing": 1.0}.get(mistake, a)
+    new = {}
+    for name, p in params.items():
+        frozen = name in case.frozen and mistake != "frozen_updated"
+        kept = mistake == "never_updates_output" and name == f"W{case.depth}"
+        sign = -1 if mistake == "bias_sign_flip" and name.startswith("b") else 1
+        new[name] = p if frozen or kept else p - sign * step * grads[name]
+    return new

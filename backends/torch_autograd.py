@@ -8,7 +8,10 @@ class TorchBackend(FrameworkBackend):
     module = "torch"
     install_hint = "pip install torch==2.13.0"
     capabilities = Capabilities(
-        devices=("cpu", "cuda"), mode="reverse", hvp="double backward", jvp="torch.func.jvp"
+        devices=("cpu", "cuda"),
+        mode="reverse",
+        hvp="double backward",
+        jvp="forward_ad dual numbers",
     )
 
     def setup(self, dtype, device):
@@ -50,8 +53,11 @@ class TorchBackend(FrameworkBackend):
         return self.torch.no_grad()
 
     def forward_derivative(self, case, params, X, Y, tangents):
-        loss = lambda p: self.loss(case, p, X, Y)  # noqa: E731
-        return self.torch.func.jvp(loss, (params,), (tangents,))[1]
+        """Dual numbers (torch.autograd.forward_ad): no torch.func, no torch._dynamo import."""
+        ad = self.torch.autograd.forward_ad
+        with ad.dual_level():
+            duals = {n: ad.make_dual(p, tangents[n]) for n, p in params.items()}
+            return ad.unpack_dual(self.loss(case, duals, X, Y)).tangent
 
     def hessian_vector(self, case, params, X, Y, tangents):
         """Double backward: H·v = ∇(∇E · v), the first gradient kept in the graph."""

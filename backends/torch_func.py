@@ -19,6 +19,10 @@ class TorchFuncBackend(TorchBackend):
         (g_params, g_X), value = self.torch.func.grad_and_value(loss, argnums=(0, 1))(params, X)
         return value, {**g_params, "X": g_X}
 
+    def forward_derivative(self, case, params, X, Y, tangents):
+        loss = lambda p: self.loss(case, p, X, Y)  # noqa: E731
+        return self.torch.func.jvp(loss, (params,), (tangents,))[1]
+
     def hessian_vector(self, case, params, X, Y, tangents):
         """Forward over reverse: H·v = jvp(grad E, (θ,), (v,))."""
         grad = self.torch.func.grad(lambda p: self.loss(case, p, X, Y))

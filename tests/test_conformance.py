@@ -1,7 +1,7 @@
 """The conformance suite: this repository's own use of the kit every engine author gets
 (``pytest --crosscheck-backend NAME``; comparisons/conformance_tests.py): every registered
-backend × the built-in cases and 6 random cases × float64 and float32, one test per check,
-e.g. ``test_gradients[torch-article-float32]``. Narrow it with ``--crosscheck-backend NAME``
+backend × the built-in cases and 3 random cases (addopts) × float64 and float32, one test per
+check, e.g. ``test_gradients[torch-article-float32]``. Narrow it with ``--crosscheck-backend NAME``
 or ``CROSSCHECK_BACKENDS=a,b``.
 """
 

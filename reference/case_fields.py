@@ -1,0 +1,273 @@
+"""A parsed case-file table validated, field by field, into an immutable Case.
+
+Every problem raises CaseError("<file>: <field> …") — one line, naming the file and the field.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from backprop_crosscheck.reference.activations import ACTIVATIONS
+from backprop_crosscheck.reference.case import Case, CaseError, parse_scalar
+from backprop_crosscheck.reference.losses import LOSSES
+
+REQUIRED = ("layers", "learning_rate", "inputs", "targets", "weights")
+OPTIONAL = ("name", "description", "activation", "loss", "steps", "biases", "frozen", "aliases")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what a case may ask for, so that a typo (steps = 10**20) is an error, not a
+    run that never ends. ``crosscheck … --no-limits`` lifts them for people who mean it."""
+
+    steps: int = 100_000
+    depth: int = 64
+    width: int = 65_536
+    samples: int = 1_000_000
+    parameters: int = 50_000_000
+
+
+DEFAULT_LIMITS = Limits()
+NO_LIMITS = Limits(*(10**30,) * 5)
+
+
+def quoted(text: str) -> str:
+    """A file or field name as it can be shown on one line: quoted where it holds a newline
+    or another control character."""
+    return repr(text) if any(not c.isprintable() for c in text) else text
+
+
+def parse_case(
+    data: dict, source: str = "<case>", name: str = "case", limits: Limits = DEFAULT_LIMITS
+) -> Case:
+    """Validate a parsed TOML table into an immutable Case."""
+
+    def fail(field: str, problem: str):
+        raise CaseError(f"{quoted(source)}: {quoted(field)} {problem}")
+
+    _known_fields(data, fail)
+    layers = _layers(data["layers"], fail)
+    _within_limits(data, layers, limits, fail)
+    depth = len(layers) - 1
+    inputs, targets = _data(data, layers, fail)
+    weights = _weights(data["weights"], layers, fail)
+    biases = _biases(data["biases"], layers, fail) if "biases" in data else None
+    _aliases(data.get("aliases", {}), weights, biases, fail)
+    for field in ("name", "description"):
+        if field in data and not isinstance(data[field], str):
+            fail(field, f"must be a string, got {data[field]!r}")
+    return Case(
+        name=data.get("name", name),
+        layers=tuple(layers),
+        activations=_activations(data, depth, fail),
+        loss=_choice(data.get("loss", "half_sse"), "loss", LOSSES, fail),
+        learning_rate=_learning_rate(data["learning_rate"], fail),
+        steps=_steps(data.get("steps", 1), fail),
+        inputs=inputs,
+        targets=targets,
+        weights=weights,
+        biases=biases,
+        frozen=_frozen(data.get("frozen", []), depth, biases is not None, fail),
+        aliases=dict(data.get("aliases", {})),
+        description=data.get("description", ""),
+        source=source,
+    )
+
+
+def _known_fields(data: dict, fail) -> None:
+    for field in data:
+        if field not in REQUIRED + OPTIONAL:
+            fail(field, f"is not a known field (known: {', '.join(REQUIRED + OPTIONAL)})")
+    for field in REQUIRED:
+        if field not in data:
+            fail(field, "is missing")
+
+
+def _layers(layers, fail) -> list[int]:
+    if not isinstance(layers, list) or len(layers) < 2:
+        fail("layers", "must be a list of at least two neuron counts, e.g. [2, 2, 1]")
+    for i, n in enumerate(layers):
+        if not _is_int(n) or n < 1:
+            fail(f"layers[{i}]", f"must be a whole number ≥ 1, got {n!r}")
+    return layers
+
+
+def _within_limits(data: dict, layers: list[int], limits: Limits, fail) -> None:
+    """Checked before any array is built: the sizes the case asks for."""
+
+    def over(field, what, limit):
+        fail(field, f"{what}, over the limit of {limit:,} (--no-limits lifts the limits)")
+
+    if len(layers) - 1 > limits.depth:
+        over("layers", f"has {len(layers) - 1} weight layers", limits.depth)
+    for i, n in enumerate(layers):
+        if n > limits.width:
+            over(f"layers[{i}]", f"is {n:,} neurons", limits.width)
+    biases = "biases" in data
+    count = sum(m * n + n * biases for m, n in zip(layers, layers[1:], strict=False))
+    if count > limits.parameters:
+        over("layers", f"ask for {count:,} parameters", limits.parameters)
+    steps = data.get("steps", 1)
+    if _is_int(steps) and steps > limits.steps:
+        over("steps", f"is {steps:,}", limits.steps)
+    inputs = data.get("inputs")
+    if isinstance(inputs, list) and len(inputs) > limits.samples:
+        over("inputs", f"has {len(inputs):,} samples", limits.samples)
+
+
+def _choice(value, field: str, table: dict, fail) -> str:
+    if not isinstance(value, str) or value not in table:
+        fail(field, f"{value!r} is not one of {', '.join(table)}")
+    return value
+
+
+def _activations(data: dict, depth: int, fail) -> tuple[str, ...]:
+    activation = data.get("activation", "identity")
+    if isinstance(activation, str):
+        return (_choice(activation, "activation", ACTIVATIONS, fail),) * depth
+    if not isinstance(activation, list) or len(activation) != depth:
+        fail("activation", f"must be one name or a list of {depth} (one per weight layer)")
+    return tuple(
+        _choice(act, f"activation[{i}]", ACTIVATIONS, fail) for i, act in enumerate(activation)
+    )
+
+
+def _learning_rate(lr, fail) -> float:
+    if not _is_number(lr):
+        fail("learning_rate", f"must be a number, got {_short(lr)}")
+    if not _finite(lr) or lr <= 0:
+        fail("learning_rate", f"must be a finite number > 0, got {_short(lr)}")
+    return float(lr)
+
+
+def _steps(steps, fail) -> int:
+    if not _is_int(steps) or steps < 1:
+        fail("steps", f"must be a whole number ≥ 1, got {steps!r}")
+    return steps
+
+
+def _data(data: dict, layers: list[int], fail) -> tuple[np.ndarray, np.ndarray]:
+    inputs = _matrix(data["inputs"], "inputs", fail)
+    targets = _matrix(data["targets"], "targets", fail)
+    if inputs.shape[1] != layers[0]:
+        fail("inputs", f"rows have {inputs.shape[1]} values but layers[0] says {layers[0]}")
+    if targets.shape[1] != layers[-1]:
+        fail("targets", f"rows have {targets.shape[1]} values but layers[-1] says {layers[-1]}")
+    if targets.shape[0] != inputs.shape[0]:
+        rows = f"has {targets.shape[0]} rows but inputs has {inputs.shape[0]} (one per sample)"
+        fail("targets", rows)
+    return inputs, targets
+
+
+def _weights(value, layers: list[int], fail) -> tuple[np.ndarray, ...]:
+    value = _per_layer(value, "weights", len(layers) - 1, fail)
+    weights = tuple(_matrix(w, f"weights[{i}]", fail) for i, w in enumerate(value))
+    for i, W in enumerate(weights):
+        want = (layers[i], layers[i + 1])
+        if W.shape != want:
+            fail(f"weights[{i}]", f"has shape {W.shape} but layers say {want}")
+    return weights
+
+
+def _biases(value, layers: list[int], fail) -> tuple[np.ndarray, ...]:
+    value = _per_layer(value, "biases", len(layers) - 1, fail)
+    biases = tuple(_vector(b, f"biases[{i}]", fail) for i, b in enumerate(value))
+    for i, b in enumerate(biases):
+        if b.shape != (layers[i + 1],):
+            fail(f"biases[{i}]", f"has {b.size} values but layers[{i + 1}] says {layers[i + 1]}")
+    return biases
+
+
+def _frozen(raw, depth: int, with_biases: bool, fail) -> frozenset[str]:
+    weights = [f"W{i}" for i in range(1, depth + 1)]
+    biases = [f"b{i}" for i in range(1, depth + 1)] if with_biases else []
+    if not isinstance(raw, list):
+        fail("frozen", 'must be a list of names, e.g. ["biases"] or ["W1"]')
+    frozen = set()
+    for i, item in enumerate(raw):
+        if item == "weights":
+            frozen.update(weights)
+        elif item == "biases" and with_biases:
+            frozen.update(biases)
+        elif isinstance(item, str) and item in weights + biases:
+            frozen.add(item)
+        else:
+            known = ", ".join(["weights"] + (["biases"] if with_biases else []) + weights + biases)
+            fail(f"frozen[{i}]", f"{item!r} names no parameter of this case (known: {known})")
+    return frozenset(frozen)
+
+
+def _aliases(aliases, weights, biases, fail) -> None:
+    if not isinstance(aliases, dict):
+        fail("aliases", 'must be a table of name = "W1[0,0]"')
+    shapes = {f"W{i + 1}": W.shape for i, W in enumerate(weights)}
+    shapes.update({f"b{i + 1}": b.shape for i, b in enumerate(biases or ())})
+    for alias, target in aliases.items():
+        field = f"aliases.{alias}"
+        try:
+            tensor, index = parse_scalar(target) if isinstance(target, str) else (None, ())
+        except ValueError:
+            tensor, index = None, ()
+        if tensor is None:
+            fail(field, f'must name one scalar like "W1[0,1]" or "b2[0]", got {target!r}')
+        if tensor not in shapes:
+            fail(field, f"{target!r}: this case has no tensor {tensor}")
+        shape = shapes[tensor]
+        if len(index) != len(shape) or any(i >= n for i, n in zip(index, shape, strict=True)):
+            fail(field, f"{target!r} is outside {tensor}, whose shape is {shape}")
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def _per_layer(value, field, depth, fail) -> list:
+    if not isinstance(value, list) or len(value) != depth:
+        got = len(value) if isinstance(value, list) else type(value).__name__
+        fail(field, f"must be a list of {depth} (one per weight layer), got {got}")
+    return value
+
+
+def _vector(value, field, fail) -> np.ndarray:
+    if not isinstance(value, list) or not value:
+        fail(field, "must be a non-empty list of numbers")
+    for j, x in enumerate(value):
+        _check_number(x, f"{field}[{j}]", fail)
+    return np.array(value, dtype=np.float64)
+
+
+def _matrix(value, field, fail) -> np.ndarray:
+    if not isinstance(value, list) or not value:
+        fail(field, "must be a non-empty list of rows (lists of numbers)")
+    for i, row in enumerate(value):
+        if not isinstance(row, list) or not row:
+            fail(f"{field}[{i}]", f"must be a non-empty list of numbers, got {row!r}")
+        if len(row) != len(value[0]):
+            fail(f"{field}[{i}]", f"has {len(row)} values but {field}[0] has {len(value[0])}")
+        for j, x in enumerate(row):
+            _check_number(x, f"{field}[{i}][{j}]", fail)
+    return np.array(value, dtype=np.float64)
+
+
+def _check_number(x, field, fail):
+    if not _is_number(x):
+        fail(field, f"must be a number, got {_short(x)}")
+    if not _finite(x):
+        fail(field, f"is {_short(x)}: every number must be finite (and fit in a float64)")
+
+
+def _finite(x) -> bool:
+    try:
+        return math.isfinite(float(x))
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
+def _short(x) -> str:
+    text = repr(x)
+    return text if len(text) <= 60 else text[:57] + "…"

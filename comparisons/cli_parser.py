@@ -36,6 +36,14 @@ def whole_number_from(minimum: int):
 positive_int, whole_number = whole_number_from(1), whole_number_from(0)
 
 
+def case_count(text: str) -> int:
+    """How many random cases the conformance kit runs: 0 to 10,000 (each is every check)."""
+    value = whole_number(text)
+    if value > 10_000:
+        raise argparse.ArgumentTypeError(f"must be at most 10,000, got {text!r}")
+    return value
+
+
 def seconds(text: str) -> float:
     value = tolerance_value(text)
     if value == 0:
@@ -161,7 +169,7 @@ def add_conformance(sub) -> None:
     )
     kit.add_argument(
         "--cases",
-        type=whole_number,
+        type=case_count,
         default=6,
         help="random cases besides the built-in ones (default 6)",
     )

@@ -60,7 +60,7 @@ def read_text(path: str | Path) -> str:
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
         os.close(fd)
-        raise CaseError(f"{where}: not a regular file (a case file is a .toml file)")
+        raise CaseError(f"{where}: not a regular file")
     if info.st_size > MAX_FILE_BYTES:
         os.close(fd)
         mib = MAX_FILE_BYTES // 2**20

@@ -160,22 +160,21 @@ def cmd_list(args) -> int:
 
 
 def cmd_sweep(args) -> int:
+    from backprop_crosscheck.comparisons.guard import default_memory_mib
     from backprop_crosscheck.comparisons.progress import Progress
-    from backprop_crosscheck.comparisons.sweep import render_sweep, sweep
+    from backprop_crosscheck.comparisons.sweep import Plan, render_sweep
+    from backprop_crosscheck.comparisons.sweep_jobs import run_sweep
 
     folder = Path(args.save_failures)
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"crosscheck sweep: --save-failures {folder}: is a file, not a folder")
     backends = chosen_backends(args.backends, "sweep")
     dtypes = list(DTYPES) if args.dtype == "all" else [args.dtype]
-    progress = Progress(args.cases)
-    tolerance = (args.rtol, args.atol)
-    with backend_workers(args) as workers:
-        tallies = sweep(
-            args.cases, args.seed, backends, dtypes, *tolerance, folder, progress, workers,
-            args.timeout,
-        )  # fmt: skip
-    text, failed = render_sweep(tallies, args.cases, args.seed, folder)
+    memory = default_memory_mib() if args.memory_limit is None else args.memory_limit
+    plan = Plan(backends, dtypes, args.rtol, args.atol, folder, args.timeout, memory,
+                args.in_process)  # fmt: skip
+    tallies = run_sweep(plan, args.cases, args.seed, args.jobs, Progress(args.cases))
+    text, failed = render_sweep(tallies, args.cases, args.seed, folder, args.format)
     sys.stdout.write(text)
     return 1 if failed else 0
 

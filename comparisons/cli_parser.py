@@ -3,6 +3,7 @@ turn a bad value into one line (exit status 2) instead of argparse's usage dump.
 
 import argparse
 import math
+import os
 
 from backprop_crosscheck.backends.interface import DTYPES
 
@@ -143,6 +144,14 @@ def add_sweep(sub) -> None:
         default="crosscheck-failures",
         help="write each failing case here as a TOML file (default: crosscheck-failures/)",
     )
+    sweep.add_argument(
+        "--jobs",
+        type=positive_int,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="shards of seeds run side by side (default: the cores there are)",
+    )
+    sweep.add_argument("--format", choices=["text", "json"], default="text")
     add_isolation(sweep, timeout=120)
 
 

@@ -13,9 +13,10 @@ from backprop_crosscheck.comparisons.output_files import OutputError, write_text
 from backprop_crosscheck.comparisons.runner import check_backends
 from backprop_crosscheck.reference import train
 from backprop_crosscheck.reference.case_file import dump_case
-from backprop_crosscheck.reference.random_cases import random_case
+from backprop_crosscheck.reference.random_cases import family_case
 
 SHAPE = {"max_depth": 4, "max_width": 32, "max_batch": 16, "max_steps": 5}
+FAMILY = 4  # cases per shape family: an engine that compiles (JAX) compiles once per family
 
 
 @dataclass
@@ -31,7 +32,59 @@ class Tally:
 
 
 def sweep_case(seed: int):
-    return random_case(seed, **SHAPE)
+    """Seed s is member s mod 4 of shape family s div 4: random-F.M."""
+    return family_case(seed // FAMILY, seed % FAMILY, **SHAPE)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One sweep, as every shard of it needs to know it."""
+
+    backends: list
+    dtypes: list
+    rtol: float | None = None
+    atol: float | None = None
+    save_to: Path | None = None
+    timeout: float | None = None
+    memory_mib: int = 0
+    in_process: bool = False
+
+
+def run_shard(plan: Plan, seed: int, n: int, progress=None) -> dict:
+    """Seeds seed … seed+n−1, with the plan's own worker processes (in a shard's process)."""
+    import contextlib
+
+    from backprop_crosscheck.comparisons.workers import Workers
+
+    pool = contextlib.nullcontext() if plan.in_process else Workers(plan.memory_mib)
+    with pool as workers:
+        return sweep(n, seed, plan.backends, plan.dtypes, plan.rtol, plan.atol, plan.save_to,
+                     progress, workers, plan.timeout)  # fmt: skip
+
+
+def shards(n: int, seed: int, jobs: int) -> list[tuple[int, int]]:
+    """(first seed, count) of each shard: contiguous, in order, as even as whole families allow."""
+    families = -(-n // FAMILY)
+    per = -(-families // jobs) * FAMILY
+    return [(seed + i, min(per, n - i)) for i in range(0, n, per)]
+
+
+def merge(parts: list[dict]) -> dict:
+    """Shard tallies added up in seed order: the serial run's tallies exactly."""
+    total = {key: Tally() for key in parts[0]}
+    for part in parts:
+        for key, t in part.items():
+            m = total[key]
+            m.cases, m.passed, m.failed = (
+                m.cases + t.cases,
+                m.passed + t.passed,
+                m.failed + t.failed,
+            )
+            m.errors, m.skipped = m.errors + t.errors, m.skipped + t.skipped
+            if t.worst_ratio > m.worst_ratio:
+                m.worst_ratio, m.worst_where = t.worst_ratio, t.worst_where
+            m.failures += t.failures
+    return total
 
 
 def sweep(
@@ -92,8 +145,11 @@ def save_failure(folder: Path, case, backend: str, dtype: str, message: str) -> 
     return path
 
 
-def render_sweep(tallies, n, seed, folder) -> tuple[str, int]:
-    """The table, and how many runs failed or errored."""
+def render_sweep(tallies, n, seed, folder, fmt: str = "text") -> tuple[str, int]:
+    """The table (or the JSON document), and how many runs failed or errored."""
+    bad = [f for t in tallies.values() for f in t.failures]
+    if fmt == "json":
+        return sweep_json(tallies, n, seed, folder, bad), len(bad)
     from tabulate import tabulate
 
     rows = [
@@ -107,8 +163,22 @@ def render_sweep(tallies, n, seed, folder) -> tuple[str, int]:
         tabulate(rows, headers=[*headers, "worst at"], disable_numparse=True),
         "worst/tol: the largest |backend - reference| / (atol + rtol·|reference|); < 1 passes",
     ]
-    bad = [f for t in tallies.values() for f in t.failures]
     lines += [f"  {line}" for line in bad[:20]]
     if bad:
         lines.append(f"{len(bad)} failing runs; their cases are in {folder}/")
     return "\n".join(lines) + "\n", len(bad)
+
+
+def sweep_json(tallies, n, seed, folder, bad) -> str:
+    """For collecting sweeps across machines: schema backprop-crosscheck/sweep/1."""
+    import json
+
+    rows = [
+        {"backend": b, "dtype": d, "cases": t.cases, "pass": t.passed, "fail": t.failed,
+         "error": t.errors, "skip": t.skipped, "worst_fraction_of_tolerance": t.worst_ratio,
+         "worst_at": t.worst_where}
+        for (b, d), t in tallies.items()
+    ]  # fmt: skip
+    doc = {"schema": "backprop-crosscheck/sweep/1", "cases": n, "seeds": [seed, seed + n - 1],
+           "rows": rows, "failures": bad, "saved_to": str(folder)}  # fmt: skip
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"

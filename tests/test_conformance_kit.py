@@ -116,4 +116,4 @@ def test_report_and_sweep_take_a_backend_by_its_file_too(capsys, tmp_path):
     assert rows[1]["backend"] == "OffW3" and "worst w3" in rows[1]["message"]
     argv = ["sweep", "--cases", "1", "--dtype", "float64", "--backends", f"numpy,{spec}"]
     assert main([*argv, "--save-failures", str(tmp_path)]) == 1
-    assert "random-0 OffW3 float64:" in capsys.readouterr().out
+    assert "random-0.0 OffW3 float64:" in capsys.readouterr().out

@@ -1,6 +1,7 @@
 """`crosscheck sweep`: statistics, exit status, and reproducible failure files."""
 
 import importlib.metadata
+import json
 
 import pytest
 
@@ -46,7 +47,36 @@ def test_sweep_failure_is_saved_as_a_reproducing_case_file(capsys, tmp_path, off
     out = capsys.readouterr().out
     assert code == 1 and "2 failing runs" in out
     saved = sorted(folder.iterdir())
-    assert [p.name for p in saved] == ["random-0-offw3-float64.toml", "random-1-offw3-float64.toml"]
+    assert [p.name for p in saved] == [
+        "random-0.0-offw3-float64.toml",
+        "random-0.1-offw3-float64.toml",
+    ]
     case = load_case(saved[0])
     assert case.layers == sweep_case(0).layers
     assert main(["report", str(saved[0]), "--backends", "offw3"]) == 1  # it reproduces
+
+
+def test_jobs_give_the_serial_table_and_files_byte_for_byte(capsys, tmp_path, offw3):
+    """Shards side by side add up to the serial run: the same table, the same saved files."""
+    folder = tmp_path / "failures"
+    argv = ["sweep", "--cases", "8", "--seed", "20", "--backends", "numpy,offw3",
+            "--dtype", "float64", "--save-failures", str(folder)]  # fmt: skip
+    seen = []
+    for jobs in ("1", "2"):
+        code = main([*argv, "--jobs", jobs])
+        files = {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+        seen.append((code, capsys.readouterr().out, files))
+        for p in folder.iterdir():
+            p.unlink()
+    assert seen[0] == seen[1]
+    assert seen[0][0] == 1 and len(seen[0][2]) == 8  # offw3 fails every case
+
+
+def test_sweep_json(capsys, tmp_path):
+    argv = ["sweep", "--cases", "2", "--seed", "23", "--backends", "numpy", "--dtype", "float64"]
+    assert main([*argv, "--format", "json", "--save-failures", str(tmp_path)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["schema"] == "backprop-crosscheck/sweep/1" and doc["seeds"] == [23, 24]
+    assert doc["rows"] == [{"backend": "numpy", "dtype": "float64", "cases": 2, "pass": 2,
+                            "fail": 0, "error": 0, "skip": 0, "worst_fraction_of_tolerance": 0.0,
+                            "worst_at": ""}]  # fmt: skip

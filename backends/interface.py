@@ -163,18 +163,25 @@ class FrameworkBackend(Backend):
         """(loss, {name: dE/dname} for every parameter and "X")."""
 
     def loss(self, case: Case, params: dict, X, Y):
-        """The network's loss, written once with the framework's own operations."""
-        a = X
+        """The network's loss, written once with the framework's own operations; each layer's
+        (z, a) is left in ``self.trace`` for an engine that can report the backward chain."""
+        a, self.trace = X, []
         for layer, act in enumerate(case.activations, start=1):
             z = a @ params[f"W{layer}"]
             if f"b{layer}" in params:
                 z = z + params[f"b{layer}"]
             a = self.activation(act)(z)
+            self.trace.append((z, a))
         r = a - Y
         return 0.5 * self.total(r * r) if case.loss == "half_sse" else self.average(r * r)
 
     def update(self, params: dict, grads: dict, lr: float, frozen) -> dict:
         return {n: p if n in frozen else p - lr * grads[n] for n, p in params.items()}
+
+    def intermediates(self) -> dict | None:
+        """The last step's backward chain, {"dE/da2": …, "delta2": …, …} in this engine's
+        tensors, for the diagnosis (Result.intermediates); None when it cannot say."""
+        return None
 
     def compile(self, what: str, case: Case, function):
         """An engine that compiles (JAX) returns ``function`` compiled, kept per architecture
@@ -232,8 +239,11 @@ class FrameworkBackend(Backend):
                 losses.append(self.numpy_copy(loss))
                 if i == 0:
                     first_grads, updated = self.numpy_copies(grads), self.numpy_copies(params)
+                    chain = self.intermediates()
+                    chain = None if chain is None else self.numpy_copies(chain)
             losses.append(self.numpy_copy(self.final_loss(case, params, X, Y)))
-            return Result(np.array(losses), first_grads, updated, self.numpy_copies(params))
+            final = self.numpy_copies(params)
+            return Result(np.array(losses), first_grads, updated, final, chain)
 
     def hvp(self, case: Case, v: dict, dtype: str, device: str = "cpu") -> dict:
         def hv(params, tangents, X, Y):

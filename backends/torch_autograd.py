@@ -35,12 +35,19 @@ class TorchBackend(FrameworkBackend):
         for t in [*params.values(), X]:
             t.requires_grad_(True)
         loss = self.loss(case, params, X, Y)
+        for t in (t for pair in self.trace for t in pair):
+            t.retain_grad()  # the chain's dE/dz (δ) and dE/da, for the diagnosis
         loss.backward()
+        self.chain = {f"{k}{layer}": t.grad for layer, (z, a) in enumerate(self.trace, start=1)
+                      for k, t in (("delta", z), ("dE/da", a))}  # fmt: skip
         grads = {n: p.grad.clone() for n, p in params.items()}
         grads["X"] = X.grad.clone()
         for t in [*params.values(), X]:
             t.grad = None  # cleared every step: .backward() accumulates
         return loss.detach(), grads
+
+    def intermediates(self):
+        return self.chain
 
     def update(self, params, grads, lr, frozen):
         with self.torch.no_grad():

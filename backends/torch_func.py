@@ -11,6 +11,7 @@ class TorchFuncBackend(TorchBackend):
         devices=("cpu", "cuda"), mode="reverse", hvp="jvp of grad", jvp="torch.func.jvp"
     )
     update = FrameworkBackend.update  # functional: new tensors, no in-place p.sub_
+    intermediates = FrameworkBackend.intermediates  # no .grad fields to read the chain from
 
     def loss_and_grads(self, case, params, X, Y):
         def loss(params, X):

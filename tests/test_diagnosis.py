@@ -124,3 +124,32 @@ def test_the_console_script_shows_the_diagnosis(tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "diagnosis: first wrong: dE/da1" in proc.stdout
+
+
+def test_torch_reports_its_chain_and_is_localized_to_the_quantity():
+    """torch hands the diagnosis its intermediates (retain_grad): a sigmoid whose backward
+    forgets σ′ is named at δ1, where dE/da1 is still right."""
+    torch_backend = get_backend("torch")
+    if not torch_backend.available():
+        pytest.skip("needs torch: pip install torch==2.13.0 (or make test)")
+    import torch
+
+    class NoDerivative(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, z):
+            return torch.sigmoid(z)
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad  # δ = dE/da: σ′(z) forgotten
+
+    class ForgetfulTorch(type(torch_backend)):
+        name = "forgetful-torch"
+
+        def activation(self, name):
+            return NoDerivative.apply if name == "sigmoid" else super().activation(name)
+
+    c = run_case(load_case("batch"), [ForgetfulTorch()], "float64").comparisons[0]
+    d = c.diagnosis
+    assert c.status == "fail" and d.first_wrong == "δ1" and d.finer == ""
+    assert d.mistake == "no_activation_derivative"

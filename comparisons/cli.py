@@ -90,6 +90,10 @@ def cmd_report(args) -> int:
     if args.steps:
         cases = [c.replace(steps=args.steps) for c in cases]
     backends = chosen_backends(args.backends)
+    if not any(args.device in b.capabilities.devices for b in backends):
+        names = ", ".join(b.name for b in backends)
+        raise UsageError(f"crosscheck report: --device {args.device}: no backend chosen can use it "
+                         f"({names}; see crosscheck list)")  # fmt: skip
     dtypes = list(DTYPES) if args.dtype == "all" else [args.dtype]
     options = (args.device, args.rtol, args.atol, args.require, args.hvp)
     with backend_workers(args) as workers:

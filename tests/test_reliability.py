@@ -23,10 +23,18 @@ def report_json(capsys, *argv):
 # --- the verdict ------------------------------------------------------------------------------
 
 
-def test_nothing_compared_is_never_a_pass(capsys):
-    code, doc = report_json(capsys, "--backends", "numpy,fd", "--device", "cuda")
+def test_nothing_compared_is_never_a_pass(capsys, register):
+    register({"notinstalled": "fake_backends:NotInstalled"})
+    code, doc = report_json(capsys, "--backends", "notinstalled")
     assert code == 1 and doc["verdict"] == "fail"
     assert doc["warnings"] == ["nothing was compared: every backend was skipped or errored"]
+
+
+def test_a_device_no_chosen_backend_can_use_is_bad_usage(capsys):
+    code = main(["report", "--backends", "numpy,fd", "--device", "cuda"])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "--device cuda: no backend chosen can use it (numpy, fd" in err
 
 
 def test_a_lone_compared_backend_is_said_loudly_and_fails_under_require(capsys):

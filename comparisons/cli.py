@@ -52,6 +52,15 @@ def chosen_backends(spec: str | None, command: str = "report"):
         raise UsageError(f"crosscheck {command}: --backends: {e}") from None
 
 
+def check_device(backends, device: str, command: str) -> None:
+    """Bad usage when no chosen backend can run on the device at all (a run would compare
+    nothing); one that merely finds no GPU at run time is that backend's skip."""
+    if not any(device in b.capabilities.devices for b in backends):
+        names = ", ".join(b.name for b in backends)
+        raise UsageError(f"crosscheck {command}: --device {device}: no backend chosen can use it "
+                         f"({names}; see crosscheck list)")  # fmt: skip
+
+
 def write_output(text: str, output: str | None) -> None:
     if output is None:
         sys.stdout.write(text)
@@ -90,10 +99,7 @@ def cmd_report(args) -> int:
     if args.steps:
         cases = [c.replace(steps=args.steps) for c in cases]
     backends = chosen_backends(args.backends)
-    if not any(args.device in b.capabilities.devices for b in backends):
-        names = ", ".join(b.name for b in backends)
-        raise UsageError(f"crosscheck report: --device {args.device}: no backend chosen can use it "
-                         f"({names}; see crosscheck list)")  # fmt: skip
+    check_device(backends, args.device, "report")
     dtypes = list(DTYPES) if args.dtype == "all" else [args.dtype]
     options = (args.device, args.rtol, args.atol, args.require, args.hvp)
     with backend_workers(args) as workers:
@@ -173,13 +179,18 @@ def cmd_sweep(args) -> int:
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"crosscheck sweep: --save-failures {folder}: is a file, not a folder")
     backends = chosen_backends(args.backends, "sweep")
+    check_device(backends, args.device, "sweep")
     dtypes = list(DTYPES) if args.dtype == "all" else [args.dtype]
     memory = default_memory_mib() if args.memory_limit is None else args.memory_limit
     plan = Plan(backends, dtypes, args.rtol, args.atol, folder, args.timeout, memory,
-                args.in_process)  # fmt: skip
+                args.in_process, args.device)  # fmt: skip
     tallies = run_sweep(plan, args.cases, args.seed, args.jobs, Progress(args.cases))
     text, failed = render_sweep(tallies, args.cases, args.seed, folder, args.format)
     sys.stdout.write(text)
+    if not any(t.passed + t.failed for t in tallies.values()):
+        nothing = "crosscheck sweep: nothing was compared: every run skipped or errored"
+        print(nothing, file=sys.stderr)
+        return 1
     return 1 if failed else 0
 
 

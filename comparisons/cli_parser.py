@@ -152,6 +152,7 @@ def add_sweep(sub) -> None:
         help="shards of seeds run side by side (default: the cores there are)",
     )
     sweep.add_argument("--format", choices=["text", "json"], default="text")
+    sweep.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     add_isolation(sweep, timeout=120)
 
 

@@ -48,6 +48,7 @@ class Plan:
     timeout: float | None = None
     memory_mib: int = 0
     in_process: bool = False
+    device: str = "cpu"
 
 
 def run_shard(plan: Plan, seed: int, n: int, progress=None) -> dict:
@@ -59,7 +60,7 @@ def run_shard(plan: Plan, seed: int, n: int, progress=None) -> dict:
     pool = contextlib.nullcontext() if plan.in_process else Workers(plan.memory_mib)
     with pool as workers:
         return sweep(n, seed, plan.backends, plan.dtypes, plan.rtol, plan.atol, plan.save_to,
-                     progress, workers, plan.timeout)  # fmt: skip
+                     progress, workers, plan.timeout, plan.device)  # fmt: skip
 
 
 def shards(n: int, seed: int, jobs: int) -> list[tuple[int, int]]:
@@ -89,7 +90,7 @@ def merge(parts: list[dict]) -> dict:
 
 def sweep(
     n, seed, backends, dtypes, rtol=None, atol=None, save_to=None, progress=None, workers=None,
-    timeout=None,
+    timeout=None, device="cpu",
 ):  # fmt: skip
     """Run cases seed … seed+n−1; returns {(backend, dtype): Tally}. With ``workers`` (a
     comparisons.workers.Workers) each framework runs in its own process, side by side."""
@@ -99,7 +100,7 @@ def sweep(
         reference = train(case)
         checks = {
             d: check_backends(
-                backends, Check(case, reference, d, "cpu", rtol, atol, timeout=timeout), workers
+                backends, Check(case, reference, d, device, rtol, atol, timeout=timeout), workers
             )
             for d in dtypes
         }

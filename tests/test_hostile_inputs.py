@@ -63,6 +63,11 @@ def special_inputs(tmp: Path) -> dict:
         "output-onto-folder": (["report", "--output", str(folder)], "--output"),
         "output-no-folder": (["report", "--output", "/no/such/dir/r.json"], "no such folder"),
         "bench-output": (["bench", "--output", "/no/such/dir/b.json"], "crosscheck bench:"),
+        "sweep-cuda-numpy-only": (
+            ["sweep", "--backends", "numpy,fd", "--device", "cuda"],
+            "crosscheck sweep: --device cuda: no backend chosen can use it",
+        ),
+        "sweep-jobs-zero": (["sweep", "--jobs", "0"], "--jobs: must be a whole number ≥ 1"),
         "save-failures-onto-file": (
             ["sweep", "--cases", "1", "--save-failures", str(a_file)],
             "--save-failures",
@@ -100,7 +105,7 @@ def test_corpus_case_file(capsys, name, command):
     ["fifo", "dev-zero", "folder-as-case", "over-size", "path-with-newline", "hvp-negative",
      "sweep-seed-negative", "timeout-zero", "memory-negative", "plot-no-folder",
      "plot-onto-folder", "diagram-no-folder", "output-onto-folder", "output-no-folder",
-     "bench-output", "save-failures-onto-file"],
+     "bench-output", "save-failures-onto-file", "sweep-cuda-numpy-only", "sweep-jobs-zero"],
 )  # fmt: skip
 def test_special_input(capsys, tmp_path, name):
     (tmp_path / "x.svg").mkdir()

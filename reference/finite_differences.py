@@ -19,7 +19,9 @@ Second order: central differences of the hand-derived gradient along v.
 
 import numpy as np
 
+from backprop_crosscheck.reference.activations import ACTIVATIONS
 from backprop_crosscheck.reference.case import Case
+from backprop_crosscheck.reference.losses import LOSSES
 from backprop_crosscheck.reference.network import backward, forward, loss_value
 from backprop_crosscheck.reference.result import Result
 
@@ -28,49 +30,129 @@ MAX_SHRINK = 6  # h down to 1e-5 of its first value; rounding then costs ~1e-7 r
 
 
 def gradients(case: Case, params: dict) -> dict[str, np.ndarray]:
-    """dE/d(every parameter and X) by central differences, in float64."""
+    """dE/d(every parameter and X) by central differences, in float64: every entry of a tensor
+    nudged at once, one forward pass over a stack of copies (``perturbed_losses``)."""
     params = {n: p.astype(np.float64) for n, p in params.items()}
     X, Y = case.inputs.astype(np.float64), case.targets.copy()
-    kinks = "relu" in case.activations
-    base = relu_sides(case, forward(case, params, X, Y)) if kinks else None
-
-    def loss_at(x, index, value):
-        x[index] = value
-        fwd = forward(case, params, X, Y)
-        return fwd.loss, (relu_sides(case, fwd) if kinks else None)
-
+    fwd = forward(case, params, X, Y)
+    base = relu_sides(case, fwd) if "relu" in case.activations else None
     grads = {}
     for name, x in [*params.items(), ("X", X)]:
-        g = np.empty_like(x)
-        for index in np.ndindex(x.shape):
-            old = x[index]
-            h = STEP * max(1.0, abs(old))
-            for attempt in range(MAX_SHRINK):
-                if attempt:
-                    h /= 10  # ±h crossed a relu kink: the difference there is no derivative
-                up, up_sides = loss_at(x, index, old + h)
-                down, down_sides = loss_at(x, index, old - h)
-                if not kinks or (_same(up_sides, base) and _same(down_sides, base)):
-                    break
-            x[index] = old
-            g[index] = (up - down) / (2 * h)
-            if kinks and not (_same(up_sides, base) and _same(down_sides, base)):
-                # a pre-activation sits on a relu kink (z = 0 exactly): by convention
-                # relu′(0) = 0, the one-sided difference on the side where nothing crosses
-                # (second order: (−3E(x) + 4E(x ± h) − E(x ± 2h)) / ±2h, at the full step)
-                h = STEP * max(1.0, abs(old))
-                for sign in [
-                    s for s, sides in ((-1, down_sides), (1, up_sides)) if _same(sides, base)
-                ]:
-                    centre, _ = loss_at(x, index, old)
-                    near, near_sides = loss_at(x, index, old + sign * h)
-                    far, far_sides = loss_at(x, index, old + 2 * sign * h)
-                    if _same(near_sides, base) and _same(far_sides, base):
-                        g[index] = (-3 * centre + 4 * near - far) / (2 * sign * h)
-                        break
-                x[index] = old
-        grads[name] = g
+        h = STEP * np.maximum(1.0, np.abs(x.ravel()))
+        up, up_kept = perturbed_losses(case, params, fwd, Y, name, h)
+        down, down_kept = perturbed_losses(case, params, fwd, Y, name, -h)
+        g = (up - down) / (2 * h)
+        for i in np.flatnonzero(~(up_kept & down_kept)):  # ±h moved a relu across its kink
+            g[i] = _near_kink(case, params, X, Y, x, np.unravel_index(i, x.shape), base)
+        grads[name] = g.reshape(x.shape)
     return grads
+
+
+CHUNK_BYTES = 8 << 20  # the stack of nudged networks is built a slice at a time
+
+
+def perturbed_losses(case, params, fwd, Y, name, shift):
+    """E with entry r of ``name`` moved by shift[r], for every r; and whether every relu
+    pre-activation stayed on its side of the kink.
+
+    Computed from the unperturbed forward pass ``fwd``, touching only what the nudge changes:
+    W_l[i,j] += s moves z_l[:, j] by s·a_{l-1}[:, i] and b_l[j] += s moves it by s — one column,
+    whose change reaches z_{l+1} as the outer product Δa_l[:, j] ⊗ W_{l+1}[j, :]; X[k,i] += s
+    moves sample k alone, through every layer. Layers above run as the reference's forward pass
+    over a stack of networks (matmul broadcasts over the leading axis)."""
+    x = params.get(name, fwd.a[0])
+    width = fwd.a[0].shape[0] * max(a.shape[1] for a in fwd.a)
+    chunk = max(1, CHUNK_BYTES // (8 * width))
+    losses, kept = np.empty(x.size), np.ones(x.size, dtype=bool)
+    for first in range(0, x.size, chunk):
+        rows = np.arange(first, min(first + chunk, x.size))
+        nudge = _one_sample if name == "X" else _one_column
+        prediction, moved = nudge(case, params, fwd, name, rows, shift[rows])
+        losses[rows] = LOSSES[case.loss].value(prediction, Y)
+        for layer, z, was in moved:  # every moved relu pre-activation on its side of the kink
+            if case.activations[layer - 1] == "relu":
+                kept[rows] &= ((z > 0) == (was > 0)).reshape(len(rows), -1).all(axis=1)
+    return losses, kept
+
+
+def _one_column(case, params, fwd, name, rows, shift):
+    """W_l or b_l nudged: column j of z_l moves; the layers above run stacked."""
+    layer = int(name[1:])
+    if name[0] == "W":
+        i, j = np.divmod(rows, params[name].shape[1])
+        dz = shift[:, None] * fwd.a[layer - 1][:, i].T  # dz_l/dW_l[i,j] = a_{l-1}[:, i]
+    else:
+        j = rows
+        dz = np.repeat(shift[:, None], fwd.a[0].shape[0], axis=1)  # dz_l/db_l[j] = 1
+    was = fwd.z[layer - 1][:, j].T
+    z_col = was + dz  # (nudges, samples)
+    a_col = ACTIVATIONS[case.activations[layer - 1]].f(z_col)
+    moved = [(layer, z_col, was)]
+    if layer == case.depth:
+        prediction = np.repeat(fwd.a[layer][None], len(rows), axis=0)
+        prediction[np.arange(len(rows)), :, j] = a_col
+        return prediction, moved
+    da = a_col - fwd.a[layer][:, j].T  # only column j of a_l moved
+    z = fwd.z[layer] + da[:, :, None] * params[f"W{layer + 1}"][j][:, None, :]
+    return _layers_from(case, params, fwd, layer + 1, z, moved, None), moved
+
+
+def _one_sample(case, params, fwd, name, rows, shift):
+    """X[k, i] nudged: sample k alone moves, through every layer."""
+    k, i = np.divmod(rows, fwd.a[0].shape[1])
+    x = fwd.a[0][k][:, None, :].copy()  # (nudges, 1, inputs): each nudge's own sample k
+    x[np.arange(len(rows)), 0, i] += shift
+    moved = []
+    z = x @ params["W1"] + params.get("b1", 0)
+    top = _layers_from(case, params, fwd, 1, z, moved, k)
+    prediction = np.repeat(fwd.a[-1][None], len(rows), axis=0)
+    prediction[np.arange(len(rows)), k] = top[:, 0]
+    return prediction, moved
+
+
+def _layers_from(case, params, fwd, layer, z, moved, samples):
+    """The forward pass over the stack from its pre-activation z at ``layer`` up, noting each
+    (layer, z, the unperturbed z) in ``moved``; ``samples``: the one sample each nudge moved
+    (None: all of them)."""
+    while True:
+        was = fwd.z[layer - 1] if samples is None else fwd.z[layer - 1][samples][:, None, :]
+        moved.append((layer, z, was))
+        a = ACTIVATIONS[case.activations[layer - 1]].f(z)
+        if layer == case.depth:
+            return a
+        layer += 1
+        z = a @ params[f"W{layer}"] + params.get(f"b{layer}", 0)
+
+
+def _near_kink(case, params, X, Y, x, index, base) -> float:
+    """dE/dx[index] where ±h moves a relu pre-activation across its kink: the step shrinks
+    tenfold until nothing crosses; a pre-activation sitting exactly on the kink (z = 0) stays
+    there however small the step, and there the one-sided difference on the side where nothing
+    crosses gives relu′(0) = 0 (second order: (−3E(x) + 4E(x ± h) − E(x ± 2h)) / ±2h)."""
+
+    def loss_at(value):
+        x[index] = value
+        fwd = forward(case, params, X, Y)
+        return fwd.loss, _same(relu_sides(case, fwd), base)
+
+    old = x[index]
+    try:
+        full = h = STEP * max(1.0, abs(old))
+        for _ in range(MAX_SHRINK - 1):
+            h /= 10
+            (up, up_kept), (down, down_kept) = loss_at(old + h), loss_at(old - h)
+            if up_kept and down_kept:
+                return (up - down) / (2 * h)
+        for sign, kept in ((-1, down_kept), (1, up_kept)):
+            if kept:
+                (centre, _), (near, near_kept), (far, far_kept) = (
+                    loss_at(old + k * sign * full) for k in (0, 1, 2)
+                )
+                if near_kept and far_kept:
+                    return (-3 * centre + 4 * near - far) / (2 * sign * full)
+        return (up - down) / (2 * h)  # both sides cross at every step: the kink's own slope
+    finally:
+        x[index] = old
 
 
 def relu_sides(case: Case, fwd) -> list[np.ndarray]:

@@ -6,6 +6,7 @@ update itself, in its own tensors and dtype, so that the update is checked too.
 """
 
 import contextlib
+import functools
 import importlib.metadata
 import importlib.util
 from abc import ABC, abstractmethod
@@ -17,6 +18,15 @@ from backprop_crosscheck.reference.case import Case
 from backprop_crosscheck.reference.result import Result
 
 DTYPES = ("float64", "float32")
+
+
+@functools.cache
+def installed_version(distribution: str) -> str | None:
+    """Read once per process: the metadata lookup costs ~3 ms, and a sweep asks per run."""
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 class BackendUnavailable(RuntimeError):
@@ -62,12 +72,7 @@ class Backend(ABC):
         """The version of ``distribution`` (else of the distribution named like ``module``);
         None when neither is known."""
         dist = self.distribution or self.module
-        if dist is None:
-            return None
-        try:
-            return importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            return None
+        return None if dist is None else installed_version(dist)
 
     def skip_reason(self, dtype: str, device: str) -> str | None:
         """Why this backend cannot run this combination, or None when it can try."""

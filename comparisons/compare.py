@@ -51,7 +51,7 @@ class Agreement:
                 continue
             worst = max(
                 (m for m in self.mismatches if (m.quantity, m.tensor) == (quantity, tensor)),
-                key=_excess,
+                key=excess_of,
             )
             where = quantity if quantity == tensor else f"{quantity} {tensor}"
             parts.append(
@@ -63,15 +63,16 @@ class Agreement:
         return "; ".join(parts[:limit]) + more
 
 
-def _excess(m: Mismatch) -> float:
+def excess_of(m: Mismatch) -> float:
     diff = abs(m.got - m.expected)
     return np.inf if not np.isfinite(diff) else diff / m.allowed if m.allowed else np.inf
 
 
-def labelled(case: Case, quantity: str, tensor: str, shape) -> list[str]:
+def label(case: Case, quantity: str, tensor: str, shape, flat_index: int) -> str:
+    """The name of one scalar (built only for the ones a report shows)."""
     if quantity == "loss":
-        return [f"loss[step {i}]" for i in range(shape[0])]
-    return [case.scalar_label(tensor, index) for index in np.ndindex(shape)]
+        return f"loss[step {flat_index}]"
+    return case.scalar_label(tensor, tuple(int(i) for i in np.unravel_index(flat_index, shape)))
 
 
 def tensors_of(result: Result, quantity: str) -> dict[str, np.ndarray]:
@@ -125,7 +126,6 @@ def agreement_of(case: Case, pairs, tol: Tolerance) -> Agreement:
             tensor_rel = float(np.nan_to_num(rel, nan=np.inf, posinf=np.inf).max(initial=0.0))
             out.per_tensor[(quantity, name)] = (tensor_abs, tensor_rel)
             abs_max, rel_max = max(abs_max, tensor_abs), max(rel_max, tensor_rel)
-            labels = labelled(case, quantity, name, expected.shape)
             flat_ok, flat_excess = ok.ravel(), excess.ravel()
             out.counts[(quantity, name)] = (int((~flat_ok).sum()), flat_ok.size)
             for i in np.flatnonzero(~flat_ok):
@@ -133,7 +133,7 @@ def agreement_of(case: Case, pairs, tol: Tolerance) -> Agreement:
                     Mismatch(
                         quantity,
                         name,
-                        labels[i],
+                        label(case, quantity, name, expected.shape, i),
                         float(got.ravel()[i]),
                         float(expected.ravel()[i]),
                         float(allowed.ravel()[i]),
@@ -142,7 +142,8 @@ def agreement_of(case: Case, pairs, tol: Tolerance) -> Agreement:
             if flat_excess.size and flat_excess.max() > worst_excess:
                 i = int(np.argmax(flat_excess))
                 worst_excess = float(flat_excess[i])
-                out.worst, out.worst_quantity = labels[i], quantity
+                out.worst = label(case, quantity, name, expected.shape, i)
+                out.worst_quantity = quantity
         out.max_abs_error[quantity] = abs_max
         out.max_rel_error[quantity] = rel_max
     out.worst_ratio = max(worst_excess, 0.0)

@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@# torch and jax, most of the set-up's time, side by side (they share no dependency; pip
 	@# uses one core); then the project, which finds them installed
 	$(PIP) torch & torch=$$!; $(PIP) jax jaxlib && wait $$torch
-	$(PIP) -e '.[all,plot,test]' -e examples/tape-autodiff
+	$(PIP) -e '.[all,plot,test,dask]' -e examples/tape-autodiff
 	touch $(STAMP)
 
 $(DEV): $(STAMP)

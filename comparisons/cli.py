@@ -172,21 +172,28 @@ def cmd_list(args) -> int:
 def cmd_sweep(args) -> int:
     from backprop_crosscheck.comparisons.guard import default_memory_mib
     from backprop_crosscheck.comparisons.progress import Progress
+    from backprop_crosscheck.comparisons.shrink import shrink_failures
     from backprop_crosscheck.comparisons.sweep import Plan, render_sweep
-    from backprop_crosscheck.comparisons.sweep_jobs import run_sweep
+    from backprop_crosscheck.comparisons.sweep_jobs import ClusterError, run_sweep
 
     folder = Path(args.save_failures)
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"crosscheck sweep: --save-failures {folder}: is a file, not a folder")
+    if args.output:
+        check_target(args.output, "--output")
     backends = chosen_backends(args.backends, "sweep")
     check_device(backends, args.device, "sweep")
     dtypes = list(DTYPES) if args.dtype == "all" else [args.dtype]
     memory = default_memory_mib() if args.memory_limit is None else args.memory_limit
     plan = Plan(backends, dtypes, args.rtol, args.atol, folder, args.timeout, memory,
                 args.in_process, args.device)  # fmt: skip
-    tallies = run_sweep(plan, args.cases, args.seed, args.jobs, Progress(args.cases))
-    text, failed = render_sweep(tallies, args.cases, args.seed, folder, args.format)
-    sys.stdout.write(text)
+    try:
+        tallies = run_sweep(plan, args.cases, args.seed, args.jobs, Progress(args.cases), args.dask)
+    except ClusterError as e:
+        raise UsageError(f"crosscheck sweep: {e}") from None
+    shrunk = shrink_failures(plan, tallies, args.shrink)
+    text, failed = render_sweep(tallies, args.cases, args.seed, folder, args.format, shrunk)
+    write_output(text, args.output)
     if not any(t.passed + t.failed for t in tallies.values()):
         nothing = "crosscheck sweep: nothing was compared: every run skipped or errored"
         print(nothing, file=sys.stderr)

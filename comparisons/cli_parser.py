@@ -3,7 +3,6 @@ turn a bad value into one line (exit status 2) instead of argparse's usage dump.
 
 import argparse
 import math
-import os
 
 from backprop_crosscheck.backends.interface import DTYPES
 
@@ -147,11 +146,25 @@ def add_sweep(sub) -> None:
     sweep.add_argument(
         "--jobs",
         type=positive_int,
-        default=os.cpu_count() or 1,
         metavar="N",
-        help="shards of seeds run side by side (default: the cores there are)",
+        help="shards of seeds run side by side (default: the cores here; with --dask, the "
+        "cluster's threads)",
+    )
+    sweep.add_argument(
+        "--shrink",
+        type=whole_number,
+        default=1,
+        metavar="N",
+        help="shrink the first N failing cases of each backend and dtype to a minimal case "
+        "saved beside the original, with a standalone script (default 1; 0: none)",
+    )
+    sweep.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="run the shards as tasks on this Dask scheduler (e.g. tcp://host:8786)",
     )
     sweep.add_argument("--format", choices=["text", "json"], default="text")
+    sweep.add_argument("--output", metavar="FILE", help="write the table here (atomically)")
     sweep.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     add_isolation(sweep, timeout=120)
 

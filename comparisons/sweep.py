@@ -5,6 +5,7 @@ fraction of its tolerance (the margin: 0.2 means the worst scalar used a fifth o
 allowed). Each failing case is written as a TOML case file that reproduces it.
 """
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from backprop_crosscheck.reference.case_file import dump_case
 from backprop_crosscheck.reference.random_cases import family_case
 
 SHAPE = {"max_depth": 4, "max_width": 32, "max_batch": 16, "max_steps": 5}
-FAMILY = 4  # cases per shape family: an engine that compiles (JAX) compiles once per family
+FAMILY = 8  # cases per shape family: an engine that compiles (JAX) compiles once per family
 
 
 @dataclass
@@ -29,10 +30,11 @@ class Tally:
     worst_ratio: float = 0.0
     worst_where: str = ""
     failures: list[str] = field(default_factory=list)
+    failed_seeds: list[int] = field(default_factory=list)  # status fail (not error), in order
 
 
 def sweep_case(seed: int):
-    """Seed s is member s mod 4 of shape family s div 4: random-F.M."""
+    """Seed s is member s mod 8 of shape family s div 8: random-F.M."""
     return family_case(seed // FAMILY, seed % FAMILY, **SHAPE)
 
 
@@ -51,23 +53,46 @@ class Plan:
     device: str = "cpu"
 
 
-def run_shard(plan: Plan, seed: int, n: int, progress=None) -> dict:
-    """Seeds seed … seed+n−1, with the plan's own worker processes (in a shard's process)."""
+def one_thread_each() -> dict[str, str]:
+    """The environment of a sweep's processes: each computes on one thread (OpenMP, MKL,
+    OpenBLAS, XLA's CPU) — the sweep runs backends and shards side by side, and threads of one
+    tiny network's matmul fighting over the same cores cost more than they give (torch's step
+    ~10× slower on a busy 2-core machine). Variables the user set are left alone."""
+    env = {k: "1" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    return {k: v for k, v in env.items() if k not in os.environ}
+
+
+def workers_for(plan: Plan):
+    """The plan's worker processes (a context manager), or none for --in-process."""
     import contextlib
 
     from backprop_crosscheck.comparisons.workers import Workers
 
-    pool = contextlib.nullcontext() if plan.in_process else Workers(plan.memory_mib)
+    if plan.in_process:
+        return contextlib.nullcontext()
+    return Workers(plan.memory_mib, one_thread_each())
+
+
+def run_shard(plan: Plan, seed: int, n: int, progress=None) -> dict:
+    """Seeds seed … seed+n−1, with the plan's own worker processes (in a shard's process)."""
+    pool = workers_for(plan)
     with pool as workers:
         return sweep(n, seed, plan.backends, plan.dtypes, plan.rtol, plan.atol, plan.save_to,
                      progress, workers, plan.timeout, plan.device)  # fmt: skip
 
 
 def shards(n: int, seed: int, jobs: int) -> list[tuple[int, int]]:
-    """(first seed, count) of each shard: contiguous, in order, as even as whole families allow."""
-    families = -(-n // FAMILY)
-    per = -(-families // jobs) * FAMILY
-    return [(seed + i, min(per, n - i)) for i in range(0, n, per)]
+    """(first seed, count) of each shard: contiguous, in order, cut only where a shape family
+    ends (so no family compiles in two shards), as even as whole families allow."""
+    families = list(range(seed // FAMILY, (seed + n - 1) // FAMILY + 1))
+    per = -(-len(families) // jobs)
+    out = []
+    for k in range(0, len(families), per):
+        first = max(seed, families[k] * FAMILY)
+        end = min(seed + n, (families[min(k + per, len(families)) - 1] + 1) * FAMILY)
+        out.append((first, end - first))
+    return out
 
 
 def merge(parts: list[dict]) -> dict:
@@ -85,6 +110,7 @@ def merge(parts: list[dict]) -> dict:
             if t.worst_ratio > m.worst_ratio:
                 m.worst_ratio, m.worst_where = t.worst_ratio, t.worst_where
             m.failures += t.failures
+            m.failed_seeds += t.failed_seeds
     return total
 
 
@@ -120,6 +146,7 @@ def sweep(
                     continue
                 if c.status == "fail":
                     t.failed += 1
+                    t.failed_seeds.append(seed + i)
                 else:
                     t.errors += 1
                 why = f" — {c.diagnosis.verdict()}" if c.diagnosis is not None else ""
@@ -146,11 +173,12 @@ def save_failure(folder: Path, case, backend: str, dtype: str, message: str) -> 
     return path
 
 
-def render_sweep(tallies, n, seed, folder, fmt: str = "text") -> tuple[str, int]:
-    """The table (or the JSON document), and how many runs failed or errored."""
+def render_sweep(tallies, n, seed, folder, fmt: str = "text", shrunk=()) -> tuple[str, int]:
+    """The table (or the JSON document), and how many runs failed or errored. ``shrunk``:
+    comparisons.shrink.shrink_failures' records."""
     bad = [f for t in tallies.values() for f in t.failures]
     if fmt == "json":
-        return sweep_json(tallies, n, seed, folder, bad), len(bad)
+        return sweep_json(tallies, n, seed, folder, bad, shrunk), len(bad)
     from tabulate import tabulate
 
     rows = [
@@ -167,10 +195,18 @@ def render_sweep(tallies, n, seed, folder, fmt: str = "text") -> tuple[str, int]
     lines += [f"  {line}" for line in bad[:20]]
     if bad:
         lines.append(f"{len(bad)} failing runs; their cases are in {folder}/")
+    for r in shrunk:
+        script = f" and {Path(r['script']).name}" if r["script"] else ""
+        lines.append(
+            f"shrunk {r['case']} ({r['backend']} {r['dtype']}, still failing {r['fails']}) to "
+            f"layers {r['layers']}, {plural(r['samples'], 'sample')}, "
+            f"{plural(r['training_steps'], 'step')}, "
+            f"{'/'.join(r['activations'])}: {Path(r['file']).name}{script}"
+        )
     return "\n".join(lines) + "\n", len(bad)
 
 
-def sweep_json(tallies, n, seed, folder, bad) -> str:
+def sweep_json(tallies, n, seed, folder, bad, shrunk=()) -> str:
     """For collecting sweeps across machines: schema backprop-crosscheck/sweep/1."""
     import json
 
@@ -181,5 +217,10 @@ def sweep_json(tallies, n, seed, folder, bad) -> str:
         for (b, d), t in tallies.items()
     ]  # fmt: skip
     doc = {"schema": "backprop-crosscheck/sweep/1", "cases": n, "seeds": [seed, seed + n - 1],
-           "rows": rows, "failures": bad, "saved_to": str(folder)}  # fmt: skip
+           "rows": rows, "failures": bad, "saved_to": str(folder),
+           "shrunk": list(shrunk)}  # fmt: skip
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")

@@ -1,53 +1,123 @@
-"""`crosscheck sweep --jobs N`: the seeds in N contiguous shards, each in a process of its own
-(which runs its backends in worker processes, as a serial sweep does), side by side. The tallies
-are added up in seed order, so the table and the saved failures are the serial run's, byte for
-byte. A shard whose process is lost is run again once; lost twice, its seeds are reported as
-ERROR and nothing else is lost."""
+"""`crosscheck sweep --jobs N` and `--dask ADDRESS`: the seeds in contiguous shards of whole
+shape families, each shard in a process of its own (which runs its backends in worker
+processes, as a serial sweep does), side by side — on this machine, or as tasks on an existing
+Dask distributed cluster. The tallies are added up in seed order, so the table and the saved
+failures are the serial run's, byte for byte. A shard that is lost (its process killed, its Dask
+worker gone) is run again once; lost twice, its seeds are reported as ERROR and nothing else is
+lost."""
 
-from multiprocessing.connection import wait
+import concurrent.futures as cf
+import os
 
-from backprop_crosscheck.comparisons.sweep import Plan, Tally, merge, run_shard, shards
+from backprop_crosscheck.comparisons.sweep import (
+    Plan,
+    Tally,
+    merge,
+    one_thread_each,
+    run_shard,
+    shards,
+)
 from backprop_crosscheck.comparisons.workers import Worker
 
 TRIES = 2  # a lost shard is run once more
+CONNECT_TIMEOUT = "10s"  # for --dask: how long to wait for the scheduler to answer
 
 
-def run_sweep(plan: Plan, n: int, seed: int, jobs: int, progress=None) -> dict:
+class ClusterError(Exception):
+    """--dask ADDRESS cannot be used (no scheduler there, or dask.distributed missing)."""
+
+
+def run_sweep(plan: Plan, n: int, seed: int, jobs=None, progress=None, dask=None) -> dict:
+    """Seeds seed … seed+n−1 in ``jobs`` shards (default: the cores here, or every thread of
+    the Dask cluster at ``dask``); {(backend, dtype): Tally}, as the serial run gives."""
+    if dask is not None:
+        return _on_cluster(plan, n, seed, jobs, progress, dask)
+    jobs = jobs or os.cpu_count() or 1
     if jobs == 1 or n <= 1:
         return run_shard(plan, seed, n, progress)
-    pending = {k: (first, count, TRIES) for k, (first, count) in enumerate(shards(n, seed, jobs))}
-    results, running = {}, {}
-    try:
-        while pending or running:
-            for k in list(pending)[: jobs - len(running)]:
-                first, count, tries = pending.pop(k)
-                worker = Worker(f"shard {first}..{first + count - 1}", plan.memory_mib)
-                worker.conn.send((run_shard, (plan, first, count)))
-                running[worker.conn] = (k, first, count, tries, worker)
-            for conn in wait(list(running)):
-                k, first, count, tries, worker = running.pop(conn)
-                try:
-                    kind, payload = conn.recv()
-                except (EOFError, OSError):
-                    kind, payload = "lost", worker.why_dead()
+    started = []
+
+    def submit(first, count):  # the process starts here; a thread waits for its answer
+        started.append(start(plan, first, count))
+        return pool.submit(receive, started[-1])
+
+    with cf.ThreadPoolExecutor(jobs) as pool:
+        try:
+            return run_shards(submit, plan, shards(n, seed, jobs), progress)
+        except BaseException:  # Ctrl-C: stop every shard now rather than wait for it
+            for worker in started:
                 worker.stop()
-                if kind == "ok":
-                    results[k] = payload
-                elif tries > 1:
-                    pending[k] = (first, count, tries - 1)
-                else:
-                    results[k] = lost(plan, first, count, payload)
-                if progress:
-                    progress.update(sum(c for _, (_, c) in _done(results, n, seed, jobs)))
-    except BaseException:
-        for *_, worker in running.values():
-            worker.stop()
-        raise
+            raise
+
+
+def _on_cluster(plan, n, seed, jobs, progress, address):
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ClusterError(
+            "--dask needs dask.distributed: pip install 'backprop-crosscheck[dask]'"
+        ) from None
+    try:
+        client = Client(address, timeout=CONNECT_TIMEOUT)
+    except Exception as e:  # noqa: BLE001 - OSError, TimeoutError, ValueError for a bad address
+        raise ClusterError(f"--dask {address}: no Dask scheduler answers there ({e})") from None
+    with client:
+        jobs = jobs or sum(client.nthreads().values()) or 1
+        executor = client.get_executor(pure=False)  # the same shard twice is a retry
+        parts = shards(n, seed, jobs)
+        return run_shards(
+            lambda first, count: executor.submit(shard_in_process, plan, first, count),
+            plan,
+            parts,
+            progress,
+        )
+
+
+def run_shards(submit, plan: Plan, parts, progress=None) -> dict:
+    """``submit(first, count)`` → a future of ("ok", tallies) or ("lost", why), for each shard;
+    a lost one (or one whose future raised) submitted once more, then reported as ERROR."""
+    futures = {submit(*part): (k, *part, TRIES) for k, part in enumerate(parts)}
+    results = {}
+    while futures:
+        done, _ = cf.wait(futures, return_when=cf.FIRST_COMPLETED)
+        for future in done:
+            k, first, count, tries = futures.pop(future)
+            try:
+                kind, payload = future.result()
+            except Exception as e:  # noqa: BLE001 - e.g. dask's KilledWorker: the shard is lost
+                kind, payload = "lost", f"{type(e).__name__}: {e}"
+            if kind == "ok":
+                results[k] = payload
+            elif tries > 1:
+                futures[submit(first, count)] = (k, first, count, tries - 1)
+            else:
+                results[k] = lost(plan, first, count, payload)
+            if progress:
+                progress.update(sum(parts[j][1] for j in results))
     return merge([results[k] for k in sorted(results)])
 
 
-def _done(results, n, seed, jobs):
-    return [(k, s) for k, s in enumerate(shards(n, seed, jobs)) if k in results]
+def start(plan: Plan, first: int, count: int) -> Worker:
+    """A process of its own running seeds first … first+count−1."""
+    worker = Worker(f"shard {first}..{first + count - 1}", plan.memory_mib, one_thread_each())
+    worker.conn.send((run_shard, (plan, first, count)))
+    return worker
+
+
+def receive(worker: Worker) -> tuple[str, object]:
+    """The shard's tallies, ("ok", tallies); or ("lost", why) — then its process is gone."""
+    try:
+        kind, payload = worker.conn.recv()
+    except (EOFError, OSError):
+        kind, payload = "lost", worker.why_dead()
+    finally:
+        worker.stop()
+    return (kind, payload) if kind == "ok" else ("lost", payload)
+
+
+def shard_in_process(plan: Plan, first: int, count: int) -> tuple[str, object]:
+    """The task a Dask worker runs: the shard in a process of its own on that machine."""
+    return receive(start(plan, first, count))
 
 
 def lost(plan: Plan, first: int, count: int, why: str) -> dict:

@@ -35,10 +35,10 @@ PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(backprop_crossche
 class Worker:
     """One worker process and its connection."""
 
-    def __init__(self, group: str, memory_mib: int):
+    def __init__(self, group: str, memory_mib: int, env: dict | None = None):
         self.group, self.output = group, tempfile.TemporaryFile()
         ours, theirs = socket.socketpair()
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        env = {**os.environ, **(env or {}), "PYTHONPATH": os.pathsep.join(
             [PACKAGE_ROOT, *filter(None, [os.environ.get("PYTHONPATH")])])}  # fmt: skip
         argv = [sys.executable, "-m", "backprop_crosscheck.comparisons.worker",
                 str(theirs.fileno()), str(os.getpid()), str(memory_mib)]  # fmt: skip
@@ -77,8 +77,8 @@ class Workers:
     """Use as a context manager; ``check(backends, check)`` returns ``judge.check_backend``'s
     answers in the backends' order."""
 
-    def __init__(self, memory_mib: int = 0):
-        self.memory_mib = memory_mib
+    def __init__(self, memory_mib: int = 0, env: dict | None = None):
+        self.memory_mib, self.env = memory_mib, env  # env: added to each worker's environment
         self._workers: dict[str, Worker] = {}
 
     def __enter__(self):
@@ -162,7 +162,7 @@ class Workers:
             return
 
     def _start(self, group: str) -> Worker:
-        self._workers[group] = Worker(group, self.memory_mib)
+        self._workers[group] = Worker(group, self.memory_mib, self.env)
         return self._workers[group]
 
     def _drop(self, group: str) -> None:

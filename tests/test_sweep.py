@@ -48,12 +48,18 @@ def test_sweep_failure_is_saved_as_a_reproducing_case_file(capsys, tmp_path, off
     assert code == 1 and "2 failing runs" in out
     saved = sorted(folder.iterdir())
     assert [p.name for p in saved] == [
+        "random-0.0-offw3-float64.min.toml",  # the first failure, shrunk (--shrink 1)
         "random-0.0-offw3-float64.toml",
         "random-0.1-offw3-float64.toml",
     ]
-    case = load_case(saved[0])
+    case = load_case(saved[1])
     assert case.layers == sweep_case(0).layers
-    assert main(["report", str(saved[0]), "--backends", "offw3"]) == 1  # it reproduces
+    assert main(["report", str(saved[1]), "--backends", "offw3"]) == 1  # it reproduces
+    # offw3 is off in W1[0,1]: the smallest case that has it is 1 input, 2 outputs, 1 sample
+    small = load_case(saved[0])
+    assert (small.layers, small.inputs.shape[0], small.steps) == ((1, 2), 1, 1)
+    assert main(["report", str(saved[0]), "--backends", "offw3"]) == 1
+    assert "shrunk random-0.0 (offw3 float64, still failing gradients of W)" in out
 
 
 def test_jobs_give_the_serial_table_and_files_byte_for_byte(capsys, tmp_path, offw3):
@@ -69,7 +75,7 @@ def test_jobs_give_the_serial_table_and_files_byte_for_byte(capsys, tmp_path, of
         for p in folder.iterdir():
             p.unlink()
     assert seen[0] == seen[1]
-    assert seen[0][0] == 1 and len(seen[0][2]) == 8  # offw3 fails every case
+    assert seen[0][0] == 1 and len(seen[0][2]) == 9  # offw3 fails every case; one shrunk
 
 
 def test_sweep_json(capsys, tmp_path):

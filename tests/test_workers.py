@@ -123,4 +123,4 @@ def test_sweep_counts_a_crash_as_an_error_and_goes_on(capsys, fakes, tmp_path):
         "segfault": ["2", "0", "0", "2", "0"],
         "right": ["2", "2", "0", "0", "0"],
     }
-    assert "random-5.3 segfault float64: its worker process (json) died while running it" in out
+    assert "random-2.7 segfault float64: its worker process (json) died while running it" in out

@@ -1,0 +1,124 @@
+"""Shrunk reproducers: smaller cases stay valid, a failing case shrinks to a local minimum that
+still fails the same quantity, and the standalone script reproduces the harness's numbers."""
+
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from mutants import MutantBackend
+
+from backprop_crosscheck import get_backend
+from backprop_crosscheck.comparisons.repro_script import FRAMEWORKS, repro_script
+from backprop_crosscheck.comparisons.runner import check_backends, make_check
+from backprop_crosscheck.comparisons.shrink import fails_the_same, shrink
+from backprop_crosscheck.comparisons.sweep import sweep_case
+from backprop_crosscheck.reference import load_case, train
+from backprop_crosscheck.reference.case_file import dump_case
+from backprop_crosscheck.reference.network import loss_value
+from backprop_crosscheck.reference.smaller_cases import smaller, without_layer
+
+
+@pytest.mark.parametrize("seed", [3, 9, 21])
+def test_every_smaller_case_is_a_valid_case_file(tmp_path, seed):
+    case = sweep_case(seed)
+    for what, small in smaller(case):
+        path = tmp_path / "small.toml"
+        path.write_text(dump_case(small))
+        again = load_case(path)  # the case file's own validation: shapes, names, frozen set
+        assert again.layers == small.layers, what
+        assert np.isfinite(train(again).loss).all(), what
+
+
+def test_a_hidden_identity_layer_removed_leaves_the_loss_unchanged():
+    """W_l·W_l+1 joins the neighbours of an identity layer exactly: the same function."""
+    case = load_case("deep").replace(activations=("sigmoid", "identity", "sigmoid"))
+    joined = without_layer(case, 2)
+    assert joined.layers == (case.layers[0], case.layers[1], case.layers[3])
+    np.testing.assert_allclose(
+        loss_value(joined, joined.parameters()), loss_value(case, case.parameters()), rtol=1e-12
+    )
+
+
+def judged(backend, case, dtype="float64"):
+    return check_backends([backend], make_check(case, dtype))[0][0]
+
+
+MUTANTS = {
+    # mutant: what the minimal case must keep for the mistake to show
+    "fprime_of_activation": lambda c: any(a != "identity" for a in c.activations),
+    "tanh_prime_of_z": lambda c: "tanh" in c.activations,
+    "bias_sign_flip": lambda c: c.biases is not None,
+    "forgot_half": lambda c: c.loss == "half_sse",
+}
+
+
+@pytest.mark.parametrize("bug", MUTANTS)
+def test_a_failing_case_shrinks_to_a_local_minimum_that_fails_the_same_way(bug):
+    backend = MutantBackend(bug)
+    seed = next(s for s in range(64) if judged(backend, sweep_case(s)).status == "fail")
+    shrunk = shrink(sweep_case(seed), backend, "float64", {})
+    small = shrunk.case
+    assert MUTANTS[bug](small), small
+    assert small.steps == 1 and small.inputs.shape[0] == 1 and max(small.layers) <= 2
+    assert fails_the_same(judged(backend, small), shrunk.kind)
+    for what, smaller_still in smaller(small):  # nothing one step smaller fails the same way
+        assert not fails_the_same(judged(backend, smaller_still), shrunk.kind), what
+
+
+def small_case():
+    """The built-in deep case with every non-linear activation, biases, mse, two steps."""
+    return load_case("deep").replace(activations=("relu", "sigmoid", "tanh"), steps=2)
+
+
+@pytest.fixture(scope="module")
+def scripts(tmp_path_factory) -> dict:
+    """Every framework's script for small_case(), float32, no tolerance; run in one interpreter
+    (each as its own __main__, as `python SCRIPT` runs it): torch and jax imported once."""
+    folder = tmp_path_factory.mktemp("scripts")
+    paths = {}
+    for name in FRAMEWORKS:
+        if get_backend(name).skip_reason("float32", "cpu") is None:
+            paths[name] = folder / f"{name}.py"
+            paths[name].write_text(repro_script(small_case(), name, "float32", 0.0, 0.0))
+    runner = (
+        "import runpy, sys\n"
+        "for path in sys.argv[1:]:\n"
+        "    try:\n"
+        "        runpy.run_path(path, run_name='__main__')\n"
+        "    except SystemExit as e:\n"
+        "        print('exit status', e.code, flush=True)\n"
+    )
+    run = subprocess.run([sys.executable, "-I", "-c", runner, *map(str, paths.values())],
+                         capture_output=True, text=True)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    parts = re.split(r"^exit status (\d+)\n", run.stdout, flags=re.MULTILINE)
+    return {name: (int(code), printed) for name, printed, code in
+            zip(paths, parts[0::2], parts[1::2], strict=False)}  # fmt: skip
+
+
+@pytest.mark.xdist_group("standalone-scripts")  # one worker runs the scripts, once
+@pytest.mark.parametrize("backend", list(FRAMEWORKS))
+def test_the_standalone_script_reproduces_the_harness_numbers(scripts, backend):
+    """With no tolerance, the script reports every tensor as off. Its NumPy numbers are the
+    reference's; its framework's are the reference's within the float32 tolerance, and not
+    equal to them (float32 rounds)."""
+    if backend not in scripts:
+        pytest.skip(f"{backend}: {get_backend(backend).skip_reason('float32', 'cpu')}")
+    code, printed = scripts[backend]
+    assert code == 1
+    assert printed.strip().endswith(f"{backend} float32: disagrees with the NumPy reference")
+    reference = train(small_case())
+    for line in printed.splitlines()[:-1]:
+        m = re.fullmatch(rf"(\w+) (\w+): \d+/\d+ disagree; at \[([\d, ]+)\] "
+                         rf"{re.escape(backend)} (\S+) vs numpy (\S+) \(.*\)", line)  # fmt: skip
+        quantity, name, where, got, want = m.groups()
+        index = tuple(int(i) for i in where.split(", "))
+        expected = {"loss": {"loss": reference.loss}}.get(quantity) or getattr(reference, quantity)
+        assert float(want) == pytest.approx(expected[name][index], rel=1e-9)
+        assert float(got) == pytest.approx(expected[name][index], rel=1e-4, abs=1e-6)
+    assert {line.split(":")[0] for line in printed.splitlines()[:-1]} >= {
+        "gradients W1",
+        "final W3",
+    }

@@ -91,9 +91,14 @@ def run_case(
 def check_backends(backends, check: Check, workers=None) -> list:
     """``check_backend(b, check)`` for every backend, in the backends' order: in worker
     processes with ``workers`` (a comparisons.workers.Workers), else here, one after another."""
+    return check_backends_many(backends, [check], workers)[0]
+
+
+def check_backends_many(backends, checks: list[Check], workers=None) -> list[list]:
+    """check_backends for each check: the workers go through all of them at their own pace."""
     if workers is not None:
-        return workers.check(backends, check)
-    return [check_backend(b, check) for b in backends]
+        return workers.check_many(backends, checks)
+    return [[check_backend(b, check) for b in backends] for check in checks]
 
 
 def verdict(runs: list[Run]) -> tuple[bool, list[str]]:

@@ -11,13 +11,14 @@ from pathlib import Path
 
 from backprop_crosscheck.comparisons.judge import Check
 from backprop_crosscheck.comparisons.output_files import OutputError, write_text
-from backprop_crosscheck.comparisons.runner import check_backends
+from backprop_crosscheck.comparisons.runner import check_backends_many
 from backprop_crosscheck.reference import train
 from backprop_crosscheck.reference.case_file import dump_case
 from backprop_crosscheck.reference.random_cases import family_case
 
 SHAPE = {"max_depth": 4, "max_width": 32, "max_batch": 16, "max_steps": 5}
 FAMILY = 8  # cases per shape family: an engine that compiles (JAX) compiles once per family
+BATCH = 4  # families whose checks the workers get at once, each going through them at its pace
 
 
 @dataclass
@@ -119,43 +120,59 @@ def sweep(
     timeout=None, device="cpu",
 ):  # fmt: skip
     """Run cases seed … seed+n−1; returns {(backend, dtype): Tally}. With ``workers`` (a
-    comparisons.workers.Workers) each framework runs in its own process, side by side."""
+    comparisons.workers.Workers) each framework runs in its own process, side by side, working
+    through a whole shape family's checks at its own pace."""
     tallies = {(b.name, d): Tally() for b in backends for d in dtypes}
-    for i in range(n):
-        case = sweep_case(seed + i)
-        reference = train(case)
-        checks = {
-            d: check_backends(
-                backends, Check(case, reference, d, device, rtol, atol, timeout=timeout), workers
-            )
-            for d in dtypes
-        }
-        for k, backend in enumerate(backends):
-            for dtype in dtypes:
-                c = checks[dtype][k][0]
-                t = tallies[(backend.name, dtype)]
-                t.cases += 1
-                if c.status == "skip":
-                    t.skipped += 1
-                    continue
-                if c.agreement is not None and c.agreement.worst_ratio > t.worst_ratio:
-                    t.worst_ratio = c.agreement.worst_ratio
-                    t.worst_where = f"{case.name} {c.agreement.worst_quantity} {c.agreement.worst}"
-                if c.status == "pass":
-                    t.passed += 1
-                    continue
-                if c.status == "fail":
-                    t.failed += 1
-                    t.failed_seeds.append(seed + i)
-                else:
-                    t.errors += 1
-                why = f" — {c.diagnosis.verdict()}" if c.diagnosis is not None else ""
-                t.failures.append(f"{case.name} {backend.name} {dtype}: {c.message}{why}")
-                if save_to is not None:
-                    save_failure(save_to, case, backend.name, dtype, c.message)
+    done = 0
+    for batch in family_seeds(seed, n):
+        cases = [sweep_case(s) for s in batch]
+        checks = []
+        for case in cases:
+            reference = train(case)
+            checks += [Check(case, reference, d, device, rtol, atol, timeout=timeout)
+                       for d in dtypes]  # fmt: skip
+        answers = iter(check_backends_many(backends, checks, workers))
+        for case_seed, case in zip(batch, cases, strict=True):
+            per_dtype = {d: next(answers) for d in dtypes}
+            for k, backend in enumerate(backends):
+                for dtype in dtypes:
+                    comparison = per_dtype[dtype][k][0]
+                    tally(tallies[(backend.name, dtype)], comparison, case, case_seed, dtype)
+                    if comparison.status in ("fail", "error") and save_to is not None:
+                        save_failure(save_to, case, backend.name, dtype, comparison.message)
+            done += 1
         if progress:
-            progress.update(i + 1, case.name)
+            progress.update(done, cases[-1].name)
     return tallies
+
+
+def family_seeds(seed: int, n: int) -> list[list[int]]:
+    """Seeds seed … seed+n−1 in batches of whole shape families (BATCH of them), in order."""
+    groups: dict[int, list[int]] = {}
+    for s in range(seed, seed + n):
+        groups.setdefault(s // (FAMILY * BATCH), []).append(s)
+    return list(groups.values())
+
+
+def tally(t: Tally, c, case, case_seed: int, dtype: str) -> None:
+    """Count one backend's comparison on one case and dtype."""
+    t.cases += 1
+    if c.status == "skip":
+        t.skipped += 1
+        return
+    if c.agreement is not None and c.agreement.worst_ratio > t.worst_ratio:
+        t.worst_ratio = c.agreement.worst_ratio
+        t.worst_where = f"{case.name} {c.agreement.worst_quantity} {c.agreement.worst}"
+    if c.status == "pass":
+        t.passed += 1
+        return
+    if c.status == "fail":
+        t.failed += 1
+        t.failed_seeds.append(case_seed)
+    else:
+        t.errors += 1
+    why = f" — {c.diagnosis.verdict()}" if c.diagnosis is not None else ""
+    t.failures.append(f"{case.name} {c.backend} {dtype}: {c.message}{why}")
 
 
 def save_failure(folder: Path, case, backend: str, dtype: str, message: str) -> Path:

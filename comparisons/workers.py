@@ -100,21 +100,30 @@ class Workers:
         return backend.module or f"plugin {backend.name}"
 
     def check(self, backends, check: Check) -> list:
+        return self.check_many(backends, [check])[0]
+
+    def check_many(self, backends, checks: list[Check]) -> list[list]:
+        """``check_backend(b, c)`` for every check c and backend b, as [answers in the backends'
+        order] per check. Each worker works through its queue (its backends × every check) at
+        its own pace while this process runs the in-process backends: no worker waits for the
+        slowest backend between one check and the next."""
         answers, queues = {}, {}
-        for i, b in enumerate(backends):
-            queues.setdefault(self.group(b, check), []).append(i)
+        for k, check in enumerate(checks):
+            for i, b in enumerate(backends):
+                queues.setdefault(self.group(b, check), []).append((k, i))
         here = queues.pop(None, [])
         try:
             for group in queues:
-                self._next(group, queues, backends, check, answers)
-            for i in here:  # while the workers run
-                answers[i] = check_backend(backends[i], check)
+                self._next(group, queues, backends, checks, answers)
+            for k, i in here:  # while the workers run; each one that finished gets its next
+                answers[k, i] = check_backend(backends[i], checks[k])
+                self._collect(queues, backends, checks, answers, block=False)
             while any(w.job for w in self._busy(queues)):
-                self._collect(queues, backends, check, answers)
+                self._collect(queues, backends, checks, answers)
         except BaseException:  # Ctrl-C: stop the workers now rather than wait for them
             self.terminate()
             raise
-        return [answers[i] for i in range(len(backends))]
+        return [[answers[k, i] for i in range(len(backends))] for k in range(len(checks))]
 
     def call(self, backend, function, args: tuple, limit: float | None):
         """``function(*args)`` in the backend's worker (here, for the reference's own
@@ -145,20 +154,21 @@ class Workers:
     def _busy(self, queues) -> list[Worker]:
         return [self._workers[g] for g in queues if g in self._workers]
 
-    def _next(self, group, queues, backends, check, answers) -> None:
-        """Send the group's next backend to its worker (a fresh one if it has none)."""
+    def _next(self, group, queues, backends, checks, answers) -> None:
+        """Send the group's next (check, backend) to its worker (a fresh one if it has none)."""
         while queues[group]:
-            i = queues[group].pop(0)
+            k, i = queues[group].pop(0)
+            check = checks[k]
             try:
                 worker = self._workers.get(group) or self._start(group)
                 worker.conn.send((check_backend, (backends[i], check)))
             except (OSError, ValueError) as e:
-                answers[i] = check_backend(backends[i], check, died=f"its worker failed: {e}")
+                answers[k, i] = check_backend(backends[i], check, died=f"its worker failed: {e}")
                 self._drop(group)
                 continue
             orders = 1 if check.hvp_direction is None else 2
             limit = None if check.timeout is None else orders * check.timeout + GRACE_S
-            worker.job = (i, None if limit is None else time.monotonic() + limit)
+            worker.job = ((k, i), None if limit is None else time.monotonic() + limit)
             return
 
     def _start(self, group: str) -> Worker:
@@ -170,30 +180,32 @@ class Workers:
         if worker is not None:
             worker.stop()
 
-    def _collect(self, queues, backends, check, answers) -> None:
-        """Wait for the next answer (or deadline), record it, and hand the worker its next."""
+    def _collect(self, queues, backends, checks, answers, block: bool = True) -> None:
+        """Wait for the next answers (or deadline; not at all unless ``block``), record them,
+        and hand each worker that answered its next job."""
         busy = {w.conn: w for w in self._busy(queues) if w.job}
         deadlines = [w.job[1] for w in busy.values() if w.job[1] is not None]
         timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
-        for conn in wait(list(busy), timeout):
+        for conn in wait(list(busy), timeout if block else 0):
             worker = busy[conn]
-            i, _ = worker.job
+            (k, i), _ = worker.job
             worker.job = None
             try:
                 kind, payload = conn.recv()
             except (EOFError, OSError):
-                answers[i] = check_backend(backends[i], check, died=worker.why_dead())
+                answers[k, i] = check_backend(backends[i], checks[k], died=worker.why_dead())
                 self._drop(worker.group)
             else:
                 why = f"its worker process failed: {payload}"
-                answers[i] = (
-                    payload if kind == "ok" else check_backend(backends[i], check, died=why)
+                answers[k, i] = (
+                    payload if kind == "ok" else check_backend(backends[i], checks[k], died=why)
                 )
-            self._next(worker.group, queues, backends, check, answers)
+            self._next(worker.group, queues, backends, checks, answers)
         for worker in list(busy.values()):
             if worker.job and worker.job[1] is not None and time.monotonic() > worker.job[1]:
-                i, _ = worker.job
-                why = f"timed out after {check.timeout:g} s (--timeout); its worker was killed"
-                answers[i] = check_backend(backends[i], check, died=why)
+                (k, i), _ = worker.job
+                timeout = checks[k].timeout
+                why = f"timed out after {timeout:g} s (--timeout); its worker was killed"
+                answers[k, i] = check_backend(backends[i], checks[k], died=why)
                 self._drop(worker.group)
-                self._next(worker.group, queues, backends, check, answers)
+                self._next(worker.group, queues, backends, checks, answers)

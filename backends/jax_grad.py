@@ -59,7 +59,9 @@ class JaxBackend(FrameworkBackend):
     def compile(self, what, case, function):
         """jax.jit, kept per purpose and architecture: a shape family compiles once."""
         key = (type(self), what, case.activations, case.loss, case.frozen, case.biases is None)
-        return COMPILED.setdefault(key, self.jax.jit(function))
+        if key not in COMPILED:
+            COMPILED[key] = self.jax.jit(function)
+        return COMPILED[key]
 
     def final_loss(self, case, params, X, Y):
         return self.step(case, params, X, Y)[0]  # the step's loss: no second compile

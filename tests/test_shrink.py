@@ -1,9 +1,11 @@
 """Shrunk reproducers: smaller cases stay valid, a failing case shrinks to a local minimum that
 still fails the same quantity, and the standalone script reproduces the harness's numbers."""
 
+import ast
+import contextlib
+import io
 import re
-import subprocess
-import sys
+import runpy
 
 import numpy as np
 import pytest
@@ -74,28 +76,35 @@ def small_case():
 
 @pytest.fixture(scope="module")
 def scripts(tmp_path_factory) -> dict:
-    """Every framework's script for small_case(), float32, no tolerance; run in one interpreter
-    (each as its own __main__, as `python SCRIPT` runs it): torch and jax imported once."""
+    """Every framework's script for small_case(), float32, no tolerance: {name: (its exit
+    status, what it printed)}. Run here, each as its own __main__ (as `python SCRIPT` runs it),
+    so the frameworks this test process already imported are not imported again; that the
+    scripts need nothing of the harness is test_a_standalone_script_imports_no_harness's."""
     folder = tmp_path_factory.mktemp("scripts")
-    paths = {}
+    runs = {}
     for name in FRAMEWORKS:
-        if get_backend(name).skip_reason("float32", "cpu") is None:
-            paths[name] = folder / f"{name}.py"
-            paths[name].write_text(repro_script(small_case(), name, "float32", 0.0, 0.0))
-    runner = (
-        "import runpy, sys\n"
-        "for path in sys.argv[1:]:\n"
-        "    try:\n"
-        "        runpy.run_path(path, run_name='__main__')\n"
-        "    except SystemExit as e:\n"
-        "        print('exit status', e.code, flush=True)\n"
-    )
-    run = subprocess.run([sys.executable, "-I", "-c", runner, *map(str, paths.values())],
-                         capture_output=True, text=True)  # fmt: skip
-    assert run.returncode == 0, run.stderr[-2000:]
-    parts = re.split(r"^exit status (\d+)\n", run.stdout, flags=re.MULTILINE)
-    return {name: (int(code), printed) for name, printed, code in
-            zip(paths, parts[0::2], parts[1::2], strict=False)}  # fmt: skip
+        if get_backend(name).skip_reason("float32", "cpu") is not None:
+            continue
+        path = folder / f"{name}.py"
+        path.write_text(repro_script(small_case(), name, "float32", 0.0, 0.0))
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed), pytest.raises(SystemExit) as exited:
+            runpy.run_path(str(path), run_name="__main__")
+        runs[name] = (exited.value.code, printed.getvalue())
+    return runs
+
+
+@pytest.mark.parametrize("backend", list(FRAMEWORKS))
+def test_a_standalone_script_imports_no_harness(backend):
+    """NumPy, its framework and the standard library: nothing else, so it runs anywhere."""
+    tree = ast.parse(repro_script(small_case(), backend, "float32", 1e-4, 1e-5))
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported.add(node.module.split(".")[0])
+    assert imported == {"sys", "numpy", FRAMEWORKS[backend][0]}
 
 
 @pytest.mark.xdist_group("standalone-scripts")  # one worker runs the scripts, once

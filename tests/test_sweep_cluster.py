@@ -64,6 +64,7 @@ def cluster(local_cluster) -> str:
     return address
 
 
+@pytest.mark.xdist_group("dask-cluster")  # one cluster per test worker that needs one
 def test_dask_gives_the_serial_table(capsys, cluster, tmp_path):
     argv = ["--backends", "numpy,fd", "--save-failures", str(tmp_path)]
     code, alone = sweep_json(capsys, *argv, "--jobs", "1")
@@ -74,22 +75,26 @@ def test_dask_gives_the_serial_table(capsys, cluster, tmp_path):
 KILLERS = {"jobs": "KillsItsShard", "dask": "KillsItsDaskWorker"}
 
 
-def run_on(where, cluster) -> list[str]:
-    return ["--jobs", "2"] if where == "jobs" else ["--dask", cluster]
+def run_on(where, request) -> list[str]:
+    """--jobs 2, or --dask with the module's cluster (started only for the tests that use it)."""
+    return ["--jobs", "2"] if where == "jobs" else ["--dask", request.getfixturevalue("cluster")]
+
+
+WHERE = ["jobs", pytest.param("dask", marks=pytest.mark.xdist_group("dask-cluster"))]
 
 
 @pytest.mark.parametrize("where", ["jobs"])  # --dask reaches the same retry: see the next test
-def test_a_shard_lost_once_is_run_again(capsys, cluster, markers, where):
+def test_a_shard_lost_once_is_run_again(capsys, markers, request, where):
     killer = f"{KILLERS[where]}Once"
-    code, doc = sweep_json(capsys, "--backends", f"numpy,{FAKES}:{killer}", *run_on(where, cluster))
+    code, doc = sweep_json(capsys, "--backends", f"numpy,{FAKES}:{killer}", *run_on(where, request))
     assert (markers / killer).exists()  # it did kill a shard's host
     assert code == 0 and rows(doc)[killer]["pass"] == 4
 
 
-@pytest.mark.parametrize("where", ["jobs", "dask"])
-def test_a_shard_lost_twice_is_an_error_for_its_seeds_alone(capsys, cluster, where):
+@pytest.mark.parametrize("where", WHERE)
+def test_a_shard_lost_twice_is_an_error_for_its_seeds_alone(capsys, markers, request, where):
     backends = f"numpy,{FAKES}:{KILLERS[where]}"
-    code, doc = sweep_json(capsys, "--backends", backends, *run_on(where, cluster))
+    code, doc = sweep_json(capsys, "--backends", backends, *run_on(where, request))
     assert code == 1
     for row in rows(doc).values():  # seeds 6..7 passed, for every backend; 8..9 are errors
         assert (row["cases"], row["pass"], row["error"]) == (4, 2, 2)

@@ -120,15 +120,48 @@ def cmd_report(args) -> int:
 
 def cmd_explain(args) -> int:
     from backprop_crosscheck.comparisons.explain import explain
-    from backprop_crosscheck.comparisons.pictures import check_target, diagram
+    from backprop_crosscheck.comparisons.pictures import check_target as check_picture
+    from backprop_crosscheck.comparisons.pictures import diagram
 
     if args.diagram:
-        check_target(args.diagram, "--diagram")
+        check_picture(args.diagram, "--diagram")
+    if args.html:
+        check_target(args.html, "--html", (".html", ".htm"))
     (case,) = load_cases([args.case], args)
+    run = None
+    if args.backends is not None:
+        run = explain_run(case, args)
     sys.stdout.write(explain(case))
+    if run is not None:
+        sys.stdout.write(backend_verdicts(run))
     if args.diagram:
         diagram(case, args.diagram)
-    return 0
+    if args.html:
+        from backprop_crosscheck.comparisons.explain_page import page
+
+        write_text(args.html, "--html", page(case, run))
+    return 0 if run is None or run.passed else 1
+
+
+def explain_run(case, args):
+    """The chosen backends on the case, judged as `report` judges them."""
+    from backprop_crosscheck.comparisons.runner import run_case
+
+    backends = chosen_backends(args.backends, "explain")
+    check_device(backends, args.device, "explain")
+    with backend_workers(args) as workers:
+        return run_case(case, backends, args.dtype, args.device, workers=workers,
+                        timeout=args.timeout)  # fmt: skip
+
+
+def backend_verdicts(run) -> str:
+    lines = ["", f"Backends ({run.dtype}, against the reference above)"]
+    for c in run.comparisons:
+        line = f"  {c.backend}: {c.status.upper()}" + (f" — {c.message}" if c.message else "")
+        if c.diagnosis is not None:
+            line += f"; why: {c.diagnosis.summary()}"
+        lines.append(line)
+    return "\n".join(lines) + "\n"
 
 
 def cmd_list(args) -> int:

@@ -95,7 +95,20 @@ def build_parser() -> Parser:
     explain = sub.add_parser("explain", help="the article's walk-through with a case's numbers")
     explain.add_argument("case", nargs="?", default="article", metavar="CASE")
     explain.add_argument("--diagram", metavar="FILE", help="draw the network (.svg or .png)")
+    explain.add_argument(
+        "--html",
+        metavar="FILE",
+        help="write the walk-through as one interactive page (every step; nothing fetched)",
+    )
+    explain.add_argument(
+        "--backends",
+        help="comma-separated names: their values beside the reference's on the page "
+        "(and a verdict per backend after the text)",
+    )
+    explain.add_argument("--dtype", choices=DTYPES, default="float64", help="the backends' dtype")
+    explain.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     explain.add_argument("--no-limits", action="store_true", help=NO_LIMITS_HELP)
+    add_isolation(explain, timeout=120)
     sub.add_parser("list", help="built-in cases and backends (available? version? install hint)")
     add_sweep(sub)
     add_bench(sub)

@@ -105,6 +105,20 @@ def agreement(case: Case, reference: Result, result: Result, tol: Tolerance) -> 
     return agreement_of(case, result_pairs(reference, result), tol)
 
 
+def errors(got, expected, tol: Tolerance):
+    """Entry by entry, numpy.isclose's rule: (within tolerance, |got − expected| — inf where
+    either is NaN —, what is allowed: atol + rtol·|expected|, the error over what is allowed)."""
+    got = np.asarray(got, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    ok = np.isclose(got, expected, rtol=tol.rtol, atol=tol.atol, equal_nan=False)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        diff = np.where(got == expected, 0.0, np.abs(got - expected))
+        diff = np.where(np.isnan(diff), np.inf, diff)
+        allowed = tol.atol + tol.rtol * np.abs(expected)
+        excess = np.where(diff == 0, 0.0, diff / allowed)
+    return ok, diff, allowed, excess
+
+
 def agreement_of(case: Case, pairs, tol: Tolerance) -> Agreement:
     """Scalar-by-scalar agreement of (quantity, reference tensors, backend tensors) pairs."""
     check_form(pairs)
@@ -115,13 +129,9 @@ def agreement_of(case: Case, pairs, tol: Tolerance) -> Agreement:
         for name, expected in want.items():
             expected = np.asarray(expected, dtype=np.float64)
             got = np.asarray(have[name], dtype=np.float64)
-            ok = np.isclose(got, expected, rtol=tol.rtol, atol=tol.atol, equal_nan=False)
+            ok, diff, allowed, excess = errors(got, expected, tol)
             with np.errstate(invalid="ignore", divide="ignore"):
-                diff = np.where(got == expected, 0.0, np.abs(got - expected))
-                diff = np.where(np.isnan(diff), np.inf, diff)
-                allowed = tol.atol + tol.rtol * np.abs(expected)
                 rel = np.where(diff == 0, 0.0, diff / np.abs(expected))
-                excess = np.where(diff == 0, 0.0, diff / allowed)
             tensor_abs = float(diff.max(initial=0.0))
             tensor_rel = float(np.nan_to_num(rel, nan=np.inf, posinf=np.inf).max(initial=0.0))
             out.per_tensor[(quantity, name)] = (tensor_abs, tensor_rel)

@@ -2,15 +2,25 @@
 
 Small single-sample networks are explained scalar by scalar, as the article does
 ("h1 = i1·w1 + i2·w2 = 2×0.11 + 3×0.21 = 0.85"); larger ones per layer in matrix form.
+
+The walk-through is a sequence of beats — one neuron's forward value, the error, one δ or
+gradient, one update — over every SGD step of the case. The text output prints the first step's
+beats; the interactive page (comparisons/explain_page.py) steps through all of them.
 """
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from backprop_crosscheck.reference import Case, CaseError, train
-from backprop_crosscheck.reference.activations import ACTIVATIONS
 from backprop_crosscheck.reference.case_file import quoted
 from backprop_crosscheck.reference.names import neuron_names, shown_per_neuron
-from backprop_crosscheck.reference.network import backward_pass, forward, reference_problem
+from backprop_crosscheck.reference.network import (
+    backward_pass,
+    forward,
+    reference_problem,
+    sgd_step,
+)
 
 
 def num(x) -> str:
@@ -23,10 +33,60 @@ def factor(x) -> str:
     return f"({s})" if s.startswith("-") else s
 
 
+@dataclass(frozen=True)
+class Probe:
+    """A number of a beat that backends report too: Result.<quantity>[tensor][index], or
+    Result.intermediates[tensor][index] (quantity "intermediates"); index None: the whole
+    tensor. ``want`` is the reference's value."""
+
+    quantity: str  # loss | gradients | updated | final | intermediates
+    tensor: str  # "loss", "W1", "b2", "delta2", "dE/da2"
+    index: tuple | None
+    want: object
+    label: str  # how the page names it: "dE/dw1", "w5*", "Error", "δ2"
+
+
+@dataclass(frozen=True)
+class Beat:
+    """One stage of the walk-through, as the page shows it."""
+
+    stage: str  # forward | error | backward | update
+    step: int  # the SGD step (0-based) whose numbers it shows; steps: the forward pass after
+    lines: tuple[str, ...]
+    focus: tuple[str, ...] = ()  # diagram elements it is about: "n1-0" (neuron), "e2-0-0" (edge)
+    path: tuple[str, ...] = ()  # the edges a gradient flows along, from the output
+    shows: tuple[tuple[str, str], ...] = ()  # (diagram label id, text) shown from here on
+    probes: tuple[Probe, ...] = ()
+
+
+@dataclass(frozen=True)
+class State:
+    """The reference's numbers for one SGD step."""
+
+    step: int
+    params: dict
+    fwd: object
+    bwd: object | None  # None after the last step: only the forward pass is shown
+    updated: dict | None
+
+
+def states(case: Case):
+    """Every step's numbers, then the forward pass with the last update's parameters."""
+    params = case.parameters()
+    with np.errstate(all="ignore"):
+        for k in range(case.steps):
+            fwd = forward(case, params, case.inputs, case.targets)
+            bwd = backward_pass(case, params, fwd, case.targets)
+            updated = sgd_step(case, params, bwd.gradients)
+            yield State(k, params, fwd, bwd, updated)
+            params = updated
+        yield State(
+            case.steps, params, forward(case, params, case.inputs, case.targets), None, None
+        )
+
+
 def explain(case: Case) -> str:
-    problem = reference_problem(train(case))
-    if problem:
-        raise CaseError(f"{quoted(case.source)}: the reference cannot compute this case: {problem}")
+    check_computable(case)
     body = ScalarWalkthrough(case).lines() if shown_per_neuron(case) else matrix_walkthrough(case)
     head = [
         f"Case {case.name}: layers {list(case.layers)}, activation "
@@ -37,14 +97,58 @@ def explain(case: Case) -> str:
     return "\n".join(head + [""] + body) + "\n"
 
 
+def check_computable(case: Case) -> None:
+    problem = reference_problem(train(case))
+    if problem:
+        raise CaseError(f"{quoted(case.source)}: the reference cannot compute this case: {problem}")
+
+
+def beats(case: Case) -> list[Beat]:
+    """The whole walk-through, every step, beat by beat."""
+    check_computable(case)
+    walk = ScalarWalkthrough(case) if shown_per_neuron(case) else MatrixWalkthrough(case)
+    out = []
+    for state in states(case):
+        out += walk.forward_beats(state) + [walk.error_beat(state)]
+        if state.bwd is not None:
+            out += walk.backward_beats(state) + walk.update_beats(state)
+    return out
+
+
+def lines_of(found: list[Beat]) -> list[str]:
+    return [line for beat in found for line in beat.lines]
+
+
+def node(layer: int, j: int) -> str:
+    return f"n{layer}-{j}"
+
+
+def edge(layer: int, i: int, j: int) -> str:
+    return f"e{layer}-{i}-{j}"
+
+
+def update_probes(case: Case, state: State, name: str, index) -> tuple[Probe, ...]:
+    """What backends report of an update: the first step's (Result.updated) and the last's
+    (Result.final)."""
+    want = state.updated[name] if index is None else state.updated[name][index]
+    label = case.scalar_label(name, index) if index is not None else name
+    found = []
+    if state.step == 0:
+        found.append(Probe("updated", name, index, want, f"{label}* (updated)"))
+    if state.step == case.steps - 1:
+        found.append(Probe("final", name, index, want, f"{label}* (final)"))
+    return tuple(found)
+
+
+def loss_probe(state: State) -> Probe:
+    when = f"before step {state.step + 1}" if state.bwd is not None else f"after step {state.step}"
+    return Probe("loss", "loss", (state.step,), state.fwd.loss, f"Error {when}")
+
+
 class ScalarWalkthrough:
     def __init__(self, case: Case):
         self.case = case
         self.names = neuron_names(case)
-        self.params = case.parameters()
-        self.result = train(case)
-        self.fwd = forward(case, self.params, case.inputs, case.targets)
-        self.bwd = backward_pass(case, self.params, self.fwd, case.targets)
 
     def w(self, layer, i, j) -> str:
         return self.case.scalar_label(f"W{layer}", (i, j))
@@ -52,8 +156,21 @@ class ScalarWalkthrough:
     def b(self, layer, j) -> str:
         return self.case.scalar_label(f"b{layer}", (j,))
 
-    def forward_lines(self, params, fwd) -> list[str]:
-        case, lines = self.case, []
+    def lines(self) -> list[str]:
+        first, after, *_ = states(self.case)
+        lines = ["Forward pass"] + lines_of(self.forward_beats(first))
+        lines += self.error_beat(first).lines
+        lines += ["", "Backward pass (chain rule)"] + lines_of(self.backward_beats(first))
+        lines += ["", self.update_heading()] + lines_of(self.update_beats(first))
+        lines += ["", "Forward pass with the new weights"]
+        lines += lines_of(self.forward_beats(after)) + list(self.error_beat(after).lines)
+        if self.case.steps > 1:
+            losses = ", ".join(num(x) for x in train(self.case).loss)
+            lines += ["", f"Loss over {self.case.steps} steps: {losses}"]
+        return lines
+
+    def forward_beats(self, state: State) -> list[Beat]:
+        case, params, fwd, found = self.case, state.params, state.fwd, []
         for layer in range(1, case.depth + 1):
             W = params[f"W{layer}"]
             for j, name in enumerate(self.names[layer]):
@@ -68,62 +185,66 @@ class ScalarWalkthrough:
                 z = fwd.z[layer - 1][0, j]
                 act = case.activations[layer - 1]
                 if act == "identity":
-                    lines.append(
-                        f"  {name} = {' + '.join(symbols)} = {' + '.join(values)} = {num(z)}"
-                    )
+                    lines = [f"  {name} = {' + '.join(symbols)} = {' + '.join(values)} = {num(z)}"]
                 else:
-                    lines.append(
-                        f"  z({name}) = {' + '.join(symbols)} = {' + '.join(values)} = {num(z)}"
-                    )
-                    lines.append(
-                        f"  {name} = {act}(z({name})) = {act}({num(z)}) = {num(fwd.a[layer][0, j])}"
-                    )
-        return lines
+                    lines = [
+                        f"  z({name}) = {' + '.join(symbols)} = {' + '.join(values)} = {num(z)}",
+                        f"  {name} = {act}(z({name})) = {act}({num(z)}) = {num(fwd.a[layer][0, j])}",
+                    ]
+                incoming = tuple(edge(layer, i, j) for i in range(W.shape[0]))
+                shows = [(f"v-{node(layer, j)}", num(fwd.a[layer][0, j]))]
+                if layer == 1 and j == 0:  # a new step: the weights as they are now, nothing else
+                    shows = self.step_labels(state) + shows
+                found.append(
+                    Beat("forward", state.step, tuple(lines), (node(layer, j),), incoming,
+                         tuple(shows))
+                )  # fmt: skip
+        return found
 
-    def error_lines(self, fwd) -> list[str]:
-        target = self.case.targets[0]
+    def step_labels(self, state: State) -> list[tuple[str, str]]:
+        shows = [("error", "")]
+        for layer in range(1, self.case.depth + 1):
+            W = state.params[f"W{layer}"]
+            for i, j in np.ndindex(W.shape):
+                shows += [(f"w-{edge(layer, i, j)}", f"{self.w(layer, i, j)} = {num(W[i, j])}"),
+                          (f"g-{edge(layer, i, j)}", "")]  # fmt: skip
+            for j in range(W.shape[1]):
+                shows += [(f"v-{node(layer, j)}", ""), (f"d-{node(layer, j)}", "")]
+        return shows
+
+    def error_beat(self, state: State) -> Beat:
+        fwd, target = state.fwd, self.case.targets[0]
         pred = fwd.prediction[0]
         pairs = [f"({num(p)} - {factor(t)})²" for p, t in zip(pred, target, strict=True)]
         if self.case.loss == "half_sse":
-            return [
+            line = (
                 f"  Error = ½·Σ(prediction - actual)² = ½·({' + '.join(pairs)}) = {num(fwd.loss)}"
-            ]
-        return [
-            f"  Error = mean((prediction - actual)²) = ({' + '.join(pairs)}) / {len(pairs)} = {num(fwd.loss)}"
-        ]
+            )
+        else:
+            line = (f"  Error = mean((prediction - actual)²) = ({' + '.join(pairs)}) / "
+                    f"{len(pairs)} = {num(fwd.loss)}")  # fmt: skip
+        outs = tuple(node(self.case.depth, j) for j in range(len(pred)))
+        return Beat("error", state.step, (line,), outs, (), (("error", f"Error = {num(fwd.loss)}"),),
+                    (loss_probe(state),))  # fmt: skip
 
-    def lines(self) -> list[str]:
-        fwd = self.fwd
-        lines = ["Forward pass"] + self.forward_lines(self.params, fwd) + self.error_lines(fwd)
-        lines += ["", "Backward pass (chain rule)"] + self.backward_lines()
-        lines += ["", self.update_heading()] + self.update_lines()
-        new_fwd = forward(self.case, self.result.updated, self.case.inputs, self.case.targets)
-        lines += ["", "Forward pass with the new weights"]
-        lines += self.forward_lines(self.result.updated, new_fwd) + self.error_lines(new_fwd)
-        if self.case.steps > 1:
-            losses = ", ".join(num(x) for x in self.result.loss)
-            lines += ["", f"Loss over {self.case.steps} steps: {losses}"]
-        return lines
-
-    def fprime(self, layer, j) -> float:
-        """f′(z) of neuron j of ``layer``, from the activation's row."""
-        z, a = self.fwd.z[layer - 1][0, j], self.fwd.a[layer][0, j]
-        return ACTIVATIONS[self.case.activations[layer - 1]].fprime(z, a)
-
-    def backward_lines(self) -> list[str]:
+    def backward_beats(self, state: State) -> list[Beat]:
         # δ of each neuron = dE/dz. Where a single path leads to the output (the article's
         # network), δ stays a product of named factors: dE/dw1 = Δ·w5·i1.
-        lines, chain = [], {}  # (layer, j) -> (symbols, values): δ as a product of factors
-        lines += self.output_delta_lines(chain)
+        found, chain = [], {}  # (layer, j) -> (symbols, values): δ as a product of factors
+        found += self.output_delta_beats(state, chain)
         for layer in range(self.case.depth - 1, 0, -1):
-            lines += self.hidden_delta_lines(layer, chain)
+            found += self.hidden_delta_beats(state, layer, chain)
         for layer in range(self.case.depth, 0, -1):
-            lines += self.gradient_lines(layer, chain)
-        return lines
+            found += self.gradient_beats(state, layer, chain)
+        return found
 
-    def output_delta_lines(self, chain) -> list[str]:
-        case, fwd, L, outs = self.case, self.fwd, self.case.depth, self.names[-1]
-        lines, dE_dp = [], self.bwd.dE_da[L]
+    def probes(self, state: State, *probes: Probe) -> tuple[Probe, ...]:
+        """Backends report the backward chain of the first step only."""
+        return probes if state.step == 0 else ()
+
+    def output_delta_beats(self, state: State, chain) -> list[Beat]:
+        case, fwd, bwd, L, outs = self.case, state.fwd, state.bwd, self.case.depth, self.names[-1]
+        found, dE_dp = [], bwd.dE_da[L]
         for j, name in enumerate(outs):
             p, t = fwd.prediction[0, j], case.targets[0, j]
             label = "Δ" if len(outs) == 1 else f"Δ{j + 1}"
@@ -131,19 +252,25 @@ class ScalarWalkthrough:
                 how = f"prediction - actual = {num(p)} - {factor(t)}"
             else:
                 how = f"2·({num(p)} - {factor(t)}) / {case.layers[-1]}"
-            lines.append(f"  {label} = dE/d{name} = {how} = {num(dE_dp[0, j])}")
+            lines = [f"  {label} = dE/d{name} = {how} = {num(dE_dp[0, j])}"]
+            probes = [Probe("intermediates", f"dE/da{L}", (0, j), dE_dp[0, j], label)]
             d = dE_dp[0, j]
             if case.activations[L - 1] != "identity":
-                d = self.bwd.delta[L - 1][0, j]
+                d = bwd.delta[L - 1][0, j]
                 act = case.activations[L - 1]
                 lines.append(f"  δ{name} = {label}·{act}'(z({name})) = {num(d)}")
                 label = f"δ{name}"
+                probes.append(Probe("intermediates", f"delta{L}", (0, j), d, label))
             chain[(L, j)] = ([label], [d])
-        return lines
+            found.append(
+                Beat("backward", state.step, tuple(lines), (node(L, j),), (),
+                     ((f"d-{node(L, j)}", f"{label} = {num(d)}"),), self.probes(state, *probes))
+            )  # fmt: skip
+        return found
 
-    def hidden_delta_lines(self, layer, chain) -> list[str]:
+    def hidden_delta_beats(self, state: State, layer, chain) -> list[Beat]:
         nxt, act = self.case.layers[layer + 1], self.case.activations[layer - 1]
-        W, lines = self.params[f"W{layer + 1}"], []
+        W, found = state.params[f"W{layer + 1}"], []
         for j, name in enumerate(self.names[layer]):
             if nxt == 1 and act == "identity":
                 syms, vals = chain[(layer + 1, 0)]
@@ -154,82 +281,163 @@ class ScalarWalkthrough:
                 for k in range(nxt)
             )
             deriv = "" if act == "identity" else f" · {act}'(z({name}))"
-            d = self.bwd.delta[layer - 1][0, j]
-            lines.append(f"  δ{name} = dE/dz({name}) = ({terms}){deriv} = {num(d)}")
+            d = state.bwd.delta[layer - 1][0, j]
+            line = f"  δ{name} = dE/dz({name}) = ({terms}){deriv} = {num(d)}"
             chain[(layer, j)] = ([f"δ{name}"], [d])
-        return lines
+            probe = Probe("intermediates", f"delta{layer}", (0, j), d, f"δ{name}")
+            found.append(
+                Beat("backward", state.step, (line,), (node(layer, j),),
+                     self.downstream(layer, j), ((f"d-{node(layer, j)}", f"δ = {num(d)}"),),
+                     self.probes(state, probe))
+            )  # fmt: skip
+        return found
 
-    def gradient_lines(self, layer, chain) -> list[str]:
-        W, grads, lines = self.params[f"W{layer}"], self.result.gradients, []
+    def downstream(self, layer: int, j: int) -> tuple[str, ...]:
+        """The edges from neuron j of ``layer`` to the outputs: where its δ comes from."""
+        found, sources = [], [j]
+        for nxt in range(layer + 1, self.case.depth + 1):
+            width = self.case.layers[nxt]
+            found += [edge(nxt, i, k) for i in sources for k in range(width)]
+            sources = list(range(width))
+        return tuple(found)
+
+    def gradient_beats(self, state: State, layer, chain) -> list[Beat]:
+        W, grads, found = state.params[f"W{layer}"], state.bwd.gradients, []
         for j in range(W.shape[1]):
             syms, vals = chain[(layer, j)]
             for i in range(W.shape[0]):
-                src, a_i = self.names[layer - 1][i], self.fwd.a[layer - 1][0, i]
-                lines.append(
-                    f"  dE/d{self.w(layer, i, j)} = {'·'.join(syms)}·{src} = "
-                    f"{'×'.join(factor(v) for v in [*vals, a_i])} = {num(grads[f'W{layer}'][i, j])}"
-                )
-            if f"b{layer}" in self.params:
-                lines.append(
-                    f"  dE/d{self.b(layer, j)} = {'·'.join(syms)} = {num(grads[f'b{layer}'][j])}"
-                )
-        return lines
+                src, a_i = self.names[layer - 1][i], state.fwd.a[layer - 1][0, i]
+                label, g = self.w(layer, i, j), grads[f"W{layer}"][i, j]
+                line = (f"  dE/d{label} = {'·'.join(syms)}·{src} = "
+                        f"{'×'.join(factor(v) for v in [*vals, a_i])} = {num(g)}")  # fmt: skip
+                probe = Probe("gradients", f"W{layer}", (i, j), g, f"dE/d{label}")
+                found.append(
+                    Beat("backward", state.step, (line,), (edge(layer, i, j),),
+                         (*self.downstream(layer, j), edge(layer, i, j)),
+                         ((f"g-{edge(layer, i, j)}", f"∂E/∂{label} = {num(g)}"),),
+                         self.probes(state, probe))
+                )  # fmt: skip
+            if f"b{layer}" in state.params:
+                label, g = self.b(layer, j), grads[f"b{layer}"][j]
+                line = f"  dE/d{label} = {'·'.join(syms)} = {num(g)}"
+                probe = Probe("gradients", f"b{layer}", (j,), g, f"dE/d{label}")
+                found.append(
+                    Beat("backward", state.step, (line,), (node(layer, j),),
+                         self.downstream(layer, j), (), self.probes(state, probe))
+                )  # fmt: skip
+        return found
 
     def update_heading(self) -> str:
         a = num(self.case.learning_rate)
         return f"Update (learning rate a = {a}; every gradient uses the OLD weights)"
 
-    def update_lines(self) -> list[str]:
-        case, grads, lines = self.case, self.result.gradients, []
-        for name, p in self.params.items():
+    def update_beats(self, state: State) -> list[Beat]:
+        case, grads, found = self.case, state.bwd.gradients, []
+        for name, p in state.params.items():
             for index in np.ndindex(p.shape):
                 label = case.scalar_label(name, index)
-                new = self.result.updated[name][index]
+                new = state.updated[name][index]
                 if name in case.frozen:
-                    lines.append(f"  {label}* = {label} = {num(new)} (frozen)")
-                    continue
-                lines.append(
-                    f"  {label}* = {label} - a·dE/d{label} = {num(p[index])} - "
-                    f"{num(case.learning_rate)}×{factor(grads[name][index])} = {num(new)}"
+                    line = f"  {label}* = {label} = {num(new)} (frozen)"
+                else:
+                    line = (f"  {label}* = {label} - a·dE/d{label} = {num(p[index])} - "
+                            f"{num(case.learning_rate)}×{factor(grads[name][index])} = {num(new)}")  # fmt: skip
+                layer = int(name[1:])
+                where = edge(layer, *index) if name[0] == "W" else node(layer, *index)
+                shows = ((f"w-{where}", f"{label}* = {num(new)}"),) if name[0] == "W" else ()
+                found.append(
+                    Beat("update", state.step, (line,), (where,), (), shows,
+                         update_probes(case, state, name, index))
+                )  # fmt: skip
+        return found
+
+
+def arr(x) -> str:
+    return np.array2string(
+        np.asarray(x), precision=6, threshold=12, edgeitems=2, max_line_width=100
+    )
+
+
+class MatrixWalkthrough:
+    """Per layer, in matrix form: one beat per layer forward and backward, one per update."""
+
+    def __init__(self, case: Case):
+        self.case = case
+
+    def forward_beats(self, state: State) -> list[Beat]:
+        case, params, fwd, found = self.case, state.params, state.fwd, []
+        for layer in range(1, case.depth + 1):
+            bias = f" + b{layer}" if f"b{layer}" in params else ""
+            lines = [f"  a0 = X, shape {case.inputs.shape}"] if layer == 1 else []
+            lines.append(
+                f"  z{layer} = a{layer - 1}·W{layer}{bias}, shape {fwd.z[layer - 1].shape}"
+            )
+            lines.append(
+                f"  a{layer} = {case.activations[layer - 1]}(z{layer}) = {arr(fwd.a[layer])}"
+            )
+            shows = [(f"v-n{layer}", f"a{layer} computed")]
+            if layer == 1:
+                shows += [(f"v-n{k}", "") for k in range(2, case.depth + 1)]
+                shows += [(f"g-e{k}", "") for k in range(1, case.depth + 1)]
+            found.append(Beat("forward", state.step, tuple(lines), (f"n{layer}",), (f"e{layer}",),
+                              tuple(shows)))  # fmt: skip
+        return found
+
+    def error_beat(self, state: State) -> Beat:
+        line = f"  Error = {self.case.loss}(a{self.case.depth}, Y) = {num(state.fwd.loss)}"
+        return Beat("error", state.step, (line,), (f"n{self.case.depth}",), (),
+                    (("error", f"Error = {num(state.fwd.loss)}"),), (loss_probe(state),))  # fmt: skip
+
+    def backward_beats(self, state: State) -> list[Beat]:
+        case, params, bwd = self.case, state.params, state.bwd
+        first = state.step == 0
+        L = case.depth
+        top = "Δ = prediction - Y" if case.loss == "half_sse" else "2·(prediction - Y)/count"
+        top_probe = Probe("intermediates", f"dE/da{L}", None, bwd.dE_da[L], f"dE/da{L}")
+        found = [Beat("backward", state.step, (f"  dE/da_L = {top}",), (f"n{L}",), (), (),
+                      (top_probe,) if first else ())]  # fmt: skip
+        for layer in range(L, 0, -1):
+            g = bwd.gradients
+            lines = [
+                f"  δ{layer} = dE/da{layer} ⊙ {case.activations[layer - 1]}'(z{layer})",
+                f"  dE/dW{layer} = a{layer - 1}ᵀ·δ{layer} = {arr(g[f'W{layer}'])}",
+            ]
+            probes = [Probe("intermediates", f"delta{layer}", None, bwd.delta[layer - 1],
+                            f"δ{layer}"),
+                      Probe("gradients", f"W{layer}", None, g[f"W{layer}"], f"dE/dW{layer}")]  # fmt: skip
+            if f"b{layer}" in params:
+                lines.append(f"  dE/db{layer} = Σ_samples δ{layer} = {arr(g[f'b{layer}'])}")
+                probes.append(
+                    Probe("gradients", f"b{layer}", None, g[f"b{layer}"], f"dE/db{layer}")
                 )
-        return lines
+            lines.append(f"  dE/da{layer - 1} = δ{layer}·W{layer}ᵀ  (the OLD W{layer})")
+            norm = f"‖∂E/∂W{layer}‖ = {np.linalg.norm(g[f'W{layer}']):.4g}"
+            found.append(
+                Beat("backward", state.step, tuple(lines), (f"e{layer}",),
+                     tuple(f"e{k}" for k in range(layer, L + 1)), ((f"g-e{layer}", norm),),
+                     tuple(probes) if first else ())
+            )  # fmt: skip
+        return found
+
+    def update_heading(self) -> str:
+        frozen = f"  (frozen: {', '.join(sorted(self.case.frozen))})" if self.case.frozen else ""
+        return f"Update: p* = p - {num(self.case.learning_rate)}·dE/dp" + frozen
+
+    def update_beats(self, state: State) -> list[Beat]:
+        found = []
+        for name, p in state.updated.items():
+            layer = int(name[1:])
+            what = f"e{layer}" if name[0] == "W" else f"n{layer}"
+            found.append(Beat("update", state.step, (f"  {name}* = {arr(p)}",), (what,), (), (),
+                              update_probes(self.case, state, name, None)))  # fmt: skip
+        return found
 
 
 def matrix_walkthrough(case: Case) -> list[str]:
-    def arr(x) -> str:
-        return np.array2string(
-            np.asarray(x), precision=6, threshold=12, edgeitems=2, max_line_width=100
-        )
-
-    params, result = case.parameters(), train(case)
-    fwd = forward(case, params, case.inputs, case.targets)
-    lines = ["Forward pass (one row per sample)", f"  a0 = X, shape {case.inputs.shape}"]
-    for layer in range(1, case.depth + 1):
-        bias = f" + b{layer}" if f"b{layer}" in params else ""
-        lines.append(f"  z{layer} = a{layer - 1}·W{layer}{bias}, shape {fwd.z[layer - 1].shape}")
-        lines.append(f"  a{layer} = {case.activations[layer - 1]}(z{layer}) = {arr(fwd.a[layer])}")
-    lines.append(f"  Error = {case.loss}(a{case.depth}, Y) = {num(fwd.loss)}")
-    lines += ["", "Backward pass (chain rule, per layer)"]
-    lines.append(
-        "  dE/da_L = "
-        + ("Δ = prediction - Y" if case.loss == "half_sse" else "2·(prediction - Y)/count")
-    )
-    for layer in range(case.depth, 0, -1):
-        lines.append(f"  δ{layer} = dE/da{layer} ⊙ {case.activations[layer - 1]}'(z{layer})")
-        lines.append(
-            f"  dE/dW{layer} = a{layer - 1}ᵀ·δ{layer} = {arr(result.gradients[f'W{layer}'])}"
-        )
-        if f"b{layer}" in params:
-            lines.append(
-                f"  dE/db{layer} = Σ_samples δ{layer} = {arr(result.gradients[f'b{layer}'])}"
-            )
-        lines.append(f"  dE/da{layer - 1} = δ{layer}·W{layer}ᵀ  (the OLD W{layer})")
-    lines += [
-        "",
-        f"Update: p* = p - {num(case.learning_rate)}·dE/dp"
-        + (f"  (frozen: {', '.join(sorted(case.frozen))})" if case.frozen else ""),
-    ]
-    for name, p in result.updated.items():
-        lines.append(f"  {name}* = {arr(p)}")
-    lines += ["", "Loss per step: " + ", ".join(num(x) for x in result.loss)]
+    walk, first = MatrixWalkthrough(case), next(states(case))
+    lines = ["Forward pass (one row per sample)"] + lines_of(walk.forward_beats(first))
+    lines += walk.error_beat(first).lines
+    lines += ["", "Backward pass (chain rule, per layer)"] + lines_of(walk.backward_beats(first))
+    lines += ["", walk.update_heading()] + lines_of(walk.update_beats(first))
+    lines += ["", "Loss per step: " + ", ".join(num(x) for x in train(case).loss)]
     return lines

@@ -6,6 +6,7 @@ The browser tests skip where no Chromium is installed (`apt-get install chromium
 .ci/run installs it and sets CROSSCHECK_REQUIRE_BROWSER=1, which turns the skip into a failure).
 """
 
+import json
 import os
 import re
 
@@ -13,6 +14,7 @@ import pytest
 from browser import Chromium, find_chromium
 
 from backprop_crosscheck.comparisons.cli import main
+from backprop_crosscheck.reference import load_case, train
 
 CHROMIUM = find_chromium()
 HINT = "no Chromium here: apt-get install chromium (or set CROSSCHECK_CHROMIUM to a Chrome)"
@@ -22,6 +24,7 @@ needs_browser = pytest.mark.skipif(CHROMIUM is None, reason=HINT)
 pytestmark = pytest.mark.xdist_group("browser")  # one worker: one Chromium, one article page
 
 OFF_W3 = "fake_backends:OffW3"  # the article's w3 gradient off by 1e-3, nothing else
+RAISING = "fake_backends:Raising"  # raises instead of answering
 
 
 def write_page(path, *argv) -> int:
@@ -93,6 +96,36 @@ def test_the_text_says_each_backends_verdict(capsys, tmp_path):
     assert "  numpy: PASS" in out
     assert "  OffW3: FAIL — gradients W1: 1/4 mismatched, worst w3" in out
     assert "why: first wrong: dE/dW1" in out
+
+
+def page_data(path) -> dict:
+    text = path.read_text()
+    raw = re.search(r"<script type='application/json' id='walk-data'>(.*?)</script>", text, re.S)
+    return json.loads(raw.group(1))
+
+
+def test_every_step_of_a_trajectory_is_walked_through(tmp_path):
+    path = tmp_path / "deep.html"  # 3 steps, batch of 2: matrix form; b1 frozen
+    assert write_page(path, "deep", "--backends", f"numpy,{RAISING}") == 1  # Raising errs
+    frames = page_data(path)["frames"]
+    errors = [f for f in frames if f["stage"] == "error"]
+    assert [f["title"] for f in errors] == [
+        "Step 1 of 3: Error", "Step 2 of 3: Error", "Step 3 of 3: Error",
+        "After step 3: error with the new weights",
+    ]  # fmt: skip
+    assert [f["known"] for f in errors] == [1, 2, 3, 4]
+    losses = [float(f["lines"][0].rsplit("= ", 1)[1]) for f in errors]
+    assert losses == pytest.approx(list(train(load_case("deep")).loss), rel=1e-9)
+    updates = {}
+    for f in frames:
+        if f["stage"] == "update":
+            updates.setdefault(f["title"][:11], []).append({r["what"] for r in f["checks"]})
+    first, middle, last = (updates[f"Step {k} of 3"] for k in (1, 2, 3))
+    assert all(any("(updated)" in w for w in rows) for rows in first)
+    assert middle == [set()] * len(middle)  # backends report no middle step's parameters …
+    assert all(f["note"] for f in frames if f["stage"] == "update" and not f["checks"])  # … said
+    assert all(any("(final)" in w for w in rows) for rows in last)
+    assert "Raising: ERROR — raised RuntimeError: engine exploded" in path.read_text()
 
 
 # -- in the browser ----------------------------------------------------------------------------

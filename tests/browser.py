@@ -73,6 +73,10 @@ class Chromium:
         ]
         for domain in ("Page", "Runtime", "Log"):
             self.call(f"{domain}.enable")
+        self.screen(width, height, mobile)
+
+    def screen(self, width: int, height: int, mobile: bool = False) -> None:
+        """The viewport's size in CSS pixels; ``mobile``: a phone's (touch, scale 2)."""
         self.call(
             "Emulation.setDeviceMetricsOverride",
             width=width,

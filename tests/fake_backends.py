@@ -50,6 +50,14 @@ class OffW3(_Reference):
         return r
 
 
+class OddIntermediates(_Reference):
+    """Right numbers; intermediates that are not numbers, or of another shape, or not a dict."""
+
+    def twist(self, case, r):
+        odd = {"dE/da2": "not a number", "delta2": [[1.0, 2.0, 3.0]], "delta1": None}
+        return Result(r.loss, r.gradients, r.updated, r.final, odd if case.depth == 2 else [1])
+
+
 class NotInstalled(_Reference):
     module = "a_framework_that_is_not_installed"
     install_hint = "pip install a-framework"

@@ -128,6 +128,16 @@ def test_every_step_of_a_trajectory_is_walked_through(tmp_path):
     assert "Raising: ERROR — raised RuntimeError: engine exploded" in path.read_text()
 
 
+@pytest.mark.parametrize("case", ["article", "deep"])
+def test_intermediates_that_are_not_numbers_are_left_out(tmp_path, case):
+    path = tmp_path / "odd.html"
+    assert write_page(path, case, "--backends", "fake_backends:OddIntermediates") == 0
+    frames = page_data(path)["frames"]
+    shown_whats = {r["what"] for f in frames for r in f["checks"]}
+    assert not any(w.startswith(("Δ", "δ", "dE/da")) for w in shown_whats)
+    assert any(w.startswith("dE/d") for w in shown_whats)  # the gradients still are
+
+
 # -- in the browser ----------------------------------------------------------------------------
 
 

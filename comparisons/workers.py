@@ -195,10 +195,13 @@ class Workers:
             except (EOFError, OSError):
                 answers[k, i] = check_backend(backends[i], checks[k], died=worker.why_dead())
                 self._drop(worker.group)
-            else:
-                why = f"its worker process failed: {payload}"
+            else:  # (the failure's text only for a failure: an answer's repr costs ~20 ms)
                 answers[k, i] = (
-                    payload if kind == "ok" else check_backend(backends[i], checks[k], died=why)
+                    payload
+                    if kind == "ok"
+                    else check_backend(
+                        backends[i], checks[k], died=f"its worker process failed: {payload}"
+                    )
                 )
             self._next(worker.group, queues, backends, checks, answers)
         for worker in list(busy.values()):

@@ -16,8 +16,10 @@ class AutogradBackend(FrameworkBackend):
     def setup(self, dtype, device):
         import autograd
         import autograd.numpy as anp
+        import autograd.scipy.special
 
         self.autograd, self.xp = autograd, anp
+        self.erf = autograd.scipy.special.erf  # for gelu; the rest written with autograd.numpy
 
     def tensor(self, array, dtype, device):
         return np.array(array, dtype=dtype)

@@ -55,6 +55,9 @@ class Capabilities:
     # Whether run() returns dE/dX under "X" (a learner's own function may not): not compared
     # when False.
     input_gradient: bool = True
+    # The activations it can run (None: every one the harness knows); a case with another is
+    # "unsupported" for it (reported n/a, like a skip), not an error.
+    activations: tuple[str, ...] | None = None
 
 
 class Backend(ABC):
@@ -85,6 +88,14 @@ class Backend(ABC):
             return f"{self.name}: {dtype} is not supported (only {', '.join(caps.dtypes)})"
         if device not in caps.devices:
             return f"{self.name}: device {device} is not supported (only {', '.join(caps.devices)})"
+        return None
+
+    def unsupported(self, case: Case) -> str | None:
+        """Why this backend cannot run this case at all (an activation it lacks), or None."""
+        known = self.capabilities.activations
+        missing = [] if known is None else sorted(set(case.activations) - set(known))
+        if missing:
+            return f"{self.name} has no {', '.join(missing)} (it runs {', '.join(known)})"
         return None
 
     @abstractmethod
@@ -148,8 +159,11 @@ class FrameworkBackend(Backend):
         return self.xp.mean(x)
 
     def activation(self, name: str):
-        """The framework's own function where it has one (torch.relu, jax.nn.sigmoid), else
-        the function written with ``xp`` (relu′(0) = 0, as torch and JAX define it)."""
+        """The framework's own function where it has one (torch.relu, jax.nn.sigmoid; an
+        adapter puts the rest in ``self.acts``), else the function written with ``xp``
+        (relu′(0) = 0, as torch and JAX define it). leaky_relu's takes (z, negative_slope);
+        gelu is the exact erf form (``self.erf`` where ``xp`` has no erf), gelu_tanh the tanh
+        approximation."""
         if name in self.acts:
             return self.acts[name]
         xp, nn = self.xp, self.nn or self.xp
@@ -161,6 +175,16 @@ class FrameworkBackend(Backend):
             return getattr(nn, "sigmoid", None) or (lambda z: 0.5 * (xp.tanh(0.5 * z) + 1))
         if name == "relu":
             return getattr(nn, "relu", None) or (lambda z: z * (z > 0))
+        if name == "leaky_relu":
+            return lambda z, slope: xp.where(z > 0, z, slope * z)
+        if name == "softplus":
+            return lambda z: xp.logaddexp(0.0, z)
+        if name == "gelu":
+            erf = getattr(self, "erf", None) or xp.erf
+            return lambda z: 0.5 * z * (1 + erf(z / np.sqrt(2.0)))
+        if name == "gelu_tanh":
+            c = np.sqrt(2 / np.pi)
+            return lambda z: 0.5 * z * (1 + xp.tanh(c * (z + 0.044715 * z * z * z)))
         raise KeyError(f"{self.name}: no activation {name!r}")
 
     @abstractmethod
@@ -175,7 +199,8 @@ class FrameworkBackend(Backend):
             z = a @ params[f"W{layer}"]
             if f"b{layer}" in params:
                 z = z + params[f"b{layer}"]
-            a = self.activation(act)(z)
+            f = self.activation(act)
+            a = f(z, case.leaky_slope) if act == "leaky_relu" else f(z)
             self.trace.append((z, a))
         r = a - Y
         return 0.5 * self.total(r * r) if case.loss == "half_sse" else self.average(r * r)

@@ -29,6 +29,12 @@ class JaxBackend(FrameworkBackend):
         import jax.numpy as jnp
 
         self.jax, self.xp, self.nn = jax, jnp, jax.nn
+        self.acts = {  # jax.nn's own (jax.nn.gelu's default is the tanh approximation)
+            "leaky_relu": jax.nn.leaky_relu,
+            "softplus": jax.nn.softplus,
+            "gelu": lambda z: jax.nn.gelu(z, approximate=False),
+            "gelu_tanh": lambda z: jax.nn.gelu(z, approximate=True),
+        }
         platform = "gpu" if device == "cuda" else "cpu"
         try:
             self.device = jax.devices(platform)[0]
@@ -58,7 +64,8 @@ class JaxBackend(FrameworkBackend):
 
     def compile(self, what, case, function):
         """jax.jit, kept per purpose and architecture: a shape family compiles once."""
-        key = (type(self), what, case.activations, case.loss, case.frozen, case.biases is None)
+        key = (type(self), what, case.activations, case.loss, case.frozen, case.biases is None,
+               case.leaky_slope)  # fmt: skip
         if key not in COMPILED:
             COMPILED[key] = self.jax.jit(function)
         return COMPILED[key]

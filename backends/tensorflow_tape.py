@@ -18,6 +18,12 @@ class TensorFlowBackend(FrameworkBackend):
         import tensorflow as tf
 
         self.tf, self.xp, self.nn = tf, tf.math, tf.nn  # tf.math.tanh; tf.nn.sigmoid, tf.nn.relu
+        self.acts = {
+            "leaky_relu": lambda z, slope: tf.nn.leaky_relu(z, alpha=slope),
+            "softplus": tf.nn.softplus,
+            "gelu": lambda z: tf.nn.gelu(z, approximate=False),
+            "gelu_tanh": lambda z: tf.nn.gelu(z, approximate=True),
+        }
 
     def version(self):
         try:

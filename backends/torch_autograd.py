@@ -18,6 +18,13 @@ class TorchBackend(FrameworkBackend):
         import torch
 
         self.torch = self.xp = self.nn = torch  # torch.tanh, torch.sigmoid, torch.relu, torch.sum
+        F = torch.nn.functional
+        self.acts = {  # torch's own; F.softplus returns z itself above z = 20 (its threshold)
+            "leaky_relu": F.leaky_relu,
+            "softplus": F.softplus,
+            "gelu": F.gelu,
+            "gelu_tanh": lambda z: F.gelu(z, approximate="tanh"),
+        }
         if device == "cuda":
             if not torch.cuda.is_available():
                 raise BackendUnavailable(f"{self.name}: no CUDA device (torch.cuda.is_available())")

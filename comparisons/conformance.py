@@ -92,9 +92,16 @@ def accuracy(comparison, quantity: str) -> Outcome:
     return Outcome("fail", f"{len(bad)} mismatched: {shown}{why}")
 
 
+def not_judged(comparison) -> Outcome:
+    """The outcome of a check whose run was not judged: a skip where the run was skipped (or
+    the case is beyond the backend), else the run's error."""
+    skipped = comparison.status in ("skip", "unsupported")
+    return Outcome("skip" if skipped else "error", comparison.message)
+
+
 def dtype_outcome(comparison, dtype: str) -> Outcome:
     if comparison.status not in ("pass", "fail"):
-        return Outcome("skip" if comparison.status == "skip" else "error", comparison.message)
+        return not_judged(comparison)
     wrong = [f"{what} {n} is {np.asarray(t).dtype}"
              for what in ("gradients", "final") for n, t in getattr(comparison.result, what).items()
              if np.asarray(t).dtype != np.dtype(dtype)]  # fmt: skip
@@ -103,7 +110,7 @@ def dtype_outcome(comparison, dtype: str) -> Outcome:
 
 def run_oracle(oracle, backend, check: Check, first) -> Outcome:
     if first.status not in ("pass", "fail"):
-        return Outcome("skip" if first.status == "skip" else "error", first.message)
+        return not_judged(first)
     try:
         with captured_output(), time_limit(check.timeout):
             status, message = oracle(backend, check.case, check.dtype, first)

@@ -75,6 +75,9 @@ def judge(backend: Backend, check: Check, order: int = 1, died: str | None = Non
     reason = backend.skip_reason(check.dtype, check.device)
     if reason:
         return outcome("skip", reason)
+    missing = backend.unsupported(check.case)
+    if missing:
+        return outcome("unsupported", missing)
     if died:
         return outcome("error", died)
     try:

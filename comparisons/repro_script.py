@@ -18,7 +18,10 @@ FRAMEWORKS = {
         '''
 import torch
 
-ACT = {"identity": lambda z: z, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu}
+NNF = torch.nn.functional
+ACT = {"identity": lambda z: z, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu,
+       "leaky_relu": lambda z: NNF.leaky_relu(z, LEAKY_SLOPE), "softplus": NNF.softplus,
+       "gelu": NNF.gelu, "gelu_tanh": lambda z: NNF.gelu(z, approximate="tanh")}
 
 
 def framework_grads(params, X, Y):
@@ -42,7 +45,10 @@ def framework_grads(params, X, Y):
         '''
 import torch
 
-ACT = {"identity": lambda z: z, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu}
+NNF = torch.nn.functional
+ACT = {"identity": lambda z: z, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu,
+       "leaky_relu": lambda z: NNF.leaky_relu(z, LEAKY_SLOPE), "softplus": NNF.softplus,
+       "gelu": NNF.gelu, "gelu_tanh": lambda z: NNF.gelu(z, approximate="tanh")}
 
 
 def framework_grads(params, X, Y):
@@ -71,7 +77,10 @@ import jax
 jax.config.update("jax_enable_x64", DTYPE == "float64")
 import jax.numpy as jnp  # noqa: E402
 
-ACT = {"identity": lambda z: z, "sigmoid": jax.nn.sigmoid, "tanh": jnp.tanh, "relu": jax.nn.relu}
+ACT = {"identity": lambda z: z, "sigmoid": jax.nn.sigmoid, "tanh": jnp.tanh, "relu": jax.nn.relu,
+       "leaky_relu": lambda z: jax.nn.leaky_relu(z, LEAKY_SLOPE), "softplus": jax.nn.softplus,
+       "gelu": lambda z: jax.nn.gelu(z, approximate=False),
+       "gelu_tanh": lambda z: jax.nn.gelu(z, approximate=True)}
 
 
 def loss(p, a, y):
@@ -99,9 +108,15 @@ def framework_grads(params, X, Y):
         '''
 import autograd
 import autograd.numpy as anp
+from autograd.scipy.special import erf
 
+C = np.sqrt(2 / np.pi)
 ACT = {"identity": lambda z: z, "sigmoid": lambda z: 0.5 * (1 + anp.tanh(0.5 * z)),
-       "tanh": anp.tanh, "relu": lambda z: anp.maximum(z, 0)}
+       "tanh": anp.tanh, "relu": lambda z: anp.maximum(z, 0),
+       "leaky_relu": lambda z: anp.where(z > 0, z, LEAKY_SLOPE * z),
+       "softplus": lambda z: anp.logaddexp(0.0, z),
+       "gelu": lambda z: 0.5 * z * (1 + erf(z / np.sqrt(2.0))),
+       "gelu_tanh": lambda z: 0.5 * z * (1 + anp.tanh(C * (z + 0.044715 * z**3)))}
 
 
 def framework_grads(params, X, Y):
@@ -139,6 +154,7 @@ only. Compares {framework}'s loss and gradients with a hand-written NumPy backwa
 as the harness does, with the harness's tolerance; exit status 1 when they disagree.
 """
 
+import math
 import sys
 
 import numpy as np
@@ -146,6 +162,7 @@ import numpy as np
 DTYPE = {dtype!r}
 RTOL, ATOL = {rtol!r}, {atol!r}
 ACTIVATIONS = {activations!r}
+LEAKY_SLOPE = {leaky_slope!r}  # leaky_relu's slope for z < 0
 LOSS = {loss!r}  # half_sse: ½·Σ(p − y)²; mse: mean (p − y)²
 LEARNING_RATE = {learning_rate!r}
 STEPS = {steps!r}
@@ -160,10 +177,34 @@ PARAMS = {{
 NUMPY = '''
 
 # ---- the reference: forward and backward by hand, float64 ----------------------------------
-F = {"identity": lambda z: z, "sigmoid": lambda z: 0.5 * (1 + np.tanh(0.5 * z)),
-     "tanh": np.tanh, "relu": lambda z: np.maximum(z, 0)}
+def sigmoid(z):
+    return 0.5 * (1 + np.tanh(0.5 * z))
+
+
+def Phi(z):  # Φ(z) = ½·(1 + erf(z/√2)), and its density φ = Φ′
+    return 0.5 * (1 + np.vectorize(math.erf)(z / math.sqrt(2)))
+
+
+def phi(z):
+    return np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
+
+
+def gelu_tanh_prime(z, a):  # u = √(2/π)(z + k·z³): f = ½·z·(1 + tanh u)
+    c, k = math.sqrt(2 / math.pi), 0.044715
+    t = np.tanh(c * (z + k * z**3))
+    return 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * c * (1 + 3 * k * z * z)
+
+
+F = {"identity": lambda z: z, "sigmoid": sigmoid, "tanh": np.tanh,
+     "relu": lambda z: np.maximum(z, 0),
+     "leaky_relu": lambda z: np.where(z > 0, z, LEAKY_SLOPE * z),
+     "softplus": lambda z: np.logaddexp(0.0, z), "gelu": lambda z: z * Phi(z),
+     "gelu_tanh": lambda z: 0.5 * z * (1 + np.tanh(math.sqrt(2 / math.pi) * (z + 0.044715 * z**3)))}
 F_PRIME = {"identity": lambda z, a: np.ones_like(z), "sigmoid": lambda z, a: a * (1 - a),
-           "tanh": lambda z, a: 1 - a * a, "relu": lambda z, a: (z > 0).astype(z.dtype)}
+           "tanh": lambda z, a: 1 - a * a, "relu": lambda z, a: (z > 0).astype(z.dtype),
+           "leaky_relu": lambda z, a: np.where(z > 0, 1.0, LEAKY_SLOPE),
+           "softplus": lambda z, a: sigmoid(z), "gelu": lambda z, a: Phi(z) + z * phi(z),
+           "gelu_tanh": gelu_tanh_prime}
 
 
 def numpy_grads(params, X, Y):
@@ -244,6 +285,7 @@ def repro_script(case: Case, backend: str, dtype: str, rtol: float, atol: float)
         rtol=rtol,
         atol=atol,
         activations=list(case.activations),
+        leaky_slope=case.leaky_slope,
         loss=case.loss,
         learning_rate=case.learning_rate,
         steps=case.steps,

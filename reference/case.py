@@ -29,6 +29,7 @@ class Case:
     biases: tuple[np.ndarray, ...] | None = None  # b_l: (layers[l],); None = no biases
     frozen: frozenset[str] = frozenset()  # tensor names kept fixed by the update
     aliases: Mapping[str, str] = dataclasses.field(default_factory=dict)  # "w1" -> "W1[0,0]"
+    leaky_slope: float = 0.01  # leaky_relu's slope for z < 0 (activations.LEAKY_SLOPE)
     description: str = ""
     source: str = "<built-in>"  # where the case came from, for messages
 

@@ -8,12 +8,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from backprop_crosscheck.reference.activations import ACTIVATIONS
+from backprop_crosscheck.reference.activations import ACTIVATIONS, LEAKY_SLOPE
 from backprop_crosscheck.reference.case import Case, CaseError, parse_scalar
 from backprop_crosscheck.reference.losses import LOSSES
 
 REQUIRED = ("layers", "learning_rate", "inputs", "targets", "weights")
-OPTIONAL = ("name", "description", "activation", "loss", "steps", "biases", "frozen", "aliases")
+OPTIONAL = (
+    "name", "description", "activation", "loss", "steps", "biases", "frozen", "aliases",
+    "leaky_slope",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,17 @@ def parse_case(
         aliases=dict(data.get("aliases", {})),
         description=data.get("description", ""),
         source=source,
+        leaky_slope=_leaky_slope(data.get("leaky_slope", LEAKY_SLOPE), fail),
     )
+
+
+def _leaky_slope(value, fail) -> float:
+    """leaky_relu's slope for z < 0: a finite number (0 gives relu, 1 the identity)."""
+    if not _is_number(value) or not math.isfinite(value):
+        fail(
+            "leaky_slope", f"must be a finite number (leaky_relu's slope for z < 0), got {value!r}"
+        )
+    return float(value)
 
 
 def _known_fields(data: dict, fail) -> None:

@@ -111,6 +111,8 @@ def dump_case(case: Case) -> str:
         lines.append(f"biases = {value(list(case.biases))}")
     if case.frozen:
         lines.append(f"frozen = {value(sorted(case.frozen))}")
+    if "leaky_relu" in case.activations:
+        lines.append(f"leaky_slope = {value(case.leaky_slope)}")
     if case.aliases:
         lines.append("\n[aliases]")
         lines += [f"{alias} = {value(target)}" for alias, target in case.aliases.items()]

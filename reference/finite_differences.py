@@ -19,7 +19,7 @@ Second order: central differences of the hand-derived gradient along v.
 
 import numpy as np
 
-from backprop_crosscheck.reference.activations import ACTIVATIONS
+from backprop_crosscheck.reference.activations import KINKED, activation
 from backprop_crosscheck.reference.case import Case
 from backprop_crosscheck.reference.losses import LOSSES
 from backprop_crosscheck.reference.network import backward, forward, loss_value
@@ -35,7 +35,7 @@ def gradients(case: Case, params: dict) -> dict[str, np.ndarray]:
     params = {n: p.astype(np.float64) for n, p in params.items()}
     X, Y = case.inputs.astype(np.float64), case.targets.copy()
     fwd = forward(case, params, X, Y)
-    base = relu_sides(case, fwd) if "relu" in case.activations else None
+    base = relu_sides(case, fwd) if set(KINKED) & set(case.activations) else None
     grads = {}
     for name, x in [*params.items(), ("X", X)]:
         h = STEP * np.maximum(1.0, np.abs(x.ravel()))
@@ -70,7 +70,7 @@ def perturbed_losses(case, params, fwd, Y, name, shift):
         prediction, moved = nudge(case, params, fwd, name, rows, shift[rows])
         losses[rows] = LOSSES[case.loss].value(prediction, Y)
         for layer, z, was in moved:  # every moved relu pre-activation on its side of the kink
-            if case.activations[layer - 1] == "relu":
+            if case.activations[layer - 1] in KINKED:
                 kept[rows] &= ((z > 0) == (was > 0)).reshape(len(rows), -1).all(axis=1)
     return losses, kept
 
@@ -86,7 +86,7 @@ def _one_column(case, params, fwd, name, rows, shift):
         dz = np.repeat(shift[:, None], fwd.a[0].shape[0], axis=1)  # dz_l/db_l[j] = 1
     was = fwd.z[layer - 1][:, j].T
     z_col = was + dz  # (nudges, samples)
-    a_col = ACTIVATIONS[case.activations[layer - 1]].f(z_col)
+    a_col = activation(case.activations[layer - 1], case.leaky_slope).f(z_col)
     moved = [(layer, z_col, was)]
     if layer == case.depth:
         prediction = np.repeat(fwd.a[layer][None], len(rows), axis=0)
@@ -117,7 +117,7 @@ def _layers_from(case, params, fwd, layer, z, moved, samples):
     while True:
         was = fwd.z[layer - 1] if samples is None else fwd.z[layer - 1][samples][:, None, :]
         moved.append((layer, z, was))
-        a = ACTIVATIONS[case.activations[layer - 1]].f(z)
+        a = activation(case.activations[layer - 1], case.leaky_slope).f(z)
         if layer == case.depth:
             return a
         layer += 1
@@ -157,7 +157,7 @@ def _near_kink(case, params, X, Y, x, index, base) -> float:
 
 def relu_sides(case: Case, fwd) -> list[np.ndarray]:
     """Which side of its kink each relu pre-activation is on."""
-    return [z > 0 for z, act in zip(fwd.z, case.activations, strict=True) if act == "relu"]
+    return [z > 0 for z, act in zip(fwd.z, case.activations, strict=True) if act in KINKED]
 
 
 def _same(a, b) -> bool:
@@ -198,7 +198,7 @@ def hvp_by_differences(case: Case, v: dict, step: float | None = None) -> dict[s
         vmax = max(1.0, max(np.abs(d).max() for d in v.values()))
         step = STEP * scale / vmax
 
-    kinks = "relu" in case.activations
+    kinks = bool(set(KINKED) & set(case.activations))
 
     def grad_at(t):
         """∇E(θ + t·v), and which side of its kink each relu pre-activation is on there."""

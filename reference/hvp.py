@@ -18,7 +18,7 @@ along them.
 
 import numpy as np
 
-from backprop_crosscheck.reference.activations import ACTIVATIONS
+from backprop_crosscheck.reference.activations import activation
 from backprop_crosscheck.reference.case import Case
 from backprop_crosscheck.reference.losses import LOSSES
 from backprop_crosscheck.reference.network import backward_pass, forward
@@ -47,12 +47,12 @@ def hvp(case: Case, v: dict[str, np.ndarray], dtype=np.float64) -> dict[str, np.
         if f"b{layer}" in params:
             r_z = r_z + v[f"b{layer}"]
         R_z.append(r_z)
-        R_a.append(ACTIVATIONS[name].fprime(fwd.z[layer - 1], fwd.a[layer]) * r_z)
+        R_a.append(activation(name, case.leaky_slope).fprime(fwd.z[layer - 1], fwd.a[layer]) * r_z)
     # backward pass along v
     Hv = {}
     R_dE_da = LOSSES[case.loss].curvature(fwd.prediction) * R_a[-1]
     for layer in range(case.depth, 0, -1):
-        act = ACTIVATIONS[case.activations[layer - 1]]
+        act = activation(case.activations[layer - 1], case.leaky_slope)
         z, a = fwd.z[layer - 1], fwd.a[layer]
         dE_da, delta = bwd.dE_da[layer], bwd.delta[layer - 1]
         R_delta = R_dE_da * act.fprime(z, a) + dE_da * act.fsecond(z, a) * R_z[layer - 1]

@@ -8,7 +8,7 @@ one line changed; the line is named where the mistake is listed.
 
 import numpy as np
 
-from backprop_crosscheck.reference.activations import ACTIVATIONS
+from backprop_crosscheck.reference.activations import activation
 from backprop_crosscheck.reference.case import Case
 from backprop_crosscheck.reference.losses import LOSSES
 from backprop_crosscheck.reference.network import forward
@@ -20,6 +20,7 @@ MISTAKES = {
     "no_activation_derivative": "δ = dE/da: the activation's derivative f′(z) dropped",
     "fprime_of_activation": "f′ taken of the activation, not the pre-activation: σ′(a) for σ′(z)",
     "tanh_prime_of_z": "tanh′ written as 1 − z² instead of 1 − tanh(z)²",
+    "leaky_slope_positive": "leaky_relu's slope applied on the positive side: f′ = slope for z > 0",
     "new_output_weights": "the hidden layer's gradient uses the already-updated output weights",
     "transposed_gradient": "a square weight gradient transposed: δ·a_prevᵀ",
     "no_grad_clear": "gradients not cleared between steps (accumulated)",
@@ -64,13 +65,15 @@ def train_with(case: Case, mistake: str, dtype=np.float64) -> Result:
     return Result(np.array(losses, dtype=out), cast(first), cast(updated), cast(params))
 
 
-def _fprime(name: str, z, a, mistake: str):
+def _fprime(case, name: str, z, a, mistake: str):
     if mistake == "fprime_of_activation":
-        a_of_a = ACTIVATIONS[name].f(a)
-        return ACTIVATIONS[name].fprime(a, a_of_a)  # f′ evaluated at a, not at z
+        a_of_a = activation(name, case.leaky_slope).f(a)
+        return activation(name, case.leaky_slope).fprime(a, a_of_a)  # f′ evaluated at a, not at z
     if mistake == "tanh_prime_of_z" and name == "tanh":
         return 1 - z * z  # 1 − z², where 1 − tanh(z)² was meant
-    return ACTIVATIONS[name].fprime(z, a)
+    if mistake == "leaky_slope_positive" and name == "leaky_relu":
+        return np.where(z > 0, case.leaky_slope, 1.0).astype(z.dtype)  # the two sides swapped
+    return activation(name, case.leaky_slope).fprime(z, a)
 
 
 def _gradients(case, params, fwd, Y, mistake) -> dict:
@@ -87,7 +90,7 @@ def _gradients(case, params, fwd, Y, mistake) -> dict:
     for layer in range(case.depth, 0, -1):
         name = case.activations[layer - 1]
         z, a, a_prev = fwd.z[layer - 1], fwd.a[layer], fwd.a[layer - 1]
-        f1 = 1 if mistake == "no_activation_derivative" else _fprime(name, z, a, mistake)
+        f1 = 1 if mistake == "no_activation_derivative" else _fprime(case, name, z, a, mistake)
         delta = dE_da * f1
         gW = a_prev.T @ delta
         if mistake == "transposed_gradient" and gW.shape[0] == gW.shape[1]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from backprop_crosscheck.reference.activations import ACTIVATIONS
+from backprop_crosscheck.reference.activations import activation
 from backprop_crosscheck.reference.case import Case
 from backprop_crosscheck.reference.losses import LOSSES
 from backprop_crosscheck.reference.result import Result
@@ -42,7 +42,7 @@ def forward(case: Case, params: dict, X: np.ndarray, Y: np.ndarray) -> Forward:
         z = a @ params[f"W{layer}"]
         if f"b{layer}" in params:
             z = z + params[f"b{layer}"]
-        a = ACTIVATIONS[name].f(z)
+        a = activation(name, case.leaky_slope).f(z)
         zs.append(z)
         acts.append(a)
     return Forward(zs, acts, LOSSES[case.loss].value(a, Y))
@@ -62,7 +62,7 @@ def backward_pass(case: Case, params: dict, fwd: Forward, Y: np.ndarray) -> Back
     grads, deltas = {}, [None] * case.depth
     dE_da = [None] * case.depth + [LOSSES[case.loss].gradient(fwd.prediction, Y)]
     for layer in range(case.depth, 0, -1):
-        act = ACTIVATIONS[case.activations[layer - 1]]
+        act = activation(case.activations[layer - 1], case.leaky_slope)
         z, a, a_prev = fwd.z[layer - 1], fwd.a[layer], fwd.a[layer - 1]
         delta = dE_da[layer] * act.fprime(z, a)  # δ_l = dE/da_l · da_l/dz_l
         grads[f"W{layer}"] = a_prev.T @ delta  # dE/dW_l = a_{l-1}ᵀ · δ_l

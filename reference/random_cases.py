@@ -62,6 +62,7 @@ def _architecture(rng, max_depth, max_width, max_batch, max_steps, activations, 
         "lr_choice": float(rng.choice([0.01, 0.02, 0.05, 0.1])),
         "activation": [str(rng.choice(activations)) for _ in range(depth)],
         "steps": int(rng.integers(1, max_steps + 1)),
+        "leaky_slope": float(rng.choice([0.01, 0.1, 0.3])),  # read only with leaky_relu
     }
     shape["frozen_draw"] = frozen  # drawn after the data (random_case's order, kept for its seeds)
     return shape
@@ -92,6 +93,8 @@ def _draw(rng, shape: dict, name: str) -> dict:
             for m, n in zip(layers, layers[1:], strict=False)
         ],
     }
+    if "leaky_relu" in shape["activation"]:
+        data["leaky_slope"] = shape["leaky_slope"]
     if shape["biases"]:
         data["biases"] = [rng.normal(scale=0.5, size=n).tolist() for n in layers[1:]]
     if shape["frozen_draw"] and rng.random() < 0.3:

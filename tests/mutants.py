@@ -5,17 +5,43 @@ reference's code) with one switch per bug. Each bug also says which tensors it r
 so a test can check that the report names one of them.
 """
 
+import math
+
 import numpy as np
 
 from backprop_crosscheck.backends import Backend, Capabilities
 from backprop_crosscheck.reference.result import Result
 
-ACT = {
+
+def _gelu(z):  # z·Φ(z), Φ from math.erf
+    return z * 0.5 * (1 + np.vectorize(math.erf)(z / math.sqrt(2)))
+
+
+def _gelu_prime(z, a):
+    return 0.5 * (1 + np.vectorize(math.erf)(z / math.sqrt(2))) + z * np.exp(
+        -z * z / 2
+    ) / math.sqrt(2 * math.pi)
+
+
+C = math.sqrt(2 / math.pi)
+
+
+def _gelu_tanh_prime(z, a):
+    u = np.tanh(C * (z + 0.044715 * z**3))
+    return 0.5 * (1 + u) + 0.5 * z * (1 - u**2) * C * (1 + 3 * 0.044715 * z**2)
+
+
+ACT = {  # (f, f′); leaky_relu's take the slope as well
     "identity": (lambda z: z, lambda z, a: np.ones_like(z)),
     "sigmoid": (lambda z: 1 / (1 + np.exp(-z)), lambda z, a: a * (1 - a)),
     "tanh": (np.tanh, lambda z, a: 1 - a**2),
     "relu": (lambda z: np.where(z > 0, z, 0), lambda z, a: (z > 0) * 1.0),
-}
+    "leaky_relu": (lambda z, s: np.where(z > 0, z, s * z), lambda z, a, s: np.where(z > 0, 1.0, s)),
+    "softplus": (lambda z: np.log1p(np.exp(-abs(z))) + np.maximum(z, 0),
+                 lambda z, a: 1 / (1 + np.exp(-z))),
+    "gelu": (_gelu, _gelu_prime),
+    "gelu_tanh": (lambda z: 0.5 * z * (1 + np.tanh(C * (z + 0.044715 * z**3))), _gelu_tanh_prime),
+}  # fmt: skip
 
 
 def weights(case, *layers):
@@ -42,6 +68,10 @@ BUGS = {
     "transposed_gradient": (
         "a square weight gradient transposed: a_prev·δᵀ",
         lambda c: {"W1", "W2", "W3"},
+    ),
+    "leaky_slope_positive": (
+        "leaky_relu's slope applied on the positive side: f′ = slope for z > 0, 1 below",
+        lambda c: {f"{k}{i}" for i in range(1, c.depth + 1) for k in "Wb"},
     ),
     "no_grad_clear": (
         "gradients not cleared between steps (accumulated)",
@@ -106,12 +136,20 @@ class MutantBackend(Backend):
 
         return Result(np.array(losses, dtype=out), cast(first), cast(updated), cast(params))
 
+    def f(self, case, act):
+        f = self.act[act][0]
+        return (lambda z: f(z, case.leaky_slope)) if act == "leaky_relu" else f
+
+    def fprime(self, case, act):
+        f1 = self.act[act][1]
+        return (lambda z, a: f1(z, a, case.leaky_slope)) if act == "leaky_relu" else f1
+
     def forward(self, case, params, X, Y):
         zs, acts = [], [X]
         for layer, act in enumerate(case.activations, start=1):
             z = acts[-1] @ params[f"W{layer}"] + params.get(f"b{layer}", 0)
             zs.append(z)
-            acts.append(self.act[act][0](z))
+            acts.append(self.f(case, act)(z))
         r = acts[-1] - Y
         loss = 0.5 * np.sum(r * r) if case.loss == "half_sse" else np.mean(r * r)
         return zs, acts, loss
@@ -134,11 +172,13 @@ class MutantBackend(Backend):
             act = case.activations[layer - 1]
             z, a = zs[layer - 1], acts[layer]
             if bug == "fprime_of_activation":  # σ′ evaluated at a = σ(z): σ(a)·(1 − σ(a))
-                fprime = self.act[act][1](a, self.act[act][0](a))
+                fprime = self.fprime(case, act)(a, self.f(case, act)(a))
+            elif bug == "leaky_slope_positive" and act == "leaky_relu":
+                fprime = np.where(z > 0, case.leaky_slope, 1.0)
             elif bug == "tanh_prime_of_z" and act == "tanh":
                 fprime = 1 - z**2
             else:
-                fprime = self.act[act][1](z, a)
+                fprime = self.fprime(case, act)(z, a)
             delta = d if bug == "no_activation_derivative" else d * fprime
             gW = acts[layer - 1].T @ delta
             if bug == "transposed_gradient" and gW.shape[0] == gW.shape[1]:

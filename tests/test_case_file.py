@@ -51,8 +51,11 @@ BAD = [
     ("steps-bool", GOOD + "steps = true\n", "steps", "whole"),
     ("activation-unknown", GOOD + 'activation = "softmax"\n', "activation", "softmax"),
     ("activation-list-len", GOOD + 'activation = ["relu"]\n', "activation", "2"),
-    ("activation-list-item", GOOD + 'activation = ["relu", "gelu"]\n', "activation[1]", "gelu"),
+    ("activation-list-item", GOOD + 'activation = ["relu", "swish"]\n', "activation[1]", "swish"),
     ("loss-unknown", GOOD + 'loss = "cross_entropy"\n', "loss", "cross_entropy"),
+    ("leaky-slope-text", GOOD + 'leaky_slope = "steep"\n', "leaky_slope", "must be a finite"),
+    ("leaky-slope-nan", GOOD + "leaky_slope = nan\n", "leaky_slope", "must be a finite number"),
+    ("leaky-slope-bool", GOOD + "leaky_slope = true\n", "leaky_slope", "got True"),
     (
         "weights-shape",
         replace_line("weights", "weights = [[[0.11, 0.12], [0.21, 0.08]], [[0.14, 1], [0.15, 1]]]"),

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from backprop_crosscheck.comparisons.cli import main
+from backprop_crosscheck.reference import builtin_case_names
 
 FAKES = Path(__file__).with_name("fake_backends.py")
 
@@ -23,10 +24,12 @@ def test_a_correct_backend_scores_every_check(capsys):
     code, doc, _ = conformance(capsys, "numpy")
     assert code == 0 and doc["verdict"] == "pass"
     board = doc["scoreboard"]["numpy"]
-    assert board["gradients"] == {"pass": 2 * 7}  # article, batch, deep, kink + 3 random × 2
+    built_in = [c for c in builtin_case_names() if c != "drift"]  # drift: float32's divergence
+    runs = 2 * (len(built_in) + 3)  # + 3 random cases, × 2 dtypes
+    assert board["gradients"] == {"pass": runs}
     kinks = {r["id"] for r in doc["results"] if r["check"] == "relu-kink"}
     assert {"relu-kink[numpy-kink-float64]", "relu-kink[numpy-kink-float32]"} <= kinks
-    assert board["forward-reverse"] == {"skip": 14}  # numpy declares no forward mode
+    assert board["forward-reverse"] == {"skip": runs}  # numpy declares no forward mode
 
 
 def test_a_backend_named_by_its_file(capsys):

@@ -29,5 +29,6 @@ def test_jax_compiles_once_per_family(name):
     for member in range(3):
         backend.run(family_case(family, member), "float64")
     case = family_case(family, 0)
-    key = (type(backend), "step", case.activations, case.loss, case.frozen, case.biases is None)
+    key = (type(backend), "step", case.activations, case.loss, case.frozen, case.biases is None,
+           case.leaky_slope)  # fmt: skip
     assert jax_grad.COMPILED[key]._cache_size() == 1  # three runs, one executable

@@ -52,7 +52,7 @@ MUTANTS = {
     "fprime_of_activation": lambda c: any(a != "identity" for a in c.activations),
     "tanh_prime_of_z": lambda c: "tanh" in c.activations,
     "bias_sign_flip": lambda c: c.biases is not None,
-    "forgot_half": lambda c: c.loss == "half_sse",
+    "forgot_half": lambda c: bool(set(c.parameter_names) - c.frozen),  # any loss: all doubled
 }
 
 
@@ -69,13 +69,25 @@ def test_a_failing_case_shrinks_to_a_local_minimum_that_fails_the_same_way(bug):
         assert not fails_the_same(judged(backend, smaller_still), shrunk.kind), what
 
 
-def small_case():
-    """The built-in deep case with every non-linear activation, biases, mse, two steps."""
-    return load_case("deep").replace(activations=("relu", "sigmoid", "tanh"), steps=2)
+ACTIVATION_SETS = {  # every non-linear activation, three layers at a time
+    "relu-sigmoid-tanh": ("relu", "sigmoid", "tanh"),
+    "leaky-gelu-softplus": ("leaky_relu", "gelu", "softplus"),
+    "gelu_tanh": ("gelu_tanh", "gelu_tanh", "identity"),
+}
+
+
+def small_case(activations=ACTIVATION_SETS["relu-sigmoid-tanh"]):
+    """The built-in deep case with these activations, biases, mse, two steps."""
+    return load_case("deep").replace(activations=activations, steps=2, leaky_slope=0.2)
+
+
+@pytest.fixture(scope="module", params=list(ACTIVATION_SETS))
+def activations(request):
+    return ACTIVATION_SETS[request.param]
 
 
 @pytest.fixture(scope="module")
-def scripts(tmp_path_factory) -> dict:
+def scripts(tmp_path_factory, activations) -> dict:
     """Every framework's script for small_case(), float32, no tolerance: {name: (its exit
     status, what it printed)}. Run here, each as its own __main__ (as `python SCRIPT` runs it),
     so the frameworks this test process already imported are not imported again; that the
@@ -86,7 +98,7 @@ def scripts(tmp_path_factory) -> dict:
         if get_backend(name).skip_reason("float32", "cpu") is not None:
             continue
         path = folder / f"{name}.py"
-        path.write_text(repro_script(small_case(), name, "float32", 0.0, 0.0))
+        path.write_text(repro_script(small_case(activations), name, "float32", 0.0, 0.0))
         printed = io.StringIO()
         with contextlib.redirect_stdout(printed), pytest.raises(SystemExit) as exited:
             runpy.run_path(str(path), run_name="__main__")
@@ -104,12 +116,12 @@ def test_a_standalone_script_imports_no_harness(backend):
             imported |= {alias.name.split(".")[0] for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
             imported.add(node.module.split(".")[0])
-    assert imported == {"sys", "numpy", FRAMEWORKS[backend][0]}
+    assert imported == {"math", "sys", "numpy", FRAMEWORKS[backend][0]}
 
 
 @pytest.mark.xdist_group("standalone-scripts")  # one worker runs the scripts, once
 @pytest.mark.parametrize("backend", list(FRAMEWORKS))
-def test_the_standalone_script_reproduces_the_harness_numbers(scripts, backend):
+def test_the_standalone_script_reproduces_the_harness_numbers(scripts, activations, backend):
     """With no tolerance, the script reports every tensor as off. Its NumPy numbers are the
     reference's; its framework's are the reference's within the float32 tolerance, and not
     equal to them (float32 rounds)."""
@@ -118,7 +130,7 @@ def test_the_standalone_script_reproduces_the_harness_numbers(scripts, backend):
     code, printed = scripts[backend]
     assert code == 1
     assert printed.strip().endswith(f"{backend} float32: disagrees with the NumPy reference")
-    reference = train(small_case())
+    reference = train(small_case(activations))
     for line in printed.splitlines()[:-1]:
         m = re.fullmatch(rf"(\w+) (\w+): \d+/\d+ disagree; at \[([\d, ]+)\] "
                          rf"{re.escape(backend)} (\S+) vs numpy (\S+) \(.*\)", line)  # fmt: skip

@@ -15,7 +15,12 @@ class TapeBackend(FrameworkBackend):
     module = "tape_autodiff"  # looked up (not imported) to decide "available"
     distribution = "tape-autodiff"  # whose version the report shows
     install_hint = "pip install -e examples/tape-autodiff"
-    capabilities = Capabilities(dtypes=("float64", "float32"), devices=("cpu",), mode="reverse")
+    capabilities = Capabilities(
+        dtypes=("float64", "float32"),
+        devices=("cpu",),
+        mode="reverse",
+        activations=("identity", "sigmoid", "tanh", "relu"),  # what the engine has
+    )
 
     def setup(self, dtype, device):
         import tape_autodiff  # the framework is imported when the backend runs, never before

@@ -58,6 +58,7 @@ class Capabilities:
     # The activations it can run (None: every one the harness knows); a case with another is
     # "unsupported" for it (reported n/a, like a skip), not an error.
     activations: tuple[str, ...] | None = None
+    losses: tuple[str, ...] | None = None  # the same for losses
 
 
 class Backend(ABC):
@@ -92,10 +93,11 @@ class Backend(ABC):
 
     def unsupported(self, case: Case) -> str | None:
         """Why this backend cannot run this case at all (an activation it lacks), or None."""
-        known = self.capabilities.activations
-        missing = [] if known is None else sorted(set(case.activations) - set(known))
-        if missing:
-            return f"{self.name} has no {', '.join(missing)} (it runs {', '.join(known)})"
+        caps = self.capabilities
+        for known, asked in ((caps.activations, case.activations), (caps.losses, (case.loss,))):
+            missing = [] if known is None else sorted(set(asked) - set(known))
+            if missing:
+                return f"{self.name} has no {', '.join(missing)} (it runs {', '.join(known)})"
         return None
 
     @abstractmethod
@@ -138,6 +140,7 @@ class FrameworkBackend(Backend):
     xp = None  # the framework's array namespace, set by setup
     nn = None  # where sigmoid/relu live when not in xp (jax.nn, tf.nn)
     acts: dict = {}  # name -> function: overrides the namespace's activation
+    losses: dict = {}  # name -> function(prediction, targets): the engine's own loss
 
     def setup(self, dtype: str, device: str) -> None:
         """Import the framework and prepare dtype/device; raise BackendUnavailable if needed."""
@@ -202,8 +205,31 @@ class FrameworkBackend(Backend):
             f = self.activation(act)
             a = f(z, case.leaky_slope) if act == "leaky_relu" else f(z)
             self.trace.append((z, a))
-        r = a - Y
-        return 0.5 * self.total(r * r) if case.loss == "half_sse" else self.average(r * r)
+        return self.criterion(case.loss)(a, Y)
+
+    def criterion(self, name: str):
+        """The loss ``name`` as a function of (prediction, targets): the engine's own from
+        ``self.losses``, else written with ``xp``. The cross-entropy losses take logits:
+        softmax_cross_entropy = mean over samples of logsumexp(z) − Σ t·z, binary_cross_entropy
+        = mean over entries of log(1 + e^z) − t·z (logaddexp: stable at saturation)."""
+        if name in self.losses:
+            return self.losses[name]
+        xp = self.xp
+        if name == "half_sse":
+            return lambda p, t: 0.5 * self.total((p - t) * (p - t))
+        if name == "mse":
+            return lambda p, t: self.average((p - t) * (p - t))
+        if name == "softmax_cross_entropy":
+
+            def softmax_cross_entropy(z, t):
+                m = xp.max(z, axis=-1, keepdims=True)
+                lse = xp.log(xp.sum(xp.exp(z - m), axis=-1, keepdims=True)) + m
+                return self.average(xp.sum(t * (lse - z), axis=-1))
+
+            return softmax_cross_entropy
+        if name == "binary_cross_entropy":
+            return lambda z, t: self.average(xp.logaddexp(0.0, z) - t * z)
+        raise KeyError(f"{self.name}: no loss {name!r}")
 
     def update(self, params: dict, grads: dict, lr: float, frozen) -> dict:
         return {n: p if n in frozen else p - lr * grads[n] for n, p in params.items()}

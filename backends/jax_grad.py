@@ -35,6 +35,13 @@ class JaxBackend(FrameworkBackend):
             "gelu": lambda z: jax.nn.gelu(z, approximate=False),
             "gelu_tanh": lambda z: jax.nn.gelu(z, approximate=True),
         }
+        log_sigmoid, log_softmax = jax.nn.log_sigmoid, jax.nn.log_softmax
+        self.losses = {
+            "softmax_cross_entropy": lambda z, t: -jnp.mean(jnp.sum(t * log_softmax(z), axis=-1)),
+            "binary_cross_entropy": lambda z, t: (
+                -jnp.mean(t * log_sigmoid(z) + (1 - t) * log_sigmoid(-z))
+            ),
+        }
         platform = "gpu" if device == "cuda" else "cpu"
         try:
             self.device = jax.devices(platform)[0]

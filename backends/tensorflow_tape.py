@@ -24,6 +24,14 @@ class TensorFlowBackend(FrameworkBackend):
             "gelu": lambda z: tf.nn.gelu(z, approximate=False),
             "gelu_tanh": lambda z: tf.nn.gelu(z, approximate=True),
         }
+        self.losses = {
+            "softmax_cross_entropy": lambda z, t: tf.reduce_mean(
+                tf.nn.softmax_cross_entropy_with_logits(labels=t, logits=z)
+            ),
+            "binary_cross_entropy": lambda z, t: tf.reduce_mean(
+                tf.nn.sigmoid_cross_entropy_with_logits(labels=t, logits=z)
+            ),
+        }
 
     def version(self):
         try:

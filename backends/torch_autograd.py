@@ -25,6 +25,10 @@ class TorchBackend(FrameworkBackend):
             "gelu": F.gelu,
             "gelu_tanh": lambda z: F.gelu(z, approximate="tanh"),
         }
+        self.losses = {  # class probabilities as targets: mean over samples; BCE: over entries
+            "softmax_cross_entropy": F.cross_entropy,
+            "binary_cross_entropy": F.binary_cross_entropy_with_logits,
+        }
         if device == "cuda":
             if not torch.cuda.is_available():
                 raise BackendUnavailable(f"{self.name}: no CUDA device (torch.cuda.is_available())")

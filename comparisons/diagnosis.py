@@ -97,7 +97,12 @@ def _show(x) -> str:
 def chain(case) -> list[tuple[str, str, str]]:
     """(key in intermediates or gradients, name, formula) from the output down."""
     L, steps = case.depth, []
-    top = "Δ = prediction − target" if case.loss == "half_sse" else "2·(prediction − target)/count"
+    top = {
+        "half_sse": "Δ = prediction − target",
+        "mse": "2·(prediction − target)/count",
+        "softmax_cross_entropy": "(softmax(z) − target)/samples",
+        "binary_cross_entropy": "(σ(z) − target)/count",
+    }[case.loss]
     steps.append((f"dE/da{L}", "dE/dprediction", top))
     for layer in range(L, 0, -1):
         act = case.activations[layer - 1]

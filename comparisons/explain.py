@@ -14,6 +14,7 @@ import numpy as np
 
 from backprop_crosscheck.reference import Case, CaseError, train
 from backprop_crosscheck.reference.case_file import quoted
+from backprop_crosscheck.reference.losses import logsumexp, softmax
 from backprop_crosscheck.reference.names import neuron_names, shown_per_neuron
 from backprop_crosscheck.reference.network import (
     backward_pass,
@@ -22,9 +23,24 @@ from backprop_crosscheck.reference.network import (
     sgd_step,
 )
 
+CROSS_ENTROPY_DERIVATION = {  # the (softmax − target) simplification, step by step
+    "softmax_cross_entropy": [
+        "  dE/dz_j = -Σ_k t_k · d(log s_k)/dz_j        (E = -Σ_k t_k·log s_k)",
+        "          = -Σ_k t_k · (δ_kj - s_j)          (log s_k = z_k - log Σ_i e^z_i)",
+        "          = s_j·Σ_k t_k - t_j = s_j - t_j     (Σ_k t_k = 1: one-hot)",
+    ],
+    "binary_cross_entropy": [
+        "  dE/dz = (d/dz [log(1 + e^z)] - t) / count = (σ(z) - t) / count",
+    ],
+}
+
 
 def num(x) -> str:
     return f"{float(x):.10g}"
+
+
+def sigmoid(z):
+    return 0.5 * (1 + np.tanh(0.5 * np.asarray(z)))
 
 
 def factor(x) -> str:
@@ -216,16 +232,34 @@ class ScalarWalkthrough:
         fwd, target = state.fwd, self.case.targets[0]
         pred = fwd.prediction[0]
         pairs = [f"({num(p)} - {factor(t)})²" for p, t in zip(pred, target, strict=True)]
-        if self.case.loss == "half_sse":
-            line = (
+        loss = self.case.loss
+        if loss == "half_sse":
+            lines = [
                 f"  Error = ½·Σ(prediction - actual)² = ½·({' + '.join(pairs)}) = {num(fwd.loss)}"
-            )
+            ]
+        elif loss == "mse":
+            lines = [f"  Error = mean((prediction - actual)²) = ({' + '.join(pairs)}) / "
+                     f"{len(pairs)} = {num(fwd.loss)}"]  # fmt: skip
+        elif loss == "softmax_cross_entropy":
+            s, k = softmax(pred), int(np.argmax(target))
+            exps = " + ".join(f"e^{factor(z)}" for z in pred)
+            lines = [
+                f"  softmax: s_j = e^z_j / Σ_k e^z_k, Σ_k e^z_k = {exps} = "
+                f"{num(np.exp(pred).sum())}; s = [{', '.join(num(x) for x in s)}]",
+                f"  Error = -Σ_k t_k·log s_k = -log s_{k + 1} = log Σ_k e^z_k - z_{k + 1} = "
+                f"{num(logsumexp(pred))} - {factor(pred[k])} = {num(fwd.loss)}",
+            ]
         else:
-            line = (f"  Error = mean((prediction - actual)²) = ({' + '.join(pairs)}) / "
-                    f"{len(pairs)} = {num(fwd.loss)}")  # fmt: skip
+            terms = " + ".join(f"(log(1 + e^{factor(z)}) - {factor(t)}×{factor(z)})"
+                               for z, t in zip(pred, target, strict=True))  # fmt: skip
+            lines = [
+                f"  σ(z) = 1 / (1 + e^-z) = [{', '.join(num(x) for x in sigmoid(pred))}]",
+                "  Error = mean(-t·log σ(z) - (1 - t)·log(1 - σ(z))) = mean(log(1 + e^z) - t·z)"
+                f" = ({terms}) / {len(pred)} = {num(fwd.loss)}",
+            ]
         outs = tuple(node(self.case.depth, j) for j in range(len(pred)))
-        return Beat("error", state.step, (line,), outs, (), (("error", f"Error = {num(fwd.loss)}"),),
-                    (loss_probe(state),))  # fmt: skip
+        return Beat("error", state.step, tuple(lines), outs, (),
+                    (("error", f"Error = {num(fwd.loss)}"),), (loss_probe(state),))  # fmt: skip
 
     def backward_beats(self, state: State) -> list[Beat]:
         # δ of each neuron = dE/dz. Where a single path leads to the output (the article's
@@ -245,14 +279,22 @@ class ScalarWalkthrough:
     def output_delta_beats(self, state: State, chain) -> list[Beat]:
         case, fwd, bwd, L, outs = self.case, state.fwd, state.bwd, self.case.depth, self.names[-1]
         found, dE_dp = [], bwd.dE_da[L]
+        derivation = CROSS_ENTROPY_DERIVATION.get(case.loss, [])
         for j, name in enumerate(outs):
             p, t = fwd.prediction[0, j], case.targets[0, j]
             label = "Δ" if len(outs) == 1 else f"Δ{j + 1}"
             if case.loss == "half_sse":
                 how = f"prediction - actual = {num(p)} - {factor(t)}"
-            else:
+            elif case.loss == "mse":
                 how = f"2·({num(p)} - {factor(t)}) / {case.layers[-1]}"
-            lines = [f"  {label} = dE/d{name} = {how} = {num(dE_dp[0, j])}"]
+            elif case.loss == "softmax_cross_entropy":
+                how = f"s_{j + 1} - t_{j + 1} = {num(softmax(fwd.prediction[0])[j])} - {factor(t)}"
+            else:
+                how = f"(σ(z) - t) / {case.layers[-1]} = ({num(sigmoid(p))} - {factor(t)}) / " + (
+                    f"{case.layers[-1]}"
+                )
+            lines = [*(derivation if j == 0 else []), f"  {label} = dE/d{name} = {how} = "
+                     f"{num(dE_dp[0, j])}"]  # fmt: skip
             probes = [Probe("intermediates", f"dE/da{L}", (0, j), dE_dp[0, j], label)]
             d = dE_dp[0, j]
             if case.activations[L - 1] != "identity":
@@ -392,7 +434,12 @@ class MatrixWalkthrough:
         case, params, bwd = self.case, state.params, state.bwd
         first = state.step == 0
         L = case.depth
-        top = "Δ = prediction - Y" if case.loss == "half_sse" else "2·(prediction - Y)/count"
+        top = {
+            "half_sse": "Δ = prediction - Y",
+            "mse": "2·(prediction - Y)/count",
+            "softmax_cross_entropy": "(softmax(z_L) - Y)/samples, per row",
+            "binary_cross_entropy": "(σ(z_L) - Y)/count",
+        }[case.loss]
         top_probe = Probe("intermediates", f"dE/da{L}", None, bwd.dE_da[L], f"dE/da{L}")
         found = [Beat("backward", state.step, (f"  dE/da_L = {top}",), (f"n{L}",), (), (),
                       (top_probe,) if first else ())]  # fmt: skip

@@ -10,7 +10,7 @@ import numpy as np
 
 from backprop_crosscheck.reference.activations import ACTIVATIONS, LEAKY_SLOPE
 from backprop_crosscheck.reference.case import Case, CaseError, parse_scalar
-from backprop_crosscheck.reference.losses import LOSSES
+from backprop_crosscheck.reference.losses import CROSS_ENTROPY, LOSSES
 
 REQUIRED = ("layers", "learning_rate", "inputs", "targets", "weights")
 OPTIONAL = (
@@ -53,7 +53,8 @@ def parse_case(
     layers = _layers(data["layers"], fail)
     _within_limits(data, layers, limits, fail)
     depth = len(layers) - 1
-    inputs, targets = _data(data, layers, fail)
+    loss = _choice(data.get("loss", "half_sse"), "loss", LOSSES, fail)
+    inputs, targets = _data(data, layers, loss, fail)
     weights = _weights(data["weights"], layers, fail)
     biases = _biases(data["biases"], layers, fail) if "biases" in data else None
     _aliases(data.get("aliases", {}), weights, biases, fail)
@@ -64,7 +65,7 @@ def parse_case(
         name=data.get("name", name),
         layers=tuple(layers),
         activations=_activations(data, depth, fail),
-        loss=_choice(data.get("loss", "half_sse"), "loss", LOSSES, fail),
+        loss=_cross_entropy_output(loss, layers, data, depth, fail),
         learning_rate=_learning_rate(data["learning_rate"], fail),
         steps=_steps(data.get("steps", 1), fail),
         inputs=inputs,
@@ -160,9 +161,28 @@ def _steps(steps, fail) -> int:
     return steps
 
 
-def _data(data: dict, layers: list[int], fail) -> tuple[np.ndarray, np.ndarray]:
+def _cross_entropy_output(loss: str, layers: list[int], data: dict, depth: int, fail) -> str:
+    """The cross-entropy losses read the last layer as logits: more than one class for
+    softmax, and no activation of its own (the loss applies the softmax or sigmoid)."""
+    if loss == "softmax_cross_entropy" and layers[-1] < 2:
+        fail("loss", f"softmax_cross_entropy needs at least 2 outputs (classes); layers[-1] is "
+                     f"{layers[-1]} (for one output use binary_cross_entropy)")  # fmt: skip
+    if loss in CROSS_ENTROPY and _activations(data, depth, fail)[-1] != "identity":
+        fail("activation", f"the last layer must be identity with {loss}: its outputs are the "
+                           "logits, and the loss applies the softmax/sigmoid itself")  # fmt: skip
+    return loss
+
+
+def _data(data: dict, layers: list[int], loss: str, fail) -> tuple[np.ndarray, np.ndarray]:
     inputs = _matrix(data["inputs"], "inputs", fail)
-    targets = _matrix(data["targets"], "targets", fail)
+    if loss == "softmax_cross_entropy":
+        targets = _class_targets(data["targets"], layers[-1], fail)
+    else:
+        targets = _matrix(data["targets"], "targets", fail)
+    if loss == "binary_cross_entropy" and np.any((targets < 0) | (targets > 1)):
+        i, j = np.argwhere((targets < 0) | (targets > 1))[0]
+        fail(f"targets[{i}][{j}]", f"is {targets[i, j]!r}: binary_cross_entropy targets lie in "
+                                   "[0, 1]")  # fmt: skip
     if inputs.shape[1] != layers[0]:
         fail("inputs", f"rows have {inputs.shape[1]} values but layers[0] says {layers[0]}")
     if targets.shape[1] != layers[-1]:
@@ -171,6 +191,22 @@ def _data(data: dict, layers: list[int], fail) -> tuple[np.ndarray, np.ndarray]:
         rows = f"has {targets.shape[0]} rows but inputs has {inputs.shape[0]} (one per sample)"
         fail("targets", rows)
     return inputs, targets
+
+
+def _class_targets(value, classes: int, fail) -> np.ndarray:
+    """softmax_cross_entropy's targets: one class index per sample ([2, 0, 1]), or one-hot
+    rows; as one-hot rows either way."""
+    if isinstance(value, list) and value and not any(isinstance(v, list) for v in value):
+        for i, k in enumerate(value):
+            if not _is_int(k) or not 0 <= k < classes:
+                fail(f"targets[{i}]", f"must be a class index 0 … {classes - 1}, got {_short(k)}")
+        return np.eye(classes)[value]
+    rows = _matrix(value, "targets", fail)
+    for i, row in enumerate(rows):
+        if not np.all((row == 0) | (row == 1)) or row.sum() != 1:
+            fail(f"targets[{i}]", f"must be one-hot (one 1, the rest 0) or a class index; its "
+                                  f"values sum to {row.sum():g}")  # fmt: skip
+    return rows
 
 
 def _weights(value, layers: list[int], fail) -> tuple[np.ndarray, ...]:

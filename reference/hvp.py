@@ -5,7 +5,7 @@ along v (written R{x} = dx/dε) gives a second pass that reads like the first:
 
     forward   R{z_l} = R{a_{l-1}}·W_l + a_{l-1}·V_l + V_b_l          (V_l: v's part for W_l)
               R{a_l} = f'(z_l) ⊙ R{z_l}
-    backward  R{dE/da_L} = loss''·R{a_L}                             (half_sse: 1; mse: 2/count)
+    backward  R{dE/da_L} = loss''·R{a_L}          (half_sse: 1; mse: 2/count; softmax: s⊙v − s(s·v))
               R{δ_l} = R{dE/da_l} ⊙ f'(z_l) + dE/da_l ⊙ f''(z_l) ⊙ R{z_l}
               (H·v)_W_l = R{a_{l-1}}ᵀ·δ_l + a_{l-1}ᵀ·R{δ_l}           product rule on a_{l-1}ᵀ·δ_l
               (H·v)_b_l = Σ_samples R{δ_l}
@@ -50,7 +50,7 @@ def hvp(case: Case, v: dict[str, np.ndarray], dtype=np.float64) -> dict[str, np.
         R_a.append(activation(name, case.leaky_slope).fprime(fwd.z[layer - 1], fwd.a[layer]) * r_z)
     # backward pass along v
     Hv = {}
-    R_dE_da = LOSSES[case.loss].curvature(fwd.prediction) * R_a[-1]
+    R_dE_da = LOSSES[case.loss].curvature(fwd.prediction, Y, R_a[-1])
     for layer in range(case.depth, 0, -1):
         act = activation(case.activations[layer - 1], case.leaky_slope)
         z, a = fwd.z[layer - 1], fwd.a[layer]

@@ -20,6 +20,7 @@ MISTAKES = {
     "no_activation_derivative": "δ = dE/da: the activation's derivative f′(z) dropped",
     "fprime_of_activation": "f′ taken of the activation, not the pre-activation: σ′(a) for σ′(z)",
     "tanh_prime_of_z": "tanh′ written as 1 − z² instead of 1 − tanh(z)²",
+    "ce_missing_target": "the softmax cross-entropy gradient missing its −target term",
     "leaky_slope_positive": "leaky_relu's slope applied on the positive side: f′ = slope for z > 0",
     "new_output_weights": "the hidden layer's gradient uses the already-updated output weights",
     "transposed_gradient": "a square weight gradient transposed: δ·a_prevᵀ",
@@ -82,6 +83,8 @@ def _gradients(case, params, fwd, Y, mistake) -> dict:
     dE_da = LOSSES[case.loss].gradient(p, Y)
     if mistake == "forgot_half":
         dE_da = 2 * dE_da
+    if mistake == "ce_missing_target" and case.loss == "softmax_cross_entropy":
+        dE_da = dE_da + Y / n  # (softmax − t)/n + t/n = softmax/n
     if mistake == "batch_mean_sum":
         dE_da = dE_da / n if case.loss == "half_sse" else dE_da * n
     if mistake == "mse_per_sample" and case.loss == "mse":

@@ -8,7 +8,7 @@ import numpy as np
 from backprop_crosscheck.reference.activations import ACTIVATIONS
 from backprop_crosscheck.reference.case import Case
 from backprop_crosscheck.reference.case_file import parse_case
-from backprop_crosscheck.reference.losses import LOSSES
+from backprop_crosscheck.reference.losses import CROSS_ENTROPY, LOSSES
 from backprop_crosscheck.reference.network import train
 
 
@@ -54,6 +54,8 @@ def _architecture(rng, max_depth, max_width, max_batch, max_steps, activations, 
     batch = int(rng.integers(1, max_batch + 1))
     with_biases = bool(rng.integers(2)) if biases is None else biases
     loss = str(rng.choice(losses))
+    if loss == "softmax_cross_entropy":
+        layers[-1] = max(layers[-1], 2)  # classes
     shape = {
         "layers": layers,
         "batch": batch,
@@ -64,6 +66,8 @@ def _architecture(rng, max_depth, max_width, max_batch, max_steps, activations, 
         "steps": int(rng.integers(1, max_steps + 1)),
         "leaky_slope": float(rng.choice([0.01, 0.1, 0.3])),  # read only with leaky_relu
     }
+    if loss in CROSS_ENTROPY:
+        shape["activation"][-1] = "identity"  # the outputs are logits: the loss squashes them
     shape["frozen_draw"] = frozen  # drawn after the data (random_case's order, kept for its seeds)
     return shape
 
@@ -86,7 +90,7 @@ def _draw(rng, shape: dict, name: str) -> dict:
         "learning_rate": lr,
         "steps": shape["steps"],
         "inputs": rng.normal(size=(batch, layers[0])).tolist(),
-        "targets": rng.normal(size=(batch, layers[-1])).tolist(),
+        "targets": _targets(rng, shape["loss"], batch, layers[-1]),
         # scaled like a Glorot init so activations stay in their interesting range
         "weights": [
             (rng.normal(size=(m, n)) / np.sqrt(m)).tolist()
@@ -102,6 +106,14 @@ def _draw(rng, shape: dict, name: str) -> dict:
     elif shape.get("frozen"):
         data["frozen"] = shape["frozen"]
     return data
+
+
+def _targets(rng, loss: str, batch: int, outputs: int) -> list:
+    if loss == "softmax_cross_entropy":
+        return rng.integers(0, outputs, size=batch).tolist()  # class indices
+    if loss == "binary_cross_entropy":
+        return rng.integers(0, 2, size=(batch, outputs)).astype(float).tolist()  # labels
+    return rng.normal(size=(batch, outputs)).tolist()
 
 
 def _stable(case: Case) -> Case:

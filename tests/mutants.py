@@ -73,6 +73,10 @@ BUGS = {
         "leaky_relu's slope applied on the positive side: f′ = slope for z > 0, 1 below",
         lambda c: {f"{k}{i}" for i in range(1, c.depth + 1) for k in "Wb"},
     ),
+    "ce_missing_target": (
+        "the softmax cross-entropy gradient missing its −target term: dE/dz = softmax(z)/n",
+        lambda c: {f"{k}{i}" for i in range(1, c.depth + 1) for k in "Wb"},
+    ),
     "no_grad_clear": (
         "gradients not cleared between steps (accumulated)",
         lambda c: set(c.parameter_names),
@@ -150,7 +154,17 @@ class MutantBackend(Backend):
             z = acts[-1] @ params[f"W{layer}"] + params.get(f"b{layer}", 0)
             zs.append(z)
             acts.append(self.f(case, act)(z))
-        r = acts[-1] - Y
+        z, r = acts[-1], acts[-1] - Y
+        if case.loss == "softmax_cross_entropy":  # logits: −Σ t·log softmax, mean over samples
+            shifted = z - z.max(axis=1, keepdims=True)
+            log_s = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+            return zs, acts, -np.sum(Y * log_s) / len(z)
+        if case.loss == "binary_cross_entropy" and self.bug == "bce_from_probabilities":
+            p = 1 / (1 + np.exp(-z))  # the probability first, then its logs: log(0) at saturation
+            with np.errstate(all="ignore"):
+                return zs, acts, -np.mean(Y * np.log(p) + (1 - Y) * np.log(1 - p))
+        if case.loss == "binary_cross_entropy":  # logits: log(1 + e^z) − t·z, mean over entries
+            return zs, acts, np.mean(np.logaddexp(0, z) - Y * z)
         loss = 0.5 * np.sum(r * r) if case.loss == "half_sse" else np.mean(r * r)
         return zs, acts, loss
 
@@ -160,6 +174,15 @@ class MutantBackend(Backend):
         n = X.shape[0]
         r = acts[-1] - Y
         d = r if case.loss == "half_sse" else 2 * r / r.size
+        if case.loss == "softmax_cross_entropy":
+            e = np.exp(acts[-1] - acts[-1].max(axis=1, keepdims=True))
+            d = (e / e.sum(axis=1, keepdims=True) - (0 if bug == "ce_missing_target" else Y)) / n
+        if case.loss == "binary_cross_entropy" and bug == "bce_from_probabilities":
+            p = 1 / (1 + np.exp(-acts[-1]))  # dE/dp·dp/dz through the probability: 0/0 at p = 1
+            with np.errstate(all="ignore"):
+                d = (p - Y) / (p * (1 - p)) * (p * (1 - p)) / r.size
+        if case.loss == "binary_cross_entropy" and bug != "bce_from_probabilities":
+            d = (1 / (1 + np.exp(-acts[-1])) - Y) / r.size
         if bug == "forgot_half":
             d = 2 * d
         if bug == "batch_mean_sum":

@@ -22,6 +22,16 @@ def write(tmp_path, text, name="case.toml"):
     return path
 
 
+CLASSES = """\
+layers = [2, 3]
+learning_rate = 0.1
+activation = "identity"
+loss = "softmax_cross_entropy"
+inputs = [[2.0, 3.0]]
+weights = [[[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]]]
+"""
+
+
 def replace_line(field, line):
     lines = [x for x in GOOD.splitlines() if not x.startswith(f"{field} =")]
     return "\n".join(lines + ([line] if line else [])) + "\n"
@@ -53,6 +63,30 @@ BAD = [
     ("activation-list-len", GOOD + 'activation = ["relu"]\n', "activation", "2"),
     ("activation-list-item", GOOD + 'activation = ["relu", "swish"]\n', "activation[1]", "swish"),
     ("loss-unknown", GOOD + 'loss = "cross_entropy"\n', "loss", "cross_entropy"),
+    # softmax cross-entropy: 2-3 network, targets as class indices or one-hot rows
+    ("class-index-out-of-range", CLASSES + "targets = [3]\n", "targets[0]", "class index 0 … 2"),
+    ("class-index-negative", CLASSES + "targets = [-1]\n", "targets[0]", "got -1"),
+    ("class-index-float", CLASSES + "targets = [1.5]\n", "targets[0]", "got 1.5"),
+    ("one-hot-sums-to-2", CLASSES + "targets = [[1, 1, 0]]\n", "targets[0]", "sum to 2"),
+    ("one-hot-not-0-1", CLASSES + "targets = [[0.5, 0.5, 0]]\n", "targets[0]", "one-hot"),
+    (
+        "cross-entropy-one-output",
+        GOOD + 'loss = "softmax_cross_entropy"\n',
+        "loss",
+        "needs at least 2 outputs",
+    ),
+    (
+        "cross-entropy-activation",
+        CLASSES.replace('"identity"', '"sigmoid"') + "targets = [1]\n",
+        "activation",
+        "last layer must be identity",
+    ),
+    (
+        "bce-target-out-of-range",
+        replace_line("targets", "targets = [[2.0]]") + 'loss = "binary_cross_entropy"\n',
+        "targets[0][0]",
+        "[0, 1]",
+    ),
     ("leaky-slope-text", GOOD + 'leaky_slope = "steep"\n', "leaky_slope", "must be a finite"),
     ("leaky-slope-nan", GOOD + "leaky_slope = nan\n", "leaky_slope", "must be a finite number"),
     ("leaky-slope-bool", GOOD + "leaky_slope = true\n", "leaky_slope", "got True"),

@@ -4,6 +4,7 @@ built-in case, and the report names a parameter the bug actually touches."""
 import importlib.metadata
 import json
 
+import numpy as np
 import pytest
 from mutants import BUGS
 
@@ -11,7 +12,7 @@ from backprop_crosscheck.backends import registry
 from backprop_crosscheck.comparisons.cli import main
 from backprop_crosscheck.reference import load_case
 
-CASES = ["article", "batch", "deep", "kink", "activations"]
+CASES = ["article", "batch", "deep", "kink", "activations", "classification"]
 
 
 @pytest.fixture
@@ -53,3 +54,35 @@ def test_the_bug_free_mutant_engine_passes(capsys):
     for name in CASES:
         run = run_case(load_case(name), [MutantBackend("none")], "float64")
         assert run.comparisons[0].status == "pass", run.comparisons[0].message
+
+
+SATURATED = """\
+# binary cross-entropy where the logits saturate the sigmoid: σ(±40) is 1 or 0 in float64
+layers = [1, 2]
+activation = "identity"
+loss = "binary_cross_entropy"
+learning_rate = 0.1
+inputs = [[1.0]]
+targets = [[0.0, 1.0]]
+weights = [[[40.0, -40.0]]]
+"""
+
+
+def test_bce_from_probabilities_turns_to_nan_at_saturation_and_is_caught(tmp_path):
+    """The reference computes from the logits (log(1 + e^z) − t·z): finite, the loss (40 + 40)/2
+    = 40 and dE/dW = (σ(±40) − t)/2 = ±½. A backend that takes the probability first gets
+    log(1 − 1) = −inf and 0/0 = NaN, and fails; the same engine from the logits passes."""
+    from mutants import MutantBackend
+
+    from backprop_crosscheck.comparisons.runner import run_case
+
+    case_file = tmp_path / "saturated.toml"
+    case_file.write_text(SATURATED)
+    engines = [MutantBackend("none"), MutantBackend("bce_from_probabilities")]
+    run = run_case(load_case(str(case_file)), engines)
+    assert run.reference.loss[0] == pytest.approx(40.0, rel=1e-12)
+    np.testing.assert_allclose(run.reference.gradients["W1"], [[0.5, -0.5]], rtol=1e-12)
+    right, wrong = run.comparisons
+    assert right.status == "pass", right.message
+    assert wrong.status == "fail"
+    assert np.isinf(wrong.result.loss[0]) and np.isnan(wrong.result.gradients["W1"][0, 0])

@@ -15,7 +15,7 @@ from backprop_crosscheck.comparisons.compare import agreement
 from backprop_crosscheck.comparisons.tolerance import tolerance_for
 from backprop_crosscheck.reference import parse_case, train
 from backprop_crosscheck.reference.activations import ACTIVATIONS, KINKED
-from backprop_crosscheck.reference.losses import LOSSES
+from backprop_crosscheck.reference.losses import CROSS_ENTROPY, LOSSES
 from backprop_crosscheck.reference.network import forward, loss_value
 
 SETTINGS = settings(
@@ -46,6 +46,15 @@ def cases(draw):
         "targets": matrix(batch, layers[-1]),
         "weights": [matrix(m, n) for m, n in zip(layers, layers[1:], strict=False)],
     }
+    if data["loss"] in CROSS_ENTROPY:  # logits out; class indices or 0/1 labels in
+        data["activation"][-1] = "identity"
+        if data["loss"] == "softmax_cross_entropy":
+            layers[-1] = max(layers[-1], 2)
+            data["weights"][-1] = matrix(layers[-2], layers[-1])
+            data["targets"] = draw(st.lists(st.integers(0, layers[-1] - 1), min_size=batch,
+                                            max_size=batch))  # fmt: skip
+        else:
+            data["targets"] = [[float(x > 0) for x in row] for row in data["targets"]]
     if draw(st.booleans()):
         data["biases"] = [matrix(1, n)[0] for n in layers[1:]]
     return parse_case(data, source="hypothesis", name="hypothesis")

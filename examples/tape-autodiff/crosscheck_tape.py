@@ -20,6 +20,7 @@ class TapeBackend(FrameworkBackend):
         devices=("cpu",),
         mode="reverse",
         activations=("identity", "sigmoid", "tanh", "relu"),  # what the engine has
+        losses=("half_sse", "mse"),
     )
 
     def setup(self, dtype, device):

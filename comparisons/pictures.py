@@ -11,7 +11,7 @@ import numpy as np
 from backprop_crosscheck.comparisons import output_files
 from backprop_crosscheck.reference import Case, train
 from backprop_crosscheck.reference.names import neuron_names, shown_per_neuron
-from backprop_crosscheck.reference.network import forward
+from backprop_crosscheck.reference.network import backward_pass, forward
 
 INSTALL = "pip install matplotlib  (or: pip install 'backprop-crosscheck[plot]')"
 STYLE = {
@@ -93,13 +93,18 @@ def _scalar_diagram(Figure, case: Case):
                 text += f"\nb = {fmt(params[f'b{layer}'][j])}"
             ax.text(layer, y(layer, j), text, ha="center", va="center", fontsize=8, zorder=5)
     out = case.layers[-1]
+    dE_dout = backward_pass(case, params, fwd, case.targets).dE_da[case.depth]
     for j in range(out):
-        p, t = fwd.prediction[0, j], case.targets[0, j]
-        d = p - t
+        t = case.targets[0, j]
+        # the article's Δ = prediction − actual is dE/dprediction for half_sse; other losses
+        # show their own dE/dprediction (cross-entropy: softmax or σ of the logits, minus t)
+        d = f"Δ = {fmt(dE_dout[0, j])}" if case.loss == "half_sse" else (
+            f"dE/dout = {fmt(dE_dout[0, j])}"
+        )  # fmt: skip
         ax.text(
             len(case.layers) - 0.72,
             y(case.depth, j),
-            f"actual = {fmt(t)}\nΔ = {fmt(d)}",
+            f"actual = {fmt(t)}\n{d}",
             ha="left",
             va="center",
             fontsize=8,

@@ -157,7 +157,7 @@ def family_seeds(seed: int, n: int) -> list[list[int]]:
 def tally(t: Tally, c, case, case_seed: int, dtype: str) -> None:
     """Count one backend's comparison on one case and dtype."""
     t.cases += 1
-    if c.status == "skip":
+    if c.status in ("skip", "unsupported"):  # unsupported: a case beyond the backend (n/a)
         t.skipped += 1
         return
     if c.agreement is not None and c.agreement.worst_ratio > t.worst_ratio:

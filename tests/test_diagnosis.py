@@ -15,7 +15,7 @@ from backprop_crosscheck import get_backend, load_case
 from backprop_crosscheck.comparisons.cli import main
 from backprop_crosscheck.comparisons.runner import run_case
 
-CASES = ["article", "batch", "deep", "kink", "activations", "classification"]
+CASES = ["article", "batch", "deep", "kink", "classification"]
 LEARNER = Path(__file__).parent.parent / "examples" / "learner"
 
 

@@ -12,7 +12,7 @@ from backprop_crosscheck.backends import registry
 from backprop_crosscheck.comparisons.cli import main
 from backprop_crosscheck.reference import load_case
 
-CASES = ["article", "batch", "deep", "kink", "activations", "classification"]
+CASES = ["article", "batch", "deep", "kink", "classification"]
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from backprop_crosscheck.comparisons.runner import check_backends, make_check
 from backprop_crosscheck.comparisons.shrink import fails_the_same, shrink
 from backprop_crosscheck.comparisons.sweep import sweep_case
 from backprop_crosscheck.reference import load_case, train
+from backprop_crosscheck.reference.activations import ACTIVATIONS, activation
 from backprop_crosscheck.reference.case_file import dump_case
 from backprop_crosscheck.reference.network import loss_value
 from backprop_crosscheck.reference.smaller_cases import smaller, without_layer
@@ -69,10 +70,9 @@ def test_a_failing_case_shrinks_to_a_local_minimum_that_fails_the_same_way(bug):
         assert not fails_the_same(judged(backend, smaller_still), shrunk.kind), what
 
 
-ACTIVATION_SETS = {  # every non-linear activation, three layers at a time
+ACTIVATION_SETS = {  # the frameworks' scripts run; every activation's NumPy rows: the test below
     "relu-sigmoid-tanh": ("relu", "sigmoid", "tanh"),
-    "leaky-gelu-softplus": ("leaky_relu", "gelu", "softplus"),
-    "gelu_tanh": ("gelu_tanh", "gelu_tanh", "identity"),
+    "leaky-gelu-gelu_tanh": ("leaky_relu", "gelu", "gelu_tanh"),
 }
 
 
@@ -104,6 +104,20 @@ def scripts(tmp_path_factory, activations) -> dict:
             runpy.run_path(str(path), run_name="__main__")
         runs[name] = (exited.value.code, printed.getvalue())
     return runs
+
+
+def test_a_scripts_numpy_rows_are_the_references_for_every_activation():
+    """The script's own f and f′ (written out, no harness import) against reference/'s."""
+    script = repro_script(small_case(), "torch", "float64", 1e-9, 1e-11)
+    numpy_part = script[script.index("# ---- the reference") :]
+    names = {"np": np, "math": __import__("math"), "LEAKY_SLOPE": 0.2, "__name__": "script"}
+    exec(numpy_part.split("def numpy_grads")[0], names)  # noqa: S102 - our own generated text
+    z = np.linspace(-4, 4, 41) + 0.013
+    for name in ACTIVATIONS:
+        row = activation(name, 0.2)
+        np.testing.assert_allclose(names["F"][name](z), row.f(z), rtol=1e-14, atol=1e-15)
+        got = names["F_PRIME"][name](z, row.f(z))
+        np.testing.assert_allclose(got, row.fprime(z, row.f(z)), rtol=1e-13, atol=1e-15)
 
 
 @pytest.mark.parametrize("backend", list(FRAMEWORKS))

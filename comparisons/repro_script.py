@@ -11,18 +11,21 @@ known to the harness, so it gets the shrunk case file alone.
 
 from backprop_crosscheck.reference import Case
 
-FRAMEWORKS = {
-    # name: (what the script imports, def grads(params, X, Y) -> (loss, {name: dE/dname, "X"}))
-    "torch": (
-        "torch",
-        '''
+TORCH = """
 import torch
 
 NNF = torch.nn.functional
 ACT = {"identity": lambda z: z, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu,
        "leaky_relu": lambda z: NNF.leaky_relu(z, LEAKY_SLOPE), "softplus": NNF.softplus,
        "gelu": NNF.gelu, "gelu_tanh": lambda z: NNF.gelu(z, approximate="tanh")}
+"""  # both torch scripts' imports and activations
 
+FRAMEWORKS = {
+    # name: (what the script imports, def grads(params, X, Y) -> (loss, {name: dE/dname, "X"}))
+    "torch": (
+        "torch",
+        TORCH
+        + '''
 
 def framework_grads(params, X, Y):
     """torch autograd: loss.backward(), then each tensor's .grad."""
@@ -42,14 +45,8 @@ def framework_grads(params, X, Y):
     ),
     "torch-func": (
         "torch",
-        '''
-import torch
-
-NNF = torch.nn.functional
-ACT = {"identity": lambda z: z, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu,
-       "leaky_relu": lambda z: NNF.leaky_relu(z, LEAKY_SLOPE), "softplus": NNF.softplus,
-       "gelu": NNF.gelu, "gelu_tanh": lambda z: NNF.gelu(z, approximate="tanh")}
-
+        TORCH
+        + '''
 
 def framework_grads(params, X, Y):
     """torch.func.grad_and_value: the functional transform, no .backward()."""

@@ -16,10 +16,15 @@ class AutogradBackend(FrameworkBackend):
     def setup(self, dtype, device):
         import autograd
         import autograd.numpy as anp
-        import autograd.scipy.special
 
         self.autograd, self.xp = autograd, anp
-        self.erf = autograd.scipy.special.erf  # for gelu; the rest written with autograd.numpy
+
+    @property
+    def erf(self):
+        """For gelu alone: autograd.scipy imports SciPy (~1.5 s), which no other case needs."""
+        import autograd.scipy.special
+
+        return autograd.scipy.special.erf
 
     def tensor(self, array, dtype, device):
         return np.array(array, dtype=dtype)

@@ -6,12 +6,14 @@ r     = train(case)                     # loss trajectory, gradients, updated/fi
 
 from backprop_crosscheck.reference.case import Case, CaseError
 from backprop_crosscheck.reference.case_file import builtin_case_names, load_case, parse_case
-from backprop_crosscheck.reference.network import backward, forward, sgd_step, train
+from backprop_crosscheck.reference.network import backward, forward, train
+from backprop_crosscheck.reference.optimizers import Optimizer, sgd_step
 from backprop_crosscheck.reference.result import Result
 
 __all__ = [
     "Case",
     "CaseError",
+    "Optimizer",
     "Result",
     "backward",
     "builtin_case_names",

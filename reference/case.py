@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from backprop_crosscheck.reference.optimizers import Optimizer
+
 
 class CaseError(ValueError):
     """An invalid case: the message names the file and the field."""
@@ -20,7 +22,7 @@ class Case:
     name: str
     layers: tuple[int, ...]  # neurons per layer, input layer first
     activations: tuple[str, ...]  # one per weight layer
-    loss: str  # "half_sse" | "mse"
+    loss: str  # losses.LOSSES: "half_sse", "mse", "softmax_cross_entropy", …
     learning_rate: float
     steps: int
     inputs: np.ndarray  # (samples, layers[0])
@@ -30,6 +32,7 @@ class Case:
     frozen: frozenset[str] = frozenset()  # tensor names kept fixed by the update
     aliases: Mapping[str, str] = dataclasses.field(default_factory=dict)  # "w1" -> "W1[0,0]"
     leaky_slope: float = 0.01  # leaky_relu's slope for z < 0 (activations.LEAKY_SLOPE)
+    optimizer: Optimizer = Optimizer()  # the update rule: plain SGD (the article's) by default
     description: str = ""
     source: str = "<built-in>"  # where the case came from, for messages
 

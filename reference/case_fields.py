@@ -11,11 +11,18 @@ import numpy as np
 from backprop_crosscheck.reference.activations import ACTIVATIONS, LEAKY_SLOPE
 from backprop_crosscheck.reference.case import Case, CaseError, parse_scalar
 from backprop_crosscheck.reference.losses import CROSS_ENTROPY, LOSSES
+from backprop_crosscheck.reference.optimizers import (
+    EPSILON_PLACEMENTS,
+    LEARNING_RATE_ON,
+    OPTIMIZERS,
+    SETTINGS,
+    Optimizer,
+)
 
 REQUIRED = ("layers", "learning_rate", "inputs", "targets", "weights")
 OPTIONAL = (
     "name", "description", "activation", "loss", "steps", "biases", "frozen", "aliases",
-    "leaky_slope",
+    "leaky_slope", "optimizer", *(f for rule in SETTINGS.values() for f in rule),
 )  # fmt: skip
 
 
@@ -77,7 +84,38 @@ def parse_case(
         description=data.get("description", ""),
         source=source,
         leaky_slope=_leaky_slope(data.get("leaky_slope", LEAKY_SLOPE), fail),
+        optimizer=_optimizer(data, fail),
     )
+
+
+def _optimizer(data: dict, fail) -> Optimizer:
+    """The update rule and its settings; a setting of another rule is an error (a typo in
+    the rule's name would otherwise silently run plain SGD)."""
+    name = _choice(data.get("optimizer", "sgd"), "optimizer", OPTIMIZERS, fail)
+    for rule, settings in SETTINGS.items():
+        for field in settings:
+            if field in data and rule != name:
+                fail(
+                    field, f"is a setting of optimizer {rule!r}; this case's optimizer is {name!r}"
+                )
+    given = {field: data[field] for field in SETTINGS[name] if field in data}
+    for field in ("momentum", "beta1", "beta2"):
+        if field in given and not (_is_number(given[field]) and 0 <= given[field] < 1):
+            fail(field, f"must be a number in [0, 1), got {_short(given[field])}")
+    if "dampening" in given and not (
+        _is_number(given["dampening"]) and 0 <= given["dampening"] <= 1
+    ):
+        fail("dampening", f"must be a number in [0, 1], got {_short(given['dampening'])}")
+    if "epsilon" in given and not (
+        _is_number(given["epsilon"]) and _finite(given["epsilon"]) and given["epsilon"] > 0
+    ):
+        fail("epsilon", f"must be a finite number > 0, got {_short(given['epsilon'])}")
+    for field, table in (("learning_rate_on", LEARNING_RATE_ON),
+                         ("epsilon_placement", EPSILON_PLACEMENTS)):  # fmt: skip
+        if field in given:
+            _choice(given[field], field, dict.fromkeys(table), fail)
+    numbers = {k: float(v) if _is_number(v) else v for k, v in given.items()}
+    return Optimizer(name, **numbers)
 
 
 def _leaky_slope(value, fail) -> float:

@@ -113,6 +113,9 @@ def dump_case(case: Case) -> str:
         lines.append(f"frozen = {value(sorted(case.frozen))}")
     if "leaky_relu" in case.activations:
         lines.append(f"leaky_slope = {value(case.leaky_slope)}")
+    if case.optimizer.name != "sgd":
+        lines.append(f"optimizer = {value(case.optimizer.name)}")
+        lines += [f"{k} = {value(v)}" for k, v in case.optimizer.settings().items()]
     if case.aliases:
         lines.append("\n[aliases]")
         lines += [f"{alias} = {value(target)}" for alias, target in case.aliases.items()]

@@ -23,6 +23,7 @@ from backprop_crosscheck.reference.activations import KINKED, activation
 from backprop_crosscheck.reference.case import Case
 from backprop_crosscheck.reference.losses import LOSSES
 from backprop_crosscheck.reference.network import backward, forward, loss_value
+from backprop_crosscheck.reference.optimizers import start, update
 from backprop_crosscheck.reference.result import Result
 
 STEP = np.finfo(np.float64).eps ** (1 / 3)
@@ -164,22 +165,23 @@ def _same(a, b) -> bool:
     return all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
 
 
-def sgd(case: Case, params: dict, lr) -> tuple[dict, dict]:
-    """(finite-difference gradients rounded to the run's dtype, the updated parameters)."""
-    grads = {n: g.astype(lr.dtype) for n, g in gradients(case, params).items()}
-    return grads, {n: p if n in case.frozen else p - lr * grads[n] for n, p in params.items()}
+def descend(case: Case, params: dict, state: dict) -> tuple[dict, dict, dict]:
+    """(finite-difference gradients rounded to the run's dtype, the parameters the case's
+    optimizer makes of them, its state after)."""
+    dtype = next(iter(params.values())).dtype
+    grads = {n: g.astype(dtype) for n, g in gradients(case, params).items()}
+    return grads, *update(case, params, grads, state)
 
 
 def train_by_differences(case: Case, dtype=np.float64) -> Result:
-    """``case.steps`` SGD steps on finite-difference gradients, in ``dtype``."""
+    """``case.steps`` steps of the case's optimizer on finite-difference gradients."""
     dtype = np.dtype(dtype)
     params = case.parameters(dtype)
     X, Y = case.inputs.astype(dtype), case.targets.astype(dtype)
-    lr = dtype.type(case.learning_rate)
-    losses, first_grads, updated = [], {}, {}
+    losses, first_grads, updated, state = [], {}, {}, start(case, params)
     for step in range(case.steps):
         losses.append(loss_value(case, params, X, Y))
-        grads, params = sgd(case, params, lr)
+        grads, params, state = descend(case, params, state)
         if step == 0:
             first_grads, updated = grads, params
     losses.append(loss_value(case, params, X, Y))

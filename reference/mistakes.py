@@ -12,6 +12,7 @@ from backprop_crosscheck.reference.activations import activation
 from backprop_crosscheck.reference.case import Case
 from backprop_crosscheck.reference.losses import LOSSES
 from backprop_crosscheck.reference.network import forward
+from backprop_crosscheck.reference.optimizers import start, update
 from backprop_crosscheck.reference.result import Result
 
 # name -> what it is, as a learner would say it
@@ -36,16 +37,30 @@ MISTAKES = {
     "float32_inside": "float32 arithmetic inside a float64 run",
     "layer_shift": "layer l's gradient reported for layer l+1",
     "frozen_updated": "a frozen parameter updated anyway",
+    "adam_no_bias_correction": "Adam without its bias correction: m/(√v + ε) for m̂/(√v̂ + ε)",
+    "momentum_not_carried": (
+        "momentum's velocity (Adam's moments too) not carried between steps: every step taken "
+        "as the first"
+    ),
 }
+OPTIMIZER_MISTAKES = {"adam_no_bias_correction": ("adam",),
+                      "momentum_not_carried": ("momentum", "adam")}  # fmt: skip
+
+
+def mistakes_for(case: Case) -> list[str]:
+    """The mistakes that can be made on this case (not Adam's under plain SGD)."""
+    rule = case.optimizer.name
+    return [m for m in MISTAKES if rule in OPTIMIZER_MISTAKES.get(m, (rule,))]
 
 
 def train_with(case: Case, mistake: str, dtype=np.float64) -> Result:
-    """``case.steps`` SGD steps as the reference takes them, but for ``mistake``."""
+    """``case.steps`` steps as the reference takes them, but for ``mistake``."""
     out = np.dtype(dtype)
     work = np.float32 if mistake == "float32_inside" else out
     params = case.parameters(work)
     X, Y = case.inputs.astype(work), case.targets.astype(work)
     losses, first, updated, carried = [], None, None, None
+    state = start(case, params)
     with np.errstate(all="ignore"):
         for step in range(case.steps):
             fwd = forward(case, params, X, Y)
@@ -55,7 +70,9 @@ def train_with(case: Case, mistake: str, dtype=np.float64) -> Result:
             if mistake == "no_grad_clear":
                 carried = grads
             losses.append(fwd.loss)
-            params = _update(case, params, grads, mistake)
+            if mistake == "momentum_not_carried":
+                state = start(case, params)  # velocity and moments back to 0, t to 0
+            params, state = _update(case, params, grads, mistake, state)
             if step == 0:
                 first, updated = grads, params
         losses.append(forward(case, params, X, Y).loss)
@@ -118,14 +135,22 @@ def _gradients(case, params, fwd, Y, mistake) -> dict:
     return {name: grads[name] for name in [*params, "X"]}
 
 
-def _update(case, params, grads, mistake) -> dict:
-    """p − a·g, but for ``mistake``."""
+def _update(case, params, grads, mistake, state) -> tuple[dict, dict]:
+    """The case's update rule (reference/optimizers.py), but for ``mistake``."""
     a = case.learning_rate
-    step = {"lr_twice": a * a, "lr_missing": 1.0}.get(mistake, a)
-    new = {}
+    rule = case.replace(
+        learning_rate={"lr_twice": a * a, "lr_missing": 1.0}.get(mistake, a),
+        frozen=frozenset() if mistake == "frozen_updated" else case.frozen,
+    )
+    new, after = update(rule, params, grads, state)
+    if mistake == "adam_no_bias_correction" and case.optimizer.name == "adam":
+        eps = case.optimizer.epsilon
+        for name in new:  # m/(√v + ε): the moments as they are, not divided by 1 − βᵗ
+            if name not in rule.frozen:
+                new[name] = params[name] - a * after["m"][name] / (np.sqrt(after["v"][name]) + eps)
     for name, p in params.items():
-        frozen = name in case.frozen and mistake != "frozen_updated"
-        kept = mistake == "never_updates_output" and name == f"W{case.depth}"
-        sign = -1 if mistake == "bias_sign_flip" and name.startswith("b") else 1
-        new[name] = p if frozen or kept else p - sign * step * grads[name]
-    return new
+        if mistake == "never_updates_output" and name == f"W{case.depth}":
+            new[name] = p
+        if mistake == "bias_sign_flip" and name.startswith("b"):
+            new[name] = 2 * p - new[name]  # p + step where p − step was meant
+    return new, after

@@ -22,6 +22,7 @@ import numpy as np
 from backprop_crosscheck.reference.activations import activation
 from backprop_crosscheck.reference.case import Case
 from backprop_crosscheck.reference.losses import LOSSES
+from backprop_crosscheck.reference.optimizers import params_dtype, start, update
 from backprop_crosscheck.reference.result import Result
 
 
@@ -79,26 +80,6 @@ def backward(case: Case, params: dict, fwd: Forward, Y: np.ndarray) -> dict[str,
     return backward_pass(case, params, fwd, Y).gradients
 
 
-def sgd_step(case: Case, params: dict, grads: dict) -> dict[str, np.ndarray]:
-    """p* = p − a·dE/dp for every parameter that is not frozen."""
-    a = params_dtype(params).type(case.learning_rate)
-    return {
-        name: p if name in case.frozen else p_minus_a_g(p, a, grads[name])
-        for name, p in params.items()
-    }
-
-
-def p_minus_a_g(p: np.ndarray, a, g: np.ndarray) -> np.ndarray:
-    """p − a·g with one temporary, not two (it matters for the bench's largest networks)."""
-    out = np.multiply(g, -a)  # −a·g, in a buffer of its own …
-    out += p  # … then p added in place
-    return out
-
-
-def params_dtype(params: dict) -> np.dtype:
-    return next(iter(params.values())).dtype
-
-
 def loss_value(case: Case, params: dict, X=None, Y=None) -> float:
     """E at params (the forward pass alone: what finite differences need)."""
     dtype = params_dtype(params)
@@ -107,16 +88,18 @@ def loss_value(case: Case, params: dict, X=None, Y=None) -> float:
     return forward(case, params, X, Y).loss
 
 
-def step(case: Case, params: dict, X: np.ndarray, Y: np.ndarray):
-    """One SGD step: (loss before it, dE/d everything, the updated parameters)."""
+def step(case: Case, params: dict, X: np.ndarray, Y: np.ndarray, state: dict):
+    """One step of the case's optimizer: (loss before it, dE/d everything, the updated
+    parameters, the optimizer's state after it); ``state`` from optimizers.start."""
     fwd = forward(case, params, X, Y)
     grads = backward(case, params, fwd, Y)
-    return fwd.loss, grads, sgd_step(case, params, grads)
+    return fwd.loss, grads, *update(case, params, grads, state)
 
 
 def train(case: Case, dtype=np.float64) -> Result:
-    """Run ``case.steps`` SGD steps in ``dtype`` and collect the Result. Overflow is not
-    warned about: ``reference_problem`` says where a trajectory stops being finite."""
+    """Run ``case.steps`` steps of the case's optimizer in ``dtype`` and collect the Result.
+    Overflow is not warned about: ``reference_problem`` says where a trajectory stops being
+    finite."""
     with np.errstate(all="ignore"):
         return _train(case, dtype)
 
@@ -136,9 +119,9 @@ def reference_problem(result: Result) -> str | None:
 def _train(case: Case, dtype) -> Result:
     params = case.parameters(dtype)
     X, Y = case.inputs.astype(dtype), case.targets.astype(dtype)
-    losses, first_grads, updated = [], None, None
+    losses, first_grads, updated, state = [], None, None, start(case, params)
     for i in range(case.steps):
-        loss, grads, params = step(case, params, X, Y)
+        loss, grads, params, state = step(case, params, X, Y, state)
         losses.append(loss)
         if i == 0:
             first_grads, updated = grads, params

@@ -10,6 +10,10 @@ from backprop_crosscheck.reference.case import Case
 from backprop_crosscheck.reference.case_file import parse_case
 from backprop_crosscheck.reference.losses import CROSS_ENTROPY, LOSSES
 from backprop_crosscheck.reference.network import train
+from backprop_crosscheck.reference.optimizers import OPTIMIZERS
+
+OPTIMIZER_STREAM = 2**31  # the optimizer's own random stream: cases drawing plain SGD are the
+# ones these seeds gave before optimizers were drawn
 
 
 def random_case(
@@ -23,13 +27,17 @@ def random_case(
     losses: tuple[str, ...] = tuple(LOSSES),
     biases: bool | None = None,  # None: chosen at random
     frozen: bool = True,  # may freeze a tensor or all biases
+    optimizers: tuple[str, ...] = OPTIMIZERS,
 ) -> Case:
     """A random case; the sweep uses max_depth=4, max_width=32, max_batch=16, max_steps=5."""
     rng = np.random.default_rng(seed)
     shape = _architecture(
         rng, max_depth, max_width, max_batch, max_steps, activations, losses, biases, frozen
     )
-    return _stable(parse_case(_draw(rng, shape, f"random-{seed}"), source=f"random-{seed}"))
+    data = _draw(rng, shape, f"random-{seed}")
+    opt_rng = np.random.default_rng([seed, OPTIMIZER_STREAM])
+    data.update(_optimizer(opt_rng, _optimizer_structure(opt_rng, optimizers)))
+    return _stable(parse_case(data, source=f"random-{seed}"))
 
 
 def family_case(family: int, member: int, **bounds) -> Case:
@@ -42,9 +50,46 @@ def family_case(family: int, member: int, **bounds) -> Case:
     if rng.random() < 0.3:  # the frozen set is part of the architecture
         shape["frozen"] = _frozen_choice(rng, shape)
     name = f"random-{family}.{member}"
+    structure = _optimizer_structure(np.random.default_rng([family, OPTIMIZER_STREAM]), OPTIMIZERS)
     rng = np.random.default_rng([family, member])
     shape["lr_choice"] *= float(rng.uniform(0.5, 1.5))  # a traced argument: free to differ
-    return _stable(parse_case(_draw(rng, shape, name), source=name, name=name))
+    data = _draw(rng, shape, name)
+    data.update(_optimizer(np.random.default_rng([family, member, OPTIMIZER_STREAM]), structure))
+    return _stable(parse_case(data, source=name, name=name))
+
+
+def _optimizer_structure(rng, optimizers: tuple[str, ...]) -> dict:
+    """The rule and its conventions — part of a family's architecture (what an engine compiles);
+    plain SGD half of the time. A dampening is drawn as none, equal to μ (autograd's) or any."""
+    weights = np.array([2.0 if o == "sgd" else 1.0 for o in optimizers])
+    name = str(rng.choice(optimizers, p=weights / weights.sum()))
+    return {
+        "optimizer": name,
+        "learning_rate_on": str(rng.choice(["step", "step", "step", "velocity"])),
+        "dampening": str(rng.choice(["none", "none", "mass", "any"])),
+        "epsilon_placement": str(
+            rng.choice(["after_correction"] * 3 + ["before_correction", "inside_sqrt"])
+        ),
+    }
+
+
+def _optimizer(rng, structure: dict) -> dict:
+    """The case-file fields of the structure's rule, its numbers drawn per case."""
+    name = structure["optimizer"]
+    if name == "momentum":
+        mu = float(rng.uniform(0.5, 0.95))
+        d = {"none": 0.0, "mass": mu, "any": float(rng.uniform(0, 1))}[structure["dampening"]]
+        return {"optimizer": name, "momentum": mu, "dampening": d,
+                "learning_rate_on": structure["learning_rate_on"]}  # fmt: skip
+    if name == "adam":
+        return {
+            "optimizer": name,
+            "beta1": float(rng.uniform(0.8, 0.95)),
+            "beta2": float(rng.choice([0.99, 0.999, 0.9999])),
+            "epsilon": float(10 ** rng.uniform(-8, -4)),
+            "epsilon_placement": structure["epsilon_placement"],
+        }
+    return {}
 
 
 def _architecture(rng, max_depth, max_width, max_batch, max_steps, activations, losses,

@@ -5,10 +5,11 @@ import numpy as np
 
 from backprop_crosscheck import Backend, Capabilities
 from backprop_crosscheck.reference.finite_differences import (
+    descend,
     hvp_by_differences,
-    sgd,
     train_by_differences,
 )
+from backprop_crosscheck.reference.optimizers import OPTIMIZERS, start
 
 
 class FiniteDifferenceBackend(Backend):
@@ -22,6 +23,7 @@ class FiniteDifferenceBackend(Backend):
         max_parameters=5_000,
         hvp="central differences of the hand-derived gradient along v",
         hvp_tolerance={"float64": (1e-6, 1e-7)},
+        optimizers=OPTIMIZERS,  # the reference's rules, applied to its numeric gradients
     )
 
     def run(self, case, dtype, device="cpu"):
@@ -31,11 +33,12 @@ class FiniteDifferenceBackend(Backend):
         return {n: h.astype(dtype) for n, h in hvp_by_differences(case, v).items()}
 
     def stepper(self, case, dtype, device="cpu"):
-        dtype = np.dtype(dtype)
-        state = {"params": case.parameters(dtype)}
-        lr = dtype.type(case.learning_rate)
+        params = case.parameters(np.dtype(dtype))
+        state = {"params": params, "optimizer": start(case, params)}
 
         def step():
-            _, state["params"] = sgd(case, state["params"], lr)
+            _, state["params"], state["optimizer"] = descend(
+                case, state["params"], state["optimizer"]
+            )
 
         return step

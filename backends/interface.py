@@ -59,6 +59,9 @@ class Capabilities:
     # "unsupported" for it (reported n/a, like a skip), not an error.
     activations: tuple[str, ...] | None = None
     losses: tuple[str, ...] | None = None  # the same for losses
+    # The update rules its own optimizer runs (reference/optimizers.py): plain SGD unless it
+    # declares more; a momentum or Adam case is n/a for a backend without them.
+    optimizers: tuple[str, ...] = ("sgd",)
 
 
 class Backend(ABC):
@@ -92,12 +95,24 @@ class Backend(ABC):
         return None
 
     def unsupported(self, case: Case) -> str | None:
-        """Why this backend cannot run this case at all (an activation it lacks), or None."""
+        """Why this backend cannot run this case at all (an activation or optimizer it lacks,
+        an optimizer convention its framework does not follow), or None."""
         caps = self.capabilities
-        for known, asked in ((caps.activations, case.activations), (caps.losses, (case.loss,))):
-            missing = [] if known is None else sorted(set(asked) - set(known))
+        asked = (
+            (caps.activations, case.activations),
+            (caps.losses, (case.loss,)),
+            (caps.optimizers, (case.optimizer.name,)),
+        )
+        for known, wanted in asked:
+            missing = [] if known is None else sorted(set(wanted) - set(known))
             if missing:
                 return f"{self.name} has no {', '.join(missing)} (it runs {', '.join(known)})"
+        return self.convention(case.optimizer)
+
+    def convention(self, optimizer) -> str | None:
+        """Why this backend's own optimizer cannot follow the case's convention (where Adam's
+        epsilon sits, momentum's dampening), or None: a documented divergence, reported n/a,
+        never a loosened tolerance (docs/optimizers.md)."""
         return None
 
     @abstractmethod
@@ -134,7 +149,8 @@ class FrameworkBackend(Backend):
     the activations (an adapter may still set ``self.acts`` or override ``activation``). It
     implements ``tensor``, ``to_numpy`` and ``loss_and_grads``; ``update`` may be overridden for
     in-place engines, ``step`` for engines that compile the whole step, ``scope`` for a
-    dtype/device context (JAX's x64 switch), ``hessian_vector`` to declare H·v.
+    dtype/device context (JAX's x64 switch), ``hessian_vector`` to declare H·v, ``optimizer``
+    for the framework's own momentum and Adam.
     """
 
     xp = None  # the framework's array namespace, set by setup
@@ -245,6 +261,34 @@ class FrameworkBackend(Backend):
         loss, jvp or hvp; data, parameters and the learning rate are its arguments."""
         return function
 
+    def optimizer(self, case: Case):
+        """The framework's own optimizer for the case's momentum or Adam (torch.optim.Adam, an
+        optax transformation), as two functions: ``init(params) -> state`` and
+        ``apply(params, grads, state) -> (params, state)``, frozen parameters left as they
+        are. The loop carries the state from step to step. Plain SGD never comes here (``step``
+        and ``update``). Declare the rules in ``Capabilities.optimizers``."""
+        raise NotImplementedError(f"{self.name} has no optimizer {case.optimizer.name}")
+
+    def stepping(self, case: Case, params: dict):
+        """``(params, X, Y) -> (loss, grads, params)``, one step per call: ``step`` for plain
+        SGD; with the framework's own optimizer, its state carried from one call to the next."""
+        if case.optimizer.name == "sgd":
+            return lambda params, X, Y: self.step(case, params, X, Y)
+        init, apply = self.optimizer(case)
+        state = [init(params)]
+
+        def optimize(params, state, X, Y):
+            loss, grads = self.loss_and_grads(case, params, X, Y)
+            return loss, grads, *apply(params, grads, state)
+
+        def one_step(params, X, Y):
+            loss, grads, params, state[0] = self.compile("optimize", case, optimize)(
+                params, state[0], X, Y
+            )
+            return loss, grads, params
+
+        return one_step
+
     def step(self, case: Case, params: dict, X, Y, lr=None) -> tuple[object, dict, dict]:
         """One SGD step: (the loss, dE/d every parameter and "X", the updated parameters)."""
 
@@ -290,8 +334,9 @@ class FrameworkBackend(Backend):
         with self.scope(dtype, device):
             params, X, Y = self.tensors(case, dtype, device)
             losses, first_grads, updated = [], {}, {}
+            step = self.stepping(case, params)
             for i in range(case.steps):
-                loss, grads, params = self.step(case, params, X, Y)
+                loss, grads, params = step(params, X, Y)
                 losses.append(self.numpy_copy(loss))
                 if i == 0:
                     first_grads, updated = self.numpy_copies(grads), self.numpy_copies(params)
@@ -330,11 +375,12 @@ class FrameworkBackend(Backend):
     def stepper(self, case: Case, dtype: str, device: str = "cpu"):
         with self.scope(dtype, device):
             params, X, Y = self.tensors(case, dtype, device)
+            step = self.stepping(case, params)
         state = {"params": params}
 
         def one_step():
             with self.scope(dtype, device):
-                loss, _, state["params"] = self.step(case, state["params"], X, Y)
+                loss, _, state["params"] = step(state["params"], X, Y)
                 return self.to_numpy(loss)  # copying the loss to the host waits for the device
 
         return one_step

@@ -3,6 +3,7 @@ reverse mode of every other framework backend (one JVP per input scalar)."""
 
 from backprop_crosscheck import Capabilities
 from backprop_crosscheck.backends.jax_grad import JaxBackend
+from backprop_crosscheck.reference.optimizers import OPTIMIZERS
 
 
 class JaxForwardBackend(JaxBackend):
@@ -13,6 +14,7 @@ class JaxForwardBackend(JaxBackend):
         max_parameters=5_000,
         hvp="forward over forward (jvp of jacfwd)",
         jvp="jax.jvp",
+        optimizers=OPTIMIZERS,  # optax's own, as jax's
     )
 
     def gradient_function(self, case, Y):

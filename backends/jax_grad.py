@@ -7,6 +7,7 @@ import contextlib
 import numpy as np
 
 from backprop_crosscheck import BackendUnavailable, Capabilities, FrameworkBackend
+from backprop_crosscheck.reference.optimizers import OPTIMIZERS
 
 COMPILED = {}  # see JaxBackend.compile
 
@@ -14,8 +15,13 @@ COMPILED = {}  # see JaxBackend.compile
 class JaxBackend(FrameworkBackend):
     name = "jax"
     module = "jax"
-    install_hint = "pip install jax==0.10.2"
-    capabilities = Capabilities(devices=("cpu", "cuda"), hvp="jvp of grad", jvp="jax.jvp")
+    install_hint = "pip install jax==0.10.2 optax==0.2.8"
+    capabilities = Capabilities(
+        devices=("cpu", "cuda"),
+        hvp="jvp of grad",
+        jvp="jax.jvp",
+        optimizers=OPTIMIZERS,  # momentum and Adam: optax's own
+    )
 
     @contextlib.contextmanager
     def scope(self, dtype, device):
@@ -72,10 +78,49 @@ class JaxBackend(FrameworkBackend):
     def compile(self, what, case, function):
         """jax.jit, kept per purpose and architecture: a shape family compiles once."""
         key = (type(self), what, case.activations, case.loss, case.frozen, case.biases is None,
-               case.leaky_slope)  # fmt: skip
+               case.leaky_slope, case.optimizer.structure())  # fmt: skip
         if key not in COMPILED:
             COMPILED[key] = self.jax.jit(function)
         return COMPILED[key]
+
+    def optimizer(self, case):
+        """optax.sgd(momentum=μ) or optax.adam (epsilon inside the root: its eps_root), the
+        hyperparameters in the optimizer's state (optax.inject_hyperparams): traced, not
+        compiled in, so a shape family compiles once."""
+        try:
+            import optax
+        except ImportError:
+            hint = self.install_hint
+            raise BackendUnavailable(f"{self.name}: optax is not installed ({hint})") from None
+        opt, lr = case.optimizer, case.learning_rate
+        if opt.name == "momentum":
+            tx = optax.inject_hyperparams(optax.sgd)(learning_rate=lr, momentum=opt.momentum)
+        else:
+            inside = opt.epsilon_placement == "inside_sqrt"
+            tx = optax.inject_hyperparams(optax.adam)(
+                learning_rate=lr, b1=opt.beta1, b2=opt.beta2,
+                eps=0.0 if inside else opt.epsilon, eps_root=opt.epsilon if inside else 0.0,
+            )  # fmt: skip
+
+        def trained(tensors, params):
+            return {n: tensors[n] for n in params if n not in case.frozen}
+
+        def apply(params, grads, state):
+            updates, state = tx.update(trained(grads, params), state, trained(params, params))
+            return {**params, **optax.apply_updates(trained(params, params), updates)}, state
+
+        def init(params):  # on the device, as the steps' own output is: one executable
+            return self.jax.device_put(tx.init(trained(params, params)), self.device)
+
+        return init, apply
+
+    def convention(self, optimizer):
+        if optimizer.name == "momentum" and optimizer.dampening != 0:
+            return "optax.sgd's momentum (optax.trace) has no dampening: dampening = 0 only"
+        if optimizer.name == "adam" and optimizer.epsilon_placement == "before_correction":
+            return ("optax.adam adds epsilon after the bias correction (eps) or inside the root "
+                    "(eps_root), never before the correction")  # fmt: skip
+        return None
 
     def final_loss(self, case, params, X, Y):
         return self.step(case, params, X, Y)[0]  # the step's loss: no second compile

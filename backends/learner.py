@@ -9,12 +9,15 @@ import numpy as np
 
 from backprop_crosscheck import Backend, Capabilities, Result
 from backprop_crosscheck.reference.network import forward
+from backprop_crosscheck.reference.optimizers import OPTIMIZERS, start, update
 
 FUNCTION = "backprop"
 
 
 class LearnerBackend(Backend):
-    capabilities = Capabilities(mode="yours", input_gradient=False)
+    # momentum and Adam: the case's rule applied to the function's gradients unless it
+    # returns "updated" itself (keeping its own velocity/moments between calls)
+    capabilities = Capabilities(mode="yours", input_gradient=False, optimizers=OPTIMIZERS)
 
     def __init__(self, path: str):
         self.path = str(Path(path).resolve())
@@ -34,6 +37,7 @@ class LearnerBackend(Backend):
         params = case.parameters(dtype)
         X, Y = case.inputs.astype(dtype), case.targets.astype(dtype)
         losses, first, updated, intermediates = [], None, None, None
+        state = start(case, params)
         for step in range(case.steps + 1):
             answer = _read(backprop(case, {n: p.copy() for n, p in params.items()}, X.copy(),
                                     Y.copy()), params)  # fmt: skip
@@ -41,10 +45,10 @@ class LearnerBackend(Backend):
             if step == case.steps:
                 break
             grads = answer["gradients"]
-            params = answer.get("updated") or {
-                n: p if n in case.frozen else p - dtype.type(case.learning_rate) * grads[n]
-                for n, p in params.items()
-            }
+            if "updated" in answer:
+                params = answer["updated"]
+            else:
+                params, state = update(case, params, grads, state)
             if step == 0:
                 first, updated = grads, params
                 intermediates = answer.get("intermediates")

@@ -6,23 +6,27 @@ from backprop_crosscheck import Backend, Capabilities
 from backprop_crosscheck.reference import train
 from backprop_crosscheck.reference.hvp import hvp
 from backprop_crosscheck.reference.network import step
+from backprop_crosscheck.reference.optimizers import OPTIMIZERS, start
 
 
 class NumpyBackend(Backend):
     name = "numpy"
     distribution = "numpy"
     install_hint = "pip install numpy"
-    capabilities = Capabilities(mode="by hand", hvp="by hand (R-operator)")
+    capabilities = Capabilities(mode="by hand", hvp="by hand (R-operator)", optimizers=OPTIMIZERS)
 
     def run(self, case, dtype, device="cpu"):
         return train(case, np.dtype(dtype))
 
     def stepper(self, case, dtype, device="cpu"):
-        state = {"params": case.parameters(np.dtype(dtype))}
+        params = case.parameters(np.dtype(dtype))
+        state = {"params": params, "optimizer": start(case, params)}
         X, Y = case.inputs.astype(dtype), case.targets.astype(dtype)
 
         def one_step():
-            loss, _, state["params"] = step(case, state["params"], X, Y)
+            loss, _, state["params"], state["optimizer"] = step(
+                case, state["params"], X, Y, state["optimizer"]
+            )
             return loss
 
         return one_step

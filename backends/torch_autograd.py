@@ -1,6 +1,7 @@
 """`torch`: PyTorch autograd — ``loss.backward()``, update under ``torch.no_grad()``."""
 
 from backprop_crosscheck import BackendUnavailable, Capabilities, FrameworkBackend
+from backprop_crosscheck.reference.optimizers import OPTIMIZERS
 
 
 class TorchBackend(FrameworkBackend):
@@ -12,6 +13,7 @@ class TorchBackend(FrameworkBackend):
         mode="reverse",
         hvp="double backward",
         jvp="forward_ad dual numbers",
+        optimizers=OPTIMIZERS,  # momentum and Adam: torch.optim's own
     )
 
     def setup(self, dtype, device):
@@ -66,6 +68,37 @@ class TorchBackend(FrameworkBackend):
                 if n not in frozen:
                     p.sub_(lr * grads[n])
         return params
+
+    def optimizer(self, case):
+        """torch.optim.SGD(momentum=μ) or torch.optim.Adam over the parameters not frozen,
+        stepped on the gradients the step computed."""
+        opt, optim = case.optimizer, self.torch.optim
+
+        def init(params):
+            trained = [p for n, p in params.items() if n not in case.frozen]
+            if opt.name == "momentum":
+                return optim.SGD(trained, lr=case.learning_rate, momentum=opt.momentum)
+            betas = (opt.beta1, opt.beta2)
+            return optim.Adam(trained, lr=case.learning_rate, betas=betas, eps=opt.epsilon)
+
+        def apply(params, grads, optimizer):
+            for n, p in params.items():
+                p.grad = None if n in case.frozen else grads[n].clone()
+            optimizer.step()
+            for p in params.values():
+                p.grad = None
+            return params, optimizer
+
+        return init, apply
+
+    def convention(self, optimizer):
+        if optimizer.name == "momentum" and optimizer.dampening != 0:
+            return ("torch.optim.SGD does not dampen its first step (its buffer starts as g, "
+                    "torch/optim/sgd.py): it runs momentum with dampening = 0 only")  # fmt: skip
+        if optimizer.name == "adam" and optimizer.epsilon_placement != "after_correction":
+            return ("torch.optim.Adam adds epsilon after the bias correction, m̂/(√v̂ + ε) "
+                    "(torch/optim/adam.py): epsilon_placement = after_correction only")  # fmt: skip
+        return None
 
     def untracked(self):
         return self.torch.no_grad()

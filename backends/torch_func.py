@@ -3,12 +3,17 @@ independent PyTorch path (no ``.backward()``, no ``.grad`` fields)."""
 
 from backprop_crosscheck import Capabilities, FrameworkBackend
 from backprop_crosscheck.backends.torch_autograd import TorchBackend
+from backprop_crosscheck.reference.optimizers import OPTIMIZERS
 
 
 class TorchFuncBackend(TorchBackend):
     name = "torch-func"
     capabilities = Capabilities(
-        devices=("cpu", "cuda"), mode="reverse", hvp="jvp of grad", jvp="torch.func.jvp"
+        devices=("cpu", "cuda"),
+        mode="reverse",
+        hvp="jvp of grad",
+        jvp="torch.func.jvp",
+        optimizers=OPTIMIZERS,  # torch.optim's own, as torch's
     )
     update = FrameworkBackend.update  # functional: new tensors, no in-place p.sub_
     intermediates = FrameworkBackend.intermediates  # no .grad fields to read the chain from

@@ -4,13 +4,14 @@ import numpy as np
 
 from backprop_crosscheck.backends import Backend, Capabilities
 from backprop_crosscheck.reference import train
+from backprop_crosscheck.reference.optimizers import OPTIMIZERS
 from backprop_crosscheck.reference.result import Result
 
 
-class _Reference(Backend):
+class _Reference(Backend):  # the reference's own run, one thing changed per subclass
     """The reference, then a twist applied to its result."""
 
-    capabilities = Capabilities()
+    capabilities = Capabilities(optimizers=OPTIMIZERS)
 
     def run(self, case, dtype, device="cpu"):
         return self.twist(case, train(case, np.dtype(dtype)))
@@ -162,7 +163,7 @@ class SegfaultPlugin(Segfault):
 class JvpOff(_Reference):
     """Declares forward mode, whose dE/dθ·v is 0.1 % off its own reverse-mode gradient."""
 
-    capabilities = Capabilities(jvp="a wrong one")
+    capabilities = Capabilities(jvp="a wrong one", optimizers=OPTIMIZERS)
 
     def directional_derivative(self, case, v, dtype, device="cpu"):
         g = train(case, np.dtype(dtype)).gradients
@@ -219,7 +220,7 @@ class FrozenMoves(_Reference):
 class HvpAsymmetric(_Reference):
     """An H·v right along the reference's direction, with an antisymmetric error elsewhere."""
 
-    capabilities = Capabilities(hvp="a lopsided one")
+    capabilities = Capabilities(hvp="a lopsided one", optimizers=OPTIMIZERS)
 
     def hvp(self, case, v, dtype, device="cpu"):
         from backprop_crosscheck.reference.hvp import hvp

@@ -19,16 +19,21 @@ def test_members_share_the_architecture_and_differ_in_numbers():
 
 
 @pytest.mark.parametrize("name", ["jax", "jax-fwd"])
-def test_jax_compiles_once_per_family(name):
+@pytest.mark.parametrize("family", [100, 102, 103], ids=["sgd", "adam", "momentum"])
+def test_jax_compiles_once_per_family(name, family):
+    """Families none the conformance suite runs (its cache holds this test's runs alone); with
+    optax, the members' own betas, epsilon and momentum are traced, not compiled in."""
     backend = get_backend(name)
     if not backend.available():
         pytest.skip(f"{name}: jax is not installed: pip install jax (or make test)")
     from backprop_crosscheck.backends import jax_grad
 
-    family = 100  # none the conformance suite runs: its cache holds this test's runs alone
-    for member in range(3):
-        backend.run(family_case(family, member), "float64")
-    case = family_case(family, 0)
-    key = (type(backend), "step", case.activations, case.loss, case.frozen, case.biases is None,
-           case.leaky_slope)  # fmt: skip
+    cases = [family_case(family, member) for member in range(3)]
+    assert len({c.optimizer for c in cases}) == (1 if family == 100 else 3)
+    for case in cases:
+        backend.run(case, "float64")
+    case = cases[0]
+    what = "step" if case.optimizer.name == "sgd" else "optimize"
+    key = (type(backend), what, case.activations, case.loss, case.frozen, case.biases is None,
+           case.leaky_slope, case.optimizer.structure())  # fmt: skip
     assert jax_grad.COMPILED[key]._cache_size() == 1  # three runs, one executable

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from backprop_crosscheck.reference.mistakes import MISTAKES, train_with
+from backprop_crosscheck.reference.mistakes import MISTAKES, mistakes_for, train_with
 from backprop_crosscheck.reference.network import backward_pass, forward
 
 QUANTITIES = ("loss", "gradients", "updated", "final")
@@ -145,7 +145,9 @@ def localize(case, reference, result, tol) -> tuple[str, str, str]:
             if _off(getattr(result, what)[name], want, tol):
                 where = "the update of" if what == "updated" else "a later step's"
                 yours = _show(getattr(result, what)[name])
-                detail = f"the reference's {name}* = p − a·dE/dp = {_show(want)}; yours {yours}"
+                rule = f"{name}* = {case.optimizer.formula()}" if what == "updated" else (
+                    f"{name} after step {case.steps}")  # fmt: skip
+                detail = f"the reference's {rule} = {_show(want)}; yours {yours}"
                 return f"{where} {name}", detail, ""
     return "the loss after a later step", "every gradient and update of the first step agrees", ""
 
@@ -179,7 +181,7 @@ def match_mistake(case, reference, result, dtype: str, tol) -> tuple:
         why = f"too large to try every mistake (over {MAX_PARAMETERS:,} parameters)"
         return None, why, None, None, None, ()
     scores = []  # (residual at the run's tolerance, residual at the mistake's own, name)
-    for name in MISTAKES:
+    for name in mistakes_for(case):
         if name == "float32_inside" and dtype == "float32":
             continue  # that is what a float32 run honestly is
         candidate = train_with(case, name)

@@ -16,12 +16,8 @@ from backprop_crosscheck.reference import Case, CaseError, train
 from backprop_crosscheck.reference.case_file import quoted
 from backprop_crosscheck.reference.losses import logsumexp, softmax
 from backprop_crosscheck.reference.names import neuron_names, shown_per_neuron
-from backprop_crosscheck.reference.network import (
-    backward_pass,
-    forward,
-    reference_problem,
-    sgd_step,
-)
+from backprop_crosscheck.reference.network import backward_pass, forward, reference_problem
+from backprop_crosscheck.reference.optimizers import start, update
 
 CROSS_ENTROPY_DERIVATION = {  # the (softmax − target) simplification, step by step
     "softmax_cross_entropy": [
@@ -84,18 +80,21 @@ class State:
     fwd: object
     bwd: object | None  # None after the last step: only the forward pass is shown
     updated: dict | None
+    before: dict | None = None  # the optimizer's state (optimizers.start) before the update
+    after: dict | None = None  # … and after it
 
 
 def states(case: Case):
     """Every step's numbers, then the forward pass with the last update's parameters."""
     params = case.parameters()
+    before = start(case, params)
     with np.errstate(all="ignore"):
         for k in range(case.steps):
             fwd = forward(case, params, case.inputs, case.targets)
             bwd = backward_pass(case, params, fwd, case.targets)
-            updated = sgd_step(case, params, bwd.gradients)
-            yield State(k, params, fwd, bwd, updated)
-            params = updated
+            updated, after = update(case, params, bwd.gradients, before)
+            yield State(k, params, fwd, bwd, updated, before, after)
+            params, before = updated, after
         yield State(
             case.steps, params, forward(case, params, case.inputs, case.targets), None, None
         )
@@ -107,6 +106,7 @@ def explain(case: Case) -> str:
     head = [
         f"Case {case.name}: layers {list(case.layers)}, activation "
         f"{', '.join(case.activations)}, loss {case.loss}, learning rate a = {num(case.learning_rate)}"
+        + ("" if case.optimizer.name == "sgd" else f", optimizer {case.optimizer.describe()}")
     ]
     if case.description:
         head.append(case.description)
@@ -370,28 +370,84 @@ class ScalarWalkthrough:
         return found
 
     def update_heading(self) -> str:
-        a = num(self.case.learning_rate)
-        return f"Update (learning rate a = {a}; every gradient uses the OLD weights)"
+        a, opt = num(self.case.learning_rate), self.case.optimizer
+        if opt.name == "sgd":
+            return f"Update (learning rate a = {a}; every gradient uses the OLD weights)"
+        return (f"Update with {rule_words(self.case)} (learning rate a = {a}; every gradient "
+                "uses the OLD weights)")  # fmt: skip
 
     def update_beats(self, state: State) -> list[Beat]:
-        case, grads, found = self.case, state.bwd.gradients, []
+        case, found = self.case, []
         for name, p in state.params.items():
             for index in np.ndindex(p.shape):
                 label = case.scalar_label(name, index)
                 new = state.updated[name][index]
                 if name in case.frozen:
-                    line = f"  {label}* = {label} = {num(new)} (frozen)"
+                    lines = [f"  {label}* = {label} = {num(new)} (frozen)"]
                 else:
-                    line = (f"  {label}* = {label} - a·dE/d{label} = {num(p[index])} - "
-                            f"{num(case.learning_rate)}×{factor(grads[name][index])} = {num(new)}")  # fmt: skip
+                    lines = update_lines(case, state, label, name, index)
                 layer = int(name[1:])
                 where = edge(layer, *index) if name[0] == "W" else node(layer, *index)
                 shows = ((f"w-{where}", f"{label}* = {num(new)}"),) if name[0] == "W" else ()
                 found.append(
-                    Beat("update", state.step, (line,), (where,), (), shows,
+                    Beat("update", state.step, tuple(lines), (where,), (), shows,
                          update_probes(case, state, name, index))
                 )  # fmt: skip
         return found
+
+
+def rule_words(case: Case) -> str:
+    """The case's momentum or Adam rule, with its numbers, in one line."""
+    opt, a = case.optimizer, num(case.learning_rate)
+    if opt.name == "momentum":
+        mu, d = num(opt.momentum), num(1 - opt.dampening)
+        if opt.learning_rate_on == "step":
+            return f"momentum: v = {mu}·v + {d}·dE/dp, p* = p - {a}·v (v starts at 0)"
+        return f"momentum: v = {mu}·v - {a}·{d}·dE/dp, p* = p + v (v starts at 0)"
+    b1, b2, eps = num(opt.beta1), num(opt.beta2), num(opt.epsilon)
+    step = {
+        "after_correction": f"p* = p - {a}·m̂/(√v̂ + {eps})",
+        "before_correction": f"p* = p - {a}·√(1 - {b2}^t)/(1 - {b1}^t)·m/(√v + {eps})",
+        "inside_sqrt": f"p* = p - {a}·m̂/√(v̂ + {eps})",
+    }[opt.epsilon_placement]
+    return (f"Adam: m = {b1}·m + {num(1 - opt.beta1)}·g, v = {b2}·v + {num(1 - opt.beta2)}·g², "
+            f"m̂ = m/(1 - {b1}^t), v̂ = v/(1 - {b2}^t), {step} (m, v start at 0; g = dE/dp)")  # fmt: skip
+
+
+def update_lines(case: Case, state: State, label: str, name: str, index) -> list[str]:
+    """One scalar's update with the case's rule, each line a formula with its numbers."""
+    opt, a = case.optimizer, num(case.learning_rate)
+    p, g, new = (
+        state.params[name][index],
+        state.bwd.gradients[name][index],
+        state.updated[name][index],
+    )
+    if opt.name == "sgd":
+        return [f"  {label}* = {label} - a·dE/d{label} = {num(p)} - {a}×{factor(g)} = {num(new)}"]
+    v0, v = state.before["v"][name][index], state.after["v"][name][index]
+    if opt.name == "momentum":
+        mu, d = num(opt.momentum), num(1 - opt.dampening)
+        if opt.learning_rate_on == "step":
+            return [f"  v = μ·v + (1 - d)·dE/d{label} = {mu}×{factor(v0)} + {d}×{factor(g)} = {num(v)}",
+                    f"  {label}* = {label} - a·v = {num(p)} - {a}×{factor(v)} = {num(new)}"]  # fmt: skip
+        return [f"  v = μ·v - a·(1 - d)·dE/d{label} = {mu}×{factor(v0)} - {a}×{d}×{factor(g)} = {num(v)}",
+                f"  {label}* = {label} + v = {num(p)} + {factor(v)} = {num(new)}"]  # fmt: skip
+    t, m0, m = state.after["t"], state.before["m"][name][index], state.after["m"][name][index]
+    c1, c2 = 1 - opt.beta1**t, 1 - opt.beta2**t
+    mhat, vhat, eps = m / c1, v / c2, num(opt.epsilon)
+    lines = [
+        f"  m = β1·m + (1 - β1)·g = {num(opt.beta1)}×{factor(m0)} + {num(1 - opt.beta1)}×{factor(g)} = {num(m)}",
+        f"  v = β2·v + (1 - β2)·g² = {num(opt.beta2)}×{factor(v0)} + {num(1 - opt.beta2)}×{factor(g)}² = {num(v)}",
+        f"  m̂ = m/(1 - β1^{t}) = {num(m)}/{num(c1)} = {num(mhat)};  v̂ = v/(1 - β2^{t}) = {num(v)}/{num(c2)} = {num(vhat)}",
+    ]  # fmt: skip
+    if opt.epsilon_placement == "after_correction":
+        step = f"a·m̂/(√v̂ + ε) = {num(p)} - {a}×{factor(mhat)}/({num(np.sqrt(vhat))} + {eps})"
+    elif opt.epsilon_placement == "before_correction":
+        step = (f"a·√(1 - β2^{t})/(1 - β1^{t})·m/(√v + ε) = {num(p)} - {a}×{num(np.sqrt(c2))}/"
+                f"{num(c1)}×{factor(m)}/({num(np.sqrt(v))} + {eps})")  # fmt: skip
+    else:
+        step = f"a·m̂/√(v̂ + ε) = {num(p)} - {a}×{factor(mhat)}/√({num(vhat)} + {eps})"
+    return lines + [f"  {label}* = {label} - {step} = {num(new)}"]
 
 
 def arr(x) -> str:
@@ -468,7 +524,9 @@ class MatrixWalkthrough:
 
     def update_heading(self) -> str:
         frozen = f"  (frozen: {', '.join(sorted(self.case.frozen))})" if self.case.frozen else ""
-        return f"Update: p* = p - {num(self.case.learning_rate)}·dE/dp" + frozen
+        if self.case.optimizer.name == "sgd":
+            return f"Update: p* = p - {num(self.case.learning_rate)}·dE/dp" + frozen
+        return f"Update with {rule_words(self.case)}" + frozen
 
     def update_beats(self, state: State) -> list[Beat]:
         found = []

@@ -85,13 +85,16 @@ def esc(text: str) -> str:
     return html.escape(str(text), quote=True)
 
 
+STEP_WORD = {"sgd": "SGD", "momentum": "momentum", "adam": "Adam"}
+
+
 def about(case: Case) -> str:
     parts = [
         f"layers {list(case.layers)}",
         f"activation {', '.join(case.activations)}",
         f"loss {case.loss}",
         f"learning rate a = {num(case.learning_rate)}",
-        f"{case.steps} SGD step{'s' * (case.steps != 1)}",
+        f"{case.steps} {STEP_WORD[case.optimizer.name]} step{'s' * (case.steps != 1)}",
         f"batch {case.inputs.shape[0]}",
     ]
     text = "; ".join(parts)

@@ -267,8 +267,11 @@ if __name__ == "__main__":
 
 
 def repro_script(case: Case, backend: str, dtype: str, rtol: float, atol: float) -> str | None:
-    """The script's text; None where the backend's framework is not one the harness knows."""
+    """The script's text; None where the backend's framework is not one the harness knows, or
+    the case's loss or optimizer not one the scripts write (the .min.toml then stands alone)."""
     if backend not in FRAMEWORKS or case.loss not in ("half_sse", "mse"):
+        return None
+    if case.optimizer.name != "sgd":  # the scripts write plain SGD's loop
         return None
     module, framework = FRAMEWORKS[backend]
     params = case.parameters()

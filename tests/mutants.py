@@ -109,11 +109,20 @@ BUGS = {
         "the update's sign flipped for the biases only",
         lambda c: {"b1", "b2", "b3"},
     ),
+    # an update rule's bug shows most in the loss of the steps after (the report's worst)
+    "adam_no_bias_correction": (
+        "Adam without its bias correction: m/(√v + ε)",
+        lambda c: set(c.parameter_names) - c.frozen | {"loss"},
+    ),
+    "momentum_not_carried": (
+        "momentum's velocity (Adam's moments) not carried between steps",
+        lambda c: set(c.parameter_names) - c.frozen | {"loss"},
+    ),
 }
 
 
 class MutantBackend(Backend):
-    capabilities = Capabilities()
+    capabilities = Capabilities(optimizers=("sgd", "momentum", "adam"))
     act = ACT  # (f, f′) per activation: a subclass may get one wrong
 
     def __init__(self, bug: str):
@@ -126,7 +135,10 @@ class MutantBackend(Backend):
         params = case.parameters(work)
         X, Y = case.inputs.astype(work), case.targets.astype(work)
         losses, first, updated, carried = [], None, None, None
+        self.slots = {}  # momentum's velocity, Adam's moments and step count
         for step in range(case.steps):
+            if self.bug == "momentum_not_carried":
+                self.slots = {}
             loss, grads, params = self.step(case, params, X, Y, carried)
             if self.bug == "no_grad_clear":
                 carried = grads
@@ -139,6 +151,36 @@ class MutantBackend(Backend):
             return {n: np.asarray(v, dtype=out) for n, v in d.items()}
 
         return Result(np.array(losses, dtype=out), cast(first), cast(updated), cast(params))
+
+    def convention(self, optimizer):
+        if (
+            optimizer.learning_rate_on != "step"
+            or optimizer.epsilon_placement != "after_correction"
+        ):
+            return "the mutants write momentum's step form and Adam's m̂/(√v̂ + ε) only"
+        return None
+
+    def optimize(self, case, params, grads):
+        """Momentum and Adam, written again (not the reference's code); state in self.slots."""
+        opt, lr, slots = case.optimizer, case.learning_rate, self.slots
+        t = slots["t"] = slots.get("t", 0) + 1
+        new = dict(params)
+        for name in params:
+            if name in case.frozen:
+                continue
+            g = grads[name]
+            if opt.name == "momentum":
+                v = slots[name, "v"] = (
+                    opt.momentum * slots.get((name, "v"), 0) + (1 - opt.dampening) * g
+                )
+                new[name] = params[name] - lr * v
+                continue
+            m = slots[name, "m"] = opt.beta1 * slots.get((name, "m"), 0) + (1 - opt.beta1) * g
+            v = slots[name, "v"] = opt.beta2 * slots.get((name, "v"), 0) + (1 - opt.beta2) * g * g
+            if self.bug != "adam_no_bias_correction":
+                m, v = m / (1 - opt.beta1**t), v / (1 - opt.beta2**t)
+            new[name] = params[name] - lr * m / (np.sqrt(v) + opt.epsilon)
+        return new
 
     def f(self, case, act):
         f = self.act[act][0]
@@ -225,6 +267,8 @@ class MutantBackend(Backend):
             grads = shifted
         if carried is not None:
             grads = {k: g + carried[k] for k, g in grads.items()}
+        if case.optimizer.name != "sgd":
+            return loss, {k: grads[k] for k in [*params, "X"]}, self.optimize(case, params, grads)
         step_lr = {"lr_twice": lr * lr, "lr_missing": 1.0}.get(bug, lr)
         for name in params:
             if name in case.frozen and bug != "frozen_updated":

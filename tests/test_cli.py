@@ -162,6 +162,22 @@ def test_explain_walks_through_the_article(capsys):
         assert line in out
 
 
+def test_explain_writes_adams_update_with_the_articles_numbers(capsys):
+    """dE/dw1 = −0.22652 (the article): m = 0.1·g, v = 0.001·g², m̂ = g, v̂ = g², and
+    w1* = 0.11 − 0.05·g/(|g| + 1e-8), computed here."""
+    g = -0.809 * 0.14 * 2
+    code, out, _ = run(capsys, "explain", "adam")
+    assert code == 0
+    for line in [
+        "m = β1·m + (1 - β1)·g = 0.9×0 + 0.1×(-0.22652) = -0.022652",
+        f"v = β2·v + (1 - β2)·g² = 0.999×0 + 0.001×(-0.22652)² = {0.001 * g * g:.10g}",
+        "m̂ = m/(1 - β1^1) = -0.022652/0.1 = -0.22652",
+        f"w1* = w1 - a·m̂/(√v̂ + ε) = 0.11 - 0.05×(-0.22652)/(0.22652 + 1e-08) = "
+        f"{0.11 - 0.05 * g / (abs(g) + 1e-8):.10g}",
+    ]:
+        assert line in out, line
+
+
 def test_explain_large_or_batched_case_uses_matrix_form(capsys, tmp_path):
     path = tmp_path / "batch.toml"
     case = random_case(2)

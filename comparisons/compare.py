@@ -6,6 +6,7 @@ import numpy as np
 
 from backprop_crosscheck.comparisons.tolerance import Tolerance
 from backprop_crosscheck.reference.case import Case
+from backprop_crosscheck.reference.conditioning import adam_allowance
 from backprop_crosscheck.reference.result import Result
 
 QUANTITIES = ("loss", "gradients", "updated", "final")
@@ -105,18 +106,26 @@ def agreement(case: Case, reference: Result, result: Result, tol: Tolerance) -> 
     return agreement_of(case, result_pairs(reference, result), tol)
 
 
-def errors(got, expected, tol: Tolerance):
+def errors(got, expected, tol: Tolerance, extra=0.0):
     """Entry by entry, numpy.isclose's rule: (within tolerance, |got − expected| — inf where
-    either is NaN —, what is allowed: atol + rtol·|expected|, the error over what is allowed)."""
+    either is NaN —, what is allowed: atol + rtol·|expected|, the error over what is allowed).
+    ``extra``: what the case's optimizer adds, entry by entry (reference/conditioning.py)."""
     got = np.asarray(got, dtype=np.float64)
     expected = np.asarray(expected, dtype=np.float64)
-    ok = np.isclose(got, expected, rtol=tol.rtol, atol=tol.atol, equal_nan=False)
+    ok = np.isclose(got, expected, rtol=tol.rtol, atol=tol.atol + extra, equal_nan=False)
     with np.errstate(invalid="ignore", divide="ignore"):
         diff = np.where(got == expected, 0.0, np.abs(got - expected))
         diff = np.where(np.isnan(diff), np.inf, diff)
-        allowed = tol.atol + tol.rtol * np.abs(expected)
+        allowed = tol.atol + extra + tol.rtol * np.abs(expected)
         excess = np.where(diff == 0, 0.0, diff / allowed)
     return ok, diff, allowed, excess
+
+
+def extra(allowance: dict, quantity: str, name: str):
+    """What Adam's conditioning adds to one tensor's allowance (0 for every other rule)."""
+    if quantity not in allowance:
+        return 0.0
+    return allowance[quantity] if quantity == "loss" else allowance[quantity].get(name, 0.0)
 
 
 def agreement_of(case: Case, pairs, tol: Tolerance) -> Agreement:
@@ -124,12 +133,13 @@ def agreement_of(case: Case, pairs, tol: Tolerance) -> Agreement:
     check_form(pairs)
     out = Agreement()
     worst_excess = -1.0
+    allowance = adam_allowance(case, tol.rtol, tol.atol) or {}
     for quantity, want, have in pairs:
         abs_max = rel_max = 0.0
         for name, expected in want.items():
             expected = np.asarray(expected, dtype=np.float64)
             got = np.asarray(have[name], dtype=np.float64)
-            ok, diff, allowed, excess = errors(got, expected, tol)
+            ok, diff, allowed, excess = errors(got, expected, tol, extra(allowance, quantity, name))
             with np.errstate(invalid="ignore", divide="ignore"):
                 rel = np.where(diff == 0, 0.0, diff / np.abs(expected))
             tensor_abs = float(diff.max(initial=0.0))

@@ -15,10 +15,11 @@ import json
 
 import numpy as np
 
-from backprop_crosscheck.comparisons.compare import errors
+from backprop_crosscheck.comparisons.compare import errors, extra
 from backprop_crosscheck.comparisons.explain import Beat, Probe, beats, num
 from backprop_crosscheck.comparisons.explain_page_assets import SCRIPT, STYLE
 from backprop_crosscheck.reference import Case
+from backprop_crosscheck.reference.conditioning import adam_allowance
 from backprop_crosscheck.reference.names import neuron_names, shown_per_neuron
 
 STAGES = {
@@ -160,7 +161,11 @@ def reported(result, probe: Probe):
 
 
 def check_row(case: Case, c, probe: Probe, got) -> dict:
-    ok, diff, allowed, excess = errors(got, probe.want, c.tolerance)
+    allowance = adam_allowance(case, c.tolerance.rtol, c.tolerance.atol) or {}
+    more = extra(allowance, probe.quantity, probe.tensor)  # the report's own, entry by entry
+    if probe.index is not None and np.ndim(more):
+        more = np.asarray(more)[probe.index]
+    ok, diff, allowed, excess = errors(got, probe.want, c.tolerance, more)
     where = probe.label
     if probe.index is None:  # a tensor: its worst entry speaks for it
         flat = int(np.argmax(excess.ravel())) if excess.size else 0

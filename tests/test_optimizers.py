@@ -12,6 +12,7 @@ from backprop_crosscheck import get_backend, load_case, parse_case
 from backprop_crosscheck.comparisons.runner import run_case
 from backprop_crosscheck.reference import backward, forward, train
 from backprop_crosscheck.reference.case_file import dump_case
+from backprop_crosscheck.reference.conditioning import adam_allowance
 
 MOMENTUM = Path(__file__).parent / "cases" / "momentum.toml"
 ARTICLE_GRADIENTS = {  # the article: Δ = −0.809, h = [0.85, 0.48], i = [2, 3], w5 .14, w6 .15
@@ -169,3 +170,39 @@ def test_a_convention_a_framework_does_not_follow_is_na_with_its_reason(name, fi
     run = run_case(case, [get_backend("numpy"), backend], "float64")
     na = "unsupported" if backend.available() else "skip"  # not installed: said first
     assert [c.status for c in run.comparisons] == ["pass", na]
+
+
+UNDECIDED = Path(__file__).parent / "cases" / "adam-undecided.toml"
+
+
+def test_where_adams_step_is_undecided_the_gradients_tolerance_is_carried_through():
+    """The sweep's random-15.0, shrunk: W2[3,3]'s gradient (−5.4e-7) is a sixth of ε (3.1e-6),
+    so its first step g/(|g| + ε) hangs on the gradient's last digits. Finite differences agree
+    on that gradient to 1.6e-11, well within their tolerance, yet move the weight 2.2e-7 from
+    the reference's, beyond the parameters' 1.7e-7: a false alarm before Adam's allowance. The
+    allowance at t = 1 is the range of a·g/(|g| + ε) over g ± τ, worked out here."""
+    case = load_case(str(UNDECIDED))
+    assert run_case(case, [get_backend("fd")], "float64").comparisons[0].status == "pass"
+    g = train(case).gradients["W2"]
+    a, eps = case.learning_rate, case.optimizer.epsilon
+    for rtol, atol in ((1e-6, 1e-7), (1e-4, 1e-5), (1e-9, 1e-11)):
+        tau = atol + rtol * np.abs(g)
+
+        def step(x):
+            return x / (np.abs(x) + eps)
+
+        want = a * np.maximum(np.abs(step(g - tau) - step(g)), np.abs(step(g + tau) - step(g)))
+        got = adam_allowance(case, rtol, atol)["updated"]["W2"]
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-16)  # steps ~1: rounding 1e-16
+
+
+def test_adams_allowance_is_small_where_the_gradients_are_far_from_zero():
+    """The built-in case: every gradient ≥ 0.22 ≫ ε = 1e-8. The first step is ≈ ±1 whatever
+    the gradient's last digits: nothing added beyond its rounding; over five steps m̂/√v̂ moves with τ/|g|, as an
+    SGD step a·g does, and the allowance stays under a tenth of the parameters' own tolerance."""
+    case = load_case("adam")
+    allowance, final = adam_allowance(case, 1e-9, 1e-11), train(case).final
+    assert max(float(s.max()) for s in allowance["updated"].values()) < 1e-16
+    for name, extra in allowance["final"].items():
+        assert np.all(extra < 0.1 * (1e-11 + 1e-9 * np.abs(final[name]))), name
+    assert adam_allowance(load_case("article"), 1e-9, 1e-11) is None  # SGD: none needed

@@ -1,0 +1,77 @@
+"""How far Adam's trajectory may move when every gradient moves within its own tolerance.
+
+SGD and momentum are linear in the gradient: a gradient off by its tolerance moves the update
+by a·(that), which the parameters' own tolerance covers. Adam's step m̂/(√v̂ + ε) is not: it
+normalizes the gradient, so where a gradient is near zero — within its own rounding of it, and
+ε tiny — the step's size and even its sign are decided by rounding. A float32 engine, or finite
+differences, cannot agree with the float64 reference there, and no fixed tolerance says by how
+much they may differ. This module says it: the gradient's tolerance τ = atol + rtol·|g|,
+carried through the rule. Two more trajectories of the moments are kept, one with every
+gradient at the low end of its tolerance (g − τ), one at the high end (g + τ); each step, the
+further of their steps from the reference's, times a, is added to the parameter's allowance.
+At t = 1 that is exactly the range of a·g/(|g| + ε) over g ± τ; where |g| ≫ ε it is ≈ a·ε·τ/g²
+— nothing — and it is large only where the step is truly undecided. The loss's allowance is
+its first-order image, Σ |dE/dp|·that. The feedback of a moved parameter into later gradients
+is left to the usual tolerance, as it is for SGD.
+"""
+
+import functools
+import math
+
+import numpy as np
+
+from backprop_crosscheck.reference.case import Case
+from backprop_crosscheck.reference.network import backward, forward
+
+
+def adam_step(opt, m, v, t: int):
+    """Adam's step (what a multiplies) from the moments at step t, in the case's placement."""
+    c1, c2 = 1 - opt.beta1**t, 1 - opt.beta2**t
+    if opt.epsilon_placement == "after_correction":
+        return (m / c1) / (np.sqrt(v / c2) + opt.epsilon)
+    if opt.epsilon_placement == "before_correction":
+        return math.sqrt(c2) / c1 * m / (np.sqrt(v) + opt.epsilon)
+    return (m / c1) / np.sqrt(v / c2 + opt.epsilon)
+
+
+@functools.lru_cache(maxsize=16)  # a report asks once per backend, the page once per number
+def adam_allowance(case: Case, rtol: float, atol: float) -> dict | None:
+    """{"updated": {name: extra}, "final": {name: extra}, "loss": extra per step}: how far
+    each value may be from the reference's beyond the usual tolerance; None unless Adam."""
+    opt = case.optimizer
+    if opt.name != "adam":
+        return None
+    with np.errstate(all="ignore"):
+        return _allowance(case, opt, rtol, atol)
+
+
+def _allowance(case, opt, rtol, atol) -> dict:
+    b1, b2, a = opt.beta1, opt.beta2, case.learning_rate
+    params = case.parameters()
+    X, Y = case.inputs, case.targets
+    trained = [n for n in params if n not in case.frozen]
+    # the moments (m, v) of the reference, and with every gradient at g − τ and at g + τ
+    moments = {side: {n: (0.0, 0.0) for n in trained} for side in (0, -1, 1)}
+    slack = {n: np.zeros_like(p) for n, p in params.items()}
+    losses, updated = [], None
+    for t in range(1, case.steps + 1):
+        grads = backward(case, params, forward(case, params, X, Y), Y)
+        losses.append(sum(float(np.sum(np.abs(grads[n]) * slack[n])) for n in params))
+        for n in trained:
+            g = grads[n]
+            tau = atol + rtol * np.abs(g)
+            steps = {}
+            for side in (0, -1, 1):
+                m, v = moments[side][n]
+                gs = g + side * tau
+                m, v = b1 * m + (1 - b1) * gs, b2 * v + (1 - b2) * gs * gs
+                moments[side][n] = (m, v)
+                steps[side] = adam_step(opt, m, v, t)
+            off = np.maximum(np.abs(steps[-1] - steps[0]), np.abs(steps[1] - steps[0]))
+            slack[n] = slack[n] + a * off
+            params[n] = params[n] - a * steps[0]
+        if t == 1:
+            updated = {n: s.copy() for n, s in slack.items()}
+    grads = backward(case, params, forward(case, params, X, Y), Y)
+    losses.append(sum(float(np.sum(np.abs(grads[n]) * slack[n])) for n in params))
+    return {"updated": updated, "final": slack, "loss": np.array(losses)}

@@ -123,7 +123,11 @@ class JaxBackend(FrameworkBackend):
         return None
 
     def final_loss(self, case, params, X, Y):
-        return self.step(case, params, X, Y)[0]  # the step's loss: no second compile
+        """Plain SGD: the compiled step's loss (no second compile). With optax the step is
+        another function: the loss alone, compiled as loss_value compiles it."""
+        if case.optimizer.name == "sgd":
+            return self.step(case, params, X, Y)[0]
+        return self.compile("loss", case, lambda p, X, Y: self.loss(case, p, X, Y))(params, X, Y)
 
     def forward_derivative(self, case, params, X, Y, tangents):
         return self.jax.jvp(lambda p: self.loss(case, p, X, Y), (params,), (tangents,))[1]

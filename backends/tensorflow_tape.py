@@ -91,8 +91,9 @@ class TensorFlowBackend(FrameworkBackend):
         if optimizer.name == "momentum" and optimizer.dampening != 0:
             return "Keras's SGD has no dampening (keras/src/optimizers/sgd.py): dampening = 0 only"
         if optimizer.name == "adam" and optimizer.epsilon_placement != "before_correction":
-            return ("Keras's Adam adds epsilon before the bias correction, √(1 − β₂ᵗ)/(1 − β₁ᵗ)"
-                    "·m/(√v + ε) (keras/src/optimizers/adam.py): before_correction only")  # fmt: skip
+            return ("Keras's Adam adds epsilon before the bias correction, "
+                    "√(1 − β₂ᵗ)/(1 − β₁ᵗ)·m/(√v + ε) (keras/src/optimizers/adam.py): "
+                    "before_correction only")  # fmt: skip
         return None
 
     def loss_and_grads(self, case, params, X, Y):

@@ -198,8 +198,9 @@ def test_where_adams_step_is_undecided_the_gradients_tolerance_is_carried_throug
 
 def test_adams_allowance_is_small_where_the_gradients_are_far_from_zero():
     """The built-in case: every gradient ≥ 0.22 ≫ ε = 1e-8. The first step is ≈ ±1 whatever
-    the gradient's last digits: nothing added beyond its rounding; over five steps m̂/√v̂ moves with τ/|g|, as an
-    SGD step a·g does, and the allowance stays under a tenth of the parameters' own tolerance."""
+    the gradient's last digits: nothing added beyond its rounding; over five steps m̂/√v̂
+    moves with τ/|g|, as an SGD step a·g does, and the allowance stays under a tenth of the
+    parameters' own tolerance."""
     case = load_case("adam")
     allowance, final = adam_allowance(case, 1e-9, 1e-11), train(case).final
     assert max(float(s.max()) for s in allowance["updated"].values()) < 1e-16

@@ -70,24 +70,34 @@ class TorchBackend(FrameworkBackend):
         return params
 
     def optimizer(self, case):
-        """torch.optim.SGD(momentum=μ) or torch.optim.Adam over the parameters not frozen,
-        stepped on the gradients the step computed."""
-        opt, optim = case.optimizer, self.torch.optim
+        """torch.optim's own momentum and Adam: torch.optim.sgd.sgd and torch.optim.adam.adam,
+        the functions SGD.step and Adam.step call (constructing the classes imports
+        torch._dynamo, 2.4 s a process, for nothing here), on the parameters not frozen."""
+        from torch.optim.adam import adam
+        from torch.optim.sgd import sgd
+
+        opt, torch, lr = case.optimizer, self.torch, case.learning_rate
 
         def init(params):
             trained = [p for n, p in params.items() if n not in case.frozen]
             if opt.name == "momentum":
-                return optim.SGD(trained, lr=case.learning_rate, momentum=opt.momentum)
-            betas = (opt.beta1, opt.beta2)
-            return optim.Adam(trained, lr=case.learning_rate, betas=betas, eps=opt.epsilon)
+                return {"buffers": [None] * len(trained)}  # SGD's: g itself on the first step
+            zeros = [[torch.zeros_like(p) for p in trained] for _ in range(2)]
+            return {"m": zeros[0], "v": zeros[1], "t": [torch.tensor(0.0) for _ in trained]}
 
-        def apply(params, grads, optimizer):
-            for n, p in params.items():
-                p.grad = None if n in case.frozen else grads[n].clone()
-            optimizer.step()
-            for p in params.values():
-                p.grad = None
-            return params, optimizer
+        def apply(params, grads, state):
+            names = [n for n in params if n not in case.frozen]
+            trained, g = [params[n] for n in names], [grads[n] for n in names]
+            with torch.no_grad():  # as Optimizer.step runs them
+                if opt.name == "momentum":
+                    sgd(trained, g, state["buffers"], weight_decay=0.0, momentum=opt.momentum,
+                        lr=lr, dampening=opt.dampening, nesterov=False, maximize=False,
+                        foreach=False)  # fmt: skip
+                else:
+                    adam(trained, g, state["m"], state["v"], [], state["t"], foreach=False,
+                         amsgrad=False, beta1=opt.beta1, beta2=opt.beta2, lr=lr,
+                         weight_decay=0.0, eps=opt.epsilon, maximize=False)  # fmt: skip
+            return params, state
 
         return init, apply
 

@@ -28,7 +28,7 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.addinivalue_line(
-        "markers", "xdist_group(name): keep a backend's shape family on one pytest-xdist worker"
+        "markers", "xdist_group(name): keep a framework's tests on one pytest-xdist worker"
     )
     if config.getoption("crosscheck_backend") and str(TESTS) not in config.args:
         config.args.append(str(TESTS))

@@ -9,6 +9,8 @@ import pytest
 
 from backprop_crosscheck.comparisons.cli import main
 
+pytestmark = pytest.mark.xdist_group("matplotlib")  # imported on one worker, not both (~1 s)
+
 needs_matplotlib = pytest.mark.skipif(
     importlib.util.find_spec("matplotlib") is None,
     reason="matplotlib not installed: pip install matplotlib (or make test)",

@@ -77,8 +77,10 @@ class JaxBackend(FrameworkBackend):
 
     def compile(self, what, case, function):
         """jax.jit, kept per purpose and architecture: a shape family compiles once."""
-        key = (type(self), what, case.activations, case.loss, case.frozen, case.biases is None,
-               case.leaky_slope, case.optimizer.structure())  # fmt: skip
+        key = (type(self), what, case.activations, case.loss, case.biases is None,
+               case.leaky_slope)  # fmt: skip
+        if what in ("step", "optimize"):  # the loss, its JVP and H·v know nothing of updates
+            key += (case.frozen, case.optimizer.structure())
         if key not in COMPILED:
             COMPILED[key] = self.jax.jit(function)
         return COMPILED[key]

@@ -109,7 +109,8 @@ def _scalar_diagram(Figure, case: Case):
             va="center",
             fontsize=8,
         )
-    how = f"{case.loss}, learning rate {fmt(case.learning_rate)}"
+    rule = "" if case.optimizer.name == "sgd" else f", {case.optimizer.name}"  # w* by its rule
+    how = f"{case.loss}{rule}, learning rate {fmt(case.learning_rate)}"
     footer = f"Error = {fmt(fwd.loss)}   ({how})   next Error = {fmt(result.loss[1])}"
     ax.text(-0.65, -0.35, footer, ha="left", fontsize=9)
     return fig

@@ -43,6 +43,17 @@ def test_article_diagram_svg_shows_every_number(tmp_path, capsys):
 
 
 @needs_matplotlib
+def test_the_adam_diagram_shows_adams_update(tmp_path, capsys):
+    """w* by the case's rule: Adam's first step moves every article weight by a = 0.05
+    (w1 .11 → .16, w5 .14 → .19), not by a·dE/dw (0.121326)."""
+    path = tmp_path / "adam.svg"
+    assert main(["explain", "adam", "--diagram", str(path)]) == 0
+    text = svg_text(path)
+    assert "w1* = 0.16" in text and "w5* = 0.19" in text and "adam" in text
+    assert "w1* = 0.121326" not in text
+
+
+@needs_matplotlib
 def test_diagram_is_byte_identical_run_to_run(tmp_path, capsys):
     a, b = tmp_path / "a.svg", tmp_path / "b.svg"
     main(["explain", "--diagram", str(a)])

@@ -16,22 +16,12 @@ is left to the usual tolerance, as it is for SGD.
 """
 
 import functools
-import math
 
 import numpy as np
 
 from backprop_crosscheck.reference.case import Case
 from backprop_crosscheck.reference.network import backward, forward
-
-
-def adam_step(opt, m, v, t: int):
-    """Adam's step (what a multiplies) from the moments at step t, in the case's placement."""
-    c1, c2 = 1 - opt.beta1**t, 1 - opt.beta2**t
-    if opt.epsilon_placement == "after_correction":
-        return (m / c1) / (np.sqrt(v / c2) + opt.epsilon)
-    if opt.epsilon_placement == "before_correction":
-        return math.sqrt(c2) / c1 * m / (np.sqrt(v) + opt.epsilon)
-    return (m / c1) / np.sqrt(v / c2 + opt.epsilon)
+from backprop_crosscheck.reference.optimizers import adam_step
 
 
 @functools.lru_cache(maxsize=16)  # a report asks once per backend, the page once per number

@@ -116,17 +116,20 @@ def momentum(opt: Optimizer, a, p, g, v):
 
 def adam(opt: Optimizer, a, p, g, m, v, t: int):
     """(p*, m*, v*): Adam's step t (from 1) of one parameter."""
-    b1, b2, eps = opt.beta1, opt.beta2, opt.epsilon
+    b1, b2 = opt.beta1, opt.beta2
     m = b1 * m + (1 - b1) * g  # m ← β₁·m + (1 − β₁)·g
     v = b2 * v + (1 - b2) * g * g  # v ← β₂·v + (1 − β₂)·g²
-    c1, c2 = 1 - b1**t, 1 - b2**t  # bias corrections: m̂ = m/c1, v̂ = v/c2
+    return p - a * adam_step(opt, m, v, t), m, v  # p ← p − a·step
+
+
+def adam_step(opt: Optimizer, m, v, t: int):
+    """What a multiplies at step t, from the moments, where the case puts ε."""
+    c1, c2 = 1 - opt.beta1**t, 1 - opt.beta2**t  # bias corrections: m̂ = m/c1, v̂ = v/c2
     if opt.epsilon_placement == "after_correction":
-        step = (m / c1) / (np.sqrt(v / c2) + eps)  # m̂ / (√v̂ + ε)
-    elif opt.epsilon_placement == "before_correction":
-        step = math.sqrt(c2) / c1 * m / (np.sqrt(v) + eps)  # √c2/c1 · m / (√v + ε)
-    else:
-        step = (m / c1) / np.sqrt(v / c2 + eps)  # m̂ / √(v̂ + ε)
-    return p - a * step, m, v  # p ← p − a·step
+        return (m / c1) / (np.sqrt(v / c2) + opt.epsilon)  # m̂ / (√v̂ + ε)
+    if opt.epsilon_placement == "before_correction":
+        return math.sqrt(c2) / c1 * m / (np.sqrt(v) + opt.epsilon)  # √c2/c1 · m / (√v + ε)
+    return (m / c1) / np.sqrt(v / c2 + opt.epsilon)  # m̂ / √(v̂ + ε)
 
 
 def sgd_step(case, params: dict, grads: dict) -> dict[str, np.ndarray]:

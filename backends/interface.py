@@ -117,7 +117,8 @@ class Backend(ABC):
 
     @abstractmethod
     def run(self, case: Case, dtype: str, device: str = "cpu") -> Result:
-        """Run ``case.steps`` SGD steps; raise BackendUnavailable when it cannot run here."""
+        """Run ``case.steps`` steps of the case's optimizer; raise BackendUnavailable when it
+        cannot run here."""
 
     def hvp(self, case: Case, v: dict, dtype: str, device: str = "cpu") -> dict:
         """H·v of the loss at the case's initial parameters, for every parameter, as NumPy.
@@ -262,7 +263,7 @@ class FrameworkBackend(Backend):
         return function
 
     def optimizer(self, case: Case):
-        """The framework's own optimizer for the case's momentum or Adam (torch.optim.Adam, an
+        """The framework's own optimizer for the case's momentum or Adam (torch.optim's adam, an
         optax transformation), as two functions: ``init(params) -> state`` and
         ``apply(params, grads, state) -> (params, state)``, frozen parameters left as they
         are. The loop carries the state from step to step. Plain SGD never comes here (``step``

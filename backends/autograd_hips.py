@@ -3,9 +3,9 @@
 ``autograd.numpy`` has no sigmoid or relu: the namespace's defaults write them with ``xp``."""
 
 import numpy as np
+from backprop_crosscheck.reference.optimizers import OPTIMIZERS
 
 from backprop_crosscheck import Capabilities, FrameworkBackend, Result
-from backprop_crosscheck.reference.optimizers import OPTIMIZERS
 
 
 class AutogradBackend(FrameworkBackend):

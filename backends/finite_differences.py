@@ -2,14 +2,14 @@
 a witness that shares no code path with the hand-derived backward pass."""
 
 import numpy as np
-
-from backprop_crosscheck import Backend, Capabilities
 from backprop_crosscheck.reference.finite_differences import (
     descend,
     hvp_by_differences,
     train_by_differences,
 )
 from backprop_crosscheck.reference.optimizers import OPTIMIZERS, start
+
+from backprop_crosscheck import Backend, Capabilities
 
 
 class FiniteDifferenceBackend(Backend):

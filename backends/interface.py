@@ -13,7 +13,6 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 import numpy as np
-
 from backprop_crosscheck.reference.case import Case
 from backprop_crosscheck.reference.result import Result
 

@@ -5,9 +5,9 @@ float64 needs JAX's x64 switch: ``scope`` turns it on around this backend's own 
 import contextlib
 
 import numpy as np
+from backprop_crosscheck.reference.optimizers import OPTIMIZERS
 
 from backprop_crosscheck import BackendUnavailable, Capabilities, FrameworkBackend
-from backprop_crosscheck.reference.optimizers import OPTIMIZERS
 
 COMPILED = {}  # see JaxBackend.compile
 

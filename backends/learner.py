@@ -6,10 +6,10 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
-
-from backprop_crosscheck import Backend, Capabilities, Result
 from backprop_crosscheck.reference.network import forward
 from backprop_crosscheck.reference.optimizers import OPTIMIZERS, start, update
+
+from backprop_crosscheck import Backend, Capabilities, Result
 
 FUNCTION = "backprop"
 

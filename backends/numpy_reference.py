@@ -1,12 +1,12 @@
 """`numpy`: the hand-derived reference of reference/, run in the requested dtype."""
 
 import numpy as np
-
-from backprop_crosscheck import Backend, Capabilities
 from backprop_crosscheck.reference import train
 from backprop_crosscheck.reference.hvp import hvp
 from backprop_crosscheck.reference.network import step
 from backprop_crosscheck.reference.optimizers import OPTIMIZERS, start
+
+from backprop_crosscheck import Backend, Capabilities
 
 
 class NumpyBackend(Backend):

@@ -3,9 +3,9 @@
 import importlib.metadata
 
 import numpy as np
+from backprop_crosscheck.reference.optimizers import OPTIMIZERS
 
 from backprop_crosscheck import Capabilities, FrameworkBackend
-from backprop_crosscheck.reference.optimizers import OPTIMIZERS
 
 
 class TensorFlowBackend(FrameworkBackend):

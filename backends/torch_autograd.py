@@ -1,7 +1,8 @@
 """`torch`: PyTorch autograd — ``loss.backward()``, update under ``torch.no_grad()``."""
 
-from backprop_crosscheck import BackendUnavailable, Capabilities, FrameworkBackend
 from backprop_crosscheck.reference.optimizers import OPTIMIZERS
+
+from backprop_crosscheck import BackendUnavailable, Capabilities, FrameworkBackend
 
 
 class TorchBackend(FrameworkBackend):

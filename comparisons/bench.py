@@ -17,7 +17,6 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-
 from backprop_crosscheck.reference import parse_case
 
 # (layers, batch): from the article's 2-2-1 up to an MNIST-sized MLP

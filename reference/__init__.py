@@ -4,6 +4,13 @@ case  = load_case("article")            # a built-in name or a .toml path
 r     = train(case)                     # loss trajectory, gradients, updated/final params
 """
 
+if __name__ != "backprop_crosscheck.reference":  # one import name, inside the checkout and out
+    raise ImportError(
+        f"import backprop_crosscheck.reference, not {__name__}: reference/ is a subpackage of "
+        "backprop_crosscheck (a second import name would load its classes twice)"
+    )
+
+
 from backprop_crosscheck.reference.case import Case, CaseError
 from backprop_crosscheck.reference.case_file import builtin_case_names, load_case, parse_case
 from backprop_crosscheck.reference.network import backward, forward, train

@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-
 from backprop_crosscheck.reference.optimizers import Optimizer
 
 

@@ -7,7 +7,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-
 from backprop_crosscheck.reference.activations import ACTIVATIONS, LEAKY_SLOPE
 from backprop_crosscheck.reference.case import Case, CaseError, parse_scalar
 from backprop_crosscheck.reference.losses import CROSS_ENTROPY, LOSSES

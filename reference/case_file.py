@@ -11,7 +11,6 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-
 from backprop_crosscheck.reference.case import Case, CaseError
 from backprop_crosscheck.reference.case_fields import (  # noqa: F401 - the case-file API
     DEFAULT_LIMITS,

@@ -18,7 +18,6 @@ is left to the usual tolerance, as it is for SGD.
 import functools
 
 import numpy as np
-
 from backprop_crosscheck.reference.case import Case
 from backprop_crosscheck.reference.network import backward, forward
 from backprop_crosscheck.reference.optimizers import adam_step

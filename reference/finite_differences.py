@@ -18,7 +18,6 @@ Second order: central differences of the hand-derived gradient along v.
 """
 
 import numpy as np
-
 from backprop_crosscheck.reference.activations import KINKED, activation
 from backprop_crosscheck.reference.case import Case
 from backprop_crosscheck.reference.losses import LOSSES

@@ -17,7 +17,6 @@ along them.
 """
 
 import numpy as np
-
 from backprop_crosscheck.reference.activations import activation
 from backprop_crosscheck.reference.case import Case
 from backprop_crosscheck.reference.losses import LOSSES

@@ -1,13 +1,12 @@
 """The classic mistakes of a hand-derived backpropagation, each computed on a case: what an
 engine — or a learner's derivation — with that one mistake produces. The diagnosis holds a
-failing backend's numbers against each (comparisons/diagnosis.py).
+failing backend's numbers against each (comparisons/judge/diagnosis.py).
 
 ``train_with(case, mistake)`` is the reference's own training loop (reference/network.py) with
 one line changed; the line is named where the mistake is listed.
 """
 
 import numpy as np
-
 from backprop_crosscheck.reference.activations import activation
 from backprop_crosscheck.reference.case import Case
 from backprop_crosscheck.reference.losses import LOSSES

@@ -18,7 +18,6 @@ Backward, one chain-rule factor per line (see ``backward``):
 from dataclasses import dataclass
 
 import numpy as np
-
 from backprop_crosscheck.reference.activations import activation
 from backprop_crosscheck.reference.case import Case
 from backprop_crosscheck.reference.losses import LOSSES

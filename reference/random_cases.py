@@ -4,7 +4,6 @@ The same seed always gives the same case. Used by the tests, the conformance sui
 """
 
 import numpy as np
-
 from backprop_crosscheck.reference.activations import ACTIVATIONS
 from backprop_crosscheck.reference.case import Case
 from backprop_crosscheck.reference.case_file import parse_case

@@ -1,11 +1,10 @@
-"""One-step simplifications of a case, for shrinking a failing one (comparisons/shrink.py):
+"""One-step simplifications of a case, for shrinking a failing one (comparisons/sweep/shrink.py):
 fewer steps, fewer layers, narrower layers, fewer samples, simpler activations, no biases,
 nothing frozen. Each keeps the case valid: shapes agree, names are renumbered."""
 
 from collections.abc import Iterator
 
 import numpy as np
-
 from backprop_crosscheck.reference.case import Case
 
 

@@ -1,7 +1,6 @@
 """Deliberately broken adapters for the report tests (registered through fake entry points)."""
 
 import numpy as np
-
 from backprop_crosscheck.backends import Backend, Capabilities
 from backprop_crosscheck.reference import train
 from backprop_crosscheck.reference.optimizers import OPTIMIZERS

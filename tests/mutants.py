@@ -8,7 +8,6 @@ so a test can check that the report names one of them.
 import math
 
 import numpy as np
-
 from backprop_crosscheck.backends import Backend, Capabilities
 from backprop_crosscheck.reference.result import Result
 

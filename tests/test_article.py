@@ -6,7 +6,6 @@ read back from the code under test.
 
 import numpy as np
 import pytest
-
 from backprop_crosscheck.reference import load_case, train
 from backprop_crosscheck.reference.article import matrix_step, scalar_step
 from backprop_crosscheck.reference.network import forward

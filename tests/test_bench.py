@@ -7,7 +7,6 @@ measured numbers are in BENCHMARKS.md.
 import json
 
 import pytest
-
 from backprop_crosscheck.comparisons import bench
 from backprop_crosscheck.comparisons.cli import main
 

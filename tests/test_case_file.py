@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from backprop_crosscheck.reference import CaseError, builtin_case_names, load_case, train
 from backprop_crosscheck.reference.case_file import dump_case
 from backprop_crosscheck.reference.random_cases import random_case

@@ -7,7 +7,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from backprop_crosscheck.backends import backend_names, get_backend
 from backprop_crosscheck.comparisons.cli import main
 from backprop_crosscheck.reference.case_file import dump_case
@@ -326,7 +325,7 @@ def test_the_command_line_gives_jax_a_compilation_cache_unless_told_otherwise(
 ):
     """A folder in the user's cache by default (a second `crosscheck conformance jax` loads its
     programs: 24 s → 7 s here); an explicit JAX_COMPILATION_CACHE_DIR wins, empty included."""
-    from backprop_crosscheck.comparisons.cli import jax_compilation_cache
+    from backprop_crosscheck.comparisons.cli.commands import jax_compilation_cache
 
     monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))

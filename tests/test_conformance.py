@@ -1,16 +1,15 @@
 """The conformance suite: this repository's own use of the kit every engine author gets
-(``pytest --crosscheck-backend NAME``; comparisons/conformance_tests.py): every registered
+(``pytest --crosscheck-backend NAME``; comparisons/kit/conformance_tests.py): every registered
 backend × the built-in cases and 3 random cases (addopts) × float64 and float32, one test per
 check, e.g. ``test_gradients[torch-article-float32]``. Narrow it with ``--crosscheck-backend NAME``
 or ``CROSSCHECK_BACKENDS=a,b``.
 """
 
 import pytest
+from backprop_crosscheck.comparisons.kit.conformance import evaluate
+from backprop_crosscheck.comparisons.kit.conformance_tests import *  # noqa: F403 - the kit's tests
+from backprop_crosscheck.comparisons.kit.conformance_tests import expect
 from fake_backends import NaNGradient
-
-from backprop_crosscheck.comparisons.conformance import evaluate
-from backprop_crosscheck.comparisons.conformance_tests import *  # noqa: F403 - the kit's tests
-from backprop_crosscheck.comparisons.conformance_tests import expect
 
 
 def test_a_nan_gradient_fails_the_suite(request, register):

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from backprop_crosscheck.comparisons.cli import main
 from backprop_crosscheck.reference import builtin_case_names
 

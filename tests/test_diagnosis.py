@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from backprop_crosscheck.comparisons.cli import main
+from backprop_crosscheck.comparisons.run import run_case
 from fake_backends import OffW3
 from mutants import BUGS, MutantBackend
 
 from backprop_crosscheck import get_backend, load_case
-from backprop_crosscheck.comparisons.cli import main
-from backprop_crosscheck.comparisons.runner import run_case
 
 MOMENTUM = str(Path(__file__).parent / "cases" / "momentum.toml")
 CASES = ["article", "batch", "deep", "kink", "classification", "adam", MOMENTUM]

@@ -11,10 +11,9 @@ import os
 import re
 
 import pytest
-from browser import Chromium, find_chromium
-
 from backprop_crosscheck.comparisons.cli import main
 from backprop_crosscheck.reference import load_case, train
+from browser import Chromium, find_chromium
 
 CHROMIUM = find_chromium()
 HINT = "no Chromium here: apt-get install chromium (or set CROSSCHECK_CHROMIUM to a Chrome)"

@@ -3,7 +3,6 @@ learning rate — so an engine that compiles (JAX) compiles once per family."""
 
 import numpy as np
 import pytest
-
 from backprop_crosscheck.backends import get_backend
 from backprop_crosscheck.reference.random_cases import family_case
 

@@ -1,7 +1,6 @@
 """The fd witness near relu's kink: its step shrinks instead of measuring the kink."""
 
 import numpy as np
-
 from backprop_crosscheck.backends import get_backend
 from backprop_crosscheck.reference import parse_case, train
 

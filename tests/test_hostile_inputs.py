@@ -10,7 +10,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from backprop_crosscheck.comparisons.cli import main
 
 CORPUS = Path(__file__).parent / "corpus"

@@ -6,10 +6,9 @@ import json
 
 import numpy as np
 import pytest
-
 from backprop_crosscheck.backends import get_backend
 from backprop_crosscheck.comparisons.cli import main
-from backprop_crosscheck.comparisons.runner import run_case
+from backprop_crosscheck.comparisons.run import run_case
 from backprop_crosscheck.reference import load_case
 from backprop_crosscheck.reference.finite_differences import hvp_by_differences
 from backprop_crosscheck.reference.hvp import direction, hvp
@@ -103,7 +102,6 @@ class DetachedSigmoidTorch:
     @staticmethod
     def make():
         import torch
-
         from backprop_crosscheck.backends.torch_autograd import TorchBackend
 
         class Sigmoid(torch.autograd.Function):

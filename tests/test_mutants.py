@@ -7,11 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mutants import BUGS
-
 from backprop_crosscheck.backends import registry
 from backprop_crosscheck.comparisons.cli import main
 from backprop_crosscheck.reference import load_case
+from mutants import BUGS
 
 MOMENTUM = str(Path(__file__).parent / "cases" / "momentum.toml")
 CASES = ["article", "batch", "deep", "kink", "classification", "adam", MOMENTUM]
@@ -51,9 +50,8 @@ def test_mutant_is_caught_and_named(mutants_registered, capsys, bug):
 
 def test_the_bug_free_mutant_engine_passes(capsys):
     """The mutants' own engine with no bug agrees: so each failure above is its bug's doing."""
+    from backprop_crosscheck.comparisons.run import run_case
     from mutants import MutantBackend
-
-    from backprop_crosscheck.comparisons.runner import run_case
 
     for name in CASES:
         run = run_case(load_case(name), [MutantBackend("none")], "float64")
@@ -76,9 +74,8 @@ def test_bce_from_probabilities_turns_to_nan_at_saturation_and_is_caught(tmp_pat
     """The reference computes from the logits (log(1 + e^z) − t·z): finite, the loss (40 + 40)/2
     = 40 and dE/dW = (σ(±40) − t)/2 = ±½. A backend that takes the probability first gets
     log(1 − 1) = −inf and 0/0 = NaN, and fails; the same engine from the logits passes."""
+    from backprop_crosscheck.comparisons.run import run_case
     from mutants import MutantBackend
-
-    from backprop_crosscheck.comparisons.runner import run_case
 
     case_file = tmp_path / "saturated.toml"
     case_file.write_text(SATURATED)

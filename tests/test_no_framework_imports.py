@@ -20,8 +20,8 @@ IMPORTS = {
         "from backprop_crosscheck.backends import all_backends\n"
         "for b in all_backends(): b.available(); b.version(); b.skip_reason('float64', 'cpu')"
     ),
-    "cli-module": "import backprop_crosscheck.comparisons.cli",
-    "workers-module": "import backprop_crosscheck.comparisons.workers",
+    "cli-module": "import backprop_crosscheck.comparisons.cli.commands",
+    "workers-module": "import backprop_crosscheck.comparisons.isolate.workers",
     # the report itself: a framework is imported in its worker process, never in this one
     "report-in-workers": (
         "import contextlib, io\nfrom backprop_crosscheck.comparisons.cli import main\n"

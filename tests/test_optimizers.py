@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from backprop_crosscheck import get_backend, load_case, parse_case
-from backprop_crosscheck.comparisons.runner import run_case
+from backprop_crosscheck.comparisons.run import run_case
 from backprop_crosscheck.reference import backward, forward, train
 from backprop_crosscheck.reference.case_file import dump_case
 from backprop_crosscheck.reference.conditioning import adam_allowance
+
+from backprop_crosscheck import get_backend, load_case, parse_case
 
 MOMENTUM = Path(__file__).parent / "cases" / "momentum.toml"
 ARTICLE_GRADIENTS = {  # the article: Δ = −0.809, h = [0.85, 0.48], i = [2, 3], w5 .14, w6 .15

@@ -2,6 +2,7 @@
 correct one (the reference's own backend, and the mutants' engine with no bug)."""
 
 import pytest
+from backprop_crosscheck.comparisons.kit.conformance import evaluate
 from fake_backends import (
     BatchOff,
     Float64Inside,
@@ -14,7 +15,6 @@ from fake_backends import (
 from mutants import ACT, MutantBackend
 
 from backprop_crosscheck import get_backend
-from backprop_crosscheck.comparisons.conformance import evaluate
 
 
 class ReluKinkOne(MutantBackend):

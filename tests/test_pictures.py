@@ -6,7 +6,6 @@ import importlib.util
 import xml.etree.ElementTree as ET
 
 import pytest
-
 from backprop_crosscheck.comparisons.cli import main
 
 pytestmark = pytest.mark.xdist_group("matplotlib")  # imported on one worker, not both (~1 s)

@@ -7,16 +7,15 @@ run (no flakes); to explore further, raise max_examples or drop derandomize loca
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
-
 from backprop_crosscheck.backends import get_backend
-from backprop_crosscheck.comparisons.compare import agreement
-from backprop_crosscheck.comparisons.tolerance import tolerance_for
+from backprop_crosscheck.comparisons.judge.compare import agreement
+from backprop_crosscheck.comparisons.judge.tolerance import tolerance_for
 from backprop_crosscheck.reference import parse_case, train
 from backprop_crosscheck.reference.activations import ACTIVATIONS, KINKED
 from backprop_crosscheck.reference.losses import CROSS_ENTROPY, LOSSES
 from backprop_crosscheck.reference.network import forward, loss_value
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 SETTINGS = settings(
     max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from backprop_crosscheck.reference import forward
 
 from backprop_crosscheck import load_case, train
-from backprop_crosscheck.reference import forward
 
 PUBLISHED = Path(__file__).parent.parent / "examples" / "published"
 

@@ -6,7 +6,6 @@ code path with the backward pass they check.
 
 import numpy as np
 import pytest
-
 from backprop_crosscheck.reference import train
 from backprop_crosscheck.reference.activations import ACTIVATIONS
 from backprop_crosscheck.reference.losses import LOSSES
@@ -98,7 +97,7 @@ def test_the_fd_witness_nudging_every_entry_at_once_is_the_one_at_a_time_loop(se
     """reference/finite_differences.py computes each nudge from the unperturbed forward pass
     (one column of z_l, one sample of X); the plain loop above re-runs the whole forward pass.
     They differ only by rounding: ~eps·|E|/h."""
-    from backprop_crosscheck.comparisons.sweep import sweep_case
+    from backprop_crosscheck.comparisons.sweep.shards import sweep_case
     from backprop_crosscheck.reference.finite_differences import gradients
 
     case = sweep_case(seed)

@@ -3,7 +3,6 @@
 import importlib.metadata
 
 import pytest
-
 from backprop_crosscheck.backends import (
     Backend,
     UnknownBackend,

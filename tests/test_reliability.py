@@ -10,7 +10,6 @@ import sys
 import time
 
 import pytest
-
 from backprop_crosscheck.backends import get_backend, registry
 from backprop_crosscheck.comparisons.cli import main
 
@@ -59,7 +58,7 @@ def test_max_rel_error_against_a_zero_reference_is_inf_not_a_huge_number(capsys,
         "layers = [1, 1, 1]\nlearning_rate = 0.1\ninputs = [[1.0]]\ntargets = [[1.0]]\n"
         "weights = [[[1.0]], [[0.0]]]\n"
     )
-    from backprop_crosscheck.comparisons.runner import run_case
+    from backprop_crosscheck.comparisons.run import run_case
     from backprop_crosscheck.reference import load_case
 
     run = run_case(load_case(str(case)), [OffAtZero()], "float64")
@@ -129,7 +128,7 @@ def test_output_into_a_pipe_is_written_directly(tmp_path):
 
 
 def test_a_failed_write_leaves_no_temporary_file(tmp_path, monkeypatch):
-    from backprop_crosscheck.comparisons import output_files
+    from backprop_crosscheck.comparisons.report import output_files
 
     def full_disk(f):
         raise OSError(28, "No space left on device")

@@ -9,18 +9,18 @@ import runpy
 
 import numpy as np
 import pytest
-from mutants import MutantBackend
-
-from backprop_crosscheck import get_backend
-from backprop_crosscheck.comparisons.repro_script import FRAMEWORKS, repro_script
-from backprop_crosscheck.comparisons.runner import check_backends, make_check
-from backprop_crosscheck.comparisons.shrink import fails_the_same, shrink
-from backprop_crosscheck.comparisons.sweep import sweep_case
+from backprop_crosscheck.comparisons.run import check_backends, make_check
+from backprop_crosscheck.comparisons.sweep.repro_script import FRAMEWORKS, repro_script
+from backprop_crosscheck.comparisons.sweep.shards import sweep_case
+from backprop_crosscheck.comparisons.sweep.shrink import fails_the_same, shrink
 from backprop_crosscheck.reference import load_case, train
 from backprop_crosscheck.reference.activations import ACTIVATIONS, activation
 from backprop_crosscheck.reference.case_file import dump_case
 from backprop_crosscheck.reference.network import loss_value
 from backprop_crosscheck.reference.smaller_cases import smaller, without_layer
+from mutants import MutantBackend
+
+from backprop_crosscheck import get_backend
 
 
 @pytest.mark.parametrize("seed", [3, 9, 21])

@@ -4,10 +4,9 @@ import importlib.metadata
 import json
 
 import pytest
-
 from backprop_crosscheck.backends import registry
 from backprop_crosscheck.comparisons.cli import main
-from backprop_crosscheck.comparisons.sweep import sweep_case
+from backprop_crosscheck.comparisons.sweep.shards import sweep_case
 from backprop_crosscheck.reference import load_case
 from backprop_crosscheck.reference.activations import ACTIVATIONS
 from backprop_crosscheck.reference.losses import LOSSES

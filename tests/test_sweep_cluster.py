@@ -6,9 +6,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from backprop_crosscheck.comparisons import sweep_jobs
 from backprop_crosscheck.comparisons.cli import main
+from backprop_crosscheck.comparisons.sweep import jobs
 
 FAKES = Path(__file__).parent / "fake_backends.py"
 # seeds 6..9: the last two members of shape family 0 and the first two of family 1, one shard
@@ -106,7 +105,7 @@ def test_an_unreachable_scheduler_is_one_line(capsys, monkeypatch):
     pytest.importorskip(
         "distributed", reason="--dask needs dask.distributed: pip install distributed"
     )
-    monkeypatch.setattr(sweep_jobs, "CONNECT_TIMEOUT", "1s")
+    monkeypatch.setattr(jobs, "CONNECT_TIMEOUT", "1s")
     code = main(["sweep", "--cases", "1", "--backends", "numpy", "--dask", "tcp://127.0.0.1:9"])
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1

@@ -4,11 +4,10 @@ the process that writes it — one test per fault a plugin can commit."""
 import json
 
 import pytest
-
 from backprop_crosscheck.backends import backend_names, get_backend
 from backprop_crosscheck.comparisons.cli import main
-from backprop_crosscheck.comparisons.judge import Check
-from backprop_crosscheck.comparisons.workers import Workers
+from backprop_crosscheck.comparisons.isolate.workers import Workers
+from backprop_crosscheck.comparisons.judge.judging import Check
 from backprop_crosscheck.reference import load_case, train
 
 FAKES = {

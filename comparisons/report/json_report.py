@@ -5,8 +5,7 @@ import json
 import math
 
 import numpy as np
-
-from backprop_crosscheck.comparisons.runner import Run, verdict
+from backprop_crosscheck.comparisons.run import Run, verdict
 
 SCHEMA = "backprop-crosscheck/report/1"
 

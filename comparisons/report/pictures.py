@@ -7,8 +7,7 @@ numbers), and matplotlib's bundled DejaVu Sans font.
 """
 
 import numpy as np
-
-from backprop_crosscheck.comparisons import output_files
+from backprop_crosscheck.comparisons.report import output_files
 from backprop_crosscheck.reference import Case, train
 from backprop_crosscheck.reference.names import neuron_names, shown_per_neuron
 from backprop_crosscheck.reference.network import backward_pass, forward

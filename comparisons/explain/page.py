@@ -1,7 +1,7 @@
 """`crosscheck explain --html FILE`: the walk-through as one self-contained, interactive page.
 
-The page steps through the beats of comparisons/explain.py — every neuron's forward value, the
-error, every δ and gradient with the path it flows along, every update — over all of the case's
+The page steps through the beats of walkthrough.py beside it — every neuron's forward value,
+the error, every δ and gradient with the path it flows along, every update — over all of the case's
 SGD steps, with the loss curve growing beside it. With backends (a runner.Run), each beat shows
 what every backend reports of its numbers beside the reference's, and a disagreement in red with
 its size against the tolerance, and the backend's diagnosis.
@@ -14,10 +14,9 @@ import html
 import json
 
 import numpy as np
-
-from backprop_crosscheck.comparisons.compare import errors, extra
-from backprop_crosscheck.comparisons.explain import Beat, Probe, beats, num
-from backprop_crosscheck.comparisons.explain_page_assets import SCRIPT, STYLE
+from backprop_crosscheck.comparisons.explain.page_assets import SCRIPT, STYLE
+from backprop_crosscheck.comparisons.explain.walkthrough import Beat, Probe, beats, num
+from backprop_crosscheck.comparisons.judge.compare import errors, extra
 from backprop_crosscheck.reference import Case
 from backprop_crosscheck.reference.conditioning import adam_allowance
 from backprop_crosscheck.reference.names import neuron_names, shown_per_neuron

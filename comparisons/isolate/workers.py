@@ -9,8 +9,9 @@ cases and dtypes are checked. A group's backends run one at a time, so a crash o
 its backend; then its worker is killed and the group's next backend gets a fresh one. Workers
 of different groups run side by side. Only the reference's own backends (``numpy``, ``fd``)
 and backends that will be skipped run here. Each worker is a plain ``python -m
-comparisons.worker`` subprocess talking over a socket pair (no fork: CUDA and XLA do not
-survive one); it is killed with its parent, and its memory is capped (RLIMIT_DATA).
+backprop_crosscheck.comparisons.isolate.worker`` subprocess talking over a socket pair
+(no fork: CUDA and XLA do not survive one); it is killed with its parent, and its memory is
+capped (RLIMIT_DATA).
 """
 
 import os
@@ -22,10 +23,11 @@ import tempfile
 import time
 from multiprocessing.connection import Connection, wait
 
-import backprop_crosscheck
 from backprop_crosscheck.backends.registry import runs_in_process
-from backprop_crosscheck.comparisons.guard import cut
-from backprop_crosscheck.comparisons.judge import Check, check_backend
+from backprop_crosscheck.comparisons.isolate.guard import cut
+from backprop_crosscheck.comparisons.judge.judging import Check, check_backend
+
+import backprop_crosscheck
 
 GRACE_S = 2.0  # past the judge's own time limit, the parent kills a worker that did not answer
 # the folder holding the backprop_crosscheck package, for a worker started from anywhere
@@ -40,7 +42,7 @@ class Worker:
         ours, theirs = socket.socketpair()
         env = {**os.environ, **(env or {}), "PYTHONPATH": os.pathsep.join(
             [PACKAGE_ROOT, *filter(None, [os.environ.get("PYTHONPATH")])])}  # fmt: skip
-        argv = [sys.executable, "-m", "backprop_crosscheck.comparisons.worker",
+        argv = [sys.executable, "-m", "backprop_crosscheck.comparisons.isolate.worker",
                 str(theirs.fileno()), str(os.getpid()), str(memory_mib)]  # fmt: skip
         self.process = subprocess.Popen(
             argv, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,

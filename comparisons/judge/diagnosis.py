@@ -15,7 +15,6 @@ in units of the tolerance), and called a match only when that residual is within
 from dataclasses import asdict, dataclass
 
 import numpy as np
-
 from backprop_crosscheck.reference.mistakes import MISTAKES, mistakes_for, train_with
 from backprop_crosscheck.reference.network import backward_pass, forward
 
@@ -73,7 +72,7 @@ def diagnose(case, reference, result, dtype: str, tol) -> Diagnosis:
 
 def _loosened(tol):
     """float32 arithmetic inside a float64 run is matched at float32's rounding, not float64's."""
-    from backprop_crosscheck.comparisons.tolerance import DEFAULTS
+    from backprop_crosscheck.comparisons.judge.tolerance import DEFAULTS
 
     loose = DEFAULTS["float32"]
     return type(tol)(max(tol.rtol, loose.rtol), max(tol.atol, loose.atol))

@@ -1,4 +1,5 @@
-"""The program of one worker process (``python -m comparisons.worker FD PARENT_PID MEMORY_MIB``).
+"""The program of one worker process:
+``python -m backprop_crosscheck.comparisons.isolate.worker FD PARENT_PID MEMORY_MIB``.
 
 It reads ``(function, args)`` requests from the connection on file descriptor FD — a
 module-level function such as ``judge.check_backend`` and its arguments — and answers each with
@@ -13,7 +14,7 @@ from multiprocessing.connection import Connection
 
 
 def serve(fd: int, parent_pid: int, memory_mib: int) -> None:
-    from backprop_crosscheck.comparisons.guard import cap_memory, die_with_parent
+    from backprop_crosscheck.comparisons.isolate.guard import cap_memory, die_with_parent
 
     die_with_parent(parent_pid)
     cap_memory(memory_mib)

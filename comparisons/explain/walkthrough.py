@@ -5,13 +5,12 @@ Small single-sample networks are explained scalar by scalar, as the article does
 
 The walk-through is a sequence of beats — one neuron's forward value, the error, one δ or
 gradient, one update — over every SGD step of the case. The text output prints the first step's
-beats; the interactive page (comparisons/explain_page.py) steps through all of them.
+beats; the interactive page (comparisons/explain/page.py) steps through all of them.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
-
 from backprop_crosscheck.reference import Case, CaseError, train
 from backprop_crosscheck.reference.case_file import quoted
 from backprop_crosscheck.reference.losses import logsumexp, softmax

@@ -9,7 +9,8 @@ lost."""
 import concurrent.futures as cf
 import os
 
-from backprop_crosscheck.comparisons.sweep import (
+from backprop_crosscheck.comparisons.isolate.workers import Worker
+from backprop_crosscheck.comparisons.sweep.shards import (
     Plan,
     Tally,
     merge,
@@ -17,7 +18,6 @@ from backprop_crosscheck.comparisons.sweep import (
     run_shard,
     shards,
 )
-from backprop_crosscheck.comparisons.workers import Worker
 
 TRIES = 2  # a lost shard is run once more
 CONNECT_TIMEOUT = "10s"  # for --dask: how long to wait for the scheduler to answer

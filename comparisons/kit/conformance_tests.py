@@ -10,8 +10,7 @@ import functools
 import os
 
 import pytest
-
-from backprop_crosscheck.comparisons import conformance
+from backprop_crosscheck.comparisons.kit import conformance
 
 DTYPES = ("float64", "float32")
 TIMEOUT_S = 300  # per backend and check: a backend that hangs fails its tests, not the run

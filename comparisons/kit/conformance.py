@@ -3,7 +3,7 @@ in both dtypes, as ``crosscheck conformance NAME`` and as a pytest plugin.
 
 A check id reads like a test id: ``gradients[tape-article-float32]``. The checks: the four
 comparisons with the reference (loss, gradients, updated, final), the result's dtype, H·v, and
-the oracles of comparisons/oracles.py. An expected-failure file (``--xfail FILE``) names known
+the oracles of comparisons/kit/oracles.py. An expected-failure file (``--xfail FILE``) names known
 divergences by check-id pattern, each with its reason; strict: one that passes is reported.
 """
 
@@ -14,11 +14,10 @@ import tomllib
 from dataclasses import dataclass
 
 import numpy as np
-
 from backprop_crosscheck.backends.interface import BackendUnavailable
-from backprop_crosscheck.comparisons.guard import TimedOut, captured_output, time_limit
-from backprop_crosscheck.comparisons.judge import Check, judge, one_line
-from backprop_crosscheck.comparisons.oracles import ORACLES
+from backprop_crosscheck.comparisons.isolate.guard import TimedOut, captured_output, time_limit
+from backprop_crosscheck.comparisons.judge.judging import Check, judge, one_line
+from backprop_crosscheck.comparisons.kit.oracles import ORACLES
 from backprop_crosscheck.reference import builtin_case_names, load_case, train
 from backprop_crosscheck.reference.case_file import quoted, read_text
 from backprop_crosscheck.reference.hvp import direction, hvp

@@ -9,9 +9,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from backprop_crosscheck.comparisons.judge import Check
-from backprop_crosscheck.comparisons.output_files import OutputError, write_text
-from backprop_crosscheck.comparisons.runner import check_backends_many
+from backprop_crosscheck.comparisons.judge.judging import Check
+from backprop_crosscheck.comparisons.report.output_files import OutputError, write_text
+from backprop_crosscheck.comparisons.run import check_backends_many
 from backprop_crosscheck.reference import train
 from backprop_crosscheck.reference.case_file import dump_case
 from backprop_crosscheck.reference.random_cases import family_case
@@ -68,7 +68,7 @@ def workers_for(plan: Plan):
     """The plan's worker processes (a context manager), or none for --in-process."""
     import contextlib
 
-    from backprop_crosscheck.comparisons.workers import Workers
+    from backprop_crosscheck.comparisons.isolate.workers import Workers
 
     if plan.in_process:
         return contextlib.nullcontext()

@@ -7,8 +7,7 @@ this case and dtype, so its own result is at hand — and returns (status, messa
 """
 
 import numpy as np
-
-from backprop_crosscheck.comparisons.tolerance import tolerance_for
+from backprop_crosscheck.comparisons.judge.tolerance import tolerance_for
 from backprop_crosscheck.reference import train
 from backprop_crosscheck.reference.hvp import direction
 from backprop_crosscheck.reference.network import forward

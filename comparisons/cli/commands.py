@@ -11,11 +11,15 @@ from pathlib import Path
 
 from backprop_crosscheck.backends import UnknownBackend, backend_names, get_backend
 from backprop_crosscheck.backends.interface import DTYPES
-from backprop_crosscheck.comparisons.cli_parser import UsageError, build_parser
-from backprop_crosscheck.comparisons.conformance import XfailError
-from backprop_crosscheck.comparisons.learner_file import LearnerError
-from backprop_crosscheck.comparisons.output_files import OutputError, check_target, write_text
-from backprop_crosscheck.comparisons.pictures import PictureError
+from backprop_crosscheck.comparisons.cli.learner_file import LearnerError
+from backprop_crosscheck.comparisons.cli.parser import UsageError, build_parser
+from backprop_crosscheck.comparisons.kit.conformance import XfailError
+from backprop_crosscheck.comparisons.report.output_files import (
+    OutputError,
+    check_target,
+    write_text,
+)
+from backprop_crosscheck.comparisons.report.pictures import PictureError
 from backprop_crosscheck.reference import CaseError, builtin_case_names, load_case
 from backprop_crosscheck.reference.case_file import DEFAULT_LIMITS, NO_LIMITS
 
@@ -86,8 +90,8 @@ def write_output(text: str, output: str | None) -> None:
 
 def backend_workers(args):
     """A context giving the worker processes, or None with --in-process."""
-    from backprop_crosscheck.comparisons.guard import default_memory_mib
-    from backprop_crosscheck.comparisons.workers import Workers
+    from backprop_crosscheck.comparisons.isolate.guard import default_memory_mib
+    from backprop_crosscheck.comparisons.isolate.workers import Workers
 
     if args.in_process:
         return contextlib.nullcontext()
@@ -101,11 +105,11 @@ def load_cases(specs: list[str], args):
 
 
 def cmd_report(args) -> int:
-    from backprop_crosscheck.comparisons.pictures import check_target as check_picture
-    from backprop_crosscheck.comparisons.pictures import trajectory_plot
-    from backprop_crosscheck.comparisons.report_json import render_json
-    from backprop_crosscheck.comparisons.report_text import render_markdown, render_text
-    from backprop_crosscheck.comparisons.runner import run_case, verdict
+    from backprop_crosscheck.comparisons.report.json_report import render_json
+    from backprop_crosscheck.comparisons.report.pictures import check_target as check_picture
+    from backprop_crosscheck.comparisons.report.pictures import trajectory_plot
+    from backprop_crosscheck.comparisons.report.text import render_markdown, render_text
+    from backprop_crosscheck.comparisons.run import run_case, verdict
 
     if args.output:
         check_target(args.output, "--output")
@@ -135,9 +139,9 @@ def cmd_report(args) -> int:
 
 
 def cmd_explain(args) -> int:
-    from backprop_crosscheck.comparisons.explain import explain
-    from backprop_crosscheck.comparisons.pictures import check_target as check_picture
-    from backprop_crosscheck.comparisons.pictures import diagram
+    from backprop_crosscheck.comparisons.explain.walkthrough import explain
+    from backprop_crosscheck.comparisons.report.pictures import check_target as check_picture
+    from backprop_crosscheck.comparisons.report.pictures import diagram
 
     if args.diagram:
         check_picture(args.diagram, "--diagram")
@@ -153,7 +157,7 @@ def cmd_explain(args) -> int:
     if args.diagram:
         diagram(case, args.diagram)
     if args.html:
-        from backprop_crosscheck.comparisons.explain_page import page
+        from backprop_crosscheck.comparisons.explain.page import page
 
         write_text(args.html, "--html", page(case, run))
     return 0 if run is None or run.passed else 1
@@ -161,7 +165,7 @@ def cmd_explain(args) -> int:
 
 def explain_run(case, args):
     """The chosen backends on the case, judged as `report` judges them."""
-    from backprop_crosscheck.comparisons.runner import run_case
+    from backprop_crosscheck.comparisons.run import run_case
 
     backends = chosen_backends(args.backends, "explain")
     check_device(backends, args.device, "explain")
@@ -219,11 +223,11 @@ def cmd_list(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from backprop_crosscheck.comparisons.guard import default_memory_mib
-    from backprop_crosscheck.comparisons.progress import Progress
-    from backprop_crosscheck.comparisons.shrink import shrink_failures
-    from backprop_crosscheck.comparisons.sweep import Plan, render_sweep
-    from backprop_crosscheck.comparisons.sweep_jobs import ClusterError, run_sweep
+    from backprop_crosscheck.comparisons.isolate.guard import default_memory_mib
+    from backprop_crosscheck.comparisons.report.progress import Progress
+    from backprop_crosscheck.comparisons.sweep.jobs import ClusterError, run_sweep
+    from backprop_crosscheck.comparisons.sweep.shards import Plan, render_sweep
+    from backprop_crosscheck.comparisons.sweep.shrink import shrink_failures
 
     folder = Path(args.save_failures)
     if folder.exists() and not folder.is_dir():
@@ -252,7 +256,7 @@ def cmd_sweep(args) -> int:
 
 def cmd_bench(args) -> int:
     from backprop_crosscheck.comparisons import bench
-    from backprop_crosscheck.comparisons.progress import Progress
+    from backprop_crosscheck.comparisons.report.progress import Progress
 
     if args.output:
         check_target(args.output, "--output")
@@ -274,10 +278,10 @@ def cmd_bench(args) -> int:
 
 def cmd_check(args) -> int:
     from backprop_crosscheck.backends.learner import LearnerBackend
-    from backprop_crosscheck.comparisons.learner_file import check_file
-    from backprop_crosscheck.comparisons.report_json import render_json
-    from backprop_crosscheck.comparisons.report_text import render_markdown, render_text
-    from backprop_crosscheck.comparisons.runner import run_case, verdict
+    from backprop_crosscheck.comparisons.cli.learner_file import check_file
+    from backprop_crosscheck.comparisons.report.json_report import render_json
+    from backprop_crosscheck.comparisons.report.text import render_markdown, render_text
+    from backprop_crosscheck.comparisons.run import run_case, verdict
 
     check_file(args.file)
     if args.output:
@@ -294,11 +298,11 @@ def cmd_check(args) -> int:
 
 
 def cmd_conformance(args) -> int:
-    from backprop_crosscheck.comparisons.conformance import case_names, load_xfail
-    from backprop_crosscheck.comparisons.conformance_run import run_conformance
-    from backprop_crosscheck.comparisons.guard import default_memory_mib
-    from backprop_crosscheck.comparisons.progress import Progress
-    from backprop_crosscheck.comparisons.scoreboard import passed, render
+    from backprop_crosscheck.comparisons.isolate.guard import default_memory_mib
+    from backprop_crosscheck.comparisons.kit.conformance import case_names, load_xfail
+    from backprop_crosscheck.comparisons.kit.conformance_run import run_conformance
+    from backprop_crosscheck.comparisons.kit.scoreboard import passed, render
+    from backprop_crosscheck.comparisons.report.progress import Progress
 
     if args.output:
         check_target(args.output, "--output")

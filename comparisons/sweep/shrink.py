@@ -9,9 +9,9 @@ sweep. Tries are capped (``MAX_TRIES``): a backend that compiles per shape pays 
 
 from dataclasses import dataclass, field
 
-from backprop_crosscheck.comparisons.compare import excess_of
-from backprop_crosscheck.comparisons.judge import Comparison
-from backprop_crosscheck.comparisons.runner import check_backends, make_check
+from backprop_crosscheck.comparisons.judge.compare import excess_of
+from backprop_crosscheck.comparisons.judge.judging import Comparison
+from backprop_crosscheck.comparisons.run import check_backends, make_check
 from backprop_crosscheck.reference import Case
 from backprop_crosscheck.reference.case import CaseError
 from backprop_crosscheck.reference.smaller_cases import smaller
@@ -89,7 +89,7 @@ def shrink_failures(plan, tallies: dict, per_backend: int) -> list[dict]:
     their originals in ``plan.save_to``: NAME.min.toml, and NAME.min.py where the backend is a
     built-in framework. Runs after the shards are merged, in seed order, so ``--jobs`` and
     ``--dask`` shrink exactly what a serial sweep shrinks."""
-    from backprop_crosscheck.comparisons.sweep import sweep_case, workers_for
+    from backprop_crosscheck.comparisons.sweep.shards import sweep_case, workers_for
 
     if not per_backend or plan.save_to is None:
         return []
@@ -106,8 +106,8 @@ def shrink_failures(plan, tallies: dict, per_backend: int) -> list[dict]:
 
 
 def save_shrunk(folder, s: Shrunk, backend: str, dtype: str) -> dict:
-    from backprop_crosscheck.comparisons.output_files import write_text
-    from backprop_crosscheck.comparisons.repro_script import FRAMEWORKS, repro_script
+    from backprop_crosscheck.comparisons.report.output_files import write_text
+    from backprop_crosscheck.comparisons.sweep.repro_script import FRAMEWORKS, repro_script
     from backprop_crosscheck.reference.case_file import dump_case
 
     stem = f"{s.original.name}-{backend}-{dtype}"

@@ -5,7 +5,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass
 
-from backprop_crosscheck.comparisons.conformance import CHECKS, FAILING, STATUSES, Outcome
+from backprop_crosscheck.comparisons.kit.conformance import CHECKS, FAILING, STATUSES, Outcome
 
 SCHEMA = "backprop-crosscheck/conformance/1"
 

@@ -1,7 +1,8 @@
 """``crosscheck conformance NAME …``: the kit's checks for each backend, each backend in its
 worker process (a crash, an exit or a hang is that combination's error, the run goes on)."""
 
-from backprop_crosscheck.comparisons.conformance import (
+from backprop_crosscheck.comparisons.isolate.workers import WorkerLost, Workers
+from backprop_crosscheck.comparisons.kit.conformance import (
     CHECKS,
     Outcome,
     applies,
@@ -9,8 +10,7 @@ from backprop_crosscheck.comparisons.conformance import (
     evaluate,
     expected,
 )
-from backprop_crosscheck.comparisons.scoreboard import Record
-from backprop_crosscheck.comparisons.workers import WorkerLost, Workers
+from backprop_crosscheck.comparisons.kit.scoreboard import Record
 
 RUNS_PER_EVALUATION = 12  # backend runs one evaluation may make: its time limit's multiple
 

@@ -1,12 +1,11 @@
 """The text and Markdown reports, rendered with tabulate from the runs' comparisons alone."""
 
 import numpy as np
-from tabulate import tabulate
-
-from backprop_crosscheck.comparisons.compare import QUANTITIES, tensors_of
-from backprop_crosscheck.comparisons.runner import Run, verdict
+from backprop_crosscheck.comparisons.judge.compare import QUANTITIES, tensors_of
+from backprop_crosscheck.comparisons.run import Run, verdict
 from backprop_crosscheck.reference.names import neuron_names, shown_per_neuron, shown_per_scalar
 from backprop_crosscheck.reference.network import forward
+from tabulate import tabulate
 
 STATUS = {"pass": "PASS", "fail": "FAIL", "skip": "SKIP", "error": "ERROR", "unsupported": "n/a"}
 SUMMARY = ["backend", "version", "status", *QUANTITIES, "max rel", "rtol / atol", "worst"]

@@ -9,10 +9,10 @@ the sweep, the worker processes and the conformance tests all judge through here
 from dataclasses import dataclass
 
 from backprop_crosscheck.backends.interface import Backend, BackendUnavailable
-from backprop_crosscheck.comparisons.compare import Agreement, agreement_of, result_pairs
-from backprop_crosscheck.comparisons.diagnosis import diagnose
-from backprop_crosscheck.comparisons.guard import TimedOut, captured_output, time_limit
-from backprop_crosscheck.comparisons.tolerance import Tolerance, tolerance_for
+from backprop_crosscheck.comparisons.isolate.guard import TimedOut, captured_output, time_limit
+from backprop_crosscheck.comparisons.judge.compare import Agreement, agreement_of, result_pairs
+from backprop_crosscheck.comparisons.judge.diagnosis import diagnose
+from backprop_crosscheck.comparisons.judge.tolerance import Tolerance, tolerance_for
 from backprop_crosscheck.reference import Case, Result
 
 

@@ -6,10 +6,9 @@ Data flows one way: case → reference and backends (comparisons.judge) → Run 
 from dataclasses import dataclass
 
 import numpy as np
-
 from backprop_crosscheck.backends.interface import Backend
-from backprop_crosscheck.comparisons.judge import Check, Comparison, check_backend
-from backprop_crosscheck.comparisons.tolerance import Tolerance
+from backprop_crosscheck.comparisons.judge.judging import Check, Comparison, check_backend
+from backprop_crosscheck.comparisons.judge.tolerance import Tolerance
 from backprop_crosscheck.reference import Case, CaseError, Result, train
 from backprop_crosscheck.reference.case_file import quoted
 from backprop_crosscheck.reference.hvp import direction, hvp

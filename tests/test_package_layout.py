@@ -1,0 +1,50 @@
+"""The package is what pyproject.toml says, and there is one import name for each module: no
+symbolic links in git (a Windows checkout would get text files), every sub-package listed for
+setuptools, and the top-level folders refuse a second import name."""
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).parent.parent
+FOLDERS = {"reference": "reference", "backends": "backends", "comparisons": "comparisons"}
+
+
+def test_git_tracks_no_symbolic_link():
+    staged = subprocess.run(["git", "ls-files", "-s"], cwd=ROOT, capture_output=True, text=True)
+    links = [
+        line.split("\t")[1] for line in staged.stdout.splitlines() if line.startswith("120000")
+    ]
+    assert links == []
+
+
+def test_every_subpackage_is_listed_for_setuptools():
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    dirs = setuptools["package-dir"]
+    assert {k: v for k, v in dirs.items() if k != "backprop_crosscheck"} == {
+        f"backprop_crosscheck.{name}": folder for name, folder in FOLDERS.items()
+    }
+    found = {"backprop_crosscheck"}
+    for name, folder in FOLDERS.items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            parts = init.parent.relative_to(ROOT / folder).parts
+            found.add(".".join(["backprop_crosscheck", name, *parts]))
+    assert sorted(setuptools["packages"]) == sorted(found)
+
+
+def test_a_second_import_name_is_refused_inside_the_checkout():
+    code = "import backends.interface"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "ImportError: import backprop_crosscheck.backends, not backends" in proc.stderr
+
+
+def test_the_checkout_and_the_package_name_the_same_class():
+    code = (
+        "import backprop_crosscheck.backends.interface as i, backprop_crosscheck as b;"
+        "print(i.Backend is b.Backend, i.__file__)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    same, path = proc.stdout.split()
+    assert same == "True" and Path(path) == ROOT / "backends" / "interface.py"

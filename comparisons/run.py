@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from backprop_crosscheck.backends.interface import Backend
-from backprop_crosscheck.comparisons.judge.judging import Check, Comparison, check_backend
+from backprop_crosscheck.comparisons.isolate.attempt import attempts
+from backprop_crosscheck.comparisons.judge.judging import Check, Comparison, judge_backend
 from backprop_crosscheck.comparisons.judge.tolerance import Tolerance
 from backprop_crosscheck.reference import Case, CaseError, Result, train
 from backprop_crosscheck.reference.case_file import quoted
@@ -88,16 +89,20 @@ def run_case(
 
 
 def check_backends(backends, check: Check, workers=None) -> list:
-    """``check_backend(b, check)`` for every backend, in the backends' order: in worker
-    processes with ``workers`` (a comparisons.workers.Workers), else here, one after another."""
+    """Every backend's (Comparison, H·v Comparison or None), in the backends' order: each
+    backend asked in its worker process with ``workers`` (comparisons.isolate.workers.Workers),
+    else here, one after another; judged here either way."""
     return check_backends_many(backends, [check], workers)[0]
 
 
 def check_backends_many(backends, checks: list[Check], workers=None) -> list[list]:
     """check_backends for each check: the workers go through all of them at their own pace."""
     if workers is not None:
-        return workers.check_many(backends, checks)
-    return [[check_backend(b, check) for b in backends] for check in checks]
+        answers = workers.attempt_many(backends, checks)
+    else:
+        answers = [[attempts(b, check) for b in backends] for check in checks]
+    return [[judge_backend(b, check, tried) for b, tried in zip(backends, row, strict=True)]
+            for check, row in zip(checks, answers, strict=True)]  # fmt: skip
 
 
 def verdict(runs: list[Run]) -> tuple[bool, list[str]]:

@@ -14,8 +14,14 @@ ROOT = Path(__file__).parent.parent
 
 
 def bare_copy(folder: Path) -> Path:
-    """The checkout's tracked files in ``folder`` (what the device machine receives)."""
-    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True)
+    """The checkout's files that git tracks or does not ignore, in ``folder`` (what a device
+    machine receives)."""
+    files = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    )
     for name in files.stdout.decode().split("\0"):
         if name and (ROOT / name).is_file() and not (ROOT / name).is_symlink():
             (folder / name).parent.mkdir(parents=True, exist_ok=True)

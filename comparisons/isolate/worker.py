@@ -2,7 +2,7 @@
 ``python -m backprop_crosscheck.comparisons.isolate.worker FD PARENT_PID MEMORY_MIB``.
 
 It reads ``(function, args)`` requests from the connection on file descriptor FD — a
-module-level function such as ``judge.check_backend`` and its arguments — and answers each with
+module-level function such as ``attempt.attempts`` and its arguments — and answers each with
 ``("ok", function(*args))`` or ``("failed", why)``. Its stdout and
 stderr are a file its parent reads; the judge captures what each backend prints. It dies with
 its parent and caps its own memory before any framework is imported.

@@ -24,8 +24,8 @@ import time
 from multiprocessing.connection import Connection, wait
 
 from backprop_crosscheck.backends.registry import runs_in_process
+from backprop_crosscheck.comparisons.isolate.attempt import attempts
 from backprop_crosscheck.comparisons.isolate.guard import cut
-from backprop_crosscheck.comparisons.judge.judging import Check, check_backend
 
 import backprop_crosscheck
 
@@ -76,8 +76,9 @@ class WorkerLost(Exception):
 
 
 class Workers:
-    """Use as a context manager; ``check(backends, check)`` returns ``judge.check_backend``'s
-    answers in the backends' order."""
+    """Use as a context manager; ``attempt_many(backends, checks)`` returns every backend's
+    attempts (comparisons.isolate.attempt) at every check: numbers and messages, judged by the
+    caller."""
 
     def __init__(self, memory_mib: int = 0, env: dict | None = None):
         self.memory_mib, self.env = memory_mib, env  # env: added to each worker's environment
@@ -95,17 +96,14 @@ class Workers:
         self._workers.clear()
 
     @staticmethod
-    def group(backend, check: Check) -> str | None:
+    def group(backend, check) -> str | None:
         """The worker a backend runs in, or None for this process."""
         if runs_in_process(backend) or backend.skip_reason(check.dtype, check.device):
             return None
         return backend.module or f"plugin {backend.name}"
 
-    def check(self, backends, check: Check) -> list:
-        return self.check_many(backends, [check])[0]
-
-    def check_many(self, backends, checks: list[Check]) -> list[list]:
-        """``check_backend(b, c)`` for every check c and backend b, as [answers in the backends'
+    def attempt_many(self, backends, checks: list) -> list[list]:
+        """``attempts(b, c)`` for every check c and backend b, as [answers in the backends'
         order] per check. Each worker works through its queue (its backends × every check) at
         its own pace while this process runs the in-process backends: no worker waits for the
         slowest backend between one check and the next."""
@@ -118,7 +116,7 @@ class Workers:
             for group in queues:
                 self._next(group, queues, backends, checks, answers)
             for k, i in here:  # while the workers run; each one that finished gets its next
-                answers[k, i] = check_backend(backends[i], checks[k])
+                answers[k, i] = attempts(backends[i], checks[k])
                 self._collect(queues, backends, checks, answers, block=False)
             while any(w.job for w in self._busy(queues)):
                 self._collect(queues, backends, checks, answers)
@@ -163,9 +161,9 @@ class Workers:
             check = checks[k]
             try:
                 worker = self._workers.get(group) or self._start(group)
-                worker.conn.send((check_backend, (backends[i], check)))
+                worker.conn.send((attempts, (backends[i], check)))
             except (OSError, ValueError) as e:
-                answers[k, i] = check_backend(backends[i], check, died=f"its worker failed: {e}")
+                answers[k, i] = attempts(backends[i], check, died=f"its worker failed: {e}")
                 self._drop(group)
                 continue
             orders = 1 if check.hvp_direction is None else 2
@@ -195,13 +193,13 @@ class Workers:
             try:
                 kind, payload = conn.recv()
             except (EOFError, OSError):
-                answers[k, i] = check_backend(backends[i], checks[k], died=worker.why_dead())
+                answers[k, i] = attempts(backends[i], checks[k], died=worker.why_dead())
                 self._drop(worker.group)
             else:  # (the failure's text only for a failure: an answer's repr costs ~20 ms)
                 answers[k, i] = (
                     payload
                     if kind == "ok"
-                    else check_backend(
+                    else attempts(
                         backends[i], checks[k], died=f"its worker process failed: {payload}"
                     )
                 )
@@ -211,6 +209,6 @@ class Workers:
                 (k, i), _ = worker.job
                 timeout = checks[k].timeout
                 why = f"timed out after {timeout:g} s (--timeout); its worker was killed"
-                answers[k, i] = check_backend(backends[i], checks[k], died=why)
+                answers[k, i] = attempts(backends[i], checks[k], died=why)
                 self._drop(worker.group)
                 self._next(worker.group, queues, backends, checks, answers)

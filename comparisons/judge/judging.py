@@ -1,15 +1,17 @@
-"""The one judging path: tolerance → skip → run → compare, for every check of every backend.
+"""The one judging path: a backend's answer → tolerance → compare → diagnosis → Comparison.
 
 ``Check`` is what a run asks of every backend (the case, its reference, dtype, device,
-tolerance overrides, the H·v direction); ``judge`` answers it for one backend and one order
-(1: loss, gradients, updated and final parameters; 2: H·v) as a ``Comparison``. The report,
-the sweep, the worker processes and the conformance tests all judge through here.
+tolerance overrides, the H·v direction). comparisons.isolate.attempt asks it — in the
+backend's worker process, under its fences — and returns an ``Attempt``; ``judge`` holds that
+answer against the reference for one order (1: loss, gradients, updated and final parameters;
+2: H·v) and returns a ``Comparison``. Judging runs in the parent process, never in a worker:
+the report, the sweep and ``check`` all judge through here.
 """
 
 from dataclasses import dataclass
 
-from backprop_crosscheck.backends.interface import Backend, BackendUnavailable
-from backprop_crosscheck.comparisons.isolate.guard import TimedOut, captured_output, time_limit
+from backprop_crosscheck.backends.interface import Backend
+from backprop_crosscheck.comparisons.isolate.attempt import ORDERS, Attempt, one_line
 from backprop_crosscheck.comparisons.judge.compare import Agreement, agreement_of, result_pairs
 from backprop_crosscheck.comparisons.judge.diagnosis import diagnose
 from backprop_crosscheck.comparisons.judge.tolerance import Tolerance, tolerance_for
@@ -49,69 +51,38 @@ class Comparison:
     diagnosis: object = None  # a failing run's comparisons.diagnosis.Diagnosis: why, not where
 
 
-def judge(backend: Backend, check: Check, order: int = 1, died: str | None = None) -> Comparison:
-    """One backend's answer to one check. ``died``: it could not answer (its worker process
-    died): an error, after the same unsupported/skip decisions as a run."""
+def judge(backend: Backend, check: Check, order: int, tried: Attempt) -> Comparison:
+    """One backend's answer (``tried``, from comparisons.isolate.attempt) to one order of a
+    check, held against the reference: numbers in, a Comparison out."""
     caps = backend.capabilities
     tol = check.tolerance(backend, order)
     floors = caps.tolerance if order == 1 else caps.hvp_tolerance
-    method = caps.mode if order == 1 else caps.hvp or "-"
-    what = "result" if order == 1 else "H·v"
+    reason = caps.tolerance_reason if check.dtype in floors else ""
+    got = tried.value if tried.status == "answered" else None
 
-    captured = None
-
-    def outcome(status, message, got=None, agree=None):
+    def outcome(status, message, agree=None):
         if status == "skip" and check.require:
             status, message = "error", f"required but skipped: {message}"
-        reason = caps.tolerance_reason if check.dtype in floors else ""
         first, second = (got, None) if order == 1 else (None, got)
-        return Comparison(
-            backend.name, backend.version(), status, message, tol, first, agree, second,
-            method, reason, captured.text if captured is not None else "",
-        )  # fmt: skip
+        method = caps.mode if order == 1 else caps.hvp or "-"
+        return Comparison(backend.name, backend.version(), status, message, tol, first, agree,
+                          second, method, reason, tried.output)  # fmt: skip
 
-    if order == 2 and not caps.hvp:
-        return outcome("unsupported", f"{backend.name} does not compute Hessian-vector products")
-    reason = backend.skip_reason(check.dtype, check.device)
-    if reason:
-        return outcome("skip", reason)
-    missing = backend.unsupported(check.case)
-    if missing:
-        return outcome("unsupported", missing)
-    if died:
-        return outcome("error", died)
-    try:
-        with captured_output() as captured, time_limit(check.timeout):
-            got = answer(backend, check, order)
-    except BackendUnavailable as e:
-        return outcome("skip", str(e))
-    except TimedOut:
-        timed = "timed out" if order == 1 else "H·v timed out"
-        return outcome("error", f"{timed} after {check.timeout:g} s (--timeout)")
-    except KeyboardInterrupt:
-        raise
-    except BaseException as e:  # noqa: BLE001 - SystemExit too: one backend's error, never ours
-        raised = "raised" if order == 1 else "H·v raised"
-        return outcome("error", f"{raised} {type(e).__name__}: {one_line(e)}")
+    if tried.status != "answered":
+        return outcome(tried.status, tried.message)
     try:
         agree = agreement_of(check.case, pairs(check, got, order, caps), tol)
     except Exception as e:  # noqa: BLE001 - None, a wrong shape, a missing tensor, …
-        return outcome("error", f"returned a malformed {what}: {one_line(e)}", got)
+        return outcome("error", f"returned a malformed {ORDERS[order]}: {one_line(e)}")
     if agree.passed:
-        return outcome("pass", "", got, agree)
-    failed = outcome("fail", agree.summary(), got, agree)
+        return outcome("pass", "", agree)
+    failed = outcome("fail", agree.summary(), agree)
     if order == 1:
         try:
             failed.diagnosis = diagnose(check.case, check.reference, got, check.dtype, tol)
         except Exception:  # noqa: BLE001 - odd intermediates, say: the verdict stands without
             failed.diagnosis = None
     return failed
-
-
-def answer(backend: Backend, check: Check, order: int):
-    if order == 1:
-        return backend.run(check.case, check.dtype, check.device)
-    return backend.hvp(check.case, check.hvp_direction, check.dtype, check.device)
 
 
 def pairs(check: Check, got, order: int, caps) -> list:
@@ -125,13 +96,8 @@ def pairs(check: Check, got, order: int, caps) -> list:
     return [("hvp", check.hvp_reference, got)]
 
 
-def check_backend(backend: Backend, check: Check, died: str | None = None):
-    """One backend's checks: (its Comparison, its H·v Comparison or None without H·v)."""
-    first = judge(backend, check, 1, died)
-    second = None if check.hvp_direction is None else judge(backend, check, 2, died)
+def judge_backend(backend: Backend, check: Check, tried: tuple):
+    """One backend's checks from its attempts: (its Comparison, its H·v Comparison or None)."""
+    first = judge(backend, check, 1, tried[0])
+    second = None if tried[1] is None else judge(backend, check, 2, tried[1])
     return first, second
-
-
-def one_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else repr(e)

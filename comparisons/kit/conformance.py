@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from backprop_crosscheck.backends.interface import BackendUnavailable
+from backprop_crosscheck.comparisons.isolate.attempt import attempt, one_line
 from backprop_crosscheck.comparisons.isolate.guard import TimedOut, captured_output, time_limit
-from backprop_crosscheck.comparisons.judge.judging import Check, judge, one_line
+from backprop_crosscheck.comparisons.judge.judging import Check, judge
 from backprop_crosscheck.comparisons.kit.oracles import ORACLES
 from backprop_crosscheck.reference import builtin_case_names, load_case, train
 from backprop_crosscheck.reference.case_file import quoted, read_text
@@ -66,10 +67,10 @@ def check_for(case_name: str, dtype: str, timeout: float | None) -> Check:
 def evaluate(backend, case_name: str, dtype: str, timeout: float | None = None) -> dict:
     """{check: Outcome} of every check of one backend on one case and dtype."""
     check = check_for(case_name, dtype, timeout)
-    first = judge(backend, check)
+    first = judge(backend, check, 1, attempt(backend, check, 1))
     outcomes = {q: accuracy(first, q) for q in ACCURACY}
     outcomes["dtype"] = dtype_outcome(first, dtype)
-    outcomes["hvp"] = accuracy(judge(backend, check, order=2), "hvp")
+    outcomes["hvp"] = accuracy(judge(backend, check, 2, attempt(backend, check, 2)), "hvp")
     for name, oracle in ORACLES.items():
         outcomes[name] = run_oracle(oracle, backend, check, first)
     return outcomes

@@ -1,0 +1,75 @@
+"""One backend asked one check, under the fences: the only place a backend's ``run`` and
+``hvp`` are called for a report, a sweep or ``check``.
+
+``attempt`` decides whether the backend can try (its skip reason, what the case asks that it
+lacks), then calls it inside a time limit with its output captured, and returns an ``Attempt``:
+what came back, or why nothing did. It judges nothing — that is comparisons.judge's, in the
+parent process. Inside a worker process this is what runs; with ``--in-process`` it runs here.
+"""
+
+from dataclasses import dataclass
+
+from backprop_crosscheck.backends.interface import Backend, BackendUnavailable
+from backprop_crosscheck.comparisons.isolate.guard import TimedOut, captured_output, time_limit
+
+ORDERS = {1: "result", 2: "H·v"}
+
+
+@dataclass
+class Attempt:
+    """A backend's try at one order of a check (1: the Result of ``run``; 2: ``hvp``'s dict)."""
+
+    status: str  # answered | skip | unsupported | error
+    message: str = ""  # why it was skipped, unsupported or failed
+    value: object = None  # what it returned, when answered
+    output: str = ""  # what it printed meanwhile (captured, cut short)
+
+
+def attempt(backend: Backend, check, order: int = 1, died: str | None = None) -> Attempt:
+    """``died``: it could not answer (its worker process died): an error, after the same
+    skip and unsupported decisions as a run."""
+    if order == 2 and not backend.capabilities.hvp:
+        return Attempt("unsupported", f"{backend.name} does not compute Hessian-vector products")
+    reason = backend.skip_reason(check.dtype, check.device)
+    if reason:
+        return Attempt("skip", reason)
+    missing = backend.unsupported(check.case)
+    if missing:
+        return Attempt("unsupported", missing)
+    if died:
+        return Attempt("error", died)
+    captured = None
+    try:
+        with captured_output() as captured, time_limit(check.timeout):
+            value = call(backend, check, order)
+    except BackendUnavailable as e:
+        return Attempt("skip", str(e), output=captured.text)
+    except TimedOut:
+        timed = "timed out" if order == 1 else "H·v timed out"
+        return Attempt("error", f"{timed} after {check.timeout:g} s (--timeout)", None,
+                       captured.text)  # fmt: skip
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # noqa: BLE001 - SystemExit too: one backend's error, never ours
+        raised = "raised" if order == 1 else "H·v raised"
+        text = captured.text if captured is not None else ""
+        return Attempt("error", f"{raised} {type(e).__name__}: {one_line(e)}", None, text)
+    return Attempt("answered", "", value, captured.text)
+
+
+def call(backend: Backend, check, order: int):
+    if order == 1:
+        return backend.run(check.case, check.dtype, check.device)
+    return backend.hvp(check.case, check.hvp_direction, check.dtype, check.device)
+
+
+def attempts(backend: Backend, check, died: str | None = None) -> tuple:
+    """Both orders a check asks for: (the run's Attempt, the H·v's or None without H·v)."""
+    first = attempt(backend, check, 1, died)
+    second = None if check.hvp_direction is None else attempt(backend, check, 2, died)
+    return first, second
+
+
+def one_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else repr(e)

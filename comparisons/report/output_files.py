@@ -23,6 +23,8 @@ class OutputError(Exception):
 
 def check_target(path: str, option: str, suffixes: tuple[str, ...] = ()) -> None:
     where = f"{option} {quoted(path)}"
+    if not str(path).strip():
+        raise OutputError(f"{option}: an empty path; name a file")
     if suffixes and not str(path).lower().endswith(suffixes):
         raise OutputError(f"{where}: the file must end in {' or '.join(suffixes)}")
     target, direct = _resolve(path, where)
@@ -34,6 +36,20 @@ def check_target(path: str, option: str, suffixes: tuple[str, ...] = ()) -> None
         raise OutputError(f"{where}: no such folder {quoted(str(target.parent))}")
     if not os.access(target.parent, os.W_OK | os.X_OK):
         raise OutputError(f"{where}: cannot create files in {quoted(str(target.parent))}")
+
+
+def check_folder(path: str, option: str) -> None:
+    """A folder to write files into: it is one (or can be made: its nearest existing parent is
+    a writable folder)."""
+    where = f"{option} {quoted(path)}"
+    if not str(path).strip():
+        raise OutputError(f"{option}: an empty path; name a folder")
+    folder = Path(os.path.realpath(path))
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{where}: is a file, not a folder")
+    existing = next(p for p in [folder, *folder.parents] if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"{where}: cannot write files in {quoted(str(existing))}")
 
 
 def _resolve(path: str, where: str) -> tuple[Path, bool]:

@@ -35,11 +35,6 @@ def _matplotlib():
     return matplotlib, Figure
 
 
-def check_target(path: str, option: str) -> None:
-    """Before any work: a picture's file can be written (output_files.check_target)."""
-    output_files.check_target(path, option, FORMATS)
-
-
 def save(fig, path: str, option: str) -> None:
     kind = "svg" if str(path).lower().endswith(".svg") else "png"
     metadata = {"Date": None, "Creator": None} if kind == "svg" else {"Software": None}
@@ -56,7 +51,7 @@ def fmt(x) -> str:
 
 def diagram(case: Case, path: str) -> None:
     """The network as the article draws it, every neuron and edge with its numbers."""
-    check_target(path, "--diagram")
+    output_files.check_target(path, "--diagram", FORMATS)
     matplotlib, Figure = _matplotlib()
     with matplotlib.rc_context(STYLE):
         if shown_per_neuron(case):
@@ -183,7 +178,7 @@ def _layer_diagram(Figure, case: Case):
 def trajectory_plot(runs, path: str) -> None:
     """Per run (case × dtype): the loss per step of every backend over the reference's, and
     |backend − reference| per step on a log scale — where float32 drift shows."""
-    check_target(path, "--plot")
+    output_files.check_target(path, "--plot", FORMATS)
     matplotlib, Figure = _matplotlib()
     with matplotlib.rc_context(STYLE):
         fig = Figure(figsize=(5.0 * len(runs), 6.0))

@@ -1,0 +1,150 @@
+"""The command line read once into a ``Plan``: what to run, on what, and where to write it.
+
+``plan_of(args)`` does, in this order and nowhere else: checks every file and folder the user
+named for writing (``--output``, ``--plot``, ``--diagram``, ``--html``, ``--save-failures``;
+an empty name too) and makes each absolute, so nothing a backend does later (a ``chdir``) can
+send a report elsewhere; loads the cases; then, last, chooses the backends — the first step
+that may import a plugin. The commands take the Plan and never read the arguments again.
+"""
+
+import contextlib
+import os
+from dataclasses import dataclass, field
+
+from backprop_crosscheck.backends import UnknownBackend, backend_names, get_backend
+from backprop_crosscheck.backends.interface import DTYPES
+from backprop_crosscheck.comparisons.cli.parser import UsageError
+from backprop_crosscheck.comparisons.report.output_files import check_folder, check_target
+from backprop_crosscheck.comparisons.report.pictures import FORMATS as PICTURES
+from backprop_crosscheck.reference import load_case
+from backprop_crosscheck.reference.case_file import DEFAULT_LIMITS, NO_LIMITS
+
+TARGETS = {  # argument: (option, the endings it must have; None: a folder)
+    "output": ("--output", ()),
+    "plot": ("--plot", PICTURES),
+    "diagram": ("--diagram", PICTURES),
+    "html": ("--html", (".html", ".htm")),
+    "save_failures": ("--save-failures", None),
+}
+
+
+@dataclass
+class Plan:
+    command: str
+    cases: list = field(default_factory=list)  # loaded Cases (report, explain, check)
+    backends: list = field(default_factory=list)  # chosen Backends, in the order asked
+    dtypes: list = field(default_factory=lambda: ["float64"])
+    device: str = "cpu"
+    rtol: float | None = None
+    atol: float | None = None
+    require: bool = False
+    hvp_seed: int | None = None
+    timeout: float | None = None
+    memory_mib: int = 0  # each worker's memory cap (0: none)
+    in_process: bool = False
+    format: str = "text"
+    targets: dict = field(default_factory=dict)  # argument -> absolute path, checked
+
+    def target(self, name: str) -> str | None:
+        return self.targets.get(name)
+
+    def workers(self):
+        """A context giving the worker processes, or None with --in-process."""
+        from backprop_crosscheck.comparisons.isolate.workers import Workers
+
+        if self.in_process:
+            return contextlib.nullcontext()
+        return Workers(memory_mib=self.memory_mib)
+
+
+def plan_of(args) -> Plan:
+    """Targets checked, cases loaded, backends chosen (see the module's order)."""
+    plan = Plan(args.command)
+    plan.targets = checked_targets(args)
+    limits = NO_LIMITS if getattr(args, "no_limits", False) else DEFAULT_LIMITS
+    specs = case_specs(args)
+    plan.cases = [load_case(c, limits) for c in specs]
+    if getattr(args, "steps", None):
+        plan.cases = [c.replace(steps=args.steps) for c in plan.cases]
+    dtype = getattr(args, "dtype", "float64")
+    plan.dtypes = list(DTYPES) if dtype == "all" else [dtype]
+    for name in ("device", "rtol", "atol", "require", "timeout", "in_process", "format"):
+        if hasattr(args, name):
+            setattr(plan, name, getattr(args, name))
+    plan.hvp_seed = getattr(args, "hvp", None)
+    plan.memory_mib = memory_of(args)
+    if args.command == "check":
+        from backprop_crosscheck.backends.learner import LearnerBackend
+        from backprop_crosscheck.comparisons.cli.learner_file import check_file
+
+        check_file(args.file)
+        plan.backends = [LearnerBackend(args.file)]
+    else:
+        plan.backends = chosen_backends(backend_spec(args), args.command)
+    if plan.backends and args.command not in ("conformance", "bench"):
+        check_device(plan.backends, plan.device, args.command)
+    return plan
+
+
+def checked_targets(args) -> dict:
+    targets = {}
+    for name, (option, endings) in TARGETS.items():
+        path = getattr(args, name, None)
+        if path is None:
+            continue
+        if endings is None:
+            check_folder(path, option)
+        else:
+            check_target(path, option, endings)
+        targets[name] = path if path.startswith("/dev/") else os.path.abspath(path)
+    return targets
+
+
+def case_specs(args) -> list[str]:
+    if args.command == "explain":
+        return [args.case]
+    if args.command in ("report", "check"):
+        return args.cases or ["article"]
+    return []
+
+
+def backend_spec(args) -> str | None:
+    """The --backends text (conformance: its names), None for every backend, "" for none."""
+    if args.command == "conformance":
+        return ",".join(args.names)
+    if args.command in ("check", "list") or (args.command == "explain" and args.backends is None):
+        return ""
+    return args.backends
+
+
+def memory_of(args) -> int:
+    from backprop_crosscheck.comparisons.isolate.guard import default_memory_mib
+
+    limit = getattr(args, "memory_limit", None)
+    return default_memory_mib() if limit is None else limit
+
+
+def chosen_backends(spec: str | None, command: str = "report") -> list:
+    if spec == "":
+        return []
+    if spec is None:
+        return [get_backend(n) for n in backend_names()]
+    names = [n.strip() for n in spec.split(",")]
+    asked = "NAME" if command == "conformance" else f"--backends {spec!r}"
+    if not all(names):
+        raise UsageError(f"crosscheck {command}: {asked} has an empty name")
+    if len(set(names)) != len(names):
+        raise UsageError(f"crosscheck {command}: {asked} names a backend twice")
+    try:
+        return [get_backend(n) for n in names]
+    except UnknownBackend as e:
+        raise UsageError(f"crosscheck {command}: {asked.split()[0]}: {e}") from None
+
+
+def check_device(backends, device: str, command: str) -> None:
+    """Bad usage when no chosen backend can run on the device at all (a run would compare
+    nothing); one that merely finds no GPU at run time is that backend's skip."""
+    if not any(device in b.capabilities.devices for b in backends):
+        names = ", ".join(b.name for b in backends)
+        raise UsageError(f"crosscheck {command}: --device {device}: no backend chosen can use it "
+                         f"({names}; see crosscheck list)")  # fmt: skip

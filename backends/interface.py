@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from backprop_crosscheck.reference.case import Case
 from backprop_crosscheck.reference.result import Result
+from backprop_crosscheck.reference.training import train_loop
 
 DTYPES = ("float64", "float32")
 
@@ -333,18 +334,18 @@ class FrameworkBackend(Backend):
     def run(self, case: Case, dtype: str, device: str = "cpu") -> Result:
         with self.scope(dtype, device):
             params, X, Y = self.tensors(case, dtype, device)
-            losses, first_grads, updated = [], {}, {}
             step = self.stepping(case, params)
-            for i in range(case.steps):
-                loss, grads, params = step(params, X, Y)
-                losses.append(self.numpy_copy(loss))
-                if i == 0:
-                    first_grads, updated = self.numpy_copies(grads), self.numpy_copies(params)
-                    chain = self.intermediates()
-                    chain = None if chain is None else self.numpy_copies(chain)
-            losses.append(self.numpy_copy(self.final_loss(case, params, X, Y)))
-            final = self.numpy_copies(params)
-            return Result(np.array(losses), first_grads, updated, final, chain)
+
+            def one_step(params, state):
+                return *step(params, X, Y), state
+
+            def chain():
+                found = self.intermediates()
+                return None if found is None else self.numpy_copies(found)
+
+            return train_loop(one_step, params, None, case.steps,
+                              lambda params: self.final_loss(case, params, X, Y),
+                              keep=self.numpy_copy, chain=chain)  # fmt: skip
 
     def hvp(self, case: Case, v: dict, dtype: str, device: str = "cpu") -> dict:
         def hv(params, tangents, X, Y):

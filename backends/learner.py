@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 from backprop_crosscheck.reference.network import forward
 from backprop_crosscheck.reference.optimizers import OPTIMIZERS, start, update
+from backprop_crosscheck.reference.training import train_loop
 
-from backprop_crosscheck import Backend, Capabilities, Result
+from backprop_crosscheck import Backend, Capabilities
 
 FUNCTION = "backprop"
 
@@ -36,23 +37,25 @@ class LearnerBackend(Backend):
         backprop, dtype = self.function(), np.dtype(dtype)
         params = case.parameters(dtype)
         X, Y = case.inputs.astype(dtype), case.targets.astype(dtype)
-        losses, first, updated, intermediates = [], None, None, None
-        state = start(case, params)
-        for step in range(case.steps + 1):
-            answer = _read(backprop(case, {n: p.copy() for n, p in params.items()}, X.copy(),
-                                    Y.copy()), params)  # fmt: skip
-            losses.append(answer.get("loss", forward(case, params, X, Y).loss))
-            if step == case.steps:
-                break
+        first = {}  # the first answer's intermediates
+
+        def ask(params):
+            copies = {n: p.copy() for n, p in params.items()}
+            answer = _read(backprop(case, copies, X.copy(), Y.copy()), params)
+            first.setdefault("answer", answer)
+            return answer, answer.get("loss", forward(case, params, X, Y).loss)
+
+        def one_step(params, state):
+            answer, loss = ask(params)
             grads = answer["gradients"]
             if "updated" in answer:
-                params = answer["updated"]
-            else:
-                params, state = update(case, params, grads, state)
-            if step == 0:
-                first, updated = grads, params
-                intermediates = answer.get("intermediates")
-        return Result(np.array(losses, dtype=dtype), first, updated, params, intermediates)
+                return loss, grads, answer["updated"], state
+            return loss, grads, *update(case, params, grads, state)
+
+        return train_loop(one_step, params, start(case, params), case.steps,
+                          lambda params: ask(params)[1],
+                          chain=lambda: first["answer"].get("intermediates"),
+                          loss_dtype=dtype)  # fmt: skip
 
 
 def _read(answer, params) -> dict:

@@ -24,6 +24,7 @@ from backprop_crosscheck.reference.losses import LOSSES
 from backprop_crosscheck.reference.network import backward, forward, loss_value
 from backprop_crosscheck.reference.optimizers import start, update
 from backprop_crosscheck.reference.result import Result
+from backprop_crosscheck.reference.training import train_loop
 
 STEP = np.finfo(np.float64).eps ** (1 / 3)
 MAX_SHRINK = 6  # h down to 1e-5 of its first value; rounding then costs ~1e-7 relative
@@ -177,14 +178,16 @@ def train_by_differences(case: Case, dtype=np.float64) -> Result:
     dtype = np.dtype(dtype)
     params = case.parameters(dtype)
     X, Y = case.inputs.astype(dtype), case.targets.astype(dtype)
-    losses, first_grads, updated, state = [], {}, {}, start(case, params)
-    for step in range(case.steps):
-        losses.append(loss_value(case, params, X, Y))
-        grads, params, state = descend(case, params, state)
-        if step == 0:
-            first_grads, updated = grads, params
-    losses.append(loss_value(case, params, X, Y))
-    return Result(np.array(losses, dtype=dtype), first_grads, updated, params)
+
+    def one_step(params, state):
+        loss = loss_value(case, params, X, Y)
+        return loss, *descend(case, params, state)
+
+    def final_loss(params):
+        return loss_value(case, params, X, Y)
+
+    return train_loop(one_step, params, start(case, params), case.steps, final_loss,
+                      loss_dtype=dtype)  # fmt: skip
 
 
 def hvp_by_differences(case: Case, v: dict, step: float | None = None) -> dict[str, np.ndarray]:

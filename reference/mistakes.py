@@ -13,6 +13,7 @@ from backprop_crosscheck.reference.losses import LOSSES
 from backprop_crosscheck.reference.network import forward
 from backprop_crosscheck.reference.optimizers import start, update
 from backprop_crosscheck.reference.result import Result
+from backprop_crosscheck.reference.training import train_loop
 
 # name -> what it is, as a learner would say it
 MISTAKES = {
@@ -58,28 +59,27 @@ def train_with(case: Case, mistake: str, dtype=np.float64) -> Result:
     work = np.float32 if mistake == "float32_inside" else out
     params = case.parameters(work)
     X, Y = case.inputs.astype(work), case.targets.astype(work)
-    losses, first, updated, carried = [], None, None, None
-    state = start(case, params)
+    carried = {}  # no_grad_clear: the last step's gradients, still there
+
+    def one_step(params, state):
+        fwd = forward(case, params, X, Y)
+        grads = _gradients(case, params, fwd, Y, mistake)
+        if mistake == "no_grad_clear":
+            grads = {n: g + carried.get(n, 0) for n, g in grads.items()}
+            carried.update(grads)
+        if mistake == "momentum_not_carried":
+            state = start(case, params)  # velocity and moments back to 0, t to 0
+        return fwd.loss, grads, *_update(case, params, grads, mistake, state)
+
+    def final_loss(params):
+        return forward(case, params, X, Y).loss
+
+    def cast(t):
+        return np.asarray(t, dtype=out)
+
     with np.errstate(all="ignore"):
-        for step in range(case.steps):
-            fwd = forward(case, params, X, Y)
-            grads = _gradients(case, params, fwd, Y, mistake)
-            if carried is not None:  # no_grad_clear: last step's gradients still there
-                grads = {n: g + carried[n] for n, g in grads.items()}
-            if mistake == "no_grad_clear":
-                carried = grads
-            losses.append(fwd.loss)
-            if mistake == "momentum_not_carried":
-                state = start(case, params)  # velocity and moments back to 0, t to 0
-            params, state = _update(case, params, grads, mistake, state)
-            if step == 0:
-                first, updated = grads, params
-        losses.append(forward(case, params, X, Y).loss)
-
-    def cast(tensors):
-        return {n: np.asarray(t, dtype=out) for n, t in tensors.items()}
-
-    return Result(np.array(losses, dtype=out), cast(first), cast(updated), cast(params))
+        return train_loop(one_step, params, start(case, params), case.steps, final_loss,
+                          keep=cast, loss_dtype=out)  # fmt: skip
 
 
 def _fprime(case, name: str, z, a, mistake: str):

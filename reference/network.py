@@ -23,6 +23,7 @@ from backprop_crosscheck.reference.case import Case
 from backprop_crosscheck.reference.losses import LOSSES
 from backprop_crosscheck.reference.optimizers import params_dtype, start, update
 from backprop_crosscheck.reference.result import Result
+from backprop_crosscheck.reference.training import train_loop
 
 
 @dataclass(frozen=True)
@@ -118,11 +119,12 @@ def reference_problem(result: Result) -> str | None:
 def _train(case: Case, dtype) -> Result:
     params = case.parameters(dtype)
     X, Y = case.inputs.astype(dtype), case.targets.astype(dtype)
-    losses, first_grads, updated, state = [], None, None, start(case, params)
-    for i in range(case.steps):
-        loss, grads, params, state = step(case, params, X, Y, state)
-        losses.append(loss)
-        if i == 0:
-            first_grads, updated = grads, params
-    losses.append(forward(case, params, X, Y).loss)
-    return Result(np.array(losses, dtype=dtype), first_grads, updated, params)
+
+    def one_step(params, state):
+        return step(case, params, X, Y, state)
+
+    def final_loss(params):
+        return forward(case, params, X, Y).loss
+
+    return train_loop(one_step, params, start(case, params), case.steps, final_loss,
+                      loss_dtype=dtype)  # fmt: skip

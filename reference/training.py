@@ -1,0 +1,37 @@
+"""The training loop every route shares: the reference, finite differences, the mistakes, a
+learner's function and every framework backend run their steps through ``train_loop``.
+
+What a step is differs — the hand-derived backward pass, differences of the loss, one mistake,
+a learner's function, an engine's autodiff and optimizer — so it is the loop's argument;
+what is recorded of the steps does not, so it is written once: the loss before every step
+and after the last, the first step's gradients and updated parameters, the final parameters.
+"""
+
+import numpy as np
+from backprop_crosscheck.reference.result import Result
+
+
+def as_is(value):
+    return value
+
+
+def train_loop(step, params: dict, state, steps: int, final_loss, keep=as_is, chain=None,
+               loss_dtype=None) -> Result:  # fmt: skip
+    """``steps`` calls of ``step(params, state) -> (loss, gradients, params, state)``, then
+    ``final_loss(params)``. ``keep`` turns what is recorded into NumPy (an engine's tensors,
+    copied: an in-place update must not rewrite it); ``chain()`` gives the first step's backward
+    intermediates (None: none); ``loss_dtype`` the losses' dtype (None: as they come)."""
+    losses, first, updated, intermediates = [], {}, {}, None
+    for i in range(steps):
+        loss, grads, params, state = step(params, state)
+        losses.append(keep(loss))
+        if i == 0:
+            first, updated = recorded(grads, keep), recorded(params, keep)
+            intermediates = None if chain is None else chain()
+    losses.append(keep(final_loss(params)))
+    loss = np.array(losses, dtype=loss_dtype)
+    return Result(loss, first, updated, recorded(params, keep), intermediates)
+
+
+def recorded(tensors: dict, keep=as_is) -> dict:
+    return {name: keep(t) for name, t in tensors.items()}

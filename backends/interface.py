@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 import numpy as np
+from backprop_crosscheck.reference.activations import gelu_tanh, sigmoid
 from backprop_crosscheck.reference.case import Case
 from backprop_crosscheck.reference.result import Result
 from backprop_crosscheck.reference.training import train_loop
@@ -192,7 +193,7 @@ class FrameworkBackend(Backend):
         if name == "tanh":
             return xp.tanh
         if name == "sigmoid":
-            return getattr(nn, "sigmoid", None) or (lambda z: 0.5 * (xp.tanh(0.5 * z) + 1))
+            return getattr(nn, "sigmoid", None) or (lambda z: sigmoid(z, xp))
         if name == "relu":
             return getattr(nn, "relu", None) or (lambda z: z * (z > 0))
         if name == "leaky_relu":
@@ -203,8 +204,7 @@ class FrameworkBackend(Backend):
             erf = getattr(self, "erf", None) or xp.erf
             return lambda z: 0.5 * z * (1 + erf(z / np.sqrt(2.0)))
         if name == "gelu_tanh":
-            c = np.sqrt(2 / np.pi)
-            return lambda z: 0.5 * z * (1 + xp.tanh(c * (z + 0.044715 * z * z * z)))
+            return lambda z: gelu_tanh(z, xp)
         raise KeyError(f"{self.name}: no activation {name!r}")
 
     @abstractmethod

@@ -37,7 +37,6 @@ from backprop_crosscheck.reference import (
     forward,
     load_case,
     parse_case,
-    sgd_step,
     train,
 )
 
@@ -57,6 +56,5 @@ __all__ = [
     "get_backend",
     "load_case",
     "parse_case",
-    "sgd_step",
     "train",
 ]

@@ -14,7 +14,7 @@ if __name__ != "backprop_crosscheck.reference":  # one import name, inside the c
 from backprop_crosscheck.reference.case import Case, CaseError
 from backprop_crosscheck.reference.case_file import builtin_case_names, load_case, parse_case
 from backprop_crosscheck.reference.network import backward, forward, train
-from backprop_crosscheck.reference.optimizers import Optimizer, sgd_step
+from backprop_crosscheck.reference.optimizers import Optimizer
 from backprop_crosscheck.reference.result import Result
 
 __all__ = [
@@ -27,6 +27,5 @@ __all__ = [
     "forward",
     "load_case",
     "parse_case",
-    "sgd_step",
     "train",
 ]

@@ -22,9 +22,15 @@ SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 GELU_TANH_K = 0.044715  # the tanh approximation's cubic coefficient (Hendrycks & Gimpel 2016)
 
 
-def _sigmoid(z):
-    # 1 / (1 + e^-z) written through tanh: the same function, no overflow for large |z|
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
+def sigmoid(z, xp=np):
+    """1 / (1 + e^-z) written through tanh: the same function, no overflow for large |z|.
+    ``xp``: the array namespace (a framework backend passes its own)."""
+    return 0.5 * (1.0 + xp.tanh(0.5 * z))
+
+
+def gelu_tanh(z, xp=np):
+    """½·z·(1 + tanh(√(2/π)·(z + k·z³))), PyTorch's approximate="tanh" (k = GELU_TANH_K)."""
+    return 0.5 * z * (1 + xp.tanh(SQRT_2_OVER_PI * (z + GELU_TANH_K * z * z * z)))
 
 
 def _zeros(z, a):
@@ -78,7 +84,7 @@ ACTIVATIONS = {
     "identity": Activation(lambda z: z, lambda z, a: np.ones_like(z), _zeros),
     # σ′ = σ·(1 − σ);   σ″ = d/dz [σ(1 − σ)] = σ(1 − σ)(1 − 2σ)
     "sigmoid": Activation(
-        _sigmoid, lambda z, a: a * (1 - a), lambda z, a: a * (1 - a) * (1 - 2 * a)
+        sigmoid, lambda z, a: a * (1 - a), lambda z, a: a * (1 - a) * (1 - 2 * a)
     ),
     # tanh′ = 1 − tanh²;   tanh″ = d/dz [1 − t²] = −2t(1 − t²)
     "tanh": Activation(np.tanh, lambda z, a: 1 - a * a, lambda z, a: -2 * a * (1 - a * a)),
@@ -88,8 +94,8 @@ ACTIVATIONS = {
     # softplus = log(1 + e^z), as logaddexp(0, z): no overflow;  softplus′ = σ(z);  ″ = σ(1 − σ)
     "softplus": Activation(
         lambda z: np.logaddexp(0.0, z),
-        lambda z, a: _sigmoid(z),
-        lambda z, a: _sigmoid(z) * (1 - _sigmoid(z)),
+        lambda z, a: sigmoid(z),
+        lambda z, a: sigmoid(z) * (1 - sigmoid(z)),
     ),
     # gelu = z·Φ(z);  gelu′ = Φ(z) + z·φ(z);  gelu″ = φ + d/dz[z·φ] = φ + φ·(1 − z²) = φ·(2 − z²)
     "gelu": Activation(
@@ -98,9 +104,7 @@ ACTIVATIONS = {
         lambda z, a: _phi(z) * (2 - z * z),
     ),
     # gelu_tanh = ½·z·(1 + tanh(√(2/π)·(z + 0.044715·z³))), PyTorch's approximate="tanh"
-    "gelu_tanh": Activation(
-        lambda z: 0.5 * z * (1 + _gelu_tanh_parts(z)[0]), _gelu_tanh_fprime, _gelu_tanh_fsecond
-    ),
+    "gelu_tanh": Activation(gelu_tanh, _gelu_tanh_fprime, _gelu_tanh_fsecond),
 }
 KINKED = ("relu", "leaky_relu")  # not differentiable at z = 0
 

@@ -21,6 +21,7 @@ import numpy as np
 from backprop_crosscheck.reference.case import Case
 from backprop_crosscheck.reference.network import backward, forward
 from backprop_crosscheck.reference.optimizers import adam_step
+from backprop_crosscheck.reference.optimizers import moments as adam_moments
 
 
 @functools.lru_cache(maxsize=16)  # a report asks once per backend, the page once per number
@@ -35,7 +36,7 @@ def adam_allowance(case: Case, rtol: float, atol: float) -> dict | None:
 
 
 def _allowance(case, opt, rtol, atol) -> dict:
-    b1, b2, a = opt.beta1, opt.beta2, case.learning_rate
+    a = case.learning_rate
     params = case.parameters()
     X, Y = case.inputs, case.targets
     trained = [n for n in params if n not in case.frozen]
@@ -53,8 +54,7 @@ def _allowance(case, opt, rtol, atol) -> dict:
             for side in (0, -1, 1):
                 m, v = moments[side][n]
                 gs = g + side * tau
-                m, v = b1 * m + (1 - b1) * gs, b2 * v + (1 - b2) * gs * gs
-                moments[side][n] = (m, v)
+                m, v = moments[side][n] = adam_moments(opt, m, v, gs)
                 steps[side] = adam_step(opt, m, v, t)
             off = np.maximum(np.abs(steps[-1] - steps[0]), np.abs(steps[1] - steps[0]))
             slack[n] = slack[n] + a * off

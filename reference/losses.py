@@ -10,6 +10,7 @@ identity): the softmax or the sigmoid is part of the loss, computed stably from 
 from typing import NamedTuple
 
 import numpy as np
+from backprop_crosscheck.reference.activations import sigmoid
 
 CROSS_ENTROPY = ("softmax_cross_entropy", "binary_cross_entropy")
 
@@ -18,10 +19,7 @@ class Loss(NamedTuple):
     value: object  # E(prediction, target)
     gradient: object  # dE/dprediction
     curvature: object  # d²E/dprediction² applied to v: (prediction, target, v) -> H_p·v
-
-
-def _sigmoid(z):
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
+    gradient_text: str = ""  # dE/dprediction in words (Y the targets), for explain and diagnosis
 
 
 def softmax(z):
@@ -63,23 +61,29 @@ LOSSES = {
         lambda p, t: 0.5 * np.sum((p - t) ** 2, axis=(-2, -1)),
         lambda p, t: p - t,
         lambda p, t, v: v,
+        "Δ = prediction − Y",
     ),
     # mean over outputs and samples of (p − target)²;  dE/dp = 2·(p − t)/count;  d²E/dp² = 2/count
     "mse": Loss(
         lambda p, t: np.mean((p - t) ** 2, axis=(-2, -1)),
         lambda p, t: 2 * (p - t) / p.size,
         lambda p, t, v: 2.0 * v / p.size,
+        "2·(prediction − Y)/count",
     ),
     # softmax over each sample's outputs (logits z), cross-entropy against its target row (one-hot,
     # from a class index or given), mean over samples;  dE/dz = (softmax(z) − t)/n
     "softmax_cross_entropy": Loss(
-        _softmax_ce, lambda z, t: (softmax(z) - t) / z.shape[-2], _softmax_ce_curvature
+        _softmax_ce,
+        lambda z, t: (softmax(z) - t) / z.shape[-2],
+        _softmax_ce_curvature,
+        "(softmax(z_L) − Y)/samples, per row",
     ),
     # sigmoid of each output (logit z), binary cross-entropy against t in [0, 1], mean over every
     # entry;  dE/dz = (σ(z) − t)/count;  d²E/dz² = σ(z)·(1 − σ(z))/count, entry by entry
     "binary_cross_entropy": Loss(
         _bce,
-        lambda z, t: (_sigmoid(z) - t) / z.size,
-        lambda z, t, v: _sigmoid(z) * (1 - _sigmoid(z)) * v / z.size,
+        lambda z, t: (sigmoid(z) - t) / z.size,
+        lambda z, t, v: sigmoid(z) * (1 - sigmoid(z)) * v / z.size,
+        "(σ(z_L) − Y)/count",
     ),
 }

@@ -11,7 +11,7 @@ from backprop_crosscheck.reference.activations import activation
 from backprop_crosscheck.reference.case import Case
 from backprop_crosscheck.reference.losses import LOSSES
 from backprop_crosscheck.reference.network import forward
-from backprop_crosscheck.reference.optimizers import start, update
+from backprop_crosscheck.reference.optimizers import adam_step, start, update
 from backprop_crosscheck.reference.result import Result
 from backprop_crosscheck.reference.training import train_loop
 
@@ -143,10 +143,10 @@ def _update(case, params, grads, mistake, state) -> tuple[dict, dict]:
     )
     new, after = update(rule, params, grads, state)
     if mistake == "adam_no_bias_correction" and case.optimizer.name == "adam":
-        eps = case.optimizer.epsilon
-        for name in new:  # m/(√v + ε): the moments as they are, not divided by 1 − βᵗ
+        for name in new:  # the moments as they are, not divided by 1 − βᵗ, ε where the case puts it
             if name not in rule.frozen:
-                new[name] = params[name] - a * after["m"][name] / (np.sqrt(after["v"][name]) + eps)
+                m, v = after["m"][name], after["v"][name]
+                new[name] = params[name] - a * adam_step(case.optimizer, m, v, after["t"], False)
     for name, p in params.items():
         if mistake == "never_updates_output" and name == f"W{case.depth}":
             new[name] = p

@@ -35,6 +35,30 @@ SETTINGS = {  # the case-file fields of each rule
 }
 
 
+# Each rule's update of one parameter p, as text (read by explain, the page and the diagnosis);
+# the symbols in braces are the case's settings (SYMBOLS: as letters; Optimizer.numbers).
+FORMULAS = {
+    ("sgd", None): "p* = p − {a}·dE/dp",
+    ("momentum", "step"): "v = {μ}·v + {1−d}·dE/dp, p* = p − {a}·v",
+    ("momentum", "velocity"): "v = {μ}·v − {a}·{1−d}·dE/dp, p* = p + v",
+    ("adam", "after_correction"): "p* = p − {a}·m̂/(√v̂ + {ε})",
+    ("adam", "before_correction"): "p* = p − {a}·√(1 − {β2}^t)/(1 − {β1}^t)·m/(√v + {ε})",
+    ("adam", "inside_sqrt"): "p* = p − {a}·m̂/√(v̂ + {ε})",
+}
+ADAM_MOMENTS = (
+    "m = {β1}·m + {1−β1}·g, v = {β2}·v + {1−β2}·g², m̂ = m/(1 − {β1}^t), v̂ = v/(1 − {β2}^t)"
+)
+SYMBOLS = {"a": "a", "μ": "μ", "1−d": "(1 − d)", "β1": "β1", "β2": "β2", "1−β1": "(1 − β1)",
+           "1−β2": "(1 − β2)", "ε": "ε"}  # fmt: skip
+
+
+def written(text: str, values: dict, parameter: str = "p", ascii: bool = False) -> str:
+    """A formula of FORMULAS with ``values`` for its symbols, about ``parameter``."""
+    text = text.format(**values).replace("dE/dp", f"dE/d{parameter}")
+    text = text.replace("p* = p ", f"{parameter}* = {parameter} ")
+    return text.replace("−", "-") if ascii else text
+
+
 @dataclass(frozen=True)
 class Optimizer:
     """The case's update rule and its settings (the defaults are torch's and optax's)."""
@@ -60,19 +84,29 @@ class Optimizer:
                              for k, v in self.settings().items())  # fmt: skip
         return f"{self.name} ({settings})" if settings else self.name
 
-    def formula(self) -> str:
-        """The update of a parameter p, in one line: 'p − a·dE/dp' for SGD."""
-        if self.name == "sgd":
-            return "p − a·dE/dp"
-        if self.name == "momentum":
-            if self.learning_rate_on == "step":
-                return "p − a·v, v = μ·v + (1 − d)·dE/dp"
-            return "p + v, v = μ·v − a·(1 − d)·dE/dp"
-        return {
-            "after_correction": "p − a·m̂/(√v̂ + ε)",
-            "before_correction": "p − a·√(1 − β₂ᵗ)/(1 − β₁ᵗ)·m/(√v + ε)",
-            "inside_sqrt": "p − a·m̂/√(v̂ + ε)",
-        }[self.epsilon_placement]
+    def formula(self, parameter: str = "p", show=None, learning_rate=None, ascii=False) -> str:
+        """The update of ``parameter`` in one line, from the rule's row of ``FORMULAS``:
+        'p* = p − a·dE/dp' for SGD; Adam's with its moments and bias corrections. ``show``
+        (a number → text): the case's settings written in for the symbols, the learning rate
+        too when given; ``ascii``: '-' for '−', as the command line prints numbers."""
+        text = FORMULAS[self.variant()]
+        if self.name == "adam":
+            text = f"{ADAM_MOMENTS}, {text}"
+        values = SYMBOLS if show is None else self.numbers(show, learning_rate)
+        return written(text, values, parameter, ascii)
+
+    def variant(self) -> tuple[str, str | None]:
+        return self.name, {"sgd": None, "momentum": self.learning_rate_on,
+                           "adam": self.epsilon_placement}[self.name]  # fmt: skip
+
+    def numbers(self, show, learning_rate=None) -> dict:
+        """Each symbol of the formulas as ``show`` writes the case's number for it."""
+        mu, d, b1, b2 = self.momentum, self.dampening, self.beta1, self.beta2
+        values = {"μ": mu, "1−d": 1 - d, "β1": b1, "β2": b2, "1−β1": 1 - b1, "1−β2": 1 - b2,
+                  "ε": self.epsilon}  # fmt: skip
+        shown = {k: show(v) for k, v in values.items()}
+        shown["a"] = SYMBOLS["a"] if learning_rate is None else show(learning_rate)
+        return shown
 
     def structure(self) -> tuple:
         """What changes the arithmetic's shape, not its numbers (a compile key's part)."""
@@ -116,29 +150,31 @@ def momentum(opt: Optimizer, a, p, g, v):
 
 def adam(opt: Optimizer, a, p, g, m, v, t: int):
     """(p*, m*, v*): Adam's step t (from 1) of one parameter."""
-    b1, b2 = opt.beta1, opt.beta2
-    m = b1 * m + (1 - b1) * g  # m ← β₁·m + (1 − β₁)·g
-    v = b2 * v + (1 - b2) * g * g  # v ← β₂·v + (1 − β₂)·g²
+    m, v = moments(opt, m, v, g)
     return p - a * adam_step(opt, m, v, t), m, v  # p ← p − a·step
 
 
-def adam_step(opt: Optimizer, m, v, t: int):
-    """What a multiplies at step t, from the moments, where the case puts ε."""
-    c1, c2 = 1 - opt.beta1**t, 1 - opt.beta2**t  # bias corrections: m̂ = m/c1, v̂ = v/c2
+def moments(opt: Optimizer, m, v, g):
+    """Adam's running means after one more gradient g: (m*, v*)."""
+    m = opt.beta1 * m + (1 - opt.beta1) * g  # m ← β₁·m + (1 − β₁)·g
+    v = opt.beta2 * v + (1 - opt.beta2) * g * g  # v ← β₂·v + (1 − β₂)·g²
+    return m, v
+
+
+def bias_corrections(opt: Optimizer, t: int) -> tuple[float, float]:
+    """(1 − β₁ᵗ, 1 − β₂ᵗ): m̂ = m / the first, v̂ = v / the second (m and v start at 0)."""
+    return 1 - opt.beta1**t, 1 - opt.beta2**t
+
+
+def adam_step(opt: Optimizer, m, v, t: int, corrected: bool = True):
+    """What a multiplies at step t, from the moments, where the case puts ε. ``corrected``
+    False: the moments as they are, never divided by 1 − βᵗ (a classic mistake)."""
+    c1, c2 = bias_corrections(opt, t) if corrected else (1.0, 1.0)
     if opt.epsilon_placement == "after_correction":
         return (m / c1) / (np.sqrt(v / c2) + opt.epsilon)  # m̂ / (√v̂ + ε)
     if opt.epsilon_placement == "before_correction":
         return math.sqrt(c2) / c1 * m / (np.sqrt(v) + opt.epsilon)  # √c2/c1 · m / (√v + ε)
     return (m / c1) / np.sqrt(v / c2 + opt.epsilon)  # m̂ / √(v̂ + ε)
-
-
-def sgd_step(case, params: dict, grads: dict) -> dict[str, np.ndarray]:
-    """p* = p − a·dE/dp for every parameter that is not frozen (the article's update)."""
-    a = params_dtype(params).type(case.learning_rate)
-    return {
-        name: p if name in case.frozen else p_minus_a_g(p, a, grads[name])
-        for name, p in params.items()
-    }
 
 
 def p_minus_a_g(p: np.ndarray, a, g: np.ndarray) -> np.ndarray:

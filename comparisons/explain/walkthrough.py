@@ -12,11 +12,12 @@ from dataclasses import dataclass
 
 import numpy as np
 from backprop_crosscheck.reference import Case, CaseError, train
+from backprop_crosscheck.reference.activations import sigmoid
 from backprop_crosscheck.reference.case_file import quoted
-from backprop_crosscheck.reference.losses import logsumexp, softmax
+from backprop_crosscheck.reference.losses import LOSSES, logsumexp, softmax
 from backprop_crosscheck.reference.names import neuron_names, shown_per_neuron
 from backprop_crosscheck.reference.network import backward_pass, forward, reference_problem
-from backprop_crosscheck.reference.optimizers import start, update
+from backprop_crosscheck.reference.optimizers import bias_corrections, start, update
 
 CROSS_ENTROPY_DERIVATION = {  # the (softmax − target) simplification, step by step
     "softmax_cross_entropy": [
@@ -32,10 +33,6 @@ CROSS_ENTROPY_DERIVATION = {  # the (softmax − target) simplification, step by
 
 def num(x) -> str:
     return f"{float(x):.10g}"
-
-
-def sigmoid(z):
-    return 0.5 * (1 + np.tanh(0.5 * np.asarray(z)))
 
 
 def factor(x) -> str:
@@ -397,20 +394,11 @@ class ScalarWalkthrough:
 
 def rule_words(case: Case) -> str:
     """The case's momentum or Adam rule, with its numbers, in one line."""
-    opt, a = case.optimizer, num(case.learning_rate)
+    opt = case.optimizer
+    rule = opt.formula(show=num, learning_rate=case.learning_rate, ascii=True)
     if opt.name == "momentum":
-        mu, d = num(opt.momentum), num(1 - opt.dampening)
-        if opt.learning_rate_on == "step":
-            return f"momentum: v = {mu}·v + {d}·dE/dp, p* = p - {a}·v (v starts at 0)"
-        return f"momentum: v = {mu}·v - {a}·{d}·dE/dp, p* = p + v (v starts at 0)"
-    b1, b2, eps = num(opt.beta1), num(opt.beta2), num(opt.epsilon)
-    step = {
-        "after_correction": f"p* = p - {a}·m̂/(√v̂ + {eps})",
-        "before_correction": f"p* = p - {a}·√(1 - {b2}^t)/(1 - {b1}^t)·m/(√v + {eps})",
-        "inside_sqrt": f"p* = p - {a}·m̂/√(v̂ + {eps})",
-    }[opt.epsilon_placement]
-    return (f"Adam: m = {b1}·m + {num(1 - opt.beta1)}·g, v = {b2}·v + {num(1 - opt.beta2)}·g², "
-            f"m̂ = m/(1 - {b1}^t), v̂ = v/(1 - {b2}^t), {step} (m, v start at 0; g = dE/dp)")  # fmt: skip
+        return f"momentum: {rule} (v starts at 0)"
+    return f"Adam: {rule} (m, v start at 0; g = dE/dp)"
 
 
 def update_lines(case: Case, state: State, label: str, name: str, index) -> list[str]:
@@ -422,7 +410,8 @@ def update_lines(case: Case, state: State, label: str, name: str, index) -> list
         state.updated[name][index],
     )
     if opt.name == "sgd":
-        return [f"  {label}* = {label} - a·dE/d{label} = {num(p)} - {a}×{factor(g)} = {num(new)}"]
+        rule = opt.formula(label, ascii=True)
+        return [f"  {rule} = {num(p)} - {a}×{factor(g)} = {num(new)}"]
     v0, v = state.before["v"][name][index], state.after["v"][name][index]
     if opt.name == "momentum":
         mu, d = num(opt.momentum), num(1 - opt.dampening)
@@ -432,7 +421,7 @@ def update_lines(case: Case, state: State, label: str, name: str, index) -> list
         return [f"  v = μ·v - a·(1 - d)·dE/d{label} = {mu}×{factor(v0)} - {a}×{d}×{factor(g)} = {num(v)}",
                 f"  {label}* = {label} + v = {num(p)} + {factor(v)} = {num(new)}"]  # fmt: skip
     t, m0, m = state.after["t"], state.before["m"][name][index], state.after["m"][name][index]
-    c1, c2 = 1 - opt.beta1**t, 1 - opt.beta2**t
+    c1, c2 = bias_corrections(opt, t)
     mhat, vhat, eps = m / c1, v / c2, num(opt.epsilon)
     lines = [
         f"  m = β1·m + (1 - β1)·g = {num(opt.beta1)}×{factor(m0)} + {num(1 - opt.beta1)}×{factor(g)} = {num(m)}",
@@ -489,12 +478,7 @@ class MatrixWalkthrough:
         case, params, bwd = self.case, state.params, state.bwd
         first = state.step == 0
         L = case.depth
-        top = {
-            "half_sse": "Δ = prediction - Y",
-            "mse": "2·(prediction - Y)/count",
-            "softmax_cross_entropy": "(softmax(z_L) - Y)/samples, per row",
-            "binary_cross_entropy": "(σ(z_L) - Y)/count",
-        }[case.loss]
+        top = LOSSES[case.loss].gradient_text.replace("−", "-")
         top_probe = Probe("intermediates", f"dE/da{L}", None, bwd.dE_da[L], f"dE/da{L}")
         found = [Beat("backward", state.step, (f"  dE/da_L = {top}",), (f"n{L}",), (), (),
                       (top_probe,) if first else ())]  # fmt: skip
@@ -524,7 +508,9 @@ class MatrixWalkthrough:
     def update_heading(self) -> str:
         frozen = f"  (frozen: {', '.join(sorted(self.case.frozen))})" if self.case.frozen else ""
         if self.case.optimizer.name == "sgd":
-            return f"Update: p* = p - {num(self.case.learning_rate)}·dE/dp" + frozen
+            rule = self.case.optimizer.formula(show=num, learning_rate=self.case.learning_rate,
+                                               ascii=True)  # fmt: skip
+            return f"Update: {rule}" + frozen
         return f"Update with {rule_words(self.case)}" + frozen
 
     def update_beats(self, state: State) -> list[Beat]:

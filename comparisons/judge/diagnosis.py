@@ -15,6 +15,7 @@ in units of the tolerance), and called a match only when that residual is within
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from backprop_crosscheck.reference.losses import LOSSES
 from backprop_crosscheck.reference.mistakes import MISTAKES, mistakes_for, train_with
 from backprop_crosscheck.reference.network import backward_pass, forward
 
@@ -96,12 +97,7 @@ def _show(x) -> str:
 def chain(case) -> list[tuple[str, str, str]]:
     """(key in intermediates or gradients, name, formula) from the output down."""
     L, steps = case.depth, []
-    top = {
-        "half_sse": "Δ = prediction − target",
-        "mse": "2·(prediction − target)/count",
-        "softmax_cross_entropy": "(softmax(z) − target)/samples",
-        "binary_cross_entropy": "(σ(z) − target)/count",
-    }[case.loss]
+    top = LOSSES[case.loss].gradient_text
     steps.append((f"dE/da{L}", "dE/dprediction", top))
     for layer in range(L, 0, -1):
         act = case.activations[layer - 1]
@@ -144,7 +140,7 @@ def localize(case, reference, result, tol) -> tuple[str, str, str]:
             if _off(getattr(result, what)[name], want, tol):
                 where = "the update of" if what == "updated" else "a later step's"
                 yours = _show(getattr(result, what)[name])
-                rule = f"{name}* = {case.optimizer.formula()}" if what == "updated" else (
+                rule = case.optimizer.formula(name) if what == "updated" else (
                     f"{name} after step {case.steps}")  # fmt: skip
                 detail = f"the reference's {rule} = {_show(want)}; yours {yours}"
                 return f"{where} {name}", detail, ""

@@ -15,6 +15,7 @@ in units of the tolerance), and called a match only when that residual is within
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from backprop_crosscheck.comparisons.judge.compare import errors
 from backprop_crosscheck.reference.losses import LOSSES
 from backprop_crosscheck.reference.mistakes import MISTAKES, mistakes_for, train_with
 from backprop_crosscheck.reference.network import backward_pass, forward
@@ -84,9 +85,7 @@ def _loosened(tol):
 
 def _off(got, want, tol) -> bool:
     got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
-    return got.shape != want.shape or not np.all(
-        np.isclose(got, want, rtol=tol.rtol, atol=tol.atol)
-    )
+    return got.shape != want.shape or not np.all(errors(got, want, tol)[0])
 
 
 def _show(x) -> str:

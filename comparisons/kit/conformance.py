@@ -19,9 +19,9 @@ from backprop_crosscheck.comparisons.isolate.attempt import attempt, one_line
 from backprop_crosscheck.comparisons.isolate.guard import TimedOut, captured_output, time_limit
 from backprop_crosscheck.comparisons.judge.judging import Check, judge
 from backprop_crosscheck.comparisons.kit.oracles import ORACLES
-from backprop_crosscheck.reference import builtin_case_names, load_case, train
+from backprop_crosscheck.comparisons.run import make_check
+from backprop_crosscheck.reference import builtin_case_names, load_case
 from backprop_crosscheck.reference.case_file import quoted, read_text
-from backprop_crosscheck.reference.hvp import direction, hvp
 from backprop_crosscheck.reference.random_cases import family_case
 
 ACCURACY = ("loss", "gradients", "updated", "final")
@@ -58,10 +58,7 @@ def case_named(name: str):
 
 @functools.cache
 def check_for(case_name: str, dtype: str, timeout: float | None) -> Check:
-    case = case_named(case_name)
-    v = direction(case, seed=1)
-    return Check(case, train(case), dtype, hvp_direction=v, hvp_reference=hvp(case, v),
-                 timeout=timeout)  # fmt: skip
+    return make_check(case_named(case_name), dtype, hvp_seed=1, timeout=timeout)
 
 
 def evaluate(backend, case_name: str, dtype: str, timeout: float | None = None) -> dict:

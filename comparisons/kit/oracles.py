@@ -7,7 +7,8 @@ this case and dtype, so its own result is at hand — and returns (status, messa
 """
 
 import numpy as np
-from backprop_crosscheck.comparisons.judge.tolerance import tolerance_for
+from backprop_crosscheck.comparisons.judge.compare import errors
+from backprop_crosscheck.comparisons.judge.tolerance import Tolerance, tolerance_for
 from backprop_crosscheck.reference import train
 from backprop_crosscheck.reference.hvp import direction
 from backprop_crosscheck.reference.network import forward
@@ -18,7 +19,7 @@ PASS = ("pass", "")
 def _close(got, want, tol, what: str, terms: int = 1):
     """Within the tolerance (its atol once per term of a dot product: each term rounds)."""
     got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
-    ok = np.isclose(got, want, rtol=tol.rtol, atol=tol.atol * terms)
+    ok = errors(got, want, Tolerance(tol.rtol, tol.atol * terms))[0]
     if np.all(ok):
         return PASS
     i = int(np.argmax(~ok.ravel()))

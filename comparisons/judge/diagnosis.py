@@ -161,7 +161,7 @@ def residual(result, candidate, tol) -> float:
             g, w = np.asarray(got[name], np.float64), np.asarray(w, np.float64)
             if g.shape != w.shape:
                 return np.inf
-            with np.errstate(invalid="ignore", over="ignore"):
+            with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
                 r = np.abs(g - w) / (tol.atol + tol.rtol * np.abs(w))
             r = np.where(g == w, 0.0, np.nan_to_num(r, nan=np.inf, posinf=np.inf))
             worst = max(worst, float(r.max(initial=0.0)))

@@ -1,27 +1,50 @@
-"""A standalone script that reproduces a disagreement, for an upstream bug report: NumPy and the
-one framework, no harness import. It holds the case's numbers, a hand-written NumPy forward and
-backward pass (float64, the reference's formulas), the framework's own loss and gradients, and
-compares what the harness compares — the loss at every step, the first step's gradients and
-updated parameters, the final parameters — with the harness's tolerance. Exit status 1 and one
-line per disagreeing tensor when they disagree.
+"""A standalone script that reproduces a disagreement, for an upstream bug report: NumPy, the
+standard library and the one framework, no harness import.
 
-Written for the built-in framework backends (``FRAMEWORKS``); a plugin's framework is not
-known to the harness, so it gets the shrunk case file alone.
+The script is made of the reference's own source — reference/activations.py, losses.py,
+optimizers.py, case.py, result.py, training.py and network.py, copied as they are, less their
+imports of each other — so it computes every activation, loss and optimizer the reference
+does, and cannot drift from it. Then the case (its numbers written out), the framework's own
+activations, loss and gradients (``FRAMEWORKS``), and a comparison of what the harness compares:
+the loss at every step, the first step's gradients and updated parameters, the final
+parameters, with the harness's tolerance. The framework's gradients are stepped by the case's
+rule as reference/optimizers.py writes it, in the run's dtype. Exit status 1 and one line per
+disagreeing tensor when they disagree.
+
+Written for the built-in framework backends; a plugin's framework is not known to the
+harness, so it gets the shrunk case file alone.
 """
 
+import ast
+import importlib
+import inspect
+
 from backprop_crosscheck.reference import Case
+
+# the reference's modules, in the order they need each other
+REFERENCE = ("activations", "losses", "optimizers", "case", "result", "training", "network")
 
 TORCH = """
 import torch
 
-NNF = torch.nn.functional
+F = torch.nn.functional
 ACT = {"identity": lambda z: z, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu,
-       "leaky_relu": lambda z: NNF.leaky_relu(z, LEAKY_SLOPE), "softplus": NNF.softplus,
-       "gelu": NNF.gelu, "gelu_tanh": lambda z: NNF.gelu(z, approximate="tanh")}
-"""  # both torch scripts' imports and activations
+       "leaky_relu": lambda z: F.leaky_relu(z, CASE.leaky_slope), "softplus": F.softplus,
+       "gelu": F.gelu, "gelu_tanh": lambda z: F.gelu(z, approximate="tanh")}
+LOSS = {"half_sse": lambda p, y: 0.5 * ((p - y) ** 2).sum(),
+        "mse": lambda p, y: ((p - y) ** 2).mean(),
+        "softmax_cross_entropy": F.cross_entropy,  # class probabilities: one-hot rows
+        "binary_cross_entropy": F.binary_cross_entropy_with_logits}
+
+
+def framework_loss(p, a, y):
+    for layer, act in enumerate(CASE.activations, start=1):
+        a = ACT[act](a @ p[f"W{layer}"] + (p[f"b{layer}"] if f"b{layer}" in p else 0))
+    return LOSS[CASE.loss](a, y)
+"""
 
 FRAMEWORKS = {
-    # name: (what the script imports, def grads(params, X, Y) -> (loss, {name: dE/dname, "X"}))
+    # name: (what the script imports, its framework_grads(params, X, Y) -> (loss, {dE/d…, "X"}))
     "torch": (
         "torch",
         TORCH
@@ -32,15 +55,10 @@ def framework_grads(params, X, Y):
     dtype = getattr(torch, DTYPE)
     p = {n: torch.tensor(v, dtype=dtype, requires_grad=True) for n, v in params.items()}
     x = torch.tensor(X, dtype=dtype, requires_grad=True)
-    a = x
-    for layer, act in enumerate(ACTIVATIONS, start=1):
-        z = a @ p[f"W{layer}"] + (p[f"b{layer}"] if f"b{layer}" in p else 0)
-        a = ACT[act](z)
-    r = a - torch.tensor(Y, dtype=dtype)
-    loss = 0.5 * (r * r).sum() if LOSS == "half_sse" else (r * r).mean()
+    loss = framework_loss(p, x, torch.tensor(Y, dtype=dtype))
     loss.backward()
     grads = {n: t.grad.numpy() for n, t in p.items()}
-    return loss.item(), {**grads, "X": x.grad.numpy()}
+    return loss.detach().numpy(), {**grads, "X": x.grad.numpy()}
 ''',
     ),
     "torch-func": (
@@ -51,19 +69,10 @@ def framework_grads(params, X, Y):
 def framework_grads(params, X, Y):
     """torch.func.grad_and_value: the functional transform, no .backward()."""
     dtype = getattr(torch, DTYPE)
-    y = torch.tensor(Y, dtype=dtype)
-
-    def loss(p, a):
-        for layer, act in enumerate(ACTIVATIONS, start=1):
-            z = a @ p[f"W{layer}"] + (p[f"b{layer}"] if f"b{layer}" in p else 0)
-            a = ACT[act](z)
-        r = a - y
-        return 0.5 * (r * r).sum() if LOSS == "half_sse" else (r * r).mean()
-
     p = {n: torch.tensor(v, dtype=dtype) for n, v in params.items()}
-    x = torch.tensor(X, dtype=dtype)
-    (gp, gx), value = torch.func.grad_and_value(loss, argnums=(0, 1))(p, x)
-    return value.item(), {**{n: g.numpy() for n, g in gp.items()}, "X": gx.numpy()}
+    x, y = torch.tensor(X, dtype=dtype), torch.tensor(Y, dtype=dtype)
+    (gp, gx), value = torch.func.grad_and_value(framework_loss, argnums=(0, 1))(p, x, y)
+    return value.numpy(), {**{n: g.numpy() for n, g in gp.items()}, "X": gx.numpy()}
 ''',
     ),
     "jax": (
@@ -75,21 +84,23 @@ jax.config.update("jax_enable_x64", DTYPE == "float64")
 import jax.numpy as jnp  # noqa: E402
 
 ACT = {"identity": lambda z: z, "sigmoid": jax.nn.sigmoid, "tanh": jnp.tanh, "relu": jax.nn.relu,
-       "leaky_relu": lambda z: jax.nn.leaky_relu(z, LEAKY_SLOPE), "softplus": jax.nn.softplus,
+       "leaky_relu": lambda z: jax.nn.leaky_relu(z, CASE.leaky_slope), "softplus": jax.nn.softplus,
        "gelu": lambda z: jax.nn.gelu(z, approximate=False),
        "gelu_tanh": lambda z: jax.nn.gelu(z, approximate=True)}
+LOSS = {"half_sse": lambda p, y: 0.5 * jnp.sum((p - y) ** 2),
+        "mse": lambda p, y: jnp.mean((p - y) ** 2),
+        "softmax_cross_entropy": lambda z, t: -jnp.mean(jnp.sum(t * jax.nn.log_softmax(z), -1)),
+        "binary_cross_entropy": lambda z, t: -jnp.mean(t * jax.nn.log_sigmoid(z)
+                                                       + (1 - t) * jax.nn.log_sigmoid(-z))}
 
 
-def loss(p, a, y):
-    for layer, act in enumerate(ACTIVATIONS, start=1):
-        z = a @ p[f"W{layer}"] + (p[f"b{layer}"] if f"b{layer}" in p else 0)
-        a = ACT[act](z)
-    r = a - y
-    return 0.5 * jnp.sum(r * r) if LOSS == "half_sse" else jnp.mean(r * r)
+def framework_loss(p, a, y):
+    for layer, act in enumerate(CASE.activations, start=1):
+        a = ACT[act](a @ p[f"W{layer}"] + (p[f"b{layer}"] if f"b{layer}" in p else 0))
+    return LOSS[CASE.loss](a, y)
 
 
-# the loss and its derivative with respect to (params, X), compiled once
-STEP = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))  # reverse mode
+STEP = jax.jit(jax.value_and_grad(framework_loss, argnums=(0, 1)))  # reverse mode
 
 
 def framework_grads(params, X, Y):
@@ -97,7 +108,7 @@ def framework_grads(params, X, Y):
     p = {n: jnp.asarray(v, dtype=DTYPE) for n, v in params.items()}
     with jax.default_matmul_precision("highest"):
         value, (gp, gx) = STEP(p, jnp.asarray(X, dtype=DTYPE), jnp.asarray(Y, dtype=DTYPE))
-    return float(value), {**{n: np.asarray(g) for n, g in gp.items()}, "X": np.asarray(gx)}
+    return np.asarray(value), {**{n: np.asarray(g) for n, g in gp.items()}, "X": np.asarray(gx)}
 ''',
     ),
     "autograd": (
@@ -107,13 +118,24 @@ import autograd
 import autograd.numpy as anp
 from autograd.scipy.special import erf
 
-C = np.sqrt(2 / np.pi)
-ACT = {"identity": lambda z: z, "sigmoid": lambda z: 0.5 * (1 + anp.tanh(0.5 * z)),
-       "tanh": anp.tanh, "relu": lambda z: anp.maximum(z, 0),
-       "leaky_relu": lambda z: anp.where(z > 0, z, LEAKY_SLOPE * z),
+ACT = {"identity": lambda z: z, "sigmoid": lambda z: sigmoid(z, anp), "tanh": anp.tanh,
+       "relu": lambda z: anp.maximum(z, 0),
+       "leaky_relu": lambda z: anp.where(z > 0, z, CASE.leaky_slope * z),
        "softplus": lambda z: anp.logaddexp(0.0, z),
        "gelu": lambda z: 0.5 * z * (1 + erf(z / np.sqrt(2.0))),
-       "gelu_tanh": lambda z: 0.5 * z * (1 + anp.tanh(C * (z + 0.044715 * z**3)))}
+       "gelu_tanh": lambda z: gelu_tanh(z, anp)}
+
+
+def softmax_ce(z, t):
+    m = anp.max(z, axis=-1, keepdims=True)
+    lse = anp.log(anp.sum(anp.exp(z - m), axis=-1, keepdims=True)) + m
+    return anp.mean(anp.sum(t * (lse - z), axis=-1))
+
+
+LOSS = {"half_sse": lambda p, y: 0.5 * anp.sum((p - y) ** 2),
+        "mse": lambda p, y: anp.mean((p - y) ** 2),
+        "softmax_cross_entropy": softmax_ce,
+        "binary_cross_entropy": lambda z, t: anp.mean(anp.logaddexp(0.0, z) - t * z)}
 
 
 def framework_grads(params, X, Y):
@@ -121,24 +143,22 @@ def framework_grads(params, X, Y):
     y = np.asarray(Y, dtype=DTYPE)
 
     def loss(p, a):
-        for layer, act in enumerate(ACTIVATIONS, start=1):
-            z = anp.dot(a, p[f"W{layer}"]) + (p[f"b{layer}"] if f"b{layer}" in p else 0)
-            a = ACT[act](z)
-        r = a - y
-        return 0.5 * anp.sum(r * r) if LOSS == "half_sse" else anp.mean(r * r)
+        for layer, act in enumerate(CASE.activations, start=1):
+            a = ACT[act](anp.dot(a, p[f"W{layer}"]) + (p[f"b{layer}"] if f"b{layer}" in p else 0))
+        return LOSS[CASE.loss](a, y)
 
     p = {n: np.asarray(v, dtype=DTYPE) for n, v in params.items()}
-    x = np.asarray(X, dtype=DTYPE)
-    value, (gp, gx) = autograd.value_and_grad(loss, argnum=(0, 1))(p, x)
-    return float(value), {**gp, "X": gx}
+    value, (gp, gx) = autograd.value_and_grad(loss, argnum=(0, 1))(p, np.asarray(X, dtype=DTYPE))
+    return value, {**gp, "X": gx}
 ''',
     ),
 }
 FRAMEWORKS["jax-fwd"] = (
     "jax",
     FRAMEWORKS["jax"][1].replace(
-        "STEP = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))  # reverse mode",
-        "STEP = jax.jit(lambda p, a, y: (loss(p, a, y), jax.jacfwd(loss, argnums=(0, 1))(p, a, y)))"
+        "STEP = jax.jit(jax.value_and_grad(framework_loss, argnums=(0, 1)))  # reverse mode",
+        "STEP = jax.jit(lambda p, a, y: (framework_loss(p, a, y),\n"
+        "                                jax.jacfwd(framework_loss, argnums=(0, 1))(p, a, y)))"
         "  # forward mode (jax.jacfwd), as the jax-fwd backend",
     ),
 )
@@ -147,111 +167,64 @@ HEAD = '''#!/usr/bin/env python3
 """{title}
 
 Made by backprop-crosscheck from the case {case} (shrunk: {shape}). Needs numpy and {module}
-only. Compares {framework}'s loss and gradients with a hand-written NumPy backward pass (float64),
-as the harness does, with the harness's tolerance; exit status 1 when they disagree.
+only. The hand-derived reference below is the harness's own (reference/*.py, copied as they
+are); {framework}'s own loss and gradients are held against it, stepped by the case's rule
+({rule}), with the harness's tolerance (for Adam, without the allowance the harness adds where a
+gradient is within its rounding of zero). Exit status 1 when they disagree.
 """
 
-import math
 import sys
 
 import numpy as np
 
 DTYPE = {dtype!r}
 RTOL, ATOL = {rtol!r}, {atol!r}
-ACTIVATIONS = {activations!r}
-LEAKY_SLOPE = {leaky_slope!r}  # leaky_relu's slope for z < 0
-LOSS = {loss!r}  # half_sse: ½·Σ(p − y)²; mse: mean (p − y)²
-LEARNING_RATE = {learning_rate!r}
-STEPS = {steps!r}
-FROZEN = {frozen!r}
-X = np.array({inputs!r})
-Y = np.array({targets!r})
-PARAMS = {{
-{params}
-}}
+FRAMEWORK = {backend!r}
 '''
 
-NUMPY = '''
+CASE = """
 
-# ---- the reference: forward and backward by hand, float64 ----------------------------------
-def sigmoid(z):
-    return 0.5 * (1 + np.tanh(0.5 * z))
+# ---- the case ------------------------------------------------------------------------------
+CASE = Case(
+    name={name!r}, layers={layers!r}, activations={activations!r}, loss={loss!r},
+    learning_rate={learning_rate!r}, steps={steps!r}, leaky_slope={leaky_slope!r},
+    inputs=np.array({inputs!r}), targets=np.array({targets!r}),
+    weights=({weights}),
+    biases={biases},
+    frozen=frozenset({frozen!r}),
+    optimizer=Optimizer(**{optimizer!r}),
+)
+"""
 
+MAIN = '''
 
-def Phi(z):  # Φ(z) = ½·(1 + erf(z/√2)), and its density φ = Φ′
-    return 0.5 * (1 + np.vectorize(math.erf)(z / math.sqrt(2)))
+# ---- the comparison ------------------------------------------------------------------------
+def framework_train() -> Result:
+    """The case's steps with the framework's loss and gradients, in DTYPE."""
+    params = CASE.parameters(DTYPE)
+    X, Y = CASE.inputs.astype(DTYPE), CASE.targets.astype(DTYPE)
 
+    def one_step(params, state):
+        loss, grads = framework_grads(params, X, Y)
+        grads = {n: np.asarray(g, dtype=DTYPE) for n, g in grads.items()}
+        return loss, grads, *update(CASE, params, grads, state)
 
-def phi(z):
-    return np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
-
-
-def gelu_tanh_prime(z, a):  # u = √(2/π)(z + k·z³): f = ½·z·(1 + tanh u)
-    c, k = math.sqrt(2 / math.pi), 0.044715
-    t = np.tanh(c * (z + k * z**3))
-    return 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * c * (1 + 3 * k * z * z)
-
-
-F = {"identity": lambda z: z, "sigmoid": sigmoid, "tanh": np.tanh,
-     "relu": lambda z: np.maximum(z, 0),
-     "leaky_relu": lambda z: np.where(z > 0, z, LEAKY_SLOPE * z),
-     "softplus": lambda z: np.logaddexp(0.0, z), "gelu": lambda z: z * Phi(z),
-     "gelu_tanh": lambda z: 0.5 * z * (1 + np.tanh(math.sqrt(2 / math.pi) * (z + 0.044715 * z**3)))}
-F_PRIME = {"identity": lambda z, a: np.ones_like(z), "sigmoid": lambda z, a: a * (1 - a),
-           "tanh": lambda z, a: 1 - a * a, "relu": lambda z, a: (z > 0).astype(z.dtype),
-           "leaky_relu": lambda z, a: np.where(z > 0, 1.0, LEAKY_SLOPE),
-           "softplus": lambda z, a: sigmoid(z), "gelu": lambda z, a: Phi(z) + z * phi(z),
-           "gelu_tanh": gelu_tanh_prime}
-
-
-def numpy_grads(params, X, Y):
-    zs, acts = [], [X]
-    for layer, act in enumerate(ACTIVATIONS, start=1):
-        z = acts[-1] @ params[f"W{layer}"] + params.get(f"b{layer}", 0)
-        zs.append(z)
-        acts.append(F[act](z))
-    r = acts[-1] - Y
-    loss = 0.5 * np.sum(r * r) if LOSS == "half_sse" else np.mean(r * r)
-    dE_da = r if LOSS == "half_sse" else 2 * r / r.size  # dE/dprediction
-    grads = {}
-    for layer in range(len(ACTIVATIONS), 0, -1):
-        delta = dE_da * F_PRIME[ACTIVATIONS[layer - 1]](zs[layer - 1], acts[layer])  # dE/dz
-        grads[f"W{layer}"] = acts[layer - 1].T @ delta  # dE/dW = a_prevᵀ · δ
-        if f"b{layer}" in params:
-            grads[f"b{layer}"] = delta.sum(axis=0)  # dE/db = Σ δ
-        dE_da = delta @ params[f"W{layer}"].T  # dE/da_prev = δ · Wᵀ
-    return loss, {**grads, "X": dE_da}
-
-
-def train(grads_of, dtype):
-    """Losses at every step (and after the last), first gradients, first update, final."""
-    params = {n: v.astype(dtype) for n, v in PARAMS.items()}
-    x, y = X.astype(dtype), Y.astype(dtype)
-    lr = np.dtype(dtype).type(LEARNING_RATE)
-    losses, first, updated = [], None, None
-    for step in range(STEPS):
-        loss, grads = grads_of(params, x, y)
-        grads = {n: np.asarray(g, dtype=dtype) for n, g in grads.items()}
-        params = {n: p if n in FROZEN else p - lr * grads[n] for n, p in params.items()}
-        losses.append(loss)
-        if step == 0:
-            first, updated = grads, params
-    losses.append(grads_of(params, x, y)[0])
-    return {"loss": {"loss": np.array(losses)}, "gradients": first, "updated": updated,
-            "final": params}
+    return train_loop(one_step, params, start(CASE, params), CASE.steps,
+                      lambda p: framework_grads(p, X, Y)[0], keep=np.asarray, loss_dtype=DTYPE)
 
 
 def main():
-    want, got = train(numpy_grads, np.float64), train(framework_grads, DTYPE)
+    want, got = train(CASE), framework_train()
     bad = 0
-    for quantity, tensors in want.items():
+    for quantity in ("loss", "gradients", "updated", "final"):
+        tensors = {"loss": want.loss} if quantity == "loss" else getattr(want, quantity)
+        theirs = {"loss": got.loss} if quantity == "loss" else getattr(got, quantity)
         for name, expected in tensors.items():
-            actual = np.asarray(got[quantity][name], dtype=np.float64)
+            actual = np.asarray(theirs[name], dtype=np.float64)
             off = ~np.isclose(actual, expected, rtol=RTOL, atol=ATOL)
             if off.any():
                 i = np.unravel_index(np.argmax(np.abs(actual - expected) * off), off.shape)
-                where = list(map(int, i))
-                print(f"{quantity} {name}: {off.sum()}/{off.size} disagree; at {where} "
+                print(f"{quantity} {name}: {off.sum()}/{off.size} disagree; at {list(map(int, i))} "
                       f"{FRAMEWORK} {actual[i]:.10g} vs numpy {expected[i]:.10g} "
                       f"(off by {abs(actual[i] - expected[i]):.3g}, "
                       f"allowed {ATOL + RTOL * abs(expected[i]):.3g})")
@@ -266,32 +239,41 @@ if __name__ == "__main__":
 '''
 
 
+def reference_source() -> str:
+    """reference/'s modules as they are, less their imports of each other (the script holds
+    them all) — each under a line naming its file."""
+    parts = []
+    for name in REFERENCE:
+        source = inspect.getsource(importlib.import_module(f"backprop_crosscheck.reference.{name}"))
+        lines = source.splitlines()
+        for node in ast.parse(source).body:
+            if isinstance(node, ast.ImportFrom) and node.module.startswith("backprop_crosscheck"):
+                gone = range(node.lineno - 1, node.end_lineno)
+                lines[gone.start : gone.stop] = [""] * len(gone)
+        rule = f"# ---- reference/{name}.py "
+        parts.append(rule + "-" * (96 - len(rule)) + "\n" + "\n".join(lines).strip() + "\n")
+    return "\n\n".join(parts)
+
+
 def repro_script(case: Case, backend: str, dtype: str, rtol: float, atol: float) -> str | None:
-    """The script's text; None where the backend's framework is not one the harness knows, or
-    the case's loss or optimizer not one the scripts write (the .min.toml then stands alone)."""
-    if backend not in FRAMEWORKS or case.loss not in ("half_sse", "mse"):
-        return None
-    if case.optimizer.name != "sgd":  # the scripts write plain SGD's loop
+    """The script's text; None where the backend's framework is not one the harness knows."""
+    if backend not in FRAMEWORKS:
         return None
     module, framework = FRAMEWORKS[backend]
-    params = case.parameters()
     head = HEAD.format(
-        title=f"{backend} vs a hand-derived NumPy backward pass, {dtype}: a reproducer.",
-        case=case.name,
+        title=f"{backend} vs the hand-derived NumPy reference, {dtype}: a reproducer.",
+        case=case.name, module=module, framework=backend, dtype=dtype, rtol=rtol, atol=atol,
         shape=f"layers {list(case.layers)}, {case.inputs.shape[0]} samples, {case.steps} steps",
-        module=module,
-        framework=backend,
-        dtype=dtype,
-        rtol=rtol,
-        atol=atol,
-        activations=list(case.activations),
-        leaky_slope=case.leaky_slope,
-        loss=case.loss,
-        learning_rate=case.learning_rate,
-        steps=case.steps,
+        rule=case.optimizer.describe(), backend=backend,
+    )  # fmt: skip
+    numbers = CASE.format(
+        name=case.name, layers=tuple(case.layers), activations=tuple(case.activations),
+        loss=case.loss, learning_rate=case.learning_rate, steps=case.steps,
+        leaky_slope=case.leaky_slope, inputs=case.inputs.tolist(), targets=case.targets.tolist(),
+        weights="".join(f"np.array({w.tolist()!r}), " for w in case.weights),
+        biases="None" if case.biases is None
+        else "(" + "".join(f"np.array({b.tolist()!r}), " for b in case.biases) + ")",
         frozen=sorted(case.frozen),
-        inputs=case.inputs.tolist(),
-        targets=case.targets.tolist(),
-        params="\n".join(f"    {n!r}: np.array({v.tolist()!r})," for n, v in params.items()),
-    )
-    return head + f"FRAMEWORK = {backend!r}\n" + framework + NUMPY
+        optimizer={"name": case.optimizer.name, **case.optimizer.settings()},
+    )  # fmt: skip
+    return head + "\n\n" + reference_source() + numbers + framework + MAIN

@@ -10,11 +10,13 @@ if __name__ != "backprop_crosscheck.backends":  # one import name, inside the ch
     )
 
 
+from backprop_crosscheck.backends.framework import FrameworkBackend
 from backprop_crosscheck.backends.interface import (
     Backend,
     BackendUnavailable,
     Capabilities,
-    FrameworkBackend,
+    Convention,
+    SameAs,
 )
 from backprop_crosscheck.backends.registry import (
     UnknownBackend,
@@ -27,7 +29,9 @@ __all__ = [
     "Backend",
     "BackendUnavailable",
     "Capabilities",
+    "Convention",
     "FrameworkBackend",
+    "SameAs",
     "UnknownBackend",
     "all_backends",
     "backend_names",

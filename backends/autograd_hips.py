@@ -5,14 +5,19 @@
 import numpy as np
 from backprop_crosscheck.reference.optimizers import OPTIMIZERS
 
-from backprop_crosscheck import Capabilities, FrameworkBackend, Result
+from backprop_crosscheck import Capabilities, Convention, FrameworkBackend, Result, SameAs
 
 
 class AutogradBackend(FrameworkBackend):
-    name = "autograd"
-    module = "autograd"
-    install_hint = "pip install autograd"
+    name, module, install_hint = "autograd", "autograd", "pip install autograd"
     capabilities = Capabilities(mode="reverse", optimizers=OPTIMIZERS)
+    conventions = (
+        Convention("momentum", "dampening", (SameAs("momentum"),), "autograd's sgd dampens by "
+                   "its mass from the first step, v ← μ·v − (1 − μ)·g "
+                   "(autograd/misc/optimizers.py)"),
+        Convention("adam", "epsilon_placement", ("after_correction",), "autograd's adam adds "
+                   "epsilon after the bias correction, m̂/(√v̂ + ε) (autograd/misc/optimizers.py)"),
+    )  # fmt: skip
 
     def setup(self, dtype, device):
         import autograd
@@ -62,21 +67,8 @@ class AutogradBackend(FrameworkBackend):
         updated = seen[1][0] if steps > 1 else final
         return Result(np.array(losses, dtype=dtype), seen[0][2], updated, final)
 
-    def convention(self, optimizer):
-        if optimizer.name == "momentum" and optimizer.dampening != optimizer.momentum:
-            return ("autograd's sgd dampens by its mass from the first step, v ← μ·v − (1 − μ)·g "
-                    "(autograd/misc/optimizers.py): it runs momentum with dampening = momentum "
-                    "only")  # fmt: skip
-        if optimizer.name == "adam" and optimizer.epsilon_placement != "after_correction":
-            return ("autograd's adam adds epsilon after the bias correction, m̂/(√v̂ + ε) "
-                    "(autograd/misc/optimizers.py): after_correction only")  # fmt: skip
-        return None
-
     def tensor(self, array, dtype, device):
         return np.array(array, dtype=dtype)
-
-    def to_numpy(self, value):
-        return np.asarray(value)
 
     def loss_and_grads(self, case, params, X, Y):
         def loss(both):

@@ -18,12 +18,10 @@ class JaxForwardBackend(JaxBackend):
         optimizers=OPTIMIZERS,  # optax's own, as jax's
     )
 
-    def gradient_function(self, case, Y):
-        def loss(p, X):
-            return self.loss(case, p, X, Y)
-
+    def value_and_grad(self, loss):
         jac = self.jax.jacfwd(loss, argnums=(0, 1))
         return lambda p, X: (loss(p, X), jac(p, X))
 
-    def differentiate(self, f):
-        return self.jax.jacfwd(f)
+    def setup(self, dtype, device):
+        super().setup(dtype, device)
+        self.grad = self.jax.jacfwd  # H·v: forward over forward

@@ -16,16 +16,12 @@ FUNCTION = "backprop"
 
 
 class LearnerBackend(Backend):
-    # momentum and Adam: the case's rule applied to the function's gradients unless it
-    # returns "updated" itself (keeping its own velocity/moments between calls)
+    # momentum, Adam: the case's rule on its gradients, unless it returns "updated" itself
     capabilities = Capabilities(mode="yours", input_gradient=False, optimizers=OPTIMIZERS)
 
     def __init__(self, path: str):
         self.path = str(Path(path).resolve())
         self.name = Path(path).stem
-
-    def version(self):
-        return None
 
     def function(self):
         spec = importlib.util.spec_from_file_location(f"learner_{self.name}", self.path)

@@ -138,3 +138,13 @@ def runs_in_process(backend: Backend) -> bool:
     """The reference's own backends run in the harness's process; everything else — every
     plugin, every framework — in a worker process it cannot take down."""
     return backend.name in IN_PROCESS and type(backend) is type(get_backend(backend.name))
+
+
+def conventions_table() -> str:
+    """docs/optimizers.md's table of the conventions each built-in backend's own optimizer
+    follows, made from their ``conventions`` (tests/test_optimizers.py holds the page to it)."""
+    rows = ["| backend | rule | setting | it follows | because |", "|---|---|---|---|---|"]
+    for name in BUILTIN:
+        for c in get_backend(name).conventions:
+            rows.append(f"| `{name}` | {c.rule} | `{c.setting}` | {c.follows()} | {c.why} |")
+    return "\n".join(rows) + "\n"

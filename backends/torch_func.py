@@ -18,6 +18,13 @@ class TorchFuncBackend(TorchBackend):
     )
     update = FrameworkBackend.update  # functional: new tensors, no in-place p.sub_
     intermediates = FrameworkBackend.intermediates  # no .grad fields to read the chain from
+    # H·v and forward mode by torch.func's transforms (the base class's jvp of grad)
+    forward_derivative = FrameworkBackend.forward_derivative
+    hessian_vector = FrameworkBackend.hessian_vector
+
+    def setup(self, dtype, device):
+        super().setup(dtype, device)
+        self.grad, self.jvp = self.torch.func.grad, self.torch.func.jvp
 
     def loss_and_grads(self, case, params, X, Y):
         def loss(params, X):
@@ -25,12 +32,3 @@ class TorchFuncBackend(TorchBackend):
 
         (g_params, g_X), value = self.torch.func.grad_and_value(loss, argnums=(0, 1))(params, X)
         return value, {**g_params, "X": g_X}
-
-    def forward_derivative(self, case, params, X, Y, tangents):
-        loss = lambda p: self.loss(case, p, X, Y)  # noqa: E731
-        return self.torch.func.jvp(loss, (params,), (tangents,))[1]
-
-    def hessian_vector(self, case, params, X, Y, tangents):
-        """Forward over reverse: H·v = jvp(grad E, (θ,), (v,))."""
-        grad = self.torch.func.grad(lambda p: self.loss(case, p, X, Y))
-        return self.torch.func.jvp(grad, (params,), (tangents,))[1]

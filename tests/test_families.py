@@ -25,7 +25,7 @@ def test_jax_compiles_once_per_family(name, family):
     backend = get_backend(name)
     if not backend.available():
         pytest.skip(f"{name}: jax is not installed: pip install jax (or make test)")
-    from backprop_crosscheck.backends import jax_grad
+    from backprop_crosscheck.backends import interface
 
     cases = [family_case(family, member) for member in range(3)]
     assert len({c.optimizer for c in cases}) == (1 if family == 100 else 3)
@@ -35,4 +35,4 @@ def test_jax_compiles_once_per_family(name, family):
     what = "step" if case.optimizer.name == "sgd" else "optimize"
     key = (type(backend), what, case.activations, case.loss, case.biases is None,
            case.leaky_slope, case.frozen, case.optimizer.structure())  # fmt: skip
-    assert jax_grad.COMPILED[key]._cache_size() == 1  # three runs, one executable
+    assert interface.COMPILED[key]._cache_size() == 1  # three runs, one executable

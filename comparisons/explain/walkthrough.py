@@ -157,105 +157,9 @@ def loss_probe(state: State) -> Probe:
     return Probe("loss", "loss", (state.step,), state.fwd.loss, f"Error {when}")
 
 
-class ScalarWalkthrough:
-    def __init__(self, case: Case):
-        self.case = case
-        self.names = neuron_names(case)
-
-    def w(self, layer, i, j) -> str:
-        return self.case.scalar_label(f"W{layer}", (i, j))
-
-    def b(self, layer, j) -> str:
-        return self.case.scalar_label(f"b{layer}", (j,))
-
-    def lines(self) -> list[str]:
-        first, after, *_ = states(self.case)
-        lines = ["Forward pass"] + lines_of(self.forward_beats(first))
-        lines += self.error_beat(first).lines
-        lines += ["", "Backward pass (chain rule)"] + lines_of(self.backward_beats(first))
-        lines += ["", self.update_heading()] + lines_of(self.update_beats(first))
-        lines += ["", "Forward pass with the new weights"]
-        lines += lines_of(self.forward_beats(after)) + list(self.error_beat(after).lines)
-        if self.case.steps > 1:
-            losses = ", ".join(num(x) for x in train(self.case).loss)
-            lines += ["", f"Loss over {self.case.steps} steps: {losses}"]
-        return lines
-
-    def forward_beats(self, state: State) -> list[Beat]:
-        case, params, fwd, found = self.case, state.params, state.fwd, []
-        for layer in range(1, case.depth + 1):
-            W = params[f"W{layer}"]
-            for j, name in enumerate(self.names[layer]):
-                ins = self.names[layer - 1]
-                symbols = [f"{ins[i]}·{self.w(layer, i, j)}" for i in range(W.shape[0])]
-                values = [
-                    f"{factor(fwd.a[layer - 1][0, i])}×{factor(W[i, j])}" for i in range(W.shape[0])
-                ]
-                if f"b{layer}" in params:
-                    symbols.append(self.b(layer, j))
-                    values.append(factor(params[f"b{layer}"][j]))
-                z = fwd.z[layer - 1][0, j]
-                act = case.activations[layer - 1]
-                if act == "identity":
-                    lines = [f"  {name} = {' + '.join(symbols)} = {' + '.join(values)} = {num(z)}"]
-                else:
-                    lines = [
-                        f"  z({name}) = {' + '.join(symbols)} = {' + '.join(values)} = {num(z)}",
-                        f"  {name} = {act}(z({name})) = {act}({num(z)}) = {num(fwd.a[layer][0, j])}",
-                    ]
-                incoming = tuple(edge(layer, i, j) for i in range(W.shape[0]))
-                shows = [(f"v-{node(layer, j)}", num(fwd.a[layer][0, j]))]
-                if layer == 1 and j == 0:  # a new step: the weights as they are now, nothing else
-                    shows = self.step_labels(state) + shows
-                found.append(
-                    Beat("forward", state.step, tuple(lines), (node(layer, j),), incoming,
-                         tuple(shows))
-                )  # fmt: skip
-        return found
-
-    def step_labels(self, state: State) -> list[tuple[str, str]]:
-        shows = [("error", "")]
-        for layer in range(1, self.case.depth + 1):
-            W = state.params[f"W{layer}"]
-            for i, j in np.ndindex(W.shape):
-                shows += [(f"w-{edge(layer, i, j)}", f"{self.w(layer, i, j)} = {num(W[i, j])}"),
-                          (f"g-{edge(layer, i, j)}", "")]  # fmt: skip
-            for j in range(W.shape[1]):
-                shows += [(f"v-{node(layer, j)}", ""), (f"d-{node(layer, j)}", "")]
-        return shows
-
-    def error_beat(self, state: State) -> Beat:
-        fwd, target = state.fwd, self.case.targets[0]
-        pred = fwd.prediction[0]
-        pairs = [f"({num(p)} - {factor(t)})²" for p, t in zip(pred, target, strict=True)]
-        loss = self.case.loss
-        if loss == "half_sse":
-            lines = [
-                f"  Error = ½·Σ(prediction - actual)² = ½·({' + '.join(pairs)}) = {num(fwd.loss)}"
-            ]
-        elif loss == "mse":
-            lines = [f"  Error = mean((prediction - actual)²) = ({' + '.join(pairs)}) / "
-                     f"{len(pairs)} = {num(fwd.loss)}"]  # fmt: skip
-        elif loss == "softmax_cross_entropy":
-            s, k = softmax(pred), int(np.argmax(target))
-            exps = " + ".join(f"e^{factor(z)}" for z in pred)
-            lines = [
-                f"  softmax: s_j = e^z_j / Σ_k e^z_k, Σ_k e^z_k = {exps} = "
-                f"{num(np.exp(pred).sum())}; s = [{', '.join(num(x) for x in s)}]",
-                f"  Error = -Σ_k t_k·log s_k = -log s_{k + 1} = log Σ_k e^z_k - z_{k + 1} = "
-                f"{num(logsumexp(pred))} - {factor(pred[k])} = {num(fwd.loss)}",
-            ]
-        else:
-            terms = " + ".join(f"(log(1 + e^{factor(z)}) - {factor(t)}×{factor(z)})"
-                               for z, t in zip(pred, target, strict=True))  # fmt: skip
-            lines = [
-                f"  σ(z) = 1 / (1 + e^-z) = [{', '.join(num(x) for x in sigmoid(pred))}]",
-                "  Error = mean(-t·log σ(z) - (1 - t)·log(1 - σ(z))) = mean(log(1 + e^z) - t·z)"
-                f" = ({terms}) / {len(pred)} = {num(fwd.loss)}",
-            ]
-        outs = tuple(node(self.case.depth, j) for j in range(len(pred)))
-        return Beat("error", state.step, tuple(lines), outs, (),
-                    (("error", f"Error = {num(fwd.loss)}"),), (loss_probe(state),))  # fmt: skip
+class ScalarBackward:
+    """The scalar walk-through's backward pass: each δ and each gradient as its chain-rule
+    product with the case's numbers, edge by edge (a part of ScalarWalkthrough)."""
 
     def backward_beats(self, state: State) -> list[Beat]:
         # δ of each neuron = dE/dz. Where a single path leads to the output (the article's
@@ -364,6 +268,107 @@ class ScalarWalkthrough:
                          self.downstream(layer, j), (), self.probes(state, probe))
                 )  # fmt: skip
         return found
+
+
+class ScalarWalkthrough(ScalarBackward):
+    def __init__(self, case: Case):
+        self.case = case
+        self.names = neuron_names(case)
+
+    def w(self, layer, i, j) -> str:
+        return self.case.scalar_label(f"W{layer}", (i, j))
+
+    def b(self, layer, j) -> str:
+        return self.case.scalar_label(f"b{layer}", (j,))
+
+    def lines(self) -> list[str]:
+        first, after, *_ = states(self.case)
+        lines = ["Forward pass"] + lines_of(self.forward_beats(first))
+        lines += self.error_beat(first).lines
+        lines += ["", "Backward pass (chain rule)"] + lines_of(self.backward_beats(first))
+        lines += ["", self.update_heading()] + lines_of(self.update_beats(first))
+        lines += ["", "Forward pass with the new weights"]
+        lines += lines_of(self.forward_beats(after)) + list(self.error_beat(after).lines)
+        if self.case.steps > 1:
+            losses = ", ".join(num(x) for x in train(self.case).loss)
+            lines += ["", f"Loss over {self.case.steps} steps: {losses}"]
+        return lines
+
+    def forward_beats(self, state: State) -> list[Beat]:
+        case, params, fwd, found = self.case, state.params, state.fwd, []
+        for layer in range(1, case.depth + 1):
+            W = params[f"W{layer}"]
+            for j, name in enumerate(self.names[layer]):
+                ins = self.names[layer - 1]
+                symbols = [f"{ins[i]}·{self.w(layer, i, j)}" for i in range(W.shape[0])]
+                values = [
+                    f"{factor(fwd.a[layer - 1][0, i])}×{factor(W[i, j])}" for i in range(W.shape[0])
+                ]
+                if f"b{layer}" in params:
+                    symbols.append(self.b(layer, j))
+                    values.append(factor(params[f"b{layer}"][j]))
+                z = fwd.z[layer - 1][0, j]
+                act = case.activations[layer - 1]
+                if act == "identity":
+                    lines = [f"  {name} = {' + '.join(symbols)} = {' + '.join(values)} = {num(z)}"]
+                else:
+                    lines = [
+                        f"  z({name}) = {' + '.join(symbols)} = {' + '.join(values)} = {num(z)}",
+                        f"  {name} = {act}(z({name})) = {act}({num(z)}) = {num(fwd.a[layer][0, j])}",
+                    ]
+                incoming = tuple(edge(layer, i, j) for i in range(W.shape[0]))
+                shows = [(f"v-{node(layer, j)}", num(fwd.a[layer][0, j]))]
+                if layer == 1 and j == 0:  # a new step: the weights as they are now, nothing else
+                    shows = self.step_labels(state) + shows
+                found.append(
+                    Beat("forward", state.step, tuple(lines), (node(layer, j),), incoming,
+                         tuple(shows))
+                )  # fmt: skip
+        return found
+
+    def step_labels(self, state: State) -> list[tuple[str, str]]:
+        shows = [("error", "")]
+        for layer in range(1, self.case.depth + 1):
+            W = state.params[f"W{layer}"]
+            for i, j in np.ndindex(W.shape):
+                shows += [(f"w-{edge(layer, i, j)}", f"{self.w(layer, i, j)} = {num(W[i, j])}"),
+                          (f"g-{edge(layer, i, j)}", "")]  # fmt: skip
+            for j in range(W.shape[1]):
+                shows += [(f"v-{node(layer, j)}", ""), (f"d-{node(layer, j)}", "")]
+        return shows
+
+    def error_beat(self, state: State) -> Beat:
+        fwd, target = state.fwd, self.case.targets[0]
+        pred = fwd.prediction[0]
+        pairs = [f"({num(p)} - {factor(t)})²" for p, t in zip(pred, target, strict=True)]
+        loss = self.case.loss
+        if loss == "half_sse":
+            lines = [
+                f"  Error = ½·Σ(prediction - actual)² = ½·({' + '.join(pairs)}) = {num(fwd.loss)}"
+            ]
+        elif loss == "mse":
+            lines = [f"  Error = mean((prediction - actual)²) = ({' + '.join(pairs)}) / "
+                     f"{len(pairs)} = {num(fwd.loss)}"]  # fmt: skip
+        elif loss == "softmax_cross_entropy":
+            s, k = softmax(pred), int(np.argmax(target))
+            exps = " + ".join(f"e^{factor(z)}" for z in pred)
+            lines = [
+                f"  softmax: s_j = e^z_j / Σ_k e^z_k, Σ_k e^z_k = {exps} = "
+                f"{num(np.exp(pred).sum())}; s = [{', '.join(num(x) for x in s)}]",
+                f"  Error = -Σ_k t_k·log s_k = -log s_{k + 1} = log Σ_k e^z_k - z_{k + 1} = "
+                f"{num(logsumexp(pred))} - {factor(pred[k])} = {num(fwd.loss)}",
+            ]
+        else:
+            terms = " + ".join(f"(log(1 + e^{factor(z)}) - {factor(t)}×{factor(z)})"
+                               for z, t in zip(pred, target, strict=True))  # fmt: skip
+            lines = [
+                f"  σ(z) = 1 / (1 + e^-z) = [{', '.join(num(x) for x in sigmoid(pred))}]",
+                "  Error = mean(-t·log σ(z) - (1 - t)·log(1 - σ(z))) = mean(log(1 + e^z) - t·z)"
+                f" = ({terms}) / {len(pred)} = {num(fwd.loss)}",
+            ]
+        outs = tuple(node(self.case.depth, j) for j in range(len(pred)))
+        return Beat("error", state.step, tuple(lines), outs, (),
+                    (("error", f"Error = {num(fwd.loss)}"),), (loss_probe(state),))  # fmt: skip
 
     def update_heading(self) -> str:
         a, opt = num(self.case.learning_rate), self.case.optimizer

@@ -32,7 +32,67 @@ def tolerance(c) -> str:
     return f"{c.tolerance.rtol:g} / {c.tolerance.atol:g}"
 
 
-class Renderer:
+class ValueTables:
+    """The report's tables of numbers: the forward pass, and each quantity's values per
+    backend beside the reference's (a part of Renderer)."""
+
+    def forward_table(self, case) -> str:
+        """Every neuron's value, the Error and Δ: the article's first numbers."""
+        fwd = forward(case, case.parameters(), case.inputs, case.targets)
+        names = neuron_names(case)
+        rows = [
+            [names[layer][j], fmt(a[0, j])]
+            for layer, a in enumerate(fwd.a)
+            for j in range(a.shape[1])
+        ]
+        rows.append(["Error", fmt(fwd.loss)])
+        for j, name in enumerate(names[-1]):
+            delta = fwd.prediction[0, j] - case.targets[0, j]
+            rows.append(["Δ" if len(names[-1]) == 1 else f"Δ ({name})", fmt(delta)])
+        return self.table(rows, ["neuron", "value"])
+
+    def values_table(self, run, ran, quantity) -> str:
+        headers = ["parameter" if quantity != "loss" else "step", "reference"]
+        headers += [c.backend for c in ran]
+        bad = {c.backend: {(m.quantity, m.label) for m in c.agreement.mismatches} for c in ran}
+        rows = []
+        for name, ref in reference_tensors(run, quantity).items():
+            for index in np.ndindex(ref.shape):
+                label = str(index[0]) if quantity == "loss" else run.case.scalar_label(name, index)
+                key = f"loss[step {index[0]}]" if quantity == "loss" else label
+                row = [label, fmt(ref[index])]
+                for c in ran:
+                    theirs = backend_tensors(c, quantity).get(name)
+                    if theirs is None:  # not returned (a learner's dE/dX): not compared
+                        row.append("—")
+                        continue
+                    value = fmt(theirs[index])
+                    row.append(value + (" ✗" if (quantity, key) in bad[c.backend] else ""))
+                rows.append(row)
+        if quantity != "loss" and run.case.aliases:
+            aliases = list(run.case.aliases)  # the case's own order: the article's w1 … w6
+            rows.sort(key=lambda r: aliases.index(r[0]) if r[0] in aliases else len(aliases))
+        return self.table(rows, headers)
+
+    def tensor_table(self, run, ran, quantities=QUANTITIES) -> str:
+        """Per tensor, each backend's max abs / rel error (from its agreement), ✗ if off."""
+        headers = ["quantity", "tensor"] + [f"{c.backend} abs / rel" for c in ran]
+        rows = []
+        for quantity in quantities:
+            for name in reference_tensors(run, quantity):
+                row = [quantity, name]
+                for c in ran:
+                    if (quantity, name) not in c.agreement.per_tensor:
+                        row.append("—")
+                        continue
+                    abs_error, rel_error = c.agreement.per_tensor[(quantity, name)]
+                    bad, _ = c.agreement.counts[(quantity, name)]
+                    row.append(f"{err(abs_error)} / {err(rel_error)}{' ✗' if bad else ''}")
+                rows.append(row)
+        return self.table(rows, headers)
+
+
+class Renderer(ValueTables):
     def __init__(self, markdown: bool = False):
         self.markdown = markdown
         self.fmt = "github" if markdown else "simple"
@@ -91,21 +151,6 @@ class Renderer:
             out += [self.heading(title, 3), self.values_table(run, ran, quantity)]
         return out
 
-    def forward_table(self, case) -> str:
-        """Every neuron's value, the Error and Δ: the article's first numbers."""
-        fwd = forward(case, case.parameters(), case.inputs, case.targets)
-        names = neuron_names(case)
-        rows = [
-            [names[layer][j], fmt(a[0, j])]
-            for layer, a in enumerate(fwd.a)
-            for j in range(a.shape[1])
-        ]
-        rows.append(["Error", fmt(fwd.loss)])
-        for j, name in enumerate(names[-1]):
-            delta = fwd.prediction[0, j] - case.targets[0, j]
-            rows.append(["Δ" if len(names[-1]) == 1 else f"Δ ({name})", fmt(delta)])
-        return self.table(rows, ["neuron", "value"])
-
     def notes(self, comparisons) -> list[str]:
         """Each backend's message, what it printed, and why its tolerance is looser."""
         notes = []
@@ -145,46 +190,6 @@ class Renderer:
         return out + self.bullets(
             self.notes([c for c in check.comparisons if c.status != "unsupported"])
         )
-
-    def values_table(self, run, ran, quantity) -> str:
-        headers = ["parameter" if quantity != "loss" else "step", "reference"]
-        headers += [c.backend for c in ran]
-        bad = {c.backend: {(m.quantity, m.label) for m in c.agreement.mismatches} for c in ran}
-        rows = []
-        for name, ref in reference_tensors(run, quantity).items():
-            for index in np.ndindex(ref.shape):
-                label = str(index[0]) if quantity == "loss" else run.case.scalar_label(name, index)
-                key = f"loss[step {index[0]}]" if quantity == "loss" else label
-                row = [label, fmt(ref[index])]
-                for c in ran:
-                    theirs = backend_tensors(c, quantity).get(name)
-                    if theirs is None:  # not returned (a learner's dE/dX): not compared
-                        row.append("—")
-                        continue
-                    value = fmt(theirs[index])
-                    row.append(value + (" ✗" if (quantity, key) in bad[c.backend] else ""))
-                rows.append(row)
-        if quantity != "loss" and run.case.aliases:
-            aliases = list(run.case.aliases)  # the case's own order: the article's w1 … w6
-            rows.sort(key=lambda r: aliases.index(r[0]) if r[0] in aliases else len(aliases))
-        return self.table(rows, headers)
-
-    def tensor_table(self, run, ran, quantities=QUANTITIES) -> str:
-        """Per tensor, each backend's max abs / rel error (from its agreement), ✗ if off."""
-        headers = ["quantity", "tensor"] + [f"{c.backend} abs / rel" for c in ran]
-        rows = []
-        for quantity in quantities:
-            for name in reference_tensors(run, quantity):
-                row = [quantity, name]
-                for c in ran:
-                    if (quantity, name) not in c.agreement.per_tensor:
-                        row.append("—")
-                        continue
-                    abs_error, rel_error = c.agreement.per_tensor[(quantity, name)]
-                    bad, _ = c.agreement.counts[(quantity, name)]
-                    row.append(f"{err(abs_error)} / {err(rel_error)}{' ✗' if bad else ''}")
-                rows.append(row)
-        return self.table(rows, headers)
 
     def summary(self, run) -> str:
         rows = []

@@ -6,7 +6,8 @@ operations (@, +, -, *, sum/mean, the activations), all found in the engine's na
 """
 
 import numpy as np
-from backprop_crosscheck.backends import Capabilities, FrameworkBackend
+
+from backprop_crosscheck import Capabilities, FrameworkBackend
 
 
 class TapeBackend(FrameworkBackend):

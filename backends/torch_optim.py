@@ -2,8 +2,9 @@
 returns — shared by the torch and torch-func adapters (and any torch engine's).
 
 They are torch.optim.sgd.sgd and torch.optim.adam.adam, the functions ``SGD.step`` and
-``Adam.step`` call: constructing the classes imports torch._dynamo (2.4 s a process) for
-nothing here. The base class runs ``apply`` under torch.no_grad(), as ``step()`` does.
+``Adam.step`` call: constructing the classes imports torch._dynamo (a second a process:
+BENCHMARKS.md) for nothing here. The base class runs ``apply`` under torch.no_grad(), as
+``step()`` does.
 """
 
 

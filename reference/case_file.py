@@ -1,4 +1,5 @@
-"""Case files (TOML, DESIGN.md format): the built-in ones, reading a file safely, writing one.
+"""Case files (TOML, the format of docs/cli.md#case-files): the built-in ones, reading a file
+safely, writing one.
 
 Every problem raises CaseError("<file>: <field> …") — one line, naming the file and the field;
 the fields themselves are validated in case_fields.py.

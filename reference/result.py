@@ -1,4 +1,5 @@
-"""What a backend returns (DESIGN.md, "result"): every value as a NumPy array."""
+"""What a backend returns (docs/report-schema.md shows it as JSON): every value as a NumPy
+array."""
 
 from dataclasses import dataclass
 

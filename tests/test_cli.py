@@ -324,7 +324,8 @@ def test_the_command_line_gives_jax_a_compilation_cache_unless_told_otherwise(
     monkeypatch, tmp_path
 ):
     """A folder in the user's cache by default (a second `crosscheck conformance jax` loads its
-    programs: 24 s → 7 s here); an explicit JAX_COMPILATION_CACHE_DIR wins, empty included."""
+    programs: 24.2 s → 7.1 s, BENCHMARKS.md); an explicit JAX_COMPILATION_CACHE_DIR wins, empty
+    included."""
     from backprop_crosscheck.comparisons.cli.commands import jax_compilation_cache
 
     monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)

@@ -44,9 +44,10 @@ def main(argv: list[str] | None = None) -> int:
 def jax_compilation_cache() -> None:
     """The command line's default for JAX's own persistent compilation cache: a folder in the
     user's cache, so that a second `crosscheck conformance jax` loads its ~64 XLA programs
-    instead of compiling them (25 s → 8 s here). An explicit JAX_COMPILATION_CACHE_DIR wins
-    (empty: off). Set before JAX is imported; worker processes inherit it. JAX keys an entry by
-    the program and the jax/jaxlib versions: what loads is what a fresh compile would give."""
+    instead of compiling them (24.2 s → 7.1 s: BENCHMARKS.md). An explicit
+    JAX_COMPILATION_CACHE_DIR wins (empty: off). Set before JAX is imported; worker processes
+    inherit it. JAX keys an entry by the program and the jax/jaxlib versions: what loads is
+    what a fresh compile would give."""
     try:
         base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     except RuntimeError:  # no home directory: no default cache

@@ -1,12 +1,13 @@
-"""The tolerance policy, in one place (DESIGN.md).
+"""The tolerance policy, in one place (docs/tolerances.md).
 
 A value passes when |backend − reference| ≤ atol + rtol·|reference| elementwise (NumPy's
 ``isclose`` semantics); NaN never passes; Inf only equals the same Inf. The reference always
 computes in float64; a float32 run is held against it with the float32 tolerance.
 
-The defaults were chosen from measured sweeps — see README "Tolerances" for the command and
-its numbers. A backend may declare a looser floor for a dtype (``Capabilities.tolerance``, with
-its reason), and the looser of the two wins; explicit --rtol/--atol override both.
+The defaults were chosen from measured sweeps: the command and its numbers are in
+docs/tolerances.md#how-the-tolerances-were-chosen. A backend may declare a looser floor for a
+dtype (``Capabilities.tolerance``, with its reason), and the looser of the two wins; explicit
+--rtol/--atol override both.
 """
 
 from typing import NamedTuple
@@ -25,7 +26,7 @@ DEFAULTS = {
 
 # Second order (Hessian-vector products, `report --hvp`): H·v goes through the forward pass,
 # the backward pass and a pass along v, so rounding compounds one more time; measured by
-# tests/test_hvp.py's sweep (see README "Second-order checks").
+# tests/test_hvp.py's sweep (docs/cli.md#second-order-checks-report---hvp).
 HVP_DEFAULTS = {
     "float64": Tolerance(rtol=1e-9, atol=1e-11),
     "float32": Tolerance(rtol=5e-4, atol=5e-5),

@@ -41,7 +41,7 @@ def pytest_generate_tests(metafunc):
     combos = [(b, c, d) for b in backends_of(config) if _available(b) for c in cases
               for d in DTYPES if conformance.applies(check, c, d)]  # fmt: skip
     # one xdist group per framework: it is imported, and its shape families compiled, on one
-    # worker (torch with torch._dynamo, 5 s a process; jax 1.5 s), never on both
+    # worker (each framework's import costs seconds a process), never on both
     params = [pytest.param(c, marks=pytest.mark.xdist_group(f"conformance-{_framework(c[0])}"))
               for c in combos]  # fmt: skip
     metafunc.parametrize("combination", params, ids=["-".join(c) for c in combos])

@@ -120,36 +120,132 @@ BUGS = {
 }
 
 
-class MutantBackend(Backend):
-    capabilities = Capabilities(optimizers=("sgd", "momentum", "adam"))
+class HandWritten:
+    """The mutants' forward pass and gradients, written from the formulas again (not the
+    reference's code), each with its switches for the bugs."""
+
     act = ACT  # (f, f′) per activation: a subclass may get one wrong
+
+    def f(self, case, act):
+        f = self.act[act][0]
+        return (lambda z: f(z, case.leaky_slope)) if act == "leaky_relu" else f
+
+    def fprime(self, case, act):
+        f1 = self.act[act][1]
+        return (lambda z, a: f1(z, a, case.leaky_slope)) if act == "leaky_relu" else f1
+
+    def forward(self, case, params, X, Y):
+        zs, acts = [], [X]
+        for layer, act in enumerate(case.activations, start=1):
+            z = acts[-1] @ params[f"W{layer}"] + params.get(f"b{layer}", 0)
+            zs.append(z)
+            acts.append(self.f(case, act)(z))
+        z, r = acts[-1], acts[-1] - Y
+        if case.loss == "softmax_cross_entropy":  # logits: −Σ t·log softmax, mean over samples
+            shifted = z - z.max(axis=1, keepdims=True)
+            log_s = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+            return zs, acts, -np.sum(Y * log_s) / len(z)
+        if case.loss == "binary_cross_entropy" and self.bug == "bce_from_probabilities":
+            p = 1 / (1 + np.exp(-z))  # the probability first, then its logs: log(0) at saturation
+            with np.errstate(all="ignore"):
+                return zs, acts, -np.mean(Y * np.log(p) + (1 - Y) * np.log(1 - p))
+        if case.loss == "binary_cross_entropy":  # logits: log(1 + e^z) − t·z, mean over entries
+            return zs, acts, np.mean(np.logaddexp(0, z) - Y * z)
+        loss = 0.5 * np.sum(r * r) if case.loss == "half_sse" else np.mean(r * r)
+        return zs, acts, loss
+
+    def output_gradient(self, case, prediction, Y):
+        """dE/dprediction as each loss defines it, with the loss-level bugs."""
+        bug, count, n = self.bug, prediction.size, len(prediction)
+        if case.loss == "softmax_cross_entropy":
+            e = np.exp(prediction - prediction.max(axis=1, keepdims=True))
+            d = (e / e.sum(axis=1, keepdims=True) - (0 if bug == "ce_missing_target" else Y)) / n
+        elif case.loss == "binary_cross_entropy" and bug == "bce_from_probabilities":
+            p = 1 / (1 + np.exp(-prediction))  # through the probability: 0/0 at p = 1
+            with np.errstate(all="ignore"):
+                d = (p - Y) / (p * (1 - p)) * (p * (1 - p)) / count
+        elif case.loss == "binary_cross_entropy":
+            d = (1 / (1 + np.exp(-prediction)) - Y) / count
+        else:
+            d = (prediction - Y) * (1.0 if case.loss == "half_sse" else 2.0 / count)
+        if bug == "forgot_half":
+            d = d * 2
+        if bug == "batch_mean_sum":
+            d = d / n if case.loss == "half_sse" else d * n
+        if bug == "mse_per_sample" and case.loss == "mse":
+            d = 2 * (prediction - Y) / n
+        return d
+
+    def local_slope(self, case, act, z, a):
+        """da/dz of one layer, with the activation-level bugs."""
+        if self.bug == "fprime_of_activation":  # σ′ evaluated at a = σ(z): σ(a)·(1 − σ(a))
+            return self.fprime(case, act)(a, self.f(case, act)(a))
+        if self.bug == "leaky_slope_positive" and act == "leaky_relu":
+            return np.where(z > 0, case.leaky_slope, 1.0)
+        if self.bug == "tanh_prime_of_z" and act == "tanh":
+            return 1 - z**2
+        if self.bug == "no_activation_derivative":
+            return 1.0
+        return self.fprime(case, act)(z, a)
+
+    def gradients(self, case, params, zs, acts, d):
+        """From the top layer down, each weight's and bias's gradient and the input's."""
+        bug, out = self.bug, {}
+        for k in reversed(range(case.depth)):  # k: the layer's index from 0
+            w, b = (f"{kind}{k + 1}" for kind in "Wb")
+            delta = d * self.local_slope(case, case.activations[k], zs[k], acts[k + 1])
+            weight_grad = np.einsum("si,sj->ij", acts[k], delta)
+            if bug == "transposed_gradient" and weight_grad.shape == weight_grad.shape[::-1]:
+                weight_grad = np.transpose(weight_grad)
+            out[w] = weight_grad
+            if b in params:
+                out[b] = delta[:1].sum(0) if bug == "bias_first_sample" else np.sum(delta, 0)
+            back = params[w]
+            if bug == "new_output_weights":
+                back = back - case.learning_rate * weight_grad  # updated before δ goes through it
+            d = np.einsum("sj,ij->si", delta, back)
+        out["X"] = d
+        top = f"W{case.depth}"
+        if bug == "sign_flip":
+            out[top] = -1.0 * out[top]
+        if bug == "layer_shift":  # each weight gradient reported one layer up, where it fits
+            original = dict(out)
+            names = [f"W{i}" for i in range(1, case.depth + 1)]
+            for lower, upper in zip(names, names[1:], strict=False):
+                if np.shape(original[lower]) == np.shape(original[upper]):
+                    out[upper] = original[lower]
+        return out
+
+
+class MutantBackend(HandWritten, Backend):
+    capabilities = Capabilities(optimizers=("sgd", "momentum", "adam"))
 
     def __init__(self, bug: str):
         self.bug = bug
         self.name = f"mutant-{bug}"
 
     def run(self, case, dtype, device="cpu"):
-        out = np.dtype(dtype)
-        work = np.float32 if self.bug == "float32_inside" else out
-        params = case.parameters(work)
-        X, Y = case.inputs.astype(work), case.targets.astype(work)
-        losses, first, updated, carried = [], None, None, None
+        precision = np.dtype(dtype)
+        inner = np.float32 if self.bug == "float32_inside" else precision
+        theta = {k: np.array(v, dtype=inner) for k, v in case.parameters().items()}
+        inputs, wanted = np.asarray(case.inputs, inner), np.asarray(case.targets, inner)
+        trajectory, kept, leftover = [], [], None
         self.slots = {}  # momentum's velocity, Adam's moments and step count
-        for step in range(case.steps):
+        for _ in range(case.steps):
             if self.bug == "momentum_not_carried":
                 self.slots = {}
-            loss, grads, params = self.step(case, params, X, Y, carried)
-            if self.bug == "no_grad_clear":
-                carried = grads
-            losses.append(loss)
-            if step == 0:
-                first, updated = grads, dict(params)
-        losses.append(self.forward(case, params, X, Y)[2])
+            value, g, theta = self.step(case, theta, inputs, wanted, leftover)
+            leftover = g if self.bug == "no_grad_clear" else None
+            trajectory.append(value)
+            kept.append((g, dict(theta)))
+        trajectory.append(self.forward(case, theta, inputs, wanted)[2])
 
-        def cast(d):
-            return {n: np.asarray(v, dtype=out) for n, v in d.items()}
+        def as_run(tensors):
+            return {k: np.asarray(v, dtype=precision) for k, v in tensors.items()}
 
-        return Result(np.array(losses, dtype=out), cast(first), cast(updated), cast(params))
+        g0, theta1 = kept[0]
+        loss = np.array(trajectory, dtype=precision)
+        return Result(loss, as_run(g0), as_run(theta1), as_run(theta))
 
     def convention(self, optimizer):
         if (
@@ -181,94 +277,17 @@ class MutantBackend(Backend):
             new[name] = params[name] - lr * m / (np.sqrt(v) + opt.epsilon)
         return new
 
-    def f(self, case, act):
-        f = self.act[act][0]
-        return (lambda z: f(z, case.leaky_slope)) if act == "leaky_relu" else f
-
-    def fprime(self, case, act):
-        f1 = self.act[act][1]
-        return (lambda z, a: f1(z, a, case.leaky_slope)) if act == "leaky_relu" else f1
-
-    def forward(self, case, params, X, Y):
-        zs, acts = [], [X]
-        for layer, act in enumerate(case.activations, start=1):
-            z = acts[-1] @ params[f"W{layer}"] + params.get(f"b{layer}", 0)
-            zs.append(z)
-            acts.append(self.f(case, act)(z))
-        z, r = acts[-1], acts[-1] - Y
-        if case.loss == "softmax_cross_entropy":  # logits: −Σ t·log softmax, mean over samples
-            shifted = z - z.max(axis=1, keepdims=True)
-            log_s = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-            return zs, acts, -np.sum(Y * log_s) / len(z)
-        if case.loss == "binary_cross_entropy" and self.bug == "bce_from_probabilities":
-            p = 1 / (1 + np.exp(-z))  # the probability first, then its logs: log(0) at saturation
-            with np.errstate(all="ignore"):
-                return zs, acts, -np.mean(Y * np.log(p) + (1 - Y) * np.log(1 - p))
-        if case.loss == "binary_cross_entropy":  # logits: log(1 + e^z) − t·z, mean over entries
-            return zs, acts, np.mean(np.logaddexp(0, z) - Y * z)
-        loss = 0.5 * np.sum(r * r) if case.loss == "half_sse" else np.mean(r * r)
-        return zs, acts, loss
-
     def step(self, case, params, X, Y, carried):
         bug, lr = self.bug, case.learning_rate
         zs, acts, loss = self.forward(case, params, X, Y)
-        n = X.shape[0]
-        r = acts[-1] - Y
-        d = r if case.loss == "half_sse" else 2 * r / r.size
-        if case.loss == "softmax_cross_entropy":
-            e = np.exp(acts[-1] - acts[-1].max(axis=1, keepdims=True))
-            d = (e / e.sum(axis=1, keepdims=True) - (0 if bug == "ce_missing_target" else Y)) / n
-        if case.loss == "binary_cross_entropy" and bug == "bce_from_probabilities":
-            p = 1 / (1 + np.exp(-acts[-1]))  # dE/dp·dp/dz through the probability: 0/0 at p = 1
-            with np.errstate(all="ignore"):
-                d = (p - Y) / (p * (1 - p)) * (p * (1 - p)) / r.size
-        if case.loss == "binary_cross_entropy" and bug != "bce_from_probabilities":
-            d = (1 / (1 + np.exp(-acts[-1])) - Y) / r.size
-        if bug == "forgot_half":
-            d = 2 * d
-        if bug == "batch_mean_sum":
-            d = d / n if case.loss == "half_sse" else d * n
-        if bug == "mse_per_sample" and case.loss == "mse":
-            d = 2 * r / n
-        new = dict(params)
-        grads = {}
-        for layer in range(case.depth, 0, -1):
-            act = case.activations[layer - 1]
-            z, a = zs[layer - 1], acts[layer]
-            if bug == "fprime_of_activation":  # σ′ evaluated at a = σ(z): σ(a)·(1 − σ(a))
-                fprime = self.fprime(case, act)(a, self.f(case, act)(a))
-            elif bug == "leaky_slope_positive" and act == "leaky_relu":
-                fprime = np.where(z > 0, case.leaky_slope, 1.0)
-            elif bug == "tanh_prime_of_z" and act == "tanh":
-                fprime = 1 - z**2
-            else:
-                fprime = self.fprime(case, act)(z, a)
-            delta = d if bug == "no_activation_derivative" else d * fprime
-            gW = acts[layer - 1].T @ delta
-            if bug == "transposed_gradient" and gW.shape[0] == gW.shape[1]:
-                gW = gW.T
-            grads[f"W{layer}"] = gW
-            if f"b{layer}" in params:
-                grads[f"b{layer}"] = delta[0] if bug == "bias_first_sample" else delta.sum(axis=0)
-            W = params[f"W{layer}"]
-            if bug == "new_output_weights":
-                W = W - lr * gW  # updated before it is used to send δ back
-            d = delta @ W.T
-        grads["X"] = d
-        if bug == "sign_flip":
-            grads[f"W{case.depth}"] = -grads[f"W{case.depth}"]
-        if bug == "layer_shift":
-            shifted = dict(grads)
-            for layer in range(1, case.depth):
-                lo, hi = f"W{layer}", f"W{layer + 1}"
-                if grads[lo].shape == grads[hi].shape:
-                    shifted[hi] = grads[lo]
-            grads = shifted
+        grads = self.gradients(case, params, zs, acts, self.output_gradient(case, acts[-1], Y))
         if carried is not None:
             grads = {k: g + carried[k] for k, g in grads.items()}
+        grads = {k: grads[k] for k in [*params, "X"]}
         if case.optimizer.name != "sgd":
-            return loss, {k: grads[k] for k in [*params, "X"]}, self.optimize(case, params, grads)
+            return loss, grads, self.optimize(case, params, grads)
         step_lr = {"lr_twice": lr * lr, "lr_missing": 1.0}.get(bug, lr)
+        new = dict(params)
         for name in params:
             if name in case.frozen and bug != "frozen_updated":
                 continue
@@ -276,7 +295,7 @@ class MutantBackend(Backend):
                 continue
             sign = -1 if bug == "bias_sign_flip" and name.startswith("b") else 1
             new[name] = params[name] - sign * step_lr * grads[name]
-        return loss, {k: grads[k] for k in [*params, "X"]}, new
+        return loss, grads, new
 
 
 for _bug in BUGS:

@@ -8,9 +8,9 @@ import sys
 import numpy as np
 import pytest
 from backprop_crosscheck.backends import backend_names, get_backend
-from backprop_crosscheck.comparisons.cli import main
 from backprop_crosscheck.reference.case_file import dump_case
 from backprop_crosscheck.reference.random_cases import random_case
+from conftest import report_json, run
 
 FAKES = {
     "raising": "fake_backends:Raising",
@@ -29,17 +29,6 @@ def fakes(register):
 
 # every backend whose framework is installed here (all of them under `make test`)
 INSTALLED = [n for n in backend_names() if get_backend(n).available()]
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def report_json(capsys, *argv):
-    code, out, _ = run(capsys, "report", "--format", "json", *argv)
-    return code, json.loads(out)
 
 
 # --- formats ---------------------------------------------------------------------------------

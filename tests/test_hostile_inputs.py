@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
-from backprop_crosscheck.comparisons.cli import main
+from conftest import run
 
 CORPUS = Path(__file__).parent / "corpus"
 
@@ -74,12 +74,6 @@ def special_inputs(tmp: Path) -> dict:
     }
 
 
-def run(capsys, argv):
-    code = main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def assert_one_line_error(code, out, err, phrase):
     assert "Traceback" not in err
     assert code == 2, err
@@ -93,7 +87,7 @@ def assert_one_line_error(code, out, err, phrase):
 def test_corpus_case_file(capsys, name, command):
     path = CORPUS / name
     code, out, err = run(
-        capsys, [command, str(path), "--backends", "numpy"][: 2 + 2 * (command == "report")]
+        capsys, *[command, str(path), "--backends", "numpy"][: 2 + 2 * (command == "report")]
     )
     assert_one_line_error(code, out, err, FILES[name])
     assert err.startswith(f"crosscheck: {path}: ")
@@ -109,11 +103,11 @@ def test_corpus_case_file(capsys, name, command):
 def test_special_input(capsys, tmp_path, name):
     (tmp_path / "x.svg").mkdir()
     argv, phrase = special_inputs(tmp_path)[name]
-    assert_one_line_error(*run(capsys, argv), phrase)
+    assert_one_line_error(*run(capsys, *argv), phrase)
 
 
 def test_no_limits_lets_a_big_case_through(capsys):
     """The limits are a guard against typos, not a ceiling: --no-limits lifts them (here the
     case then fails for the reason it really has: its weights do not fit its layers)."""
-    code, _, err = run(capsys, ["report", str(CORPUS / "width-huge.toml"), "--no-limits"])
+    code, _, err = run(capsys, "report", str(CORPUS / "width-huge.toml"), "--no-limits")
     assert code == 2 and "weights[0] has shape (1, 1) but layers say (2, 100000000)" in err

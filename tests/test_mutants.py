@@ -1,13 +1,11 @@
 """Sensitivity: every mutant (a real backprop bug) is caught by the report on at least one
 built-in case, and the report names a parameter the bug actually touches."""
 
-import importlib.metadata
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-from backprop_crosscheck.backends import registry
 from backprop_crosscheck.comparisons.cli import main
 from backprop_crosscheck.reference import load_case
 from mutants import BUGS
@@ -17,12 +15,8 @@ CASES = ["article", "batch", "deep", "kink", "classification", "adam", MOMENTUM]
 
 
 @pytest.fixture
-def mutants_registered(monkeypatch):
-    points = [
-        importlib.metadata.EntryPoint(f"mutant-{bug}", f"mutants:{bug}", registry.ENTRY_POINT_GROUP)
-        for bug in BUGS
-    ]
-    monkeypatch.setattr(registry.importlib.metadata, "entry_points", lambda group: points)
+def mutants_registered(register):
+    register({f"mutant-{bug}": f"mutants:{bug}" for bug in BUGS})
 
 
 def tensor_of(case, label: str) -> str:

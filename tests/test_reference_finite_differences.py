@@ -4,12 +4,17 @@ The finite differences here use only the reference's forward pass (the loss), so
 code path with the backward pass they check.
 """
 
+import hashlib
+
 import numpy as np
 import pytest
-from backprop_crosscheck.reference import train
-from backprop_crosscheck.reference.activations import ACTIVATIONS
+from backprop_crosscheck.comparisons.explain.walkthrough import explain
+from backprop_crosscheck.reference import load_case, train
+from backprop_crosscheck.reference.activations import ACTIVATIONS, LEAKY_SLOPE
+from backprop_crosscheck.reference.finite_differences import gradients
 from backprop_crosscheck.reference.losses import LOSSES
-from backprop_crosscheck.reference.network import loss_value
+from backprop_crosscheck.reference.network import forward, loss_value
+from backprop_crosscheck.reference.optimizers import Optimizer
 from backprop_crosscheck.reference.random_cases import random_case
 
 SEEDS = range(60)
@@ -72,8 +77,8 @@ def test_frozen_parameters_are_differentiated_but_not_updated(seed):
 
 
 def test_one_sgd_step_is_p_minus_lr_grad():
-    case = random_case(7)
-    result = train(case.replace(frozen=frozenset()))
+    case = random_case(7).replace(optimizer=Optimizer(), frozen=frozenset())  # SGD, stated
+    result = train(case)
     for name, p in case.parameters().items():
         expected = p - case.learning_rate * result.gradients[name]
         np.testing.assert_allclose(result.updated[name], expected, rtol=1e-15)
@@ -87,9 +92,15 @@ def test_trajectory_has_a_loss_before_every_step_and_after_the_last():
 
 
 def test_random_case_is_deterministic():
-    a, b = random_case(5), random_case(5)
-    np.testing.assert_array_equal(a.inputs, b.inputs)
-    np.testing.assert_array_equal(a.weights[0], b.weights[0])
+    """Seed 5 is the same case in every process, on every machine and NumPy: its digest is
+    pinned (a change to the generator, or to NumPy's streams, shows here first)."""
+    c = random_case(5)
+    h = hashlib.sha256()
+    for a in (c.inputs, c.targets, *c.weights, *(c.biases or ())):
+        h.update(np.ascontiguousarray(a, dtype="<f8").tobytes())
+    shape = (c.layers, c.activations, c.loss, c.learning_rate, c.steps, sorted(c.frozen))
+    h.update(repr((*shape, c.optimizer)).encode())
+    assert h.hexdigest() == "ad8d93ec109e8eca3014a7e56e641f67c010814dad372b093ee7314828718e8d"
 
 
 @pytest.mark.parametrize("seed", [1, 9, 17, 26, 40, 58, 66, 90])  # depth 1-4, biases, relu, mse
@@ -107,3 +118,72 @@ def test_the_fd_witness_nudging_every_entry_at_once_is_the_one_at_a_time_loop(se
         loop = central_difference(case, params, name)
         scale = max(1.0, loss_value(case, params))
         np.testing.assert_allclose(grad, loop, rtol=1e-6, atol=1e-8 * scale, err_msg=name)
+
+
+# --- the gaps a mutation run over reference/ left (docs/testing.md) --------------------------
+
+
+def two_kinks(activation: str, out=(0.7, -0.4)):
+    """Two hidden units whose pre-activations are exactly 0 and move oppositely with x1: +h
+    sends the first across its kink, −h the second."""
+    return load_case("kink").replace(
+        layers=(2, 2, 1), activations=(activation, "identity"), leaky_slope=0.1,
+        weights=(np.array([[0.5, -0.5], [-0.25, 0.25]]), np.array([[out[0]], [out[1]]])),
+    )  # fmt: skip
+
+
+def test_fd_steps_back_from_a_leaky_relu_kink_as_from_relus():
+    """leaky_relu is kinked too: fd must route it as relu's (one-sided where the other side
+    crosses). Were it treated as smooth, the central difference across the kink would give
+    a slope between 1 and the leak — here −1.11 where the reference says −2.0."""
+    case = load_case("kink").replace(activations=("leaky_relu", "identity"), leaky_slope=0.1)
+    fd, ref = gradients(case, case.parameters()), train(case).gradients
+    for name in ("W1", "X"):
+        np.testing.assert_allclose(fd[name], ref[name], rtol=1e-6, atol=1e-7)
+
+
+def test_fd_takes_the_kinks_own_slope_where_both_sides_cross():
+    """x1 ± h each send one of two relu units across: no side stays put at any step, so fd
+    falls back on the central difference — the kink's own slope, worked out here from the
+    loss at x1 ± h (a straight line through the kink: E is quadratic in the output)."""
+    case = two_kinks("relu")
+    X, Y = case.inputs.astype(float), case.targets
+    h = 1e-7
+
+    def loss_at(x1):
+        moved = X.copy()
+        moved[0, 0] = x1
+        return loss_value(case, case.parameters(), moved, Y)
+
+    slope = (loss_at(X[0, 0] + h) - loss_at(X[0, 0] - h)) / (2 * h)
+    assert abs(slope) > 0.1  # unequal output weights: the kink has a slope of its own
+    got = gradients(case, case.parameters())["X"][0, 0]
+    assert got == pytest.approx(slope, rel=1e-6)
+
+
+def test_defaults_are_the_frameworks_own():
+    """Where a case says nothing: leaky_relu's slope 0.01 (torch's negative_slope, jax.nn's),
+    plain SGD (the article's), momentum 0.9 (optax's and autograd's mass), Adam's β₁ 0.9,
+    β₂ 0.999 and ε 1e-8 after the correction (torch.optim.Adam's and optax.adam's)."""
+    assert LEAKY_SLOPE == 0.01 and load_case("article").leaky_slope == 0.01
+    opt = Optimizer()
+    assert (opt.name, opt.momentum, opt.dampening, opt.learning_rate_on) == (
+        "sgd",
+        0.9,
+        0.0,
+        "step",
+    )
+    assert (opt.beta1, opt.beta2, opt.epsilon) == (0.9, 0.999, 1e-8)
+    assert opt.epsilon_placement == "after_correction"
+
+
+def test_a_one_sample_softmax_walkthrough_shows_each_rows_softmax():
+    """explain on one sample with softmax cross-entropy: the probabilities are each row's
+    (softmax over the outputs, worked out here), not the columns'."""
+    case = load_case("classification")
+    one = case.replace(inputs=case.inputs[:1], targets=case.targets[:1])
+    z = forward(one, one.parameters(), one.inputs, one.targets).z[-1][0]
+    probabilities = np.exp(z) / np.exp(z).sum()
+    text = explain(one)
+    for p in probabilities:
+        assert f"{p:.10g}"[:8] in text

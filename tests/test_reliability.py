@@ -1,6 +1,5 @@
 """No PASS that was not earned, no process left behind, files written as promised."""
 
-import importlib.metadata
 import json
 import os
 import signal
@@ -10,14 +9,9 @@ import sys
 import time
 
 import pytest
-from backprop_crosscheck.backends import get_backend, registry
+from backprop_crosscheck.backends import get_backend
 from backprop_crosscheck.comparisons.cli import main
-
-
-def report_json(capsys, *argv):
-    code = main(["report", "--format", "json", *argv])
-    return code, json.loads(capsys.readouterr().out)
-
+from conftest import report_json
 
 # --- the verdict ------------------------------------------------------------------------------
 
@@ -69,14 +63,8 @@ def test_max_rel_error_against_a_zero_reference_is_inf_not_a_huge_number(capsys,
 
 
 @pytest.fixture
-def listed(monkeypatch):
-    points = [
-        importlib.metadata.EntryPoint(
-            "broken", "no_such_module:Nothing", registry.ENTRY_POINT_GROUP
-        ),
-        importlib.metadata.EntryPoint("anon", "fake_backends:OffW3", registry.ENTRY_POINT_GROUP),
-    ]
-    monkeypatch.setattr(registry.importlib.metadata, "entry_points", lambda group: points)
+def listed(register):
+    register({"broken": "no_such_module:Nothing", "anon": "fake_backends:OffW3"})
 
 
 def test_list_shows_a_broken_plugin_as_unavailable_and_no_borrowed_version(capsys, listed):

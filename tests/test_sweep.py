@@ -1,10 +1,8 @@
 """`crosscheck sweep`: statistics, exit status, and reproducible failure files."""
 
-import importlib.metadata
 import json
 
 import pytest
-from backprop_crosscheck.backends import registry
 from backprop_crosscheck.comparisons.cli import main
 from backprop_crosscheck.comparisons.sweep.shards import sweep_case
 from backprop_crosscheck.reference import load_case
@@ -13,11 +11,8 @@ from backprop_crosscheck.reference.losses import LOSSES
 
 
 @pytest.fixture
-def offw3(monkeypatch):
-    points = [
-        importlib.metadata.EntryPoint("offw3", "fake_backends:OffW3", registry.ENTRY_POINT_GROUP)
-    ]
-    monkeypatch.setattr(registry.importlib.metadata, "entry_points", lambda group: points)
+def offw3(register):
+    register({"offw3": "fake_backends:OffW3"})
 
 
 def test_sweep_passes_and_prints_the_margin(capsys, tmp_path):

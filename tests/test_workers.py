@@ -55,7 +55,7 @@ FAULTS = {
     "hangs": ("error", "timed out after 1 s (--timeout)"),
     "hangsdeaf": ("error", "timed out after 1 s (--timeout); its worker was killed"),
     "hog": ("error", "MemoryError"),
-    "none": ("error", "returned a malformed result: it is a NoneType, not a Result"),
+    "none": ("error", "returned a malformed result: it is None, not a Result"),
     "noisy": ("pass", ""),
 }
 

@@ -11,18 +11,32 @@ from dataclasses import dataclass
 
 from backprop_crosscheck.backends.interface import Backend, BackendUnavailable
 from backprop_crosscheck.comparisons.isolate.guard import TimedOut, captured_output, time_limit
+from backprop_crosscheck.comparisons.isolate.wire import plain
 
 ORDERS = {1: "result", 2: "H·v"}
 
 
 @dataclass
 class Attempt:
-    """A backend's try at one order of a check (1: the Result of ``run``; 2: ``hvp``'s dict)."""
+    """A backend's try at one order of a check (1: the Result of ``run``; 2: ``hvp``'s dict):
+    plain data only — ``value`` is what it returned in comparisons.isolate.wire's plain form
+    (arrays and descriptions, never the backend's own objects), judged in the parent."""
 
     status: str  # answered | skip | unsupported | error
     message: str = ""  # why it was skipped, unsupported or failed
-    value: object = None  # what it returned, when answered
+    value: object = None  # what it returned (wire.plain), when answered
     output: str = ""  # what it printed meanwhile (captured, cut short)
+
+    def to_plain(self) -> dict:
+        return {"status": self.status, "message": self.message, "value": self.value,
+                "output": self.output}  # fmt: skip
+
+    @classmethod
+    def from_plain(cls, data) -> "Attempt":
+        if not isinstance(data, dict) or not isinstance(data.get("status"), str):
+            return cls("error", "its worker answered something that is not an attempt")
+        fields = (str(data.get("message", "")), data.get("value"), str(data.get("output", "")))
+        return cls(data["status"], *fields)
 
 
 def attempt(backend: Backend, check, order: int = 1, died: str | None = None) -> Attempt:
@@ -54,7 +68,10 @@ def attempt(backend: Backend, check, order: int = 1, died: str | None = None) ->
         raised = "raised" if order == 1 else "H·v raised"
         text = captured.text if captured is not None else ""
         return Attempt("error", f"{raised} {type(e).__name__}: {one_line(e)}", None, text)
-    return Attempt("answered", "", value, captured.text)
+    try:
+        return Attempt("answered", "", plain(value), captured.text)
+    except Exception as e:  # noqa: BLE001 - a value whose own methods raise
+        return Attempt("error", f"returned something unreadable: {type(e).__name__}: {e}")
 
 
 def call(backend: Backend, check, order: int):
@@ -70,6 +87,20 @@ def attempts(backend: Backend, check, died: str | None = None) -> tuple:
     return first, second
 
 
+def plain_attempts(backend: Backend, check) -> list:
+    """``attempts`` as plain data: what a worker sends back (comparisons.isolate.wire)."""
+    return [None if a is None else a.to_plain() for a in attempts(backend, check)]
+
+
+def from_plain_attempts(data) -> tuple:
+    if not isinstance(data, list) or len(data) != 2:
+        lost = Attempt("error", "its worker answered something that is not two attempts")
+        return lost, lost
+    return tuple(None if a is None else Attempt.from_plain(a) for a in data)
+
+
 def one_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else repr(e)
+    """The exception's text on one line (a multi-line message joined, not cut: the useful part
+    of "incompatible function arguments…" is in its later lines)."""
+    text = " ⏎ ".join(line.strip() for line in str(e).strip().splitlines() if line.strip())
+    return text or repr(e)

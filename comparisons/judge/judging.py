@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from backprop_crosscheck.backends.interface import Backend
 from backprop_crosscheck.comparisons.isolate.attempt import ORDERS, Attempt, one_line
+from backprop_crosscheck.comparisons.isolate.wire import NotNumbers, result_of, tensors_of
 from backprop_crosscheck.comparisons.judge.compare import Agreement, agreement_of, result_pairs
 from backprop_crosscheck.comparisons.judge.diagnosis import diagnose
 from backprop_crosscheck.comparisons.judge.tolerance import Tolerance, tolerance_for
@@ -58,7 +59,13 @@ def judge(backend: Backend, check: Check, order: int, tried: Attempt) -> Compari
     tol = check.tolerance(backend, order)
     floors = caps.tolerance if order == 1 else caps.hvp_tolerance
     reason = caps.tolerance_reason if check.dtype in floors else ""
-    got = tried.value if tried.status == "answered" else None
+    got = None
+    if tried.status == "answered":
+        try:
+            got = result_of(tried.value) if order == 1 else tensors_of(tried.value)
+        except NotNumbers as e:
+            tried = Attempt("error", f"returned a malformed {ORDERS[order]}: {e}", None,
+                            tried.output)  # fmt: skip
 
     def outcome(status, message, agree=None):
         if status == "skip" and check.require:

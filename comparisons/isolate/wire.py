@@ -1,0 +1,130 @@
+"""What crosses back from a backend: plain numbers, never objects.
+
+A worker turns what a backend returned into ``plain`` form — a Result into a dict of its four
+quantities (and its intermediates), each tensor a NumPy array, anything else a description of
+what it was — and sends it as bytes: JSON, each array as its dtype, shape and raw bytes. The
+parent decodes that with the standard library and NumPy alone (no pickle: nothing a backend
+sends can run code in the process that judges), and ``result_of`` rebuilds a Result whose
+every tensor is a real floating-point array — or raises ``NotNumbers`` naming the first that
+is not (complex, bool, integer, object, a string, a None).
+"""
+
+import base64
+import json
+
+import numpy as np
+from backprop_crosscheck.reference.result import Result
+
+QUANTITIES = ("loss", "gradients", "updated", "final")
+ARRAY_KINDS = "biufc"  # bool, integers, floating, complex: sent as raw bytes (then judged)
+
+
+class NotNumbers(ValueError):
+    """What a backend returned is not real floating-point numbers of the expected form."""
+
+
+def plain(value):
+    """A backend's answer as dicts, lists, strings and arrays only (in the worker)."""
+    if all(hasattr(value, q) for q in QUANTITIES):  # a Result, or something shaped like one
+        fields = {q: getattr(value, q) for q in QUANTITIES}
+        fields["intermediates"] = getattr(value, "intermediates", None)
+        return {"result": {k: _array_or_what(v) for k, v in fields.items()}}
+    if isinstance(value, dict):
+        return {"tensors": {str(k): _array_or_what(v) for k, v in value.items()}}
+    if value is None:
+        return None
+    return _array_or_what(value)
+
+
+def _array_or_what(value):
+    if isinstance(value, dict):
+        return {str(k): _array_or_what(v) for k, v in value.items()}
+    if value is None:
+        return None
+    try:
+        array = np.asarray(value)
+    except Exception:  # noqa: BLE001 - whatever it is, it is not numbers
+        return {"what": type(value).__name__}
+    if array.dtype.kind not in ARRAY_KINDS:
+        return {"what": f"{type(value).__name__} of {array.dtype}"}
+    return array
+
+
+def encode(message) -> bytes:
+    return json.dumps(message, default=_array_json, allow_nan=True).encode()
+
+
+def _array_json(x):
+    if isinstance(x, np.ndarray):
+        data = base64.b64encode(np.ascontiguousarray(x).tobytes()).decode()
+        return {"array": [x.dtype.str, list(x.shape), data]}
+    if isinstance(x, np.generic):
+        return _array_json(np.asarray(x))
+    raise TypeError(f"{type(x).__name__} cannot cross back")
+
+
+def decode(data: bytes):
+    """The message a worker sent; arrays rebuilt (numeric dtypes only)."""
+    return json.loads(data, object_hook=_array_back)
+
+
+def _array_back(obj: dict):
+    if set(obj) != {"array"}:
+        return obj
+    dtype, shape, data = obj["array"]
+    dtype = np.dtype(dtype)
+    if dtype.kind not in ARRAY_KINDS:
+        raise ValueError(f"an array of {dtype} cannot cross back")
+    return np.frombuffer(base64.b64decode(data), dtype=dtype).reshape(shape).copy()
+
+
+def result_of(value) -> Result:
+    """A Result of real floating-point arrays from the plain form, or NotNumbers saying why
+    not."""
+    if not isinstance(value, dict) or "result" not in value:
+        raise NotNumbers(f"it is {_what(value)}, not a Result")
+    fields = value["result"]
+    loss = numbers(fields.get("loss"), "loss")
+    tensors = {q: tensor_dict(fields.get(q), q) for q in QUANTITIES[1:]}
+    chain = fields.get("intermediates")  # optional, for the diagnosis: what is not numbers is
+    if isinstance(chain, dict):  # left out, never an error
+        chain = {k: v for k, v in chain.items() if _real(v)}
+    chain = chain if isinstance(chain, dict) else None
+    return Result(loss, tensors["gradients"], tensors["updated"], tensors["final"], chain)
+
+
+def tensors_of(value, what: str = "H·v") -> dict:
+    """{name: real floating-point array} from the plain form of a dict of tensors."""
+    if not isinstance(value, dict) or "tensors" not in value:
+        raise NotNumbers(f"its {what} is {_what(value)}, not a dict of tensors")
+    return tensor_dict(value["tensors"], what)
+
+
+def tensor_dict(value, what: str) -> dict:
+    if not isinstance(value, dict):
+        raise NotNumbers(f"its {what} is {_what(value)}, not a dict of tensors")
+    return {name: numbers(t, f"{what} {name}") for name, t in value.items()}
+
+
+def numbers(value, what: str) -> np.ndarray:
+    """``value`` if it is an array of real floating-point numbers; else NotNumbers."""
+    if not isinstance(value, np.ndarray):
+        raise NotNumbers(f"its {what} is {_what(value)}, not numbers")
+    if value.dtype.kind != "f":
+        kind = {"c": "complex", "b": "boolean", "i": "integer", "u": "integer"}[value.dtype.kind]
+        raise NotNumbers(f"its {what} is {kind} ({value.dtype}), not real floating-point numbers")
+    return value
+
+
+def _real(value) -> bool:
+    return isinstance(value, np.ndarray) and value.dtype.kind == "f"
+
+
+def _what(value) -> str:
+    if value is None:
+        return "None"
+    if isinstance(value, dict) and set(value) == {"what"}:
+        return f"a {value['what']}"
+    if isinstance(value, np.ndarray):
+        return f"an array of {value.dtype}"
+    return f"a {type(value).__name__}"

@@ -102,6 +102,9 @@ class Backend(ABC):
     install_hint: str = ""
     capabilities: Capabilities = Capabilities()
     conventions: tuple[Convention, ...] = ()  # its own optimizer's, where frameworks differ
+    # may it share a worker process with the other backends of its module? (built-ins whose
+    # framework configures nothing process-wide); else it gets a worker of its own
+    share_worker: bool = False
 
     def available(self) -> bool:
         """Whether the framework is installed; looks without importing it."""

@@ -13,6 +13,7 @@ from backprop_crosscheck import BackendUnavailable, Capabilities, Convention, Fr
 
 class JaxBackend(FrameworkBackend):
     name, module, install_hint = "jax", "jax", "pip install jax==0.10.2 optax==0.2.8"
+    share_worker = True  # with jax-fwd: jax is imported and its programs cached once
     capabilities = Capabilities(devices=("cpu", "cuda"), hvp="jvp of grad", jvp="jax.jvp",
                                 optimizers=OPTIMIZERS)  # fmt: skip
     conventions = (

@@ -8,6 +8,7 @@ from backprop_crosscheck import BackendUnavailable, Capabilities, Convention, Fr
 
 class TorchBackend(FrameworkBackend):
     name, module, install_hint = "torch", "torch", "pip install torch==2.13.0"
+    share_worker = True  # with torch-func: torch is imported once
     capabilities = Capabilities(devices=("cpu", "cuda"), hvp="double backward",
                                 jvp="forward_ad dual numbers", optimizers=OPTIMIZERS)  # fmt: skip
     conventions = (

@@ -78,15 +78,24 @@ def cut(text: str) -> str:
 
 
 def die_with_parent(parent_pid: int) -> None:
-    """Linux: this process is killed when its parent dies, however the parent dies (SIGKILL
-    too). Elsewhere the worker still ends at the parent's exit, when its pipe closes."""
+    """Linux: when the parent dies, however it dies (SIGKILL too), this process gets SIGTERM
+    and takes its whole process group down — itself and any child a backend forked. Elsewhere
+    the worker still ends at the parent's exit, when its pipe closes."""
+
+    def take_the_group_down(signum, frame):
+        if os.getpgrp() == os.getpid():  # only a group of our own (never the caller's shell's)
+            with contextlib.suppress(OSError):
+                os.killpg(os.getpgrp(), signal.SIGKILL)
+        os._exit(1)
+
+    signal.signal(signal.SIGTERM, take_the_group_down)
     with contextlib.suppress(Exception):
         import ctypes
 
         PR_SET_PDEATHSIG = 1
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != parent_pid:  # the parent died before the line above took effect
-        os._exit(1)
+        take_the_group_down(None, None)
 
 
 def cap_memory(mib: int) -> None:

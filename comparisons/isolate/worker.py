@@ -1,13 +1,17 @@
 """The program of one worker process:
 ``python -m backprop_crosscheck.comparisons.isolate.worker FD PARENT_PID MEMORY_MIB``.
 
-It reads ``(function, args)`` requests from the connection on file descriptor FD — a
-module-level function such as ``attempt.attempts`` and its arguments — and answers each with
-``("ok", function(*args))`` or ``("failed", why)``. Its stdout and
-stderr are a file its parent reads; the judge captures what each backend prints. It dies with
-its parent and caps its own memory before any framework is imported.
+It reads ``(id, function, args)`` requests from the connection on file descriptor FD — a
+module-level function such as ``attempt.plain_attempts`` and its arguments, pickled by its
+parent — and answers each with bytes (comparisons.isolate.wire): ``{"id", "pid", "ok",
+"answer" or "why"}``, the answer plain data, never an object. The request's id and this
+process's pid go with every answer, so that an answer from a forked child, or a second one, is
+seen for what it is. Its stdout and stderr are a file its parent reads; the attempt captures
+what each backend prints. It leads a process group of its own, which it takes down with it
+when its parent dies, and it caps its own memory before any framework is imported.
 """
 
+import os
 import signal
 import sys
 from multiprocessing.connection import Connection
@@ -15,6 +19,7 @@ from multiprocessing.connection import Connection
 
 def serve(fd: int, parent_pid: int, memory_mib: int) -> None:
     from backprop_crosscheck.comparisons.isolate.guard import cap_memory, die_with_parent
+    from backprop_crosscheck.comparisons.isolate.wire import encode
 
     die_with_parent(parent_pid)
     cap_memory(memory_mib)
@@ -27,14 +32,17 @@ def serve(fd: int, parent_pid: int, memory_mib: int) -> None:
         except EOFError:  # the parent is done with us
             return
         except Exception as e:  # noqa: BLE001 - e.g. a plugin class this process cannot import
-            conn.send(("failed", f"could not receive the backend: {type(e).__name__}: {e}"))
+            why = f"could not receive the backend: {type(e).__name__}: {e}"
+            conn.send_bytes(encode({"id": None, "pid": os.getpid(), "ok": False, "why": why}))
             continue
-        function, args = request
+        ident, function, args = request
         answer = function(*args)
         try:
-            conn.send(("ok", answer))
-        except Exception as e:  # noqa: BLE001 - an answer that cannot be pickled
-            conn.send(("failed", f"could not send its answer back: {type(e).__name__}: {e}"))
+            reply = encode({"id": ident, "pid": os.getpid(), "ok": True, "answer": answer})
+        except Exception as e:  # noqa: BLE001 - an answer that is not plain data
+            why = f"could not send its answer back: {type(e).__name__}: {e}"
+            reply = encode({"id": ident, "pid": os.getpid(), "ok": False, "why": why})
+        conn.send_bytes(reply)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ backprop_crosscheck.comparisons.isolate.worker`` subprocess talking over a socke
 capped (RLIMIT_DATA).
 """
 
+import contextlib
 import os
 import signal
 import socket
@@ -24,8 +25,13 @@ import time
 from multiprocessing.connection import Connection, wait
 
 from backprop_crosscheck.backends.registry import runs_in_process
-from backprop_crosscheck.comparisons.isolate.attempt import attempts
+from backprop_crosscheck.comparisons.isolate.attempt import (
+    attempts,
+    from_plain_attempts,
+    plain_attempts,
+)
 from backprop_crosscheck.comparisons.isolate.guard import cut
+from backprop_crosscheck.comparisons.isolate.wire import decode
 
 import backprop_crosscheck
 
@@ -34,8 +40,22 @@ GRACE_S = 2.0  # past the judge's own time limit, the parent kills a worker that
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(backprop_crosscheck.__file__)))
 
 
+class WorkerLost(Exception):
+    """A worker did not answer: it died, timed out, or could not take the request."""
+
+
+class Misbehaved(WorkerLost):
+    """A worker broke the protocol: an answer from another process (a child the backend
+    forked), a second answer, or one that is not numbers. ``stray``: the request id an answer
+    named, when it named an earlier one."""
+
+    def __init__(self, why: str, stray: int | None = None):
+        super().__init__(why)
+        self.stray = stray
+
+
 class Worker:
-    """One worker process and its connection."""
+    """One worker process, the leader of a process group of its own, and its connection."""
 
     def __init__(self, group: str, memory_mib: int, env: dict | None = None):
         self.group, self.output = group, tempfile.TemporaryFile()
@@ -45,20 +65,56 @@ class Worker:
         argv = [sys.executable, "-m", "backprop_crosscheck.comparisons.isolate.worker",
                 str(theirs.fileno()), str(os.getpid()), str(memory_mib)]  # fmt: skip
         self.process = subprocess.Popen(
-            argv, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
-            stdout=self.output, stderr=self.output, env=env,
+            argv, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=self.output,
+            stderr=self.output, env=env, start_new_session=True,
         )  # fmt: skip
         theirs.close()
         self.conn = Connection(ours.detach())
         self.conn.send(sys.path)
+        self.exited = process_fd(self.process.pid)  # readable once it exits (None: no pidfd)
         self.job = None  # (index, deadline) of the backend it is running
+        self.sent, self.waiting_for = {}, None  # request id -> job; the one it must answer
+
+    def ask(self, function, args: tuple, job=None) -> None:
+        ident = len(self.sent) + 1
+        self.conn.send((ident, function, args))
+        self.sent[ident], self.waiting_for = job, ident
+
+    def waitables(self) -> list:
+        return [self.conn] + ([self.exited] if self.exited is not None else [])
+
+    def answer(self):
+        """The answer to the request it was asked last; WorkerLost (or Misbehaved) if none."""
+        try:
+            if not self.conn.poll(0):  # it exited (its pidfd woke us) with nothing to say
+                raise EOFError
+            raw = self.conn.recv_bytes()
+        except (EOFError, OSError):
+            raise WorkerLost(self.why_dead()) from None
+        try:
+            message = decode(raw)
+            ident, pid, ok = message["id"], message["pid"], message["ok"]
+        except Exception:  # noqa: BLE001 - whatever it is, it is not an answer
+            raise Misbehaved("its worker answered something that is not numbers") from None
+        if pid != self.process.pid:
+            raise Misbehaved(f"process {pid}, not its worker ({self.process.pid}), answered: "
+                             "a child the backend forked? (answered twice)")  # fmt: skip
+        if ident != self.waiting_for:
+            raise Misbehaved("its worker answered twice", ident if ident in self.sent else None)
+        self.waiting_for = None
+        if not ok:
+            raise WorkerLost(f"its worker process failed: {message.get('why')}")
+        return message.get("answer")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
+        """Kill its whole process group (a child it forked too), then reap it."""
+        with contextlib.suppress(OSError):
+            os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
         self.conn.close()
         self.output.close()
+        if self.exited is not None:
+            os.close(self.exited)
 
     def why_dead(self) -> str:
         """Its exit, and the tail of what it printed, as one line."""
@@ -71,8 +127,13 @@ class Worker:
         return f"its worker process ({self.group}) died while running it ({how}){said}"
 
 
-class WorkerLost(Exception):
-    """A worker did not answer: it died, timed out, or could not take the request."""
+def process_fd(pid: int) -> int | None:
+    """A file descriptor that becomes readable when process ``pid`` exits (Linux's pidfd), so
+    that a worker's exit is seen at once even while a child it forked holds its socket."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
 
 
 class Workers:
@@ -96,11 +157,15 @@ class Workers:
         self._workers.clear()
 
     @staticmethod
-    def group(backend, check) -> str | None:
-        """The worker a backend runs in, or None for this process."""
-        if runs_in_process(backend) or backend.skip_reason(check.dtype, check.device):
+    def group(backend, check=None) -> str | None:
+        """The worker a backend runs in, or None for this process: a worker of its own,
+        unless it declares it may share one with the others of its module (``share_worker``:
+        the built-ins torch and torch-func, jax and jax-fwd)."""
+        if runs_in_process(backend) or check and backend.skip_reason(check.dtype, check.device):
             return None
-        return backend.module or f"plugin {backend.name}"
+        if backend.module and getattr(backend, "share_worker", False):
+            return backend.module
+        return f"backend {backend.name}"
 
     def attempt_many(self, backends, checks: list) -> list[list]:
         """``attempts(b, c)`` for every check c and backend b, as [answers in the backends'
@@ -126,15 +191,16 @@ class Workers:
         return [[answers[k, i] for i in range(len(backends))] for k in range(len(checks))]
 
     def call(self, backend, function, args: tuple, limit: float | None):
-        """``function(*args)`` in the backend's worker (here, for the reference's own
-        backends), waiting at most ``limit`` seconds; raises WorkerLost saying why not."""
-        group = None if runs_in_process(backend) else backend.module or f"plugin {backend.name}"
+        """``function(*args)`` — plain data in, plain data out — in the backend's worker
+        (here, for the reference's own backends), waiting at most ``limit`` seconds; raises
+        WorkerLost saying why not."""
+        group = self.group(backend)
         if group is None:
             return function(*args)
         worker = self._workers.get(group) or self._start(group)
         try:
-            worker.conn.send((function, args))
-            ready = worker.conn.poll(limit)
+            worker.ask(function, args)
+            ready = wait(worker.waitables(), limit)
         except (OSError, ValueError) as e:
             self._drop(group)
             raise WorkerLost(f"its worker failed: {e}") from None
@@ -142,14 +208,18 @@ class Workers:
             self._drop(group)
             raise WorkerLost(f"timed out after {limit:g} s; its worker was killed")
         try:
-            kind, payload = worker.conn.recv()
-        except (EOFError, OSError):
-            why = worker.why_dead()
+            return self._one_answer(worker)
+        except WorkerLost:
             self._drop(group)
-            raise WorkerLost(why) from None
-        if kind != "ok":
-            raise WorkerLost(f"its worker process failed: {payload}")
-        return payload
+            raise
+
+    @staticmethod
+    def _one_answer(worker: Worker):
+        """Its answer, and no second one: an answer already waiting behind it is a fault."""
+        answer = worker.answer()
+        if worker.conn.poll(0):
+            raise Misbehaved("its worker answered twice")
+        return answer
 
     def _busy(self, queues) -> list[Worker]:
         return [self._workers[g] for g in queues if g in self._workers]
@@ -161,7 +231,7 @@ class Workers:
             check = checks[k]
             try:
                 worker = self._workers.get(group) or self._start(group)
-                worker.conn.send((attempts, (backends[i], check)))
+                worker.ask(plain_attempts, (backends[i], check), (k, i))
             except (OSError, ValueError) as e:
                 answers[k, i] = attempts(backends[i], check, died=f"its worker failed: {e}")
                 self._drop(group)
@@ -183,26 +253,22 @@ class Workers:
     def _collect(self, queues, backends, checks, answers, block: bool = True) -> None:
         """Wait for the next answers (or deadline; not at all unless ``block``), record them,
         and hand each worker that answered its next job."""
-        busy = {w.conn: w for w in self._busy(queues) if w.job}
+        busy = {w.group: w for w in self._busy(queues) if w.job}
+        woken = {x: w for w in busy.values() for x in w.waitables()}
         deadlines = [w.job[1] for w in busy.values() if w.job[1] is not None]
         timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
-        for conn in wait(list(busy), timeout if block else 0):
-            worker = busy[conn]
+        ready = {woken[x].group: woken[x] for x in wait(list(woken), timeout if block else 0)}
+        for worker in ready.values():
             (k, i), _ = worker.job
             worker.job = None
             try:
-                kind, payload = conn.recv()
-            except (EOFError, OSError):
-                answers[k, i] = attempts(backends[i], checks[k], died=worker.why_dead())
+                answers[k, i] = from_plain_attempts(self._one_answer(worker))
+            except WorkerLost as e:
+                answers[k, i] = attempts(backends[i], checks[k], died=str(e))
+                stray = worker.sent.get(getattr(e, "stray", None))
+                if stray is not None and stray != (k, i):  # an earlier answer was one of two
+                    answers[stray] = attempts(backends[stray[1]], checks[stray[0]], died=str(e))
                 self._drop(worker.group)
-            else:  # (the failure's text only for a failure: an answer's repr costs ~20 ms)
-                answers[k, i] = (
-                    payload
-                    if kind == "ok"
-                    else attempts(
-                        backends[i], checks[k], died=f"its worker process failed: {payload}"
-                    )
-                )
             self._next(worker.group, queues, backends, checks, answers)
         for worker in list(busy.values()):
             if worker.job and worker.job[1] is not None and time.monotonic() > worker.job[1]:

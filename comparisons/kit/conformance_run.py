@@ -37,6 +37,15 @@ def evaluated(workers, backend, case, dtype, timeout, in_process) -> dict:
         return evaluate(backend, case, dtype, timeout)
     limit = None if timeout is None else RUNS_PER_EVALUATION * timeout
     try:
-        return workers.call(backend, evaluate, (backend, case, dtype, timeout), limit)
+        plain = workers.call(backend, evaluate_plain, (backend, case, dtype, timeout), limit)
+        return {check: Outcome(*plain[check]) for check in CHECKS}
     except WorkerLost as e:
         return dict.fromkeys(CHECKS, Outcome("error", str(e)))
+    except (KeyError, TypeError, ValueError):
+        lost = Outcome("error", "its worker answered something that is not the kit's outcomes")
+        return dict.fromkeys(CHECKS, lost)
+
+
+def evaluate_plain(backend, case, dtype, timeout) -> dict:
+    """evaluate's outcomes as plain data (what crosses back from a worker)."""
+    return {k: [o.status, o.message] for k, o in evaluate(backend, case, dtype, timeout).items()}

@@ -8,8 +8,10 @@ lost."""
 
 import concurrent.futures as cf
 import os
+from dataclasses import asdict
+from multiprocessing.connection import wait
 
-from backprop_crosscheck.comparisons.isolate.workers import Worker
+from backprop_crosscheck.comparisons.isolate.workers import Worker, WorkerLost
 from backprop_crosscheck.comparisons.sweep.shards import (
     Plan,
     Tally,
@@ -100,19 +102,24 @@ def run_shards(submit, plan: Plan, parts, progress=None) -> dict:
 def start(plan: Plan, first: int, count: int) -> Worker:
     """A process of its own running seeds first … first+count−1."""
     worker = Worker(f"shard {first}..{first + count - 1}", plan.memory_mib, one_thread_each())
-    worker.conn.send((run_shard, (plan, first, count)))
+    worker.ask(plain_shard, (plan, first, count))
     return worker
+
+
+def plain_shard(plan: Plan, first: int, count: int) -> list:
+    """run_shard's tallies as plain data (what crosses back from a worker)."""
+    return [[b, d, asdict(t)] for (b, d), t in run_shard(plan, first, count).items()]
 
 
 def receive(worker: Worker) -> tuple[str, object]:
     """The shard's tallies, ("ok", tallies); or ("lost", why) — then its process is gone."""
     try:
-        kind, payload = worker.conn.recv()
-    except (EOFError, OSError):
-        kind, payload = "lost", worker.why_dead()
+        wait(worker.waitables())
+        return "ok", {(b, d): Tally(**t) for b, d, t in worker.answer()}
+    except WorkerLost as e:
+        return "lost", str(e)
     finally:
         worker.stop()
-    return (kind, payload) if kind == "ok" else ("lost", payload)
 
 
 def shard_in_process(plan: Plan, first: int, count: int) -> tuple[str, object]:

@@ -36,6 +36,11 @@ def plain(value):
     return _array_or_what(value)
 
 
+def plain_value(value):
+    """One value (an array, a scalar, a nested dict of them) in plain form."""
+    return _array_or_what(value)
+
+
 def _array_or_what(value):
     if isinstance(value, dict):
         return {str(k): _array_or_what(v) for k, v in value.items()}

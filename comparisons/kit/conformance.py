@@ -15,10 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 from backprop_crosscheck.backends.interface import BackendUnavailable
-from backprop_crosscheck.comparisons.isolate.attempt import attempt, one_line
+from backprop_crosscheck.comparisons.isolate.attempt import Attempt, attempt, one_line
 from backprop_crosscheck.comparisons.isolate.guard import TimedOut, captured_output, time_limit
+from backprop_crosscheck.comparisons.isolate.wire import NotNumbers
 from backprop_crosscheck.comparisons.judge.judging import Check, judge
-from backprop_crosscheck.comparisons.kit.oracles import ORACLES
+from backprop_crosscheck.comparisons.kit.oracles import ORACLES, QUESTIONS
 from backprop_crosscheck.comparisons.run import make_check
 from backprop_crosscheck.reference import builtin_case_names, load_case
 from backprop_crosscheck.reference.case_file import quoted, read_text
@@ -62,14 +63,51 @@ def check_for(case_name: str, dtype: str, timeout: float | None) -> Check:
 
 
 def evaluate(backend, case_name: str, dtype: str, timeout: float | None = None) -> dict:
-    """{check: Outcome} of every check of one backend on one case and dtype."""
+    """{check: Outcome} of every check of one backend on one case and dtype, here (in the
+    parent: ``ask`` in the backend's worker, then ``verdicts`` here)."""
+    return verdicts(backend, case_name, dtype, timeout, ask(backend, case_name, dtype, timeout))
+
+
+def ask(backend, case_name: str, dtype: str, timeout: float | None = None) -> dict:
+    """Everything the kit asks the backend on one case and dtype, as plain data: the run's and
+    H·v's attempts and each oracle's answers (or why it has none). What runs in its worker."""
     check = check_for(case_name, dtype, timeout)
-    first = judge(backend, check, 1, attempt(backend, check, 1))
+    first, second = attempt(backend, check, 1), attempt(backend, check, 2)
+    asked = {"first": first.to_plain(), "second": second.to_plain(), "oracles": {}}
+    if first.status != "answered":
+        return asked
+    for name, question in QUESTIONS.items():
+        if applies(name, case_name, dtype):
+            asked["oracles"][name] = fenced(question, backend, check)
+    return asked
+
+
+def fenced(question, backend, check: Check) -> dict:
+    """An oracle's questions under the same fences as a run: {"answers": …} or why not."""
+    try:
+        with captured_output(), time_limit(check.timeout):
+            return {"answers": question(backend, check.case, check.dtype)}
+    except BackendUnavailable as e:
+        return {"status": "skip", "message": str(e)}
+    except TimedOut:
+        return {"status": "error", "message": f"timed out after {check.timeout:g} s (--timeout)"}
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # noqa: BLE001 - the backend's error, never the kit's
+        return {"status": "error", "message": f"raised {type(e).__name__}: {one_line(e)}"}
+
+
+def verdicts(backend, case_name: str, dtype: str, timeout, asked) -> dict:
+    """{check: Outcome} from what the backend answered (``ask``), judged here."""
+    check = check_for(case_name, dtype, timeout)
+    first = judge(backend, check, 1, Attempt.from_plain(asked.get("first")))
     outcomes = {q: accuracy(first, q) for q in ACCURACY}
     outcomes["dtype"] = dtype_outcome(first, dtype)
-    outcomes["hvp"] = accuracy(judge(backend, check, 2, attempt(backend, check, 2)), "hvp")
+    second = judge(backend, check, 2, Attempt.from_plain(asked.get("second")))
+    outcomes["hvp"] = accuracy(second, "hvp")
     for name, oracle in ORACLES.items():
-        outcomes[name] = run_oracle(oracle, backend, check, first)
+        answered = asked.get("oracles", {}).get(name, {"answers": {}})
+        outcomes[name] = oracle_outcome(oracle, answered, backend, check, first)
     return outcomes
 
 
@@ -105,21 +143,15 @@ def dtype_outcome(comparison, dtype: str) -> Outcome:
     return Outcome("fail", f"asked for {dtype}: {wrong[0]}") if wrong else Outcome("pass")
 
 
-def run_oracle(oracle, backend, check: Check, first) -> Outcome:
+def oracle_outcome(oracle, answered: dict, backend, check: Check, first) -> Outcome:
     if first.status not in ("pass", "fail"):
         return not_judged(first)
+    if "answers" not in answered:
+        return Outcome(answered.get("status", "error"), answered.get("message", ""))
     try:
-        with captured_output(), time_limit(check.timeout):
-            status, message = oracle(backend, check.case, check.dtype, first)
-    except BackendUnavailable as e:
-        return Outcome("skip", str(e))
-    except TimedOut:
-        return Outcome("error", f"timed out after {check.timeout:g} s (--timeout)")
-    except KeyboardInterrupt:
-        raise
-    except BaseException as e:  # noqa: BLE001 - the backend's error, never the kit's
-        return Outcome("error", f"raised {type(e).__name__}: {one_line(e)}")
-    return Outcome(status, message)
+        return Outcome(*oracle(answered["answers"], backend, check.case, check.dtype, first))
+    except (NotNumbers, KeyError, TypeError, ValueError) as e:
+        return Outcome("error", f"answered something that is not numbers: {one_line(e)}")
 
 
 def applies(check: str, case_name: str, dtype: str) -> bool:

@@ -6,9 +6,11 @@ from backprop_crosscheck.comparisons.kit.conformance import (
     CHECKS,
     Outcome,
     applies,
+    ask,
     check_id,
     evaluate,
     expected,
+    verdicts,
 )
 from backprop_crosscheck.comparisons.kit.scoreboard import Record
 
@@ -37,15 +39,10 @@ def evaluated(workers, backend, case, dtype, timeout, in_process) -> dict:
         return evaluate(backend, case, dtype, timeout)
     limit = None if timeout is None else RUNS_PER_EVALUATION * timeout
     try:
-        plain = workers.call(backend, evaluate_plain, (backend, case, dtype, timeout), limit)
-        return {check: Outcome(*plain[check]) for check in CHECKS}
+        asked = workers.call(backend, ask, (backend, case, dtype, timeout), limit)
     except WorkerLost as e:
         return dict.fromkeys(CHECKS, Outcome("error", str(e)))
-    except (KeyError, TypeError, ValueError):
-        lost = Outcome("error", "its worker answered something that is not the kit's outcomes")
+    if not isinstance(asked, dict):
+        lost = Outcome("error", "its worker answered something that is not the kit's questions")
         return dict.fromkeys(CHECKS, lost)
-
-
-def evaluate_plain(backend, case, dtype, timeout) -> dict:
-    """evaluate's outcomes as plain data (what crosses back from a worker)."""
-    return {k: [o.status, o.message] for k, o in evaluate(backend, case, dtype, timeout).items()}
+    return verdicts(backend, case, dtype, timeout, asked)  # judged here, in the parent

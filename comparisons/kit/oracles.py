@@ -1,12 +1,22 @@
 """Oracles beyond the comparison with the reference: properties any correct engine has, which
 research fuzzers of autodiff libraries found bugs against (NablaFuzz, ICSE 2023).
 
-Each takes (backend, case, dtype, judged) — ``judged`` is the backend's order-1 Comparison on
-this case and dtype, so its own result is at hand — and returns (status, message): "pass",
-"fail", or "skip" with the reason it does not apply.
+Each is two functions. Its questions (``QUESTIONS``: backend, case, dtype → what the backend
+answers, as plain numbers) are asked in the backend's worker, under the fences; an oracle with
+none needs only the judged run. Its verdict takes (answers, backend, case, dtype, judged) —
+``judged`` the backend's order-1 Comparison on this case and dtype — and returns (status,
+message), "pass", "fail", or "skip" with the reason it does not apply, in the parent process:
+no backend code runs where the verdict is made.
 """
 
 import numpy as np
+from backprop_crosscheck.comparisons.isolate.wire import (
+    numbers,
+    plain,
+    plain_value,
+    result_of,
+    tensors_of,
+)
 from backprop_crosscheck.comparisons.judge.compare import errors
 from backprop_crosscheck.comparisons.judge.tolerance import Tolerance, tolerance_for
 from backprop_crosscheck.reference import train
@@ -26,38 +36,51 @@ def _close(got, want, tol, what: str, terms: int = 1):
     return "fail", f"{what}: {got.ravel()[i]!r} vs {want.ravel()[i]!r}"
 
 
-def forward_vs_reverse(backend, case, dtype, judged):
+def ask_forward(backend, case, dtype):
+    if backend.capabilities.jvp:
+        v = direction(case, seed=2)
+        return {"jvp": plain_value(backend.directional_derivative(case, v, dtype))}
+    return {}
+
+
+def forward_vs_reverse(answers, backend, case, dtype, judged):
     """Forward mode's dE/dθ·v equals the backend's own reverse-mode gradient dotted with v."""
     if not backend.capabilities.jvp:
         return "skip", f"{backend.name} declares no forward mode (Capabilities.jvp)"
     v = direction(case, seed=2)
-    forward_mode = backend.directional_derivative(case, v, dtype)
+    forward_mode = numbers(answers.get("jvp"), "forward-mode dE/dθ·v")
     reverse = sum(float(np.vdot(judged.result.gradients[n], v[n])) for n in v)
     terms = sum(x.size for x in v.values())
     return _close(forward_mode, reverse, tolerance_for(dtype, backend), "jvp vs grad·v", terms)
 
 
-def untracked_loss(backend, case, dtype, judged):
+def ask_untracked(backend, case, dtype):
+    return {"loss": plain_value(backend.loss_value(case, dtype))}
+
+
+def untracked_loss(answers, backend, case, dtype, judged):
     """The loss computed without gradient tracking equals the loss under the tape."""
-    value = backend.loss_value(case, dtype)
+    value = answers.get("loss")
+    if value is not None:
+        value = numbers(value, "loss without its tape")
     if value is None:
         return "skip", f"{backend.name} cannot compute a loss without its tape (loss_value)"
     tol = tolerance_for(dtype, backend)
     return _close(value, judged.result.loss[0], tol, "loss without tape vs with")
 
 
-def batch_sum(backend, case, dtype, judged):
+def ask_per_sample(backend, case, dtype):
+    one = [case.replace(inputs=case.inputs[i : i + 1], targets=case.targets[i : i + 1], steps=1)
+           for i in range(case.inputs.shape[0])]  # fmt: skip
+    return {"per_sample": [plain(backend.run(c, dtype)) for c in one]} if len(one) > 1 else {}
+
+
+def batch_sum(answers, backend, case, dtype, judged):
     """A batch's gradient is the sum (half_sse) or the mean (mse) of per-sample gradients."""
     samples = case.inputs.shape[0]
     if samples < 2:
         return "skip", "a single-sample case: nothing to add up"
-    per_sample = [
-        backend.run(
-            case.replace(inputs=case.inputs[i : i + 1], targets=case.targets[i : i + 1], steps=1),
-            dtype,
-        )  # fmt: skip
-        for i in range(samples)
-    ]
+    per_sample = [result_of(r) for r in answers.get("per_sample", [])]
     combine = np.sum if case.loss == "half_sse" else np.mean
     tol = tolerance_for(dtype, backend)
     for name, g in judged.result.gradients.items():
@@ -70,9 +93,13 @@ def batch_sum(backend, case, dtype, judged):
     return PASS
 
 
-def determinism(backend, case, dtype, judged):
+def ask_again(backend, case, dtype):
+    return {"again": plain(backend.run(case, dtype))}
+
+
+def determinism(answers, backend, case, dtype, judged):
     """The same run twice is bitwise identical (reported apart from accuracy)."""
-    again = backend.run(case, dtype)
+    again = result_of(answers.get("again"))
     first = judged.result
     for what in ("loss", "gradients", "updated", "final"):
         a, b = getattr(first, what), getattr(again, what)
@@ -83,7 +110,7 @@ def determinism(backend, case, dtype, judged):
     return PASS
 
 
-def dtype_honest(backend, case, dtype, judged):
+def dtype_honest(answers, backend, case, dtype, judged):
     """A float32 run computes in float32: if every value is the correctly rounded float64 one
     where float32 arithmetic (the reference's own float32 run) cannot get them all, it is
     computing in higher precision and casting."""
@@ -101,7 +128,7 @@ def dtype_honest(backend, case, dtype, judged):
     return PASS
 
 
-def frozen(backend, case, dtype, judged):
+def frozen(answers, backend, case, dtype, judged):
     """Frozen parameters are still differentiated and keep their value, bit for bit."""
     if not case.frozen:
         return "skip", "no frozen parameter in this case"
@@ -115,7 +142,7 @@ def frozen(backend, case, dtype, judged):
     return PASS
 
 
-def relu_kink(backend, case, dtype, judged):
+def relu_kink(answers, backend, case, dtype, judged):
     """Where a relu pre-activation is within the finite-difference step of its kink, the AD
     gradient of the weights into it lies between the one-sided difference quotients."""
     step = np.finfo(np.float64).eps ** (1 / 3)
@@ -151,18 +178,32 @@ def _quotient(case, params, name, index, h):
     return (forward(case, moved, case.inputs, case.targets).loss - base) / h
 
 
-def hvp_symmetry(backend, case, dtype, judged):
+def ask_two_hvps(backend, case, dtype):
+    if not backend.capabilities.hvp:
+        return {}
+    u, v = direction(case, seed=3), direction(case, seed=4)
+    return {"hv": plain(backend.hvp(case, v, dtype)), "hu": plain(backend.hvp(case, u, dtype))}
+
+
+def hvp_symmetry(answers, backend, case, dtype, judged):
     """The Hessian is symmetric: uᵀ(H·v) = vᵀ(H·u)."""
     if not backend.capabilities.hvp:
         return "skip", f"{backend.name} does not compute Hessian-vector products"
     u, v = direction(case, seed=3), direction(case, seed=4)
-    hv, hu = backend.hvp(case, v, dtype), backend.hvp(case, u, dtype)
+    hv, hu = tensors_of(answers.get("hv")), tensors_of(answers.get("hu"))
     left = sum(float(np.vdot(u[n], hv[n])) for n in u)
     right = sum(float(np.vdot(v[n], hu[n])) for n in v)
     tol, terms = tolerance_for(dtype, backend, order=2), sum(x.size for x in v.values())
     return _close(left, right, tol, "uᵀHv vs vᵀHu", terms)
 
 
+QUESTIONS = {  # what each oracle asks the backend (in its worker), by name
+    "forward-reverse": ask_forward,
+    "untracked-loss": ask_untracked,
+    "batch-sum": ask_per_sample,
+    "determinism": ask_again,
+    "hvp-symmetry": ask_two_hvps,
+}
 ORACLES = {
     "forward-reverse": forward_vs_reverse,
     "untracked-loss": untracked_loss,

@@ -48,7 +48,10 @@ def test_workers_give_the_in_process_report_byte_for_byte(capsys):
 
 # fault -> (status, what its message says), with numpy before and a right backend after it
 FAULTS = {
-    "segfault": ("error", "its worker process (backend segfault) died while running it (killed by SIGSEGV)"),
+    "segfault": (
+        "error",
+        "its worker process (backend segfault) died while running it (killed by SIGSEGV)",
+    ),
     "segfaultplugin": ("error", "died while running it (killed by SIGSEGV)"),
     "exits": ("error", "raised SystemExit: 0"),
     "hardexit": ("error", "died while running it (exit status 0)"),
@@ -122,4 +125,7 @@ def test_sweep_counts_a_crash_as_an_error_and_goes_on(capsys, fakes, tmp_path):
         "segfault": ["2", "0", "0", "2", "0"],
         "right": ["2", "2", "0", "0", "0"],
     }
-    assert "random-2.7 segfault float64: its worker process (backend segfault) died while running it" in out
+    assert (
+        "random-2.7 segfault float64: its worker process (backend segfault) died while running it"
+        in out
+    )

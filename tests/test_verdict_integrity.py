@@ -1,0 +1,58 @@
+"""The verdict is computed where no backend can touch it (issue #25): what a backend returns is
+numbers or an ERROR naming what it was, one request gets one answer, and judging happens in
+the process that writes the report — every fault below a report written whole, no traceback."""
+
+import json
+
+import pytest
+from conftest import report_json, run
+
+NOT_NUMBERS = {
+    "complex-gradient": ("ComplexGradient", "gradients W1 is complex (complex128)"),
+    "complex-loss": ("ComplexLoss", "loss is complex (complex128)"),
+    "bool-gradient": ("BoolGradient", "gradients W2 is boolean (bool)"),
+    "integer-update": ("IntegerUpdate", "updated W1 is integer (int64)"),
+    "object-gradient": ("ObjectGradient", "gradients W1 is a ndarray of object"),
+    "string-loss": ("StringLoss", "loss is a str of <U6"),
+}
+
+
+@pytest.mark.parametrize("where", ["worker", "in-process"])
+@pytest.mark.parametrize("fault", list(NOT_NUMBERS))
+def test_a_value_that_is_not_real_numbers_is_an_error_naming_it(capsys, register, fault, where):
+    cls, said = NOT_NUMBERS[fault]
+    register({fault: f"fake_backends:{cls}"})
+    argv = ["--backends", f"numpy,{fault}"] + (["--in-process"] if where == "in-process" else [])
+    code, doc = report_json(capsys, *argv)
+    rows = {r["backend"]: r for r in doc["runs"][0]["backends"]}
+    assert code == 1 and rows["numpy"]["status"] == "pass"
+    assert rows[fault]["status"] == "error"
+    assert said in rows[fault]["message"], rows[fault]["message"]
+    assert "ComplexWarning" not in capsys.readouterr().err
+
+
+def test_a_backend_that_forks_and_answers_twice_is_an_error(capsys, register):
+    """Alone, its child's answer (w3 off by 1e-3) would fail it, its worker's pass it: both
+    arrive for one request — never a PASS."""
+    register({"forks": "fake_backends:ForksAndLies"})
+    code, out, err = run(capsys, "report", "--backends", "numpy,forks", "--format", "json")
+    rows = {r["backend"]: r for r in json.loads(out)["runs"][0]["backends"]}
+    assert code == 1 and "Traceback" not in err
+    assert rows["forks"]["status"] == "error"
+    assert "answered twice" in rows["forks"]["message"]
+
+
+def test_a_backend_cannot_judge_itself(capsys, register):
+    """numpy.isclose replaced in its own process changes nothing: judging is in the parent."""
+    register({"judges-itself": "fake_backends:JudgesItself"})
+    code, doc = report_json(capsys, "--backends", "numpy,judges-itself")
+    rows = {r["backend"]: r for r in doc["runs"][0]["backends"]}
+    assert code == 1 and rows["judges-itself"]["status"] == "fail"
+
+
+def test_the_conformance_kit_cannot_be_judged_by_the_backend_either(capsys, register):
+    register({"judges-itself": "fake_backends:JudgesItself"})
+    code, out, _ = run(capsys, "conformance", "judges-itself", "--cases", "0", "--dtype",
+                       "float64")  # fmt: skip
+    assert code == 1
+    assert "✗" in out

@@ -26,8 +26,49 @@ BUILTIN = {
 }
 
 
+# A backend's own tolerance may be looser than the default, never looser than this: past it a
+# comparison checks nothing (docs/tolerances.md). A floor also needs its reason.
+TOLERANCE_CEILING = 1e-2
+
+
 class UnknownBackend(ValueError):
     pass
+
+
+def declaration_problem(backend: Backend) -> str | None:
+    """What is wrong with what a backend declares (its capabilities, its own tolerances), in
+    one line; None when nothing is."""
+    from backprop_crosscheck.backends.interface import Capabilities
+
+    caps = backend.capabilities
+    if not isinstance(caps, Capabilities):
+        return f"its capabilities are a {type(caps).__name__}, not a Capabilities"
+    for field in ("tolerance", "hvp_tolerance"):
+        floors = getattr(caps, field)
+        if not isinstance(floors, dict):
+            return f"Capabilities.{field} is a {type(floors).__name__}, not a dict"
+        for dtype, pair in floors.items():
+            problem = _floor_problem(pair)
+            if problem:
+                return f"Capabilities.{field}[{dtype!r}] {problem}"
+        reason = caps.tolerance_reason
+        if floors and not (isinstance(reason, str) and reason.strip()):
+            return f"Capabilities.{field} is looser than the default with no tolerance_reason"
+    return None
+
+
+def _floor_problem(pair) -> str | None:
+    ok = isinstance(pair, tuple | list) and len(pair) == 2
+    if not ok or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in pair):
+        return f"= {pair!r}: expected (rtol, atol), two numbers"
+    if not all(0 <= x <= TOLERANCE_CEILING for x in pair):  # NaN and inf fail here too
+        return f"= {pair!r}: each must be a finite number from 0 to {TOLERANCE_CEILING:g}"
+    return None
+
+
+def printable(name: str) -> str:
+    """A name as a terminal may show it: control characters (newlines, ANSI escapes) escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(name))
 
 
 class BrokenPlugin(Backend):
@@ -76,11 +117,14 @@ def get_backend(name: str) -> Backend:
         backend = obj() if isinstance(obj, type) else obj
         if not isinstance(backend, Backend):
             raise TypeError(f"{ep.value} is not a backprop_crosscheck.Backend")
+        problem = declaration_problem(backend)
+        if problem:
+            raise ValueError(problem)
     except KeyboardInterrupt:
         raise
     except BaseException as e:  # noqa: BLE001 - a broken plugin (even sys.exit) is its own error
         return BrokenPlugin(name, ep.value, e)
-    backend.name = name
+    backend.name = printable(name)
     if backend.distribution is None and backend.module is None and getattr(ep, "dist", None):
         backend.distribution = ep.dist.name  # the version shown is the plugin's own
     return backend
@@ -105,9 +149,17 @@ def from_spec(spec: str) -> Backend:
         raise UnknownBackend(f"{spec!r}: {attr} is not a backprop_crosscheck.Backend subclass")
     try:
         backend = cls()
-    except Exception as e:  # noqa: BLE001
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # noqa: BLE001 - sys.exit in __init__ too: one line, never exit 0
         raise UnknownBackend(f"{spec!r}: {attr}() failed: {type(e).__name__}: {e}") from None
-    backend.name = backend.name or attr
+    problem = declaration_problem(backend)
+    if problem:
+        raise UnknownBackend(f"{spec!r}: refused: {problem}")
+    name = printable(backend.name or attr)
+    if name in BUILTIN:  # never a second row of a built-in's name
+        name = f"{name} ({os.path.basename(where)}:{attr})"
+    backend.name = name
     if where.endswith(".py"):  # not importable by name: a worker loads it from the file again
         cls.__reduce__ = lambda self: (from_spec, (f"{os.path.abspath(where)}:{attr}",))
     return backend

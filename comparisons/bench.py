@@ -77,11 +77,12 @@ def time_steps(step, budget_s: float = 0.5, min_reps: int = 5, max_reps: int = 2
     return first, float(np.median(times)), len(times)
 
 
-def worker(backend_name: str, dtypes: list[str], ladder, device: str, budget_s: float) -> None:
+def worker(spec: str, dtypes: list[str], ladder, device: str, budget_s: float, name="") -> None:
     """Runs in its own process; prints one JSON line per (dtype, size)."""
     from backprop_crosscheck.backends import BackendUnavailable, get_backend
 
-    backend = get_backend(backend_name)
+    backend = get_backend(spec)
+    backend_name = name or backend.name
     for dtype in dtypes:
         for layers, batch in ladder:
             row = {"backend": backend_name, "dtype": dtype, "layers": list(layers), "batch": batch}
@@ -130,17 +131,13 @@ class Row:
 
 
 def run_bench(backends, dtypes, ladder, device: str, budget_s: float = 0.5, progress=None):
+    """``backends``: names, or (name, what loads it: a registered name, path.py:Class or
+    module:Class) pairs; each is timed in a process of its own."""
     rows = []
-    for i, name in enumerate(backends):
-        cmd = [
-            sys.executable,
-            "-m",
-            "backprop_crosscheck.comparisons.bench",
-            name,
-            ",".join(dtypes),
-            device,
-        ]
-        cmd += [json.dumps(ladder), str(budget_s)]
+    for i, chosen in enumerate(backends):
+        name, spec = chosen if isinstance(chosen, tuple) else (chosen, chosen)
+        cmd = [sys.executable, "-m", "backprop_crosscheck.comparisons.bench", spec,
+               ",".join(dtypes), device, json.dumps(ladder), str(budget_s), name]  # fmt: skip
         proc = subprocess.run(cmd, capture_output=True, text=True)
         lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
         rows += [Row(**json.loads(line)) for line in lines]
@@ -226,9 +223,9 @@ def render(records, yardstick, slopes, fmt="text") -> str:
 
 
 def main(argv: list[str]) -> None:
-    backend_name, dtypes, device, ladder, budget_s = argv
+    spec, dtypes, device, ladder, budget_s, *name = argv
     ladder = [tuple(x) for x in json.loads(ladder)]
-    worker(backend_name, dtypes.split(","), ladder, device, float(budget_s))
+    worker(spec, dtypes.split(","), ladder, device, float(budget_s), *name)
 
 
 if __name__ == "__main__":

@@ -105,9 +105,10 @@ def check_backends_many(backends, checks: list[Check], workers=None) -> list[lis
             for check, row in zip(checks, answers, strict=True)]  # fmt: skip
 
 
-def verdict(runs: list[Run]) -> tuple[bool, list[str]]:
+def verdict(runs: list[Run], named=()) -> tuple[bool, list[str]]:
     """(whether the whole report passes, warnings to show loudly). Nothing compared is never a
-    pass; a single compared backend is a warning, and a failure under --require."""
+    pass; a single compared backend is a warning, and a failure under --require; a backend
+    asked for by name (``named``) that checked nothing is a warning with its reason."""
     compared = sorted({c.backend for r in runs for c in r.checks if c.status in ("pass", "fail")})
     warnings = []
     if not compared:
@@ -117,5 +118,10 @@ def verdict(runs: list[Run]) -> tuple[bool, list[str]]:
             f"only one backend ({compared[0]}) was compared with the reference: "
             "a cross-check needs another engine"
         )
+    idle = [b for b in named if b not in compared and not any(
+        c.backend == b and c.status == "error" for r in runs for c in r.checks)]  # fmt: skip
+    for name in idle:
+        why = next(c.message for r in runs for c in r.checks if c.backend == name)
+        warnings.append(f"{name} was asked for and checked nothing: {why}")
     lone = len(compared) == 1 and any(r.require for r in runs)
     return bool(compared) and not lone and all(r.passed for r in runs), warnings

@@ -89,7 +89,7 @@ def cmd_report(plan: Plan, args) -> int:
 
     runs = run_all(plan)
     render_runs(runs, plan)
-    passed, warnings = verdict(runs)
+    passed, warnings = verdict(runs, [b.name for b in plan.backends] if args.backends else ())
     for warning in warnings:
         print(f"crosscheck report: warning: {warning}", file=sys.stderr)
     if plan.target("plot"):
@@ -184,10 +184,11 @@ def cmd_bench(plan: Plan, args) -> int:
     from backprop_crosscheck.comparisons.report.progress import Progress
 
     names = [b.name for b in plan.backends]
+    chosen = [(name, plan.specs.get(name, name)) for name in names]
     ladder = bench.QUICK if args.quick else bench.LADDER
     yardstick = {d: bench.matmul_gflops(d) for d in plan.dtypes}
     progress = Progress(len(names), "bench", "backends")
-    rows = bench.run_bench(names, plan.dtypes, ladder, plan.device, args.time_per_size, progress)
+    rows = bench.run_bench(chosen, plan.dtypes, ladder, plan.device, args.time_per_size, progress)
     slopes = {
         f"{name} {d}": bench.slope([r for r in rows if (r.backend, r.dtype) == (name, d)])
         for name in names
@@ -195,6 +196,9 @@ def cmd_bench(plan: Plan, args) -> int:
     }
     records = bench.summarize(rows, yardstick)
     write_output(bench.render(records, yardstick, slopes, plan.format), plan)
+    if not any(r.median_s for r in rows):
+        print("crosscheck bench: nothing was measured: every backend skipped", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -44,6 +44,7 @@ class Plan:
     in_process: bool = False
     format: str = "text"
     targets: dict = field(default_factory=dict)  # argument -> absolute path, checked
+    specs: dict = field(default_factory=dict)  # backend name -> what loads it again elsewhere
 
     def target(self, name: str) -> str | None:
         return self.targets.get(name)
@@ -81,6 +82,9 @@ def plan_of(args) -> Plan:
         plan.backends = [LearnerBackend(args.file)]
     else:
         plan.backends = chosen_backends(backend_spec(args), args.command)
+        names = (backend_spec(args) or "").split(",") if backend_spec(args) else []
+        plan.specs = {b.name: spec_of(n.strip()) for b, n in zip(plan.backends, names,
+                                                                strict=False)}  # fmt: skip
     if plan.backends and args.command not in ("conformance", "bench"):
         check_device(plan.backends, plan.device, args.command)
     return plan
@@ -117,6 +121,12 @@ def backend_spec(args) -> str | None:
     return args.backends
 
 
+def spec_of(name: str) -> str:
+    """What loads a backend again in another process: a path made absolute."""
+    where, colon, cls = name.rpartition(":")
+    return f"{os.path.abspath(where)}:{cls}" if colon and where.endswith(".py") else name
+
+
 def memory_of(args) -> int:
     from backprop_crosscheck.comparisons.isolate.guard import default_memory_mib
 
@@ -124,7 +134,24 @@ def memory_of(args) -> int:
     return default_memory_mib() if limit is None else limit
 
 
+LOAD_TIMEOUT_S = 60  # a plugin's import and construction, at most
+
+
 def chosen_backends(spec: str | None, command: str = "report") -> list:
+    """The backends named (all, for None), each loaded under the fences it later runs under:
+    what its module prints is kept off stdout and stderr, it has LOAD_TIMEOUT_S, and whatever
+    it raises — SystemExit too — is one line (comparisons.isolate.guard)."""
+    from backprop_crosscheck.comparisons.isolate.guard import TimedOut, captured_output, time_limit
+
+    try:
+        with captured_output(), time_limit(LOAD_TIMEOUT_S):
+            return _chosen(spec, command)
+    except TimedOut:
+        raise UsageError(f"crosscheck {command}: loading the backends took over "
+                         f"{LOAD_TIMEOUT_S} s") from None  # fmt: skip
+
+
+def _chosen(spec: str | None, command: str) -> list:
     if spec == "":
         return []
     if spec is None:
@@ -136,9 +163,13 @@ def chosen_backends(spec: str | None, command: str = "report") -> list:
     if len(set(names)) != len(names):
         raise UsageError(f"crosscheck {command}: {asked} names a backend twice")
     try:
-        return [get_backend(n) for n in names]
+        chosen = [get_backend(n) for n in names]
     except UnknownBackend as e:
         raise UsageError(f"crosscheck {command}: {asked.split()[0]}: {e}") from None
+    if len({b.name for b in chosen}) != len(chosen):
+        twice = sorted({b.name for b in chosen if [c.name for c in chosen].count(b.name) > 1})
+        raise UsageError(f"crosscheck {command}: two backends are named {twice[0]!r}")
+    return chosen
 
 
 def check_device(backends, device: str, command: str) -> None:

@@ -4,11 +4,13 @@
 It reads ``(id, function, args)`` requests from the connection on file descriptor FD — a
 module-level function such as ``attempt.plain_attempts`` and its arguments, pickled by its
 parent — and answers each with bytes (comparisons.isolate.wire): ``{"id", "pid", "ok",
-"answer" or "why"}``, the answer plain data, never an object. The request's id and this
-process's pid go with every answer, so that an answer from a forked child, or a second one, is
-seen for what it is. Its stdout and stderr are a file its parent reads; the attempt captures
-what each backend prints. It leads a process group of its own, which it takes down with it
-when its parent dies, and it caps its own memory before any framework is imported.
+"answer" or "why", "forked"}``, the answer plain data, never an object. The request's id and
+this process's pid go with every answer, so that an answer from another process, or a second
+one, is seen for what it is; a backend that forks while it runs makes a copy of this loop,
+which exits instead of answering, and the worker's answer says it forked. Its stdout and
+stderr are a file its parent reads; the attempt captures what each backend prints. It leads a
+process group of its own, which it takes down with it when its parent dies, and it caps its
+own memory before any framework is imported.
 """
 
 import os
@@ -26,6 +28,9 @@ def serve(fd: int, parent_pid: int, memory_mib: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C: the parent reports it, quietly here
     conn = Connection(fd)
     sys.path[:] = conn.recv()  # the parent's, so its plugins unpickle here
+    forks = []  # a backend that forks (os.fork) makes a copy of this loop: it must not answer
+    os.register_at_fork(after_in_parent=lambda: forks.append("parent"),
+                        after_in_child=lambda: forks.append("child"))  # fmt: skip
     while True:
         try:
             request = conn.recv()
@@ -37,8 +42,12 @@ def serve(fd: int, parent_pid: int, memory_mib: int) -> None:
             continue
         ident, function, args = request
         answer = function(*args)
+        if "child" in forks:  # the copy a fork made: the worker itself answers, and says so
+            os._exit(0)
+        forked, forks[:] = bool(forks), []
         try:
-            reply = encode({"id": ident, "pid": os.getpid(), "ok": True, "answer": answer})
+            reply = encode({"id": ident, "pid": os.getpid(), "ok": True, "answer": answer,
+                            "forked": forked})  # fmt: skip
         except Exception as e:  # noqa: BLE001 - an answer that is not plain data
             why = f"could not send its answer back: {type(e).__name__}: {e}"
             reply = encode({"id": ident, "pid": os.getpid(), "ok": False, "why": why})

@@ -104,6 +104,9 @@ class Worker:
         self.waiting_for = None
         if not ok:
             raise WorkerLost(f"its worker process failed: {message.get('why')}")
+        if message.get("forked"):
+            raise Misbehaved("it forked its worker process while it ran (os.fork): the copy "
+                             "carries on and could have answered twice")  # fmt: skip
         return message.get("answer")
 
     def stop(self) -> None:

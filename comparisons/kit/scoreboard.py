@@ -24,9 +24,19 @@ class Record:
 
 
 def passed(records: list[Record]) -> bool:
-    """Nothing failing, and something actually checked."""
+    """Nothing failing, and something actually checked of every backend asked for."""
     statuses = {r.outcome.status for r in records}
-    return not statuses & set(FAILING) and bool(statuses & {"pass", "xfail"})
+    return (
+        not statuses & set(FAILING)
+        and bool(statuses & {"pass", "xfail"})
+        and not unchecked(records)
+    )
+
+
+def unchecked(records: list[Record]) -> list[str]:
+    """The backends asked for of which nothing was checked (every record a skip)."""
+    ran = {r.backend for r in records if r.outcome.status != "skip"}
+    return sorted({r.backend for r in records} - ran)
 
 
 def counts(records: list[Record]) -> dict[str, dict[str, Counter]]:
@@ -66,6 +76,8 @@ def render(records: list[Record], fmt: str = "text") -> str:
     if skipped:
         lines += ["", f"{'### ' if markdown else ''}Not checked:"]
         lines += [f"- {b} ({', '.join(checks)}): {why}" for b, why, checks in skipped]
+    for backend in unchecked(records):
+        lines += ["", f"{backend}: nothing was checked (every check skipped; the reasons above)"]
     total = Counter(r.outcome.status for r in records)
     summary = ", ".join(f"{total[s]} {s}" for s in STATUSES if total[s])
     verdict = "PASS" if passed(records) else "FAIL"

@@ -1,0 +1,76 @@
+"""Hostile and careless plugins, loaded by path (``hostile.py:Class``) — issue #25's doors.
+Each is the reference's own numbers with one thing wrong in what it declares or does."""
+
+import os
+import sys
+
+import numpy as np
+
+from backprop_crosscheck import Backend, Capabilities, train
+
+print("hostile.py: printed at import")  # must not reach --format json's stdout
+
+
+class _Right(Backend):
+    def run(self, case, dtype, device="cpu"):
+        result = train(case, np.dtype(dtype))
+        result.gradients["W1"][0, 0] *= self.off
+        return result
+
+    off = 1.0
+
+
+class InfiniteTolerance(_Right):
+    """Off by 10⁶× and a tolerance that would let anything pass, with no reason."""
+
+    off = 1e6
+    capabilities = Capabilities(tolerance={"float64": (float("inf"), float("inf"))})
+
+
+class HugeTolerance(InfiniteTolerance):
+    capabilities = Capabilities(tolerance={"float64": (1e300, 1e300)}, tolerance_reason="trust me")
+
+
+class TextTolerance(_Right):
+    capabilities = Capabilities(tolerance={"float64": ("loose", "very")}, tolerance_reason="x")
+
+
+class UnreasonedTolerance(_Right):
+    capabilities = Capabilities(tolerance={"float64": (1e-6, 1e-7)})
+
+
+class StringCapabilities(_Right):
+    capabilities = "everything"
+
+
+class NoCapabilities(_Right):
+    capabilities = None
+
+
+class ExitsInInit(_Right):
+    def __init__(self):
+        sys.exit(0)
+
+
+class Builtin(_Right):
+    """Calls itself numpy: a second row of that name would hide which is which."""
+
+    name = "numpy"
+
+
+class Escapes(_Right):
+    name = "evil\nname\x1b[31m"
+
+
+class Changes(_Right):
+    """Moves the process to another folder as it is built (a relative --output must not
+    follow it)."""
+
+    def __init__(self):
+        os.chdir("/")
+
+
+class NeverChecked(_Right):
+    """Declares a dtype no run asks for: nothing of it is ever checked."""
+
+    capabilities = Capabilities(dtypes=("float16",))

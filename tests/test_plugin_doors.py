@@ -1,0 +1,73 @@
+"""Plugins through every door (issue #25): loaded under the fences they run under, refused in
+one line when what they declare would make a comparison meaningless, never a second row of a
+built-in's name, never a PASS when nothing of them was checked — the report written whole."""
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import run
+
+HOSTILE = Path(__file__).parent / "corpus" / "plugins" / "hostile.py"
+
+
+def spec(cls: str) -> str:
+    return f"{HOSTILE}:{cls}"
+
+
+REFUSED = {
+    "InfiniteTolerance": "tolerance['float64'] = (inf, inf): each must be a finite number",
+    "HugeTolerance": "each must be a finite number from 0 to 0.01",
+    "TextTolerance": "expected (rtol, atol), two numbers",
+    "UnreasonedTolerance": "looser than the default with no tolerance_reason",
+    "StringCapabilities": "its capabilities are a str, not a Capabilities",
+    "NoCapabilities": "its capabilities are a NoneType, not a Capabilities",
+    "ExitsInInit": "ExitsInInit() failed: SystemExit: 0",
+}
+
+
+@pytest.mark.parametrize("command", ["report", "conformance", "bench"])
+@pytest.mark.parametrize("cls", list(REFUSED))
+def test_a_plugin_that_declares_nonsense_is_refused_in_one_line(capsys, cls, command):
+    argv = {"report": ["report", "--backends", f"numpy,{spec(cls)}"],
+            "conformance": ["conformance", spec(cls), "--cases", "0"],
+            "bench": ["bench", "--quick", "--backends", spec(cls)]}[command]  # fmt: skip
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert err.count("\n") == 1 and REFUSED[cls] in err, err
+
+
+def test_what_a_plugin_prints_as_it_loads_never_reaches_the_json(capsys):
+    code, out, _ = run(capsys, "report", "--backends", f"numpy,{spec('_Right')}", "--format",
+                       "json")  # fmt: skip
+    assert code == 0 and json.loads(out)["verdict"] == "pass"
+
+
+def test_a_plugin_named_like_a_built_in_gets_a_name_of_its_own(capsys):
+    code, out, err = run(capsys, "report", "--backends", f"numpy,{spec('Builtin')}", "--format",
+                         "json")  # fmt: skip
+    names = [r["backend"] for r in json.loads(out)["runs"][0]["backends"]]
+    assert code == 0 and names == ["numpy", "numpy (hostile.py:Builtin)"]
+    assert "only one backend" not in err
+
+
+def test_control_characters_in_a_name_reach_no_terminal(capsys):
+    code, out, _ = run(capsys, "report", "--backends", f"numpy,{spec('Escapes')}")
+    assert code == 0 and "\x1b" not in out and "evil\\nname\\x1b[31m" in out
+
+
+def test_a_plugin_that_changes_folder_does_not_move_the_output(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, _ = run(capsys, "report", "--backends", f"numpy,{spec('Changes')}", "--output",
+                     "report.txt")  # fmt: skip
+    assert code == 0 and "verdict: PASS" in (tmp_path / "report.txt").read_text()
+
+
+def test_a_backend_asked_for_that_checked_nothing_is_never_a_pass(capsys):
+    code, out, _ = run(capsys, "conformance", spec("NeverChecked"), "--cases", "0")
+    assert code == 1 and "nothing was checked" in out and "verdict: FAIL" in out
+    code, _, err = run(capsys, "report", "--backends", f"numpy,fd,{spec('NeverChecked')}")
+    assert "NeverChecked was asked for and checked nothing: " in err
+    code, _, _ = run(capsys, "report", "--backends", f"numpy,fd,{spec('NeverChecked')}",
+                     "--require")  # fmt: skip
+    assert code == 1

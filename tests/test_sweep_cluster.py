@@ -118,3 +118,49 @@ def test_dask_not_installed_is_one_line_with_the_install_hint(capsys, monkeypatc
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "pip install 'backprop-crosscheck[dask]'" in err
+
+
+def test_a_silent_listener_is_one_line_within_the_connect_timeout(capsys, monkeypatch):
+    """Something on the port accepts and says nothing: still one line, exit 2, in about the
+    connect timeout (Client's own timeout alone waited 90 s and more)."""
+    pytest.importorskip(
+        "distributed", reason="--dask needs dask.distributed: pip install distributed"
+    )
+    import socket
+    import time
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # accepts (the kernel does), never answers
+    monkeypatch.setattr(jobs, "CONNECT_TIMEOUT", "1s")
+    address = f"tcp://127.0.0.1:{silent.getsockname()[1]}"
+    start = time.monotonic()
+    try:
+        code = main(["sweep", "--cases", "1", "--backends", "numpy", "--dask", address])
+    finally:
+        silent.close()
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and time.monotonic() - start < 5
+    assert "no Dask scheduler answers there" in err
+
+
+def test_an_interrupted_sweep_keeps_the_shards_that_finished(capsys, monkeypatch, tmp_path):
+    """Ctrl-C after the first of two shards: its table (marked interrupted) is written, exit
+    130."""
+    finished = {}
+
+    def gather(futures, submit, plan, parts, results, progress):
+        first = next(iter(futures))
+        k, *_ = futures.pop(first)
+        results[k] = first.result()[1]
+        finished["cases"] = parts[k][1]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(jobs, "_gather", gather)
+    out = tmp_path / "sweep.json"
+    code = main(["sweep", "--cases", "16", "--backends", "numpy", "--dtype", "float64",
+                 "--jobs", "2", "--format", "json", "--output", str(out),
+                 "--save-failures", str(tmp_path / "f")])  # fmt: skip
+    doc = json.loads(out.read_text())
+    assert code == 130 and doc["interrupted"] is True
+    assert doc["rows"][0]["cases"] == finished["cases"] == 8

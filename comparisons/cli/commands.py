@@ -157,8 +157,8 @@ def cmd_list() -> int:
 def cmd_sweep(plan: Plan, args) -> int:
     from backprop_crosscheck.comparisons.report.progress import Progress
     from backprop_crosscheck.comparisons.sweep.jobs import ClusterError, run_sweep
+    from backprop_crosscheck.comparisons.sweep.shards import Interrupted, render_sweep
     from backprop_crosscheck.comparisons.sweep.shards import Plan as SweepPlan
-    from backprop_crosscheck.comparisons.sweep.shards import render_sweep
     from backprop_crosscheck.comparisons.sweep.shrink import shrink_failures
 
     folder = Path(plan.target("save_failures"))
@@ -169,6 +169,11 @@ def cmd_sweep(plan: Plan, args) -> int:
         tallies = run_sweep(sweep, args.cases, args.seed, args.jobs, progress, args.dask)
     except ClusterError as e:
         raise UsageError(f"crosscheck sweep: {e}") from None
+    except Interrupted as stop:  # what finished is kept: its table, its failure files
+        text, _ = render_sweep(stop.tallies, args.cases, args.seed, folder, plan.format,
+                               interrupted=True)  # fmt: skip
+        write_output(text, plan)
+        raise KeyboardInterrupt from None
     shrunk = shrink_failures(sweep, tallies, args.shrink)
     text, failed = render_sweep(tallies, args.cases, args.seed, folder, plan.format, shrunk)
     write_output(text, plan)

@@ -110,7 +110,7 @@ class Worker:
         return message.get("answer")
 
     def stop(self) -> None:
-        """Kill its whole process group (a child it forked too), then reap it."""
+        """Kill its whole process group (a child it forked too), then reap it. Twice is once."""
         with contextlib.suppress(OSError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
@@ -118,6 +118,7 @@ class Worker:
         self.output.close()
         if self.exited is not None:
             os.close(self.exited)
+            self.exited = None
 
     def why_dead(self) -> str:
         """Its exit, and the tail of what it printed, as one line."""

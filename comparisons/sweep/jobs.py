@@ -8,11 +8,13 @@ lost."""
 
 import concurrent.futures as cf
 import os
+import threading
 from dataclasses import asdict
 from multiprocessing.connection import wait
 
 from backprop_crosscheck.comparisons.isolate.workers import Worker, WorkerLost
 from backprop_crosscheck.comparisons.sweep.shards import (
+    Interrupted,
     Plan,
     Tally,
     merge,
@@ -59,11 +61,7 @@ def _on_cluster(plan, n, seed, jobs, progress, address):
         raise ClusterError(
             "--dask needs dask.distributed: pip install 'backprop-crosscheck[dask]'"
         ) from None
-    try:
-        client = Client(address, timeout=CONNECT_TIMEOUT)
-    except Exception as e:  # noqa: BLE001 - OSError, TimeoutError, ValueError for a bad address
-        raise ClusterError(f"--dask {address}: no Dask scheduler answers there ({e})") from None
-    with client:
+    with connect(Client, address) as client:
         jobs = jobs or sum(client.nthreads().values()) or 1
         executor = client.get_executor(pure=False)  # the same shard twice is a retry
         parts = shards(n, seed, jobs)
@@ -75,11 +73,41 @@ def _on_cluster(plan, n, seed, jobs, progress, address):
         )
 
 
+def connect(Client, address: str):
+    """A Client of the scheduler at ``address``, or ClusterError within CONNECT_TIMEOUT (and a
+    second's grace) — also when something there accepts and never answers, where Client's own
+    timeout does not end the wait."""
+    seconds = float(CONNECT_TIMEOUT.rstrip("s"))
+    box = {}
+
+    def attempt():
+        try:
+            box["client"] = Client(address, timeout=CONNECT_TIMEOUT)
+        except Exception as e:  # noqa: BLE001 - OSError, TimeoutError, ValueError for an address
+            box["error"] = e
+
+    thread = threading.Thread(target=attempt, daemon=True)
+    thread.start()
+    thread.join(seconds + 1)
+    if "client" in box:
+        return box["client"]
+    why = box.get("error", f"nothing answered within {CONNECT_TIMEOUT}")
+    raise ClusterError(f"--dask {address}: no Dask scheduler answers there ({why})")
+
+
 def run_shards(submit, plan: Plan, parts, progress=None) -> dict:
     """``submit(first, count)`` → a future of ("ok", tallies) or ("lost", why), for each shard;
     a lost one (or one whose future raised) submitted once more, then reported as ERROR."""
     futures = {submit(*part): (k, *part, TRIES) for k, part in enumerate(parts)}
     results = {}
+    try:
+        _gather(futures, submit, plan, parts, results, progress)
+    except KeyboardInterrupt:  # the shards that finished are kept, never lost
+        raise Interrupted(merge([results[k] for k in sorted(results)])) from None
+    return merge([results[k] for k in sorted(results)])
+
+
+def _gather(futures, submit, plan, parts, results, progress) -> None:
     while futures:
         done, _ = cf.wait(futures, return_when=cf.FIRST_COMPLETED)
         for future in done:
@@ -96,7 +124,6 @@ def run_shards(submit, plan: Plan, parts, progress=None) -> dict:
                 results[k] = lost(plan, first, count, payload)
             if progress:
                 progress.update(sum(parts[j][1] for j in results))
-    return merge([results[k] for k in sorted(results)])
 
 
 def start(plan: Plan, first: int, count: int) -> Worker:

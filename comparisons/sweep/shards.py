@@ -20,6 +20,14 @@ FAMILY = 8  # cases per shape family: an engine that compiles (JAX) compiles onc
 BATCH = 4  # families whose checks the workers get at once, each going through them at its pace
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a sweep, carrying the tallies of what finished before it."""
+
+    def __init__(self, tallies: dict):
+        super().__init__()
+        self.tallies = tallies
+
+
 @dataclass
 class Tally:
     cases: int = 0
@@ -122,6 +130,16 @@ def sweep(
     comparisons.workers.Workers) each framework runs in its own process, side by side, working
     through a whole shape family's checks at its own pace."""
     tallies = {(b.name, d): Tally() for b in backends for d in dtypes}
+    try:
+        _sweep_batches(tallies, n, seed, backends, dtypes, rtol, atol, save_to, progress,
+                       workers, timeout, device)  # fmt: skip
+    except KeyboardInterrupt:
+        raise Interrupted(tallies) from None  # the cases counted so far: each one finished
+    return tallies
+
+
+def _sweep_batches(tallies, n, seed, backends, dtypes, rtol, atol, save_to, progress, workers,
+                   timeout, device):  # fmt: skip
     done = 0
     for batch in family_seeds(seed, n):
         cases = [sweep_case(s) for s in batch]
@@ -149,7 +167,6 @@ def sweep(
             done += 1
         if progress:
             progress.update(done, cases[-1].name)
-    return tallies
 
 
 def family_seeds(seed: int, n: int) -> list[list[int]]:
@@ -196,12 +213,14 @@ def save_failure(folder: Path, case, backend: str, dtype: str, message: str) -> 
     return path
 
 
-def render_sweep(tallies, n, seed, folder, fmt: str = "text", shrunk=()) -> tuple[str, int]:
+def render_sweep(tallies, n, seed, folder, fmt: str = "text", shrunk=(),
+                 interrupted: bool = False) -> tuple[str, int]:  # fmt: skip
     """The table (or the JSON document), and how many runs failed or errored. ``shrunk``:
-    comparisons.shrink.shrink_failures' records."""
+    comparisons.shrink.shrink_failures' records; ``interrupted``: Ctrl-C, the table holds what
+    finished before it."""
     bad = [f for t in tallies.values() for f in t.failures]
     if fmt == "json":
-        return sweep_json(tallies, n, seed, folder, bad, shrunk), len(bad)
+        return sweep_json(tallies, n, seed, folder, bad, shrunk, interrupted), len(bad)
     from tabulate import tabulate
 
     rows = [
@@ -215,6 +234,9 @@ def render_sweep(tallies, n, seed, folder, fmt: str = "text", shrunk=()) -> tupl
         tabulate(rows, headers=[*headers, "worst at"], disable_numparse=True),
         "worst/tol: the largest |backend - reference| / (atol + rtol·|reference|); < 1 passes",
     ]
+    if interrupted:
+        done = max((t.cases for t in tallies.values()), default=0)
+        lines.append(f"interrupted: the {done} of {n} cases that finished before Ctrl-C")
     lines += [f"  {line}" for line in bad[:20]]
     if bad:
         lines.append(f"{len(bad)} failing runs; their cases are in {folder}/")
@@ -229,7 +251,7 @@ def render_sweep(tallies, n, seed, folder, fmt: str = "text", shrunk=()) -> tupl
     return "\n".join(lines) + "\n", len(bad)
 
 
-def sweep_json(tallies, n, seed, folder, bad, shrunk=()) -> str:
+def sweep_json(tallies, n, seed, folder, bad, shrunk=(), interrupted=False) -> str:
     """For collecting sweeps across machines: schema backprop-crosscheck/sweep/1."""
     import json
 
@@ -241,7 +263,7 @@ def sweep_json(tallies, n, seed, folder, bad, shrunk=()) -> str:
     ]  # fmt: skip
     doc = {"schema": "backprop-crosscheck/sweep/1", "cases": n, "seeds": [seed, seed + n - 1],
            "rows": rows, "failures": bad, "saved_to": str(folder),
-           "shrunk": list(shrunk)}  # fmt: skip
+           "shrunk": list(shrunk), "interrupted": interrupted}  # fmt: skip
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 

@@ -119,3 +119,24 @@ def test_report_and_sweep_take_a_backend_by_its_file_too(capsys, tmp_path):
     argv = ["sweep", "--cases", "1", "--dtype", "float64", "--backends", f"numpy,{spec}"]
     assert main([*argv, "--save-failures", str(tmp_path)]) == 1
     assert "random-0.0 OffW3 float64:" in capsys.readouterr().out
+
+
+def test_expected_failure_patterns_match_without_backtracking_and_stale_ones_are_named(
+    capsys, tmp_path
+):
+    """A pattern built to make a backtracking matcher take minutes (``*?*?…!``), a large file
+    of entries, and an entry that matches nothing: the run takes its usual time, the
+    pathological pattern matches nothing, and the stale entries are each named once."""
+    entries = ['[[xfail]]\ncheck = "' + "*?" * 37 + '!"\nreason = "pathological"\n']
+    entries += [f'[[xfail]]\ncheck = "gradients[nope-{i}-float64]"\nreason = "stale"\n'
+                for i in range(20_000)]  # fmt: skip
+    path = tmp_path / "xfail.toml"
+    path.write_text("".join(entries))
+    assert path.stat().st_size > 1_000_000
+    code = main(["conformance", "numpy", "--cases", "0", "--dtype", "float64", "--xfail",
+                 str(path)])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 0
+    warned = [line for line in err.splitlines() if "warning" in line]
+    assert len(warned) == 1 and "warning: 20,001 expected failures of" in warned[0]
+    assert "'gradients[nope-3-float64]' and 19,996 more" in warned[0]

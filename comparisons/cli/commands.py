@@ -227,6 +227,13 @@ def cmd_conformance(plan: Plan, args) -> int:
     records = run_conformance(plan.backends, cases, plan.dtypes, xfail, plan.timeout,
                               plan.memory_mib, plan.in_process, progress)  # fmt: skip
     write_output(render(records, plan.format), plan)
+    stale = xfail.unmatched() if xfail else []
+    if stale:
+        shown = ", ".join(map(repr, stale[:5])) + (
+            f" and {len(stale) - 5:,} more" if stale[5:] else ""
+        )
+        print(f"crosscheck conformance: warning: {len(stale):,} expected failures of "
+              f"{args.xfail} matched no check: {shown}", file=sys.stderr)  # fmt: skip
     return 0 if passed(records) else 1
 
 

@@ -182,7 +182,7 @@ def check_id(check: str, backend: str, case_name: str, dtype: str) -> str:
     return f"{check}[{backend}-{case_name}-{dtype}]"
 
 
-def load_xfail(path: str) -> list[tuple[str, str]]:
+def load_xfail(path: str) -> "Expected":
     """[(check-id pattern, reason)] from a TOML file of ``[[xfail]]`` tables."""
     where = quoted(path)
     try:
@@ -201,19 +201,68 @@ def load_xfail(path: str) -> list[tuple[str, str]]:
         if not all(isinstance(entry[k], str) and entry[k].strip() for k in ("check", "reason")):
             raise XfailError(f"{where}: {field}: check and reason must be non-empty strings")
         entries.append((entry["check"], entry["reason"]))
-    return entries
+    return Expected(entries)
 
 
 def matches(identifier: str, pattern: str) -> bool:
     """``*`` any run of characters, ``?`` one; everything else literal (brackets included:
-    ``gradients[tape-article-*]``)."""
-    regex = re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".")
-    return re.fullmatch(regex, identifier) is not None
+    ``gradients[tape-article-*]``). Each piece between stars is found at its leftmost place
+    after the one before (glob's rule): no backtracking, whatever the pattern (``*?*?…!``),
+    and each pattern compiled once."""
+    (first, width), *rest = glob(pattern)
+    if not rest:  # no '*': the whole identifier
+        return len(identifier) == width and first.fullmatch(identifier) is not None
+    if first.match(identifier) is None:
+        return False
+    start, (last, last_width) = width, rest.pop()
+    for piece, piece_width in rest:
+        found = piece.search(identifier, start)
+        if found is None:
+            return False
+        start = found.start() + piece_width
+    end = len(identifier) - last_width  # the last piece ends the identifier
+    return end >= start and last.fullmatch(identifier, end) is not None
 
 
-def expected(outcome: Outcome, identifier: str, xfail: list[tuple[str, str]]) -> Outcome:
+@functools.lru_cache(maxsize=65536)
+def glob(pattern: str) -> list[tuple[re.Pattern, int]]:
+    """The pieces between a pattern's stars: (a regex of fixed width, '?' any one; its width)."""
+    return [(re.compile("".join("." if c == "?" else re.escape(c) for c in piece), re.DOTALL),
+             len(piece)) for piece in pattern.split("*")]  # fmt: skip
+
+
+class Expected(list):
+    """The expected-failure entries, [(pattern, reason)], looked up fast: a pattern without
+    wildcards by a dict, the others in file order; it remembers which ones matched."""
+
+    def __init__(self, entries):
+        super().__init__(entries)
+        self.exact, self.wild, self.used = {}, [], set()
+        for pattern, reason in entries:
+            if "*" in pattern or "?" in pattern:
+                self.wild.append((pattern, reason))
+            else:
+                self.exact.setdefault(pattern, reason)
+
+    def reason(self, identifier: str) -> str | None:
+        if identifier in self.exact:
+            self.used.add(identifier)
+            return self.exact[identifier]
+        for pattern, reason in self.wild:
+            if matches(identifier, pattern):
+                self.used.add(pattern)
+                return reason
+        return None
+
+    def unmatched(self) -> list[str]:
+        """The entries that matched no check of the run: stale, or a typo."""
+        return [pattern for pattern, _ in self if pattern not in self.used]
+
+
+def expected(outcome: Outcome, identifier: str, xfail) -> Outcome:
     """Apply the expected-failure list (strict: an expected failure that passes is an xpass)."""
-    reason = next((r for pattern, r in xfail if matches(identifier, pattern)), None)
+    xfail = xfail if isinstance(xfail, Expected) else Expected(xfail)
+    reason = xfail.reason(identifier)
     if reason is None or outcome.status == "skip":
         return outcome
     if outcome.status == "pass":

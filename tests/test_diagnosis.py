@@ -85,6 +85,10 @@ BAD_FILES = {
     "no-function": ("def forward(x):\n    return x\n", "defines no function backprop"),
     "wrong-parameters": ("def backprop(params, X):\n    return {}\n", "must take (case, params"),
     "syntax": ("def backprop(case, params, X, Y)\n", "line 1"),
+    "keyword-only-extra": (
+        "def backprop(case, params, X, Y, *, scale):\n    return {}\n",
+        "backprop(case, params, X, Y, *, scale) must take (case, params, X, Y)",
+    ),
 }
 
 
@@ -109,6 +113,29 @@ RUNTIME = {
         "backprop returned no gradient for W2",
     ),
 }
+
+
+ARTICLE = (
+    "import numpy as np\n"
+    "def backprop(case, params, X, Y):\n"
+    "    a1 = X @ params['W1']\n"
+    "    d2 = a1 @ params['W2'] - Y\n"
+    "    return {'W1': X.T @ (d2 @ params['W2'].T), 'W2': a1.T @ d2}\n"
+)
+VALID_PYTHON = {  # what Python accepts, the pre-check accepts
+    "utf8-bom": b"\xef\xbb\xbf" + ARTICLE.encode(),
+    "coding-latin-1": b"# -*- coding: latin-1 -*-\n# \xe9t\xe9\n" + ARTICLE.encode(),
+    "defined-under-if": ("if True:\n" + "".join(f"    {line}\n" for line in
+                                                ARTICLE.splitlines())).encode(),  # fmt: skip
+}
+
+
+@pytest.mark.parametrize("name", VALID_PYTHON)
+def test_the_pre_check_accepts_what_python_accepts(capsys, tmp_path, name):
+    path = tmp_path / "mine.py"
+    path.write_bytes(VALID_PYTHON[name])
+    code, doc, err = learner(capsys, str(path), "--in-process")
+    assert code == 0 and doc["verdict"] == "pass", err
 
 
 @pytest.mark.parametrize("name", RUNTIME)

@@ -71,3 +71,17 @@ def test_a_backend_asked_for_that_checked_nothing_is_never_a_pass(capsys):
     code, _, _ = run(capsys, "report", "--backends", f"numpy,fd,{spec('NeverChecked')}",
                      "--require")  # fmt: skip
     assert code == 1
+
+
+def test_a_raising_backend_keeps_its_whole_message_and_where_it_raised(capsys, register):
+    register({"raising": "fake_backends:Raising"})
+    code, out, _ = run(capsys, "report", "--backends", "numpy,raising", "--format", "json")
+    (row,) = [r for r in json.loads(out)["runs"][0]["backends"] if r["backend"] == "raising"]
+    assert row["message"] == (
+        "raised RuntimeError: engine exploded ⏎ second line of the traceback text"
+    )
+    assert (
+        "fake_backends.py" in row["traceback"] and 'raise RuntimeError("engine' in row["traceback"]
+    )
+    code, out, _ = run(capsys, "report", "--backends", "numpy,raising", "--verbose")
+    assert "raising: where it raised:" in out and "fake_backends.py" in out

@@ -79,8 +79,11 @@ def render_runs(runs: list, plan: Plan) -> None:
     from backprop_crosscheck.comparisons.report.json_report import render_json
     from backprop_crosscheck.comparisons.report.text import render_markdown, render_text
 
-    render = {"text": render_text, "markdown": render_markdown, "json": render_json}[plan.format]
-    write_output(render(runs), plan)
+    if plan.format == "json":
+        write_output(render_json(runs), plan)
+        return
+    render = {"text": render_text, "markdown": render_markdown}[plan.format]
+    write_output(render(runs, verbose=plan.verbose), plan)
 
 
 def cmd_report(plan: Plan, args) -> int:

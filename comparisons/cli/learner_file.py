@@ -1,10 +1,18 @@
 """`crosscheck check FILE`: the file is read, never run, before anything else — it must define
-``backprop(case, params, X, Y)`` (backends/learner.py runs it, in a worker)."""
+``backprop(case, params, X, Y)`` (backends/learner.py runs it, in a worker).
+
+Read as Python reads it (``tokenize.open``: a UTF-8 byte-order mark, a coding declaration),
+the function found wherever Python would define it at import: at the top, or under an
+``if``/``try``/``with`` there.
+"""
 
 import ast
+import tokenize
 
 from backprop_crosscheck.backends.learner import FUNCTION
-from backprop_crosscheck.reference.case_file import quoted, read_text
+from backprop_crosscheck.reference.case_file import quoted
+
+ARGUMENTS = ("case", "params", "X", "Y")
 
 
 class LearnerError(ValueError):
@@ -15,21 +23,43 @@ def check_file(path: str) -> None:
     """Read (never run) the file: it must define ``backprop(case, params, X, Y)``."""
     where = quoted(path)
     try:
-        tree = ast.parse(read_text(path), filename=path)
+        with tokenize.open(path) as f:
+            tree = ast.parse(f.read(), filename=path)
     except SyntaxError as e:
         raise LearnerError(f"{where}: line {e.lineno}: {e.msg}") from None
+    except (OSError, UnicodeDecodeError, LookupError) as e:
+        raise LearnerError(f"{where}: cannot read it: {e}") from None
     except RecursionError:
         raise LearnerError(f"{where}: nested too deeply to read") from None
-    found = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == FUNCTION]
+    functions = (ast.FunctionDef, ast.AsyncFunctionDef)
+    found = [n for n in top_level(tree.body) if isinstance(n, functions) and n.name == FUNCTION]
     if not found:
         raise LearnerError(f"{where}: defines no function {FUNCTION}(case, params, X, Y)")
-    args = found[-1].args
+    problem = signature_problem(found[-1].args)
+    if problem:
+        raise LearnerError(f"{where}: {FUNCTION}{problem} must take (case, params, X, Y)")
+
+
+def top_level(body: list) -> list:
+    """The statements run at import: the module's, and those under its if/try/with blocks."""
+    found = []
+    for node in body:
+        found.append(node)
+        if isinstance(node, ast.If | ast.Try | ast.With):
+            for field in ("body", "orelse", "finalbody"):
+                found += top_level(getattr(node, field, []))
+            for handler in getattr(node, "handlers", []):
+                found += top_level(handler.body)
+    return found
+
+
+def signature_problem(args: ast.arguments) -> str | None:
+    """Why four positional arguments cannot be passed (or None when they can)."""
     positional = [a.arg for a in args.posonlyargs + args.args]
-    if (
-        args.vararg is None
-        and len(positional) - len(args.defaults) > 4
-        or (args.vararg is None and len(positional) < 4)
-    ):
-        raise LearnerError(
-            f"{where}: {FUNCTION}({', '.join(positional)}) must take (case, params, X, Y)"
-        )
+    shown = f"({', '.join(positional + [f'*, {a.arg}' for a in args.kwonlyargs])})"
+    required = len(positional) - len(args.defaults)
+    if required > len(ARGUMENTS) or (args.vararg is None and len(positional) < len(ARGUMENTS)):
+        return shown
+    if any(default is None for default in args.kw_defaults):  # a keyword-only without default
+        return shown
+    return None

@@ -83,6 +83,7 @@ def add_isolation(command, timeout: float) -> None:
     command.add_argument("--in-process", **IN_PROCESS)
 
 
+VERBOSE_HELP = "show where each erroring backend raised (its traceback's last frames)"
 NO_LIMITS_HELP = (
     "lift the limits on steps, widths and parameters of a case (for people who mean it)"
 )
@@ -129,6 +130,7 @@ def add_report(sub) -> None:
     report.add_argument("--format", choices=["text", "markdown", "json"], default="text")
     report.add_argument("--output", metavar="FILE", help="write the report here (atomically)")
     report.add_argument("--require", action="store_true", help="a skipped backend is an error")
+    report.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     report.add_argument("--no-limits", action="store_true", help=NO_LIMITS_HELP)
     add_isolation(report, timeout=600)
     report.add_argument("--plot", metavar="FILE", help="loss and error per step (.svg or .png)")
@@ -192,6 +194,7 @@ def add_check(sub) -> None:
     check.add_argument("--format", choices=["text", "markdown", "json"], default="text")
     check.add_argument("--output", metavar="FILE", help="write the report here (atomically)")
     check.add_argument("--no-limits", action="store_true", help=NO_LIMITS_HELP)
+    check.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     add_isolation(check, timeout=120)
 
 

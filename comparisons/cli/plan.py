@@ -43,6 +43,7 @@ class Plan:
     memory_mib: int = 0  # each worker's memory cap (0: none)
     in_process: bool = False
     format: str = "text"
+    verbose: bool = False  # --verbose: where each erroring backend raised
     targets: dict = field(default_factory=dict)  # argument -> absolute path, checked
     specs: dict = field(default_factory=dict)  # backend name -> what loads it again elsewhere
 
@@ -69,7 +70,8 @@ def plan_of(args) -> Plan:
         plan.cases = [c.replace(steps=args.steps) for c in plan.cases]
     dtype = getattr(args, "dtype", "float64")
     plan.dtypes = list(DTYPES) if dtype == "all" else [dtype]
-    for name in ("device", "rtol", "atol", "require", "timeout", "in_process", "format"):
+    for name in ("device", "rtol", "atol", "require", "timeout", "in_process", "format",
+                 "verbose"):  # fmt: skip
         if hasattr(args, name):
             setattr(plan, name, getattr(args, name))
     plan.hvp_seed = getattr(args, "hvp", None)

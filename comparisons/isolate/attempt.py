@@ -7,6 +7,7 @@ what came back, or why nothing did. It judges nothing — that is comparisons.ju
 parent process. Inside a worker process this is what runs; with ``--in-process`` it runs here.
 """
 
+import traceback
 from dataclasses import dataclass
 
 from backprop_crosscheck.backends.interface import Backend, BackendUnavailable
@@ -26,16 +27,18 @@ class Attempt:
     message: str = ""  # why it was skipped, unsupported or failed
     value: object = None  # what it returned (wire.plain), when answered
     output: str = ""  # what it printed meanwhile (captured, cut short)
+    trace: str = ""  # where it raised: the last frames of its traceback
 
     def to_plain(self) -> dict:
         return {"status": self.status, "message": self.message, "value": self.value,
-                "output": self.output}  # fmt: skip
+                "output": self.output, "trace": self.trace}  # fmt: skip
 
     @classmethod
     def from_plain(cls, data) -> "Attempt":
         if not isinstance(data, dict) or not isinstance(data.get("status"), str):
             return cls("error", "its worker answered something that is not an attempt")
-        fields = (str(data.get("message", "")), data.get("value"), str(data.get("output", "")))
+        fields = (str(data.get("message", "")), data.get("value"), str(data.get("output", "")),
+                  str(data.get("trace", "")))  # fmt: skip
         return cls(data["status"], *fields)
 
 
@@ -67,7 +70,8 @@ def attempt(backend: Backend, check, order: int = 1, died: str | None = None) ->
     except BaseException as e:  # noqa: BLE001 - SystemExit too: one backend's error, never ours
         raised = "raised" if order == 1 else "H·v raised"
         text = captured.text if captured is not None else ""
-        return Attempt("error", f"{raised} {type(e).__name__}: {one_line(e)}", None, text)
+        return Attempt("error", f"{raised} {type(e).__name__}: {one_line(e)}", None, text,
+                       last_frames(e))  # fmt: skip
     try:
         return Attempt("answered", "", plain(value), captured.text)
     except Exception as e:  # noqa: BLE001 - a value whose own methods raise
@@ -97,6 +101,12 @@ def from_plain_attempts(data) -> tuple:
         lost = Attempt("error", "its worker answered something that is not two attempts")
         return lost, lost
     return tuple(None if a is None else Attempt.from_plain(a) for a in data)
+
+
+def last_frames(e: BaseException, frames: int = 4) -> str:
+    """The end of the exception's traceback: where in the backend's code it raised."""
+    stack = traceback.extract_tb(e.__traceback__)[-frames:]
+    return "".join(traceback.format_list(stack)) + f"{type(e).__name__}: {e}"
 
 
 def one_line(e: BaseException) -> str:

@@ -49,6 +49,7 @@ class Comparison:
     method: str = ""  # how it computes: "reverse", "double backward", …
     tolerance_reason: str = ""  # why its tolerance is looser than the default, if it is
     output: str = ""  # what it printed to stdout/stderr while it ran (captured, cut short)
+    trace: str = ""  # where it raised, when it did: the last frames of its traceback
     diagnosis: object = None  # a failing run's comparisons.diagnosis.Diagnosis: why, not where
 
 
@@ -73,7 +74,7 @@ def judge(backend: Backend, check: Check, order: int, tried: Attempt) -> Compari
         first, second = (got, None) if order == 1 else (None, got)
         method = caps.mode if order == 1 else caps.hvp or "-"
         return Comparison(backend.name, backend.version(), status, message, tol, first, agree,
-                          second, method, reason, tried.output)  # fmt: skip
+                          second, method, reason, tried.output, tried.trace)  # fmt: skip
 
     if tried.status != "answered":
         return outcome(tried.status, tried.message)

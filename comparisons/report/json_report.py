@@ -48,6 +48,7 @@ def verdict_fields(c, version: bool = False) -> dict:
         "tolerance": {"rtol": c.tolerance.rtol, "atol": c.tolerance.atol},
         "tolerance_reason": c.tolerance_reason,
         "output": c.output,
+        **({"traceback": c.trace} if c.trace else {}),
     }
 
 

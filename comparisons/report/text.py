@@ -93,8 +93,8 @@ class ValueTables:
 
 
 class Renderer(ValueTables):
-    def __init__(self, markdown: bool = False):
-        self.markdown = markdown
+    def __init__(self, markdown: bool = False, verbose: bool = False):
+        self.markdown, self.verbose = markdown, verbose
         self.fmt = "github" if markdown else "simple"
 
     def heading(self, text: str, level: int = 2) -> str:
@@ -164,6 +164,9 @@ class Renderer(ValueTables):
                 lines = c.output.splitlines()
                 more = f" … ({len(lines)} lines; all in --format json)" if len(lines) > 1 else ""
                 notes.append(f"{c.backend} printed: {lines[0][:100]}{more}")
+            if c.trace and self.verbose:
+                notes.append(f"{c.backend}: where it raised:")
+                notes += [f"    {line}" for line in c.trace.splitlines()]
             if c.tolerance_reason and c.agreement is not None:
                 notes.append(f"{c.backend}: tolerance {tolerance(c)} because {c.tolerance_reason}")
         return notes
@@ -211,9 +214,9 @@ def ran_of(comparisons) -> list:
     return [c for c in comparisons if c.agreement is not None]
 
 
-def render_text(runs: list[Run]) -> str:
-    return Renderer(markdown=False).render(runs)
+def render_text(runs: list[Run], verbose: bool = False) -> str:
+    return Renderer(markdown=False, verbose=verbose).render(runs)
 
 
-def render_markdown(runs: list[Run]) -> str:
-    return Renderer(markdown=True).render(runs)
+def render_markdown(runs: list[Run], verbose: bool = False) -> str:
+    return Renderer(markdown=True, verbose=verbose).render(runs)

@@ -3,6 +3,7 @@ float64 needs JAX's x64 switch: ``scope`` turns it on around this backend's own 
 (``jax.enable_x64``), so it never leaks into code that did not ask for it."""
 
 import contextlib
+import warnings
 
 import numpy as np
 from backprop_crosscheck.backends.optax_optim import optax_optimizer
@@ -28,7 +29,10 @@ class JaxBackend(FrameworkBackend):
     def scope(self, dtype, device):
         import jax
 
-        with jax.enable_x64(dtype == "float64"), jax.default_matmul_precision("highest"):
+        with jax.enable_x64(dtype == "float64"), jax.default_matmul_precision("highest"), \
+                warnings.catch_warnings():  # fmt: skip
+            # a corrupt persistent-cache entry is compiled afresh: the same program, no news
+            warnings.filterwarnings("ignore", "Error reading persistent compilation cache")
             yield
 
     def setup(self, dtype, device):

@@ -85,3 +85,16 @@ def test_a_raising_backend_keeps_its_whole_message_and_where_it_raised(capsys, r
     )
     code, out, _ = run(capsys, "report", "--backends", "numpy,raising", "--verbose")
     assert "raising: where it raised:" in out and "fake_backends.py" in out
+
+
+def test_the_pytest_door_reports_a_plugin_that_exits_as_a_failure(tmp_path):
+    """`pytest --crosscheck-backend path.py:Class` with a class that calls sys.exit in its
+    __init__: a failing test that says so, no INTERNALERROR (from any folder)."""
+    import subprocess
+    import sys
+
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+            "--crosscheck-backend", spec("ExitsInInit"), "--crosscheck-cases", "0"]  # fmt: skip
+    proc = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and "INTERNALERROR" not in proc.stdout + proc.stderr
+    assert "ExitsInInit() failed: SystemExit: 0" in proc.stdout

@@ -56,3 +56,18 @@ def test_the_conformance_kit_cannot_be_judged_by_the_backend_either(capsys, regi
                        "float64")  # fmt: skip
     assert code == 1
     assert "✗" in out
+
+
+@pytest.mark.xdist_group("conformance-jax")
+def test_a_corrupt_jax_cache_changes_nothing_in_the_report(capsys, tmp_path, monkeypatch):
+    """Every entry of JAX's persistent cache overwritten with garbage: JAX compiles afresh,
+    and the report is the one a clean cache gives — no warning in the backend's row."""
+    pytest.importorskip("jax", reason="jax is not installed: pip install jax (or make test)")
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path))
+    argv = ("--backends", "numpy,jax")
+    clean = report_json(capsys, *argv)
+    for entry in tmp_path.iterdir():
+        entry.write_bytes(b"garbage")
+    assert any(tmp_path.iterdir())
+    again = report_json(capsys, *argv)
+    assert again == clean and {r["output"] for r in again[1]["runs"][0]["backends"]} == {""}

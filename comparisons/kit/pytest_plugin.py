@@ -46,6 +46,16 @@ class KitModule(pytest.Module):
         return importlib.import_module(MODULE)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collect_directory(path, parent):
+    """The folders above the kit's test file are collected as plain folders, never imported
+    as packages by a name pytest would make up from them."""
+    if path in TESTS.parents and (path / "__init__.py").is_file():
+        return pytest.Dir.from_parent(parent, path=path)
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_pycollect_makemodule(module_path, parent):
     if module_path == TESTS:
         return KitModule.from_parent(parent, path=module_path)

@@ -334,3 +334,25 @@ class JudgesItself(OffW3):
     def run(self, case, dtype, device="cpu"):
         np.isclose = lambda a, b, **kw: np.ones(np.broadcast(a, b).shape, dtype=bool)
         return super().run(case, dtype, device)
+
+
+class ForksAChildThenExits(_Reference):
+    """Its run forks a child that keeps the worker's socket open and sleeps (writing its pid
+    to $CROSSCHECK_TEST_PIDFILE), then the worker exits: its exit must be seen at once, and
+    the child must not outlive the report."""
+
+    module = "json"
+
+    def run(self, case, dtype, device="cpu"):
+        import os
+        import time
+
+        child = os.fork()
+        if child == 0:
+            with open(os.environ["CROSSCHECK_TEST_PIDFILE"], "w") as f:
+                f.write(str(os.getpid()))
+            time.sleep(600)
+            os._exit(0)
+        while not os.path.getsize(os.environ["CROSSCHECK_TEST_PIDFILE"]):
+            time.sleep(0.01)
+        os._exit(3)

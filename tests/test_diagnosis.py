@@ -125,8 +125,9 @@ ARTICLE = (
 VALID_PYTHON = {  # what Python accepts, the pre-check accepts
     "utf8-bom": b"\xef\xbb\xbf" + ARTICLE.encode(),
     "coding-latin-1": b"# -*- coding: latin-1 -*-\n# \xe9t\xe9\n" + ARTICLE.encode(),
-    "defined-under-if": ("if True:\n" + "".join(f"    {line}\n" for line in
-                                                ARTICLE.splitlines())).encode(),  # fmt: skip
+    "defined-under-if": (
+        "if True:\n" + "".join(f"    {line}\n" for line in ARTICLE.splitlines())
+    ).encode(),  # fmt: skip
 }
 
 

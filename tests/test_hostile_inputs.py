@@ -71,6 +71,14 @@ def special_inputs(tmp: Path) -> dict:
             ["sweep", "--cases", "1", "--save-failures", str(a_file)],
             "--save-failures",
         ),
+        "save-failures-unwritable": (  # checked before the run, not at the first failure
+            ["sweep", "--cases", "1", "--save-failures", str(a_file / "inside")],
+            "cannot write files in",
+        ),
+        "report-output-empty": (["report", "--output", ""], "--output: an empty path"),
+        "conformance-output-empty": (["conformance", "numpy", "--output", ""], "an empty path"),
+        "bench-output-empty": (["bench", "--output", ""], "--output: an empty path"),
+        "explain-html-empty": (["explain", "--html", ""], "--html: an empty path"),
     }
 
 
@@ -98,7 +106,9 @@ def test_corpus_case_file(capsys, name, command):
     ["fifo", "dev-zero", "folder-as-case", "over-size", "path-with-newline", "hvp-negative",
      "sweep-seed-negative", "timeout-zero", "memory-negative", "plot-no-folder",
      "plot-onto-folder", "diagram-no-folder", "output-onto-folder", "output-no-folder",
-     "bench-output", "save-failures-onto-file", "sweep-cuda-numpy-only", "sweep-jobs-zero"],
+     "bench-output", "save-failures-onto-file", "sweep-cuda-numpy-only", "sweep-jobs-zero",
+     "save-failures-unwritable", "report-output-empty", "conformance-output-empty",
+     "bench-output-empty", "explain-html-empty"],
 )  # fmt: skip
 def test_special_input(capsys, tmp_path, name):
     (tmp_path / "x.svg").mkdir()

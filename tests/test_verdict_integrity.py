@@ -71,3 +71,29 @@ def test_a_corrupt_jax_cache_changes_nothing_in_the_report(capsys, tmp_path, mon
     assert any(tmp_path.iterdir())
     again = report_json(capsys, *argv)
     assert again == clean and {r["output"] for r in again[1]["runs"][0]["backends"]} == {""}
+
+
+def test_a_worker_that_exits_while_its_child_holds_the_socket_is_seen_at_once(
+    capsys, register, tmp_path, monkeypatch
+):
+    """Seen by its exit (a pidfd), not at the deadline; and the child it forked is killed
+    with its process group when the report is done."""
+    import os
+    import time
+
+    pidfile = tmp_path / "child.pid"
+    pidfile.write_text("")
+    monkeypatch.setenv("CROSSCHECK_TEST_PIDFILE", str(pidfile))
+    register({"forks-then-exits": "fake_backends:ForksAChildThenExits"})
+    start = time.monotonic()
+    code, doc = report_json(capsys, "--backends", "numpy,forks-then-exits", "--timeout", "120")
+    rows = {r["backend"]: r for r in doc["runs"][0]["backends"]}
+    assert code == 1 and time.monotonic() - start < 30
+    assert "died while running it (exit status 3)" in rows["forks-then-exits"]["message"]
+    child = int(pidfile.read_text())
+    for _ in range(100):  # reaped by init shortly after its group's SIGKILL
+        if not os.path.exists(f"/proc/{child}") or " Z " in open(f"/proc/{child}/stat").read():
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError(f"the forked child {child} outlived the report")

@@ -98,3 +98,16 @@ def test_the_pytest_door_reports_a_plugin_that_exits_as_a_failure(tmp_path):
     proc = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1 and "INTERNALERROR" not in proc.stdout + proc.stderr
     assert "ExitsInInit() failed: SystemExit: 0" in proc.stdout
+
+
+def test_bench_measures_a_plugin_named_by_its_file(capsys):
+    tape = Path(__file__).parent.parent / "examples" / "tape-autodiff" / "crosscheck_tape.py"
+    code, out, _ = run(capsys, "bench", "--quick", "--time-per-size", "0", "--dtype", "float64",
+                       "--backends", f"{tape}:TapeBackend", "--format", "json")  # fmt: skip
+    rows = json.loads(out)["rows"]
+    assert code == 0 and rows and all(not r.get("skip") for r in rows[:2]), rows[:2]
+
+
+def test_conformance_names_its_own_argument_in_errors(capsys):
+    code, _, err = run(capsys, "conformance", "numpy", "numpy")
+    assert code == 2 and "NAME names a backend twice" in err and "--backends" not in err

@@ -53,6 +53,10 @@ def test_adams_loss_allowance_is_each_gradient_times_its_parameters_allowance():
     expected = sum(float(np.sum(np.abs(grads[n]) * allowance["updated"][n])) for n in after_one)
     assert allowance["loss"][1] == pytest.approx(expected, rel=1e-12)
     assert allowance["loss"][0] == 0.0
+    last = train(case).final  # after the last step: its gradient times the final allowance
+    grads = backward(case, last, forward(case, last, case.inputs, case.targets), case.targets)
+    expected = sum(float(np.sum(np.abs(grads[n]) * allowance["final"][n])) for n in last)
+    assert allowance["loss"][-1] == pytest.approx(expected, rel=1e-12)
 
 
 def test_the_batch_mean_sum_mistake_on_mse_multiplies_by_the_batch():
@@ -84,3 +88,34 @@ def test_a_mistake_of_the_learning_rate_under_adam_is_that_mistake_alone():
     wrong, expected = train_with(case, "lr_twice"), train(case.replace(learning_rate=a * a))
     for name, p in expected.final.items():
         np.testing.assert_allclose(wrong.final[name], p, rtol=1e-12)
+
+
+def test_the_default_direction_is_seed_0():
+    case = load_case("article")
+    for name, d in direction(case).items():
+        np.testing.assert_array_equal(d, direction(case, 0)[name])
+
+
+def test_fd_hvp_where_both_sides_cross_a_kink_takes_the_central_difference():
+    """Two relu units exactly at their kinks, and a direction that moves them oppositely:
+    +h sends one across, −h the other, so no side stays put — the central difference of the
+    hand-derived gradient along v, worked out here, is what fd must give."""
+    case = load_case("kink").replace(
+        layers=(2, 2, 1), weights=(np.array([[0.5, -0.5], [-0.25, 0.25]]),
+                                   np.array([[0.7], [-0.4]])),
+    )  # fmt: skip
+    v = {"W1": np.array([[1.0, -1.0], [0.0, 0.0]]), "W2": np.zeros((2, 1))}
+    params = case.parameters()
+    step = np.finfo(np.float64).eps ** (1 / 3) * max(
+        1.0, max(np.abs(p).max() for p in params.values())
+    )
+
+    def gradient_at(t):
+        moved = {n: p + t * v[n] for n, p in params.items()}
+        return backward(case, moved, forward(case, moved, case.inputs, case.targets), case.targets)
+
+    up, down = gradient_at(step), gradient_at(-step)
+    approx = hvp_by_differences(case, v)
+    for name in params:
+        np.testing.assert_allclose(approx[name], (up[name] - down[name]) / (2 * step), rtol=1e-9)
+    assert np.any(approx["W2"] != 0)

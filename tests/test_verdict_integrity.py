@@ -17,8 +17,13 @@ NOT_NUMBERS = {
 }
 
 
-@pytest.mark.parametrize("where", ["worker", "in-process"])
-@pytest.mark.parametrize("fault", list(NOT_NUMBERS))
+DOORS = [(fault, "in-process") for fault in NOT_NUMBERS] + [
+    ("complex-gradient", "worker"),
+    ("object-gradient", "worker"),  # and across the wire
+]
+
+
+@pytest.mark.parametrize(("fault", "where"), DOORS, ids=[f"{f}-{w}" for f, w in DOORS])
 def test_a_value_that_is_not_real_numbers_is_an_error_naming_it(capsys, register, fault, where):
     cls, said = NOT_NUMBERS[fault]
     register({fault: f"fake_backends:{cls}"})

@@ -6,6 +6,7 @@ import json
 import pytest
 from backprop_crosscheck.backends import backend_names, get_backend
 from backprop_crosscheck.comparisons.cli import main
+from backprop_crosscheck.comparisons.isolate import workers
 from backprop_crosscheck.comparisons.isolate.workers import Workers
 from backprop_crosscheck.comparisons.judge.judging import Check
 from backprop_crosscheck.reference import load_case, train
@@ -64,7 +65,9 @@ FAULTS = {
 
 
 @pytest.mark.parametrize("fault", FAULTS)
-def test_a_faulty_plugin_is_its_own_row_and_the_report_is_whole(capsys, fakes, fault):
+def test_a_faulty_plugin_is_its_own_row_and_the_report_is_whole(capsys, fakes, fault,
+                                                                monkeypatch):  # fmt: skip
+    monkeypatch.setattr(workers, "GRACE_S", 0.5)  # past --timeout, a deaf worker is killed
     argv = ["--backends", f"numpy,{fault},right", "--timeout", "1", "--memory-limit", "1024"]
     code, out = report(capsys, *argv)
     doc = json.loads(out)  # stdout is one JSON document, whatever the plugin printed

@@ -2,13 +2,14 @@
 exit, segfault, hang, print, allocate without bound — can end, stall or corrupt the process
 that writes the report.
 
-What ``crosscheck report`` and ``sweep`` do unless told ``--in-process``. Backends are grouped
-by the module they import (``Backend.module``; a plugin with none gets a worker of its own):
-one worker per group, kept for the whole command, so a framework is imported once however many
-cases and dtypes are checked. A group's backends run one at a time, so a crash or a hang names
-its backend; then its worker is killed and the group's next backend gets a fresh one. Workers
-of different groups run side by side. Only the reference's own backends (``numpy``, ``fd``)
-and backends that will be skipped run here. Each worker is a plain ``python -m
+What ``crosscheck report`` and ``sweep`` do unless told ``--in-process``. Each backend gets a
+worker of its own, kept for the whole command, so a framework is imported once however many
+cases and dtypes are checked; built-ins that declare ``share_worker`` share one per module
+(torch with torch-func, jax with jax-fwd). A worker's backends run one at a time, so a crash or
+a hang names its backend; then its worker is killed and the next gets a fresh one. Workers run
+side by side. What comes back is plain numbers, one answer per request (``Worker.answer``).
+Only the reference's own backends (``numpy``, ``fd``) and backends that will be skipped run
+here. Each worker is a plain ``python -m
 backprop_crosscheck.comparisons.isolate.worker`` subprocess talking over a socket pair
 (no fork: CUDA and XLA do not survive one); it is killed with its parent, and its memory is
 capped (RLIMIT_DATA).

@@ -119,3 +119,22 @@ def test_fd_hvp_where_both_sides_cross_a_kink_takes_the_central_difference():
     for name in params:
         np.testing.assert_allclose(approx[name], (up[name] - down[name]) / (2 * step), rtol=1e-9)
     assert np.any(approx["W2"] != 0)
+
+
+def test_fd_takes_the_near_kink_route_only_where_a_step_crosses_a_kink(monkeypatch):
+    """Every relu pre-activation between 0.15 and 0.7, far beyond a step of ~6e-6: central
+    differences throughout; the near-kink route (steps shrunk tenfold) never runs."""
+    import backprop_crosscheck.reference.finite_differences as fd
+
+    case = load_case("kink").replace(
+        weights=(np.array([[1.0, 0.25, 0.3], [-0.25, -0.05, 0.2]]), load_case("kink").weights[1])
+    )
+    z = forward(case, case.parameters(), case.inputs, case.targets).z[0]
+    assert np.all((z > 0.1) & (z < 1))
+
+    def never(*args):
+        raise AssertionError("the near-kink route ran where no step crosses a kink")
+
+    monkeypatch.setattr(fd, "_near_kink", never)
+    grads = fd.gradients(case, case.parameters())
+    np.testing.assert_allclose(grads["W1"], train(case).gradients["W1"], rtol=1e-6, atol=1e-8)

@@ -6,6 +6,7 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
+from backprop_crosscheck.backends.registry import printable
 from backprop_crosscheck.reference.network import forward
 from backprop_crosscheck.reference.optimizers import OPTIMIZERS, start, update
 from backprop_crosscheck.reference.training import train_loop
@@ -20,8 +21,7 @@ class LearnerBackend(Backend):
     capabilities = Capabilities(mode="yours", input_gradient=False, optimizers=OPTIMIZERS)
 
     def __init__(self, path: str):
-        self.path = str(Path(path).resolve())
-        self.name = Path(path).stem
+        self.path, self.name = str(Path(path).resolve()), printable(Path(path).stem)
 
     def function(self):
         spec = importlib.util.spec_from_file_location(f"learner_{self.name}", self.path)

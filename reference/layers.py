@@ -1,0 +1,186 @@
+"""Layers past the dense one, forward and backward by hand (NumPy only): the rows issue #26
+builds networks from. Not yet in the case-file format or the backends; each row is held to
+central differences of its own forward pass (tests/test_layers_reference.py).
+
+Every row is a pair: ``forward(x, params) -> (y, saved)`` and ``backward(dy, saved, params) ->
+(dx, {name: dE/dname})`` — the VJP: given dE/dy, the chain rule's factors for dE/dx and for
+each parameter, one per line, with the derivation beside it. Images are NCHW (samples,
+channels, height, width), as torch and cuDNN lay them out.
+"""
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+
+def _windows(x, kh: int, kw: int, stride: int):
+    """Every kh×kw window of x (N, C, H, W) at the stride: (N, C, Ho, Wo, kh, kw), a view."""
+    return sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::stride, ::stride]
+
+
+def _scatter_windows(dwin, shape, stride: int):
+    """The adjoint of _windows: each window's gradient added back where it was read from (a
+    pixel in two windows gets both): (N, C, Ho, Wo, kh, kw) -> (N, C, H, W)."""
+    dx = np.zeros(shape, dtype=dwin.dtype)
+    _, _, ho, wo, kh, kw = dwin.shape
+    for i in range(kh):
+        for j in range(kw):
+            dx[:, :, i : i + stride * ho : stride, j : j + stride * wo : stride] += dwin[..., i, j]
+    return dx
+
+
+# --- conv2d: cross-correlation, as every engine computes it --------------------------------
+#   y[n, f, a, b] = Σ_c Σ_i Σ_j x_pad[n, c, s·a + i, s·b + j] · K[f, c, i, j] + bias[f]
+
+
+def conv2d_forward(x, params, stride: int = 1, padding: int = 0):
+    p = padding
+    x_pad = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    kernel = params["kernel"]
+    win = _windows(x_pad, kernel.shape[2], kernel.shape[3], stride)  # (N, C, Ho, Wo, kh, kw)
+    y = np.einsum("ncabij,fcij->nfab", win, kernel) + params["bias"][None, :, None, None]
+    return y, (x_pad.shape, win, stride, p)
+
+
+def conv2d_backward(dy, saved, params):
+    shape, win, stride, p = saved
+    kernel = params["kernel"]
+    d_kernel = np.einsum("nfab,ncabij->fcij", dy, win)  # dy/dK[f,c,i,j] = x_pad[n,c,s·a+i,s·b+j]
+    d_bias = dy.sum(axis=(0, 2, 3))  # dy/dbias[f] = 1 at every position
+    d_win = np.einsum("nfab,fcij->ncabij", dy, kernel)  # dy/dx_pad (per window) = K[f,c,i,j]
+    # each window's share added back where it came from: correlation of dy with the flipped
+    # kernel, the "full" convolution
+    dx_pad = _scatter_windows(d_win, shape, stride)
+    dx = dx_pad[:, :, p : shape[2] - p, p : shape[3] - p]  # the padding has no gradient
+    return dx, {"kernel": d_kernel, "bias": d_bias}
+
+
+# --- max_pool2d: the gradient goes to the window's maximum ---------------------------------
+# Ties: to the first maximum in the window's row-major order (torch's CPU kernel keeps the
+# first, `val > maxval`; XLA's select_and_scatter with `ge` keeps the selected first one).
+
+
+def max_pool2d_forward(x, params, size: int = 2, stride: int = 2):
+    win = _windows(x, size, size, stride)
+    flat = win.reshape(*win.shape[:4], -1)
+    first = flat.argmax(axis=-1)  # argmax: the first of equal maxima
+    y = np.take_along_axis(flat, first[..., None], -1)[..., 0]
+    return y, (x.shape, first, win.shape, stride)
+
+
+def max_pool2d_backward(dy, saved, params):
+    shape, first, win_shape, stride = saved
+    d_flat = np.zeros((*win_shape[:4], win_shape[4] * win_shape[5]), dtype=dy.dtype)
+    np.put_along_axis(d_flat, first[..., None], dy[..., None], -1)  # dy/dx = 1 at the max only
+    return _scatter_windows(d_flat.reshape(win_shape), shape, stride), {}
+
+
+# --- avg_pool2d: each of the window's k² inputs gets 1/k² of it ------------------------------
+
+
+def avg_pool2d_forward(x, params, size: int = 2, stride: int = 2):
+    win = _windows(x, size, size, stride)
+    return win.mean(axis=(-2, -1)), (x.shape, win.shape, stride)
+
+
+def avg_pool2d_backward(dy, saved, params):
+    shape, win_shape, stride = saved
+    k2 = win_shape[4] * win_shape[5]
+    d_win = np.broadcast_to((dy / k2)[..., None, None], win_shape)  # dy/dx = 1/k² in the window
+    return _scatter_windows(d_win, shape, stride), {}
+
+
+# --- flatten ---------------------------------------------------------------------------------
+
+
+def flatten_forward(x, params):
+    return x.reshape(x.shape[0], -1), x.shape
+
+
+def flatten_backward(dy, saved, params):
+    return dy.reshape(saved), {}  # a reshape: every entry's gradient is its own
+
+
+# --- normalization: batch_norm (over the batch) and layer_norm (over a sample's features) ---
+#   μ = mean(x), σ² = mean((x − μ)²) (biased, as training mode uses), x̂ = (x − μ)/√(σ² + ε),
+#   y = γ·x̂ + β — the backward runs through μ and σ², not around them.
+
+
+def _normalize(x, gamma, beta, axes, eps):
+    mu = x.mean(axis=axes, keepdims=True)
+    var = ((x - mu) ** 2).mean(axis=axes, keepdims=True)
+    xhat = (x - mu) / np.sqrt(var + eps)
+    return gamma * xhat + beta, (x, mu, var, xhat, axes, eps)
+
+
+def _normalize_backward(dy, saved, gamma, param_axes):
+    x, mu, var, xhat, axes, eps = saved
+    m = np.prod([x.shape[a] for a in axes])
+    d_gamma = (dy * xhat).sum(axis=param_axes)  # dy/dγ = x̂
+    d_beta = dy.sum(axis=param_axes)  # dy/dβ = 1
+    d_xhat = dy * gamma  # dy/dx̂ = γ
+    inv = 1 / np.sqrt(var + eps)
+    d_var = np.sum(d_xhat * (x - mu) * -0.5 * inv**3, axis=axes, keepdims=True)  # dx̂/dσ²
+    d_mu = np.sum(-d_xhat * inv, axis=axes, keepdims=True) + d_var * np.mean(
+        -2 * (x - mu), axis=axes, keepdims=True
+    )  # dx̂/dμ directly, and through σ² (dσ²/dμ = mean(−2(x − μ)), zero here but written)
+    dx = d_xhat * inv + d_var * 2 * (x - mu) / m + d_mu / m  # dx̂/dx, dσ²/dx, dμ/dx = 1/m
+    return dx, {"gamma": d_gamma, "beta": d_beta}
+
+
+def batch_norm_forward(x, params, eps: float = 1e-5):
+    axes = (0,) if x.ndim == 2 else (0, 2, 3)  # per feature, or per channel of an image
+    shape = (1, -1) if x.ndim == 2 else (1, -1, 1, 1)
+    gamma, beta = params["gamma"].reshape(shape), params["beta"].reshape(shape)
+    return _normalize(x, gamma, beta, axes, eps)
+
+
+def batch_norm_backward(dy, saved, params):
+    axes = saved[4]
+    shape = (1, -1) if len(axes) == 1 else (1, -1, 1, 1)
+    return _normalize_backward(dy, saved, params["gamma"].reshape(shape), axes)
+
+
+def layer_norm_forward(x, params, eps: float = 1e-5):
+    return _normalize(x, params["gamma"], params["beta"], (-1,), eps)
+
+
+def layer_norm_backward(dy, saved, params):
+    return _normalize_backward(dy, saved, params["gamma"], tuple(range(dy.ndim - 1)))
+
+
+# --- dropout with a given mask (inverted: kept entries scaled by 1/(1 − p)) ---------------
+
+
+def dropout_forward(x, params, mask, p: float):
+    return x * mask / (1 - p), (mask, p)
+
+
+def dropout_backward(dy, saved, params):
+    mask, p = saved
+    return dy * mask / (1 - p), {}  # dy/dx = mask/(1 − p): the rescale is in the backward too
+
+
+# --- embedding: rows of a table by index; its gradient a scatter-add ----------------------
+
+
+def embedding_forward(indices, params):
+    return params["table"][indices], indices
+
+
+def embedding_backward(dy, saved, params):
+    d_table = np.zeros_like(params["table"])
+    np.add.at(d_table, saved, dy)  # a row picked twice gets both gradients (added, not kept)
+    return None, {"table": d_table}  # integer inputs: no gradient
+
+
+# --- residual: y = x + block(x) -------------------------------------------------------------
+
+
+def residual_forward(x, params, block_forward):
+    out, saved = block_forward(x, params)
+    return x + out, saved
+
+
+def residual_backward(dy, saved, params, block_backward):
+    d_block, grads = block_backward(dy, saved, params)
+    return dy + d_block, grads  # dy/dx = 1 (the identity path) + d block/dx

@@ -7,12 +7,17 @@ what came back, or why nothing did. It judges nothing — that is comparisons.ju
 parent process. Inside a worker process this is what runs; with ``--in-process`` it runs here.
 """
 
+import os
+import sysconfig
 import traceback
 from dataclasses import dataclass
 
 from backprop_crosscheck.backends.interface import Backend, BackendUnavailable
 from backprop_crosscheck.comparisons.isolate.guard import TimedOut, captured_output, time_limit
 from backprop_crosscheck.comparisons.isolate.wire import plain
+
+import backprop_crosscheck
+from backprop_crosscheck import backends, comparisons, reference
 
 ORDERS = {1: "result", 2: "H·v"}
 
@@ -70,8 +75,8 @@ def attempt(backend: Backend, check, order: int = 1, died: str | None = None) ->
     except BaseException as e:  # noqa: BLE001 - SystemExit too: one backend's error, never ours
         raised = "raised" if order == 1 else "H·v raised"
         text = captured.text if captured is not None else ""
-        return Attempt("error", f"{raised} {type(e).__name__}: {one_line(e)}", None, text,
-                       last_frames(e))  # fmt: skip
+        return Attempt("error", f"{raised} {type(e).__name__}: {one_line(e)}{their_line(e)}",
+                       None, text, last_frames(e))  # fmt: skip
     try:
         return Attempt("answered", "", plain(value), captured.text)
     except Exception as e:  # noqa: BLE001 - a value whose own methods raise
@@ -107,6 +112,23 @@ def last_frames(e: BaseException, frames: int = 4) -> str:
     """The end of the exception's traceback: where in the backend's code it raised."""
     stack = traceback.extract_tb(e.__traceback__)[-frames:]
     return "".join(traceback.format_list(stack)) + f"{type(e).__name__}: {e}"
+
+
+# the harness's own folders (reference/, backends/, comparisons/, the package), and Python's
+HARNESS = tuple(os.path.dirname(os.path.abspath(m.__file__)) + os.sep for m in (
+    backprop_crosscheck, reference, backends, comparisons))  # fmt: skip
+INSTALLED = tuple({sysconfig.get_path(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")})
+
+
+def their_line(e: BaseException) -> str:
+    """Where in the user's own file it raised — a learner's function, a plugin's adapter: the
+    last frame that is neither the harness's nor an installed package's — as
+    ' (at mine.py:3: return 1 / 0)'; '' when there is none."""
+    for frame in reversed(traceback.extract_tb(e.__traceback__)):
+        path = os.path.abspath(frame.filename)
+        if not path.startswith((*HARNESS, *INSTALLED)) and os.path.isfile(path):
+            return f" (at {os.path.basename(path)}:{frame.lineno}: {(frame.line or '').strip()})"
+    return ""
 
 
 def one_line(e: BaseException) -> str:

@@ -112,3 +112,20 @@ def test_bench_measures_a_plugin_named_by_its_file(capsys):
 def test_conformance_names_its_own_argument_in_errors(capsys):
     code, _, err = run(capsys, "conformance", "numpy", "numpy")
     assert code == 2 and "NAME names a backend twice" in err and "--backends" not in err
+
+
+def test_both_doors_name_a_plugin_by_its_name_in_ids_and_expected_failures(tmp_path):
+    """`pytest --crosscheck-backend path.py:Class` ids say the backend's name, as the command
+    line's check ids do — so one expected-failure file serves both doors — and hold no '/'."""
+    import subprocess
+    import sys
+
+    xfail = tmp_path / "xfail.toml"
+    xfail.write_text('[[xfail]]\ncheck = "gradients[OffW3-article-*]"\nreason = "by design"\n')
+    fakes = Path(__file__).parent / "fake_backends.py"
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+            "--crosscheck-backend", f"{fakes}:OffW3", "--crosscheck-cases", "0",
+            "--crosscheck-xfail", str(xfail), "-k", "gradients and article", "-rx"]  # fmt: skip
+    proc = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert "XFAIL ::test_gradients[OffW3-article-float64]" in proc.stdout, proc.stdout
+    assert proc.returncode == 0

@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 DEV    := $(VENV)/.dev-installed
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: setup test test-numpy-only report lint clean
+.PHONY: setup test test-numpy-only report lint dist clean
 
 setup: $(STAMP)
 
@@ -34,9 +34,15 @@ test-numpy-only: $(DEV)
 report: $(STAMP)
 	$(BIN)/crosscheck report
 
+# the sdist and the wheel in dist/, checked as PyPI would check them (docs/release.md)
+dist: $(DEV)
+	rm -rf dist
+	$(BIN)/python -m build --sdist --wheel --outdir dist .
+	$(BIN)/twine check --strict dist/*
+
 lint: $(DEV)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) .tox .pytest_cache .hypothesis
+	rm -rf $(VENV) .tox .pytest_cache .hypothesis dist

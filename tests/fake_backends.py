@@ -356,3 +356,19 @@ class ForksAChildThenExits(_Reference):
         while not os.path.getsize(os.environ["CROSSCHECK_TEST_PIDFILE"]):
             time.sleep(0.01)
         os._exit(3)
+
+
+class ConfiguresItsProcess(_Reference):
+    """Right numbers, and a process-wide change as it runs (numpy.exp replaced), as a
+    framework's global switch would be: another backend of the same module must not see it."""
+
+    module = "json"
+
+    def run(self, case, dtype, device="cpu"):
+        result = super().run(case, dtype, device)
+        np.exp = lambda z, *a, **k: np.ones_like(z)
+        return result
+
+
+class SameModule(_Reference):
+    module = "json"  # declares the same module as ConfiguresItsProcess, shares nothing

@@ -102,3 +102,14 @@ def test_a_worker_that_exits_while_its_child_holds_the_socket_is_seen_at_once(
         time.sleep(0.05)
     else:
         raise AssertionError(f"the forked child {child} outlived the report")
+
+
+def test_two_plugins_of_one_module_do_not_share_a_process(capsys, register):
+    """The first changes its process (numpy.exp replaced); the second, on a case whose softmax
+    and gelu need exp, still computes in a clean process: one worker per backend unless a
+    built-in says it may share."""
+    register({"configures": "fake_backends:ConfiguresItsProcess",
+              "same": "fake_backends:SameModule"})  # fmt: skip
+    code, doc = report_json(capsys, "classification", "--backends", "numpy,configures,same")
+    rows = {r["backend"]: r["status"] for r in doc["runs"][0]["backends"]}
+    assert code == 0 and rows == {"numpy": "pass", "configures": "pass", "same": "pass"}

@@ -372,3 +372,19 @@ class ConfiguresItsProcess(_Reference):
 
 class SameModule(_Reference):
     module = "json"  # declares the same module as ConfiguresItsProcess, shares nothing
+
+
+class ForksAChildThenHangs(ForksAChildThenExits):
+    """As ForksAChildThenExits, but the worker hangs instead of exiting: crosscheck is killed
+    meanwhile, and the child must die with the worker's group."""
+
+    def run(self, case, dtype, device="cpu"):
+        import os
+        import time
+
+        if os.fork() == 0:
+            with open(os.environ["CROSSCHECK_TEST_PIDFILE"], "w") as f:
+                f.write(str(os.getpid()))
+            time.sleep(600)
+            os._exit(0)
+        time.sleep(600)

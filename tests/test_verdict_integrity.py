@@ -113,3 +113,45 @@ def test_two_plugins_of_one_module_do_not_share_a_process(capsys, register):
     code, doc = report_json(capsys, "classification", "--backends", "numpy,configures,same")
     rows = {r["backend"]: r["status"] for r in doc["runs"][0]["backends"]}
     assert code == 0 and rows == {"numpy": "pass", "configures": "pass", "same": "pass"}
+
+
+HANGING_FORK = """
+import importlib.metadata, sys
+from backprop_crosscheck.backends import registry
+from backprop_crosscheck.comparisons.cli import main
+point = importlib.metadata.EntryPoint("forks", "fake_backends:ForksAChildThenHangs",
+                                      registry.ENTRY_POINT_GROUP)
+registry.importlib.metadata.entry_points = lambda group: [point]
+sys.exit(main(["report", "--backends", "numpy,forks"]))
+"""
+
+
+def test_a_child_forked_by_a_backend_dies_when_crosscheck_is_killed(tmp_path):
+    """SIGKILL to crosscheck while its worker hangs and a child the backend forked sleeps: the
+    worker takes its whole group down with it, the child too."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    pidfile = tmp_path / "child.pid"
+    pidfile.write_text("")
+    env = {**os.environ, "CROSSCHECK_TEST_PIDFILE": str(pidfile),
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])}  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-c", HANGING_FORK], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    for _ in range(300):
+        if pidfile.read_text():
+            break
+        time.sleep(0.05)
+    child = int(pidfile.read_text())
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    for _ in range(100):
+        if not os.path.exists(f"/proc/{child}") or " Z " in Path(f"/proc/{child}/stat").read_text():
+            return
+        time.sleep(0.05)
+    os.kill(child, signal.SIGKILL)
+    raise AssertionError(f"the forked child {child} outlived crosscheck")

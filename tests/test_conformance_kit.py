@@ -140,3 +140,14 @@ def test_expected_failure_patterns_match_without_backtracking_and_stale_ones_are
     warned = [line for line in err.splitlines() if "warning" in line]
     assert len(warned) == 1 and "warning: 20,001 expected failures of" in warned[0]
     assert "'gradients[nope-3-float64]' and 19,996 more" in warned[0]
+
+
+def test_conformance_takes_case_files_and_names_them_by_their_name(capsys):
+    """`--cases N FILE …`: the file's case is run with every check, its ids by its name."""
+    momentum = Path(__file__).parent / "cases" / "momentum.toml"
+    code = main(["conformance", "numpy", "--cases", "0", str(momentum), "--dtype", "float64",
+                 "--format", "json"])  # fmt: skip
+    doc = json.loads(capsys.readouterr().out)
+    ids = {r["id"] for r in doc["results"]}
+    assert code == 0 and "gradients[numpy-momentum-float64]" in ids
+    assert not any("/" in i for i in ids)

@@ -225,7 +225,13 @@ def cmd_conformance(plan: Plan, args) -> int:
     from backprop_crosscheck.comparisons.report.progress import Progress
 
     xfail = load_xfail(args.xfail) if args.xfail else []
-    cases = case_names(args.cases, args.seed)
+    counts = [c for c in args.cases if isinstance(c, int)]
+    if len(counts) > 1:
+        raise UsageError("crosscheck conformance: --cases: one number of random cases, at most")
+    files = [c for c in args.cases if isinstance(c, str)]
+    for path in files:  # a bad case file is one line, exit 2, before anything runs
+        load_case(path)
+    cases = case_names(counts[0] if counts else 0, args.seed) + files
     progress = Progress(len(plan.backends) * len(cases) * len(plan.dtypes), "conformance", "runs")
     records = run_conformance(plan.backends, cases, plan.dtypes, xfail, plan.timeout,
                               plan.memory_mib, plan.in_process, progress)  # fmt: skip

@@ -36,8 +36,11 @@ def whole_number_from(minimum: int):
 positive_int, whole_number = whole_number_from(1), whole_number_from(0)
 
 
-def case_count(text: str) -> int:
-    """How many random cases the conformance kit runs: 0 to 10,000 (each is every check)."""
+def case_count(text: str) -> int | str:
+    """How many random cases the conformance kit runs: 0 to 10,000 (each is every check) — or
+    a case file (.toml) to run as well."""
+    if text.lower().endswith(".toml"):
+        return text
     value = whole_number(text)
     if value > 10_000:
         raise argparse.ArgumentTypeError(f"must be at most 10,000, got {text!r}")
@@ -209,8 +212,11 @@ def add_conformance(sub) -> None:
     kit.add_argument(
         "--cases",
         type=case_count,
-        default=6,
-        help="random cases besides the built-in ones (default 6)",
+        nargs="+",
+        default=[6],
+        metavar="N|FILE",
+        help="random cases besides the built-in ones (default 6), and case files (.toml) to "
+        "run as well",
     )
     kit.add_argument(
         "--seed", type=whole_number, default=0, help="the first random shape family (default 0)"

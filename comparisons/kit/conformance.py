@@ -179,7 +179,12 @@ def relu_near_kink(case) -> bool:
 
 
 def check_id(check: str, backend: str, case_name: str, dtype: str) -> str:
-    return f"{check}[{backend}-{case_name}-{dtype}]"
+    """``gradients[torch-article-float32]``: a case file's own name, never its path."""
+    return f"{check}[{backend}-{case_label(case_name)}-{dtype}]"
+
+
+def case_label(case_name: str) -> str:
+    return case_named(case_name).name if case_name.lower().endswith(".toml") else case_name
 
 
 def load_xfail(path: str) -> "Expected":

@@ -7,6 +7,7 @@ from backprop_crosscheck.comparisons.kit.conformance import (
     Outcome,
     applies,
     ask,
+    case_label,
     check_id,
     evaluate,
     expected,
@@ -28,7 +29,7 @@ def run_conformance(backends, cases, dtypes, xfail, timeout, memory_mib=0, in_pr
                 if applies(check, case, dtype):
                     identifier = check_id(check, backend.name, case, dtype)
                     outcome = expected(outcomes[check], identifier, xfail)
-                    records.append(Record(backend.name, check, case, dtype, outcome))
+                    records.append(Record(backend.name, check, case_label(case), dtype, outcome))
             if progress:
                 progress.update(done, f"{backend.name} {case} {dtype}")
     return records

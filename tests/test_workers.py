@@ -132,3 +132,36 @@ def test_sweep_counts_a_crash_as_an_error_and_goes_on(capsys, fakes, tmp_path):
         "random-2.7 segfault float64: its worker process (backend segfault) died while running it"
         in out
     )
+
+
+def test_stop_from_two_threads_at_once_closes_each_descriptor_once():
+    # a sweep's Ctrl-C stops every shard's worker while the shard's own thread stops it too;
+    # a descriptor closed twice can be one another thread has just been given (CI saw EBADF)
+    import threading
+    import time
+
+    worker = workers.Worker("two stops", memory_mib=0)
+    closes, close = [], worker.conn.close
+
+    def slow_close():  # widen the window between "still open?" and "closed"
+        closes.append(threading.get_ident())
+        time.sleep(0.05)
+        close()
+
+    worker.conn.close = slow_close
+    gate, errors = threading.Barrier(4), []
+
+    def stop():
+        gate.wait()
+        try:
+            worker.stop()
+        except Exception as e:  # noqa: BLE001 - the failure this test looks for
+            errors.append(e)
+
+    threads = [threading.Thread(target=stop) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert (errors, len(closes)) == ([], 1)
+    assert worker.process.returncode is not None

@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from multiprocessing.connection import Connection, wait
 
@@ -75,6 +76,8 @@ class Worker:
         self.exited = process_fd(self.process.pid)  # readable once it exits (None: no pidfd)
         self.job = None  # (index, deadline) of the backend it is running
         self.sent, self.waiting_for = {}, None  # request id -> job; the one it must answer
+        self._stopping = threading.Lock()  # a sweep's Ctrl-C and its shard's thread both stop it
+        self.stopped = False
 
     def ask(self, function, args: tuple, job=None) -> None:
         ident = len(self.sent) + 1
@@ -111,15 +114,21 @@ class Worker:
         return message.get("answer")
 
     def stop(self) -> None:
-        """Kill its whole process group (a child it forked too), then reap it. Twice is once."""
-        with contextlib.suppress(OSError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-        self.conn.close()
-        self.output.close()
-        if self.exited is not None:
-            os.close(self.exited)
-            self.exited = None
+        """Kill its whole process group (a child it forked too), then reap it. Twice is once,
+        also from two threads at the same time (closing a descriptor twice could close one
+        that another thread has just opened)."""
+        with self._stopping:
+            if self.stopped:
+                return
+            self.stopped = True
+            with contextlib.suppress(OSError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+            self.conn.close()
+            self.output.close()
+            if self.exited is not None:
+                os.close(self.exited)
+                self.exited = None
 
     def why_dead(self) -> str:
         """Its exit, and the tail of what it printed, as one line."""

@@ -3,16 +3,19 @@ a witness that shares no code path with the hand-derived backward pass."""
 
 import numpy as np
 from backprop_crosscheck.reference.finite_differences import (
+    OnKink,
     descend,
     hvp_by_differences,
     train_by_differences,
 )
 from backprop_crosscheck.reference.optimizers import OPTIMIZERS, start
+from backprop_crosscheck.reference.stack import KINDS
 
-from backprop_crosscheck import Backend, Capabilities
+from backprop_crosscheck import Backend, BackendUnavailable, Capabilities
 
 
 class FiniteDifferenceBackend(Backend):
+    layer_kinds = KINDS  # reference/stack.py: every layer by hand
     name = "fd"
     distribution = "numpy"
     install_hint = "pip install numpy"
@@ -27,7 +30,10 @@ class FiniteDifferenceBackend(Backend):
     )
 
     def run(self, case, dtype, device="cpu"):
-        return train_by_differences(case, dtype)
+        try:
+            return train_by_differences(case, dtype)
+        except OnKink as e:  # a max-pool tie: a convention, which no difference measures
+            raise BackendUnavailable(f"fd: {e}") from None
 
     def hvp(self, case, v, dtype, device="cpu"):
         return {n: h.astype(dtype) for n, h in hvp_by_differences(case, v).items()}

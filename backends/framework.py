@@ -9,14 +9,16 @@ import contextlib
 from abc import abstractmethod
 
 import numpy as np
+from backprop_crosscheck.backends.engine_layers import EngineLayers, stack_key
 from backprop_crosscheck.backends.interface import COMPILED, Backend
 from backprop_crosscheck.reference.activations import gelu_tanh, sigmoid
 from backprop_crosscheck.reference.case import Case
 from backprop_crosscheck.reference.result import Result
+from backprop_crosscheck.reference.stack import KINDS
 from backprop_crosscheck.reference.training import train_loop
 
 
-class EngineNetwork:
+class EngineNetwork(EngineLayers):
     """The network and its loss, written once with an engine's array namespace ``xp`` (and
     ``nn`` where sigmoid and relu live if not in ``xp``): its own functions where it has them
     (``acts``, ``losses``), else written with ``xp``."""
@@ -64,6 +66,8 @@ class EngineNetwork:
         """The network's loss, written once with the framework's own operations; each layer's
         (z, a) is left in ``self.trace`` for an engine that can report the backward chain."""
         a, self.trace = X, []
+        if case.stack:  # a layer stack: its layers in the engine's own ops (engine_layers.py)
+            return self.criterion(case.loss)(self.stack_output(case, params, X), Y)
         for layer, act in enumerate(case.activations, start=1):
             z = a @ params[f"W{layer}"]
             if f"b{layer}" in params:
@@ -113,7 +117,7 @@ class EngineDerivatives:
         if self.jit is None:
             return function
         key = (type(self), what, case.activations, case.loss, case.biases is None,
-               case.leaky_slope)  # fmt: skip
+               case.leaky_slope, stack_key(case) if case.stack else None)  # fmt: skip
         if what in ("step", "optimize"):  # the loss, its JVP and H·v know nothing of updates
             key += (case.frozen, case.optimizer.structure())
         if key not in COMPILED:
@@ -174,6 +178,8 @@ class FrameworkBackend(EngineNetwork, EngineDerivatives, Backend):
     transforms. It implements ``tensor`` and ``loss_and_grads``, declares ``conventions`` and
     may give ``optimizer`` (its own momentum and Adam), ``update`` (in place), ``scope`` (a
     dtype/device context: JAX's x64 switch) and ``untracked`` (no tape: torch.no_grad)."""
+
+    layer_kinds = KINDS  # every layer: the engine's own op (layer_ops) or written with xp
 
     def setup(self, dtype: str, device: str) -> None:
         """Import the framework and prepare dtype/device; raise BackendUnavailable if needed."""
@@ -269,9 +275,12 @@ class FrameworkBackend(EngineNetwork, EngineDerivatives, Backend):
         """Inside the scope: set up, then the case's parameters, inputs and targets as this
         engine's tensors."""
         self.setup(dtype, device)
+        self.placed = (dtype, device)
         params = {n: self.tensor(p, dtype, device) for n, p in case.parameters().items()}
-        X, Y = self.tensor(case.inputs, dtype, device), self.tensor(case.targets, dtype, device)
-        return params, X, Y
+        X, Y = case.inputs, self.tensor(case.targets, dtype, device)
+        if case.takes_indices:  # the indices aside; X a placeholder (EngineLayers.stack_output)
+            self.indices, X = self.index_tensor(X, device), np.zeros(())
+        return params, self.tensor(X, dtype, device), Y
 
     def run(self, case: Case, dtype: str, device: str = "cpu") -> Result:
         with self.scope(dtype, device):
@@ -279,7 +288,10 @@ class FrameworkBackend(EngineNetwork, EngineDerivatives, Backend):
             step = self.stepping(case, params)
 
             def one_step(params, state):
-                return *step(params, X, Y), state
+                loss, grads, params = step(params, X, Y)
+                if case.takes_indices:  # no dE/dX for token indices
+                    grads = {n: g for n, g in grads.items() if n != "X"}
+                return loss, grads, params, state
 
             def chain():
                 found = self.intermediates()

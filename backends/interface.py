@@ -11,8 +11,10 @@ import importlib.util
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
+from backprop_crosscheck.reference.activations import ACTIVATIONS
 from backprop_crosscheck.reference.case import Case
 from backprop_crosscheck.reference.result import Result
+from backprop_crosscheck.reference.stack import walk
 
 DTYPES = ("float64", "float32")
 COMPILED = {}  # FrameworkBackend.compile's programs, per engine, purpose and architecture
@@ -60,6 +62,10 @@ class Capabilities:
     # The update rules its own optimizer runs (reference/optimizers.py): plain SGD unless it
     # declares more; a momentum or Adam case is n/a for a backend without them.
     optimizers: tuple[str, ...] = ("sgd",)
+    # The layer kinds of a layer-stack case (reference/stack.py) it runs; None: its class's
+    # (every kind for a FrameworkBackend — its engine's own ops, else written with its array
+    # namespace — none for a plain Backend, which runs dense networks only).
+    layers: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,7 @@ class Backend(ABC):
     install_hint: str = ""
     capabilities: Capabilities = Capabilities()
     conventions: tuple[Convention, ...] = ()  # its own optimizer's, where frameworks differ
+    layer_kinds: tuple[str, ...] = ()  # a layer stack's kinds, unless its capabilities say
     # may it share a worker process with the other backends of its module? (built-ins whose
     # framework configures nothing process-wide); else it gets a worker of its own
     share_worker: bool = False
@@ -135,8 +142,15 @@ class Backend(ABC):
         """Why this backend cannot run this case at all (an activation or optimizer it lacks,
         an optimizer convention its framework does not follow), or None."""
         caps = self.capabilities
+        used = [layer.kind for layer in walk(case.stack)]
+        if case.stack:
+            kinds = self.layer_kinds if caps.layers is None else caps.layers
+            missing = sorted({k for k in used if k not in ACTIVATIONS} - set(kinds))
+            if missing:
+                runs = f"it runs {', '.join(kinds)}" if kinds else "it runs dense networks only"
+                return f"{self.name} has no {', '.join(missing)} layer ({runs})"
         asked = (
-            (caps.activations, case.activations),
+            (caps.activations, case.activations + tuple(k for k in used if k in ACTIVATIONS)),
             (caps.losses, (case.loss,)),
             (caps.optimizers, (case.optimizer.name,)),
         )

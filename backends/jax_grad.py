@@ -6,6 +6,7 @@ import contextlib
 import warnings
 
 import numpy as np
+from backprop_crosscheck.backends.jax_layers import jax_layers
 from backprop_crosscheck.backends.optax_optim import optax_optimizer
 from backprop_crosscheck.reference.optimizers import OPTIMIZERS
 
@@ -50,6 +51,7 @@ class JaxBackend(FrameworkBackend):
             "binary_cross_entropy": lambda z, t: -jnp.mean(t * nn.log_sigmoid(z)
                                                            + (1 - t) * nn.log_sigmoid(-z)),
         }  # fmt: skip
+        self.layer_ops = jax_layers(jax)
         platform = "gpu" if device == "cuda" else "cpu"
         try:
             self.device = jax.devices(platform)[0]

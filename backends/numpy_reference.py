@@ -2,14 +2,16 @@
 
 import numpy as np
 from backprop_crosscheck.reference import train
-from backprop_crosscheck.reference.hvp import hvp
+from backprop_crosscheck.reference.hvp import NO_STACK_HVP, hvp
 from backprop_crosscheck.reference.network import step
 from backprop_crosscheck.reference.optimizers import OPTIMIZERS, start
+from backprop_crosscheck.reference.stack import KINDS
 
-from backprop_crosscheck import Backend, Capabilities
+from backprop_crosscheck import Backend, BackendUnavailable, Capabilities
 
 
 class NumpyBackend(Backend):
+    layer_kinds = KINDS  # reference/stack.py: every layer by hand
     name = "numpy"
     distribution = "numpy"
     install_hint = "pip install numpy"
@@ -32,4 +34,6 @@ class NumpyBackend(Backend):
         return one_step
 
     def hvp(self, case, v, dtype, device="cpu"):
+        if case.stack:
+            raise BackendUnavailable(f"numpy: {NO_STACK_HVP}")
         return hvp(case, v, dtype=np.dtype(dtype))

@@ -9,7 +9,8 @@ from backprop_crosscheck import Capabilities, Convention, FrameworkBackend
 class TensorFlowBackend(FrameworkBackend):
     name, module, install_hint = "tensorflow", "tensorflow", "pip install tensorflow-cpu"
     distribution = ("tensorflow-cpu", "tensorflow")
-    capabilities = Capabilities(mode="reverse", optimizers=OPTIMIZERS)  # Keras's optimizers
+    # Keras's optimizers; no layer stacks until tf.nn's ops are written and run in CI
+    capabilities = Capabilities(mode="reverse", optimizers=OPTIMIZERS, layers=())
     conventions = (
         Convention("momentum", "dampening", (0.0,),
                    "Keras's SGD has no dampening (keras/src/optimizers/sgd.py)"),

@@ -1,5 +1,6 @@
 """`torch`: PyTorch autograd — ``loss.backward()``, the update in place under no_grad()."""
 
+from backprop_crosscheck.backends.torch_layers import torch_layers
 from backprop_crosscheck.backends.torch_optim import torch_optimizer
 from backprop_crosscheck.reference.optimizers import OPTIMIZERS
 
@@ -22,7 +23,7 @@ class TorchBackend(FrameworkBackend):
         import torch
 
         self.torch = self.xp = self.nn = torch  # torch.tanh, torch.sigmoid, torch.relu, torch.sum
-        F = torch.nn.functional  # F.softplus returns z itself above z = 20 (its threshold)
+        F, self.layer_ops = torch.nn.functional, torch_layers(torch)  # F.softplus: z past 20
         self.acts = {"leaky_relu": F.leaky_relu, "softplus": F.softplus, "gelu": F.gelu,
                      "gelu_tanh": lambda z: F.gelu(z, approximate="tanh")}  # fmt: skip
         self.losses = {"softmax_cross_entropy": F.cross_entropy,  # one-hot rows as probabilities
@@ -51,7 +52,7 @@ class TorchBackend(FrameworkBackend):
         return loss.detach(), grads
 
     def intermediates(self):
-        return self.chain
+        return self.chain or None  # a layer stack keeps no δ chain
 
     def update(self, params, grads, lr, frozen):
         with self.torch.no_grad():  # in place, as a torch training loop does
@@ -75,6 +76,5 @@ class TorchBackend(FrameworkBackend):
         leaves = [p.requires_grad_(True) for p in params.values()]
         grads = self.torch.autograd.grad(self.loss(case, params, X, Y), leaves, create_graph=True)
         dot = sum((g * tangents[n]).sum() for g, n in zip(grads, params, strict=True))
-        hv = self.torch.autograd.grad(dot, leaves, allow_unused=True)
-        return {n: self.torch.zeros_like(p) if h is None else h.detach()
-                for (n, p), h in zip(params.items(), hv, strict=True)}  # fmt: skip
+        hv = self.torch.autograd.grad(dot, leaves, materialize_grads=True)  # 0, never None
+        return {n: h.detach() for n, h in zip(params, hv, strict=True)}

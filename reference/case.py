@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from backprop_crosscheck.reference.optimizers import Optimizer
+from backprop_crosscheck.reference.stack import initial_parameters, parameter_names, takes_indices
 
 
 class CaseError(ValueError):
@@ -32,6 +33,8 @@ class Case:
     aliases: Mapping[str, str] = dataclasses.field(default_factory=dict)  # "w1" -> "W1[0,0]"
     leaky_slope: float = 0.01  # leaky_relu's slope for z < 0 (activations.LEAKY_SLOPE)
     optimizer: Optimizer = Optimizer()  # the update rule: plain SGD (the article's) by default
+    # a layer-stack network (reference/stack.py) in place of layers/activations/weights/biases
+    stack: tuple = ()
     description: str = ""
     source: str = "<built-in>"  # where the case came from, for messages
 
@@ -40,12 +43,19 @@ class Case:
             a.setflags(write=False)
 
     @property
+    def takes_indices(self) -> bool:
+        """Whether its inputs are token indices (an embedding first): no dE/dX then."""
+        return takes_indices(self.stack)
+
+    @property
     def depth(self) -> int:
         """Number of weight layers."""
         return len(self.weights)
 
     @property
     def parameter_names(self) -> tuple[str, ...]:
+        if self.stack:
+            return tuple(parameter_names(self.stack))
         names = []
         for layer in range(1, self.depth + 1):
             names.append(f"W{layer}")
@@ -59,6 +69,9 @@ class Case:
 
     def parameters(self, dtype=np.float64) -> dict[str, np.ndarray]:
         """Fresh, writable copies of the initial parameters, in order W1, b1, W2, b2, …"""
+        if self.stack:
+            return {n: np.array(p, dtype=dtype) for n, p in
+                    initial_parameters(self.stack).items()}  # fmt: skip
         params = {}
         for layer, W in enumerate(self.weights, start=1):
             params[f"W{layer}"] = np.array(W, dtype=dtype)

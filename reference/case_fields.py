@@ -19,8 +19,9 @@ from backprop_crosscheck.reference.optimizers import (
 )
 
 REQUIRED = ("layers", "learning_rate", "inputs", "targets", "weights")
+STACK_REQUIRED = ("stack", "learning_rate", "inputs", "targets")
 OPTIONAL = (
-    "name", "description", "activation", "loss", "steps", "biases", "frozen", "aliases",
+    "stack", "name", "description", "activation", "loss", "steps", "biases", "frozen", "aliases",
     "leaky_slope", "optimizer", *(f for rule in SETTINGS.values() for f in rule),
 )  # fmt: skip
 
@@ -56,6 +57,8 @@ def parse_case(
         raise CaseError(f"{quoted(source)}: {quoted(field)} {problem}")
 
     _known_fields(data, fail)
+    if "stack" in data:
+        return _stack_case(data, source, name, limits, fail)
     layers = _layers(data["layers"], fail)
     _within_limits(data, layers, limits, fail)
     depth = len(layers) - 1
@@ -85,6 +88,49 @@ def parse_case(
         leaky_slope=_leaky_slope(data.get("leaky_slope", LEAKY_SLOPE), fail),
         optimizer=_optimizer(data, fail),
     )
+
+
+def _stack_case(data: dict, source: str, name: str, limits: Limits, fail) -> Case:
+    """A layer-stack case (docs/layers.md): ``[[stack]]`` tables in place of layers, weights,
+    biases and activation."""
+    from backprop_crosscheck.reference.stack import parameter_names
+    from backprop_crosscheck.reference.stack_fields import parse_stack
+
+    for field in ("layers", "weights", "biases", "activation", "aliases"):
+        if field in data:
+            fail(field, "belongs to a dense case; a stack case gives its layers as [[stack]] "
+                        "tables (docs/layers.md)")  # fmt: skip
+    stack, inputs, shape = parse_stack(data["stack"], data["inputs"], fail, limits)
+    if len(shape) != 2:
+        fail("stack", f"ends in {'×'.join(map(str, shape))}: the loss needs samples × outputs "
+                      "(put a flatten and a dense layer last)")  # fmt: skip
+    loss = _choice(data.get("loss", "half_sse"), "loss", LOSSES, fail)
+    _cross_entropy_output(loss, [shape[1], shape[1]], {"activation": "identity"}, 1, fail)
+    if loss in CROSS_ENTROPY and stack[-1].kind in ACTIVATIONS and stack[-1].kind != "identity":
+        fail("stack", f"must not end in an activation with {loss}: its outputs are the logits")
+    targets = _targets(data["targets"], shape[1], loss, fail)
+    if targets.shape != shape:
+        fail("targets", f"is {'×'.join(map(str, targets.shape))} but the network's output is "
+                        f"{'×'.join(map(str, shape))} (samples × outputs)")  # fmt: skip
+    steps = data.get("steps", 1)
+    if _is_int(steps) and steps > limits.steps:
+        fail("steps", f"is {steps:,}, over the limit of {limits.steps:,} (--no-limits lifts "
+                      "the limits)")  # fmt: skip
+    names = parameter_names(stack)
+    frozen = data.get("frozen", [])
+    if not isinstance(frozen, list) or any(n not in names for n in frozen):
+        fail("frozen", f"must list parameters of this case (known: {', '.join(names)})")
+    for field in ("name", "description"):
+        if field in data and not isinstance(data[field], str):
+            fail(field, f"must be a string, got {data[field]!r}")
+    return Case(
+        name=data.get("name", name), layers=(), activations=(), loss=loss,
+        learning_rate=_learning_rate(data["learning_rate"], fail),
+        steps=_steps(data.get("steps", 1), fail), inputs=inputs, targets=targets, weights=(),
+        frozen=frozenset(frozen), description=data.get("description", ""), source=source,
+        leaky_slope=_leaky_slope(data.get("leaky_slope", LEAKY_SLOPE), fail),
+        optimizer=_optimizer(data, fail), stack=stack,
+    )  # fmt: skip
 
 
 def _optimizer(data: dict, fail) -> Optimizer:
@@ -130,7 +176,7 @@ def _known_fields(data: dict, fail) -> None:
     for field in data:
         if field not in REQUIRED + OPTIONAL:
             fail(field, f"is not a known field (known: {', '.join(REQUIRED + OPTIONAL)})")
-    for field in REQUIRED:
+    for field in STACK_REQUIRED if "stack" in data else REQUIRED:
         if field not in data:
             fail(field, "is missing")
 
@@ -212,14 +258,7 @@ def _cross_entropy_output(loss: str, layers: list[int], data: dict, depth: int, 
 
 def _data(data: dict, layers: list[int], loss: str, fail) -> tuple[np.ndarray, np.ndarray]:
     inputs = _matrix(data["inputs"], "inputs", fail)
-    if loss == "softmax_cross_entropy":
-        targets = _class_targets(data["targets"], layers[-1], fail)
-    else:
-        targets = _matrix(data["targets"], "targets", fail)
-    if loss == "binary_cross_entropy" and np.any((targets < 0) | (targets > 1)):
-        i, j = np.argwhere((targets < 0) | (targets > 1))[0]
-        fail(f"targets[{i}][{j}]", f"is {targets[i, j]!r}: binary_cross_entropy targets lie in "
-                                   "[0, 1]")  # fmt: skip
+    targets = _targets(data["targets"], layers[-1], loss, fail)
     if inputs.shape[1] != layers[0]:
         fail("inputs", f"rows have {inputs.shape[1]} values but layers[0] says {layers[0]}")
     if targets.shape[1] != layers[-1]:
@@ -228,6 +267,18 @@ def _data(data: dict, layers: list[int], loss: str, fail) -> tuple[np.ndarray, n
         rows = f"has {targets.shape[0]} rows but inputs has {inputs.shape[0]} (one per sample)"
         fail("targets", rows)
     return inputs, targets
+
+
+def _targets(value, outputs: int, loss: str, fail) -> np.ndarray:
+    if loss == "softmax_cross_entropy":
+        targets = _class_targets(value, outputs, fail)
+    else:
+        targets = _matrix(value, "targets", fail)
+    if loss == "binary_cross_entropy" and np.any((targets < 0) | (targets > 1)):
+        i, j = np.argwhere((targets < 0) | (targets > 1))[0]
+        fail(f"targets[{i}][{j}]", f"is {targets[i, j]!r}: binary_cross_entropy targets lie in "
+                                   "[0, 1]")  # fmt: skip
+    return targets
 
 
 def _class_targets(value, classes: int, fail) -> np.ndarray:

@@ -22,6 +22,10 @@ from backprop_crosscheck.reference.case import Case
 from backprop_crosscheck.reference.losses import LOSSES
 from backprop_crosscheck.reference.network import backward_pass, forward
 
+NO_STACK_HVP = (
+    "no H·v: the hand-derived H·v (this R-operator) covers dense layers; a layer stack has none yet"
+)
+
 
 def direction(case: Case, seed: int = 0) -> dict[str, np.ndarray]:
     """A seeded direction over the trainable parameters (zero on frozen ones)."""

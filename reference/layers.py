@@ -1,6 +1,6 @@
-"""Layers past the dense one, forward and backward by hand (NumPy only): the rows issue #26
-builds networks from. Not yet in the case-file format or the backends; each row is held to
-central differences of its own forward pass (tests/test_layers_reference.py).
+"""The layers a layer-stack case (reference/stack.py, docs/layers.md) is built from, forward
+and backward by hand (NumPy only); each row is held to central differences of its own forward
+pass and to torch (tests/test_layers_reference.py).
 
 Every row is a pair: ``forward(x, params) -> (y, saved)`` and ``backward(dy, saved, params) ->
 (dx, {name: dE/dname})`` — the VJP: given dE/dy, the chain rule's factors for dE/dx and for
@@ -8,17 +8,19 @@ each parameter, one per line, with the derivation beside it. Images are NCHW (sa
 channels, height, width), as torch and cuDNN lay them out.
 """
 
+import math
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 
-def _windows(x, kh: int, kw: int, stride: int):
+def windows(x, kh: int, kw: int, stride: int):
     """Every kh×kw window of x (N, C, H, W) at the stride: (N, C, Ho, Wo, kh, kw), a view."""
     return sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::stride, ::stride]
 
 
-def _scatter_windows(dwin, shape, stride: int):
-    """The adjoint of _windows: each window's gradient added back where it was read from (a
+def scatter_windows(dwin, shape, stride: int):
+    """The adjoint of windows: each window's gradient added back where it was read from (a
     pixel in two windows gets both): (N, C, Ho, Wo, kh, kw) -> (N, C, H, W)."""
     dx = np.zeros(shape, dtype=dwin.dtype)
     _, _, ho, wo, kh, kw = dwin.shape
@@ -26,6 +28,19 @@ def _scatter_windows(dwin, shape, stride: int):
         for j in range(kw):
             dx[:, :, i : i + stride * ho : stride, j : j + stride * wo : stride] += dwin[..., i, j]
     return dx
+
+
+# --- dense: the article's layer, z = x·W + b (its activation a row of its own) ------------
+
+
+def dense_forward(x, params):
+    return x @ params["W"] + params["b"], x
+
+
+def dense_backward(dy, saved, params):
+    x = saved
+    # dz/dW = xᵀ (per sample), dz/db = 1, dz/dx = W (the OLD W)
+    return dy @ params["W"].T, {"W": x.T @ dy, "b": dy.sum(axis=0)}
 
 
 # --- conv2d: cross-correlation, as every engine computes it --------------------------------
@@ -36,7 +51,7 @@ def conv2d_forward(x, params, stride: int = 1, padding: int = 0):
     p = padding
     x_pad = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
     kernel = params["kernel"]
-    win = _windows(x_pad, kernel.shape[2], kernel.shape[3], stride)  # (N, C, Ho, Wo, kh, kw)
+    win = windows(x_pad, kernel.shape[2], kernel.shape[3], stride)  # (N, C, Ho, Wo, kh, kw)
     y = np.einsum("ncabij,fcij->nfab", win, kernel) + params["bias"][None, :, None, None]
     return y, (x_pad.shape, win, stride, p)
 
@@ -49,7 +64,7 @@ def conv2d_backward(dy, saved, params):
     d_win = np.einsum("nfab,fcij->ncabij", dy, kernel)  # dy/dx_pad (per window) = K[f,c,i,j]
     # each window's share added back where it came from: correlation of dy with the flipped
     # kernel, the "full" convolution
-    dx_pad = _scatter_windows(d_win, shape, stride)
+    dx_pad = scatter_windows(d_win, shape, stride)
     dx = dx_pad[:, :, p : shape[2] - p, p : shape[3] - p]  # the padding has no gradient
     return dx, {"kernel": d_kernel, "bias": d_bias}
 
@@ -60,7 +75,7 @@ def conv2d_backward(dy, saved, params):
 
 
 def max_pool2d_forward(x, params, size: int = 2, stride: int = 2):
-    win = _windows(x, size, size, stride)
+    win = windows(x, size, size, stride)
     flat = win.reshape(*win.shape[:4], -1)
     first = flat.argmax(axis=-1)  # argmax: the first of equal maxima
     y = np.take_along_axis(flat, first[..., None], -1)[..., 0]
@@ -71,14 +86,14 @@ def max_pool2d_backward(dy, saved, params):
     shape, first, win_shape, stride = saved
     d_flat = np.zeros((*win_shape[:4], win_shape[4] * win_shape[5]), dtype=dy.dtype)
     np.put_along_axis(d_flat, first[..., None], dy[..., None], -1)  # dy/dx = 1 at the max only
-    return _scatter_windows(d_flat.reshape(win_shape), shape, stride), {}
+    return scatter_windows(d_flat.reshape(win_shape), shape, stride), {}
 
 
 # --- avg_pool2d: each of the window's k² inputs gets 1/k² of it ------------------------------
 
 
 def avg_pool2d_forward(x, params, size: int = 2, stride: int = 2):
-    win = _windows(x, size, size, stride)
+    win = windows(x, size, size, stride)
     return win.mean(axis=(-2, -1)), (x.shape, win.shape, stride)
 
 
@@ -86,7 +101,7 @@ def avg_pool2d_backward(dy, saved, params):
     shape, win_shape, stride = saved
     k2 = win_shape[4] * win_shape[5]
     d_win = np.broadcast_to((dy / k2)[..., None, None], win_shape)  # dy/dx = 1/k² in the window
-    return _scatter_windows(d_win, shape, stride), {}
+    return scatter_windows(d_win, shape, stride), {}
 
 
 # --- flatten ---------------------------------------------------------------------------------
@@ -114,7 +129,7 @@ def _normalize(x, gamma, beta, axes, eps):
 
 def _normalize_backward(dy, saved, gamma, param_axes):
     x, mu, var, xhat, axes, eps = saved
-    m = np.prod([x.shape[a] for a in axes])
+    m = math.prod(x.shape[a] for a in axes)  # a Python int: it keeps float32 float32
     d_gamma = (dy * xhat).sum(axis=param_axes)  # dy/dγ = x̂
     d_beta = dy.sum(axis=param_axes)  # dy/dβ = 1
     d_xhat = dy * gamma  # dy/dx̂ = γ

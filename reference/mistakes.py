@@ -7,12 +7,15 @@ one line changed; the line is named where the mistake is listed.
 """
 
 import numpy as np
+from backprop_crosscheck.reference import network
 from backprop_crosscheck.reference.activations import activation
 from backprop_crosscheck.reference.case import Case
 from backprop_crosscheck.reference.losses import LOSSES
-from backprop_crosscheck.reference.network import forward
+from backprop_crosscheck.reference.network import inputs_of
 from backprop_crosscheck.reference.optimizers import adam_step, start, update
 from backprop_crosscheck.reference.result import Result
+from backprop_crosscheck.reference.stack import StackForward, run_backward, run_forward, walk
+from backprop_crosscheck.reference.stack_mistakes import STACK_MISTAKES, mistaken_rows
 from backprop_crosscheck.reference.training import train_loop
 
 # name -> what it is, as a learner would say it
@@ -43,14 +46,25 @@ MISTAKES = {
         "as the first"
     ),
 }
+MISTAKES.update({name: what for name, (_, what) in STACK_MISTAKES.items()})
 OPTIMIZER_MISTAKES = {"adam_no_bias_correction": ("adam",),
                       "momentum_not_carried": ("momentum", "adam")}  # fmt: skip
+# the mistakes above that do not depend on the layers: a layer stack can make them too
+ANY_NETWORK = ("forgot_half", "batch_mean_sum", "mse_per_sample", "ce_missing_target",
+               "no_grad_clear", "lr_twice", "lr_missing", "float32_inside", "frozen_updated",
+               "adam_no_bias_correction", "momentum_not_carried")  # fmt: skip
 
 
 def mistakes_for(case: Case) -> list[str]:
-    """The mistakes that can be made on this case (not Adam's under plain SGD)."""
+    """The mistakes that can be made on this case (not Adam's under plain SGD; a layer's only
+    where the case has that layer)."""
     rule = case.optimizer.name
-    return [m for m in MISTAKES if rule in OPTIMIZER_MISTAKES.get(m, (rule,))]
+    if case.stack:
+        kinds = {layer.kind for layer in walk(case.stack)}
+        possible = [*ANY_NETWORK, *(m for m, (k, _) in STACK_MISTAKES.items() if k in kinds)]
+    else:
+        possible = [m for m in MISTAKES if m not in STACK_MISTAKES]
+    return [m for m in possible if rule in OPTIMIZER_MISTAKES.get(m, (rule,))]
 
 
 def train_with(case: Case, mistake: str, dtype=np.float64) -> Result:
@@ -58,12 +72,22 @@ def train_with(case: Case, mistake: str, dtype=np.float64) -> Result:
     out = np.dtype(dtype)
     work = np.float32 if mistake == "float32_inside" else out
     params = case.parameters(work)
-    X, Y = case.inputs.astype(work), case.targets.astype(work)
+    X, Y = inputs_of(case, work), case.targets.astype(work)
     carried = {}  # no_grad_clear: the last step's gradients, still there
+    rows = mistaken_rows(mistake)
+
+    def forward(case, params, X, Y):
+        if not case.stack:
+            return network.forward(case, params, X, Y)
+        a, saved = run_forward(case.stack, X, params, case.leaky_slope, rows)
+        return StackForward(a, saved, LOSSES[case.loss].value(a[-1], Y))
 
     def one_step(params, state):
         fwd = forward(case, params, X, Y)
-        grads = _gradients(case, params, fwd, Y, mistake)
+        if case.stack:
+            grads = _stack_gradients(case, params, fwd, Y, mistake, rows)
+        else:
+            grads = _gradients(case, params, fwd, Y, mistake)
         if mistake == "no_grad_clear":
             grads = {n: g + carried.get(n, 0) for n, g in grads.items()}
             carried.update(grads)
@@ -93,9 +117,16 @@ def _fprime(case, name: str, z, a, mistake: str):
     return activation(name, case.leaky_slope).fprime(z, a)
 
 
-def _gradients(case, params, fwd, Y, mistake) -> dict:
-    """The reference's backward pass (network.backward_pass), but for ``mistake``."""
-    p, n = fwd.prediction, Y.shape[0]
+def _stack_gradients(case, params, fwd, Y, mistake, rows) -> dict:
+    """A layer stack's backward pass (network._stack_backward), but for ``mistake``."""
+    dE_da = _output_gradient(case, fwd.prediction, Y, mistake)
+    dX, grads = run_backward(case.stack, dE_da, fwd.saved, params, case.leaky_slope, rows)
+    return {**{n: grads[n] for n in params}, **({} if case.takes_indices else {"X": dX})}
+
+
+def _output_gradient(case, p, Y, mistake):
+    """dE/dprediction, but for the loss's mistakes."""
+    n = Y.shape[0]
     dE_da = LOSSES[case.loss].gradient(p, Y)
     if mistake == "forgot_half":
         dE_da = 2 * dE_da
@@ -105,6 +136,12 @@ def _gradients(case, params, fwd, Y, mistake) -> dict:
         dE_da = dE_da / n if case.loss == "half_sse" else dE_da * n
     if mistake == "mse_per_sample" and case.loss == "mse":
         dE_da = dE_da * p.shape[1]  # divided by the samples alone
+    return dE_da
+
+
+def _gradients(case, params, fwd, Y, mistake) -> dict:
+    """The reference's backward pass (network.backward_pass), but for ``mistake``."""
+    dE_da = _output_gradient(case, fwd.prediction, Y, mistake)
     grads = {}
     for layer in range(case.depth, 0, -1):
         name = case.activations[layer - 1]

@@ -23,6 +23,7 @@ from backprop_crosscheck.reference.case import Case
 from backprop_crosscheck.reference.losses import LOSSES
 from backprop_crosscheck.reference.optimizers import params_dtype, start, update
 from backprop_crosscheck.reference.result import Result
+from backprop_crosscheck.reference.stack import StackForward, layer_backward, run_forward
 from backprop_crosscheck.reference.training import train_loop
 
 
@@ -38,6 +39,9 @@ class Forward:
 
 
 def forward(case: Case, params: dict, X: np.ndarray, Y: np.ndarray) -> Forward:
+    if case.stack:  # a layer stack (reference/stack.py)
+        a, saved = run_forward(case.stack, X, params, case.leaky_slope)
+        return StackForward(a, saved, LOSSES[case.loss].value(a[-1], Y))
     a, zs, acts = X, [], [X]
     for layer, name in enumerate(case.activations, start=1):
         z = a @ params[f"W{layer}"]
@@ -60,6 +64,8 @@ class Backward:
 
 def backward_pass(case: Case, params: dict, fwd: Forward, Y: np.ndarray) -> Backward:
     """The backward pass, one chain-rule factor per line, keeping every intermediate."""
+    if case.stack:
+        return _stack_backward(case, params, fwd, Y)
     grads, deltas = {}, [None] * case.depth
     dE_da = [None] * case.depth + [LOSSES[case.loss].gradient(fwd.prediction, Y)]
     for layer in range(case.depth, 0, -1):
@@ -75,6 +81,21 @@ def backward_pass(case: Case, params: dict, fwd: Forward, Y: np.ndarray) -> Back
     return Backward(dE_da, deltas, {name: grads[name] for name in [*params, "X"]})
 
 
+def _stack_backward(case: Case, params: dict, fwd: StackForward, Y: np.ndarray) -> Backward:
+    """A layer stack's backward pass: each layer's VJP (layers.py) from the output down;
+    dE/da_k kept for every layer's output (no δ: a stack's activations are layers)."""
+    K, grads = len(case.stack), {}
+    dE_da = [None] * K + [LOSSES[case.loss].gradient(fwd.prediction, Y)]
+    for k in range(K, 0, -1):
+        layer = case.stack[k - 1]
+        dE_da[k - 1], own = layer_backward(layer, dE_da[k], fwd.saved[k - 1], params,
+                                           case.leaky_slope)  # fmt: skip
+        grads.update(own)
+    names = [*params] + ([] if case.takes_indices else ["X"])
+    grads["X"] = dE_da[0]
+    return Backward(dE_da, [], {name: grads[name] for name in names})
+
+
 def backward(case: Case, params: dict, fwd: Forward, Y: np.ndarray) -> dict[str, np.ndarray]:
     """dE/dparameter for every parameter, and dE/dX under "X"."""
     return backward_pass(case, params, fwd, Y).gradients
@@ -83,9 +104,14 @@ def backward(case: Case, params: dict, fwd: Forward, Y: np.ndarray) -> dict[str,
 def loss_value(case: Case, params: dict, X=None, Y=None) -> float:
     """E at params (the forward pass alone: what finite differences need)."""
     dtype = params_dtype(params)
-    X = case.inputs.astype(dtype) if X is None else X
+    X = inputs_of(case, dtype) if X is None else X
     Y = case.targets.astype(dtype) if Y is None else Y
     return forward(case, params, X, Y).loss
+
+
+def inputs_of(case: Case, dtype) -> np.ndarray:
+    """The case's inputs in ``dtype``; token indices stay integers."""
+    return case.inputs if case.takes_indices else case.inputs.astype(dtype)
 
 
 def step(case: Case, params: dict, X: np.ndarray, Y: np.ndarray, state: dict):
@@ -118,7 +144,7 @@ def reference_problem(result: Result) -> str | None:
 
 def _train(case: Case, dtype) -> Result:
     params = case.parameters(dtype)
-    X, Y = case.inputs.astype(dtype), case.targets.astype(dtype)
+    X, Y = inputs_of(case, dtype), case.targets.astype(dtype)
 
     def one_step(params, state):
         return step(case, params, X, Y, state)

@@ -34,5 +34,5 @@ def test_jax_compiles_once_per_family(name, family):
     case = cases[0]
     what = "step" if case.optimizer.name == "sgd" else "optimize"
     key = (type(backend), what, case.activations, case.loss, case.biases is None,
-           case.leaky_slope, case.frozen, case.optimizer.structure())  # fmt: skip
+           case.leaky_slope, None, case.frozen, case.optimizer.structure())  # fmt: skip
     assert interface.COMPILED[key]._cache_size() == 1  # three runs, one executable

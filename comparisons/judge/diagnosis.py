@@ -19,6 +19,7 @@ from backprop_crosscheck.comparisons.judge.compare import errors
 from backprop_crosscheck.reference.losses import LOSSES
 from backprop_crosscheck.reference.mistakes import MISTAKES, mistakes_for, train_with
 from backprop_crosscheck.reference.network import backward_pass, forward
+from backprop_crosscheck.reference.stack import FORMULAS, PARAMETERS, walk
 
 QUANTITIES = ("loss", "gradients", "updated", "final")
 MAX_PARAMETERS = 100_000  # above, trying every mistake costs more than it tells
@@ -95,6 +96,8 @@ def _show(x) -> str:
 
 def chain(case) -> list[tuple[str, str, str]]:
     """(key in intermediates or gradients, name, formula) from the output down."""
+    if case.stack:
+        return stack_chain(case)
     L, steps = case.depth, []
     top = LOSSES[case.loss].gradient_text
     steps.append((f"dE/da{L}", "dE/dprediction", top))
@@ -106,6 +109,24 @@ def chain(case) -> list[tuple[str, str, str]]:
             steps.append((f"b{layer}", f"dE/db{layer}", f"Σ_samples δ{layer}"))
         below = "dE/dX" if layer == 1 else f"dE/da{layer - 1}"
         steps.append((f"dE/da{layer - 1}", below, f"δ{layer}·W{layer}ᵀ"))
+    return steps
+
+
+def stack_chain(case) -> list[tuple[str, str, str]]:
+    """A layer stack's chain: dE/dprediction, then each layer's parameters and dE/d its input."""
+    K = len(case.stack)
+    steps = [(f"dE/da{K}", "dE/dprediction", LOSSES[case.loss].gradient_text)]
+    for k in range(K, 0, -1):
+        layer = case.stack[k - 1]
+        below, per_parameter = FORMULAS.get(layer.kind, (f"dE/da{k} ⊙ {layer.kind}′", {}))
+        for p in PARAMETERS.get(layer.kind, ()):
+            steps.append((layer.name(p), f"dE/d{layer.name(p)}",
+                          f"{per_parameter[p]} ({layer.kind} {layer.label})"))  # fmt: skip
+        for inner in walk(layer.block)[::-1]:  # a residual block's own parameters
+            for p in PARAMETERS.get(inner.kind, ()):
+                steps.append((inner.name(p), f"dE/d{inner.name(p)}", f"{inner.kind} {inner.label}"))
+        name = "dE/dX" if k == 1 else f"dE/da{k - 1}"
+        steps.append((f"dE/da{k - 1}", name, f"{below} ({layer.kind} {layer.label})"))
     return steps
 
 

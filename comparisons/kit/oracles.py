@@ -22,6 +22,7 @@ from backprop_crosscheck.comparisons.judge.tolerance import Tolerance, tolerance
 from backprop_crosscheck.reference import train
 from backprop_crosscheck.reference.hvp import direction
 from backprop_crosscheck.reference.network import forward
+from backprop_crosscheck.reference.stack import COUPLES_SAMPLES, one_sample, walk
 
 PASS = ("pass", "")
 
@@ -70,9 +71,19 @@ def untracked_loss(answers, backend, case, dtype, judged):
 
 
 def ask_per_sample(backend, case, dtype):
-    one = [case.replace(inputs=case.inputs[i : i + 1], targets=case.targets[i : i + 1], steps=1)
+    if coupled(case):
+        return {}
+    one = [case.replace(inputs=case.inputs[i : i + 1], targets=case.targets[i : i + 1], steps=1,
+                        stack=one_sample(case.stack, i))
            for i in range(case.inputs.shape[0])]  # fmt: skip
     return {"per_sample": [plain(backend.run(c, dtype)) for c in one]} if len(one) > 1 else {}
+
+
+def coupled(case) -> list[str]:
+    """The layers whose output for one sample depends on the others (batch_norm's batch
+    statistics): a batch is then not the sum of its samples."""
+    return [f"{layer.kind} {layer.label}" for layer in walk(case.stack)
+            if layer.kind in COUPLES_SAMPLES]  # fmt: skip
 
 
 def batch_sum(answers, backend, case, dtype, judged):
@@ -80,8 +91,11 @@ def batch_sum(answers, backend, case, dtype, judged):
     samples = case.inputs.shape[0]
     if samples < 2:
         return "skip", "a single-sample case: nothing to add up"
+    if coupled(case):
+        return "skip", (f"{', '.join(coupled(case))} couples the samples (batch statistics): a "
+                        "batch's gradient is not the sum of per-sample ones")  # fmt: skip
     per_sample = [result_of(r) for r in answers.get("per_sample", [])]
-    combine = np.sum if case.loss == "half_sse" else np.mean
+    combine = np.sum if case.loss == "half_sse" else np.mean  # the others average
     tol = tolerance_for(dtype, backend)
     for name, g in judged.result.gradients.items():
         if name == "X":
@@ -145,6 +159,9 @@ def frozen(answers, backend, case, dtype, judged):
 def relu_kink(answers, backend, case, dtype, judged):
     """Where a relu pre-activation is within the finite-difference step of its kink, the AD
     gradient of the weights into it lies between the one-sided difference quotients."""
+    if case.stack:
+        return "skip", ("written for dense layers (the weights into each relu); a layer "
+                        "stack's kinks: fd and the built-in case ties")  # fmt: skip
     step = np.finfo(np.float64).eps ** (1 / 3)
     params = case.parameters()
     fwd = forward(case, params, case.inputs, case.targets)

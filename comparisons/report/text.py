@@ -3,6 +3,7 @@
 import numpy as np
 from backprop_crosscheck.comparisons.judge.compare import QUANTITIES, tensors_of
 from backprop_crosscheck.comparisons.run import Run, verdict
+from backprop_crosscheck.reference.hvp import NO_STACK_HVP
 from backprop_crosscheck.reference.names import neuron_names, shown_per_neuron, shown_per_scalar
 from backprop_crosscheck.reference.network import forward
 from tabulate import tabulate
@@ -28,6 +29,12 @@ def backend_tensors(c, quantity: str) -> dict:
     return c.hvp if quantity == "hvp" else tensors_of(c.result, quantity)
 
 
+def first_numbers(a, count: int = 4) -> str:
+    values = np.asarray(a[0]).ravel()
+    more = " …" if values.size > count else ""
+    return ", ".join(fmt(v) for v in values[:count]) + more
+
+
 def tolerance(c) -> str:
     return f"{c.tolerance.rtol:g} / {c.tolerance.atol:g}"
 
@@ -50,6 +57,16 @@ class ValueTables:
             delta = fwd.prediction[0, j] - case.targets[0, j]
             rows.append(["Δ" if len(names[-1]) == 1 else f"Δ ({name})", fmt(delta)])
         return self.table(rows, ["neuron", "value"])
+
+    def stack_table(self, case) -> str:
+        """A layer stack's layers, each with its output's shape and first numbers."""
+        fwd = forward(case, case.parameters(), case.inputs, case.targets)
+        rows = [["input", "", "×".join(map(str, fwd.a[0].shape)), first_numbers(fwd.a[0])]]
+        for layer, a in zip(case.stack, fwd.a[1:], strict=True):
+            rows.append([layer.label, layer.describe(), "×".join(map(str, a.shape)),
+                         first_numbers(a)])  # fmt: skip
+        rows.append(["Error", case.loss, "", fmt(fwd.loss)])
+        return self.table(rows, ["layer", "kind", "output", "first values (sample 0)"])
 
     def values_table(self, run, ran, quantity) -> str:
         headers = ["parameter" if quantity != "loss" else "step", "reference"]
@@ -126,7 +143,9 @@ class Renderer(ValueTables):
             f" · {case.parameter_count} parameters"
         )
         out = [self.heading(title)]
-        if shown_per_neuron(case):
+        if case.stack:
+            out += [self.heading("Layers (reference forward pass)", 3), self.stack_table(case)]
+        elif shown_per_neuron(case):
             out += [self.heading("Forward pass (reference)", 3), self.forward_table(case)]
         out += self.value_sections(run)
         out += [self.heading("Summary", 3), self.summary(run)]
@@ -175,6 +194,8 @@ class Renderer(ValueTables):
         check = run.hvp
         ran = ran_of(check.comparisons)
         out = [self.heading(f"Hessian-vector product H·v (direction: seed {check.seed})", 3)]
+        if check.reference is None:
+            return out + [NO_STACK_HVP]
         if shown_per_scalar(run.case):
             out.append(self.values_table(run, ran, "hvp"))
         else:

@@ -22,7 +22,8 @@ import inspect
 from backprop_crosscheck.reference import Case
 
 # the reference's modules, in the order they need each other
-REFERENCE = ("activations", "losses", "optimizers", "case", "result", "training", "network")
+REFERENCE = ("activations", "losses", "optimizers", "layers", "stack", "case", "result", "training",
+             "network")  # fmt: skip
 
 TORCH = """
 import torch

@@ -21,6 +21,7 @@ class TapeBackend(FrameworkBackend):
         mode="reverse",
         activations=("identity", "sigmoid", "tanh", "relu"),  # what the engine has
         losses=("half_sse", "mse"),
+        layers=("dense", "flatten", "residual"),  # of a layer stack: what its ops can write
     )
 
     def setup(self, dtype, device):

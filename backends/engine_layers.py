@@ -1,0 +1,123 @@
+"""A layer-stack network (reference/stack.py, docs/layers.md) in an engine's own operations.
+
+An adapter's setup puts its framework's own layer functions in ``self.layer_ops`` (torch:
+``torch.nn.functional``'s conv2d, max_pool2d, batch_norm(training=True), …; JAX:
+``lax.conv_general_dilated``, ``lax.reduce_window``); a layer it has no function for is written
+here with its array namespace ``xp`` — what HIPS autograd, which has no layers, runs. Each op
+takes (x, the layer's parameters by short name, the Layer) and returns the layer's output.
+"""
+
+import numpy as np
+from backprop_crosscheck.reference.activations import ACTIVATIONS
+
+
+class EngineLayers:
+    layer_ops: dict = {}  # kind -> the framework's own function (set in setup)
+    indices = None  # an embedding case's token indices, as this engine's integer tensor
+
+    def stack_output(self, case, params: dict, X):
+        """The stack's output for inputs X (for an embedding case, the token indices held in
+        ``self.indices``: X is then a float placeholder, entering as 0·X so that every engine
+        can be asked for dE/dX — the 0 it gives is dropped)."""
+        if case.takes_indices:
+            return self.layers(case, case.stack, params, self.indices) + 0 * X
+        return self.layers(case, case.stack, params, X)
+
+    def layers(self, case, stack, params: dict, x):
+        for layer in stack:
+            own = layer.own(params)
+            if layer.kind in ACTIVATIONS:
+                f = self.activation(layer.kind)
+                x = f(x, case.leaky_slope) if layer.kind == "leaky_relu" else f(x)
+            elif layer.kind == "residual":
+                x = x + self.layers(case, layer.block, params, x)  # y = x + block(x)
+            else:
+                x = (self.layer_ops.get(layer.kind) or getattr(self, layer.kind))(x, own, layer)
+        return x
+
+    placed = ("float64", "cpu")  # the run's dtype and device (FrameworkBackend.tensors)
+
+    def constant(self, array: np.ndarray, like):
+        """A NumPy array (dropout's mask, max-pool's choice) as a tensor of ``like``'s dtype
+        (read from ``like``, not the run: a compiled program outlives the run that traced it)."""
+        return self.tensor(array, str(like.dtype).removeprefix("torch."), self.placed[1])
+
+    def index_tensor(self, array: np.ndarray, device: str):
+        return self.tensor(array, "int32", device)  # torch's embedding takes int32 too
+
+    # --- each layer written with the array namespace, where the engine has no function ----
+
+    def dense(self, x, p, layer):
+        return x @ p["W"] + p["b"]
+
+    def _shifted(self, x, kh: int, kw: int, stride: int):
+        """Every (i, j) offset of a kh×kw window, as the strided slice x[:, :, i::s, j::s]
+        of the output's size: a window's entries are these slices' entries at one place."""
+        ho, wo = (x.shape[2] - kh) // stride + 1, (x.shape[3] - kw) // stride + 1
+        return [[x[:, :, i : i + stride * (ho - 1) + 1 : stride,
+                   j : j + stride * (wo - 1) + 1 : stride] for j in range(kw)]
+                for i in range(kh)]  # fmt: skip
+
+    def conv2d(self, x, p, layer):
+        """Cross-correlation: y = Σ_ij x_pad[:, :, i::s, j::s] · K[:, :, i, j] + bias."""
+        xp, k, pad = self.xp, p["kernel"], layer.settings["padding"]
+        if pad:
+            n, c, h, w = x.shape
+            rows = xp.zeros((n, c, pad, w), dtype=x.dtype)
+            x = xp.concatenate([rows, x, rows], axis=2)
+            cols = xp.zeros((n, c, h + 2 * pad, pad), dtype=x.dtype)
+            x = xp.concatenate([cols, x, cols], axis=3)
+        shifted = self._shifted(x, k.shape[2], k.shape[3], layer.settings["stride"])
+        y = sum(xp.einsum("nchw,fc->nfhw", shifted[i][j], k[:, :, i, j])
+                for i in range(k.shape[2]) for j in range(k.shape[3]))  # fmt: skip
+        return y + xp.reshape(p["bias"], (1, -1, 1, 1))
+
+    def max_pool2d(self, x, p, layer):
+        """The window's first maximum (row-major), picked by a constant one-hot mask so that
+        the gradient goes to it alone, as torch's and XLA's kernels route it."""
+        xp, size = self.xp, layer.settings["size"]
+        win = xp.stack([s for row in self._shifted(x, size, size, layer.settings["stride"])
+                        for s in row])  # fmt: skip
+        first = xp.argmax(win, axis=0)  # no gradient: which entry, not how much
+        onehot = np.arange(size * size).reshape(-1, 1, 1, 1, 1) == first[None]
+        return xp.sum(win * self.constant(onehot, win), axis=0)
+
+    def avg_pool2d(self, x, p, layer):
+        size = layer.settings["size"]
+        win = [s for row in self._shifted(x, size, size, layer.settings["stride"]) for s in row]
+        return sum(win) / (size * size)
+
+    def flatten(self, x, p, layer):
+        return self.xp.reshape(x, (x.shape[0], -1))
+
+    def _normalize(self, x, gamma, beta, axes, eps):
+        xp = self.xp
+        mu = xp.mean(x, axis=axes, keepdims=True)
+        var = xp.mean((x - mu) * (x - mu), axis=axes, keepdims=True)  # biased, as training
+        return gamma * (x - mu) / xp.sqrt(var + eps) + beta
+
+    def batch_norm(self, x, p, layer):
+        shape, axes = ((1, -1), (0,)) if x.ndim == 2 else ((1, -1, 1, 1), (0, 2, 3))
+        g, b = self.xp.reshape(p["gamma"], shape), self.xp.reshape(p["beta"], shape)
+        return self._normalize(x, g, b, axes, layer.settings["eps"])
+
+    def layer_norm(self, x, p, layer):
+        return self._normalize(x, p["gamma"], p["beta"], (-1,), layer.settings["eps"])
+
+    def dropout(self, x, p, layer):  # inverted dropout with the case's mask
+        return x * self.constant(layer.mask, x) / (1 - layer.settings["p"])
+
+    def embedding(self, indices, p, layer):
+        return p["table"][indices]
+
+
+def stack_key(case) -> tuple:
+    """What a compiled program of a stack case bakes in: every layer's kind and settings, the
+    dropout masks and an embedding's indices (constants of the program)."""
+
+    def key(stack):
+        return tuple((layer.kind, tuple(layer.settings.items()),
+                      None if layer.mask is None else layer.mask.tobytes(), key(layer.block))
+                     for layer in stack)  # fmt: skip
+
+    return key(case.stack), case.inputs.tobytes() if case.takes_indices else None

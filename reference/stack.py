@@ -1,0 +1,228 @@
+"""A network as a sequence of layers (docs/layers.md): the rows of layers.py and the
+activations of activations.py, one after the other, then the case's loss.
+
+    a_0 = X        a_k = layer_k(a_{k-1})        prediction = a_K        E = loss(prediction, Y)
+
+Backward, from the output down, each layer's own VJP (layers.py, one chain-rule factor per line):
+
+    dE/da_K     = loss'(prediction, Y)
+    dE/da_{k-1} = layer_k's dE/dinput from dE/da_k       dE/dθ_k from the same dE/da_k
+
+A layer's parameters are named by its kind's parameter and its place in the stack: ``kernel1``,
+``bias1``, ``gamma2``, ``W4``, ``table1``; the layers inside a residual block at place 3 are
+3.1, 3.2, … (``W3.1``). Images are NCHW.
+"""
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+from backprop_crosscheck.reference.activations import ACTIVATIONS, activation
+from backprop_crosscheck.reference.layers import (
+    avg_pool2d_backward,
+    avg_pool2d_forward,
+    batch_norm_backward,
+    batch_norm_forward,
+    conv2d_backward,
+    conv2d_forward,
+    dense_backward,
+    dense_forward,
+    dropout_backward,
+    dropout_forward,
+    embedding_backward,
+    embedding_forward,
+    flatten_backward,
+    flatten_forward,
+    layer_norm_backward,
+    layer_norm_forward,
+    max_pool2d_backward,
+    max_pool2d_forward,
+    residual_backward,
+    residual_forward,
+    windows,
+)
+
+# kind -> its parameters, in the order a case file gives them
+PARAMETERS = {
+    "dense": ("W", "b"),
+    "conv2d": ("kernel", "bias"),
+    "batch_norm": ("gamma", "beta"),
+    "layer_norm": ("gamma", "beta"),
+    "embedding": ("table",),
+}
+# kind -> its settings and their defaults
+SETTINGS = {
+    "conv2d": {"stride": 1, "padding": 0},
+    "max_pool2d": {"size": 2, "stride": 2},
+    "avg_pool2d": {"size": 2, "stride": 2},
+    "batch_norm": {"eps": 1e-5},
+    "layer_norm": {"eps": 1e-5},
+    "dropout": {"p": 0.5},
+}
+KINDS = ("dense", "conv2d", "max_pool2d", "avg_pool2d", "flatten", "batch_norm", "layer_norm",
+         "dropout", "embedding", "residual", *ACTIVATIONS)  # fmt: skip
+COUPLES_SAMPLES = ("batch_norm",)
+# kind -> (dE/dinput, {parameter: dE/dparameter}) in words, from dE/dy = dE/d(its output)
+FORMULAS = {
+    "dense": ("dE/dy·Wᵀ", {"W": "xᵀ·dE/dy", "b": "Σ_samples dE/dy"}),
+    "conv2d": ("dE/dy full-correlated with the flipped kernel",
+               {"kernel": "Σ over positions of the input window · dE/dy",
+                "bias": "Σ over samples and positions of dE/dy"}),
+    "max_pool2d": ("dE/dy routed to each window's first maximum", {}),
+    "avg_pool2d": ("dE/dy / k² to every entry of its window", {}),
+    "flatten": ("dE/dy reshaped back", {}),
+    "batch_norm": ("through x̂, the batch mean and the variance", {"gamma": "Σ dE/dy ⊙ x̂",
+                                                                   "beta": "Σ dE/dy"}),
+    "layer_norm": ("through x̂, the sample's mean and variance", {"gamma": "Σ dE/dy ⊙ x̂",
+                                                                  "beta": "Σ dE/dy"}),
+    "dropout": ("dE/dy ⊙ mask/(1 − p)", {}),
+    "embedding": ("none (indices)", {"table": "dE/dy scatter-added to the rows picked"}),
+    "residual": ("dE/dy + the block's dE/dx", {}),
+}  # fmt: skip
+# kind -> (forward, backward): the rows of layers.py (activations and residual are below)
+ROWS = {
+    "dense": (dense_forward, dense_backward),
+    "conv2d": (conv2d_forward, conv2d_backward),
+    "max_pool2d": (max_pool2d_forward, max_pool2d_backward),
+    "avg_pool2d": (avg_pool2d_forward, avg_pool2d_backward),
+    "flatten": (flatten_forward, flatten_backward),
+    "batch_norm": (batch_norm_forward, batch_norm_backward),
+    "layer_norm": (layer_norm_forward, layer_norm_backward),
+    "dropout": (dropout_forward, dropout_backward),
+    "embedding": (embedding_forward, embedding_backward),
+    "residual": (residual_forward, residual_backward),
+}  # its output for one sample depends on the others
+
+
+@dataclass(frozen=True, eq=False)
+class Layer:
+    kind: str
+    label: str  # its place: "2", or "3.1" inside the residual block at 3
+    settings: dict = field(default_factory=dict)  # stride, padding, size, eps, p
+    initial: dict = field(default_factory=dict)  # its parameters' initial values: W, kernel…
+    mask: np.ndarray | None = None  # dropout's, as given (0/1, the shape of its input)
+    block: tuple["Layer", ...] = ()  # residual: the layers of its block
+
+    def name(self, parameter: str) -> str:
+        """The parameter's name in reports: kernel1, W3.1."""
+        return f"{parameter}{self.label}"
+
+    def own(self, params: dict) -> dict:
+        """This layer's parameters out of the network's, by their short names."""
+        return {p: params[self.name(p)] for p in PARAMETERS.get(self.kind, ())}
+
+    def describe(self) -> str:
+        """One line: 'conv2d kernel 2×1×3×3, bias 2 (stride 1, padding 0)'."""
+        shapes = ", ".join(f"{k} {'×'.join(map(str, a.shape))}" for k, a in self.initial.items())
+        settings = ", ".join(f"{k} {v}" for k, v in self.settings.items())
+        inner = " → ".join(b.kind for b in self.block)
+        return " ".join(filter(None, [self.kind, shapes, settings and f"({settings})",
+                                      inner and f"[{inner}]"]))  # fmt: skip
+
+
+def walk(stack) -> list[Layer]:
+    """Every layer, the ones inside residual blocks too, in order."""
+    return [w for layer in stack for w in [layer, *walk(layer.block)]]
+
+
+def one_sample(stack, i: int) -> tuple:
+    """The stack for sample i alone: each dropout mask cut to its row."""
+    return tuple(dataclasses.replace(layer, block=one_sample(layer.block, i),
+                                     mask=None if layer.mask is None else layer.mask[i : i + 1])
+                 for layer in stack)  # fmt: skip
+
+
+def parameter_names(stack) -> list[str]:
+    return [layer.name(p) for layer in walk(stack) for p in PARAMETERS.get(layer.kind, ())]
+
+
+def initial_parameters(stack) -> dict[str, np.ndarray]:
+    return {layer.name(p): a for layer in walk(stack) for p, a in layer.initial.items()}
+
+
+def takes_indices(stack) -> bool:
+    """Whether the network's inputs are integer indices (it starts with an embedding): then
+    there is no dE/dX."""
+    return bool(stack) and stack[0].kind == "embedding"
+
+
+@dataclass(frozen=True)
+class StackForward:
+    a: list  # a_0 = X, a_1 … a_K: every layer's output
+    saved: list  # what each layer's backward needs
+    loss: float
+
+    @property
+    def prediction(self):
+        return self.a[-1]
+
+
+def layer_forward(layer: Layer, x, params: dict, leaky_slope: float, rows=ROWS):
+    """One layer's output and what its backward needs (``rows``: ROWS, or a mistake's)."""
+    kind, s, own = layer.kind, layer.settings, layer.own(params)
+    if kind in ACTIVATIONS:
+        a = activation(kind, leaky_slope).f(x)
+        return a, (x, a)
+    if kind == "residual":
+
+        def block(x, params):
+            out, saved = run_forward(layer.block, x, params, leaky_slope, rows)
+            return out[-1], saved
+
+        return rows[kind][0](x, params, block)  # x + block(x)
+    if kind == "dropout":
+        return rows[kind][0](x, own, layer.mask.astype(x.dtype), s["p"])
+    return rows[kind][0](x, own, **s)
+
+
+def layer_backward(layer: Layer, dy, saved, params: dict, leaky_slope: float, rows=ROWS):
+    """One layer's VJP: (dE/dinput, {parameter name: dE/dparameter})."""
+    kind = layer.kind
+    if kind in ACTIVATIONS:
+        z, a = saved
+        return dy * activation(kind, leaky_slope).fprime(z, a), {}  # da/dz = f′(z)
+    if kind == "residual":
+
+        def block(dy, saved, params):
+            return run_backward(layer.block, dy, saved, params, leaky_slope, rows)
+
+        return rows[kind][1](dy, saved, params, block)  # the identity path + the block's
+    dx, grads = rows[kind][1](dy, saved, layer.own(params))
+    return dx, {layer.name(p): g for p, g in grads.items()}
+
+
+def run_forward(stack, x, params: dict, leaky_slope: float, rows=ROWS):
+    """Every layer's output (a_0 = x first) and what each backward needs."""
+    a, saved = [x], []
+    for layer in stack:
+        y, kept = layer_forward(layer, a[-1], params, leaky_slope, rows)
+        a.append(y)
+        saved.append(kept)
+    return a, saved
+
+
+def run_backward(stack, dy, saved, params: dict, leaky_slope: float, rows=ROWS):
+    """dE/d(the stack's input) from dE/d(its output), and every parameter's gradient."""
+    grads = {}
+    for layer, kept in zip(reversed(stack), reversed(saved), strict=True):
+        dy, own = layer_backward(layer, dy, kept, params, leaky_slope, rows)
+        grads.update(own)
+    return dy, grads
+
+
+def ties(case, params: dict | None = None) -> list[str]:
+    """The max-pool windows of the case's first forward pass whose maximum is not unique, as
+    'max_pool2d 3: 2 windows' — where the first-maximum rule decides the gradient."""
+    params = case.parameters() if params is None else params
+    X = case.inputs if takes_indices(case.stack) else case.inputs.astype(np.float64)
+    a, _ = run_forward(case.stack, X, params, case.leaky_slope)
+    found = []
+    for k, layer in enumerate(case.stack):
+        if layer.kind == "max_pool2d":
+            s = layer.settings
+            win = windows(a[k], s["size"], s["size"], s["stride"])
+            flat = win.reshape(*win.shape[:4], -1)
+            tied = int(((flat == flat.max(axis=-1, keepdims=True)).sum(axis=-1) > 1).sum())
+            if tied:
+                found.append(f"max_pool2d {layer.label}: {tied} windows")
+    return found

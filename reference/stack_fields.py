@@ -1,0 +1,221 @@
+"""A layer-stack case's ``[[stack]]`` tables validated into Layers (reference/stack.py), the
+shapes followed from the inputs through every layer to the targets.
+
+Every problem raises CaseError("<file>: <field> …") through ``fail``: one line naming the file
+and the field — ``stack[2].kernel``, ``stack[3].block[0].W`` — for a bad shape, a kernel larger
+than its input, a stride of 0, a mask of the wrong shape or not 0/1, an index out of range, ….
+"""
+
+import math
+
+import numpy as np
+from backprop_crosscheck.reference.activations import ACTIVATIONS
+from backprop_crosscheck.reference.case_fields import _finite, _is_int, _is_number
+from backprop_crosscheck.reference.stack import KINDS, PARAMETERS, SETTINGS, Layer
+
+
+def parse_stack(value, inputs_value, fail, limits):
+    """(the Layers, the inputs as an array, the network's output shape)."""
+    if not isinstance(value, list) or not value or not all(isinstance(t, dict) for t in value):
+        fail("stack", "must be a list of layer tables ([[stack]] kind = …), at least one")
+    indices = value[0].get("kind") == "embedding"
+    inputs = array(inputs_value, "inputs", fail, integers=indices)
+    if indices and inputs.ndim != 2:
+        fail("inputs", f"must be rows of token indices (samples × tokens) before an embedding, "
+                       f"got {inputs.ndim} dimensions")  # fmt: skip
+    if not indices and inputs.ndim not in (2, 4):
+        fail("inputs", f"must be rows of features (2 dimensions) or NCHW images (4), got "
+                       f"{inputs.ndim} dimensions")  # fmt: skip
+    stack, shape = _layers(value, "stack", inputs.shape, fail, limits, top=True)
+    if indices and inputs.max() >= len(stack[0].initial["table"]):
+        i, j = np.argwhere(inputs >= len(stack[0].initial["table"]))[0]
+        fail(
+            f"inputs[{i}][{j}]",
+            f"is {inputs[i, j]}, out of range: the embedding table "
+            f"(stack[0].table) has {len(stack[0].initial['table'])} rows",
+        )
+    return stack, inputs, shape
+
+
+def _layers(tables, where, shape, fail, limits, top=False, prefix=""):
+    layers = []
+    if len(tables) > limits.depth:
+        fail(where, f"has {len(tables)} layers, over the limit of {limits.depth:,} "
+                    "(--no-limits lifts the limits)")  # fmt: skip
+    for i, table in enumerate(tables):
+        field, label = f"{where}[{i}]", f"{prefix}{i + 1}"
+        layer, shape = _layer(table, field, label, shape, fail, limits, first=top and i == 0)
+        layers.append(layer)
+    return tuple(layers), shape
+
+
+def _layer(table, field, label, shape, fail, limits, first):
+    if not isinstance(table, dict):
+        fail(field, "must be a layer table with a kind")
+    kind = table.get("kind")
+    if kind not in KINDS:
+        fail(f"{field}.kind", f"{kind!r} is not one of {', '.join(KINDS)}")
+    settings = {**SETTINGS.get(kind, {})}
+    known = {"kind", *settings, *PARAMETERS.get(kind, ()), *{
+        "dropout": ("mask",), "residual": ("block",)}.get(kind, ())}  # fmt: skip
+    for key in table:
+        if key not in known:
+            fail(f"{field}.{key}", f"is not a field of a {kind} layer (its fields: "
+                                   f"{', '.join(sorted(known))})")  # fmt: skip
+    for key in settings:
+        if key in table:
+            settings[key] = _setting(kind, key, table[key], f"{field}.{key}", fail)
+    for key in PARAMETERS.get(kind, ()):
+        if key not in table:
+            fail(f"{field}.{key}", f"is missing (a {kind} layer's parameters: "
+                                   f"{', '.join(PARAMETERS[kind])})")  # fmt: skip
+    initial = {k: array(table[k], f"{field}.{k}", fail) for k in PARAMETERS.get(kind, ())}
+    if kind == "embedding" and not first:
+        fail(f"{field}.kind", "an embedding must be the first layer (its inputs are indices)")
+    mask = _mask(table, field, shape, fail) if kind == "dropout" else None
+    block = _block(table, field, label, shape, fail, limits) if kind == "residual" else ()
+    out = _output_shape(kind, shape, initial, settings, field, fail)
+    layer = Layer(kind, label, settings, initial, mask, block)
+    return layer, out
+
+
+def _mask(table, field, shape, fail) -> np.ndarray:
+    if "mask" not in table:
+        fail(f"{field}.mask", "is missing: dropout's mask is given in the case (1 keeps, 0 "
+                              "drops), so that every engine drops the same")  # fmt: skip
+    mask = array(table["mask"], f"{field}.mask", fail)
+    if mask.shape != shape:
+        fail(f"{field}.mask", f"has shape {_dims(mask.shape)} but its input has {_dims(shape)}")
+    if not np.all((mask == 0) | (mask == 1)):
+        fail(f"{field}.mask", "must hold only 0 (dropped) and 1 (kept)")
+    return mask
+
+
+def _block(table, field, label, shape, fail, limits) -> tuple:
+    if not isinstance(table.get("block"), list) or not table["block"]:
+        fail(f"{field}.block", "is missing: a residual layer needs its block, a list of layer "
+                               "tables (y = x + block(x))")  # fmt: skip
+    block, out = _layers(table["block"], f"{field}.block", shape, fail, limits,
+                         prefix=f"{label}.")  # fmt: skip
+    if out != shape:
+        fail(f"{field}.block", f"gives {_dims(out)} but its input is {_dims(shape)}: "
+                               "x + block(x) needs the same shape")  # fmt: skip
+    return block
+
+
+def _output_shape(kind, shape, p, s, field, fail):
+    """The layer's output shape for an input of ``shape``; fails naming the field."""
+
+    def need(ndim, what):
+        if len(shape) not in ndim:
+            fail(f"{field}.kind", f"a {kind} layer takes {what}; its input here is "
+                                  f"{_dims(shape)}")  # fmt: skip
+
+    def wants(name, want):
+        if p[name].shape != want:
+            fail(f"{field}.{name}", f"has shape {_dims(p[name].shape)} but {_dims(want)} is "
+                                    f"needed here (its input is {_dims(shape)})")  # fmt: skip
+
+    if kind in ACTIVATIONS or kind in ("dropout", "residual"):
+        return shape
+    if kind == "flatten":
+        need((3, 4), "images or token rows (3 or 4 dimensions)")
+        return (shape[0], math.prod(shape[1:]))
+    if kind == "dense":
+        need((2,), "rows of features (samples × features): put a flatten before it")
+        if p["W"].ndim != 2:
+            fail(f"{field}.W", f"must be inputs × outputs (2 dimensions), got "
+                               f"{_dims(p['W'].shape)}")  # fmt: skip
+        wants("W", (shape[1], p["W"].shape[1]))
+        wants("b", (p["W"].shape[1],))
+        return (shape[0], p["W"].shape[1])
+    if kind == "embedding":
+        table = p["table"]
+        if table.ndim != 2:
+            fail(f"{field}.table", f"must be rows × dimensions (2 dimensions), got "
+                                   f"{_dims(table.shape)}")  # fmt: skip
+        return (*shape, table.shape[1])
+    if kind in ("batch_norm", "layer_norm"):
+        need((2, 4) if kind == "batch_norm" else (2, 3, 4), "features or images")
+        n = shape[1] if kind == "batch_norm" else shape[-1]
+        wants("gamma", (n,))
+        wants("beta", (n,))
+        per_channel = shape[0] * math.prod(shape[2:]) if kind == "batch_norm" else n
+        if per_channel < 2:
+            over = "the batch" if kind == "batch_norm" else "a sample's features"
+            fail(f"{field}.kind", f"{kind} needs at least 2 values to normalize over "
+                                  f"{over}; its input is {_dims(shape)}")  # fmt: skip
+        return shape
+    need((4,), "NCHW images (4 dimensions)")
+    return _window_shape(kind, shape, p, s, field, fail)
+
+
+def _window_shape(kind, shape, p, s, field, fail):
+    """A convolution's or a pool's output shape (kernel or window, padding, stride)."""
+    n, c, h, w = shape
+    if kind == "conv2d":
+        k = p["kernel"]
+        if k.ndim != 4 or k.shape[1] != c:
+            fail(f"{field}.kernel", f"must be out-channels × {c} in-channels × kh × kw (4 "
+                                    f"dimensions), got {_dims(k.shape)}")  # fmt: skip
+        if p["bias"].shape != (k.shape[0],):
+            fail(f"{field}.bias", f"has shape {_dims(p['bias'].shape)} but the kernel has "
+                                  f"{k.shape[0]} out-channels")  # fmt: skip
+        size, pad, stride = k.shape[2:], s["padding"], s["stride"]
+    else:
+        size, pad, stride = (s["size"], s["size"]), 0, s["stride"]
+    if size[0] > h + 2 * pad or size[1] > w + 2 * pad:
+        what = "kernel" if kind == "conv2d" else "size"
+        fail(f"{field}.{what}", f"{size[0]}×{size[1]} is larger than its {h}×{w} input"
+                                f"{f' (padded by {pad})' if pad else ''}")  # fmt: skip
+    ho, wo = (h + 2 * pad - size[0]) // stride + 1, (w + 2 * pad - size[1]) // stride + 1
+    return (n, p["kernel"].shape[0] if kind == "conv2d" else c, ho, wo)
+
+
+def _setting(kind, key, value, field, fail):
+    if key in ("stride", "size") and not (_is_int(value) and value >= 1):
+        fail(field, f"must be a whole number ≥ 1, got {value!r}")
+    if key == "padding" and not (_is_int(value) and value >= 0):
+        fail(field, f"must be a whole number ≥ 0, got {value!r}")
+    if key == "eps" and not (_is_number(value) and math.isfinite(value) and value > 0):
+        fail(field, f"must be a finite number > 0, got {value!r}")
+    if key == "p" and not (_is_number(value) and 0 <= value < 1):
+        fail(field, f"must be a number in [0, 1) (the probability of dropping), got {value!r}")
+    return float(value) if key in ("eps", "p") else value
+
+
+def array(value, field, fail, integers=False) -> np.ndarray:
+    """A rectangular nested list of finite numbers (of whole numbers ≥ 0 for ``integers``)."""
+    shape = _shape(value, field, fail)
+    flat = list(_leaves(value))
+    for index, x in zip(np.ndindex(*shape), flat, strict=True):
+        where = field + "".join(f"[{i}]" for i in index)
+        if integers and not (_is_int(x) and x >= 0):
+            fail(where, f"must be a token index (a whole number ≥ 0), got {x!r}")
+        if not _is_number(x) or not _finite(x):
+            fail(where, f"must be a finite number, got {x!r}")
+    return np.array(value, dtype=np.int64 if integers else np.float64)
+
+
+def _shape(value, field, fail) -> tuple:
+    if not isinstance(value, list):
+        return ()
+    if not value:
+        fail(field, "must not be empty")
+    inner = [_shape(v, f"{field}[{i}]", fail) for i, v in enumerate(value)]
+    for i, s in enumerate(inner):
+        if s != inner[0]:
+            fail(f"{field}[{i}]", f"has shape {_dims(s)} but {field}[0] has {_dims(inner[0])}")
+    return (len(value), *inner[0])
+
+
+def _leaves(value):
+    if isinstance(value, list):
+        for v in value:
+            yield from _leaves(v)
+    else:
+        yield value
+
+
+def _dims(shape) -> str:
+    return "×".join(map(str, shape)) if shape else "a single number"

@@ -1,14 +1,14 @@
-"""A learner's own file as a backend, no packaging: ``def backprop(case, params, X, Y)``
-returning every parameter's gradient {"W1": …}, or {"gradients", "loss", "updated",
-"intermediates"} — the format is docs/learners.md. `crosscheck check FILE` runs it."""
+"""A learner's own file as a backend (`crosscheck check FILE`): ``def backprop(case, params, X,
+Y)`` returning {"W1": …} or {"gradients", "loss", "updated", "intermediates"} (docs/learners.md)."""
 
 import importlib.util
 from pathlib import Path
 
 import numpy as np
 from backprop_crosscheck.backends.registry import printable
-from backprop_crosscheck.reference.network import forward
+from backprop_crosscheck.reference.network import forward, inputs_of
 from backprop_crosscheck.reference.optimizers import OPTIMIZERS, start, update
+from backprop_crosscheck.reference.stack import KINDS
 from backprop_crosscheck.reference.training import train_loop
 
 from backprop_crosscheck import Backend, Capabilities
@@ -18,7 +18,8 @@ FUNCTION = "backprop"
 
 class LearnerBackend(Backend):
     # momentum, Adam: the case's rule on its gradients, unless it returns "updated" itself
-    capabilities = Capabilities(mode="yours", input_gradient=False, optimizers=OPTIMIZERS)
+    capabilities = Capabilities(mode="yours", input_gradient=False, optimizers=OPTIMIZERS,
+                                layers=KINDS)  # fmt: skip
 
     def __init__(self, path: str):
         self.path, self.name = str(Path(path).resolve()), printable(Path(path).stem)
@@ -31,8 +32,7 @@ class LearnerBackend(Backend):
 
     def run(self, case, dtype, device="cpu"):
         backprop, dtype = self.function(), np.dtype(dtype)
-        params = case.parameters(dtype)
-        X, Y = case.inputs.astype(dtype), case.targets.astype(dtype)
+        params, X, Y = case.parameters(dtype), inputs_of(case, dtype), case.targets.astype(dtype)
         first = {}  # the first answer's intermediates
 
         def ask(params):

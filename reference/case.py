@@ -43,6 +43,13 @@ class Case:
             a.setflags(write=False)
 
     @property
+    def architecture(self) -> str:
+        """'2-2-1', or a stack's layers: 'conv2d, relu, max_pool2d, flatten, dense'."""
+        if self.stack:
+            return ", ".join(layer.kind for layer in self.stack)
+        return "-".join(map(str, self.layers))
+
+    @property
     def takes_indices(self) -> bool:
         """Whether its inputs are token indices (an embedding first): no dE/dX then."""
         return takes_indices(self.stack)

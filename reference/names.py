@@ -12,8 +12,8 @@ def shown_per_scalar(case: Case) -> bool:
 
 
 def shown_per_neuron(case: Case) -> bool:
-    """Small and single-sample: every neuron's value is one number, as in the article."""
-    return shown_per_scalar(case) and case.inputs.shape[0] == 1
+    """Small, dense and single-sample: every neuron's value is one number, as in the article."""
+    return not case.stack and shown_per_scalar(case) and case.inputs.shape[0] == 1
 
 
 def neuron_names(case: Case) -> list[list[str]]:

@@ -62,6 +62,19 @@ SETTINGS = {
 KINDS = ("dense", "conv2d", "max_pool2d", "avg_pool2d", "flatten", "batch_norm", "layer_norm",
          "dropout", "embedding", "residual", *ACTIVATIONS)  # fmt: skip
 COUPLES_SAMPLES = ("batch_norm",)
+# kind -> its forward pass in words (an activation's is f(x))
+FORWARD = {
+    "dense": "x·W + b",
+    "conv2d": "y[n,f,a,b] = Σ_c,i,j x_pad[n,c,s·a+i,s·b+j]·kernel[f,c,i,j] + bias[f]",
+    "max_pool2d": "the maximum of each window",
+    "avg_pool2d": "the mean of each window",
+    "flatten": "each sample's entries as one row",
+    "batch_norm": "gamma·(x − μ_batch)/√(σ²_batch + eps) + beta (σ² biased: ÷ n)",
+    "layer_norm": "gamma·(x − μ_sample)/√(σ²_sample + eps) + beta",
+    "dropout": "x ⊙ mask/(1 − p)",
+    "embedding": "table[indices]: one row per token",
+    "residual": "x + block(x)",
+}
 # kind -> (dE/dinput, {parameter: dE/dparameter}) in words, from dE/dy = dE/d(its output)
 FORMULAS = {
     "dense": ("dE/dy·Wᵀ", {"W": "xᵀ·dE/dy", "b": "Σ_samples dE/dy"}),

@@ -304,22 +304,33 @@ def test_no_console_errors_at_any_beat(tmp_path, browser, case):
     assert browser.console_errors() == []
 
 
-@needs_browser
-def test_batched_networks_step_per_layer_in_matrix_form(tmp_path, browser):
-    path = tmp_path / "batch.html"
-    assert write_page(path, "batch", "--backends", "numpy") == 0
+def opened(browser, tmp_path, case: str, backends: str):
+    """The browser, showing the first beat of the case's page with those backends."""
+    path = tmp_path / f"{case}.html"
+    assert write_page(path, case, "--backends", backends) == 0
     browser.events.clear()
     browser.open(path.as_uri())
-    first = shown(browser)
+    return browser
+
+
+def every_beat(browser) -> list[dict]:
+    """What the page shows at each beat, from the one shown now to the last."""
+    walk = [shown(browser)]
+    while walk[-1]["counter"].split(" / ")[0] != walk[-1]["counter"].split(" / ")[1]:
+        browser.key("ArrowRight")
+        walk.append(shown(browser))
+    return walk
+
+
+@needs_browser
+def test_batched_networks_step_per_layer_in_matrix_form(tmp_path, browser):
+    first = shown(opened(browser, tmp_path, "batch", "numpy"))
     assert first["lit"] == ["n1"] and "z1 = a0·W1 + b1, shape (4, 3)" in first["lines"]
     browser.key("End")
     last = shown(browser)
     assert last["title"].startswith("After step 1") and "Error = half_sse(a2, Y)" in last["lines"]
     browser.key("Home")
-    walk = [shown(browser)]
-    while walk[-1]["counter"].split(" / ")[0] != walk[-1]["counter"].split(" / ")[1]:
-        browser.key("ArrowRight")
-        walk.append(shown(browser))
+    walk = every_beat(browser)
     w1 = next(b for b in walk if "dE/dW1 = a0ᵀ·δ1" in b["lines"])
     assert w1["lit"] == ["e1"] and w1["path"] == ["e1", "e2"]
     (row,) = [r for r in w1["rows"] if r["cells"][1].startswith("dE/dW1")]
@@ -356,3 +367,14 @@ def test_readable_on_a_phone_sized_screen(browser, article_page):
         assert browser.console_errors() == []
     finally:
         browser.screen(1280, 900)
+
+
+@needs_browser
+def test_a_layer_stack_steps_layer_by_layer(tmp_path, browser):
+    walk = every_beat(opened(browser, tmp_path, "conv", "numpy,torch"))
+    assert walk[0]["lit"] == ["n1"] and "conv2d kernel 2×1×3×3" in walk[0]["lines"]
+    conv = next(b for b in walk if "dE/dkernel1 = " in b["lines"])
+    assert conv["lit"] == ["e1"] and conv["path"] == [f"e{k}" for k in range(1, 6)]
+    rows = [r for r in conv["rows"] if r["cells"][1].startswith("dE/dkernel1")]
+    assert [r["cells"][0] for r in rows] == ["numpy", "torch"] and not any(r["off"] for r in rows)
+    assert browser.console_errors() == []

@@ -1,8 +1,10 @@
 """Layer-stack case files (docs/layers.md): every bad one is one line naming the file and the
 field, exit 2; the good ones give the numbers a hand derivation gives."""
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -124,10 +126,36 @@ def test_an_embedding_adds_the_gradients_of_a_repeated_index():
 
 def test_fd_skips_an_input_that_sits_on_a_max_pool_tie(capsys):
     assert main(["report", "ties", "--backends", "numpy,fd,torch", "--format", "json"]) == 0
-    import json
-
     rows = {b["backend"]: b for b in json.loads(capsys.readouterr().out)["runs"][0]["backends"]}
     assert (
         rows["fd"]["status"] == "skip" and "X[0, 0, 0, 0] sits on a kink" in rows["fd"]["message"]
     )
     assert rows["torch"]["status"] == "pass"
+
+
+def test_explain_walks_a_stack_layer_by_layer_with_its_numbers(capsys):
+    # ties.toml by hand (above): the pooled values, the prediction 0.94, Error ½·0.44² = 0.0968
+    assert main(["explain", "ties"]) == 0
+    out = capsys.readouterr().out
+    assert "a1 = max_pool2d (size 2, stride 2): the maximum of each window" in out
+    assert "= 1×1×2×2: [0.5, 0.2, 0.9, 0.7]" in out and "= 1×1: [0.94]" in out
+    assert "Error = half_sse(a3, Y) = 0.0968" in out
+    assert "dE/dX = dE/da1 routed to each window's first maximum" in out
+
+
+LEARNER = Path(__file__).parent.parent / "examples" / "learner" / "conv_backprop.py"
+
+
+def test_a_learners_own_conv_backward_passes(capsys):
+    assert main(["check", str(LEARNER), "conv", "--dtype", "all"]) == 0
+
+
+def test_a_learners_max_pool_mistake_is_named_in_their_words(capsys, tmp_path):
+    mine = tmp_path / "mine.py"
+    right = "d_a[s, g, 2 * i + r, 2 * j + q] = d_pooled[s, g, i, j]"
+    wrong = "d_a[s, g, 2 * i : 2 * i + 2, 2 * j : 2 * j + 2] = d_pooled[s, g, i, j]"
+    assert right in LEARNER.read_text()
+    mine.write_text(LEARNER.read_text().replace(right, wrong))
+    assert main(["check", str(mine), "conv", "--format", "json"]) == 1
+    (row,) = json.loads(capsys.readouterr().out)["runs"][0]["backends"]
+    assert row["diagnosis"]["mistake"] == "maxpool_to_all", row["diagnosis"]

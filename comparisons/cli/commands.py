@@ -134,7 +134,7 @@ def cmd_list() -> int:
     rows = []
     for name in builtin_case_names():
         case = load_case(name)
-        rows.append([name, "-".join(map(str, case.layers)), case.steps, case.description])
+        rows.append([name, case.architecture, case.steps, case.description])
     print("Built-in cases (or pass a path to a .toml case file)")
     print(tabulate(rows, headers=["case", "layers", "steps", "description"]))
     print()

@@ -20,6 +20,7 @@ from backprop_crosscheck.comparisons.judge.compare import errors, extra
 from backprop_crosscheck.reference import Case
 from backprop_crosscheck.reference.conditioning import adam_allowance
 from backprop_crosscheck.reference.names import neuron_names, shown_per_neuron
+from backprop_crosscheck.reference.network import forward
 
 STAGES = {
     "forward": "Forward pass",
@@ -49,7 +50,11 @@ def page(case: Case, run=None) -> str:
         backends_block(run) if run is not None else "",
         "<div class='stage'>",
         "<div class='pictures'>",
-        network_svg(case) if shown_per_neuron(case) else layers_svg(case),
+        stack_svg(case)
+        if case.stack
+        else network_svg(case)
+        if shown_per_neuron(case)
+        else layers_svg(case),
         curve_svg(case, found),
         "</div>",
         "<div class='explain'>",
@@ -89,9 +94,10 @@ STEP_WORD = {"sgd": "SGD", "momentum": "momentum", "adam": "Adam"}
 
 
 def about(case: Case) -> str:
+    dense = [f"layers {list(case.layers)}", f"activation {', '.join(case.activations)}"]
+    network = [f"a stack of {len(case.stack)} layers"] if case.stack else dense
     parts = [
-        f"layers {list(case.layers)}",
-        f"activation {', '.join(case.activations)}",
+        *network,
         f"loss {case.loss}",
         f"learning rate a = {num(case.learning_rate)}",
         f"{case.steps} {STEP_WORD[case.optimizer.name]} step{'s' * (case.steps != 1)}",
@@ -274,26 +280,43 @@ def label(key, x, y, text, kind="weight", anchor="middle") -> str:
 
 def layers_svg(case: Case) -> str:
     """Larger or batched networks: one box per layer, one arrow per weight matrix."""
-    step, width = 260, 260 * case.depth + 160
+    batch, names = case.inputs.shape[0], ["X (inputs)"]
+    names += [f"a{layer}: {act}" for layer, act in enumerate(case.activations, start=1)]
+    weights = [f"W{layer}" + (f", b{layer}" if case.biases is not None else "")
+               for layer in range(1, case.depth + 1)]  # fmt: skip
+    return boxes_svg([(what, f"{batch}×{n}") for what, n in zip(names, case.layers, strict=True)],
+                     260, weights)  # fmt: skip
+
+
+def stack_svg(case: Case) -> str:
+    """A layer stack: one box per layer (its kind and output shape), an arrow into each."""
+    fwd = forward(case, case.parameters(), case.inputs, case.targets)
+    names = ["X (inputs)"] + [f"{k}: {layer.kind}" for k, layer in enumerate(case.stack, 1)]
+    shapes = ["×".join(map(str, np.shape(a))) for a in fwd.a]
+    return boxes_svg(list(zip(names, shapes, strict=True)), 170)
+
+
+def boxes_svg(boxes: list, step: int, weights: list | None = None) -> str:
+    """(name, size) boxes left to right — n<k> each, its value label v-n<k> — and the arrow e<k>
+    into each after the first, with its weights' label w-e<k> and gradient label g-e<k>."""
+    width = step * (len(boxes) - 1) + 160
     parts = [f"<svg id='network' viewBox='0 0 {width} 210' role='img' "
              f"aria-label='the network, layer by layer'>"]  # fmt: skip
-    batch = case.inputs.shape[0]
-    for layer, count in enumerate(case.layers):
-        x = 20 + step * layer
-        what = "X (inputs)" if layer == 0 else f"a{layer}: {case.activations[layer - 1]}"
+    for k, (what, size) in enumerate(boxes):
+        x = 20 + step * k
         parts.append(
-            f"<g class='neuron' id='n{layer}'><rect x='{x}' y='40' width='120' height='90' rx='8'/>"
+            f"<g class='neuron' id='n{k}'><rect x='{x}' y='40' width='120' height='90' rx='8'/>"
             f"<text class='name' x='{x + 60}' y='68'>{esc(what)}</text>"
             f"<text class='label value' x='{x + 60}' y='90' text-anchor='middle'>"
-            f"{batch}×{count}</text></g>"
+            f"{esc(size)}</text></g>"
         )
-        parts.append(label(f"v-n{layer}", x + 60, 114, "", "value"))
-        if layer:
-            W = f"W{layer}" + (f", b{layer}" if case.biases is not None else "")
+        parts.append(label(f"v-n{k}", x + 60, 114, "", "value"))
+        if k:
             x0 = x - step + 120
-            parts.append(f"<line class='edge' id='e{layer}' x1='{x0}' y1='85' x2='{x}' y2='85'/>")
-            parts.append(label(f"w-e{layer}", (x0 + x) / 2, 76, W))
-            parts.append(label(f"g-e{layer}", (x0 + x) / 2, 160, "", "grad"))
+            parts.append(f"<line class='edge' id='e{k}' x1='{x0}' y1='85' x2='{x}' y2='85'/>")
+            if weights:
+                parts.append(label(f"w-e{k}", (x0 + x) / 2, 76, weights[k - 1]))
+            parts.append(label(f"g-e{k}", (x0 + x) / 2, 160, "", "grad"))
     parts.append(label("error", 20, 196, "", "error", "start"))
     return "".join(parts) + "</svg>"
 

@@ -8,16 +8,33 @@ gradient, one update — over every SGD step of the case. The text output prints
 beats; the interactive page (comparisons/explain/page.py) steps through all of them.
 """
 
-from dataclasses import dataclass
-
 import numpy as np
+from backprop_crosscheck.comparisons.explain.beats import (
+    Beat,
+    Probe,
+    State,
+    arr,
+    error_beat,
+    factor,
+    lines_of,
+    loss_probe,
+    num,
+    rule_words,
+    states,
+    update_heading,
+    update_probes,
+)
+from backprop_crosscheck.comparisons.explain.stack_walkthrough import (
+    StackWalkthrough,
+    stack_walkthrough,
+)
 from backprop_crosscheck.reference import Case, CaseError, train
 from backprop_crosscheck.reference.activations import sigmoid
 from backprop_crosscheck.reference.case_file import quoted
 from backprop_crosscheck.reference.losses import LOSSES, logsumexp, softmax
 from backprop_crosscheck.reference.names import neuron_names, shown_per_neuron
-from backprop_crosscheck.reference.network import backward_pass, forward, reference_problem
-from backprop_crosscheck.reference.optimizers import bias_corrections, start, update
+from backprop_crosscheck.reference.network import reference_problem
+from backprop_crosscheck.reference.optimizers import bias_corrections
 
 CROSS_ENTROPY_DERIVATION = {  # the (softmax − target) simplification, step by step
     "softmax_cross_entropy": [
@@ -31,73 +48,10 @@ CROSS_ENTROPY_DERIVATION = {  # the (softmax − target) simplification, step by
 }
 
 
-def num(x) -> str:
-    return f"{float(x):.10g}"
-
-
-def factor(x) -> str:
-    """A number as a factor in a product: negatives in parentheses."""
-    s = num(x)
-    return f"({s})" if s.startswith("-") else s
-
-
-@dataclass(frozen=True)
-class Probe:
-    """A number of a beat that backends report too: Result.<quantity>[tensor][index], or
-    Result.intermediates[tensor][index] (quantity "intermediates"); index None: the whole
-    tensor. ``want`` is the reference's value."""
-
-    quantity: str  # loss | gradients | updated | final | intermediates
-    tensor: str  # "loss", "W1", "b2", "delta2", "dE/da2"
-    index: tuple | None
-    want: object
-    label: str  # how the page names it: "dE/dw1", "w5*", "Error", "δ2"
-
-
-@dataclass(frozen=True)
-class Beat:
-    """One stage of the walk-through, as the page shows it."""
-
-    stage: str  # forward | error | backward | update
-    step: int  # the SGD step (0-based) whose numbers it shows; steps: the forward pass after
-    lines: tuple[str, ...]
-    focus: tuple[str, ...] = ()  # diagram elements it is about: "n1-0" (neuron), "e2-0-0" (edge)
-    path: tuple[str, ...] = ()  # the edges a gradient flows along, from the output
-    shows: tuple[tuple[str, str], ...] = ()  # (diagram label id, text) shown from here on
-    probes: tuple[Probe, ...] = ()
-
-
-@dataclass(frozen=True)
-class State:
-    """The reference's numbers for one SGD step."""
-
-    step: int
-    params: dict
-    fwd: object
-    bwd: object | None  # None after the last step: only the forward pass is shown
-    updated: dict | None
-    before: dict | None = None  # the optimizer's state (optimizers.start) before the update
-    after: dict | None = None  # … and after it
-
-
-def states(case: Case):
-    """Every step's numbers, then the forward pass with the last update's parameters."""
-    params = case.parameters()
-    before = start(case, params)
-    with np.errstate(all="ignore"):
-        for k in range(case.steps):
-            fwd = forward(case, params, case.inputs, case.targets)
-            bwd = backward_pass(case, params, fwd, case.targets)
-            updated, after = update(case, params, bwd.gradients, before)
-            yield State(k, params, fwd, bwd, updated, before, after)
-            params, before = updated, after
-        yield State(
-            case.steps, params, forward(case, params, case.inputs, case.targets), None, None
-        )
-
-
 def explain(case: Case) -> str:
     check_computable(case)
+    if case.stack:
+        return stack_explain(case)
     body = ScalarWalkthrough(case).lines() if shown_per_neuron(case) else matrix_walkthrough(case)
     head = [
         f"Case {case.name}: layers {list(case.layers)}, activation "
@@ -109,6 +63,15 @@ def explain(case: Case) -> str:
     return "\n".join(head + [""] + body) + "\n"
 
 
+def stack_explain(case: Case) -> str:
+    head = [f"Case {case.name}: a stack of {len(case.stack)} layers, loss {case.loss}, learning "
+            f"rate a = {num(case.learning_rate)}"
+            + ("" if case.optimizer.name == "sgd" else f", optimizer {case.optimizer.describe()}")]  # fmt: skip
+    if case.description:
+        head.append(case.description)
+    return "\n".join(head + [""] + stack_walkthrough(case)) + "\n"
+
+
 def check_computable(case: Case) -> None:
     problem = reference_problem(train(case))
     if problem:
@@ -118,7 +81,10 @@ def check_computable(case: Case) -> None:
 def beats(case: Case) -> list[Beat]:
     """The whole walk-through, every step, beat by beat."""
     check_computable(case)
-    walk = ScalarWalkthrough(case) if shown_per_neuron(case) else MatrixWalkthrough(case)
+    if case.stack:
+        walk = StackWalkthrough(case)
+    else:
+        walk = ScalarWalkthrough(case) if shown_per_neuron(case) else MatrixWalkthrough(case)
     out = []
     for state in states(case):
         out += walk.forward_beats(state) + [walk.error_beat(state)]
@@ -127,34 +93,12 @@ def beats(case: Case) -> list[Beat]:
     return out
 
 
-def lines_of(found: list[Beat]) -> list[str]:
-    return [line for beat in found for line in beat.lines]
-
-
 def node(layer: int, j: int) -> str:
     return f"n{layer}-{j}"
 
 
 def edge(layer: int, i: int, j: int) -> str:
     return f"e{layer}-{i}-{j}"
-
-
-def update_probes(case: Case, state: State, name: str, index) -> tuple[Probe, ...]:
-    """What backends report of an update: the first step's (Result.updated) and the last's
-    (Result.final)."""
-    want = state.updated[name] if index is None else state.updated[name][index]
-    label = case.scalar_label(name, index) if index is not None else name
-    found = []
-    if state.step == 0:
-        found.append(Probe("updated", name, index, want, f"{label}* (updated)"))
-    if state.step == case.steps - 1:
-        found.append(Probe("final", name, index, want, f"{label}* (final)"))
-    return tuple(found)
-
-
-def loss_probe(state: State) -> Probe:
-    when = f"before step {state.step + 1}" if state.bwd is not None else f"after step {state.step}"
-    return Probe("loss", "loss", (state.step,), state.fwd.loss, f"Error {when}")
 
 
 class ScalarBackward:
@@ -397,15 +341,6 @@ class ScalarWalkthrough(ScalarBackward):
         return found
 
 
-def rule_words(case: Case) -> str:
-    """The case's momentum or Adam rule, with its numbers, in one line."""
-    opt = case.optimizer
-    rule = opt.formula(show=num, learning_rate=case.learning_rate, ascii=True)
-    if opt.name == "momentum":
-        return f"momentum: {rule} (v starts at 0)"
-    return f"Adam: {rule} (m, v start at 0; g = dE/dp)"
-
-
 def update_lines(case: Case, state: State, label: str, name: str, index) -> list[str]:
     """One scalar's update with the case's rule, each line a formula with its numbers."""
     opt, a = case.optimizer, num(case.learning_rate)
@@ -443,12 +378,6 @@ def update_lines(case: Case, state: State, label: str, name: str, index) -> list
     return lines + [f"  {label}* = {label} - {step} = {num(new)}"]
 
 
-def arr(x) -> str:
-    return np.array2string(
-        np.asarray(x), precision=6, threshold=12, edgeitems=2, max_line_width=100
-    )
-
-
 class MatrixWalkthrough:
     """Per layer, in matrix form: one beat per layer forward and backward, one per update."""
 
@@ -475,9 +404,7 @@ class MatrixWalkthrough:
         return found
 
     def error_beat(self, state: State) -> Beat:
-        line = f"  Error = {self.case.loss}(a{self.case.depth}, Y) = {num(state.fwd.loss)}"
-        return Beat("error", state.step, (line,), (f"n{self.case.depth}",), (),
-                    (("error", f"Error = {num(state.fwd.loss)}"),), (loss_probe(state),))  # fmt: skip
+        return error_beat(self.case, state, self.case.depth)
 
     def backward_beats(self, state: State) -> list[Beat]:
         case, params, bwd = self.case, state.params, state.bwd
@@ -511,12 +438,7 @@ class MatrixWalkthrough:
         return found
 
     def update_heading(self) -> str:
-        frozen = f"  (frozen: {', '.join(sorted(self.case.frozen))})" if self.case.frozen else ""
-        if self.case.optimizer.name == "sgd":
-            rule = self.case.optimizer.formula(show=num, learning_rate=self.case.learning_rate,
-                                               ascii=True)  # fmt: skip
-            return f"Update: {rule}" + frozen
-        return f"Update with {rule_words(self.case)}" + frozen
+        return update_heading(self.case)
 
     def update_beats(self, state: State) -> list[Beat]:
         found = []

@@ -1,0 +1,106 @@
+"""`crosscheck explain` for a layer stack (docs/layers.md): each layer's forward formula with its
+output's shape and first numbers, then, from the output down, each layer's backward — its
+parameters' gradients and dE/d its input — and the update. Beats as the dense walk-through's
+(comparisons/explain/walkthrough.py), so the interactive page steps through them too, over a
+picture of the stack (page.stack_svg: n<k> is layer k's box, e<k> the arrow into it)."""
+
+import re
+
+import numpy as np
+from backprop_crosscheck.comparisons.explain.beats import (
+    Beat,
+    Probe,
+    error_beat,
+    lines_of,
+    num,
+    states,
+    update_heading,
+    update_probes,
+)
+from backprop_crosscheck.reference import train
+from backprop_crosscheck.reference.losses import LOSSES
+from backprop_crosscheck.reference.stack import FORMULAS, FORWARD, PARAMETERS, walk
+
+
+def shape(x) -> str:
+    return "×".join(map(str, np.shape(x)))
+
+
+def first(x, count: int = 4) -> str:
+    values = np.asarray(x, np.float64).ravel()
+    more = ", …" if values.size > count else ""
+    return "[" + ", ".join(f"{v:.6g}" for v in values[:count]) + more + "]"
+
+
+class StackWalkthrough:
+    """One beat per layer forward and backward, one per updated parameter."""
+
+    def __init__(self, case):
+        self.case, self.K = case, len(case.stack)
+
+    def forward_beats(self, state) -> list:
+
+        a, found = state.fwd.a, []
+        for k, layer in enumerate(self.case.stack, start=1):
+            lines = [f"  a0 = X, {shape(a[0])}: {first(a[0])}"] if k == 1 else []
+            how = re.sub(r"\bx\b", f"a{k - 1}", FORWARD.get(layer.kind, f"{layer.kind}(x)"))
+            lines += [f"  a{k} = {layer.describe()}: {how}",
+                      f"     = {shape(a[k])}: {first(a[k])}"]  # fmt: skip
+            found.append(Beat("forward", state.step, tuple(lines), (f"n{k}",), (f"e{k}",),
+                              ((f"v-n{k}", shape(a[k])),)))  # fmt: skip
+        return found
+
+    def error_beat(self, state):
+        return error_beat(self.case, state, self.K)
+
+    def backward_beats(self, state) -> list:
+
+        bwd, K, first_step = state.bwd, self.K, state.step == 0
+        top = LOSSES[self.case.loss].gradient_text.replace("−", "-")
+        found = [Beat("backward", state.step, (f"  dE/da{K} = {top} = {first(bwd.dE_da[K])}",),
+                      (f"n{K}",))]  # fmt: skip
+        for k in range(K, 0, -1):
+            layer, lines, probes = self.case.stack[k - 1], [], []
+            below, per_parameter = FORMULAS.get(layer.kind, (f"dE/da{k} ⊙ {layer.kind}′(a{k - 1})",
+                                                             {}))  # fmt: skip
+            for inner in [layer, *walk(layer.block)]:
+                for p in PARAMETERS.get(inner.kind, ()):
+                    name, g = inner.name(p), bwd.gradients[inner.name(p)]
+                    how = (
+                        FORMULAS[inner.kind][1][p]
+                        .replace("dE/dy", f"dE/da{k}")
+                        .replace("xᵀ", f"a{k - 1}ᵀ")
+                    )  # layer k's input and output
+                    if inner is not layer:
+                        how = f"{inner.kind} {inner.label}'s, inside the block, from dE/da{k}"
+                    lines.append(f"  dE/d{name} = {how} = {shape(g)}: {first(g)}")
+                    probes.append(Probe("gradients", name, None, g, f"dE/d{name}"))
+            if bwd.dE_da[k - 1] is not None:
+                below_text = "dE/dX" if k == 1 else f"dE/da{k - 1}"
+                lines.append(f"  {below_text} = {below.replace('dE/dy', f'dE/da{k}')} "
+                             f"= {shape(bwd.dE_da[k - 1])}: {first(bwd.dE_da[k - 1])}")  # fmt: skip
+            found.append(Beat("backward", state.step, tuple(lines), (f"e{k}",),
+                              tuple(f"e{j}" for j in range(k, K + 1)), (),
+                              tuple(probes) if first_step else ()))  # fmt: skip
+        return found
+
+    def update_heading(self) -> str:
+        return update_heading(self.case)
+
+    def update_beats(self, state) -> list:
+        place = {layer.name(p): k for k, top in enumerate(self.case.stack, start=1)
+                 for layer in [top, *walk(top.block)]
+                 for p in PARAMETERS.get(layer.kind, ())}  # fmt: skip
+        return [Beat("update", state.step, (f"  {name}* = {shape(p)}: {first(p)}",),
+                     (f"n{place[name]}",), (), (), update_probes(self.case, state, name, None))
+                for name, p in state.updated.items()]  # fmt: skip
+
+
+def stack_walkthrough(case) -> list[str]:
+    walker, state = StackWalkthrough(case), next(states(case))
+    lines = ["Forward pass, layer by layer (first values of sample 0 and on)"]
+    lines += lines_of(walker.forward_beats(state)) + list(walker.error_beat(state).lines)
+    lines += ["", "Backward pass (each layer's chain-rule factors, from the output down)"]
+    lines += lines_of(walker.backward_beats(state))
+    lines += ["", walker.update_heading()] + lines_of(walker.update_beats(state))
+    return lines + ["", "Loss per step: " + ", ".join(num(x) for x in train(case).loss)]

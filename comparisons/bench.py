@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 from backprop_crosscheck.reference import parse_case
 
-# (layers, batch): from the article's 2-2-1 up to an MNIST-sized MLP
+# (layers, batch): from the article's 2-2-1 up to an MNIST-sized MLP; then a convolutional
+# net, ("conv", channels, side, filters): conv 3×3 (padding 1) → relu → max-pool 2 → dense
 LADDER = [
     ((2, 2, 1), 1),
     ((32, 32, 10), 32),
@@ -27,12 +28,45 @@ LADDER = [
     ((256, 256, 256, 10), 128),
     ((784, 512, 512, 10), 256),
     ((784, 1024, 1024, 10), 256),
+    (("conv", 3, 32, 16), 32),
 ]
 QUICK = LADDER[:4]
 
 
+def is_conv(layers) -> bool:
+    return bool(layers) and layers[0] == "conv"
+
+
+def size_label(layers, batch) -> str:
+    if is_conv(layers):
+        _, c, side, f = layers
+        return f"conv {c}×{side}×{side}→{f} ×{batch}"
+    return f"{'-'.join(map(str, layers))} ×{batch}"
+
+
+def conv_case(layers, batch, seed=0):
+    """CIFAR-sized images through conv 3×3 (padding 1) → relu → max-pool 2 → flatten → dense
+    to 10, mse."""
+    _, c, side, f = layers
+    rng = np.random.default_rng(seed)
+    flat = f * (side // 2) ** 2
+    stack = [
+        {"kind": "conv2d", "padding": 1, "bias": [0.0] * f,
+         "kernel": (rng.normal(size=(f, c, 3, 3)) / np.sqrt(9 * c)).tolist()},
+        {"kind": "relu"}, {"kind": "max_pool2d", "size": 2, "stride": 2}, {"kind": "flatten"},
+        {"kind": "dense", "W": (rng.normal(size=(flat, 10)) / np.sqrt(flat)).tolist(),
+         "b": [0.0] * 10},
+    ]  # fmt: skip
+    data = {"name": f"bench-{size_label(layers, batch)}", "loss": "mse", "learning_rate": 1e-3,
+            "inputs": rng.normal(size=(batch, c, side, side)).tolist(),
+            "targets": rng.normal(size=(batch, 10)).tolist(), "stack": stack}  # fmt: skip
+    return parse_case(data, source="bench", name=data["name"])
+
+
 def bench_case(layers, batch, seed=0):
-    """relu hidden layers, identity output, biases, mse: a typical MLP step."""
+    """relu hidden layers, identity output, biases, mse: a typical MLP step (or conv_case)."""
+    if is_conv(layers):
+        return conv_case(layers, batch, seed)
     rng = np.random.default_rng(seed)
     data = {
         "name": f"bench-{'-'.join(map(str, layers))}-b{batch}",
@@ -52,7 +86,11 @@ def bench_case(layers, batch, seed=0):
 
 
 def step_flops(layers, batch) -> float:
-    """Matmul FLOPs of one step: forward a·W, backward aᵀ·δ and δ·Wᵀ — 3 products of 2·B·m·n."""
+    """Matmul FLOPs of one step: forward a·W, backward aᵀ·δ and δ·Wᵀ — 3 products of 2·B·m·n
+    (a convolution: the same three, of 2·B·side²·f·c·9)."""
+    if is_conv(layers):
+        _, c, side, f = layers
+        return 6.0 * batch * (side * side * f * c * 9 + f * (side // 2) ** 2 * 10)
     return 6.0 * batch * sum(m * n for m, n in zip(layers, layers[1:], strict=False))
 
 
@@ -152,9 +190,8 @@ def run_bench(backends, dtypes, ladder, device: str, budget_s: float = 0.5, prog
 def slope(rows: list[Row]) -> float | None:
     """d log(time) / d log(FLOPs) over the upper half of the ladder: ~1 when the step is
     compute-bound (cost grows with the work), ~0 when per-call overhead dominates."""
-    pts = [
-        (math.log(step_flops(r.layers, r.batch)), math.log(r.median_s)) for r in rows if not r.skip
-    ]
+    pts = [(math.log(step_flops(r.layers, r.batch)), math.log(r.median_s))
+           for r in rows if not r.skip and not is_conv(r.layers)]  # fmt: skip
     pts = pts[len(pts) // 2 :]
     if len(pts) < 2:
         return None
@@ -197,7 +234,7 @@ def render(records, yardstick, slopes, fmt="text") -> str:
         return json.dumps(doc, indent=2) + "\n"
     table = []
     for r in records:
-        size = f"{'-'.join(map(str, r['layers']))} ×{r['batch']}"
+        size = size_label(r["layers"], r["batch"])
         if "skip" in r:
             table.append([r["backend"], r["dtype"], size, "skip", "", "", "", "", r["skip"]])
             continue

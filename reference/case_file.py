@@ -20,6 +20,7 @@ from backprop_crosscheck.reference.case_fields import (  # noqa: F401 - the case
     parse_case,
     quoted,
 )
+from backprop_crosscheck.reference.stack import walk
 
 MAX_FILE_BYTES = 32 * 1024 * 1024  # a case file larger than this is refused, unread
 
@@ -98,20 +99,23 @@ def dump_case(case: Case) -> str:
     lines = [
         f"name = {value(case.name)}",
         f"description = {value(case.description)}",
-        f"layers = {value(list(case.layers))}",
-        f"activation = {value(list(case.activations))}",
         f"loss = {value(case.loss)}",
         f"learning_rate = {value(case.learning_rate)}",
         f"steps = {value(case.steps)}",
         f"inputs = {value(case.inputs)}",
         f"targets = {value(case.targets)}",
-        f"weights = {value(list(case.weights))}",
     ]
+    if not case.stack:
+        lines[2:2] = [f"layers = {value(list(case.layers))}",
+                      f"activation = {value(list(case.activations))}"]  # fmt: skip
+        lines.append(f"weights = {value(list(case.weights))}")
     if case.biases is not None:
         lines.append(f"biases = {value(list(case.biases))}")
     if case.frozen:
         lines.append(f"frozen = {value(sorted(case.frozen))}")
-    if "leaky_relu" in case.activations:
+    if "leaky_relu" in case.activations or any(
+        layer.kind == "leaky_relu" for layer in walk(case.stack)
+    ):
         lines.append(f"leaky_slope = {value(case.leaky_slope)}")
     if case.optimizer.name != "sgd":
         lines.append(f"optimizer = {value(case.optimizer.name)}")
@@ -119,4 +123,18 @@ def dump_case(case: Case) -> str:
     if case.aliases:
         lines.append("\n[aliases]")
         lines += [f"{alias} = {value(target)}" for alias, target in case.aliases.items()]
+    lines += _stack_tables(case.stack, "stack", value)
     return "\n".join(lines) + "\n"
+
+
+def _stack_tables(stack, where: str, value) -> list[str]:
+    """A layer stack's [[stack]] tables (a residual's block as [[stack.block]] after it)."""
+    lines = []
+    for layer in stack:
+        lines += ["", f"[[{where}]]", f"kind = {value(layer.kind)}"]
+        lines += [f"{k} = {value(v)}" for k, v in layer.settings.items()]
+        lines += [f"{k} = {value(v)}" for k, v in layer.initial.items()]
+        if layer.mask is not None:
+            lines.append(f"mask = {value(layer.mask.astype(int))}")
+        lines += _stack_tables(layer.block, f"{where}.block", value)
+    return lines

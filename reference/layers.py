@@ -45,23 +45,31 @@ def dense_backward(dy, saved, params):
 
 # --- conv2d: cross-correlation, as every engine computes it --------------------------------
 #   y[n, f, a, b] = Σ_c Σ_i Σ_j x_pad[n, c, s·a + i, s·b + j] · K[f, c, i, j] + bias[f]
+# In matrix form (im2col): each output place's window as one row of ``cols`` (N·Ho·Wo rows of
+# C·kh·kw), each kernel as one row of K (F rows): y = cols·Kᵀ — one matrix product (BLAS).
 
 
 def conv2d_forward(x, params, stride: int = 1, padding: int = 0):
-    p = padding
+    p, kernel = padding, params["kernel"]
     x_pad = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
-    kernel = params["kernel"]
-    win = windows(x_pad, kernel.shape[2], kernel.shape[3], stride)  # (N, C, Ho, Wo, kh, kw)
-    y = np.einsum("ncabij,fcij->nfab", win, kernel) + params["bias"][None, :, None, None]
-    return y, (x_pad.shape, win, stride, p)
+    f, c, kh, kw = kernel.shape
+    win = windows(x_pad, kh, kw, stride)  # (N, C, Ho, Wo, kh, kw), a view
+    n, _, ho, wo = win.shape[:4]
+    cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, c * kh * kw)
+    y = cols @ kernel.reshape(f, -1).T + params["bias"]  # (N·Ho·Wo, F)
+    return y.reshape(n, ho, wo, f).transpose(0, 3, 1, 2), (x_pad.shape, cols, stride, p)
 
 
 def conv2d_backward(dy, saved, params):
-    shape, win, stride, p = saved
+    shape, cols, stride, p = saved
     kernel = params["kernel"]
-    d_kernel = np.einsum("nfab,ncabij->fcij", dy, win)  # dy/dK[f,c,i,j] = x_pad[n,c,s·a+i,s·b+j]
-    d_bias = dy.sum(axis=(0, 2, 3))  # dy/dbias[f] = 1 at every position
-    d_win = np.einsum("nfab,fcij->ncabij", dy, kernel)  # dy/dx_pad (per window) = K[f,c,i,j]
+    f, c, kh, kw = kernel.shape
+    n, _, ho, wo = dy.shape
+    d_rows = dy.transpose(0, 2, 3, 1).reshape(-1, f)  # dE/dy, one row per output place
+    d_kernel = (d_rows.T @ cols).reshape(kernel.shape)  # dy/dK[f,c,i,j] = x_pad[n,c,s·a+i,s·b+j]
+    d_bias = d_rows.sum(axis=0)  # dy/dbias[f] = 1 at every position
+    d_cols = d_rows @ kernel.reshape(f, -1)  # dy/d(window entry) = K[f,c,i,j], per window
+    d_win = d_cols.reshape(n, ho, wo, c, kh, kw).transpose(0, 3, 1, 2, 4, 5)
     # each window's share added back where it came from: correlation of dy with the flipped
     # kernel, the "full" convolution
     dx_pad = scatter_windows(d_win, shape, stride)
@@ -75,18 +83,24 @@ def conv2d_backward(dy, saved, params):
 
 
 def max_pool2d_forward(x, params, size: int = 2, stride: int = 2):
-    win = windows(x, size, size, stride)
-    flat = win.reshape(*win.shape[:4], -1)
-    first = flat.argmax(axis=-1)  # argmax: the first of equal maxima
-    y = np.take_along_axis(flat, first[..., None], -1)[..., 0]
+    win = windows(x, size, size, stride)  # (N, C, Ho, Wo, k, k), a view
+    y, first = win[..., 0, 0].copy(), np.zeros(win.shape[:4], dtype=np.intp)
+    for k in range(1, size * size):  # row-major: a later entry takes over only when larger
+        entry = win[..., k // size, k % size]
+        larger = entry > y
+        y, first[larger] = np.where(larger, entry, y), k
     return y, (x.shape, first, win.shape, stride)
 
 
 def max_pool2d_backward(dy, saved, params):
     shape, first, win_shape, stride = saved
-    d_flat = np.zeros((*win_shape[:4], win_shape[4] * win_shape[5]), dtype=dy.dtype)
-    np.put_along_axis(d_flat, first[..., None], dy[..., None], -1)  # dy/dx = 1 at the max only
-    return scatter_windows(d_flat.reshape(win_shape), shape, stride), {}
+    (_, _, ho, wo, kh, kw), dx = win_shape, np.zeros(shape, dtype=dy.dtype)
+    for k in range(kh * kw):
+        i, j = divmod(k, kw)  # dy/dx = 1 at the window's (first) maximum, 0 elsewhere
+        dx[:, :, i : i + stride * ho : stride, j : j + stride * wo : stride] += np.where(
+            first == k, dy, 0
+        )
+    return dx, {}
 
 
 # --- avg_pool2d: each of the window's k² inputs gets 1/k² of it ------------------------------

@@ -10,6 +10,7 @@ from backprop_crosscheck.reference.case_file import parse_case
 from backprop_crosscheck.reference.losses import CROSS_ENTROPY, LOSSES
 from backprop_crosscheck.reference.network import train
 from backprop_crosscheck.reference.optimizers import OPTIMIZERS
+from backprop_crosscheck.reference.random_stacks import stack_architecture, stack_data
 
 OPTIMIZER_STREAM = 2**31  # the optimizer's own random stream: cases drawing plain SGD are the
 # ones these seeds gave before optimizers were drawn
@@ -39,10 +40,16 @@ def random_case(
     return _stable(parse_case(data, source=f"random-{seed}"))
 
 
+STACK_EVERY = 5  # every fifth family (4, 9, 14, …) is a layer stack (random_stacks.py)
+
+
 def family_case(family: int, member: int, **bounds) -> Case:
     """Member ``member`` of shape family ``family``: the architecture (layers, activations,
     loss, biases, frozen set, batch, steps) is drawn from ``family`` alone, the weights, data
-    and learning rate from both — so an engine that compiles compiles once per family."""
+    and learning rate from both — so an engine that compiles compiles once per family. Every
+    STACK_EVERY-th family is a layer stack (``bounds`` are the dense families')."""
+    if family % STACK_EVERY == STACK_EVERY - 1:
+        return stack_family_case(family, member)
     options = {"max_depth": 3, "max_width": 6, "max_batch": 5, "max_steps": 3, **bounds}
     rng = np.random.default_rng(family)
     shape = _architecture(rng, *options.values(), tuple(ACTIVATIONS), tuple(LOSSES), None, False)
@@ -53,6 +60,18 @@ def family_case(family: int, member: int, **bounds) -> Case:
     rng = np.random.default_rng([family, member])
     shape["lr_choice"] *= float(rng.uniform(0.5, 1.5))  # a traced argument: free to differ
     data = _draw(rng, shape, name)
+    data.update(_optimizer(np.random.default_rng([family, member, OPTIMIZER_STREAM]), structure))
+    return _stable(parse_case(data, source=name, name=name))
+
+
+def stack_family_case(family: int, member: int) -> Case:
+    """Member ``member`` of the layer-stack family ``family`` (random_stacks.py)."""
+    arch = stack_architecture(np.random.default_rng(family), family // STACK_EVERY)
+    name = f"random-{family}.{member}"
+    structure = _optimizer_structure(np.random.default_rng([family, OPTIMIZER_STREAM]), OPTIMIZERS)
+    rng = np.random.default_rng([family, member])
+    data = stack_data(rng, arch, name)
+    data["targets"] = _targets(rng, arch["loss"], arch["batch"], arch["outputs"])
     data.update(_optimizer(np.random.default_rng([family, member, OPTIMIZER_STREAM]), structure))
     return _stable(parse_case(data, source=name, name=name))
 

@@ -12,6 +12,8 @@ def smaller(case: Case) -> Iterator[tuple[str, Case]]:
     """(what changed, the smaller case) for every one-step simplification, biggest first."""
     if case.steps > 1:
         yield f"{case.steps} → 1 step", _case(case, steps=1)
+    if case.stack:  # a layer stack is shrunk in its steps alone (its layers keep their shapes)
+        return
     for layer in range(1, case.depth):
         yield f"hidden layer {layer} removed", without_layer(case, layer)
     for halve in (True, False):  # halve every layer first; then one neuron fewer

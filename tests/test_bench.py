@@ -54,3 +54,12 @@ def test_bench_text_table(capsys):
     )
     out = capsys.readouterr().out
     assert code == 0 and "GFLOP/s" in out and "2-2-1 ×1" in out and "slope" in out
+
+
+def test_the_conv_rung_is_a_conv_net_counted_as_three_convolutions():
+    case = bench.bench_case(("conv", 3, 8, 4), 2)
+    assert case.architecture == "conv2d, relu, max_pool2d, flatten, dense"
+    assert case.inputs.shape == (2, 3, 8, 8) and case.parameters()["W5"].shape == (4 * 4 * 4, 10)
+    # forward, dK, dX: each 2·B·side²·f·c·9 multiply-adds; the dense layer's three as above
+    assert bench.step_flops(("conv", 3, 8, 4), 2) == 6 * 2 * (64 * 4 * 3 * 9 + 4 * 16 * 10)
+    assert bench.size_label(("conv", 3, 8, 4), 2) == "conv 3×8×8→4 ×2"

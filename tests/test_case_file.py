@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from backprop_crosscheck.reference import CaseError, builtin_case_names, load_case, train
 from backprop_crosscheck.reference.case_file import dump_case
-from backprop_crosscheck.reference.random_cases import random_case
+from backprop_crosscheck.reference.random_cases import family_case, random_case
 
 GOOD = """\
 layers = [2, 2, 1]
@@ -238,3 +238,14 @@ def test_dump_case_round_trips(tmp_path, seed):
         case.activations,
         case.frozen,
     )
+
+
+@pytest.mark.parametrize("name", ["conv_bn", "embedding", "residual", "dropout", "random-29.1"])
+def test_a_layer_stack_round_trips_number_for_number(tmp_path, name):
+    case = family_case(29, 1) if name.startswith("random") else load_case(name)
+    back = load_case(write(tmp_path, dump_case(case)))
+    assert back.architecture == case.architecture
+    want, got = train(case), train(back)
+    np.testing.assert_array_equal(got.loss, want.loss)
+    for n in want.final:
+        np.testing.assert_array_equal(got.final[n], want.final[n])

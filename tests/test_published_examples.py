@@ -40,3 +40,24 @@ def test_postnetwork_softmax_example_to_its_printed_precision_and_its_one_slip()
     grads = train(case).gradients
     assert grads["W2"][0, 0] == pytest.approx((y1 - 1) * sigma, rel=1e-14)
     assert np.allclose(grads["b2"], [y1 - 1, 1 - y1], rtol=1e-14)
+
+
+def test_lexai_conv2d_backward_example_to_its_printed_numbers():
+    """Lexai Labs' Conv2D backward, example 1 (the file cites it): one upstream gradient at
+    output (0, 0) gives dW = its top-left patch [[0, 1], [4, 5]] and dx = the kernel [[1, 2],
+    [3, 4]] on that patch, 0 elsewhere — printed as whole numbers, reproduced exactly."""
+    case = load_case(str(PUBLISHED / "lexai-conv2d-backward.toml"))
+    grads = train(case).gradients
+    np.testing.assert_array_equal(grads["kernel1"][0, 0], [[0, 1], [4, 5]])
+    dx = np.zeros((4, 4))
+    dx[:2, :2] = [[1, 2], [3, 4]]
+    np.testing.assert_array_equal(grads["X"][0, 0], dx)
+
+
+def test_pixelbank_batch_norm_example_to_its_printed_precision():
+    """PixelBank's batch normalization (the file cites it): std 1.63 (biased), output
+    [[−1.22, −1.22], [0, 0], [1.22, 1.22]] to the two decimals it prints."""
+    case = load_case(str(PUBLISHED / "pixelbank-batch-norm.toml"))
+    fwd = forward(case, case.parameters(), case.inputs, case.targets)
+    np.testing.assert_array_equal(np.round(fwd.a[1], 2), [[-1.22, -1.22], [0, 0], [1.22, 1.22]])
+    assert round(float(np.sqrt(case.inputs[:, 0].var())), 2) == 1.63

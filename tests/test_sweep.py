@@ -4,10 +4,11 @@ import json
 
 import pytest
 from backprop_crosscheck.comparisons.cli import main
-from backprop_crosscheck.comparisons.sweep.shards import sweep_case
+from backprop_crosscheck.comparisons.sweep.shards import FAMILY, sweep_case
 from backprop_crosscheck.reference import load_case
 from backprop_crosscheck.reference.activations import ACTIVATIONS
 from backprop_crosscheck.reference.losses import LOSSES
+from backprop_crosscheck.reference.stack import KINDS, walk
 
 
 @pytest.fixture
@@ -27,7 +28,7 @@ def test_sweep_passes_and_prints_the_margin(capsys, tmp_path):
 
 
 def test_sweep_covers_the_promised_space():
-    cases = [sweep_case(seed) for seed in range(200)]
+    cases = [sweep_case(seed) for seed in range(200) if not sweep_case(seed).stack]
     assert {c.depth for c in cases} == {1, 2, 3, 4}
     assert max(max(c.layers) for c in cases) > 24 and min(min(c.layers) for c in cases) == 1
     assert {c.inputs.shape[0] for c in cases} >= {1, 16}
@@ -35,6 +36,20 @@ def test_sweep_covers_the_promised_space():
     assert {a for c in cases for a in c.activations} == set(ACTIVATIONS)
     assert {c.loss for c in cases} == set(LOSSES)
     assert any(c.frozen for c in cases) and any(c.biases is not None for c in cases)
+
+
+def test_sweep_draws_layer_stacks_over_the_promised_space():
+    # one member of each of the 25 layer-stack families among seeds 0..999 (every fifth)
+    stacks = [sweep_case(family * FAMILY) for family in range(4, 125, 5)]
+    assert all(c.stack for c in stacks)
+    layers = [layer for c in stacks for layer in walk(c.stack)]
+    assert {layer.kind for layer in layers} == set(KINDS)
+    convs = [layer for layer in layers if layer.kind == "conv2d"]
+    assert {k.initial["kernel"].shape[2] for k in convs} == {1, 2, 3}
+    assert {k.settings["stride"] for k in convs} == {1, 2}
+    images = [c.inputs.shape for c in stacks if c.inputs.ndim == 4]
+    assert {s[1] for s in images} == {1, 2, 3} and {s[2] for s in images} <= set(range(4, 9))
+    assert min(s[2] for s in images) == 4 and max(s[2] for s in images) == 8
 
 
 def test_a_case_beyond_a_backend_is_a_skip_not_an_error(capsys, tmp_path):

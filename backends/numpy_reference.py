@@ -2,10 +2,11 @@
 
 import numpy as np
 from backprop_crosscheck.reference import train
-from backprop_crosscheck.reference.hvp import NO_STACK_HVP, hvp
+from backprop_crosscheck.reference.hvp import hvp
 from backprop_crosscheck.reference.network import step
 from backprop_crosscheck.reference.optimizers import OPTIMIZERS, start
 from backprop_crosscheck.reference.stack import KINDS
+from backprop_crosscheck.reference.stack_hvp import stack_hvp_problem
 
 from backprop_crosscheck import Backend, BackendUnavailable, Capabilities
 
@@ -34,6 +35,6 @@ class NumpyBackend(Backend):
         return one_step
 
     def hvp(self, case, v, dtype, device="cpu"):
-        if case.stack:
-            raise BackendUnavailable(f"numpy: {NO_STACK_HVP}")
+        if case.stack and stack_hvp_problem(case):
+            raise BackendUnavailable(f"numpy: {stack_hvp_problem(case)}")
         return hvp(case, v, dtype=np.dtype(dtype))

@@ -21,10 +21,7 @@ from backprop_crosscheck.reference.activations import activation
 from backprop_crosscheck.reference.case import Case
 from backprop_crosscheck.reference.losses import LOSSES
 from backprop_crosscheck.reference.network import backward_pass, forward
-
-NO_STACK_HVP = (
-    "no H·v: the hand-derived H·v (this R-operator) covers dense layers; a layer stack has none yet"
-)
+from backprop_crosscheck.reference.stack_hvp import stack_hvp
 
 
 def direction(case: Case, seed: int = 0) -> dict[str, np.ndarray]:
@@ -37,7 +34,10 @@ def direction(case: Case, seed: int = 0) -> dict[str, np.ndarray]:
 
 
 def hvp(case: Case, v: dict[str, np.ndarray], dtype=np.float64) -> dict[str, np.ndarray]:
-    """H·v for every parameter at the case's initial parameters, computed in ``dtype``."""
+    """H·v for every parameter at the case's initial parameters, computed in ``dtype`` (a layer
+    stack's by reference/stack_hvp.py: check ``stack_hvp_problem`` first)."""
+    if case.stack:
+        return stack_hvp(case, v, dtype)
     params = case.parameters(dtype)
     v = {n: np.asarray(d, dtype=dtype) for n, d in v.items()}
     X, Y = case.inputs.astype(dtype), case.targets.astype(dtype)

@@ -159,3 +159,28 @@ def test_a_learners_max_pool_mistake_is_named_in_their_words(capsys, tmp_path):
     assert main(["check", str(mine), "conv", "--format", "json"]) == 1
     (row,) = json.loads(capsys.readouterr().out)["runs"][0]["backends"]
     assert row["diagnosis"]["mistake"] == "maxpool_to_all", row["diagnosis"]
+
+
+@pytest.mark.parametrize(
+    "name", ["conv", "embedding", "residual", "dropout", "ties", "random-24.1"]
+)
+def test_a_stacks_hand_derived_hvp_is_torchs_double_backward(name):
+    torch = pytest.importorskip("torch", reason="pip install torch==2.13.0 (or make test)")
+    del torch
+    from backprop_crosscheck.backends import get_backend
+    from backprop_crosscheck.reference.hvp import direction, hvp
+    from backprop_crosscheck.reference.random_cases import family_case
+
+    case = family_case(24, 1) if name.startswith("random") else load_case(name)
+    v = direction(case, seed=5)
+    mine, theirs = hvp(case, v), get_backend("torch").hvp(case, v, "float64")
+    for n in mine:
+        np.testing.assert_allclose(mine[n], theirs[n], rtol=1e-9, atol=1e-12, err_msg=n)
+
+
+def test_a_stack_with_a_norm_has_no_hvp_and_says_why(capsys):
+    assert main(["report", "norm", "--hvp", "--backends", "numpy,torch", "--format", "json"]) == 0
+    hvp = json.loads(capsys.readouterr().out)["runs"][0]["hvp"]
+    assert hvp["reference"] is None
+    assert {b["status"] for b in hvp["backends"]} == {"unsupported"}
+    assert all("batch and layer norm" in b["message"] for b in hvp["backends"])

@@ -1,0 +1,123 @@
+"""H·v of a layer stack by hand: Pearlmutter's R-operator (reference/hvp.py) layer by layer.
+
+R{x} = dx/dε along θ + ε·v. Each layer's forward and backward pass, differentiated along v,
+is built from the layer's own rows (reference/layers.py), because each row is linear or
+bilinear in what changes:
+
+    dense, conv2d   y = x∘W + b is bilinear in (x, W): R{y} = R{x}∘W + x∘V_W + V_b — the row
+                    twice; its backward likewise: R{dx}, R{dW} = row(R{dy}; x, W) + row(dy; R{x}, V)
+    pools, flatten, dropout     linear in x (max-pool with its choice fixed): R{y} = row(R{x}),
+                                R{dx} = row(R{dy})
+    embedding       y = table[i]: R{y} = V_table[i]; R{d table} = the scatter-add of R{dy}
+    residual        y = x + block(x): R{y} = R{x} + R{block}; R{dx} = R{dy} + R{d block}
+    activation      R{a} = f′(z)·R{z};  R{dz} = R{dy}·f′(z) + dy·f″(z)·R{z}
+    loss            R{dE/dprediction} = loss″·R{prediction}  (the loss's curvature row)
+
+Batch and layer norm have no R-operator here yet: a case with one has no H·v (NO_NORM_HVP).
+"""
+
+import numpy as np
+from backprop_crosscheck.reference.activations import ACTIVATIONS, activation
+from backprop_crosscheck.reference.layers import windows
+from backprop_crosscheck.reference.losses import LOSSES
+from backprop_crosscheck.reference.stack import ROWS, layer_backward, layer_forward, walk
+
+BILINEAR = ("dense", "conv2d")
+NORMS = ("batch_norm", "layer_norm")
+NO_NORM_HVP = ("no H·v: batch and layer norm have no hand-derived R-operator yet "
+               "(reference/stack_hvp.py)")  # fmt: skip
+
+
+def stack_hvp_problem(case) -> str | None:
+    """Why this stack has no H·v by hand, or None."""
+    return NO_NORM_HVP if any(layer.kind in NORMS for layer in walk(case.stack)) else None
+
+
+def _zero_bias(params: dict) -> dict:
+    return {k: np.zeros_like(p) if k in ("b", "bias") else p for k, p in params.items()}
+
+
+def r_forward(layer, x, r_x, params, v, saved, slope):
+    """R{y} of one layer, from R{x} (its input moved along v) and v's part for its parameters."""
+    kind, own, dv = layer.kind, layer.own(params), layer.own(v)
+    if kind in ACTIVATIONS:
+        z, a = saved
+        return activation(kind, slope).fprime(z, a) * r_x
+    if kind == "residual":
+        out, _ = r_run(layer.block, x, r_x, params, v, saved, slope)
+        return r_x + out[-1]
+    if kind in BILINEAR:
+        fwd = ROWS[kind][0]
+        return fwd(r_x, _zero_bias(own), **layer.settings)[0] + fwd(x, dv, **layer.settings)[0]
+    if kind == "embedding":
+        return dv["table"][x]
+    if kind == "max_pool2d":
+        shape, first, win_shape, stride = saved  # the same window entries, moved along v
+        win = windows(r_x, win_shape[4], win_shape[5], stride)
+        flat = win.reshape(*win.shape[:4], -1)
+        return np.take_along_axis(flat, first[..., None], -1)[..., 0]
+    if kind == "dropout":
+        return ROWS[kind][0](r_x, own, layer.mask.astype(r_x.dtype), layer.settings["p"])[0]
+    return ROWS[kind][0](r_x, own, **layer.settings)[0]  # avg-pool, flatten: linear
+
+
+def r_run(stack, x, r_x, params, v, saved, slope):
+    """R{a_k} for every layer's output, and the forward pass's own (a_k, saved) to use them."""
+    a, kept, r_a = [x], [], [r_x]
+    for layer in stack:
+        y, s = layer_forward(layer, a[-1], params, slope)
+        r_a.append(r_forward(layer, a[-1], r_a[-1], params, v, s, slope))
+        a.append(y)
+        kept.append(s)
+    return r_a, (a, kept)
+
+
+def r_backward(layer, x, r_x, dy, r_dy, saved, params, v, slope):
+    """(R{dE/dx}, {name: H·v}) of one layer, from R{dE/dy}."""
+    kind, own, dv = layer.kind, layer.own(params), layer.own(v)
+    if kind in ACTIVATIONS:
+        z, a = saved
+        act = activation(kind, slope)
+        return r_dy * act.fprime(z, a) + dy * act.fsecond(z, a) * r_x, {}
+    if kind == "residual":
+        r_a, (a, kept) = r_run(layer.block, x, r_x, params, v, saved, slope)
+        r_d, hv = r_block_backward(layer.block, a, kept, r_a, dy, r_dy, params, v, slope)
+        return r_dy + r_d, hv
+    bwd = ROWS[kind][1]
+    if kind in BILINEAR:  # the row at (R{dy}; x, W) plus the row at (dy; R{x}, V)
+        fwd = ROWS[kind][0]
+        r_dx, g1 = bwd(r_dy, saved, own)
+        _, moved = fwd(r_x, own, **layer.settings)
+        r_dx2, g2 = bwd(dy, saved, dv)
+        _, g3 = bwd(dy, moved, own)
+        hv = {p: g1[p] + (0 if p in ("b", "bias") else g3[p]) for p in g1}  # Σ R{dy} for a bias
+        return r_dx + r_dx2, {layer.name(p): g for p, g in hv.items()}
+    dx, grads = bwd(r_dy, saved, own)  # linear layers (and the embedding's scatter-add)
+    return dx, {layer.name(p): g for p, g in grads.items()}
+
+
+def r_block_backward(stack, a, kept, r_a, dy, r_dy, params, v, slope):
+    """R{dE/d(input)} of a stack and H·v of its parameters, from R{dE/d(output)}."""
+    hv = {}
+    for k in range(len(stack), 0, -1):
+        layer = stack[k - 1]
+        dx, _ = layer_backward(layer, dy, kept[k - 1], params, slope)
+        r_dy, own = r_backward(layer, a[k - 1], r_a[k - 1], dy, r_dy, kept[k - 1], params, v,
+                               slope)  # fmt: skip
+        hv.update(own)
+        dy = dx
+    return r_dy, hv
+
+
+def stack_hvp(case, v: dict, dtype=np.float64) -> dict:
+    """H·v for every parameter of a layer stack at its initial parameters."""
+    params = case.parameters(dtype)
+    v = {n: np.asarray(d, dtype=dtype) for n, d in v.items()}
+    X = case.inputs if case.takes_indices else case.inputs.astype(dtype)
+    Y = case.targets.astype(dtype)
+    r_x = np.zeros(X.shape, dtype=dtype)
+    r_a, (a, kept) = r_run(case.stack, X, r_x, params, v, None, case.leaky_slope)
+    loss = LOSSES[case.loss]
+    dy, r_dy = loss.gradient(a[-1], Y), loss.curvature(a[-1], Y, r_a[-1])
+    _, hv = r_block_backward(case.stack, a, kept, r_a, dy, r_dy, params, v, case.leaky_slope)
+    return {n: hv[n] for n in params}

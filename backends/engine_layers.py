@@ -40,7 +40,8 @@ class EngineLayers:
     def constant(self, array: np.ndarray, like):
         """A NumPy array (dropout's mask, max-pool's choice) as a tensor of ``like``'s dtype
         (read from ``like``, not the run: a compiled program outlives the run that traced it)."""
-        return self.tensor(array, str(like.dtype).removeprefix("torch."), self.placed[1])
+        dtype = getattr(like.dtype, "name", None) or str(like.dtype).removeprefix("torch.")
+        return self.tensor(array, dtype, self.placed[1])  # numpy's, TF's .name; torch.float32
 
     def index_tensor(self, array: np.ndarray, device: str):
         return self.tensor(array, "int32", device)  # torch's embedding takes int32 too

@@ -1,6 +1,7 @@
 """`tensorflow`: TensorFlow's ``tf.GradientTape`` (package tensorflow-cpu), eager mode."""
 
 import numpy as np
+from backprop_crosscheck.backends.tensorflow_layers import tensorflow_layers
 from backprop_crosscheck.reference.optimizers import OPTIMIZERS
 
 from backprop_crosscheck import Capabilities, Convention, FrameworkBackend
@@ -9,8 +10,7 @@ from backprop_crosscheck import Capabilities, Convention, FrameworkBackend
 class TensorFlowBackend(FrameworkBackend):
     name, module, install_hint = "tensorflow", "tensorflow", "pip install tensorflow-cpu"
     distribution = ("tensorflow-cpu", "tensorflow")
-    # Keras's optimizers; no layer stacks until tf.nn's ops are written and run in CI
-    capabilities = Capabilities(mode="reverse", optimizers=OPTIMIZERS, layers=())
+    capabilities = Capabilities(mode="reverse", optimizers=OPTIMIZERS)  # Keras's optimizers
     conventions = (
         Convention("momentum", "dampening", (0.0,),
                    "Keras's SGD has no dampening (keras/src/optimizers/sgd.py)"),
@@ -23,6 +23,7 @@ class TensorFlowBackend(FrameworkBackend):
         import tensorflow as tf
 
         self.tf, self.xp, self.nn = tf, tf.math, tf.nn  # tf.math.tanh; tf.nn.sigmoid, tf.nn.relu
+        self.layer_ops = tensorflow_layers(tf)  # tf.nn.conv2d, max_pool2d, moments, gather
         nn = tf.nn
         self.acts = {"leaky_relu": lambda z, slope: nn.leaky_relu(z, alpha=slope),
                      "softplus": nn.softplus, "gelu": lambda z: nn.gelu(z, approximate=False),
@@ -74,5 +75,6 @@ class TensorFlowBackend(FrameworkBackend):
         with self.tf.GradientTape() as tape:
             tape.watch(sources)  # constants, so the tape must be told what to watch
             loss = self.loss(case, params, X, Y)
-        grads = tape.gradient(loss, sources)
+        # an embedding's gradient is IndexedSlices (sparse): dense, its repeated rows added
+        grads = [self.tf.convert_to_tensor(g) for g in tape.gradient(loss, sources)]
         return loss, {**dict(zip(params, grads[:-1], strict=True)), "X": grads[-1]}

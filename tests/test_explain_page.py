@@ -371,6 +371,9 @@ def test_readable_on_a_phone_sized_screen(browser, article_page):
 
 @needs_browser
 def test_a_layer_stack_steps_layer_by_layer(tmp_path, browser):
+    pytest.importorskip(
+        "torch", reason="torch is the second engine here: pip install torch==2.13.0"
+    )
     walk = every_beat(opened(browser, tmp_path, "conv", "numpy,torch"))
     assert walk[0]["lit"] == ["n1"] and "conv2d kernel 2×1×3×3" in walk[0]["lines"]
     conv = next(b for b in walk if "dE/dkernel1 = " in b["lines"])

@@ -125,12 +125,12 @@ def test_an_embedding_adds_the_gradients_of_a_repeated_index():
 
 
 def test_fd_skips_an_input_that_sits_on_a_max_pool_tie(capsys):
-    assert main(["report", "ties", "--backends", "numpy,fd,torch", "--format", "json"]) == 0
+    assert main(["report", "ties", "--backends", "numpy,fd,autograd", "--format", "json"]) == 0
     rows = {b["backend"]: b for b in json.loads(capsys.readouterr().out)["runs"][0]["backends"]}
     assert (
         rows["fd"]["status"] == "skip" and "X[0, 0, 0, 0] sits on a kink" in rows["fd"]["message"]
     )
-    assert rows["torch"]["status"] == "pass"
+    assert rows["autograd"]["status"] in ("pass", "skip")  # skip: autograd not installed
 
 
 def test_explain_walks_a_stack_layer_by_layer_with_its_numbers(capsys):

@@ -4,7 +4,9 @@ named by the diagnosis; the engines that are right get no diagnosis."""
 
 import pytest
 from backprop_crosscheck.comparisons.run import run_case
-from stack_mutants import STACK_BUGS, StackMutant
+
+pytest.importorskip("torch", reason="the mutants are torch engines: pip install torch==2.13.0")
+from stack_mutants import STACK_BUGS, StackMutant  # noqa: E402
 
 from backprop_crosscheck import get_backend, load_case
 

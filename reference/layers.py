@@ -8,6 +8,7 @@ each parameter, one per line, with the derivation beside it. Images are NCHW (sa
 channels, height, width), as torch and cuDNN lay them out.
 """
 
+import functools
 import math
 
 import numpy as np
@@ -45,19 +46,25 @@ def dense_backward(dy, saved, params):
 
 # --- conv2d: cross-correlation, as every engine computes it --------------------------------
 #   y[n, f, a, b] = Σ_c Σ_i Σ_j x_pad[n, c, s·a + i, s·b + j] · K[f, c, i, j] + bias[f]
-# In matrix form (im2col): each output place's window as one row of ``cols`` (N·Ho·Wo rows of
-# C·kh·kw), each kernel as one row of K (F rows): y = cols·Kᵀ — one matrix product (BLAS).
+# In matrix form (im2col): row (c, i, j) of ``cols`` holds what K[f, c, i, j] meets at every
+# output place (n, a, b) — the strided slice x_pad[n, c, i::s, j::s] — so that y = K·cols, one
+# matrix product (BLAS), with K as F rows of C·kh·kw.
 
 
 def conv2d_forward(x, params, stride: int = 1, padding: int = 0):
     p, kernel = padding, params["kernel"]
     x_pad = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
     f, c, kh, kw = kernel.shape
-    win = windows(x_pad, kh, kw, stride)  # (N, C, Ho, Wo, kh, kw), a view
-    n, _, ho, wo = win.shape[:4]
-    cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, c * kh * kw)
-    y = cols @ kernel.reshape(f, -1).T + params["bias"]  # (N·Ho·Wo, F)
-    return y.reshape(n, ho, wo, f).transpose(0, 3, 1, 2), (x_pad.shape, cols, stride, p)
+    n, h, w = x_pad.shape[0], x_pad.shape[2], x_pad.shape[3]
+    ho, wo = (h - kh) // stride + 1, (w - kw) // stride + 1
+    cols = np.empty((c, kh, kw, n, ho, wo), dtype=x_pad.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            cols[:, i, j] = x_pad[:, :, i : i + stride * ho : stride,
+                                  j : j + stride * wo : stride].transpose(1, 0, 2, 3)  # fmt: skip
+    cols = cols.reshape(c * kh * kw, n * ho * wo)
+    y = kernel.reshape(f, -1) @ cols + params["bias"][:, None]  # (F, N·Ho·Wo)
+    return y.reshape(f, n, ho, wo).transpose(1, 0, 2, 3), (x_pad.shape, cols, stride, p)
 
 
 def conv2d_backward(dy, saved, params):
@@ -65,14 +72,19 @@ def conv2d_backward(dy, saved, params):
     kernel = params["kernel"]
     f, c, kh, kw = kernel.shape
     n, _, ho, wo = dy.shape
-    d_rows = dy.transpose(0, 2, 3, 1).reshape(-1, f)  # dE/dy, one row per output place
-    d_kernel = (d_rows.T @ cols).reshape(kernel.shape)  # dy/dK[f,c,i,j] = x_pad[n,c,s·a+i,s·b+j]
-    d_bias = d_rows.sum(axis=0)  # dy/dbias[f] = 1 at every position
-    d_cols = d_rows @ kernel.reshape(f, -1)  # dy/d(window entry) = K[f,c,i,j], per window
-    d_win = d_cols.reshape(n, ho, wo, c, kh, kw).transpose(0, 3, 1, 2, 4, 5)
+    d_y = dy.transpose(1, 0, 2, 3).reshape(f, -1)  # dE/dy: F rows, one column per output place
+    d_kernel = (d_y @ cols.T).reshape(kernel.shape)  # dy/dK[f,c,i,j] = x_pad[n,c,s·a+i,s·b+j]
+    d_bias = d_y.sum(axis=1)  # dy/dbias[f] = 1 at every position
+    # dy/dx_pad[n, c, s·a + i, s·b + j] = K[f, c, i, j]: row (c, i, j) of d_cols, per place
+    d_cols = (kernel.reshape(f, -1).T @ d_y).reshape(c, kh, kw, n, ho, wo)
     # each window's share added back where it came from: correlation of dy with the flipped
     # kernel, the "full" convolution
-    dx_pad = scatter_windows(d_win, shape, stride)
+    dx_pad = np.zeros(shape, dtype=dy.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            rows = slice(i, i + stride * ho, stride)  # the inputs K[:, :, i, j] met
+            columns = slice(j, j + stride * wo, stride)
+            dx_pad[:, :, rows, columns] += d_cols[:, i, j].transpose(1, 0, 2, 3)
     dx = dx_pad[:, :, p : shape[2] - p, p : shape[3] - p]  # the padding has no gradient
     return dx, {"kernel": d_kernel, "bias": d_bias}
 
@@ -84,22 +96,31 @@ def conv2d_backward(dy, saved, params):
 
 def max_pool2d_forward(x, params, size: int = 2, stride: int = 2):
     win = windows(x, size, size, stride)  # (N, C, Ho, Wo, k, k), a view
-    y, first = win[..., 0, 0].copy(), np.zeros(win.shape[:4], dtype=np.intp)
-    for k in range(1, size * size):  # row-major: a later entry takes over only when larger
-        entry = win[..., k // size, k % size]
-        larger = entry > y
-        y, first[larger] = np.where(larger, entry, y), k
-    return y, (x.shape, first, win.shape, stride)
+    y = functools.reduce(np.maximum, (win[..., i, j] for i in range(size) for j in range(size)))
+    return y, (x.shape, win, y, stride)
+
+
+def first_maximum(win, y) -> list:
+    """For each entry k of the windows (row-major), where it is its window's first maximum."""
+    taken, places = np.zeros(y.shape, dtype=bool), []
+    for i in range(win.shape[4]):
+        for j in range(win.shape[5]):
+            at = (win[..., i, j] == y) & ~taken  # a maximum no earlier entry already was
+            taken |= at
+            places.append(at)
+    return places
 
 
 def max_pool2d_backward(dy, saved, params):
-    shape, first, win_shape, stride = saved
-    (_, _, ho, wo, kh, kw), dx = win_shape, np.zeros(shape, dtype=dy.dtype)
-    for k in range(kh * kw):
-        i, j = divmod(k, kw)  # dy/dx = 1 at the window's (first) maximum, 0 elsewhere
-        dx[:, :, i : i + stride * ho : stride, j : j + stride * wo : stride] += np.where(
-            first == k, dy, 0
-        )
+    shape, win, y, stride = saved
+    (_, _, ho, wo, _, size), dx = win.shape, np.zeros(shape, dtype=dy.dtype)
+    for k, at in enumerate(first_maximum(win, y)):
+        i, j = divmod(k, size)  # dy/dx = 1 at the window's (first) maximum, 0 elsewhere
+        place = dx[:, :, i : i + stride * ho : stride, j : j + stride * wo : stride]
+        if stride >= size:  # windows apart: each input is in one window at most
+            np.multiply(dy, at, out=place)
+        else:  # overlapping windows: an input's shares from each are added
+            place += dy * at
     return dx, {}
 
 

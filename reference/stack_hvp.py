@@ -18,7 +18,7 @@ Batch and layer norm have no R-operator here yet: a case with one has no H·v (N
 
 import numpy as np
 from backprop_crosscheck.reference.activations import ACTIVATIONS, activation
-from backprop_crosscheck.reference.layers import windows
+from backprop_crosscheck.reference.layers import first_maximum, windows
 from backprop_crosscheck.reference.losses import LOSSES
 from backprop_crosscheck.reference.stack import ROWS, layer_backward, layer_forward, walk
 
@@ -52,10 +52,11 @@ def r_forward(layer, x, r_x, params, v, saved, slope):
     if kind == "embedding":
         return dv["table"][x]
     if kind == "max_pool2d":
-        shape, first, win_shape, stride = saved  # the same window entries, moved along v
-        win = windows(r_x, win_shape[4], win_shape[5], stride)
-        flat = win.reshape(*win.shape[:4], -1)
-        return np.take_along_axis(flat, first[..., None], -1)[..., 0]
+        _, win, y, stride = saved  # each window's first maximum, moved along v
+        moved = windows(r_x, win.shape[4], win.shape[5], stride)
+        kw = win.shape[5]
+        return sum(np.where(at, moved[..., k // kw, k % kw], 0)
+                   for k, at in enumerate(first_maximum(win, y)))  # fmt: skip
     if kind == "dropout":
         return ROWS[kind][0](r_x, own, layer.mask.astype(r_x.dtype), layer.settings["p"])[0]
     return ROWS[kind][0](r_x, own, **layer.settings)[0]  # avg-pool, flatten: linear

@@ -36,13 +36,13 @@ def _conv_no_flip(dy, saved, params):
 
 
 def _maxpool_to_all(dy, saved, params, share=1):
-    shape, _, win_shape, stride = saved
-    d_win = np.broadcast_to((dy * share)[..., None, None], win_shape)  # to every position
+    shape, win, _, stride = saved
+    d_win = np.broadcast_to((dy * share)[..., None, None], win.shape)  # to every position
     return layers.scatter_windows(d_win, shape, stride), {}
 
 
 def _maxpool_averaged(dy, saved, params):
-    return _maxpool_to_all(dy, saved, params, 1 / (saved[2][4] * saved[2][5]))
+    return _maxpool_to_all(dy, saved, params, 1 / (saved[1].shape[4] * saved[1].shape[5]))
 
 
 def _bn_constant_stats(dy, saved, params):

@@ -13,7 +13,7 @@ from backprop_crosscheck.comparisons.run import run_case
 from fake_backends import OffW3
 from mutants import BUGS, MutantBackend
 
-from backprop_crosscheck import get_backend, load_case
+from backprop_crosscheck import get_backend, load_case, train
 
 MOMENTUM = str(Path(__file__).parent / "cases" / "momentum.toml")
 CASES = ["article", "batch", "deep", "kink", "classification", "adam", MOMENTUM]
@@ -187,3 +187,21 @@ def test_torch_reports_its_chain_and_is_localized_to_the_quantity():
     d = c.diagnosis
     assert c.status == "fail" and d.first_wrong == "δ1" and d.finer == ""
     assert d.mistake == "no_activation_derivative"
+
+
+def test_a_small_difference_is_printed_with_the_digits_that_show_it():
+    # an engine whose dE/dW1 is off by 3e-9 relative: at 6 digits both sides would read alike
+    from backprop_crosscheck.comparisons.judge.diagnosis import localize
+    from backprop_crosscheck.reference.result import Result
+
+    case = load_case("batch")
+    ref = train(case)
+    grads = {n: g.copy() for n, g in ref.gradients.items()}
+    grads["W1"][0, 1] *= 1 + 3e-9
+    got = Result(ref.loss, grads, ref.updated, ref.final)
+    tol = run_case(case, [get_backend("numpy")], "float64").tolerance
+    where, detail, _ = localize(case, ref, got, tol)
+    assert where == "dE/dW1"
+    ours, yours = detail.split("; yours ")
+    assert ours.split(" = ")[-1] != yours.split(" (largest")[0]  # the printed numbers differ
+    assert "largest difference" in detail and "at [0, 1]" in detail

@@ -89,9 +89,24 @@ def _off(got, want, tol) -> bool:
     return got.shape != want.shape or not np.all(errors(got, want, tol)[0])
 
 
-def _show(x) -> str:
-    return np.array2string(np.asarray(x, np.float64), precision=6, threshold=8, edgeitems=2,
-                           max_line_width=10_000).replace("\n", "")  # fmt: skip
+def _show(x, precision: int = 6) -> str:
+    return np.array2string(np.asarray(x, np.float64), precision=precision, threshold=8,
+                           edgeitems=2, max_line_width=10_000).replace("\n", "")  # fmt: skip
+
+
+def _side_by_side(want, got) -> tuple[str, str, str]:
+    """Both printed with as many digits as it takes to tell them apart (up to 17), and where
+    they differ most: (the reference's, yours, "largest difference … at […]")."""
+    want, got = np.asarray(want, np.float64), np.asarray(got, np.float64)
+    if want.shape != got.shape:
+        return _show(want), _show(got), f"shapes {want.shape} and {got.shape}"
+    precision = next((p for p in range(6, 18) if _show(want, p) != _show(got, p)), 17)
+    with np.errstate(invalid="ignore"):
+        diff = np.abs(got - want)
+    at = np.unravel_index(int(np.nanargmax(diff)), diff.shape) if diff.size else ()
+    where = f" at {list(map(int, at))}" if want.ndim else ""
+    return (_show(want, precision), _show(got, precision),
+            f"largest difference {float(diff[at]):.3g}{where}")  # fmt: skip
 
 
 def chain(case) -> list[tuple[str, str, str]]:
@@ -151,18 +166,18 @@ def localize(case, reference, result, tol) -> tuple[str, str, str]:
     theirs = reference_chain(case)
     for key, name, formula in chain(case):
         if key in mine and _off(mine[key], theirs[key], tol):
-            ours, yours = _show(theirs[key]), _show(mine[key])
-            detail = f"the reference's {name} = {formula} = {ours}; yours {yours}"
+            ours, yours, off = _side_by_side(theirs[key], mine[key])
+            detail = f"the reference's {name} = {formula} = {ours}; yours {yours} ({off})"
             finer = "" if result.intermediates else "finer localization needs intermediates"
             return name, detail, finer
     for what in ("updated", "final"):
         for name, want in getattr(reference, what).items():
             if _off(getattr(result, what)[name], want, tol):
                 where = "the update of" if what == "updated" else "a later step's"
-                yours = _show(getattr(result, what)[name])
+                ours, yours, off = _side_by_side(want, getattr(result, what)[name])
                 rule = case.optimizer.formula(name) if what == "updated" else (
                     f"{name} after step {case.steps}")  # fmt: skip
-                detail = f"the reference's {rule} = {_show(want)}; yours {yours}"
+                detail = f"the reference's {rule} = {ours}; yours {yours} ({off})"
                 return f"{where} {name}", detail, ""
     return "the loss after a later step", "every gradient and update of the first step agrees", ""
 

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 from backprop_crosscheck.comparisons.judge.compare import errors
+from backprop_crosscheck.comparisons.judge.structure import shape_of_difference
 from backprop_crosscheck.reference.losses import LOSSES
 from backprop_crosscheck.reference.mistakes import MISTAKES, mistakes_for, train_with
 from backprop_crosscheck.reference.network import backward_pass, forward
@@ -36,11 +37,16 @@ class Diagnosis:
     next_best: str | None = None
     next_residual: float | None = None
     also: tuple[str, ...] = ()  # other mistakes that match as well: indistinguishable here
+    # the shape of the difference, mistake list or not: "your dE/dW3 is exactly ½ of the
+    # reference's", "… the reference's δ2", "… confined to sample 3" (judge/structure.py)
+    structure: str = ""
 
     def summary(self) -> str:
         where = f"first wrong: {self.first_wrong} — {self.detail}"
         if self.finer:
             where += f" ({self.finer})"
+        if self.structure:
+            where += f"; {self.structure}"
         return f"{where}; {self.verdict()}"
 
     def verdict(self) -> str:
@@ -66,10 +72,35 @@ class Diagnosis:
         return doc
 
 
+@dataclass(frozen=True)
+class FirstWrong:
+    """Where a failing backend first disagrees: the quantity's name, the reference's formula
+    and both values in words, and the values themselves (``key``: its name in the chain)."""
+
+    name: str
+    detail: str
+    finer: str = ""
+    key: str = ""  # "dE/da2", "W1", "loss", "updated W2", "final W2", or "" (nothing first)
+    want: object = None
+    got: object = None
+
+
 def diagnose(case, reference, result, dtype: str, tol) -> Diagnosis:
-    first_wrong, detail, finer = localize(case, reference, result, tol)
+    where = localize(case, reference, result, tol)
     return Diagnosis(
-        first_wrong, detail, finer, *match_mistake(case, reference, result, dtype, tol)
+        where.name,
+        where.detail,
+        where.finer,
+        *match_mistake(case, reference, result, dtype, tol),
+        structure=shape_of_difference(
+            case,
+            reference,
+            result,
+            where,
+            tol,
+            reference_chain(case),
+            reference_chain(case, dict(reference.updated)),
+        ),
     )
 
 
@@ -145,8 +176,10 @@ def stack_chain(case) -> list[tuple[str, str, str]]:
     return steps
 
 
-def reference_chain(case) -> dict:
-    params = case.parameters()
+def reference_chain(case, params: dict | None = None) -> dict:
+    """The reference's backward chain, {"dE/da2": …, "delta2": …, "W2": …}, at the case's
+    initial parameters (or at ``params``)."""
+    params = case.parameters() if params is None else params
     fwd = forward(case, params, case.inputs, case.targets)
     bwd = backward_pass(case, params, fwd, case.targets)
     values = {f"dE/da{i}": v for i, v in enumerate(bwd.dE_da)}
@@ -155,10 +188,11 @@ def reference_chain(case) -> dict:
     return values
 
 
-def localize(case, reference, result, tol) -> tuple[str, str, str]:
+def localize(case, reference, result, tol) -> FirstWrong:
     if _off(result.loss[0], reference.loss[0], tol):
-        return ("the forward pass", f"the loss before any step is {float(result.loss[0])!r}, "
-                f"the reference's {float(reference.loss[0])!r}", "")  # fmt: skip
+        said = (f"the loss before any step is {float(result.loss[0])!r}, the reference's "
+                f"{float(reference.loss[0])!r}")  # fmt: skip
+        return FirstWrong("the forward pass", said, "", "loss", reference.loss, result.loss)
     mine = dict(result.intermediates or {})
     mine.update({n: g for n, g in result.gradients.items() if n != "X"})
     if "X" in result.gradients:
@@ -169,17 +203,20 @@ def localize(case, reference, result, tol) -> tuple[str, str, str]:
             ours, yours, off = _side_by_side(theirs[key], mine[key])
             detail = f"the reference's {name} = {formula} = {ours}; yours {yours} ({off})"
             finer = "" if result.intermediates else "finer localization needs intermediates"
-            return name, detail, finer
+            return FirstWrong(name, detail, finer, key, theirs[key], mine[key])
     for what in ("updated", "final"):
         for name, want in getattr(reference, what).items():
             if _off(getattr(result, what)[name], want, tol):
-                where = "the update of" if what == "updated" else "a later step's"
+                where = "the update of" if what == "updated" else "after the last step,"
                 ours, yours, off = _side_by_side(want, getattr(result, what)[name])
                 rule = case.optimizer.formula(name) if what == "updated" else (
                     f"{name} after step {case.steps}")  # fmt: skip
                 detail = f"the reference's {rule} = {ours}; yours {yours} ({off})"
-                return f"{where} {name}", detail, ""
-    return "the loss after a later step", "every gradient and update of the first step agrees", ""
+                return FirstWrong(f"{where} {name}", detail, "", f"{what} {name}", want,
+                                  getattr(result, what)[name])  # fmt: skip
+    return FirstWrong("the loss after a later step",
+                      "every gradient and update of the first step agrees", "", "loss",
+                      reference.loss, result.loss)  # fmt: skip
 
 
 # --- why ----------------------------------------------------------------------------------

@@ -120,6 +120,20 @@ BUGS = {
 }
 
 
+# Mistakes nobody listed (not in reference/mistakes.py): what the diagnosis must find by the
+# shape of the difference or a change to a formula (issue #28) — bug -> the words it must say
+UNLISTED = {
+    "z_for_a": "computed with z",  # dE/dW_l = z_{l−1}ᵀ·δ_l: the pre-activation for a
+    "bias_mean": "the mean over samples",  # dE/db = mean of δ, where the sum belongs
+    "bias_last_sample": "the last sample's alone",
+    "propagate_dE_da": "computed with dE/da",  # dE/da_{l−1} = dE/da_l·Wᵀ: δ skipped below
+    "lazy_loss": "one step later",  # the loss read after the update
+    "in_place_gradient": "at the next step",  # gradients taken at the updated parameters
+    "last_sample_X_dropped": "differs only in sample [3]",  # dE/dX of the last sample left 0
+    "half_bias": "exactly ½",  # every bias gradient halved
+}
+
+
 class HandWritten:
     """The mutants' forward pass and gradients, written from the formulas again (not the
     reference's code), each with its switches for the bugs."""
@@ -194,17 +208,22 @@ class HandWritten:
         for k in reversed(range(case.depth)):  # k: the layer's index from 0
             w, b = (f"{kind}{k + 1}" for kind in "Wb")
             delta = d * self.local_slope(case, case.activations[k], zs[k], acts[k + 1])
-            weight_grad = np.einsum("si,sj->ij", acts[k], delta)
+            below = zs[k - 1] if bug == "z_for_a" and k > 0 else acts[k]
+            weight_grad = np.einsum("si,sj->ij", below, delta)
             if bug == "transposed_gradient" and weight_grad.shape == weight_grad.shape[::-1]:
                 weight_grad = np.transpose(weight_grad)
             out[w] = weight_grad
             if b in params:
-                out[b] = delta[:1].sum(0) if bug == "bias_first_sample" else np.sum(delta, 0)
+                out[b] = {"bias_first_sample": delta[:1].sum(0), "bias_mean": delta.mean(0),
+                          "bias_last_sample": delta[-1:].sum(0),
+                          "half_bias": np.sum(delta, 0) / 2}.get(bug, np.sum(delta, 0))  # fmt: skip
             back = params[w]
             if bug == "new_output_weights":
                 back = back - case.learning_rate * weight_grad  # updated before δ goes through it
-            d = np.einsum("sj,ij->si", delta, back)
+            d = np.einsum("sj,ij->si", d if bug == "propagate_dE_da" else delta, back)
         out["X"] = d
+        if bug == "last_sample_X_dropped":
+            out["X"] = np.concatenate([d[:-1], np.zeros_like(d[-1:])])
         top = f"W{case.depth}"
         if bug == "sign_flip":
             out[top] = -1.0 * out[top]
@@ -234,7 +253,12 @@ class MutantBackend(HandWritten, Backend):
         for _ in range(case.steps):
             if self.bug == "momentum_not_carried":
                 self.slots = {}
-            value, g, theta = self.step(case, theta, inputs, wanted, leftover)
+            value, g, new = self.step(case, theta, inputs, wanted, leftover)
+            if self.bug == "lazy_loss":  # the loss read after the (in-place) update
+                value = self.forward(case, new, inputs, wanted)[2]
+            if self.bug == "in_place_gradient":  # differentiated after the update
+                g = {**g, **self.step(case, new, inputs, wanted, None)[1]}
+            theta = new
             leftover = g if self.bug == "no_grad_clear" else None
             trajectory.append(value)
             kept.append((g, dict(theta)))

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 from backprop_crosscheck.comparisons.judge.compare import errors
+from backprop_crosscheck.comparisons.judge.perturb import formulas, reproduces
 from backprop_crosscheck.comparisons.judge.structure import shape_of_difference
 from backprop_crosscheck.reference.losses import LOSSES
 from backprop_crosscheck.reference.mistakes import MISTAKES, mistakes_for, train_with
@@ -40,6 +41,9 @@ class Diagnosis:
     # the shape of the difference, mistake list or not: "your dE/dW3 is exactly ½ of the
     # reference's", "… the reference's δ2", "… confined to sample 3" (judge/structure.py)
     structure: str = ""
+    # the single change to the reference's formula for it that reproduces it (perturb.py),
+    # or more than one said as a tie; "" when none does
+    change: str = ""
 
     def summary(self) -> str:
         where = f"first wrong: {self.first_wrong} — {self.detail}"
@@ -47,6 +51,8 @@ class Diagnosis:
             where += f" ({self.finer})"
         if self.structure:
             where += f"; {self.structure}"
+        if self.change:
+            where += f"; {self.change}"
         return f"{where}; {self.verdict()}"
 
     def verdict(self) -> str:
@@ -87,21 +93,25 @@ class FirstWrong:
 
 def diagnose(case, reference, result, dtype: str, tol) -> Diagnosis:
     where = localize(case, reference, result, tol)
+    chain_now, chain_later = reference_chain(case), reference_chain(case, dict(reference.updated))
+    shape = shape_of_difference(case, reference, result, where, tol, chain_now, chain_later)
     return Diagnosis(
-        where.name,
-        where.detail,
-        where.finer,
-        *match_mistake(case, reference, result, dtype, tol),
-        structure=shape_of_difference(
-            case,
-            reference,
-            result,
-            where,
-            tol,
-            reference_chain(case),
-            reference_chain(case, dict(reference.updated)),
-        ),
-    )
+        where.name, where.detail, where.finer, *match_mistake(case, reference, result, dtype, tol),
+        structure=shape, change=changed_formula(case, reference, where, tol),
+    )  # fmt: skip
+
+
+def changed_formula(case, reference, where, tol) -> str:
+    """The one change to the reference's formula for the first wrong quantity that gives the
+    backend's numbers (perturb.py), in words; two or more: said as a tie."""
+    if case.stack or where.got is None or where.key not in formulas(case):
+        return ""
+    found = reproduces(case, where.key, where.got, case.parameters(), dict(reference.updated), tol)
+    if len(found) == 1:
+        return f"it is {found[0]}"
+    if found:
+        return "as many changes reproduce it (a tie): " + "; or ".join(found)
+    return ""
 
 
 def _loosened(tol):

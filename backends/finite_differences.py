@@ -8,7 +8,7 @@ from backprop_crosscheck.reference.finite_differences import (
     hvp_by_differences,
     train_by_differences,
 )
-from backprop_crosscheck.reference.optimizers import OPTIMIZERS, start
+from backprop_crosscheck.reference.optimizers import OPTIMIZERS, WEIGHT_DECAY_MODES, start
 from backprop_crosscheck.reference.stack import KINDS
 
 from backprop_crosscheck import Backend, BackendUnavailable, Capabilities
@@ -27,6 +27,7 @@ class FiniteDifferenceBackend(Backend):
         hvp="central differences of the hand-derived gradient along v",
         hvp_tolerance={"float64": (1e-6, 1e-7)},
         optimizers=OPTIMIZERS,  # the reference's rules, applied to its numeric gradients
+        weight_decay=WEIGHT_DECAY_MODES,
     )
 
     def run(self, case, dtype, device="cpu"):

@@ -219,7 +219,7 @@ class FrameworkBackend(EngineNetwork, EngineDerivatives, Backend):
     def stepping(self, case: Case, params: dict):
         """``(params, X, Y) -> (loss, grads, params)``, one step per call: ``step`` for plain
         SGD; with the framework's own optimizer, its state carried from one call to the next."""
-        if case.optimizer.name == "sgd":
+        if case.optimizer.name == "sgd" and not case.optimizer.weight_decay:
             return lambda params, X, Y: self.step(case, params, X, Y)
         init, apply = self.optimizer(case)
         trained = [n for n in params if n not in case.frozen]

@@ -62,6 +62,9 @@ class Capabilities:
     # The update rules its own optimizer runs (reference/optimizers.py): plain SGD unless it
     # declares more; a momentum or Adam case is n/a for a backend without them.
     optimizers: tuple[str, ...] = ("sgd",)
+    # The weight decay its optimizers apply (reference/optimizers.py): "l2" (λ·p added to the
+    # gradient), "decoupled" (AdamW's); a case with another is n/a for it.
+    weight_decay: tuple[str, ...] = ()
     # The layer kinds of a layer-stack case (reference/stack.py) it runs; None: its class's
     # (every kind for a FrameworkBackend — its engine's own ops, else written with its array
     # namespace — none for a plain Backend, which runs dense networks only).
@@ -158,6 +161,10 @@ class Backend(ABC):
             missing = [] if known is None else sorted(set(wanted) - set(known))
             if missing:
                 return f"{self.name} has no {', '.join(missing)} (it runs {', '.join(known)})"
+        opt = case.optimizer
+        if opt.weight_decay and opt.weight_decay_mode not in caps.weight_decay:
+            has = f"it has {', '.join(caps.weight_decay)} only" if caps.weight_decay else "none"
+            return f"{self.name} has no {opt.weight_decay_mode} weight decay ({has})"
         return self.convention(case.optimizer)
 
     def convention(self, optimizer) -> str | None:

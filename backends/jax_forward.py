@@ -2,7 +2,7 @@
 reverse mode of every other framework backend (one JVP per input scalar)."""
 
 from backprop_crosscheck.backends.jax_grad import JaxBackend
-from backprop_crosscheck.reference.optimizers import OPTIMIZERS
+from backprop_crosscheck.reference.optimizers import OPTIMIZERS, WEIGHT_DECAY_MODES
 
 from backprop_crosscheck import Capabilities
 
@@ -16,6 +16,7 @@ class JaxForwardBackend(JaxBackend):
         hvp="forward over forward (jvp of jacfwd)",
         jvp="jax.jvp",
         optimizers=OPTIMIZERS,  # optax's own, as jax's
+        weight_decay=WEIGHT_DECAY_MODES,
     )
 
     def value_and_grad(self, loss):

@@ -7,24 +7,18 @@ import warnings
 
 import numpy as np
 from backprop_crosscheck.backends.jax_layers import jax_layers
-from backprop_crosscheck.backends.optax_optim import optax_optimizer
-from backprop_crosscheck.reference.optimizers import OPTIMIZERS
+from backprop_crosscheck.backends.optax_optim import OPTAX_CONVENTIONS, optax_optimizer
+from backprop_crosscheck.reference.optimizers import OPTIMIZERS, WEIGHT_DECAY_MODES
 
-from backprop_crosscheck import BackendUnavailable, Capabilities, Convention, FrameworkBackend
+from backprop_crosscheck import BackendUnavailable, Capabilities, FrameworkBackend
 
 
 class JaxBackend(FrameworkBackend):
     name, module, install_hint = "jax", "jax", "pip install jax==0.10.2 optax==0.2.8"
     share_worker = True  # with jax-fwd: jax is imported and its programs cached once
     capabilities = Capabilities(devices=("cpu", "cuda"), hvp="jvp of grad", jvp="jax.jvp",
-                                optimizers=OPTIMIZERS)  # fmt: skip
-    conventions = (
-        Convention("momentum", "dampening", (0.0,),
-                   "optax.sgd's momentum (optax.trace) has no dampening"),
-        Convention("adam", "epsilon_placement", ("after_correction", "inside_sqrt"),
-                   "optax.adam adds epsilon after the bias correction (eps) or inside the root "
-                   "(eps_root), never before the correction (optax/_src/transform.py)"),
-    )  # fmt: skip
+                                optimizers=OPTIMIZERS, weight_decay=WEIGHT_DECAY_MODES)  # fmt: skip
+    conventions = OPTAX_CONVENTIONS  # optax's (backends/optax_optim.py)
 
     @contextlib.contextmanager
     def scope(self, dtype, device):

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from backprop_crosscheck.backends.registry import printable
 from backprop_crosscheck.reference.network import forward, inputs_of
-from backprop_crosscheck.reference.optimizers import OPTIMIZERS, start, update
+from backprop_crosscheck.reference.optimizers import OPTIMIZERS, WEIGHT_DECAY_MODES, start, update
 from backprop_crosscheck.reference.stack import KINDS
 from backprop_crosscheck.reference.training import train_loop
 
@@ -19,7 +19,7 @@ FUNCTION = "backprop"
 class LearnerBackend(Backend):
     # momentum, Adam: the case's rule on its gradients, unless it returns "updated" itself
     capabilities = Capabilities(mode="yours", input_gradient=False, optimizers=OPTIMIZERS,
-                                layers=KINDS)  # fmt: skip
+                                layers=KINDS, weight_decay=WEIGHT_DECAY_MODES)  # fmt: skip
 
     def __init__(self, path: str):
         self.path, self.name = str(Path(path).resolve()), printable(Path(path).stem)

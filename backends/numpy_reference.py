@@ -4,7 +4,7 @@ import numpy as np
 from backprop_crosscheck.reference import train
 from backprop_crosscheck.reference.hvp import hvp
 from backprop_crosscheck.reference.network import step
-from backprop_crosscheck.reference.optimizers import OPTIMIZERS, start
+from backprop_crosscheck.reference.optimizers import OPTIMIZERS, WEIGHT_DECAY_MODES, start
 from backprop_crosscheck.reference.stack import KINDS
 from backprop_crosscheck.reference.stack_hvp import stack_hvp_problem
 
@@ -16,7 +16,8 @@ class NumpyBackend(Backend):
     name = "numpy"
     distribution = "numpy"
     install_hint = "pip install numpy"
-    capabilities = Capabilities(mode="by hand", hvp="by hand (R-operator)", optimizers=OPTIMIZERS)
+    capabilities = Capabilities(mode="by hand", hvp="by hand (R-operator)", optimizers=OPTIMIZERS,
+                                weight_decay=WEIGHT_DECAY_MODES)  # fmt: skip
 
     def run(self, case, dtype, device="cpu"):
         return train(case, np.dtype(dtype))

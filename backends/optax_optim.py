@@ -7,19 +7,44 @@ so a shape family compiles once. The state is put on the device, as the steps' o
 one executable.
 """
 
+from backprop_crosscheck.backends.interface import Convention
+
+OPTAX_CONVENTIONS = (
+    Convention("momentum", "dampening", (0.0,),
+               "optax.sgd's momentum (optax.trace) has no dampening"),
+    Convention("adam", "epsilon_placement", ("after_correction", "inside_sqrt"),
+               "optax.adam adds epsilon after the bias correction (eps) or inside the root "
+               "(eps_root), never before the correction (optax/_src/transform.py)"),
+)  # fmt: skip
+
 
 def optax_optimizer(jax, device, case):
+    """Weight decay: L2 is optax.add_decayed_weights(λ) before the rule (λ·p added to the
+    gradient); decoupled is optax.adamw for Adam, and add_decayed_weights after the momentum
+    trace, before the learning rate, for SGD and momentum (what optax.adamw chains)."""
     import optax
 
     opt, lr = case.optimizer, case.learning_rate
-    if opt.name == "momentum":
-        tx = optax.inject_hyperparams(optax.sgd)(learning_rate=lr, momentum=opt.momentum)
+    decay = optax.add_decayed_weights(opt.weight_decay) if opt.weight_decay else None
+    momentum = opt.momentum if opt.name == "momentum" else None
+    if opt.name != "adam" and decay is not None and opt.weight_decay_mode == "decoupled":
+        tx = optax.chain(optax.trace(momentum or 0.0), decay, optax.scale(-lr))
+        decay = None
+    elif opt.name != "adam":
+        tx = optax.inject_hyperparams(optax.sgd)(learning_rate=lr, momentum=momentum)
     else:
         inside = opt.epsilon_placement == "inside_sqrt"
-        tx = optax.inject_hyperparams(optax.adam)(
-            learning_rate=lr, b1=opt.beta1, b2=opt.beta2,
-            eps=0.0 if inside else opt.epsilon, eps_root=opt.epsilon if inside else 0.0,
-        )  # fmt: skip
+        eps = {"eps": 0.0 if inside else opt.epsilon, "eps_root": opt.epsilon if inside else 0.0}
+        if decay is not None and opt.weight_decay_mode == "decoupled":
+            tx = optax.inject_hyperparams(optax.adamw)(learning_rate=lr, b1=opt.beta1,
+                                                       b2=opt.beta2, weight_decay=opt.weight_decay,
+                                                       **eps)  # fmt: skip
+            decay = None
+        else:
+            tx = optax.inject_hyperparams(optax.adam)(learning_rate=lr, b1=opt.beta1,
+                                                      b2=opt.beta2, **eps)  # fmt: skip
+    if decay is not None:  # L2: λ·p added to the gradient before the rule
+        tx = optax.chain(decay, tx)
 
     def apply(params, grads, state):
         updates, state = tx.update(grads, state, params)

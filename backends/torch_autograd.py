@@ -1,23 +1,19 @@
 """`torch`: PyTorch autograd — ``loss.backward()``, the update in place under no_grad()."""
 
 from backprop_crosscheck.backends.torch_layers import torch_layers
-from backprop_crosscheck.backends.torch_optim import torch_optimizer
-from backprop_crosscheck.reference.optimizers import OPTIMIZERS
+from backprop_crosscheck.backends.torch_optim import TORCH_CONVENTIONS, torch_optimizer
+from backprop_crosscheck.reference.optimizers import OPTIMIZERS, WEIGHT_DECAY_MODES
 
-from backprop_crosscheck import BackendUnavailable, Capabilities, Convention, FrameworkBackend
+from backprop_crosscheck import BackendUnavailable, Capabilities, FrameworkBackend
 
 
 class TorchBackend(FrameworkBackend):
     name, module, install_hint = "torch", "torch", "pip install torch==2.13.0"
     share_worker = True  # with torch-func: torch is imported once
     capabilities = Capabilities(devices=("cpu", "cuda"), hvp="double backward",
-                                jvp="forward_ad dual numbers", optimizers=OPTIMIZERS)  # fmt: skip
-    conventions = (
-        Convention("momentum", "dampening", (0.0,), "torch.optim.SGD does not dampen its first "
-                   "step: its buffer starts as g (torch/optim/sgd.py)"),
-        Convention("adam", "epsilon_placement", ("after_correction",), "torch.optim.Adam adds "
-                   "epsilon after the bias correction, m̂/(√v̂ + ε) (torch/optim/adam.py)"),
-    )  # fmt: skip
+                                jvp="forward_ad dual numbers", optimizers=OPTIMIZERS,
+                                weight_decay=WEIGHT_DECAY_MODES)  # fmt: skip
+    conventions = TORCH_CONVENTIONS  # torch.optim's (backends/torch_optim.py)
 
     def setup(self, dtype, device):
         import torch

@@ -2,7 +2,7 @@
 independent PyTorch path (no ``.backward()``, no ``.grad`` fields)."""
 
 from backprop_crosscheck.backends.torch_autograd import TorchBackend
-from backprop_crosscheck.reference.optimizers import OPTIMIZERS
+from backprop_crosscheck.reference.optimizers import OPTIMIZERS, WEIGHT_DECAY_MODES
 
 from backprop_crosscheck import Capabilities, FrameworkBackend
 
@@ -15,6 +15,7 @@ class TorchFuncBackend(TorchBackend):
         hvp="jvp of grad",
         jvp="torch.func.jvp",
         optimizers=OPTIMIZERS,  # torch.optim's own, as torch's
+        weight_decay=WEIGHT_DECAY_MODES,
     )
     update = FrameworkBackend.update  # functional: new tensors, no in-place p.sub_
     intermediates = FrameworkBackend.intermediates  # no .grad fields to read the chain from

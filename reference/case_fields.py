@@ -15,6 +15,7 @@ from backprop_crosscheck.reference.optimizers import (
     LEARNING_RATE_ON,
     OPTIMIZERS,
     SETTINGS,
+    WEIGHT_DECAY_MODES,
     Optimizer,
 )
 
@@ -22,7 +23,7 @@ REQUIRED = ("layers", "learning_rate", "inputs", "targets", "weights")
 STACK_REQUIRED = ("stack", "learning_rate", "inputs", "targets")
 OPTIONAL = (
     "stack", "name", "description", "activation", "loss", "steps", "biases", "frozen", "aliases",
-    "leaky_slope", "optimizer", *(f for rule in SETTINGS.values() for f in rule),
+    "leaky_slope", "optimizer", *dict.fromkeys(f for rule in SETTINGS.values() for f in rule),
 )  # fmt: skip
 
 
@@ -139,7 +140,7 @@ def _optimizer(data: dict, fail) -> Optimizer:
     name = _choice(data.get("optimizer", "sgd"), "optimizer", OPTIMIZERS, fail)
     for rule, settings in SETTINGS.items():
         for field in settings:
-            if field in data and rule != name:
+            if field in data and field not in SETTINGS[name]:
                 fail(
                     field, f"is a setting of optimizer {rule!r}; this case's optimizer is {name!r}"
                 )
@@ -155,8 +156,16 @@ def _optimizer(data: dict, fail) -> Optimizer:
         _is_number(given["epsilon"]) and _finite(given["epsilon"]) and given["epsilon"] > 0
     ):
         fail("epsilon", f"must be a finite number > 0, got {_short(given['epsilon'])}")
+    if "weight_decay" in given and not (
+        _is_number(given["weight_decay"]) and _finite(given["weight_decay"])
+        and given["weight_decay"] >= 0
+    ):  # fmt: skip
+        fail("weight_decay", f"must be a finite number ≥ 0, got {_short(given['weight_decay'])}")
+    if "weight_decay_mode" in given and not given.get("weight_decay"):
+        fail("weight_decay_mode", "is set, but there is no weight_decay (λ > 0) to apply")
     for field, table in (("learning_rate_on", LEARNING_RATE_ON),
-                         ("epsilon_placement", EPSILON_PLACEMENTS)):  # fmt: skip
+                         ("epsilon_placement", EPSILON_PLACEMENTS),
+                         ("weight_decay_mode", WEIGHT_DECAY_MODES)):  # fmt: skip
         if field in given:
             _choice(given[field], field, dict.fromkeys(table), fail)
     numbers = {k: float(v) if _is_number(v) else v for k, v in given.items()}

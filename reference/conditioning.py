@@ -48,7 +48,7 @@ def _allowance(case, opt, rtol, atol) -> dict:
         grads = backward(case, params, forward(case, params, X, Y), Y)
         losses.append(sum(float(np.sum(np.abs(grads[n]) * slack[n])) for n in params))
         for n in trained:
-            g = grads[n]
+            g = grads[n] + (opt.weight_decay * params[n] if opt.weight_decay_mode == "l2" else 0)
             tau = atol + rtol * np.abs(g)
             steps = {}
             for side in (0, -1, 1):
@@ -58,7 +58,8 @@ def _allowance(case, opt, rtol, atol) -> dict:
                 steps[side] = adam_step(opt, m, v, t)
             off = np.maximum(np.abs(steps[-1] - steps[0]), np.abs(steps[1] - steps[0]))
             slack[n] = slack[n] + a * off
-            params[n] = params[n] - a * steps[0]
+            decoupled = opt.weight_decay if opt.weight_decay_mode == "decoupled" else 0.0
+            params[n] = params[n] - a * steps[0] - a * decoupled * params[n]
         if t == 1:
             updated = {n: s.copy() for n, s in slack.items()}
     grads = backward(case, params, forward(case, params, X, Y), Y)

@@ -18,6 +18,14 @@ Adam (Kingma & Ba 2015, Algorithm 1), m₀ = v₀ = 0, t = 1, 2, …:
   epsilon_placement = "after_correction"   p ← p − a·m̂ / (√v̂ + ε)                  (torch, optax)
                       "before_correction"  p ← p − a·√(1 − β₂ᵗ)/(1 − β₁ᵗ)·m / (√v + ε) (Keras)
                       "inside_sqrt"        p ← p − a·m̂ / √(v̂ + ε)                   (optax eps_root)
+
+Weight decay λ, any rule (0: none):
+  weight_decay_mode = "l2"         g ← g + λ·p before the rule: ½λ‖p‖² added to the loss
+                                   (torch's weight_decay in SGD and Adam, optax.add_decayed_weights
+                                   first)
+                    = "decoupled"  p* ← p* − a·λ·p after it, apart from the rule's moments
+                                   (AdamW: torch.optim.AdamW, optax.adamw, Keras's weight_decay)
+  For plain SGD the two are the same update; the gradients reported are the loss's alone.
 """
 
 import math
@@ -28,10 +36,12 @@ import numpy as np
 OPTIMIZERS = ("sgd", "momentum", "adam")
 LEARNING_RATE_ON = ("step", "velocity")
 EPSILON_PLACEMENTS = ("after_correction", "before_correction", "inside_sqrt")
+WEIGHT_DECAY_MODES = ("l2", "decoupled")
+DECAY = ("weight_decay", "weight_decay_mode")  # every rule's, shown only when λ > 0
 SETTINGS = {  # the case-file fields of each rule
-    "sgd": (),
-    "momentum": ("momentum", "dampening", "learning_rate_on"),
-    "adam": ("beta1", "beta2", "epsilon", "epsilon_placement"),
+    "sgd": DECAY,
+    "momentum": ("momentum", "dampening", "learning_rate_on", *DECAY),
+    "adam": ("beta1", "beta2", "epsilon", "epsilon_placement", *DECAY),
 }
 
 
@@ -49,7 +59,7 @@ ADAM_MOMENTS = (
     "m = {β1}·m + {1−β1}·g, v = {β2}·v + {1−β2}·g², m̂ = m/(1 − {β1}^t), v̂ = v/(1 − {β2}^t)"
 )
 SYMBOLS = {"a": "a", "μ": "μ", "1−d": "(1 − d)", "β1": "β1", "β2": "β2", "1−β1": "(1 − β1)",
-           "1−β2": "(1 − β2)", "ε": "ε"}  # fmt: skip
+           "1−β2": "(1 − β2)", "ε": "ε", "λ": "λ"}  # fmt: skip
 
 
 def written(text: str, values: dict, parameter: str = "p", ascii: bool = False) -> str:
@@ -71,12 +81,13 @@ class Optimizer:
     beta2: float = 0.999
     epsilon: float = 1e-8
     epsilon_placement: str = "after_correction"
+    weight_decay: float = 0.0  # λ
+    weight_decay_mode: str = "l2"
 
     def settings(self) -> dict:
-        """The fields this rule reads, {"beta1": 0.9, …}."""
-        return {
-            f.name: getattr(self, f.name) for f in fields(self) if f.name in SETTINGS[self.name]
-        }
+        """The fields this rule reads, {"beta1": 0.9, …} (weight decay's only when λ > 0)."""
+        shown = [n for n in SETTINGS[self.name] if self.weight_decay or n not in DECAY]
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name in shown}
 
     def describe(self) -> str:
         """'adam (beta1 0.9, beta2 0.999, epsilon 1e-08, epsilon_placement after_correction)'."""
@@ -92,6 +103,10 @@ class Optimizer:
         text = FORMULAS[self.variant()]
         if self.name == "adam":
             text = f"{ADAM_MOMENTS}, {text}"
+        if self.weight_decay:
+            text += (", then p* − {a}·{λ}·p (decoupled weight decay)"
+                     if self.weight_decay_mode == "decoupled"
+                     else ", dE/dp + {λ}·p for dE/dp (L2 weight decay)")  # fmt: skip
         values = SYMBOLS if show is None else self.numbers(show, learning_rate)
         return written(text, values, parameter, ascii)
 
@@ -103,14 +118,15 @@ class Optimizer:
         """Each symbol of the formulas as ``show`` writes the case's number for it."""
         mu, d, b1, b2 = self.momentum, self.dampening, self.beta1, self.beta2
         values = {"μ": mu, "1−d": 1 - d, "β1": b1, "β2": b2, "1−β1": 1 - b1, "1−β2": 1 - b2,
-                  "ε": self.epsilon}  # fmt: skip
+                  "ε": self.epsilon, "λ": self.weight_decay}  # fmt: skip
         shown = {k: show(v) for k, v in values.items()}
         shown["a"] = SYMBOLS["a"] if learning_rate is None else show(learning_rate)
         return shown
 
     def structure(self) -> tuple:
         """What changes the arithmetic's shape, not its numbers (a compile key's part)."""
-        return (self.name, self.learning_rate_on, self.epsilon_placement)
+        decay = self.weight_decay_mode if self.weight_decay else None
+        return (self.name, self.learning_rate_on, self.epsilon_placement, decay)
 
 
 def start(case, params: dict) -> dict:
@@ -125,16 +141,23 @@ def update(case, params: dict, grads: dict, state: dict) -> tuple[dict, dict]:
     opt, t = case.optimizer, state["t"] + 1
     a = params_dtype(params).type(case.learning_rate)
     new, slots = {}, {s: dict(state[s]) for s in state if s != "t"}
+    decay = params_dtype(params).type(opt.weight_decay)  # λ, in the run's dtype
     for name, p in params.items():
+        g = grads[name]
+        if opt.weight_decay and opt.weight_decay_mode == "l2":
+            g = g + decay * p  # ½λ‖p‖² in the loss: its gradient λ·p added
         if name in case.frozen:
             new[name] = p
-        elif opt.name == "sgd":
-            new[name] = p_minus_a_g(p, a, grads[name])
+            continue
+        if opt.name == "sgd":
+            new[name] = p_minus_a_g(p, a, g)
         elif opt.name == "momentum":
-            new[name], slots["v"][name] = momentum(opt, a, p, grads[name], state["v"][name])
+            new[name], slots["v"][name] = momentum(opt, a, p, g, state["v"][name])
         else:
             m, v = state["m"][name], state["v"][name]
-            new[name], slots["m"][name], slots["v"][name] = adam(opt, a, p, grads[name], m, v, t)
+            new[name], slots["m"][name], slots["v"][name] = adam(opt, a, p, g, m, v, t)
+        if opt.weight_decay and opt.weight_decay_mode == "decoupled":
+            new[name] = new[name] - a * decay * p  # p shrunk apart from the rule (AdamW)
     return new, {"t": t, **slots}
 
 

@@ -125,7 +125,20 @@ def test_an_embedding_adds_the_gradients_of_a_repeated_index():
 
 
 def test_fd_skips_an_input_that_sits_on_a_max_pool_tie(capsys):
-    assert main(["report", "ties", "--backends", "numpy,fd,autograd", "--format", "json"]) == 0
+    assert (
+        main(
+            [
+                "report",
+                "ties",
+                "--backends",
+                "numpy,fd,autograd",
+                "--format",
+                "json",
+                "--in-process",
+            ]
+        )
+        == 0
+    )
     rows = {b["backend"]: b for b in json.loads(capsys.readouterr().out)["runs"][0]["backends"]}
     assert (
         rows["fd"]["status"] == "skip" and "X[0, 0, 0, 0] sits on a kink" in rows["fd"]["message"]
@@ -179,7 +192,21 @@ def test_a_stacks_hand_derived_hvp_is_torchs_double_backward(name):
 
 
 def test_a_stack_with_a_norm_has_no_hvp_and_says_why(capsys):
-    assert main(["report", "norm", "--hvp", "--backends", "numpy,torch", "--format", "json"]) == 0
+    assert (
+        main(
+            [
+                "report",
+                "norm",
+                "--hvp",
+                "--backends",
+                "numpy,torch",
+                "--format",
+                "json",
+                "--in-process",
+            ]
+        )
+        == 0
+    )
     hvp = json.loads(capsys.readouterr().out)["runs"][0]["hvp"]
     assert hvp["reference"] is None
     assert {b["status"] for b in hvp["backends"]} == {"unsupported"}

@@ -167,3 +167,22 @@ def agreement_of(case: Case, pairs, tol: Tolerance) -> Agreement:
         out.max_rel_error[quantity] = rel_max
     out.worst_ratio = max(worst_excess, 0.0)
     return out
+
+
+def residual(result, candidate, tol) -> float:
+    """The largest |backend − candidate| over every value, in units of the tolerance."""
+    worst = 0.0
+    for what in QUANTITIES:
+        got = {"loss": result.loss} if what == "loss" else getattr(result, what)
+        want = {"loss": candidate.loss} if what == "loss" else getattr(candidate, what)
+        for name, w in want.items():
+            if name not in got:
+                continue
+            g, w = np.asarray(got[name], np.float64), np.asarray(w, np.float64)
+            if g.shape != w.shape:
+                return np.inf
+            with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+                r = np.abs(g - w) / (tol.atol + tol.rtol * np.abs(w))
+            r = np.where(g == w, 0.0, np.nan_to_num(r, nan=np.inf, posinf=np.inf))
+            worst = max(worst, float(r.max(initial=0.0)))
+    return worst

@@ -15,7 +15,8 @@ in units of the tolerance), and called a match only when that residual is within
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from backprop_crosscheck.comparisons.judge.compare import errors
+from backprop_crosscheck.comparisons.judge.compare import errors, residual
+from backprop_crosscheck.comparisons.judge.conventions import reconciling
 from backprop_crosscheck.comparisons.judge.perturb import formulas, reproduces
 from backprop_crosscheck.comparisons.judge.structure import shape_of_difference
 from backprop_crosscheck.reference.losses import LOSSES
@@ -23,7 +24,6 @@ from backprop_crosscheck.reference.mistakes import MISTAKES, mistakes_for, train
 from backprop_crosscheck.reference.network import backward_pass, forward
 from backprop_crosscheck.reference.stack import FORMULAS, PARAMETERS, walk
 
-QUANTITIES = ("loss", "gradients", "updated", "final")
 MAX_PARAMETERS = 100_000  # above, trying every mistake costs more than it tells
 
 
@@ -44,6 +44,8 @@ class Diagnosis:
     # the single change to the reference's formula for it that reproduces it (perturb.py),
     # or more than one said as a tie; "" when none does
     change: str = ""
+    # the documented convention its numbers follow where the case asked another (conventions.py)
+    convention: str = ""
 
     def summary(self) -> str:
         where = f"first wrong: {self.first_wrong} — {self.detail}"
@@ -53,6 +55,8 @@ class Diagnosis:
             where += f"; {self.structure}"
         if self.change:
             where += f"; {self.change}"
+        if self.convention:
+            where += f"; {self.convention}"
         return f"{where}; {self.verdict()}"
 
     def verdict(self) -> str:
@@ -98,6 +102,7 @@ def diagnose(case, reference, result, dtype: str, tol) -> Diagnosis:
     return Diagnosis(
         where.name, where.detail, where.finer, *match_mistake(case, reference, result, dtype, tol),
         structure=shape, change=changed_formula(case, reference, where, tol),
+        convention=reconciling(case, result, tol),
     )  # fmt: skip
 
 
@@ -230,25 +235,6 @@ def localize(case, reference, result, tol) -> FirstWrong:
 
 
 # --- why ----------------------------------------------------------------------------------
-
-
-def residual(result, candidate, tol) -> float:
-    """The largest |backend − candidate| over every value, in units of the tolerance."""
-    worst = 0.0
-    for what in QUANTITIES:
-        got = {"loss": result.loss} if what == "loss" else getattr(result, what)
-        want = {"loss": candidate.loss} if what == "loss" else getattr(candidate, what)
-        for name, w in want.items():
-            if name not in got:
-                continue
-            g, w = np.asarray(got[name], np.float64), np.asarray(w, np.float64)
-            if g.shape != w.shape:
-                return np.inf
-            with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-                r = np.abs(g - w) / (tol.atol + tol.rtol * np.abs(w))
-            r = np.where(g == w, 0.0, np.nan_to_num(r, nan=np.inf, posinf=np.inf))
-            worst = max(worst, float(r.max(initial=0.0)))
-    return worst
 
 
 def match_mistake(case, reference, result, dtype: str, tol) -> tuple:

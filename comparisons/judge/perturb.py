@@ -110,9 +110,10 @@ def perturbations(case, key: str, reference: dict, updated: dict, depth: int = 3
                     yield formula.compute({**s, operand: inner}), f"{words}, so {formula.text} too"
     if key.startswith("b"):  # the batch's reduction changed
         delta = s[formula.operands[0]]
-        for value, words in ((delta.mean(axis=0), "the mean over samples where the sum belongs"),
-                             (delta[0], "the first sample's alone where the sum belongs"),
-                             (delta[-1], "the last sample's alone where the sum belongs")):  # fmt: skip
+        where = "where the sum belongs"
+        for value, words in ((delta.mean(axis=0), f"the mean over samples {where}"),
+                             (delta[0], f"the first sample's alone {where}"),
+                             (delta[-1], f"the last sample's alone {where}")):  # fmt: skip
             yield value, f"{formula.text} computed as {words}"
 
 

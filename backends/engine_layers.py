@@ -15,13 +15,18 @@ class EngineLayers:
     layer_ops: dict = {}  # kind -> the framework's own function (set in setup)
     indices = None  # an embedding case's token indices, as this engine's integer tensor
 
+    outputs: list = []  # the last stack's layer outputs a_1 … a_K, for engines that report dE/da_k
+
     def stack_output(self, case, params: dict, X):
         """The stack's output for inputs X (for an embedding case, the token indices held in
         ``self.indices``: X is then a float placeholder, entering as 0·X so that every engine
-        can be asked for dE/dX — the 0 it gives is dropped)."""
-        if case.takes_indices:
-            return self.layers(case, case.stack, params, self.indices) + 0 * X
-        return self.layers(case, case.stack, params, X)
+        can be asked for dE/dX — the 0 it gives is dropped). Each layer's output is kept in
+        ``self.outputs``, for an engine that can report the chain (torch's retain_grad)."""
+        x, self.outputs = self.indices if case.takes_indices else X, []
+        for layer in case.stack:
+            x = self.layers(case, (layer,), params, x)
+            self.outputs.append(x)
+        return x + 0 * X if case.takes_indices else x
 
     def layers(self, case, stack, params: dict, x):
         for layer in stack:

@@ -65,7 +65,7 @@ class EngineNetwork(EngineLayers):
     def loss(self, case: Case, params: dict, X, Y):
         """The network's loss, written once with the framework's own operations; each layer's
         (z, a) is left in ``self.trace`` for an engine that can report the backward chain."""
-        a, self.trace = X, []
+        a, self.trace, self.outputs = X, [], []
         if case.stack:  # a layer stack: its layers in the engine's own ops (engine_layers.py)
             return self.criterion(case.loss)(self.stack_output(case, params, X), Y)
         for layer, act in enumerate(case.activations, start=1):

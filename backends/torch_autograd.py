@@ -37,18 +37,19 @@ class TorchBackend(FrameworkBackend):
     def loss_and_grads(self, case, params, X, Y):
         leaves = [t.requires_grad_(True) for t in [*params.values(), X]]
         loss = self.loss(case, params, X, Y)
-        for t in (t for pair in self.trace for t in pair):
-            t.retain_grad()  # the chain's dE/dz (δ) and dE/da, for the diagnosis
+        for t in [*(t for pair in self.trace for t in pair), *self.outputs]:
+            t.retain_grad()  # the chain's δ and dE/da (a stack's: each layer's), for the diagnosis
         loss.backward()
         self.chain = {f"{k}{layer}": t.grad for layer, (z, a) in enumerate(self.trace, start=1)
                       for k, t in (("delta", z), ("dE/da", a))}  # fmt: skip
+        self.chain.update({f"dE/da{k}": a.grad for k, a in enumerate(self.outputs, start=1)})
         grads = {**{n: p.grad.clone() for n, p in params.items()}, "X": X.grad.clone()}
         for t in leaves:
             t.grad = None  # cleared every step: .backward() accumulates
         return loss.detach(), grads
 
     def intermediates(self):
-        return self.chain or None  # a layer stack keeps no δ chain
+        return self.chain or None
 
     def update(self, params, grads, lr, frozen):
         with self.torch.no_grad():  # in place, as a torch training loop does

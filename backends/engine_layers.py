@@ -54,7 +54,7 @@ class EngineLayers:
     # --- each layer written with the array namespace, where the engine has no function ----
 
     def dense(self, x, p, layer):
-        return x @ p["W"] + p["b"]
+        return x @ p["W"] + p["b"] if "b" in p else x @ p["W"]
 
     def _shifted(self, x, kh: int, kw: int, stride: int):
         """Every (i, j) offset of a kh×kw window, as the strided slice x[:, :, i::s, j::s]
@@ -76,7 +76,7 @@ class EngineLayers:
         shifted = self._shifted(x, k.shape[2], k.shape[3], layer.settings["stride"])
         y = sum(xp.einsum("nchw,fc->nfhw", shifted[i][j], k[:, :, i, j])
                 for i in range(k.shape[2]) for j in range(k.shape[3]))  # fmt: skip
-        return y + xp.reshape(p["bias"], (1, -1, 1, 1))
+        return y + xp.reshape(p["bias"], (1, -1, 1, 1)) if "bias" in p else y
 
     def max_pool2d(self, x, p, layer):
         """The window's first maximum (row-major), picked by a constant one-hot mask so that

@@ -12,7 +12,7 @@ def jax_layers(jax) -> dict:
         y = lax.conv_general_dilated(x, p["kernel"], (s, s), [(pad, pad), (pad, pad)],
                                      dimension_numbers=("NCHW", "OIHW", "NCHW"),
                                      precision=lax.Precision.HIGHEST)  # fmt: skip
-        return y + p["bias"].reshape(1, -1, 1, 1)
+        return y + p["bias"].reshape(1, -1, 1, 1) if "bias" in p else y
 
     def pool(x, layer, init, op):
         k, s = layer.settings["size"], layer.settings["stride"]

@@ -6,9 +6,8 @@ from backprop_crosscheck.reference.hvp import hvp
 from backprop_crosscheck.reference.network import step
 from backprop_crosscheck.reference.optimizers import OPTIMIZERS, WEIGHT_DECAY_MODES, start
 from backprop_crosscheck.reference.stack import KINDS
-from backprop_crosscheck.reference.stack_hvp import stack_hvp_problem
 
-from backprop_crosscheck import Backend, BackendUnavailable, Capabilities
+from backprop_crosscheck import Backend, Capabilities
 
 
 class NumpyBackend(Backend):
@@ -36,6 +35,4 @@ class NumpyBackend(Backend):
         return one_step
 
     def hvp(self, case, v, dtype, device="cpu"):
-        if case.stack and stack_hvp_problem(case):
-            raise BackendUnavailable(f"numpy: {stack_hvp_problem(case)}")
         return hvp(case, v, dtype=np.dtype(dtype))

@@ -13,7 +13,7 @@ def tensorflow_layers(tf) -> dict:
         pad, s = layer.settings["padding"], layer.settings["stride"]
         x = tf.pad(tf.transpose(x, nhwc), [[0, 0], [pad, pad], [pad, pad], [0, 0]])
         y = tf.nn.conv2d(x, tf.transpose(p["kernel"], (2, 3, 1, 0)), s, "VALID")
-        return tf.transpose(tf.nn.bias_add(y, p["bias"]), nchw)
+        return tf.transpose(tf.nn.bias_add(y, p["bias"]) if "bias" in p else y, nchw)
 
     def pool(op):
         def pooled(x, p, layer):
@@ -33,7 +33,7 @@ def tensorflow_layers(tf) -> dict:
     per_channel = lambda x: [0] if len(x.shape) == 2 else [0, 2, 3]  # noqa: E731
     channel_shape = lambda x: (1, -1) if len(x.shape) == 2 else (1, -1, 1, 1)  # noqa: E731
     return {
-        "dense": lambda x, p, layer: tf.matmul(x, p["W"]) + p["b"],
+        "dense": lambda x, p, layer: tf.matmul(x, p["W"]) + p.get("b", 0.0),
         "conv2d": conv2d,
         "max_pool2d": pool(tf.nn.max_pool2d),
         "avg_pool2d": pool(tf.nn.avg_pool2d),

@@ -10,8 +10,8 @@ def torch_layers(torch) -> dict:
                             eps=layer.settings["eps"])  # fmt: skip
 
     return {
-        "dense": lambda x, p, layer: F.linear(x, p["W"].T, p["b"]),
-        "conv2d": lambda x, p, layer: F.conv2d(x, p["kernel"], p["bias"], **layer.settings),
+        "dense": lambda x, p, layer: F.linear(x, p["W"].T, p.get("b")),  # no bias: None
+        "conv2d": lambda x, p, layer: F.conv2d(x, p["kernel"], p.get("bias"), **layer.settings),
         "max_pool2d": lambda x, p, layer: F.max_pool2d(
             x, layer.settings["size"], layer.settings["stride"]),
         "avg_pool2d": lambda x, p, layer: F.avg_pool2d(

@@ -14,7 +14,6 @@ from backprop_crosscheck.reference import Case, CaseError, Result, train
 from backprop_crosscheck.reference.case_file import quoted
 from backprop_crosscheck.reference.hvp import direction, hvp
 from backprop_crosscheck.reference.network import reference_problem
-from backprop_crosscheck.reference.stack_hvp import stack_hvp_problem
 
 
 @dataclass
@@ -58,8 +57,7 @@ def make_check(case: Case, dtype="float64", device="cpu", rtol=None, atol=None, 
         raise CaseError(f"{quoted(case.source)}: the reference cannot compute this case: {problem}")
     v = None if hvp_seed is None else direction(case, hvp_seed)
     with np.errstate(all="ignore"):
-        by_hand = v is not None and not (case.stack and stack_hvp_problem(case))
-        ref_hv = hvp(case, v) if by_hand else None  # batch/layer norm: no H·v by hand yet
+        ref_hv = None if v is None else hvp(case, v)
     return Check(case, reference, dtype, device, rtol, atol, require, v, ref_hv, timeout)
 
 

@@ -35,7 +35,7 @@ def direction(case: Case, seed: int = 0) -> dict[str, np.ndarray]:
 
 def hvp(case: Case, v: dict[str, np.ndarray], dtype=np.float64) -> dict[str, np.ndarray]:
     """H·v for every parameter at the case's initial parameters, computed in ``dtype`` (a layer
-    stack's by reference/stack_hvp.py: check ``stack_hvp_problem`` first)."""
+    stack's by reference/stack_hvp.py)."""
     if case.stack:
         return stack_hvp(case, v, dtype)
     params = case.parameters(dtype)

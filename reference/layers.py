@@ -35,13 +35,16 @@ def scatter_windows(dwin, shape, stride: int):
 
 
 def dense_forward(x, params):
-    return x @ params["W"] + params["b"], x
+    z = x @ params["W"]
+    return (z + params["b"] if "b" in params else z), x  # a bias is optional
 
 
 def dense_backward(dy, saved, params):
     x = saved
-    # dz/dW = xᵀ (per sample), dz/db = 1, dz/dx = W (the OLD W)
-    return dy @ params["W"].T, {"W": x.T @ dy, "b": dy.sum(axis=0)}
+    grads = {"W": x.T @ dy}  # dz/dW = xᵀ (per sample)
+    if "b" in params:
+        grads["b"] = dy.sum(axis=0)  # dz/db = 1
+    return dy @ params["W"].T, grads  # dz/dx = W (the OLD W)
 
 
 # --- conv2d: cross-correlation, as every engine computes it --------------------------------
@@ -63,7 +66,9 @@ def conv2d_forward(x, params, stride: int = 1, padding: int = 0):
             cols[:, i, j] = x_pad[:, :, i : i + stride * ho : stride,
                                   j : j + stride * wo : stride].transpose(1, 0, 2, 3)  # fmt: skip
     cols = cols.reshape(c * kh * kw, n * ho * wo)
-    y = kernel.reshape(f, -1) @ cols + params["bias"][:, None]  # (F, N·Ho·Wo)
+    y = kernel.reshape(f, -1) @ cols  # (F, N·Ho·Wo)
+    if "bias" in params:  # a bias is optional
+        y = y + params["bias"][:, None]
     return y.reshape(f, n, ho, wo).transpose(1, 0, 2, 3), (x_pad.shape, cols, stride, p)
 
 
@@ -74,7 +79,9 @@ def conv2d_backward(dy, saved, params):
     n, _, ho, wo = dy.shape
     d_y = dy.transpose(1, 0, 2, 3).reshape(f, -1)  # dE/dy: F rows, one column per output place
     d_kernel = (d_y @ cols.T).reshape(kernel.shape)  # dy/dK[f,c,i,j] = x_pad[n,c,s·a+i,s·b+j]
-    d_bias = d_y.sum(axis=1)  # dy/dbias[f] = 1 at every position
+    grads = {"kernel": d_kernel}
+    if "bias" in params:
+        grads["bias"] = d_y.sum(axis=1)  # dy/dbias[f] = 1 at every position
     # dy/dx_pad[n, c, s·a + i, s·b + j] = K[f, c, i, j]: row (c, i, j) of d_cols, per place
     d_cols = (kernel.reshape(f, -1).T @ d_y).reshape(c, kh, kw, n, ho, wo)
     # each window's share added back where it came from: correlation of dy with the flipped
@@ -86,7 +93,7 @@ def conv2d_backward(dy, saved, params):
             columns = slice(j, j + stride * wo, stride)
             dx_pad[:, :, rows, columns] += d_cols[:, i, j].transpose(1, 0, 2, 3)
     dx = dx_pad[:, :, p : shape[2] - p, p : shape[3] - p]  # the padding has no gradient
-    return dx, {"kernel": d_kernel, "bias": d_bias}
+    return dx, grads
 
 
 # --- max_pool2d: the gradient goes to the window's maximum ---------------------------------

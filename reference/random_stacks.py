@@ -59,6 +59,7 @@ def _image_layers(rng, shape, pool: str):
                "bias": (out,)}]  # fmt: skip
     side = (side + 2 * pad - k) // stride + 1
     if rng.random() < 0.4 and n * side * side > 1:
+        del tables[0]["bias"]  # a batch norm next removes any constant: no bias, as is usual
         tables.append({"kind": "batch_norm", "gamma": (out,), "beta": (out,)})
     tables.append({"kind": str(rng.choice(ACTS))})
     if rng.random() < 0.3:  # a residual convolution that keeps the shape
@@ -79,6 +80,8 @@ def _feature_layers(rng, shape):
     tables = [{"kind": "dense", "W": (f, h), "b": (h,)}]
     norm = str(rng.choice(["batch_norm", "layer_norm", "none"]))
     if norm == "batch_norm" and n > 1 or norm == "layer_norm":
+        if norm == "batch_norm":
+            del tables[0]["b"]  # a batch norm next removes any constant: no bias, as is usual
         tables.append({"kind": norm, "gamma": (h,), "beta": (h,)})
     tables.append({"kind": str(rng.choice(ACTS))})
     if rng.random() < 0.5:

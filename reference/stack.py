@@ -42,7 +42,7 @@ from backprop_crosscheck.reference.layers import (
     windows,
 )
 
-# kind -> its parameters, in the order a case file gives them
+# kind -> its parameters, in the order a case file gives them (a bias may be left out: OPTIONAL)
 PARAMETERS = {
     "dense": ("W", "b"),
     "conv2d": ("kernel", "bias"),
@@ -50,6 +50,7 @@ PARAMETERS = {
     "layer_norm": ("gamma", "beta"),
     "embedding": ("table",),
 }
+OPTIONAL = ("b", "bias")  # dense and conv2d without a bias (as before a batch norm)
 # kind -> its settings and their defaults
 SETTINGS = {
     "conv2d": {"stride": 1, "padding": 0},
@@ -122,7 +123,7 @@ class Layer:
 
     def own(self, params: dict) -> dict:
         """This layer's parameters out of the network's, by their short names."""
-        return {p: params[self.name(p)] for p in PARAMETERS.get(self.kind, ())}
+        return {p: params[self.name(p)] for p in self.initial}
 
     def describe(self) -> str:
         """One line: 'conv2d kernel 2×1×3×3, bias 2 (stride 1, padding 0)'."""
@@ -146,7 +147,7 @@ def one_sample(stack, i: int) -> tuple:
 
 
 def parameter_names(stack) -> list[str]:
-    return [layer.name(p) for layer in walk(stack) for p in PARAMETERS.get(layer.kind, ())]
+    return [layer.name(p) for layer in walk(stack) for p in layer.initial]
 
 
 def initial_parameters(stack) -> dict[str, np.ndarray]:

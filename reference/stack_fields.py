@@ -11,7 +11,7 @@ import math
 import numpy as np
 from backprop_crosscheck.reference.activations import ACTIVATIONS
 from backprop_crosscheck.reference.case_fields import _finite, _is_int, _is_number
-from backprop_crosscheck.reference.stack import KINDS, PARAMETERS, SETTINGS, Layer
+from backprop_crosscheck.reference.stack import KINDS, OPTIONAL, PARAMETERS, SETTINGS, Layer
 
 
 def parse_stack(value, inputs_value, fail, limits):
@@ -66,10 +66,11 @@ def _layer(table, field, label, shape, fail, limits, first):
         if key in table:
             settings[key] = _setting(kind, key, table[key], f"{field}.{key}", fail)
     for key in PARAMETERS.get(kind, ()):
-        if key not in table:
+        if key not in table and key not in OPTIONAL:
             fail(f"{field}.{key}", f"is missing (a {kind} layer's parameters: "
                                    f"{', '.join(PARAMETERS[kind])})")  # fmt: skip
-    initial = {k: array(table[k], f"{field}.{k}", fail) for k in PARAMETERS.get(kind, ())}
+    initial = {k: array(table[k], f"{field}.{k}", fail) for k in PARAMETERS.get(kind, ())
+               if k in table}  # fmt: skip
     if kind == "embedding" and not first:
         fail(f"{field}.kind", "an embedding must be the first layer (its inputs are indices)")
     mask = _mask(table, field, shape, fail) if kind == "dropout" else None
@@ -127,7 +128,8 @@ def _output_shape(kind, shape, p, s, field, fail):
             fail(f"{field}.W", f"must be inputs × outputs (2 dimensions), got "
                                f"{_dims(p['W'].shape)}")  # fmt: skip
         wants("W", (shape[1], p["W"].shape[1]))
-        wants("b", (p["W"].shape[1],))
+        if "b" in p:
+            wants("b", (p["W"].shape[1],))
         return (shape[0], p["W"].shape[1])
     if kind == "embedding":
         table = p["table"]
@@ -158,7 +160,7 @@ def _window_shape(kind, shape, p, s, field, fail):
         if k.ndim != 4 or k.shape[1] != c:
             fail(f"{field}.kernel", f"must be out-channels × {c} in-channels × kh × kw (4 "
                                     f"dimensions), got {_dims(k.shape)}")  # fmt: skip
-        if p["bias"].shape != (k.shape[0],):
+        if "bias" in p and p["bias"].shape != (k.shape[0],):
             fail(f"{field}.bias", f"has shape {_dims(p['bias'].shape)} but the kernel has "
                                   f"{k.shape[0]} out-channels")  # fmt: skip
         size, pad, stride = k.shape[2:], s["padding"], s["stride"]

@@ -13,24 +13,64 @@ bilinear in what changes:
     activation      R{a} = f′(z)·R{z};  R{dz} = R{dy}·f′(z) + dy·f″(z)·R{z}
     loss            R{dE/dprediction} = loss″·R{prediction}  (the loss's curvature row)
 
-Batch and layer norm have no R-operator here yet: a case with one has no H·v (NO_NORM_HVP).
+    batch/layer norm  x̂ = (x − μ)/s, s = √(σ² + ε): R{x − μ} = R{x} − mean(R{x}),
+                    R{σ²} = mean(2·(x − μ)·R{x − μ}), R{s} = R{σ²}/2s,
+                    R{x̂} = R{x − μ}/s − (x − μ)·R{s}/s², R{y} = V_γ·x̂ + γ·R{x̂} + V_β; its
+                    backward dx = (g − mean(g) − x̂·mean(g·x̂))/s with g = γ·dy, differentiated
+                    along v term by term (``_norm_backward``)
 """
 
 import numpy as np
 from backprop_crosscheck.reference.activations import ACTIVATIONS, activation
 from backprop_crosscheck.reference.layers import first_maximum, windows
 from backprop_crosscheck.reference.losses import LOSSES
-from backprop_crosscheck.reference.stack import ROWS, layer_backward, layer_forward, walk
+from backprop_crosscheck.reference.stack import ROWS, layer_backward, layer_forward
 
 BILINEAR = ("dense", "conv2d")
 NORMS = ("batch_norm", "layer_norm")
-NO_NORM_HVP = ("no H·v: batch and layer norm have no hand-derived R-operator yet "
-               "(reference/stack_hvp.py)")  # fmt: skip
 
 
-def stack_hvp_problem(case) -> str | None:
-    """Why this stack has no H·v by hand, or None."""
-    return NO_NORM_HVP if any(layer.kind in NORMS for layer in walk(case.stack)) else None
+def _geometry(layer, x):
+    """(the axes its statistics run over, its parameters' broadcast shape, the axes a
+    parameter's gradient sums over)."""
+    if layer.kind == "batch_norm":
+        axes = (0,) if x.ndim == 2 else (0, 2, 3)
+        return axes, (1, -1) if x.ndim == 2 else (1, -1, 1, 1), axes
+    return (x.ndim - 1,), (-1,), tuple(range(x.ndim - 1))
+
+
+def _norm_parts(layer, x, r_x):
+    """s, x̂ and their R{·}: the normalization along v."""
+    axes, eps = _geometry(layer, x)[0], layer.settings["eps"]
+    c = x - x.mean(axis=axes, keepdims=True)  # x − μ
+    s = np.sqrt((c * c).mean(axis=axes, keepdims=True) + eps)  # s = √(σ² + ε)
+    r_c = r_x - r_x.mean(axis=axes, keepdims=True)  # R{x − μ} = R{x} − mean(R{x})
+    r_s = (c * r_c).mean(axis=axes, keepdims=True) / s  # R{σ²}/2s, R{σ²} = mean(2c·R{c})
+    return s, c / s, r_s, r_c / s - c * r_s / (s * s)  # R{x̂} = R{c}/s − c·R{s}/s²
+
+
+def _norm_forward(layer, x, r_x, own, dv):
+    _, shape, _ = _geometry(layer, x)
+    _, xhat, _, r_xhat = _norm_parts(layer, x, r_x)
+    gamma, v_gamma, v_beta = (t.reshape(shape) for t in (own["gamma"], dv["gamma"], dv["beta"]))
+    return v_gamma * xhat + gamma * r_xhat + v_beta  # R{γ·x̂ + β}
+
+
+def _norm_backward(layer, x, r_x, dy, r_dy, own, dv):
+    axes, shape, summed = _geometry(layer, x)
+    s, xhat, r_s, r_xhat = _norm_parts(layer, x, r_x)
+
+    def mean(t):
+        return t.mean(axis=axes, keepdims=True)
+
+    gamma, v_gamma = own["gamma"].reshape(shape), dv["gamma"].reshape(shape)
+    g, r_g = dy * gamma, r_dy * gamma + dy * v_gamma  # dE/dx̂ = γ·dy, and its R{·}
+    inner = g - mean(g) - xhat * mean(g * xhat)  # dx = inner/s
+    r_inner = r_g - mean(r_g) - r_xhat * mean(g * xhat) - xhat * mean(r_g * xhat + g * r_xhat)
+    r_dx = r_inner / s - inner * r_s / (s * s)
+    hv = {"gamma": (r_dy * xhat + dy * r_xhat).sum(axis=summed).reshape(-1),  # R{Σ dy·x̂}
+          "beta": r_dy.sum(axis=summed).reshape(-1)}  # R{Σ dy}  # fmt: skip
+    return r_dx, {layer.name(p): h for p, h in hv.items()}
 
 
 def _zero_bias(params: dict) -> dict:
@@ -51,6 +91,8 @@ def r_forward(layer, x, r_x, params, v, saved, slope):
         return fwd(r_x, _zero_bias(own), **layer.settings)[0] + fwd(x, dv, **layer.settings)[0]
     if kind == "embedding":
         return dv["table"][x]
+    if kind in NORMS:
+        return _norm_forward(layer, x, r_x, own, dv)
     if kind == "max_pool2d":
         _, win, y, stride = saved  # each window's first maximum, moved along v
         moved = windows(r_x, win.shape[4], win.shape[5], stride)
@@ -84,6 +126,8 @@ def r_backward(layer, x, r_x, dy, r_dy, saved, params, v, slope):
         r_a, (a, kept) = r_run(layer.block, x, r_x, params, v, saved, slope)
         r_d, hv = r_block_backward(layer.block, a, kept, r_a, dy, r_dy, params, v, slope)
         return r_dy + r_d, hv
+    if kind in NORMS:
+        return _norm_backward(layer, x, r_x, dy, r_dy, own, dv)
     bwd = ROWS[kind][1]
     if kind in BILINEAR:  # the row at (R{dy}; x, W) plus the row at (dy; R{x}, V)
         fwd = ROWS[kind][0]

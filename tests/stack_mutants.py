@@ -13,7 +13,7 @@ class _ConvNoFlip(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, kernel, bias, stride, padding):
         ctx.save_for_backward(x, kernel)
-        ctx.conf = (stride, padding)
+        ctx.conf, ctx.no_bias = (stride, padding), bias is None
         return F.conv2d(x, kernel, bias, stride, padding)
 
     @staticmethod
@@ -22,7 +22,7 @@ class _ConvNoFlip(torch.autograd.Function):
         stride, padding = ctx.conf
         dx = torch.nn.grad.conv2d_input(x.shape, kernel.flip(-1, -2), g, stride, padding)
         dk = torch.nn.grad.conv2d_weight(x, kernel.shape, g, stride, padding)
-        return dx, dk, g.sum((0, 2, 3)), None, None
+        return dx, dk, None if ctx.no_bias else g.sum((0, 2, 3)), None, None
 
 
 class _Overwrite(torch.autograd.Function):
@@ -64,7 +64,7 @@ def _bn(x, p, layer, constant=False, unbiased=False):
 
 BROKEN = {
     "conv_no_flip": {"conv2d": lambda x, p, layer: _ConvNoFlip.apply(
-        x, p["kernel"], p["bias"], layer.settings["stride"], layer.settings["padding"])},
+        x, p["kernel"], p.get("bias"), layer.settings["stride"], layer.settings["padding"])},
     "maxpool_to_all": {"max_pool2d": _pooled_as("all")},
     "maxpool_averaged": {"max_pool2d": _pooled_as("average")},
     "bn_constant_stats": {"batch_norm": lambda x, p, layer: _bn(x, p, layer, constant=True)},

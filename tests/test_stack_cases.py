@@ -189,25 +189,3 @@ def test_a_stacks_hand_derived_hvp_is_torchs_double_backward(name):
     mine, theirs = hvp(case, v), get_backend("torch").hvp(case, v, "float64")
     for n in mine:
         np.testing.assert_allclose(mine[n], theirs[n], rtol=1e-9, atol=1e-12, err_msg=n)
-
-
-def test_a_stack_with_a_norm_has_no_hvp_and_says_why(capsys):
-    assert (
-        main(
-            [
-                "report",
-                "norm",
-                "--hvp",
-                "--backends",
-                "numpy,torch",
-                "--format",
-                "json",
-                "--in-process",
-            ]
-        )
-        == 0
-    )
-    hvp = json.loads(capsys.readouterr().out)["runs"][0]["hvp"]
-    assert hvp["reference"] is None
-    assert {b["status"] for b in hvp["backends"]} == {"unsupported"}
-    assert all("batch and layer norm" in b["message"] for b in hvp["backends"])

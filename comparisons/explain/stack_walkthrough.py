@@ -19,7 +19,7 @@ from backprop_crosscheck.comparisons.explain.beats import (
 )
 from backprop_crosscheck.reference import train
 from backprop_crosscheck.reference.losses import LOSSES
-from backprop_crosscheck.reference.stack import FORMULAS, FORWARD, PARAMETERS, walk
+from backprop_crosscheck.reference.stack import FORMULAS, FORWARD, walk
 
 
 def shape(x) -> str:
@@ -64,7 +64,7 @@ class StackWalkthrough:
             below, per_parameter = FORMULAS.get(layer.kind, (f"dE/da{k} ⊙ {layer.kind}′(a{k - 1})",
                                                              {}))  # fmt: skip
             for inner in [layer, *walk(layer.block)]:
-                for p in PARAMETERS.get(inner.kind, ()):
+                for p in inner.initial:
                     name, g = inner.name(p), bwd.gradients[inner.name(p)]
                     how = (
                         FORMULAS[inner.kind][1][p]
@@ -90,7 +90,7 @@ class StackWalkthrough:
     def update_beats(self, state) -> list:
         place = {layer.name(p): k for k, top in enumerate(self.case.stack, start=1)
                  for layer in [top, *walk(top.block)]
-                 for p in PARAMETERS.get(layer.kind, ())}  # fmt: skip
+                 for p in layer.initial}  # fmt: skip
         return [Beat("update", state.step, (f"  {name}* = {shape(p)}: {first(p)}",),
                      (f"n{place[name]}",), (), (), update_probes(self.case, state, name, None))
                 for name, p in state.updated.items()]  # fmt: skip

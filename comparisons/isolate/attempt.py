@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from backprop_crosscheck.backends.interface import Backend, BackendUnavailable
 from backprop_crosscheck.comparisons.isolate.guard import TimedOut, captured_output, time_limit
 from backprop_crosscheck.comparisons.isolate.wire import plain
-from backprop_crosscheck.reference.stack_hvp import stack_hvp_problem
 
 import backprop_crosscheck
 from backprop_crosscheck import backends, comparisons, reference
@@ -53,8 +52,6 @@ def attempt(backend: Backend, check, order: int = 1, died: str | None = None) ->
     skip and unsupported decisions as a run."""
     if order == 2 and not backend.capabilities.hvp:
         return Attempt("unsupported", f"{backend.name} does not compute Hessian-vector products")
-    if order == 2 and check.hvp_reference is None:
-        return Attempt("unsupported", stack_hvp_problem(check.case) or "no H·v by hand here")
     reason = backend.skip_reason(check.dtype, check.device)
     if reason:
         return Attempt("skip", reason)

@@ -22,7 +22,7 @@ from backprop_crosscheck.comparisons.judge.structure import shape_of_difference
 from backprop_crosscheck.reference.losses import LOSSES
 from backprop_crosscheck.reference.mistakes import MISTAKES, mistakes_for, train_with
 from backprop_crosscheck.reference.network import backward_pass, forward
-from backprop_crosscheck.reference.stack import FORMULAS, PARAMETERS, walk
+from backprop_crosscheck.reference.stack import FORMULAS, walk
 
 MAX_PARAMETERS = 100_000  # above, trying every mistake costs more than it tells
 
@@ -180,11 +180,11 @@ def stack_chain(case) -> list[tuple[str, str, str]]:
     for k in range(K, 0, -1):
         layer = case.stack[k - 1]
         below, per_parameter = FORMULAS.get(layer.kind, (f"dE/da{k} ⊙ {layer.kind}′", {}))
-        for p in PARAMETERS.get(layer.kind, ()):
+        for p in layer.initial:
             steps.append((layer.name(p), f"dE/d{layer.name(p)}",
                           f"{per_parameter[p]} ({layer.kind} {layer.label})"))  # fmt: skip
         for inner in walk(layer.block)[::-1]:  # a residual block's own parameters
-            for p in PARAMETERS.get(inner.kind, ()):
+            for p in inner.initial:
                 steps.append((inner.name(p), f"dE/d{inner.name(p)}", f"{inner.kind} {inner.label}"))
         name = "dE/dX" if k == 1 else f"dE/da{k - 1}"
         steps.append((f"dE/da{k - 1}", name, f"{below} ({layer.kind} {layer.label})"))

@@ -69,7 +69,7 @@ def hvp_to_dict(run: Run) -> dict | None:
     return {
         "direction_seed": run.hvp.seed,
         "tolerance": {"rtol": run.hvp.tolerance.rtol, "atol": run.hvp.tolerance.atol},
-        "reference": None if run.hvp.reference is None else tensors(run.hvp.reference),
+        "reference": tensors(run.hvp.reference),
         "backends": entries,
     }
 

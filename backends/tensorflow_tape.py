@@ -1,6 +1,5 @@
 """`tensorflow`: TensorFlow's ``tf.GradientTape`` (package tensorflow-cpu), eager mode."""
 
-import numpy as np
 from backprop_crosscheck.backends.tensorflow_layers import tensorflow_layers
 from backprop_crosscheck.reference.optimizers import OPTIMIZERS
 
@@ -10,7 +9,7 @@ from backprop_crosscheck import Capabilities, Convention, FrameworkBackend
 class TensorFlowBackend(FrameworkBackend):
     name, module, install_hint = "tensorflow", "tensorflow", "pip install tensorflow-cpu"
     distribution = ("tensorflow-cpu", "tensorflow")
-    capabilities = Capabilities(mode="reverse", optimizers=OPTIMIZERS)  # Keras's optimizers
+    capabilities = Capabilities(mode="reverse", optimizers=OPTIMIZERS, weight_decay=("decoupled",))
     conventions = (
         Convention("momentum", "dampening", (0.0,),
                    "Keras's SGD has no dampening (keras/src/optimizers/sgd.py)"),
@@ -36,7 +35,7 @@ class TensorFlowBackend(FrameworkBackend):
         }  # fmt: skip
 
     def tensor(self, array, dtype, device):
-        return self.tf.constant(np.asarray(array, dtype=dtype))
+        return self.tf.constant(array, dtype=dtype)  # a NumPy array, cast to the run's dtype
 
     def total(self, x):
         return self.tf.reduce_sum(x)
@@ -45,20 +44,21 @@ class TensorFlowBackend(FrameworkBackend):
         return self.tf.reduce_mean(x)
 
     def optimizer(self, case):
-        """keras.optimizers.SGD(momentum=μ) or Adam on tf.Variables of the trained parameters,
-        the learning rate, μ and the betas given as tensors of the run's dtype (as Python
-        floats Keras holds them in float32: a float64 first Adam step 6.4e-6 off relative)."""
+        """Keras's SGD(momentum=μ) or Adam (weight_decay: decoupled, AdamW's) on tf.Variables; the
+        rate, μ and the betas as tensors of the run's dtype (floats Keras keeps in float32)."""
         import keras
 
         opt = case.optimizer
 
         def init(params):
             dtype = next(iter(params.values())).dtype
+            momentum, decay = opt.momentum * (opt.name == "momentum"), opt.weight_decay or None
             lr, mu, b1, b2, eps = (self.tf.constant(x, dtype) for x in (
-                case.learning_rate, opt.momentum, opt.beta1, opt.beta2, opt.epsilon))  # fmt: skip
+                case.learning_rate, momentum, opt.beta1, opt.beta2, opt.epsilon))  # fmt: skip
             if opt.name == "adam":
-                return keras.optimizers.Adam(lambda: lr, beta_1=b1, beta_2=b2, epsilon=eps)
-            optimizer = keras.optimizers.SGD(learning_rate=lambda: lr, momentum=opt.momentum)
+                return keras.optimizers.Adam(lambda: lr, beta_1=b1, beta_2=b2, epsilon=eps,
+                                             weight_decay=decay)  # fmt: skip
+            optimizer = keras.optimizers.SGD(lambda: lr, momentum=momentum, weight_decay=decay)
             optimizer.momentum = mu  # validated as a float, then exact
             return optimizer
 

@@ -24,25 +24,26 @@ def optax_optimizer(jax, device, case):
     trace, before the learning rate, for SGD and momentum (what optax.adamw chains)."""
     import optax
 
-    opt, lr = case.optimizer, case.learning_rate
-    decay = optax.add_decayed_weights(opt.weight_decay) if opt.weight_decay else None
+    opt, lr, injected = case.optimizer, case.learning_rate, optax.inject_hyperparams
+    # every number injected (in the optimizer's state), none baked into a compiled program that
+    # the next case of the same structure reuses (FrameworkBackend.compile's key)
+    decay = injected(optax.add_decayed_weights)(opt.weight_decay) if opt.weight_decay else None
     momentum = opt.momentum if opt.name == "momentum" else None
     if opt.name != "adam" and decay is not None and opt.weight_decay_mode == "decoupled":
-        tx = optax.chain(optax.trace(momentum or 0.0), decay, optax.scale(-lr))
+        tx = optax.chain(injected(optax.trace)(momentum or 0.0), decay,
+                         injected(optax.scale)(-lr))  # fmt: skip
         decay = None
     elif opt.name != "adam":
-        tx = optax.inject_hyperparams(optax.sgd)(learning_rate=lr, momentum=momentum)
+        tx = injected(optax.sgd)(learning_rate=lr, momentum=momentum)
     else:
         inside = opt.epsilon_placement == "inside_sqrt"
         eps = {"eps": 0.0 if inside else opt.epsilon, "eps_root": opt.epsilon if inside else 0.0}
         if decay is not None and opt.weight_decay_mode == "decoupled":
-            tx = optax.inject_hyperparams(optax.adamw)(learning_rate=lr, b1=opt.beta1,
-                                                       b2=opt.beta2, weight_decay=opt.weight_decay,
-                                                       **eps)  # fmt: skip
+            tx = injected(optax.adamw)(learning_rate=lr, b1=opt.beta1, b2=opt.beta2,
+                                       weight_decay=opt.weight_decay, **eps)  # fmt: skip
             decay = None
         else:
-            tx = optax.inject_hyperparams(optax.adam)(learning_rate=lr, b1=opt.beta1,
-                                                      b2=opt.beta2, **eps)  # fmt: skip
+            tx = injected(optax.adam)(learning_rate=lr, b1=opt.beta1, b2=opt.beta2, **eps)
     if decay is not None:  # L2: λ·p added to the gradient before the rule
         tx = optax.chain(decay, tx)
 

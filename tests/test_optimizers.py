@@ -207,3 +207,20 @@ def test_adams_allowance_is_small_where_the_gradients_are_far_from_zero():
     for name, extra in allowance["final"].items():
         assert np.all(extra < 0.1 * (1e-11 + 1e-9 * np.abs(final[name]))), name
     assert adam_allowance(load_case("article"), 1e-9, 1e-11) is None  # SGD: none needed
+
+
+@pytest.mark.parametrize("name", ["momentum", "momentum_decoupled", "adamw"])
+def test_a_compiled_step_takes_each_cases_own_numbers(name):
+    """jax compiles one step per optimizer structure and shares it between cases: the rate and
+    the weight decay must come from each case, never from the first one compiled (optax's
+    numbers injected, not baked in). Two cases of one structure, different numbers, one process."""
+    pytest.importorskip("optax", reason="pip install jax optax (or make test)")
+    import dataclasses
+
+    base = load_case(name)
+    for lr, decay in ((0.05, 0.01), (0.2, 0.3)):
+        case = dataclasses.replace(base, learning_rate=lr, optimizer=dataclasses.replace(
+            base.optimizer, weight_decay=decay))  # fmt: skip
+        got, want = get_backend("jax").run(case, "float64"), train(case)
+        for n, p in want.final.items():
+            np.testing.assert_allclose(got.final[n], p, rtol=1e-12, atol=1e-14, err_msg=(lr, n))

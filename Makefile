@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 DEV    := $(VENV)/.dev-installed
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: setup test test-numpy-only report lint dist clean
+.PHONY: setup test test-numpy-only test-engines report scoreboard lint dist clean
 
 setup: $(STAMP)
 
@@ -33,6 +33,15 @@ test-numpy-only: $(DEV)
 
 report: $(STAMP)
 	$(BIN)/crosscheck report
+
+# the other engines' conformance (keras-jax, keras-torch, mlx, tinygrad, torch-compile; tox env
+# engines) and TensorFlow's suite with keras-tensorflow (tox env tensorflow); tinygrad needs clang
+test-engines: $(DEV)
+	$(BIN)/tox -e engines,tensorflow
+
+# docs/scoreboard.md: every engine in a venv of its own (.scoreboard/), ~10 minutes
+scoreboard: $(STAMP)
+	$(BIN)/python scripts/scoreboard
 
 # the sdist and the wheel in dist/, checked as PyPI would check them (docs/release.md)
 dist: $(DEV)

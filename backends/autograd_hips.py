@@ -1,15 +1,17 @@
 """`autograd`: HIPS autograd (``autograd.value_and_grad``) — a third, NumPy-based reverse mode.
-
 ``autograd.numpy`` has no sigmoid or relu: the namespace's defaults write them with ``xp``."""
+
+import importlib.util
 
 import numpy as np
 from backprop_crosscheck.reference.optimizers import OPTIMIZERS
+from backprop_crosscheck.reference.stack import walk
 
 from backprop_crosscheck import Capabilities, Convention, FrameworkBackend, Result, SameAs
 
 
 class AutogradBackend(FrameworkBackend):
-    name, module, install_hint = "autograd", "autograd", "pip install autograd"
+    name, module, install_hint = "autograd", "autograd", "pip install autograd scipy"
     capabilities = Capabilities(mode="reverse", optimizers=OPTIMIZERS)
     conventions = (
         Convention("momentum", "dampening", (SameAs("momentum"),), "autograd's sgd dampens by "
@@ -25,9 +27,14 @@ class AutogradBackend(FrameworkBackend):
 
         self.autograd, self.xp = autograd, anp
 
+    def unsupported(self, case):  # gelu's erf is autograd.scipy's: SciPy, an n/a without it
+        kinds = case.activations + tuple(layer.kind for layer in walk(case.stack))
+        if "gelu" in kinds and importlib.util.find_spec("scipy") is None:
+            return "autograd's erf is autograd.scipy's: gelu needs SciPy (pip install scipy)"
+        return super().unsupported(case)
+
     @property
-    def erf(self):
-        """For gelu alone: autograd.scipy imports SciPy (~1.5 s), which no other case needs."""
+    def erf(self):  # for gelu alone: autograd.scipy imports SciPy (~1.5 s)
         import autograd.scipy.special
 
         return autograd.scipy.special.erf
@@ -38,11 +45,9 @@ class AutogradBackend(FrameworkBackend):
         return self.optimized(case, dtype)
 
     def optimized(self, case, dtype) -> Result:
-        """autograd.misc.optimizers' own sgd (momentum as its ``mass``) or adam. They run the
-        whole loop themselves, calling ``gradient(params, i)`` once a step: it records the
-        step's parameters, loss and gradients (a frozen parameter's gradient given as 0, which
-        leaves it where it is). Their velocity and moments are float64 (np.zeros), so the
-        parameters they pass are cast to the run's dtype before each step's arithmetic."""
+        """autograd.misc.optimizers' own sgd (``mass``: μ) or adam run the whole loop, calling
+        ``gradient(params, i)`` once a step, which records the step (a frozen parameter's
+        gradient as 0). Their state is float64: each step's parameters are cast to the run's."""
         from autograd.misc import optimizers
 
         params, X, Y = self.tensors(case, dtype, "cpu")
@@ -56,12 +61,10 @@ class AutogradBackend(FrameworkBackend):
                     for n, g in grads.items() if n in params}  # fmt: skip
 
         opt, lr, steps = case.optimizer, case.learning_rate, case.steps
-        if opt.name == "momentum":
-            final = optimizers.sgd(gradient, params, None, steps, lr, mass=opt.momentum)
-        else:
-            final = optimizers.adam(
-                gradient, params, None, steps, lr, opt.beta1, opt.beta2, opt.epsilon
-            )
+        rule, settings = {"momentum": (optimizers.sgd, {"mass": opt.momentum})}.get(
+            opt.name, (optimizers.adam, {"b1": opt.beta1, "b2": opt.beta2, "eps": opt.epsilon})
+        )
+        final = rule(gradient, params, None, steps, lr, **settings)
         final = {n: np.asarray(v, dtype=dtype) for n, v in final.items()}
         losses = [loss for _, loss, _ in seen] + [self.loss(case, final, X, Y)]
         updated = seen[1][0] if steps > 1 else final
@@ -71,8 +74,6 @@ class AutogradBackend(FrameworkBackend):
         return np.array(array, dtype=dtype)
 
     def loss_and_grads(self, case, params, X, Y):
-        def loss(both):
-            return self.loss(case, both[0], both[1], Y)
-
+        loss = lambda both: self.loss(case, *both, Y)  # noqa: E731 - (params, X) together
         value, (g_params, g_X) = self.autograd.value_and_grad(loss)((params, X))
         return value, {**g_params, "X": g_X}

@@ -45,16 +45,21 @@ class EngineLayers:
     def constant(self, array: np.ndarray, like):
         """A NumPy array (dropout's mask, max-pool's choice) as a tensor of ``like``'s dtype
         (read from ``like``, not the run: a compiled program outlives the run that traced it)."""
-        dtype = getattr(like.dtype, "name", None) or str(like.dtype).removeprefix("torch.")
-        return self.tensor(array, dtype, self.placed[1])  # numpy's, TF's .name; torch.float32
+        dtype = getattr(like.dtype, "name", None) or str(like.dtype).rpartition(".")[2]
+        return self.tensor(array, dtype, self.placed[1])  # .name; torch.float32, mlx.core.…
 
     def index_tensor(self, array: np.ndarray, device: str):
         return self.tensor(array, "int32", device)  # torch's embedding takes int32 too
 
     # --- each layer written with the array namespace, where the engine has no function ----
 
+    def matmul(self, a, b):
+        """a @ b — an adapter whose framework has its own product sets it (Keras: ops.matmul)."""
+        return a @ b
+
     def dense(self, x, p, layer):
-        return x @ p["W"] + p["b"] if "b" in p else x @ p["W"]
+        y = self.matmul(x, p["W"])
+        return y + p["b"] if "b" in p else y
 
     def _shifted(self, x, kh: int, kw: int, stride: int):
         """Every (i, j) offset of a kh×kw window, as the strided slice x[:, :, i::s, j::s]

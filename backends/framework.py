@@ -69,7 +69,7 @@ class EngineNetwork(EngineLayers):
         if case.stack:  # a layer stack: its layers in the engine's own ops (engine_layers.py)
             return self.criterion(case.loss)(self.stack_output(case, params, X), Y)
         for layer, act in enumerate(case.activations, start=1):
-            z = a @ params[f"W{layer}"]
+            z = self.matmul(a, params[f"W{layer}"])
             if f"b{layer}" in params:
                 z = z + params[f"b{layer}"]
             f = self.activation(act)
@@ -114,7 +114,7 @@ class EngineDerivatives:
         """``function`` compiled by ``self.jit``, kept per purpose and architecture so that a
         shape family compiles once (an engine without ``jit`` runs it as it is). ``what``: step,
         optimize, loss, jvp or hvp; data, parameters and the learning rate are its arguments."""
-        if self.jit is None:
+        if not self.compiles(what):
             return function
         key = (type(self), what, case.activations, case.loss, case.biases is None,
                case.leaky_slope, stack_key(case) if case.stack else None)  # fmt: skip
@@ -123,6 +123,11 @@ class EngineDerivatives:
         if key not in COMPILED:
             COMPILED[key] = self.jit(function)
         return COMPILED[key]
+
+    compiled = ("step", "optimize", "loss", "jvp", "hvp")  # what ``jit`` compiles
+
+    def compiles(self, what: str) -> bool:
+        return self.jit is not None and what in self.compiled
 
     # The functional transforms of an engine that has them (jax.grad and jax.jvp, torch.func's):
     # set in setup, they give forward_derivative and hessian_vector below.
@@ -180,6 +185,7 @@ class FrameworkBackend(EngineNetwork, EngineDerivatives, Backend):
     dtype/device context: JAX's x64 switch) and ``untracked`` (no tape: torch.no_grad)."""
 
     layer_kinds = KINDS  # every layer: the engine's own op (layer_ops) or written with xp
+    own_sgd = False  # plain SGD by the framework's own optimizer too (Keras's), not p − a·g
 
     def setup(self, dtype: str, device: str) -> None:
         """Import the framework and prepare dtype/device; raise BackendUnavailable if needed."""
@@ -219,7 +225,8 @@ class FrameworkBackend(EngineNetwork, EngineDerivatives, Backend):
     def stepping(self, case: Case, params: dict):
         """``(params, X, Y) -> (loss, grads, params)``, one step per call: ``step`` for plain
         SGD; with the framework's own optimizer, its state carried from one call to the next."""
-        if case.optimizer.name == "sgd" and not case.optimizer.weight_decay:
+        plain = case.optimizer.name == "sgd" and not case.optimizer.weight_decay
+        if plain and not self.own_sgd:
             return lambda params, X, Y: self.step(case, params, X, Y)
         init, apply = self.optimizer(case)
         trained = [n for n in params if n not in case.frozen]
@@ -249,14 +256,14 @@ class FrameworkBackend(EngineNetwork, EngineDerivatives, Backend):
             return loss, grads, self.update(params, grads, lr, case.frozen)
 
         lr = case.learning_rate
-        if self.jit is not None:
+        if self.compiles("step"):
             lr = np.asarray(lr, dtype=np.asarray(X).dtype)
         return self.compile("step", case, step)(params, X, Y, lr)
 
     def final_loss(self, case: Case, params: dict, X, Y):
         """The loss after the last step: from the compiled SGD step where the engine compiles
         (no second program), else the loss alone (compiled as loss_value compiles it)."""
-        if self.jit is not None and case.optimizer.name == "sgd":
+        if self.compiles("step") and case.optimizer.name == "sgd":
             return self.step(case, params, X, Y)[0]
         return self.compile("loss", case, lambda p, X, Y: self.loss(case, p, X, Y))(params, X, Y)
 

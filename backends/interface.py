@@ -93,6 +93,8 @@ class Convention:
     def refuses(self, optimizer) -> str | None:
         if optimizer.name != self.rule:
             return None
+        if self.setting == "weight_decay_mode" and not optimizer.weight_decay:
+            return None  # no decay: its mode means nothing
         value = getattr(optimizer, self.setting)
         ok = [getattr(optimizer, a.setting) if isinstance(a, SameAs) else a for a in self.allowed]
         if value in ok:
@@ -107,6 +109,7 @@ class Convention:
 class Backend(ABC):
     name: str = ""
     module: str | None = None  # the import it needs (None: NumPy only)
+    requires: tuple[str, ...] = ()  # further imports it needs (keras-jax: jax)
     distribution: str | tuple[str, ...] | None = None  # the PyPI distribution(s) of its version
     install_hint: str = ""
     capabilities: Capabilities = Capabilities()
@@ -115,10 +118,18 @@ class Backend(ABC):
     # may it share a worker process with the other backends of its module? (built-ins whose
     # framework configures nothing process-wide); else it gets a worker of its own
     share_worker: bool = False
+    # run only when named (--backends, conformance NAME), never by a run that names none: a
+    # backend too slow for every report and sweep (torch-compile compiles each shape, seconds each)
+    on_request: bool = False
 
     def available(self) -> bool:
         """Whether the framework is installed; looks without importing it."""
-        return self.module is None or importlib.util.find_spec(self.module) is not None
+        return self.missing() is None
+
+    def missing(self) -> str | None:
+        """The first import this backend needs that is not installed (looked up, not imported)."""
+        needed = ([self.module] if self.module else []) + list(self.requires)
+        return next((m for m in needed if importlib.util.find_spec(m) is None), None)
 
     def version(self) -> str | None:
         """The version of ``distribution`` — the first of them installed, when it names
@@ -131,9 +142,8 @@ class Backend(ABC):
     def skip_reason(self, dtype: str, device: str) -> str | None:
         """Why this backend cannot run this combination, or None when it can try."""
         if not self.available():
-            return (
-                f"{self.name}: {self.module} is not installed; install it with: {self.install_hint}"
-            )
+            what = self.missing() or self.module or "its framework"
+            return f"{self.name}: {what} is not installed; install it with: {self.install_hint}"
         caps = self.capabilities
         if dtype not in caps.dtypes:
             return f"{self.name}: {dtype} is not supported (only {', '.join(caps.dtypes)})"

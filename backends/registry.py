@@ -23,6 +23,12 @@ BUILTIN = {
     "jax-fwd": "backprop_crosscheck.backends.jax_forward:JaxForwardBackend",
     "autograd": "backprop_crosscheck.backends.autograd_hips:AutogradBackend",
     "tensorflow": "backprop_crosscheck.backends.tensorflow_tape:TensorFlowBackend",
+    "torch-compile": "backprop_crosscheck.backends.torch_compile:TorchCompileBackend",
+    "keras-jax": "backprop_crosscheck.backends.keras_jax:KerasJaxBackend",
+    "keras-torch": "backprop_crosscheck.backends.keras_torch:KerasTorchBackend",
+    "keras-tensorflow": "backprop_crosscheck.backends.keras_tensorflow:KerasTensorFlowBackend",
+    "mlx": "backprop_crosscheck.backends.mlx_core:MlxBackend",
+    "tinygrad": "backprop_crosscheck.backends.tinygrad_tensor:TinygradBackend",
 }
 
 
@@ -177,6 +183,11 @@ def _load_file(path: str):
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def default_backend_names() -> list[str]:
+    """What a run that names no backend runs: every backend but those run on request only."""
+    return [n for n in backend_names() if not get_backend(n).on_request]
 
 
 def all_backends() -> list[Backend]:

@@ -1,22 +1,17 @@
 """`tensorflow`: TensorFlow's ``tf.GradientTape`` (package tensorflow-cpu), eager mode."""
 
+from backprop_crosscheck.backends.keras_ops import KERAS_CONVENTIONS
 from backprop_crosscheck.backends.tensorflow_layers import tensorflow_layers
 from backprop_crosscheck.reference.optimizers import OPTIMIZERS
 
-from backprop_crosscheck import Capabilities, Convention, FrameworkBackend
+from backprop_crosscheck import Capabilities, FrameworkBackend
 
 
 class TensorFlowBackend(FrameworkBackend):
     name, module, install_hint = "tensorflow", "tensorflow", "pip install tensorflow-cpu"
     distribution = ("tensorflow-cpu", "tensorflow")
     capabilities = Capabilities(mode="reverse", optimizers=OPTIMIZERS, weight_decay=("decoupled",))
-    conventions = (
-        Convention("momentum", "dampening", (0.0,),
-                   "Keras's SGD has no dampening (keras/src/optimizers/sgd.py)"),
-        Convention("adam", "epsilon_placement", ("before_correction",), "Keras's Adam adds "
-                   "epsilon before the bias correction, √(1 − β₂ᵗ)/(1 − β₁ᵗ)·m/(√v + ε) "
-                   "(keras/src/optimizers/adam.py)"),
-    )  # fmt: skip
+    conventions = KERAS_CONVENTIONS  # Keras's optimizers (backends/keras_ops.py)
 
     def setup(self, dtype, device):
         import tensorflow as tf

@@ -3,6 +3,7 @@ over 50 lines and no class over 150 in reference/, backends/ and comparisons/, a
 of optimizer conventions in docs/optimizers.md made from the adapters' declarations."""
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -42,3 +43,17 @@ def test_every_built_in_adapter_is_at_most_80_lines(name):
 
 def test_the_conventions_table_in_the_docs_is_the_adapters_own():
     assert conventions_table() in (ROOT / "docs" / "optimizers.md").read_text(encoding="utf-8")
+
+
+def test_the_adapter_guides_line_counts_are_true():
+    """docs/adapters.md names the example's sizes: they are the files' own."""
+    guide = (ROOT / "docs" / "adapters.md").read_text(encoding="utf-8")
+    example = "examples/tape-autodiff"
+    for path, said in [(f"{example}/crosscheck_tape.py", r"(\d+) lines, is the"),
+                       (f"{example}/tape_autodiff/engine.py", r"a (\d+)-line")]:  # fmt: skip
+        lines = len((ROOT / path).read_text(encoding="utf-8").splitlines())
+        assert int(re.search(said, guide).group(1)) == lines, path
+    sizes = [len((ROOT / f"backends/{m.rpartition('.')[2]}.py").read_text().splitlines())
+             for m in ADAPTERS.values()]  # fmt: skip
+    low, high = map(int, re.search(r"are (\d+)–(\d+) lines each", guide).groups())
+    assert (low, high) == (min(sizes), ADAPTER_LINES) and max(sizes) <= high

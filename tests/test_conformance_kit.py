@@ -52,6 +52,20 @@ def test_expected_failures_are_reported_with_their_reason_and_strictly(capsys, t
     assert code == 1
 
 
+def test_expected_failures_come_from_several_files_one_a_backend(capsys, tmp_path):
+    """--xfail repeats: each engine's known divergences in a file of its own, all applied."""
+    first, second = tmp_path / "a.toml", tmp_path / "b.toml"
+    first.write_text('[[xfail]]\ncheck = "gradients[OffW3-article-*]"\nreason = "w3 (a.toml)"\n')
+    second.write_text('[[xfail]]\ncheck = "gradients[OffW3-batch-*]"\nreason = "w3 (b.toml)"\n')
+    code, doc, _ = conformance(capsys, f"{FAKES}:OffW3", "--xfail", str(first), "--xfail",
+                               str(second))  # fmt: skip
+    by_id = {r["id"]: r for r in doc["results"]}
+    assert by_id["gradients[OffW3-article-float64]"]["message"].startswith("w3 (a.toml)")
+    assert by_id["gradients[OffW3-batch-float64]"]["message"].startswith("w3 (b.toml)")
+    assert by_id["gradients[OffW3-article-float64]"]["status"] == "xfail"
+    assert doc["versions"] == {"OffW3": None}  # a file's class: no distribution to name
+
+
 def test_text_scoreboard_lists_failures_and_what_was_not_checked(capsys):
     assert main(["conformance", f"{FAKES}:OffW3", "--cases", "0", "--in-process"]) == 1
     out = capsys.readouterr().out

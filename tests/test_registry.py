@@ -1,6 +1,7 @@
 """The registry: built-ins by name, plugins by entry point, clear errors."""
 
 import importlib.metadata
+import importlib.util
 
 import pytest
 from backprop_crosscheck.backends import (
@@ -12,7 +13,22 @@ from backprop_crosscheck.backends import (
 )
 from backprop_crosscheck.reference import load_case
 
-BUILTINS = ["numpy", "fd", "torch", "torch-func", "jax", "jax-fwd", "autograd", "tensorflow"]
+BUILTINS = [
+    "numpy",
+    "fd",
+    "torch",
+    "torch-func",
+    "jax",
+    "jax-fwd",
+    "autograd",
+    "tensorflow",
+    "torch-compile",
+    "keras-jax",
+    "keras-torch",
+    "keras-tensorflow",
+    "mlx",
+    "tinygrad",
+]
 
 
 def test_builtins_are_registered_in_order():
@@ -40,6 +56,31 @@ def test_missing_framework_is_a_skip_with_the_install_hint(monkeypatch):
     reason = b.skip_reason("float64", "cpu")
     assert "torch_not_installed_here is not installed" in reason
     assert "pip install torch==2.13.0" in reason
+
+
+def test_an_engine_of_two_imports_names_the_one_missing(monkeypatch):
+    """keras-jax needs keras and jax: its skip names the one not installed."""
+    b = get_backend("keras-jax")
+    monkeypatch.setattr(b, "module", "json")  # installed everywhere
+    monkeypatch.setattr(b, "requires", ("jax_not_installed_here",))
+    assert not b.available()
+    assert b.skip_reason("float64", "cpu").startswith(
+        "keras-jax: jax_not_installed_here is not installed; install it with: pip install keras"
+    )
+
+
+def test_a_backend_on_request_runs_only_when_named():
+    """torch-compile compiles every shape (seconds each): not in a run that names no backend,
+    but listed, and run when named."""
+    assert "torch-compile" in backend_names()
+    assert "torch-compile" not in registry.default_backend_names()
+    assert set(registry.default_backend_names()) == {
+        n for n in backend_names() if not get_backend(n).on_request
+    }
+    from backprop_crosscheck.comparisons.cli.plan import chosen_backends
+
+    assert [b.name for b in chosen_backends("torch-compile")] == ["torch-compile"]
+    assert "torch-compile" not in [b.name for b in chosen_backends(None)]
 
 
 def test_unsupported_device_is_a_skip():
@@ -82,3 +123,14 @@ def test_example_plugin_is_installed_and_registered():
         pytest.skip("example plugin not installed: pip install -e examples/tape-autodiff")
     assert "tape" in backend_names()
     assert get_backend("tape").version() == "0.1.0"
+
+
+def test_autograds_gelu_without_scipy_is_na_with_the_install_hint(monkeypatch):
+    """autograd's erf is autograd.scipy's: an install without SciPy runs every case but gelu's,
+    and says why (the scoreboard's own venv found it: the extra did not pull SciPy in)."""
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda m, *a: None if m == "scipy"
+                        else real(m, *a))  # fmt: skip
+    b = get_backend("autograd")
+    assert "gelu needs SciPy (pip install scipy)" in b.unsupported(load_case("classification"))
+    assert b.unsupported(load_case("batch")) is None

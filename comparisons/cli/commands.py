@@ -224,7 +224,7 @@ def cmd_conformance(plan: Plan, args) -> int:
     from backprop_crosscheck.comparisons.kit.scoreboard import passed, render
     from backprop_crosscheck.comparisons.report.progress import Progress
 
-    xfail = load_xfail(args.xfail) if args.xfail else []
+    xfail = load_xfail(*args.xfail)
     counts = [c for c in args.cases if isinstance(c, int)]
     if len(counts) > 1:
         raise UsageError("crosscheck conformance: --cases: one number of random cases, at most")
@@ -235,14 +235,15 @@ def cmd_conformance(plan: Plan, args) -> int:
     progress = Progress(len(plan.backends) * len(cases) * len(plan.dtypes), "conformance", "runs")
     records = run_conformance(plan.backends, cases, plan.dtypes, xfail, plan.timeout,
                               plan.memory_mib, plan.in_process, progress)  # fmt: skip
-    write_output(render(records, plan.format), plan)
-    stale = xfail.unmatched() if xfail else []
+    versions = {b.name: b.version() for b in plan.backends}
+    write_output(render(records, plan.format, versions), plan)
+    stale = xfail.unmatched()
     if stale:
         shown = ", ".join(map(repr, stale[:5])) + (
             f" and {len(stale) - 5:,} more" if stale[5:] else ""
         )
         print(f"crosscheck conformance: warning: {len(stale):,} expected failures of "
-              f"{args.xfail} matched no check: {shown}", file=sys.stderr)  # fmt: skip
+              f"{', '.join(args.xfail)} matched no check: {shown}", file=sys.stderr)  # fmt: skip
     return 0 if passed(records) else 1
 
 

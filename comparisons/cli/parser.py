@@ -222,7 +222,8 @@ def add_conformance(sub) -> None:
         "--seed", type=whole_number, default=0, help="the first random shape family (default 0)"
     )
     kit.add_argument("--dtype", choices=[*DTYPES, "all"], default="all")
-    kit.add_argument("--xfail", metavar="FILE", help="expected failures ([[xfail]] check/reason)")
+    kit.add_argument("--xfail", metavar="FILE", action="append", default=[],
+                     help="expected failures ([[xfail]] check/reason; repeatable)")  # fmt: skip
     kit.add_argument("--format", choices=["text", "markdown", "json"], default="text")
     kit.add_argument("--output", metavar="FILE", help="write the scoreboard here (atomically)")
     add_isolation(kit, timeout=120)  # fmt: skip

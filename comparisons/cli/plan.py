@@ -11,8 +11,9 @@ import contextlib
 import os
 from dataclasses import dataclass, field
 
-from backprop_crosscheck.backends import UnknownBackend, backend_names, get_backend
+from backprop_crosscheck.backends import UnknownBackend, get_backend
 from backprop_crosscheck.backends.interface import DTYPES
+from backprop_crosscheck.backends.registry import default_backend_names
 from backprop_crosscheck.comparisons.cli.parser import UsageError
 from backprop_crosscheck.comparisons.report.output_files import check_folder, check_target
 from backprop_crosscheck.comparisons.report.pictures import FORMATS as PICTURES
@@ -157,7 +158,7 @@ def _chosen(spec: str | None, command: str) -> list:
     if spec == "":
         return []
     if spec is None:
-        return [get_backend(n) for n in backend_names()]
+        return [get_backend(n) for n in default_backend_names()]
     names = [n.strip() for n in spec.split(",")]
     asked = "NAME" if command == "conformance" else f"--backends {spec!r}"
     if not all(names):

@@ -189,8 +189,13 @@ def case_label(case_name: str) -> str:
     return case_named(case_name).name if case_name.lower().endswith(".toml") else case_name
 
 
-def load_xfail(path: str) -> "Expected":
-    """[(check-id pattern, reason)] from a TOML file of ``[[xfail]]`` tables."""
+def load_xfail(*paths: str) -> "Expected":
+    """[(check-id pattern, reason)] from TOML files of ``[[xfail]]`` tables (one backend's
+    known divergences a file: tests/known-divergences/), in the order given."""
+    return Expected([entry for path in paths for entry in _xfail_entries(path)])
+
+
+def _xfail_entries(path: str) -> list[tuple[str, str]]:
     where = quoted(path)
     try:
         data = tomllib.loads(read_text(path))
@@ -208,7 +213,7 @@ def load_xfail(path: str) -> "Expected":
         if not all(isinstance(entry[k], str) and entry[k].strip() for k in ("check", "reason")):
             raise XfailError(f"{where}: {field}: check and reason must be non-empty strings")
         entries.append((entry["check"], entry["reason"]))
-    return Expected(entries)
+    return entries
 
 
 def matches(identifier: str, pattern: str) -> bool:

@@ -17,12 +17,12 @@ TIMEOUT_S = 300  # per backend and check: a backend that hangs fails its tests, 
 
 
 def backends_of(config) -> list[str]:
-    from backprop_crosscheck.backends import backend_names
+    from backprop_crosscheck.backends.registry import default_backend_names
 
     chosen = config.getoption("crosscheck_backend", default=None) or [
         n for n in os.environ.get("CROSSCHECK_BACKENDS", "").split(",") if n
     ]
-    return chosen or backend_names()
+    return chosen or default_backend_names()
 
 
 def pytest_generate_tests(metafunc):
@@ -95,8 +95,8 @@ def _evaluated(name, case, dtype):
 
 
 @functools.cache
-def _xfail(path):
-    return conformance.load_xfail(path) if path else []
+def _xfail(paths: tuple):
+    return conformance.load_xfail(*paths)
 
 
 def expect(request, combination, check: str) -> None:
@@ -104,7 +104,7 @@ def expect(request, combination, check: str) -> None:
     outcomes, problem = _evaluated(*combination)
     if outcomes is None:
         pytest.fail(problem, pytrace=False)
-    xfail = _xfail(request.config.getoption("crosscheck_xfail", default=None))
+    xfail = _xfail(tuple(request.config.getoption("crosscheck_xfail", default=None) or ()))
     name, case, dtype = combination
     outcome = conformance.expected(
         outcomes[check], conformance.check_id(check, _name(name), case, dtype), xfail

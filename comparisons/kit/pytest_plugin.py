@@ -26,8 +26,9 @@ def pytest_addoption(parser):
                     help="random cases besides the built-in ones (default 6)")  # fmt: skip
     group.addoption("--crosscheck-seed", type=int, default=0, metavar="S",
                     help="the first random shape family (default 0)")  # fmt: skip
-    group.addoption("--crosscheck-xfail", default=None, metavar="FILE",
-                    help="expected failures: TOML, [[xfail]] check/reason entries")  # fmt: skip
+    group.addoption("--crosscheck-xfail", action="append", default=[], metavar="FILE",
+                    help="expected failures: TOML, [[xfail]] check/reason entries "
+                         "(repeatable)")  # fmt: skip
 
 
 def pytest_configure(config):

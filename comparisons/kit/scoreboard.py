@@ -56,9 +56,9 @@ def cell(tally: Counter) -> str:
     return f"✓ {ran}" if ran else "skip"
 
 
-def render(records: list[Record], fmt: str = "text") -> str:
+def render(records: list[Record], fmt: str = "text", versions: dict | None = None) -> str:
     if fmt == "json":
-        return render_json(records)
+        return render_json(records, versions or {})
     from tabulate import tabulate
 
     markdown = fmt == "markdown"
@@ -102,11 +102,12 @@ def not_checked(records: list[Record]) -> list[tuple[str, str, list[str]]]:
     ]
 
 
-def render_json(records: list[Record]) -> str:
+def render_json(records: list[Record], versions: dict) -> str:
     table = counts(records)
     doc = {
         "schema": SCHEMA,
         "verdict": "pass" if passed(records) else "fail",
+        "versions": versions,  # backend: its framework's version (None: not installed)
         "checks": list(CHECKS),
         "scoreboard": {
             b: {c: dict(sorted(t.items())) for c, t in row.items()} for b, row in table.items()

@@ -19,6 +19,7 @@ import ast
 import importlib
 import inspect
 
+from backprop_crosscheck.comparisons.sweep.repro_engines import engines
 from backprop_crosscheck.reference import Case
 
 # the reference's modules, in the order they need each other
@@ -163,6 +164,7 @@ FRAMEWORKS["jax-fwd"] = (
         "  # forward mode (jax.jacfwd), as the jax-fwd backend",
     ),
 )
+FRAMEWORKS.update(engines(TORCH))  # Keras, MLX, tinygrad, torch.compile (repro_engines.py)
 
 HEAD = '''#!/usr/bin/env python3
 """{title}

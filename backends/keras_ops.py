@@ -1,0 +1,126 @@
+"""Keras 3, shared by the ``keras-jax``, ``keras-torch`` and ``keras-tensorflow`` adapters
+(keras_jax.py, …): the network in ``keras.ops``, a layer stack in its ops (images transposed to
+channels_last, which TensorFlow's CPU kernels require), trained by Keras's own optimizers
+on ``keras.Variable``s, and the conventions they follow (keras/src/optimizers/sgd.py, adam.py).
+Keras has no gradient API of its own: each adapter takes its backend's gradient of the loss
+keras.ops computes there. ``KERAS_BACKEND`` is read at ``import keras``: each runs in a worker
+process of its own (the default for a backend), and where one process runs two (the pytest
+door), keras is reloaded for the other (``keras.config.set_backend``).
+"""
+
+import os
+import sys
+
+from backprop_crosscheck.backends.framework import FrameworkBackend
+from backprop_crosscheck.backends.interface import Capabilities, Convention
+from backprop_crosscheck.reference.optimizers import OPTIMIZERS
+
+KERAS_CONVENTIONS = (
+    Convention("momentum", "dampening", (0.0,),
+               "Keras's SGD has no dampening (keras/src/optimizers/sgd.py)"),
+    Convention("adam", "epsilon_placement", ("before_correction",), "Keras's Adam adds "
+               "epsilon before the bias correction, √(1 − β₂ᵗ)/(1 − β₁ᵗ)·m/(√v + ε) "
+               "(keras/src/optimizers/adam.py)"),
+)  # fmt: skip
+
+
+def keras_layers(ops) -> dict:
+    nhwc, nchw = (0, 2, 3, 1), (0, 3, 1, 2)  # channels_last: what every backend runs on a CPU
+
+    def conv2d(x, p, layer):
+        pad, s = layer.settings["padding"], layer.settings["stride"]
+        x = ops.pad(ops.transpose(x, nhwc), [[0, 0], [pad, pad], [pad, pad], [0, 0]])
+        y = ops.transpose(ops.conv(x, ops.transpose(p["kernel"], (2, 3, 1, 0)), s), nchw)
+        return y + ops.reshape(p["bias"], (1, -1, 1, 1)) if "bias" in p else y
+
+    def pool(op):
+        def pooled(x, p, layer):
+            k, s = layer.settings["size"], layer.settings["stride"]
+            return ops.transpose(op(ops.transpose(x, nhwc), k, s), nchw)
+
+        return pooled
+
+    def batch_norm(x, p, layer):  # the batch's statistics, the biased variance (ops.moments)
+        mean, var = ops.moments(x, [0] if len(x.shape) == 2 else [0, 2, 3])
+        return ops.batch_normalization(x, mean, var, 1, p["beta"], p["gamma"],
+                                       layer.settings["eps"])  # fmt: skip
+
+    return {
+        "conv2d": conv2d,
+        "max_pool2d": pool(ops.max_pool),
+        "avg_pool2d": pool(ops.average_pool),
+        "batch_norm": batch_norm,
+        "layer_norm": lambda x, p, layer: ops.layer_normalization(
+            x, p["gamma"], p["beta"], -1, epsilon=layer.settings["eps"]),
+        "embedding": lambda x, p, layer: ops.take(p["table"], x, axis=0),
+    }  # fmt: skip
+
+
+def keras_optimizer(keras, case, decay_modes=("decoupled",)):
+    """Keras's SGD(momentum=μ) or Adam (weight_decay: decoupled, AdamW's) as FrameworkBackend's
+    ``(init, apply)``: the parameters are assigned to ``keras.Variable``s of the run's dtype,
+    stepped by ``apply_gradients``, and read back. The rate, μ and the betas are given as
+    tensors of the run's dtype: Python floats Keras would keep in float32."""
+    opt, ops = case.optimizer, keras.ops
+
+    def init(params):
+        dtype = keras.backend.standardize_dtype(next(iter(params.values())).dtype)
+        variables = {n: keras.Variable(p, dtype=dtype, name=n) for n, p in params.items()}
+        momentum, decay = opt.momentum * (opt.name == "momentum"), opt.weight_decay or None
+        lr, mu, b1, b2, eps = (ops.convert_to_tensor(x, dtype) for x in (
+            case.learning_rate, momentum, opt.beta1, opt.beta2, opt.epsilon))  # fmt: skip
+        if opt.name == "adam":
+            optimizer = keras.optimizers.Adam(lambda: lr, beta_1=b1, beta_2=b2, epsilon=eps,
+                                              weight_decay=decay)  # fmt: skip
+        else:
+            optimizer = keras.optimizers.SGD(lambda: lr, momentum=momentum, weight_decay=decay)
+            optimizer.momentum = mu  # validated as a float, then exact
+        optimizer.build(list(variables.values()))
+        return optimizer, variables
+
+    def apply(params, grads, state):
+        optimizer, variables = state
+        for n, v in variables.items():
+            v.assign(params[n])
+        optimizer.apply_gradients([(grads[n], v) for n, v in variables.items()])
+        return {n: ops.copy(v.value) for n, v in variables.items()}, state
+
+    return init, apply
+
+
+class KerasBackend(FrameworkBackend):
+    module = distribution = "keras"
+    capabilities = Capabilities(optimizers=OPTIMIZERS, weight_decay=("decoupled",))
+    conventions, own_sgd = KERAS_CONVENTIONS, True
+
+    def setup(self, dtype, device):
+        engine = self.requires[0]
+        if "keras" not in sys.modules:
+            os.environ["KERAS_BACKEND"] = engine
+        import keras
+
+        if keras.backend.backend() != engine:  # imported here for another backend: reloaded
+            keras.config.set_backend(engine)
+            import keras
+        self.keras, ops = keras, keras.ops
+        self.xp = self.nn = ops  # ops.tanh, ops.sigmoid, ops.relu, ops.sum, ops.mean, …
+        self.matmul = ops.matmul  # not the backend's own @
+        self.layer_ops = keras_layers(ops)  # ops.conv, max_pool, moments, take
+        self.acts = {"leaky_relu": ops.leaky_relu, "softplus": ops.softplus,
+                     "gelu": lambda z: ops.gelu(z, approximate=False),
+                     "gelu_tanh": lambda z: ops.gelu(z, approximate=True)}  # fmt: skip
+        self.losses = {  # on logits, mean over samples (softmax) or entries (sigmoid)
+            "softmax_cross_entropy": lambda z, t: ops.mean(
+                ops.categorical_crossentropy(t, z, from_logits=True)),
+            "binary_cross_entropy": lambda z, t: ops.mean(
+                ops.binary_crossentropy(t, z, from_logits=True)),
+        }  # fmt: skip
+
+    def tensor(self, array, dtype, device):
+        return self.keras.ops.convert_to_tensor(array, dtype=dtype)
+
+    def to_numpy(self, value):
+        return self.keras.ops.convert_to_numpy(value)
+
+    def optimizer(self, case):
+        return keras_optimizer(self.keras, case)

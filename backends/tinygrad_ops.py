@@ -1,0 +1,46 @@
+"""tinygrad's Tensor methods as the array namespace the shared network code calls
+(``xp.sum(x, axis=…)``: framework.py, engine_layers.py), and its own layer functions for a
+layer-stack case — ``Tensor.conv2d`` (NCHW, OIHW, as torch), ``max_pool2d``, ``avg_pool2d``."""
+
+
+class TinyOps:
+    """``xp.tanh(x)`` as ``x.tanh()``, ``keepdims`` as ``keepdim``; the rest by name."""
+
+    def __init__(self, Tensor):
+        self.Tensor = Tensor
+
+    def __getattr__(self, name):
+        return lambda x, *a, keepdims=False, **k: getattr(x, name)(*a, **k, keepdim=keepdims) \
+            if name in ("sum", "mean", "max") else getattr(x, name)(*a, **k)  # fmt: skip
+
+    def where(self, c, a, b):
+        return c.where(a, b)
+
+    def logaddexp(self, a, b):
+        return b.logaddexp(a) if isinstance(a, float | int) else a.logaddexp(b)
+
+    def concatenate(self, xs, axis=0):
+        return xs[0].cat(*xs[1:], dim=axis)
+
+    def stack(self, xs):
+        return xs[0].stack(*xs[1:])
+
+    def einsum(self, formula, *operands):
+        return self.Tensor.einsum(formula, *operands)
+
+    def zeros(self, shape, dtype):
+        return self.Tensor.zeros(*shape, dtype=dtype)
+
+    def reshape(self, x, shape):
+        return x.reshape(shape)
+
+
+TINYGRAD_LAYERS = {
+    "conv2d": lambda x, p, layer: x.conv2d(p["kernel"], p.get("bias"), **layer.settings),
+    "max_pool2d": lambda x, p, layer: x.max_pool2d(
+        layer.settings["size"], layer.settings["stride"]
+    ),
+    "avg_pool2d": lambda x, p, layer: x.avg_pool2d(
+        layer.settings["size"], layer.settings["stride"]
+    ),
+}

@@ -1,0 +1,41 @@
+"""What the other engines' adapters promise, checked where the engine is installed (`tox -e
+engines`; elsewhere a skip naming the engine): torch-compile really runs Inductor's compiled
+code, in one graph; Keras runs two backends one after the other in one process (the pytest
+door's case)."""
+
+import os
+
+import numpy as np
+import pytest
+
+from backprop_crosscheck import get_backend, load_case, train
+
+
+def installed(*modules):
+    for m in modules:
+        pytest.importorskip(m, reason=f"pip install {m} (tox -e engines)")
+
+
+@pytest.mark.skipif("torch-compile" not in os.environ.get("CROSSCHECK_BACKENDS", ""),
+                    reason="torch-compile runs on request: CROSSCHECK_BACKENDS=torch-compile "
+                    "(tox -e engines)")  # fmt: skip
+def test_torch_compile_runs_one_compiled_graph_and_agrees():
+    installed("torch")
+    from torch._dynamo.utils import counters
+
+    counters.clear()
+    case = load_case("batch")
+    got = get_backend("torch-compile").run(case, "float64")
+    assert counters["stats"]["unique_graphs"] >= 1  # Dynamo captured (and Inductor compiled) it
+    assert not counters["graph_break"], dict(counters["graph_break"])
+    for name, g in train(case).gradients.items():
+        np.testing.assert_allclose(got.gradients[name], g, rtol=1e-12, atol=1e-14)
+
+
+def test_keras_runs_two_backends_one_after_the_other_in_one_process():
+    installed("keras", "jax", "torch")
+    case = load_case("batch")
+    runs = [get_backend(n).run(case, "float32") for n in ("keras-jax", "keras-torch", "keras-jax")]
+    want = train(case).loss
+    for run in runs:
+        np.testing.assert_allclose(run.loss, want, rtol=1e-5)

@@ -24,6 +24,19 @@ KERAS_CONVENTIONS = (
 )  # fmt: skip
 
 
+def keras_on(engine: str):
+    """keras, on ``engine`` (jax, torch, tensorflow): imported for it, or reloaded for it where
+    this process imported it for another (``keras.config.set_backend``)."""
+    if "keras" not in sys.modules:
+        os.environ["KERAS_BACKEND"] = engine
+    import keras
+
+    if keras.backend.backend() != engine:
+        keras.config.set_backend(engine)
+        import keras
+    return keras
+
+
 def keras_layers(ops) -> dict:
     nhwc, nchw = (0, 2, 3, 1), (0, 3, 1, 2)  # channels_last: what every backend runs on a CPU
 
@@ -94,15 +107,8 @@ class KerasBackend(FrameworkBackend):
     conventions, own_sgd = KERAS_CONVENTIONS, True
 
     def setup(self, dtype, device):
-        engine = self.requires[0]
-        if "keras" not in sys.modules:
-            os.environ["KERAS_BACKEND"] = engine
-        import keras
-
-        if keras.backend.backend() != engine:  # imported here for another backend: reloaded
-            keras.config.set_backend(engine)
-            import keras
-        self.keras, ops = keras, keras.ops
+        self.keras = keras = keras_on(self.requires[0])
+        ops = keras.ops
         self.xp = self.nn = ops  # ops.tanh, ops.sigmoid, ops.relu, ops.sum, ops.mean, …
         self.matmul = ops.matmul  # not the backend's own @
         self.layer_ops = keras_layers(ops)  # ops.conv, max_pool, moments, take

@@ -1,6 +1,6 @@
 """`tensorflow`: TensorFlow's ``tf.GradientTape`` (package tensorflow-cpu), eager mode."""
 
-from backprop_crosscheck.backends.keras_ops import KERAS_CONVENTIONS
+from backprop_crosscheck.backends.keras_ops import KERAS_CONVENTIONS, keras_on
 from backprop_crosscheck.backends.tensorflow_layers import tensorflow_layers
 from backprop_crosscheck.reference.optimizers import OPTIMIZERS
 
@@ -41,8 +41,7 @@ class TensorFlowBackend(FrameworkBackend):
     def optimizer(self, case):
         """Keras's SGD(momentum=μ) or Adam (weight_decay: decoupled, AdamW's) on tf.Variables; the
         rate, μ and the betas as tensors of the run's dtype (floats Keras keeps in float32)."""
-        import keras
-
+        keras = keras_on("tensorflow")  # Keras's optimizers, on TensorFlow whatever ran before
         opt = case.optimizer
 
         def init(params):

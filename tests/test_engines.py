@@ -39,3 +39,15 @@ def test_keras_runs_two_backends_one_after_the_other_in_one_process():
     want = train(case).loss
     for run in runs:
         np.testing.assert_allclose(run.loss, want, rtol=1e-5)
+
+
+def test_the_tensorflow_backends_keras_is_on_tensorflow_after_keras_on_jax_ran():
+    """Keras's optimizers of the `tensorflow` backend on Keras-on-JAX would be float32-grade
+    (docs/divergences/keras-jax.md): after keras-jax in the same process it is reloaded."""
+    installed("keras", "jax", "tensorflow")
+    case = load_case("adam").replace(optimizer=load_case("adam").optimizer.__class__(
+        "adam", epsilon_placement="before_correction"))  # fmt: skip
+    get_backend("keras-jax").run(case, "float64")
+    got = get_backend("tensorflow").run(case, "float64")
+    for name, p in train(case).final.items():
+        np.testing.assert_allclose(got.final[name], p, rtol=1e-10, atol=1e-12)

@@ -144,7 +144,8 @@ def cmd_list() -> int:
         ok, caps = b.available(), b.capabilities
         rows.append([name, "yes" if ok else "no", b.version() or "-", caps.mode,
                      ",".join(caps.dtypes), ",".join(caps.devices),
-                     "" if ok else b.install_hint])  # fmt: skip
+                     b.install_hint if not ok else "runs when named" if b.on_request
+                     else ""])  # fmt: skip
         if caps.tolerance_reason:
             floors = ", ".join(f"{d} rtol {r:g} atol {a:g}" for d, (r, a) in caps.tolerance.items())
             reasons.append(f"  {name}: {floors}, because {caps.tolerance_reason}")

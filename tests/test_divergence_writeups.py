@@ -45,8 +45,10 @@ def test_each_reproducer_still_shows_its_divergence(code):
 @pytest.mark.parametrize("path", KNOWN, ids=[p.stem for p in KNOWN])
 def test_each_known_divergence_names_its_source_and_has_a_write_up(path):
     entries = load_xfail(str(path))
-    assert entries, f"{path.name} lists nothing"
     assert path.stem in BUILTIN, f"{path.name}: no built-in backend {path.stem}"
+    if not entries:  # an engine with none says so, and what was measured
+        assert "none" in path.read_text(encoding="utf-8").split("\n")[0], path.name
+        return
     for pattern, reason in entries:
         assert f"[{path.stem}-" in pattern, f"{path.name}: {pattern} is another backend's"
         assert SOURCE.search(reason), f"{path.name}: {pattern}'s reason cites no source file"

@@ -1,6 +1,20 @@
 """tinygrad's Tensor methods as the array namespace the shared network code calls
-(``xp.sum(x, axis=…)``: framework.py, engine_layers.py), and its own layer functions for a
-layer-stack case — ``Tensor.conv2d`` (NCHW, OIHW, as torch), ``max_pool2d``, ``avg_pool2d``."""
+(``xp.sum(x, axis=…)``: framework.py, engine_layers.py), its own layer functions for a
+layer-stack case — ``Tensor.conv2d`` (NCHW, OIHW, as torch), ``max_pool2d``, ``avg_pool2d`` —
+and the conventions of its optimizers (tinygrad/nn/optim.py)."""
+
+from backprop_crosscheck.backends.interface import Convention
+
+TINYGRAD_CONVENTIONS = (
+    Convention("momentum", "dampening", (0.0,), "tinygrad's SGD has no dampening "
+               "(tinygrad/nn/optim.py, LARS)"),
+    Convention("adam", "epsilon_placement", ("after_correction",), "tinygrad's Adam adds "
+               "epsilon after the bias correction (tinygrad/nn/optim.py, LAMB)"),
+    Convention("momentum", "weight_decay_mode", ("l2",), "tinygrad's SGD adds λ·p to "
+               "the gradient (pre_wd, tinygrad/nn/optim.py)"),
+    Convention("adam", "weight_decay_mode", ("decoupled",), "tinygrad's Adam decays "
+               "decoupled, AdamW's (tinygrad/nn/optim.py, LAMB)"),
+)  # fmt: skip
 
 
 class TinyOps:

@@ -4,27 +4,26 @@ tinygrad is lazy: the loss and gradients are realized before its optimizer assig
 parameters in place, else the recorded loss would be the next step's. Its CPU device compiles
 with clang (``apt install clang``) or LLVM."""
 
+import os
+import shutil
+
 import numpy as np
-from backprop_crosscheck.backends.tinygrad_ops import TINYGRAD_LAYERS, TinyOps
+from backprop_crosscheck.backends.tinygrad_ops import TINYGRAD_CONVENTIONS, TINYGRAD_LAYERS, TinyOps
 from backprop_crosscheck.reference.optimizers import OPTIMIZERS
 
-from backprop_crosscheck import Capabilities, Convention, FrameworkBackend
+from backprop_crosscheck import Capabilities, FrameworkBackend
 
 
 class TinygradBackend(FrameworkBackend):
     name, module = "tinygrad", "tinygrad"
     install_hint = "pip install tinygrad (and clang or LLVM for its CPU device)"
     capabilities = Capabilities(optimizers=OPTIMIZERS, weight_decay=("l2", "decoupled"))
-    conventions = (
-        Convention("momentum", "dampening", (0.0,), "tinygrad's SGD has no dampening "
-                   "(tinygrad/nn/optim.py, LARS)"),
-        Convention("adam", "epsilon_placement", ("after_correction",), "tinygrad's Adam adds "
-                   "epsilon after the bias correction (tinygrad/nn/optim.py, LAMB)"),
-        Convention("momentum", "weight_decay_mode", ("l2",), "tinygrad's SGD adds λ·p to "
-                   "the gradient (pre_wd, tinygrad/nn/optim.py)"),
-        Convention("adam", "weight_decay_mode", ("decoupled",), "tinygrad's Adam decays "
-                   "decoupled, AdamW's (tinygrad/nn/optim.py, LAMB)"),
-    )  # fmt: skip
+    conventions = TINYGRAD_CONVENTIONS  # its optimizers' (tinygrad_ops.py)
+
+    def skip_reason(self, dtype, device):
+        if self.available() and not (shutil.which("clang") or os.environ.get("DEV")):
+            return f"{self.name}: its CPU device compiles with clang: apt install clang (or DEV=…)"
+        return super().skip_reason(dtype, device)
 
     def setup(self, dtype, device):
         from tinygrad import Tensor, dtypes

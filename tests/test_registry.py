@@ -134,3 +134,12 @@ def test_autograds_gelu_without_scipy_is_na_with_the_install_hint(monkeypatch):
     b = get_backend("autograd")
     assert "gelu needs SciPy (pip install scipy)" in b.unsupported(load_case("classification"))
     assert b.unsupported(load_case("batch")) is None
+
+
+def test_tinygrad_without_clang_is_a_skip_that_says_so(monkeypatch):
+    """tinygrad's CPU device compiles with clang: without it every run would be an error."""
+    b = get_backend("tinygrad")
+    monkeypatch.setattr(b, "available", lambda: True)
+    monkeypatch.delenv("DEV", raising=False)
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    assert "compiles with clang: apt install clang" in b.skip_reason("float64", "cpu")

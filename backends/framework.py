@@ -260,11 +260,12 @@ class FrameworkBackend(EngineNetwork, EngineDerivatives, Backend):
             lr = np.asarray(lr, dtype=np.asarray(X).dtype)
         return self.compile("step", case, step)(params, X, Y, lr)
 
-    def final_loss(self, case: Case, params: dict, X, Y):
-        """The loss after the last step: from the compiled SGD step where the engine compiles
-        (no second program), else the loss alone (compiled as loss_value compiles it)."""
-        if self.compiles("step") and case.optimizer.name == "sgd":
-            return self.step(case, params, X, Y)[0]
+    def final_loss(self, case: Case, params: dict, X, Y, stepping=None):
+        """The loss after the last step. Where the engine compiles its steps, from the step's
+        own program run once more (``stepping``; its update is thrown away): no second program
+        to compile. Else the loss alone (compiled as loss_value compiles it)."""
+        if stepping is not None and self.compiles("step") and self.compiles("optimize"):
+            return stepping(params, X, Y)[0]
         return self.compile("loss", case, lambda p, X, Y: self.loss(case, p, X, Y))(params, X, Y)
 
     def untracked(self):
@@ -305,7 +306,7 @@ class FrameworkBackend(EngineNetwork, EngineDerivatives, Backend):
                 return None if found is None else self.numpy_copies(found)
 
             return train_loop(one_step, params, None, case.steps,
-                              lambda params: self.final_loss(case, params, X, Y),
+                              lambda params: self.final_loss(case, params, X, Y, step),
                               keep=self.numpy_copy, chain=chain)  # fmt: skip
 
     def stepper(self, case: Case, dtype: str, device: str = "cpu"):

@@ -23,8 +23,8 @@ from backprop_crosscheck.comparisons.sweep.repro_engines import engines
 from backprop_crosscheck.reference import Case
 
 # the reference's modules, in the order they need each other
-REFERENCE = ("activations", "losses", "optimizers", "layers", "stack", "case", "result", "training",
-             "network")  # fmt: skip
+REFERENCE = ("erf", "activations", "losses", "optimizers", "layers", "stack", "case", "result",
+             "training", "network")  # fmt: skip
 
 TORCH = """
 import torch

@@ -197,10 +197,10 @@ def all_backends() -> list[Backend]:
 IN_PROCESS = ("numpy", "fd")  # the reference's own backends: NumPy only, and ours
 
 
-def runs_in_process(backend: Backend) -> bool:
-    """The reference's own backends run in the harness's process; everything else — every
-    plugin, every framework — in a worker process it cannot take down."""
-    return backend.name in IN_PROCESS and type(backend) is type(get_backend(backend.name))
+def runs_in_process(backend: Backend, names=IN_PROCESS) -> bool:
+    """The reference's own backends (``names``, of IN_PROCESS) run in the harness's process;
+    everything else — every plugin, every framework — in a worker process it cannot take down."""
+    return backend.name in names and type(backend) is type(get_backend(backend.name))
 
 
 def conventions_table() -> str:

@@ -97,12 +97,18 @@ def check_backends(backends, check: Check, workers=None) -> list:
 
 def check_backends_many(backends, checks: list[Check], workers=None) -> list[list]:
     """check_backends for each check: the workers go through all of them at their own pace."""
+    return list(check_backends_stream(backends, checks, workers))
+
+
+def check_backends_stream(backends, checks: list[Check], workers=None):
+    """check_backends_many's rows, each judged and yielded as soon as it is settled
+    (Workers.attempt_stream), in the checks' order."""
     if workers is not None:
-        answers = workers.attempt_many(backends, checks)
+        answers = workers.attempt_stream(backends, checks)
     else:
-        answers = [[attempts(b, check) for b in backends] for check in checks]
-    return [[judge_backend(b, check, tried) for b, tried in zip(backends, row, strict=True)]
-            for check, row in zip(checks, answers, strict=True)]  # fmt: skip
+        answers = ([attempts(b, check) for b in backends] for check in checks)
+    for check, row in zip(checks, answers, strict=True):
+        yield [judge_backend(b, check, tried) for b, tried in zip(backends, row, strict=True)]
 
 
 def verdict(runs: list[Run], named=()) -> tuple[bool, list[str]]:

@@ -47,6 +47,19 @@ def test_a_backend_that_forks_and_answers_twice_is_an_error(capsys, register):
     assert "answered twice" in rows["forks"]["message"]
 
 
+def test_in_a_sweep_every_answer_of_a_forking_backend_is_an_error(capsys, register, tmp_path):
+    """A sweep tallies each case as soon as it is settled (Workers.attempt_stream): a second
+    answer must still reach the case it belongs to, the last one included — never a PASS."""
+    register({"forks": "fake_backends:ForksAndLies"})
+    code, out, err = run(capsys, "sweep", "--cases", "3", "--backends", "numpy,forks",
+                         "--dtype", "float64", "--format", "json", "--shrink", "0",
+                         "--save-failures", str(tmp_path))  # fmt: skip
+    rows = {(r["backend"], r["dtype"]): r for r in json.loads(out)["rows"]}
+    forks = rows["forks", "float64"]
+    assert code == 1 and "Traceback" not in err
+    assert forks["pass"] == 0 and forks["error"] + forks["skip"] == 3, forks
+
+
 def test_a_backend_cannot_judge_itself(capsys, register):
     """numpy.isclose replaced in its own process changes nothing: judging is in the parent."""
     register({"judges-itself": "fake_backends:JudgesItself"})

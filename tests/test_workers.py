@@ -101,19 +101,22 @@ def test_in_process_the_same_faults_are_rows_too(capsys, fakes, fault):
 
 def test_only_the_references_own_backends_run_here():
     check = Check(load_case("article"), train(load_case("article")))
-    assert Workers.group(get_backend("numpy"), check) is None
-    assert Workers.group(get_backend("fd"), check) is None
+    assert Workers().group(get_backend("numpy"), check) is None
+    assert Workers().group(get_backend("fd"), check) is None
+    sweeps = Workers(here=("numpy",))  # a sweep's: finite differences beside the frameworks
+    assert sweeps.group(get_backend("fd"), check) == "backend fd"
+    assert sweeps.group(get_backend("numpy"), check) is None
 
     class NotInstalled(type(get_backend("numpy"))):
         module = "a_framework_that_is_not_installed"
 
-    assert Workers.group(NotInstalled(), check) is None  # its skip is decided here, no worker
+    assert Workers().group(NotInstalled(), check) is None  # its skip is decided here, no worker
 
     class Impostor(type(get_backend("numpy"))):  # calls itself numpy: still a plugin
         def run(self, case, dtype, device="cpu"):
             raise AssertionError("never here")
 
-    assert Workers.group(Impostor(), check) == "backend numpy"
+    assert Workers().group(Impostor(), check) == "backend numpy"
 
 
 def test_sweep_counts_a_crash_as_an_error_and_goes_on(capsys, fakes, tmp_path):

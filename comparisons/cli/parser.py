@@ -165,8 +165,8 @@ def add_sweep(sub) -> None:
         "--jobs",
         type=positive_int,
         metavar="N",
-        help="shards of seeds run side by side (default: the cores here; with --dask, the "
-        "cluster's threads)",
+        help="shards of seeds run side by side (default: one per 4 cores here; with --dask, "
+        "the cluster's threads)",
     )
     sweep.add_argument(
         "--shrink",

@@ -26,7 +26,7 @@ import threading
 import time
 from multiprocessing.connection import Connection, wait
 
-from backprop_crosscheck.backends.registry import runs_in_process
+from backprop_crosscheck.backends.registry import IN_PROCESS, runs_in_process
 from backprop_crosscheck.comparisons.isolate.attempt import (
     attempts,
     from_plain_attempts,
@@ -113,6 +113,13 @@ class Worker:
                              "carries on and could have answered twice")  # fmt: skip
         return message.get("answer")
 
+    def said_more(self) -> bool:
+        """Whether anything waits on its socket after its last answer (a second one)."""
+        try:
+            return self.conn.poll(0) and bool(self.conn.recv_bytes())
+        except (EOFError, OSError):  # it exited after answering: it said nothing more
+            return False
+
     def stop(self) -> None:
         """Kill its whole process group (a child it forked too), then reap it. Twice is once,
         also from two threads at the same time (closing a descriptor twice could close one
@@ -151,12 +158,13 @@ def process_fd(pid: int) -> int | None:
 
 
 class Workers:
-    """Use as a context manager; ``attempt_many(backends, checks)`` returns every backend's
+    """Use as a context manager; ``attempt_stream(backends, checks)`` yields every backend's
     attempts (comparisons.isolate.attempt) at every check: numbers and messages, judged by the
     caller."""
 
-    def __init__(self, memory_mib: int = 0, env: dict | None = None):
+    def __init__(self, memory_mib: int = 0, env: dict | None = None, here=IN_PROCESS):
         self.memory_mib, self.env = memory_mib, env  # env: added to each worker's environment
+        self.here = here  # the reference's own backends that run in this process
         self._workers: dict[str, Worker] = {}
 
     def __enter__(self):
@@ -170,39 +178,44 @@ class Workers:
             worker.stop()
         self._workers.clear()
 
-    @staticmethod
-    def group(backend, check=None) -> str | None:
+    def group(self, backend, check=None) -> str | None:
         """The worker a backend runs in, or None for this process: a worker of its own,
         unless it declares it may share one with the others of its module (``share_worker``:
         the built-ins torch and torch-func, jax and jax-fwd)."""
-        if runs_in_process(backend) or check and backend.skip_reason(check.dtype, check.device):
+        skipped = check and backend.skip_reason(check.dtype, check.device)
+        if runs_in_process(backend, self.here) or skipped:
             return None
         if backend.module and getattr(backend, "share_worker", False):
             return backend.module
         return f"backend {backend.name}"
 
-    def attempt_many(self, backends, checks: list) -> list[list]:
-        """``attempts(b, c)`` for every check c and backend b, as [answers in the backends'
-        order] per check. Each worker works through its queue (its backends × every check) at
-        its own pace while this process runs the in-process backends: no worker waits for the
-        slowest backend between one check and the next."""
-        answers, queues = {}, {}
+    def attempt_stream(self, backends, checks: list):
+        """``attempts(b, c)`` for every check c and backend b: [answers in the backends' order]
+        per check, in the checks' order, each row yielded once settled (``Settling``). Each
+        worker works through its queue (its backends × every check) at its own pace while this
+        process runs the in-process backends: none waits for the slowest between checks."""
+        queues = {}
         for k, check in enumerate(checks):
             for i, b in enumerate(backends):
                 queues.setdefault(self.group(b, check), []).append((k, i))
-        here = queues.pop(None, [])
+        here, rows = queues.pop(None, []), Settling(queues, len(checks), len(backends))
+        answers = rows.answers
         try:
             for group in queues:
                 self._next(group, queues, backends, checks, answers)
             for k, i in here:  # while the workers run; each one that finished gets its next
                 answers[k, i] = attempts(backends[i], checks[k])
                 self._collect(queues, backends, checks, answers, block=False)
+                yield from rows.finished()
             while any(w.job for w in self._busy(queues)):
                 self._collect(queues, backends, checks, answers)
+                yield from rows.finished()
+            for group in rows.said_twice(self._workers, backends, checks):
+                self._drop(group)
         except BaseException:  # Ctrl-C: stop the workers now rather than wait for them
             self.terminate()
             raise
-        return [[answers[k, i] for i in range(len(backends))] for k in range(len(checks))]
+        yield from rows.finished(end=True)
 
     def call(self, backend, function, args: tuple, limit: float | None):
         """``function(*args)`` — plain data in, plain data out — in the backend's worker
@@ -292,3 +305,38 @@ class Workers:
                 answers[k, i] = attempts(backends[i], checks[k], died=why)
                 self._drop(worker.group)
                 self._next(worker.group, queues, backends, checks, answers)
+
+
+class Settling:
+    """The answers of one attempt_stream, by (check, backend), and which rows are settled: an
+    answer is settled once its worker has answered its next job too (for its last job: once
+    every worker is done and nothing more waits on its socket) — so a second answer to it, a
+    forked copy of the worker answering too, makes it an error before anything is judged."""
+
+    def __init__(self, queues: dict, checks: int, backends: int):
+        self.answers, self.ready, self.size = {}, 0, (checks, backends)
+        self.after = {job: later for jobs in queues.values()
+                      for job, later in zip(jobs, [*jobs[1:], None], strict=True)}  # fmt: skip
+        self.last = {jobs[-1]: group for group, jobs in queues.items()}
+
+    def settled(self, job, end: bool) -> bool:
+        if job not in self.answers:
+            return False
+        return job not in self.after or self.after[job] in self.answers or end
+
+    def said_twice(self, workers: dict, backends, checks) -> list[str]:
+        """The groups whose worker said more after its last answer; that answer an error."""
+        twice = [
+            (job, g) for job, g in self.last.items() if g in workers and workers[g].said_more()
+        ]
+        for (k, i), _ in twice:
+            self.answers[k, i] = attempts(backends[i], checks[k], died="its worker answered twice")
+        return [g for _, g in twice]
+
+    def finished(self, end: bool = False):
+        """The rows settled since the last call, in order."""
+        checks, backends = self.size
+        while self.ready < checks and all(self.settled((self.ready, i), end)
+                                          for i in range(backends)):  # fmt: skip
+            yield [self.answers[self.ready, i] for i in range(backends)]
+            self.ready += 1

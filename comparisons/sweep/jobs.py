@@ -26,17 +26,23 @@ from backprop_crosscheck.comparisons.sweep.shards import (
 TRIES = 2  # a lost shard is run once more
 CONNECT_TIMEOUT = "10s"  # for --dask: how long to wait for the scheduler to answer
 
+# A shard is already a process per framework side by side (every worker, and fd's); a second
+# shard on 2 cores imports every framework again and only competes: 100 cases, warm, 11.5 s
+# with one shard against 13.8 s with two (docs/benchmark-notes.md)
+CORES_PER_SHARD = 4
+
 
 class ClusterError(Exception):
     """--dask ADDRESS cannot be used (no scheduler there, or dask.distributed missing)."""
 
 
 def run_sweep(plan: Plan, n: int, seed: int, jobs=None, progress=None, dask=None) -> dict:
-    """Seeds seed … seed+n−1 in ``jobs`` shards (default: the cores here, or every thread of
-    the Dask cluster at ``dask``); {(backend, dtype): Tally}, as the serial run gives."""
+    """Seeds seed … seed+n−1 in ``jobs`` shards (default: one per CORES_PER_SHARD cores here,
+    or every thread of the Dask cluster at ``dask``); {(backend, dtype): Tally}, as the serial
+    run gives."""
     if dask is not None:
         return _on_cluster(plan, n, seed, jobs, progress, dask)
-    jobs = jobs or os.cpu_count() or 1
+    jobs = jobs or max(1, (os.cpu_count() or 1) // CORES_PER_SHARD)
     if jobs == 1 or n <= 1:
         return run_shard(plan, seed, n, progress)
     started = []

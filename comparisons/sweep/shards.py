@@ -10,14 +10,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from backprop_crosscheck.comparisons.report.output_files import OutputError, write_text
-from backprop_crosscheck.comparisons.run import check_backends_many, make_check
+from backprop_crosscheck.comparisons.run import check_backends_stream, make_check
 from backprop_crosscheck.reference import CaseError
 from backprop_crosscheck.reference.case_file import dump_case
 from backprop_crosscheck.reference.random_cases import family_case
 
 SHAPE = {"max_depth": 4, "max_width": 32, "max_batch": 16, "max_steps": 5}
 FAMILY = 8  # cases per shape family: an engine that compiles (JAX) compiles once per family
-BATCH = 4  # families whose checks the workers get at once, each going through them at its pace
+BATCH = 32  # families whose checks the workers get at once, each going through them at its
+# pace (a case is tallied as soon as every backend has answered it): more would only hold more
+# references in memory; fewer made every worker wait for the slowest between batches
 
 
 class Interrupted(KeyboardInterrupt):
@@ -79,7 +81,9 @@ def workers_for(plan: Plan):
 
     if plan.in_process:
         return contextlib.nullcontext()
-    return Workers(plan.memory_mib, one_thread_each())
+    # fd in a worker too: its differences are the sweep's heaviest NumPy work, and there they
+    # run beside the frameworks instead of between this process's judging
+    return Workers(plan.memory_mib, one_thread_each(), here=("numpy",))
 
 
 def run_shard(plan: Plan, seed: int, n: int, progress=None) -> dict:
@@ -150,23 +154,22 @@ def _sweep_batches(tallies, n, seed, backends, dtypes, rtol, atol, save_to, prog
                            for d in dtypes]  # fmt: skip
             except CaseError as e:  # the reference itself overflows: nothing to judge against
                 beyond[case.name] = str(e)
-        answers = iter(check_backends_many(backends, checks, workers))
+        answers = check_backends_stream(backends, checks, workers)
         for case_seed, case in zip(batch, cases, strict=True):
             if case.name in beyond:
                 for t in tallies.values():
                     t.cases, t.skipped = t.cases + 1, t.skipped + 1
-                done += 1
-                continue
-            per_dtype = {d: next(answers) for d in dtypes}
-            for k, backend in enumerate(backends):
-                for dtype in dtypes:
-                    comparison = per_dtype[dtype][k][0]
-                    tally(tallies[(backend.name, dtype)], comparison, case, case_seed, dtype)
-                    if comparison.status in ("fail", "error") and save_to is not None:
-                        save_failure(save_to, case, backend.name, dtype, comparison.message)
+            else:
+                per_dtype = {d: next(answers) for d in dtypes}
+                for k, backend in enumerate(backends):
+                    for dtype in dtypes:
+                        comparison = per_dtype[dtype][k][0]
+                        tally(tallies[(backend.name, dtype)], comparison, case, case_seed, dtype)
+                        if comparison.status in ("fail", "error") and save_to is not None:
+                            save_failure(save_to, case, backend.name, dtype, comparison.message)
             done += 1
-        if progress:
-            progress.update(done, cases[-1].name)
+            if progress:
+                progress.update(done, case.name)
 
 
 def family_seeds(seed: int, n: int) -> list[list[int]]:

@@ -28,7 +28,8 @@ LADDER = [
     ((256, 256, 256, 10), 128),
     ((784, 512, 512, 10), 256),
     ((784, 1024, 1024, 10), 256),
-    (("conv", 3, 32, 16), 32),
+    (("conv", 1, 28, 8), 64),  # MNIST-sized
+    (("conv", 3, 32, 16), 32),  # CIFAR-sized
 ]
 QUICK = LADDER[:4]
 
@@ -155,6 +156,35 @@ def matmul_gflops(dtype: str, n: int = 1024, reps: int = 5) -> float:
     return 2 * n**3 / best / 1e9
 
 
+def blas_info() -> dict:
+    """Which BLAS NumPy calls in this process (threadpoolctl): its library, version, the kernel
+    it chose for this CPU and its threads — what "of peak" is measured against. OpenBLAS picks
+    its kernel at load time, and OPENBLAS_CORETYPE overrides the choice (a slower one on some
+    machines): the figure only means something with the kernel named."""
+    import os
+
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return {"library": "unknown (pip install threadpoolctl to name it)"}
+    found = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    if not found:
+        return {"library": "none found"}
+    info = {k: found[0].get(k) for k in ("internal_api", "version", "architecture", "num_threads")}
+    info["library"] = os.path.basename(found[0].get("filepath") or "?")
+    info["OPENBLAS_CORETYPE"] = os.environ.get("OPENBLAS_CORETYPE")
+    return info
+
+
+def blas_line(info: dict) -> str:
+    if "internal_api" not in info:
+        return f"NumPy's BLAS: {info['library']}"
+    line = (f"NumPy's BLAS: {info['internal_api']} {info['version']} ({info['library']}), "
+            f"kernel {info['architecture']}, {info['num_threads']} threads")  # fmt: skip
+    forced = info.get("OPENBLAS_CORETYPE")
+    return line + (f" (OPENBLAS_CORETYPE={forced} chose it)" if forced else "")
+
+
 @dataclass
 class Row:
     backend: str
@@ -176,7 +206,7 @@ def run_bench(backends, dtypes, ladder, device: str, budget_s: float = 0.5, prog
         name, spec = chosen if isinstance(chosen, tuple) else (chosen, chosen)
         cmd = [sys.executable, "-m", "backprop_crosscheck.comparisons.bench", spec,
                ",".join(dtypes), device, json.dumps(ladder), str(budget_s), name]  # fmt: skip
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=kept_memory())
         lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
         rows += [Row(**json.loads(line)) for line in lines]
         if proc.returncode != 0:
@@ -185,6 +215,18 @@ def run_bench(backends, dtypes, ladder, device: str, budget_s: float = 0.5, prog
         if progress:
             progress.update(i + 1, name)
     return rows
+
+
+def kept_memory() -> dict:
+    """The workers' environment: glibc's malloc told to keep what a step frees (blocks under
+    32 MiB from its heap, the heap never trimmed), as torch's and XLA's caching allocators keep
+    theirs. Under glibc's defaults every step's megabyte temporaries go back to the kernel and
+    are faulted in again the next step — a third of the reference's float64 step at
+    784-1024-1024-10 ×256 (docs/benchmark-notes.md). Variables the user set win."""
+    import os
+
+    keep = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
+    return {**keep, **os.environ}
 
 
 def slope(rows: list[Row]) -> float | None:
@@ -225,12 +267,13 @@ def summarize(rows: list[Row], yardstick: dict[str, float]) -> list[dict]:
     return out
 
 
-def render(records, yardstick, slopes, fmt="text") -> str:
+def render(records, yardstick, slopes, fmt="text", blas=None) -> str:
     from tabulate import tabulate
 
+    blas = blas_info() if blas is None else blas
     if fmt == "json":
         doc = {"schema": "backprop-crosscheck/bench/1", "matmul_gflops": yardstick,
-               "slopes": slopes, "rows": records}  # fmt: skip
+               "blas": blas, "slopes": slopes, "rows": records}  # fmt: skip
         return json.dumps(doc, indent=2) + "\n"
     table = []
     for r in records:
@@ -249,6 +292,7 @@ def render(records, yardstick, slopes, fmt="text") -> str:
     lines = [
         "matmul peak here (NumPy, 1024³): "
         + ", ".join(f"{d} {g:.1f} GFLOP/s" for d, g in yardstick.items()),
+        blas_line(blas),
         tabulate(table, headers=headers, disable_numparse=True),
         "step ms: median of one gradient-and-update step after warm-up; first ms: the first"
         " step (JIT compile included); *peak RSS of the backend's worker process so far",

@@ -46,7 +46,7 @@ def forward(case: Case, params: dict, X: np.ndarray, Y: np.ndarray) -> Forward:
     for layer, name in enumerate(case.activations, start=1):
         z = a @ params[f"W{layer}"]
         if f"b{layer}" in params:
-            z = z + params[f"b{layer}"]
+            z += params[f"b{layer}"]  # in place: z is the product's own new array
         a = activation(name, case.leaky_slope).f(z)
         zs.append(z)
         acts.append(a)

@@ -6,6 +6,7 @@ measured numbers are in BENCHMARKS.md.
 
 import json
 
+import numpy as np
 import pytest
 from backprop_crosscheck.comparisons import bench
 from backprop_crosscheck.comparisons.cli import main
@@ -54,6 +55,16 @@ def test_bench_text_table(capsys):
     )
     out = capsys.readouterr().out
     assert code == 0 and "GFLOP/s" in out and "2-2-1 ×1" in out and "slope" in out
+    assert "NumPy's BLAS: " in out  # which kernel "of peak" is measured against
+
+
+def test_bench_names_numpys_blas_and_its_kernel():
+    """The library NumPy loaded (threadpoolctl) is the one numpy's own build reports."""
+    pytest.importorskip("threadpoolctl", reason="pip install threadpoolctl (a core dependency)")
+    info = bench.blas_info()
+    built = np.show_config(mode="dicts")["Build Dependencies"]["blas"]["name"]
+    assert info["internal_api"] in built and info["version"] and info["architecture"]
+    assert bench.blas_line(info).startswith(f"NumPy's BLAS: {info['internal_api']} ")
 
 
 def test_the_conv_rung_is_a_conv_net_counted_as_three_convolutions():

@@ -54,9 +54,20 @@ def dense_backward(dy, saved, params):
 # matrix product (BLAS), with K as F rows of C·kh·kw.
 
 
+def zero_padded(x, p: int):
+    """x with p zeros around each image (np.pad's constant mode, which costs ~50 µs of Python a
+    call — most of finite differences' time on a small conv net)."""
+    if p == 0:
+        return x
+    n, c, h, w = x.shape
+    out = np.zeros((n, c, h + 2 * p, w + 2 * p), dtype=x.dtype)
+    out[:, :, p : p + h, p : p + w] = x
+    return out
+
+
 def conv2d_forward(x, params, stride: int = 1, padding: int = 0):
     p, kernel = padding, params["kernel"]
-    x_pad = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    x_pad = zero_padded(x, p)
     f, c, kh, kw = kernel.shape
     n, h, w = x_pad.shape[0], x_pad.shape[2], x_pad.shape[3]
     ho, wo = (h - kh) // stride + 1, (w - kw) // stride + 1

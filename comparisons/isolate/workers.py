@@ -8,8 +8,10 @@ cases and dtypes are checked; built-ins that declare ``share_worker`` share one 
 (torch with torch-func, jax with jax-fwd). A worker's backends run one at a time, so a crash or
 a hang names its backend; then its worker is killed and the next gets a fresh one. Workers run
 side by side. What comes back is plain numbers, one answer per request (``Worker.answer``).
-Only the reference's own backends (``numpy``, ``fd``) and backends that will be skipped run
-here. Each worker is a plain ``python -m
+Only the reference's own backends (``numpy``, ``fd``; a sweep's, ``numpy`` alone: its finite
+differences are heavy enough to want a core of their own) and backends that will be skipped
+run here. Rows are yielded as they settle (``Settling``), so a sweep tallies each case while the
+workers go on. Each worker is a plain ``python -m
 backprop_crosscheck.comparisons.isolate.worker`` subprocess talking over a socket pair
 (no fork: CUDA and XLA do not survive one); it is killed with its parent, and its memory is
 capped (RLIMIT_DATA).

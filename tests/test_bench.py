@@ -74,3 +74,10 @@ def test_the_conv_rung_is_a_conv_net_counted_as_three_convolutions():
     # forward, dK, dX: each 2·B·side²·f·c·9 multiply-adds; the dense layer's three as above
     assert bench.step_flops(("conv", 3, 8, 4), 2) == 6 * 2 * (64 * 4 * 3 * 9 + 4 * 16 * 10)
     assert bench.size_label(("conv", 3, 8, 4), 2) == "conv 3×8×8→4 ×2"
+
+
+def test_the_bench_workers_keep_freed_memory_unless_told_otherwise(monkeypatch):
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")  # the user's own setting wins
+    env = bench.kept_memory()
+    assert env["MALLOC_TRIM_THRESHOLD_"] == str(1 << 30) and env["MALLOC_MMAP_THRESHOLD_"] == "65536"

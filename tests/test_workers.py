@@ -168,3 +168,19 @@ def test_stop_from_two_threads_at_once_closes_each_descriptor_once():
         t.join()
     assert (errors, len(closes)) == ([], 1)
     assert worker.process.returncode is not None
+
+
+def test_a_row_is_given_only_once_every_answer_in_it_is_settled():
+    """Settling: an answer counts once its worker has answered its next job (or all are done),
+    so a second answer that arrives meanwhile can still make it an error before it is judged."""
+    from backprop_crosscheck.comparisons.isolate.workers import Settling
+
+    # two checks × two backends: backend 0 in this process, backend 1 in worker "w"
+    rows = Settling({"w": [(0, 1), (1, 1)]}, checks=2, backends=2)
+    rows.answers.update({(0, 0): "here-0", (1, 0): "here-1", (0, 1): "w-0"})
+    assert list(rows.finished()) == []  # w's first answer waits for its second
+    rows.answers[0, 1] = "error: answered twice"  # what a stray second answer does meanwhile
+    rows.answers[1, 1] = "w-1"
+    assert list(rows.finished()) == [["here-0", "error: answered twice"]]
+    assert list(rows.finished()) == []  # w's last answer waits for the end
+    assert list(rows.finished(end=True)) == [["here-1", "w-1"]]

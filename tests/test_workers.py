@@ -184,3 +184,30 @@ def test_a_row_is_given_only_once_every_answer_in_it_is_settled():
     assert list(rows.finished()) == [["here-0", "error: answered twice"]]
     assert list(rows.finished()) == []  # w's last answer waits for the end
     assert list(rows.finished(end=True)) == [["here-1", "w-1"]]
+
+
+@pytest.mark.parametrize("other", [1, 0], ids=["another-process", "the-worker-itself"])
+@pytest.mark.parametrize("ident", [1, [1], "1"], ids=["names-request-1", "a-list", "a-string"])
+def test_an_answer_from_another_process_charges_the_request_it_names(ident, other):
+    """A child forked past Python's at-fork hooks (libc's fork) answers request 1 while the
+    worker is on request 2: request 1 is charged too (``stray``); and whatever it — or the
+    worker itself — writes as an id, the answer is a misbehaviour, never a crash of the harness."""
+    import os
+    import socket
+    from multiprocessing.connection import Connection
+    from types import SimpleNamespace
+
+    from backprop_crosscheck.comparisons.isolate.wire import encode
+
+    ours, theirs = socket.socketpair()
+    worker = object.__new__(workers.Worker)
+    worker.conn, worker.process = Connection(ours.detach()), SimpleNamespace(pid=os.getpid())
+    worker.sent, worker.waiting_for = {1: (0, 0), 2: (1, 0)}, 2
+    child = Connection(theirs.detach())
+    child.send_bytes(encode({"id": ident, "pid": os.getpid() + other, "ok": True, "answer": None}))
+    with pytest.raises(workers.Misbehaved) as raised:
+        worker.answer()
+    assert "answered twice" in str(raised.value)
+    assert raised.value.stray == (1 if ident == 1 else None)
+    worker.conn.close()
+    child.close()

@@ -102,11 +102,14 @@ class Worker:
             ident, pid, ok = message["id"], message["pid"], message["ok"]
         except Exception:  # noqa: BLE001 - whatever it is, it is not an answer
             raise Misbehaved("its worker answered something that is not numbers") from None
-        if pid != self.process.pid:
+        # a request id it named (not necessarily an int: a forked child writes what it likes)
+        named = ident if type(ident) is int and ident in self.sent else None
+        if pid != self.process.pid:  # the request it named is charged too, when it was another
+            earlier = named if named != self.waiting_for else None
             raise Misbehaved(f"process {pid}, not its worker ({self.process.pid}), answered: "
-                             "a child the backend forked? (answered twice)")  # fmt: skip
+                             "a child the backend forked? (answered twice)", earlier)  # fmt: skip
         if ident != self.waiting_for:
-            raise Misbehaved("its worker answered twice", ident if ident in self.sent else None)
+            raise Misbehaved("its worker answered twice", named)
         self.waiting_for = None
         if not ok:
             raise WorkerLost(f"its worker process failed: {message.get('why')}")

@@ -122,6 +122,9 @@ class Backend(ABC):
     # run only when named (--backends, conformance NAME), never by a run that names none: a
     # backend too slow for every report and sweep (torch-compile compiles each shape, seconds each)
     on_request: bool = False
+    # the function whose answer this backend ships (a learner's ``backprop``): an error in the
+    # answer names it; "" for an engine, whose answer is its own
+    answering_function: str = ""
 
     def available(self) -> bool:
         """Whether the framework is installed; looks without importing it."""

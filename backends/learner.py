@@ -17,9 +17,19 @@ FUNCTION = "backprop"
 
 
 class LearnerBackend(Backend):
+    """Runs the learner's function in its worker and ships what it returned as it returned it:
+    no number is converted here (a complex, string or many-valued loss would lose what makes it
+    wrong); the parent's checks of the wire (comparisons.isolate.wire) judge every value."""
+
     # momentum, Adam: the case's rule on its gradients, unless it returns "updated" itself
-    capabilities = Capabilities(mode="yours", input_gradient=False, optimizers=OPTIMIZERS,
-                                layers=KINDS, weight_decay=WEIGHT_DECAY_MODES)  # fmt: skip
+    capabilities = Capabilities(
+        mode="yours",
+        input_gradient=False,
+        optimizers=OPTIMIZERS,
+        layers=KINDS,
+        weight_decay=WEIGHT_DECAY_MODES,
+    )
+    answering_function = FUNCTION
 
     def __init__(self, path: str):
         self.path, self.name = str(Path(path).resolve()), printable(Path(path).stem)
@@ -48,10 +58,15 @@ class LearnerBackend(Backend):
                 return loss, grads, answer["updated"], state
             return loss, grads, *update(case, params, grads, state)
 
-        return train_loop(one_step, params, start(case, params), case.steps,
-                          lambda params: ask(params)[1],
-                          chain=lambda: first["answer"].get("intermediates"),
-                          loss_dtype=dtype)  # fmt: skip
+        return train_loop(
+            one_step,
+            params,
+            start(case, params),
+            case.steps,
+            lambda params: ask(params)[1],
+            chain=lambda: first["answer"].get("intermediates"),
+            loss_dtype=None,  # the losses as the function gave them: judged in the parent
+        )
 
 
 def _read(answer, params) -> dict:
@@ -72,9 +87,17 @@ def _read(answer, params) -> dict:
                 f"{FUNCTION} returned dE/d{name} of shape {shape}; {name} is {p.shape}"
             )
     if "loss" in answer:
-        out["loss"] = float(answer["loss"])
+        out["loss"] = _one_number(answer["loss"])
     if answer.get("updated") is not None:
         out["updated"] = {n: np.asarray(answer["updated"][n]) for n in params}
     if answer.get("intermediates"):
         out["intermediates"] = {k: np.asarray(v) for k, v in answer["intermediates"].items()}
     return out
+
+
+def _one_number(loss) -> np.ndarray:
+    """The loss as the function gave it, as an array of its own dtype: one value as a 0-d array
+    (a (1, 1) product is one number), anything else as it is — a complex, a string or many
+    values stays what it was, for the parent to refuse."""
+    array = np.asarray(loss)
+    return array.reshape(()) if array.size == 1 else array

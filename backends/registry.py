@@ -107,10 +107,13 @@ def backend_names() -> list[str]:
 
 
 def get_backend(name: str) -> Backend:
-    """A built-in or an entry point by name, or an adapter class named directly:
-    ``path/to/file.py:ClassName`` or ``module:ClassName`` (for trying one before packaging)."""
+    """A built-in or an entry point by name, an adapter class named directly —
+    ``path/to/file.py:ClassName`` or ``module:ClassName`` (for trying one before packaging) —
+    or a learner's file, ``path/to/mine.py`` defining ``backprop(case, params, X, Y)``."""
     if ":" in name and name not in BUILTIN:
         return from_spec(name)
+    if name.endswith(".py") and name not in BUILTIN:
+        return learner(name)
     if name in BUILTIN:
         module, _, cls = BUILTIN[name].partition(":")
         return getattr(importlib.import_module(module), cls)()
@@ -169,6 +172,19 @@ def from_spec(spec: str) -> Backend:
     if where.endswith(".py"):  # not importable by name: a worker loads it from the file again
         cls.__reduce__ = lambda self: (from_spec, (f"{os.path.abspath(where)}:{attr}",))
     return backend
+
+
+def learner(path: str) -> Backend:
+    """The learner route's backend for a file, read (never run) first: UnknownBackend, one
+    line, when it does not define the function as documented."""
+    from backprop_crosscheck.backends.learner import LearnerBackend
+    from backprop_crosscheck.backends.learner_file import LearnerError, check_file
+
+    try:
+        check_file(path)
+    except LearnerError as e:
+        raise UnknownBackend(str(e)) from None
+    return LearnerBackend(path)
 
 
 def _load_file(path: str):

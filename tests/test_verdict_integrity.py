@@ -12,8 +12,8 @@ NOT_NUMBERS = {
     "complex-loss": ("ComplexLoss", "loss is complex (complex128)"),
     "bool-gradient": ("BoolGradient", "gradients W2 is boolean (bool)"),
     "integer-update": ("IntegerUpdate", "updated W1 is integer (int64)"),
-    "object-gradient": ("ObjectGradient", "gradients W1 is a ndarray of object"),
-    "string-loss": ("StringLoss", "loss is a str of <U6"),
+    "object-gradient": ("ObjectGradient", "gradients W1 is a ndarray of Python objects (object)"),
+    "string-loss": ("StringLoss", "loss is a str of text (<U6)"),
 }
 
 

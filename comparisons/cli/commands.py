@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from backprop_crosscheck.backends import backend_names, get_backend
-from backprop_crosscheck.comparisons.cli.learner_file import LearnerError
+from backprop_crosscheck.backends.learner_file import LearnerError
 from backprop_crosscheck.comparisons.cli.parser import UsageError, build_parser
 from backprop_crosscheck.comparisons.cli.plan import Plan, plan_of
 from backprop_crosscheck.comparisons.kit.conformance import XfailError

@@ -17,6 +17,14 @@ from backprop_crosscheck.reference.result import Result
 
 QUANTITIES = ("loss", "gradients", "updated", "final")
 ARRAY_KINDS = "biufc"  # bool, integers, floating, complex: sent as raw bytes (then judged)
+KIND_WORDS = {
+    "U": "text",
+    "S": "bytes",
+    "O": "Python objects",
+    "V": "raw records",
+    "M": "dates",
+    "m": "time spans",
+}
 
 
 class NotNumbers(ValueError):
@@ -51,7 +59,8 @@ def _array_or_what(value):
     except Exception:  # noqa: BLE001 - whatever it is, it is not numbers
         return {"what": type(value).__name__}
     if array.dtype.kind not in ARRAY_KINDS:
-        return {"what": f"{type(value).__name__} of {array.dtype}"}
+        words = KIND_WORDS.get(array.dtype.kind, "something")
+        return {"what": f"{type(value).__name__} of {words} ({array.dtype})"}
     return array
 
 

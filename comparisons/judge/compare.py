@@ -87,6 +87,11 @@ def check_form(pairs) -> None:
             if name not in got:
                 raise Malformed(f"{quantity}: {name} is missing")
             shape = np.shape(got[name])
+            if shape != expected.shape and quantity == "loss":
+                raise Malformed(
+                    f"its loss has shape {shape}, not {expected.shape}: one number before "
+                    "each step and one after the last"
+                )
             if shape != expected.shape:
                 raise Malformed(
                     f"{quantity} {name} has shape {shape} but the reference's is {expected.shape}"

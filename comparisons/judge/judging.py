@@ -61,12 +61,13 @@ def judge(backend: Backend, check: Check, order: int, tried: Attempt) -> Compari
     floors = caps.tolerance if order == 1 else caps.hvp_tolerance
     reason = caps.tolerance_reason if check.dtype in floors else ""
     got = None
+    # a learner's answer is its function's: the error names it ("backprop returned …")
+    malformed = f"{backend.answering_function} returned".lstrip() + f" a malformed {ORDERS[order]}"
     if tried.status == "answered":
         try:
             got = result_of(tried.value) if order == 1 else tensors_of(tried.value)
         except NotNumbers as e:
-            tried = Attempt("error", f"returned a malformed {ORDERS[order]}: {e}", None,
-                            tried.output)  # fmt: skip
+            tried = Attempt("error", f"{malformed}: {e}", None, tried.output)
 
     def outcome(status, message, agree=None):
         if status == "skip" and check.require:
@@ -81,7 +82,7 @@ def judge(backend: Backend, check: Check, order: int, tried: Attempt) -> Compari
     try:
         agree = agreement_of(check.case, pairs(check, got, order, caps), tol)
     except Exception as e:  # noqa: BLE001 - None, a wrong shape, a missing tensor, …
-        return outcome("error", f"returned a malformed {ORDERS[order]}: {one_line(e)}")
+        return outcome("error", f"{malformed}: {one_line(e)}")
     if agree.passed:
         return outcome("pass", "", agree)
     failed = outcome("fail", agree.summary(), agree)

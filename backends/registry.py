@@ -97,13 +97,13 @@ class BrokenPlugin(Backend):
         raise RuntimeError(f"plugin {self.target} failed to load: {self.error!r}")
 
 
-def _plugins() -> dict[str, importlib.metadata.EntryPoint]:
+def entry_points() -> dict[str, importlib.metadata.EntryPoint]:
     return {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
 
 
 def backend_names() -> list[str]:
     """Built-ins first (in their fixed order), then plugins sorted by name."""
-    return list(BUILTIN) + sorted(n for n in _plugins() if n not in BUILTIN)
+    return list(BUILTIN) + sorted(n for n in entry_points() if n not in BUILTIN)
 
 
 def get_backend(name: str) -> Backend:
@@ -117,10 +117,22 @@ def get_backend(name: str) -> Backend:
     if name in BUILTIN:
         module, _, cls = BUILTIN[name].partition(":")
         return getattr(importlib.import_module(module), cls)()
-    plugins = _plugins()
+    plugins = entry_points()
     if name not in plugins:
         raise UnknownBackend(f"unknown backend {name!r} (known: {', '.join(backend_names())})")
-    ep = plugins[name]
+    return from_entry_point(*entry_point_of(plugins[name]))
+
+
+def entry_point_of(ep: importlib.metadata.EntryPoint) -> tuple[str, str, str | None]:
+    """(name, target, distribution) of an entry point: plain data, for the process that loads
+    it (comparisons.isolate.declared: a plugin is imported in its worker only)."""
+    dist = getattr(ep, "dist", None)
+    return ep.name, ep.value, dist.name if dist is not None else None
+
+
+def from_entry_point(name: str, target: str, distribution: str | None = None) -> Backend:
+    """The backend an entry point names, loaded here; a BrokenPlugin when it cannot be."""
+    ep = importlib.metadata.EntryPoint(name, target, ENTRY_POINT_GROUP)
     try:
         obj = ep.load()
         backend = obj() if isinstance(obj, type) else obj
@@ -134,8 +146,8 @@ def get_backend(name: str) -> Backend:
     except BaseException as e:  # noqa: BLE001 - a broken plugin (even sys.exit) is its own error
         return BrokenPlugin(name, ep.value, e)
     backend.name = printable(name)
-    if backend.distribution is None and backend.module is None and getattr(ep, "dist", None):
-        backend.distribution = ep.dist.name  # the version shown is the plugin's own
+    if backend.distribution is None and backend.module is None and distribution:
+        backend.distribution = distribution  # the version shown is the plugin's own
     return backend
 
 

@@ -9,10 +9,11 @@ import os
 import sys
 from pathlib import Path
 
-from backprop_crosscheck.backends import backend_names, get_backend
+from backprop_crosscheck.backends import backend_names
 from backprop_crosscheck.backends.learner_file import LearnerError
 from backprop_crosscheck.comparisons.cli.parser import UsageError, build_parser
 from backprop_crosscheck.comparisons.cli.plan import Plan, plan_of
+from backprop_crosscheck.comparisons.isolate.declared import backend_named
 from backprop_crosscheck.comparisons.kit.conformance import XfailError
 from backprop_crosscheck.comparisons.report.output_files import OutputError, write_text
 from backprop_crosscheck.comparisons.report.pictures import PictureError
@@ -140,7 +141,7 @@ def cmd_list() -> int:
     print()
     rows, reasons = [], []
     for name in backend_names():
-        b = get_backend(name)
+        b = backend_named(name)  # a plugin as it declares itself, read in a worker
         ok, caps = b.available(), b.capabilities
         rows.append([name, "yes" if ok else "no", b.version() or "-", caps.mode,
                      ",".join(caps.dtypes), ",".join(caps.devices),

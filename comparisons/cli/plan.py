@@ -11,10 +11,10 @@ import contextlib
 import os
 from dataclasses import dataclass, field
 
-from backprop_crosscheck.backends import UnknownBackend, get_backend
+from backprop_crosscheck.backends import UnknownBackend
 from backprop_crosscheck.backends.interface import DTYPES
-from backprop_crosscheck.backends.registry import default_backend_names
 from backprop_crosscheck.comparisons.cli.parser import UsageError
+from backprop_crosscheck.comparisons.isolate.declared import backend_named, default_backends
 from backprop_crosscheck.comparisons.report.output_files import check_folder, check_target
 from backprop_crosscheck.comparisons.report.pictures import FORMATS as PICTURES
 from backprop_crosscheck.reference import load_case
@@ -158,7 +158,7 @@ def _chosen(spec: str | None, command: str) -> list:
     if spec == "":
         return []
     if spec is None:
-        return [get_backend(n) for n in default_backend_names()]
+        return default_backends()
     names = [n.strip() for n in spec.split(",")]
     asked = "NAME" if command == "conformance" else f"--backends {spec!r}"
     if not all(names):
@@ -166,7 +166,7 @@ def _chosen(spec: str | None, command: str) -> list:
     if len(set(names)) != len(names):
         raise UsageError(f"crosscheck {command}: {asked} names a backend twice")
     try:
-        chosen = [get_backend(n) for n in names]
+        chosen = [backend_named(n) for n in names]
     except UnknownBackend as e:
         raise UsageError(f"crosscheck {command}: {asked.split()[0]}: {e}") from None
     if len({b.name for b in chosen}) != len(chosen):

@@ -52,10 +52,16 @@ def attempt(backend: Backend, check, order: int = 1, died: str | None = None) ->
     skip and unsupported decisions as a run."""
     if order == 2 and not backend.capabilities.hvp:
         return Attempt("unsupported", f"{backend.name} does not compute Hessian-vector products")
-    reason = backend.skip_reason(check.dtype, check.device)
+    try:
+        reason = backend.skip_reason(check.dtype, check.device)
+        missing = None if reason else backend.unsupported(check.case)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # noqa: BLE001 - a plugin's declaration that raises: its error
+        return Attempt("error", f"could not say whether it runs this case: {type(e).__name__}: "
+                       f"{one_line(e)}{their_line(e)}")  # fmt: skip
     if reason:
         return Attempt("skip", reason)
-    missing = backend.unsupported(check.case)
     if missing:
         return Attempt("unsupported", missing)
     if died:

@@ -17,12 +17,17 @@ TIMEOUT_S = 300  # per backend and check: a backend that hangs fails its tests, 
 
 
 def backends_of(config) -> list[str]:
-    from backprop_crosscheck.backends.registry import default_backend_names
+    from backprop_crosscheck.backends.registry import backend_names
 
     chosen = config.getoption("crosscheck_backend", default=None) or [
         n for n in os.environ.get("CROSSCHECK_BACKENDS", "").split(",") if n
     ]
-    return chosen or default_backend_names()
+    return chosen or [n for n in backend_names() if not _on_request(n)]
+
+
+def _on_request(name: str) -> bool:
+    backend, _ = _backend(name)
+    return backend is not None and backend.on_request
 
 
 def pytest_generate_tests(metafunc):
@@ -64,10 +69,12 @@ def _framework(name: str) -> str:
 
 @functools.cache
 def _backend(name):
-    from backprop_crosscheck.backends import UnknownBackend, get_backend
+    """The backend as the parent holds it: a plugin as its declaration, read in a worker."""
+    from backprop_crosscheck.backends import UnknownBackend
+    from backprop_crosscheck.comparisons.isolate.declared import backend_named
 
     try:
-        return get_backend(name), None
+        return backend_named(name), None
     except UnknownBackend as e:
         return None, str(e)
 
@@ -88,10 +95,28 @@ def test_available(backend_name):
 
 @functools.cache
 def _evaluated(name, case, dtype):
+    """A plugin's combination asked in its worker and judged here (no plugin code runs in the
+    process that judges); a built-in's, the harness's own code, here."""
+    from backprop_crosscheck.comparisons.isolate.declared import DeclaredBackend
+    from backprop_crosscheck.comparisons.kit.conformance_run import evaluated
+
     backend, problem = _backend(name)
     if backend is None:
         return None, problem
-    return conformance.evaluate(backend, case, dtype, TIMEOUT_S), None
+    in_process = not isinstance(backend, DeclaredBackend)
+    return evaluated(_workers(), backend, case, dtype, TIMEOUT_S, in_process), None
+
+
+@functools.cache
+def _workers():
+    """The plugins' workers, one per plugin for the whole session; stopped when it ends."""
+    import atexit
+
+    from backprop_crosscheck.comparisons.isolate.workers import Workers
+
+    workers = Workers()
+    atexit.register(workers.terminate)
+    return workers
 
 
 @functools.cache

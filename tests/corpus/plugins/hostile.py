@@ -74,3 +74,71 @@ class NeverChecked(_Right):
     """Declares a dtype no run asks for: nothing of it is ever checked."""
 
     capabilities = Capabilities(dtypes=("float16",))
+
+
+def _everything_is_close(a, b, *args, **kwargs):
+    return np.ones(np.broadcast(np.asarray(a), np.asarray(b)).shape, dtype=bool)
+
+
+class PatchesInVersion(_Right):
+    """Right, but its version() replaces numpy.isclose: the next backend's wrong numbers would
+    pass where it runs (issue #39)."""
+
+    def version(self):
+        np.isclose = _everything_is_close
+        return "1.0"
+
+
+class Wrong(_Right):
+    off = 1.5
+
+
+class ShiftingCapabilities(_Right):
+    """Sane when first read; an (inf, inf) tolerance at every later read."""
+
+    off = 1.5
+    reads = 0
+
+    @property
+    def capabilities(self):
+        type(self).reads += 1
+        if type(self).reads == 1:
+            return Capabilities()
+        return Capabilities(tolerance={"float64": (float("inf"),) * 2}, tolerance_reason="later")
+
+
+class _LyingDict(dict):
+    """Nothing to list, everything to give: items() is empty, get() answers (inf, inf)."""
+
+    def items(self):
+        return iter(())
+
+    def get(self, key, default=None):
+        return (float("inf"), float("inf"))
+
+
+class LyingTolerance(_Right):
+    off = 1.5
+    capabilities = Capabilities(
+        tolerance=_LyingDict(float64=(float("inf"),) * 2), tolerance_reason="it lies"
+    )
+
+
+class RaisesInVersion(_Right):
+    def version(self):
+        raise RuntimeError("no version today")
+
+
+class RaisesInAvailable(_Right):
+    def available(self):
+        raise RuntimeError("cannot tell")
+
+
+class RaisesInSkipReason(_Right):
+    def skip_reason(self, dtype, device):
+        raise RuntimeError("cannot say")
+
+
+class RaisesInUnsupported(_Right):
+    def unsupported(self, case):
+        raise RuntimeError("cannot judge the case")

@@ -6,6 +6,7 @@ the fields themselves are validated in case_fields.py.
 """
 
 import os
+import re
 import stat
 import tomllib
 from importlib import resources
@@ -45,7 +46,17 @@ def load_case(spec: str | Path, limits: Limits = DEFAULT_LIMITS) -> Case:
     if not path.exists() and not spec.endswith(".toml"):
         known = ", ".join(builtin_case_names())
         raise CaseError(f"{where}: no built-in case or file of that name (built-in: {known})")
-    return parse_case(_toml(read_text(path), spec), source=spec, name=path.stem, limits=limits)
+    case = parse_case(_toml(read_text(path), spec), source=spec, name=path.stem, limits=limits)
+    if reserved(case.name):  # its own id, never a built-in's: a check id names one case
+        case = case.replace(name=spec.replace("\\", "/"))
+    return case
+
+
+def reserved(name: str) -> bool:
+    """Whether a case file may not go by ``name``: a built-in's, or the conformance kit's id of
+    a random case (``random-3.1``) — its reports, check ids and expected failures would be
+    theirs."""
+    return name in builtin_case_names() or re.fullmatch(r"random-\d+\.\d+", name) is not None
 
 
 def read_text(path: str | Path) -> str:

@@ -163,5 +163,25 @@ def test_conformance_takes_case_files_and_names_them_by_their_name(capsys):
                  "--format", "json"])  # fmt: skip
     doc = json.loads(capsys.readouterr().out)
     ids = {r["id"] for r in doc["results"]}
-    assert code == 0 and "gradients[numpy-momentum-float64]" in ids
+    assert code == 0 and "gradients[numpy-momentum_xor-float64]" in ids
     assert not any("/" in i for i in ids)
+
+
+def test_a_case_file_named_like_a_built_in_has_an_id_of_its_own(capsys, tmp_path):
+    """Issue #39: a copy of the article (file and `name` both 'article') shares no check id with
+    the built-in, so an expected failure of the built-in's cannot hide the file's own."""
+    copy = tmp_path / "article.toml"
+    copy.write_text(
+        (Path(__file__).parent.parent / "reference" / "cases" / "article.toml").read_text()
+    )
+    xfail = tmp_path / "xfail.toml"
+    xfail.write_text('[[xfail]]\ncheck = "gradients[OffW3-article-*]"\nreason = "by design"\n')
+    code = main(["conformance", f"{FAKES}:OffW3", "--cases", "0", str(copy), "--dtype",
+                 "float64", "--xfail", str(xfail), "--format", "json"])  # fmt: skip
+    doc = json.loads(capsys.readouterr().out)
+    status = {r["id"]: r["status"] for r in doc["results"] if r["check"] == "gradients"}
+    assert status["gradients[OffW3-article-float64]"] == "xfail"
+    assert status[f"gradients[OffW3-{copy.as_posix()}-float64]"] == "fail"
+    assert code == 1 and doc["verdict"] == "fail"
+    code = main(["report", str(copy), "--backends", "numpy", "--format", "json"])
+    assert json.loads(capsys.readouterr().out)["runs"][0]["case"] == copy.as_posix()

@@ -3,11 +3,13 @@
 Data flows one way: case → reference and backends (comparisons.judge) → Run → the renderers.
 """
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
 from backprop_crosscheck.backends.interface import Backend
 from backprop_crosscheck.comparisons.isolate.attempt import attempts
+from backprop_crosscheck.comparisons.isolate.guard import TimedOut, time_limit
 from backprop_crosscheck.comparisons.judge.judging import Check, Comparison, judge_backend
 from backprop_crosscheck.comparisons.judge.tolerance import Tolerance
 from backprop_crosscheck.reference import Case, CaseError, Result, train
@@ -47,18 +49,43 @@ class Run:
         return all(c.status in ("pass", "skip", "unsupported") for c in self.checks)
 
 
-def make_check(case: Case, dtype="float64", device="cpu", rtol=None, atol=None, require=False,
-               hvp_seed: int | None = None, timeout: float | None = None) -> Check:  # fmt: skip
+def make_check(
+    case: Case,
+    dtype="float64",
+    device="cpu",
+    rtol=None,
+    atol=None,
+    require=False,
+    hvp_seed: int | None = None,
+    timeout: float | None = None,
+) -> Check:
     """The reference (always float64) and, with ``hvp_seed``, the hand-derived H·v. Raises
     CaseError when the reference itself overflows: nothing is judged against inf."""
-    reference = train(case)
+    with fenced_reference(case, timeout):  # its run is held to the backends' --timeout
+        reference = train(case)
     problem = reference_problem(reference)
     if problem:
         raise CaseError(f"{quoted(case.source)}: the reference cannot compute this case: {problem}")
     v = None if hvp_seed is None else direction(case, hvp_seed)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), fenced_reference(case, timeout):
         ref_hv = None if v is None else hvp(case, v)
-    return Check(case, reference, dtype, device, rtol, atol, require, v, ref_hv, timeout)
+    return Check(
+        case, reference, dtype, device, rtol, atol, require, v, ref_hv, timeout, hvp_seed=hvp_seed
+    )
+
+
+@contextlib.contextmanager
+def fenced_reference(case: Case, timeout: float | None):
+    """The reference's own run under the time limit a backend's runs under: a case too big to
+    compute in it is the case's error (one line, exit 2), not a run that never ends."""
+    try:
+        with time_limit(timeout):
+            yield
+    except TimedOut:
+        raise CaseError(
+            f"{quoted(case.source)}: the reference did not finish within --timeout "
+            f"{timeout:g} s: the case asks for too much work"
+        ) from None
 
 
 def run_case(
@@ -78,13 +105,18 @@ def run_case(
     .Workers) runs each framework in a process of its own, side by side — else one after another
     in this process."""
     check = make_check(case, dtype, device, rtol, atol, require, hvp_seed, timeout)
+    return run_check(check, backends, workers, single)
+
+
+def run_check(check: Check, backends: list[Backend], workers=None, single: bool = False) -> Run:
+    """Every backend asked ``check`` (made by make_check: its reference computed) and judged."""
     answers = check_backends(backends, check, workers)
     first = [a for a, _ in answers]
-    run = Run(case, dtype, device, check.tolerance(), check.reference, first)
-    run.require, run.single = require, single
-    if hvp_seed is not None:
+    run = Run(check.case, check.dtype, check.device, check.tolerance(), check.reference, first)
+    run.require, run.single = check.require, single
+    if check.hvp_seed is not None:
         second = [b for _, b in answers]
-        run.hvp = HvpCheck(hvp_seed, check.tolerance(order=2), check.hvp_reference, second)
+        run.hvp = HvpCheck(check.hvp_seed, check.tolerance(order=2), check.hvp_reference, second)
     return run
 
 
@@ -124,8 +156,12 @@ def verdict(runs: list[Run], named=()) -> tuple[bool, list[str]]:
             f"only one backend ({compared[0]}) was compared with the reference: "
             "a cross-check needs another engine"
         )
-    idle = [b for b in named if b not in compared and not any(
-        c.backend == b and c.status == "error" for r in runs for c in r.checks)]  # fmt: skip
+    idle = [
+        b
+        for b in named
+        if b not in compared
+        and not any(c.backend == b and c.status == "error" for r in runs for c in r.checks)
+    ]
     for name in idle:
         why = next(c.message for r in runs for c in r.checks if c.backend == name)
         warnings.append(f"{name} was asked for and checked nothing: {why}")

@@ -33,14 +33,18 @@ class Limits:
     run that never ends. ``crosscheck … --no-limits`` lifts them for people who mean it."""
 
     steps: int = 100_000
-    depth: int = 64
+    depth: int = 64  # weight layers of a dense case; layers of a stack, its blocks' included
     width: int = 65_536
     samples: int = 1_000_000
     parameters: int = 50_000_000
+    # a layer stack's: the entries of any one array a step makes (a layer's output, a padded
+    # input, a convolution's im2col matrix: 20 M float64 = 160 MB), and steps × multiply-adds
+    elements: int = 20_000_000
+    work: int = 100_000_000_000
 
 
 DEFAULT_LIMITS = Limits()
-NO_LIMITS = Limits(*(10**30,) * 5)
+NO_LIMITS = Limits(*(10**30,) * 7)
 
 
 def quoted(text: str) -> str:
@@ -95,7 +99,7 @@ def _stack_case(data: dict, source: str, name: str, limits: Limits, fail) -> Cas
     """A layer-stack case (docs/layers.md): ``[[stack]]`` tables in place of layers, weights,
     biases and activation."""
     from backprop_crosscheck.reference.stack import parameter_names
-    from backprop_crosscheck.reference.stack_fields import parse_stack
+    from backprop_crosscheck.reference.stack_fields import parse_stack, stack_work
 
     for field in ("layers", "weights", "biases", "activation", "aliases"):
         if field in data:
@@ -118,6 +122,12 @@ def _stack_case(data: dict, source: str, name: str, limits: Limits, fail) -> Cas
         fail("steps", f"is {steps:,}, over the limit of {limits.steps:,} (--no-limits lifts "
                       "the limits)")  # fmt: skip
     names = parameter_names(stack)
+    if not names:
+        fail("stack", "has no parameters: there is nothing to differentiate or train")
+    work = stack_work(stack, inputs.shape) * (steps if _is_int(steps) and steps > 0 else 1)
+    if work > limits.work:
+        fail("steps", f"× the stack's multiply-adds a step is {work:,}, over the limit of "
+                      f"{limits.work:,} (--no-limits lifts the limits)")  # fmt: skip
     frozen = data.get("frozen", [])
     if not isinstance(frozen, list) or any(n not in names for n in frozen):
         fail("frozen", f"must list parameters of this case (known: {', '.join(names)})")

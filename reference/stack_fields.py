@@ -26,6 +26,7 @@ def parse_stack(value, inputs_value, fail, limits):
     if not indices and inputs.ndim not in (2, 4):
         fail("inputs", f"must be rows of features (2 dimensions) or NCHW images (4), got "
                        f"{inputs.ndim} dimensions")  # fmt: skip
+    _count_layers(value, fail, limits)
     stack, shape = _layers(value, "stack", inputs.shape, fail, limits, top=True)
     if indices and inputs.max() >= len(stack[0].initial["table"]):
         i, j = np.argwhere(inputs >= len(stack[0].initial["table"]))[0]
@@ -35,6 +36,58 @@ def parse_stack(value, inputs_value, fail, limits):
             f"(stack[0].table) has {len(stack[0].initial['table'])} rows",
         )
     return stack, inputs, shape
+
+
+def _count_layers(tables: list, fail, limits) -> None:
+    """Every layer, those inside residual blocks too, counted without recursion before any is
+    read: a stack nested hundreds deep is one line, never a RecursionError."""
+    count, pending = 0, [("stack", tables)]
+    while pending:
+        where, level = pending.pop()
+        if not isinstance(level, list):
+            continue  # its own field's error, when it is read
+        count += len(level)
+        if count > limits.depth:
+            fail(where, f"makes the stack over {limits.depth:,} layers (counting those inside "
+                        "residual blocks; --no-limits lifts the limits)")  # fmt: skip
+        pending += [(f"{where}[{i}].block", t.get("block")) for i, t in enumerate(level)
+                    if isinstance(t, dict) and "block" in t]  # fmt: skip
+
+
+def stack_work(stack, shape) -> int:
+    """The multiply-adds of one forward pass (a backward costs about twice): a dense layer's
+    and a convolution's products, every other layer's outputs once."""
+    work = 0
+    for layer in stack:
+        out = layer_output(layer, shape)
+        if layer.kind == "dense":
+            work += math.prod(out) * layer.initial["W"].shape[0]
+        elif layer.kind == "conv2d":
+            work += math.prod(out) * math.prod(layer.initial["kernel"].shape[1:])
+        elif layer.kind == "residual":
+            work += stack_work(layer.block, shape)
+        work += math.prod(out)
+        shape = out
+    return 3 * work
+
+
+def stack_outputs(stack, shape) -> int:
+    """The entries of every layer's output in one forward pass (residual blocks' too)."""
+    total = 0
+    for layer in stack:
+        out = layer_output(layer, shape)
+        total += math.prod(out) + (stack_outputs(layer.block, shape) if layer.block else 0)
+        shape = out
+    return total
+
+
+def layer_output(layer, shape) -> tuple:
+    """A validated layer's output shape for an input of ``shape``."""
+
+    def fail(field, problem):  # validated already: never reached
+        raise AssertionError(f"{field} {problem}")
+
+    return _output_shape(layer.kind, shape, layer.initial, layer.settings, "", fail)
 
 
 def _layers(tables, where, shape, fail, limits, top=False, prefix=""):
@@ -76,8 +129,25 @@ def _layer(table, field, label, shape, fail, limits, first):
     mask = _mask(table, field, shape, fail) if kind == "dropout" else None
     block = _block(table, field, label, shape, fail, limits) if kind == "residual" else ()
     out = _output_shape(kind, shape, initial, settings, field, fail)
+    _within_elements(kind, shape, out, initial, settings, field, fail, limits)
     layer = Layer(kind, label, settings, initial, mask, block)
     return layer, out
+
+
+def _within_elements(kind, shape, out, initial, settings, field, fail, limits) -> None:
+    """The largest array the layer's step makes, within the limit: its output, and for a
+    convolution its padded input and its im2col matrix (kernel entries × output positions)."""
+    sizes = {}
+    if kind == "conv2d":
+        n, c, h, w = shape
+        pad = settings["padding"]
+        sizes[f"{field}.padding"] = n * c * (h + 2 * pad) * (w + 2 * pad)
+        sizes[f"{field}.kernel"] = n * math.prod(initial["kernel"].shape[1:]) * math.prod(out[2:])
+    sizes[field] = math.prod(out)
+    for where, size in sizes.items():
+        if size > limits.elements:
+            fail(where, f"makes an array of {size:,} entries, over the limit of "
+                        f"{limits.elements:,} (--no-limits lifts the limits)")  # fmt: skip
 
 
 def _mask(table, field, shape, fail) -> np.ndarray:
@@ -174,11 +244,14 @@ def _window_shape(kind, shape, p, s, field, fail):
     return (n, p["kernel"].shape[0] if kind == "conv2d" else c, ho, wo)
 
 
+MAX_INT32 = 2**31 - 1  # what an engine's own op takes for a stride, a size or a padding
+
+
 def _setting(kind, key, value, field, fail):
-    if key in ("stride", "size") and not (_is_int(value) and value >= 1):
-        fail(field, f"must be a whole number ≥ 1, got {value!r}")
-    if key == "padding" and not (_is_int(value) and value >= 0):
-        fail(field, f"must be a whole number ≥ 0, got {value!r}")
+    if key in ("stride", "size") and not (_is_int(value) and 1 <= value <= MAX_INT32):
+        fail(field, f"must be a whole number from 1 to {MAX_INT32:,}, got {value!r}")
+    if key == "padding" and not (_is_int(value) and 0 <= value <= MAX_INT32):
+        fail(field, f"must be a whole number from 0 to {MAX_INT32:,}, got {value!r}")
     if key == "eps" and not (_is_number(value) and math.isfinite(value) and value > 0):
         fail(field, f"must be a finite number > 0, got {value!r}")
     if key == "p" and not (_is_number(value) and 0 <= value < 1):
@@ -192,8 +265,9 @@ def array(value, field, fail, integers=False) -> np.ndarray:
     flat = list(_leaves(value))
     for index, x in zip(np.ndindex(*shape), flat, strict=True):
         where = field + "".join(f"[{i}]" for i in index)
-        if integers and not (_is_int(x) and x >= 0):
-            fail(where, f"must be a token index (a whole number ≥ 0), got {x!r}")
+        if integers and not (_is_int(x) and 0 <= x <= MAX_INT32):
+            fail(where, f"must be a token index (a whole number from 0 to {MAX_INT32:,}), "
+                        f"got {x!r}")  # fmt: skip
         if not _is_number(x) or not _finite(x):
             fail(where, f"must be a finite number, got {x!r}")
     return np.array(value, dtype=np.int64 if integers else np.float64)

@@ -32,9 +32,9 @@ BAD = {  # id: (case text, the field named, a word of the reason)
     "kernel-larger-than-input": (HEAD + IMAGE + '[[stack]]\nkind = "conv2d"\nkernel = [[[' +
         ", ".join(["[0.1, 0.1, 0.1, 0.1]"] * 4) + "]]]\nbias = [0.0]\n" + TAIL,
         "stack[0].kernel", "larger"),
-    "stride-0": (HEAD + IMAGE + CONV + "stride = 0\n" + TAIL, "stack[0].stride", "≥ 1"),
+    "stride-0": (HEAD + IMAGE + CONV + "stride = 0\n" + TAIL, "stack[0].stride", "from 1 to"),
     "negative-padding": (HEAD + IMAGE + CONV + "padding = -1\n" + TAIL, "stack[0].padding",
-                         "≥ 0"),
+                         "from 0 to"),
     "kernel-channels": (HEAD + IMAGE + '[[stack]]\nkind = "conv2d"\nkernel = [[[[0.1]], '
                         "[[0.2]]]]\nbias = [0.0]\n" + TAIL, "stack[0].kernel", "in-channels"),
     "bias-size": (HEAD + IMAGE + CONV.replace("bias = [0.0]", "bias = [0.0, 1.0]") + TAIL,

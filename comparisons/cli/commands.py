@@ -67,13 +67,14 @@ def write_output(text: str, plan: Plan) -> None:
 
 def run_all(plan: Plan, single: bool = False) -> list:
     """Every case × dtype of the plan through its backends, judged (comparisons.run)."""
-    from backprop_crosscheck.comparisons.run import run_case
+    from backprop_crosscheck.comparisons.run import make_check, run_check
 
-    options = (plan.device, plan.rtol, plan.atol, plan.require, plan.hvp_seed)
+    # every reference first: a case it cannot compute is a bad-input error before any backend
+    # runs, never one that throws away the runs already made
+    options = (plan.device, plan.rtol, plan.atol, plan.require, plan.hvp_seed, plan.timeout)
+    checks = [make_check(c, d, *options) for c in plan.cases for d in plan.dtypes]
     with plan.workers() as workers:
-        return [run_case(c, plan.backends, d, *options, workers, timeout=plan.timeout,
-                         single=single)
-                for c in plan.cases for d in plan.dtypes]  # fmt: skip
+        return [run_check(check, plan.backends, workers, single) for check in checks]
 
 
 def render_runs(runs: list, plan: Plan) -> None:

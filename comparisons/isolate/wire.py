@@ -14,6 +14,7 @@ import json
 
 import numpy as np
 from backprop_crosscheck.reference.result import Result
+from backprop_crosscheck.reference.stack_fields import stack_outputs
 
 QUANTITIES = ("loss", "gradients", "updated", "final")
 ARRAY_KINDS = "biufc"  # bool, integers, floating, complex: sent as raw bytes (then judged)
@@ -142,3 +143,17 @@ def _what(value) -> str:
     if isinstance(value, np.ndarray):
         return f"an array of {value.dtype}"
     return f"a {type(value).__name__}"
+
+
+def answer_limit(case) -> int:
+    """The most bytes a worker's answer about ``case`` may take: everything the kit asks of a
+    backend (its run, H·v, a run per sample, a second run, forward mode) at the case's own
+    shapes, with room to spare — far from what an answer of the wrong size (a gradient of 10⁸
+    unused entries) would be. Past it the parent reads nothing of the answer."""
+    parameters = sum(p.size for p in case.parameters().values()) + case.inputs.size
+    samples = case.inputs.shape[0]
+    outputs = stack_outputs(case.stack, case.inputs.shape) if case.stack else None
+    chain = 2 * (samples * sum(case.layers) if outputs is None else outputs)
+    one_run = 4 * parameters + chain + case.steps + 1  # gradients, updated, final; the chain
+    runs = samples + 8
+    return 2**20 + 16 * 8 * runs * one_run

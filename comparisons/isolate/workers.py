@@ -35,7 +35,7 @@ from backprop_crosscheck.comparisons.isolate.attempt import (
     plain_attempts,
 )
 from backprop_crosscheck.comparisons.isolate.guard import cut
-from backprop_crosscheck.comparisons.isolate.wire import decode
+from backprop_crosscheck.comparisons.isolate.wire import answer_limit, decode
 
 import backprop_crosscheck
 
@@ -61,6 +61,8 @@ class Misbehaved(WorkerLost):
 class Worker:
     """One worker process, the leader of a process group of its own, and its connection."""
 
+    max_bytes: int | None = None  # the most its next answer may take (wire.answer_limit)
+
     def __init__(self, group: str, memory_mib: int, env: dict | None = None):
         self.group, self.output = group, tempfile.TemporaryFile()
         ours, theirs = socket.socketpair()
@@ -81,10 +83,11 @@ class Worker:
         self._stopping = threading.Lock()  # a sweep's Ctrl-C and its shard's thread both stop it
         self.stopped = False
 
-    def ask(self, function, args: tuple, job=None) -> None:
+    def ask(self, function, args: tuple, job=None, max_bytes: int | None = None) -> None:
+        """Send a request; its answer may take at most ``max_bytes`` (None: no cap)."""
         ident = len(self.sent) + 1
         self.conn.send((ident, function, args))
-        self.sent[ident], self.waiting_for = job, ident
+        self.sent[ident], self.waiting_for, self.max_bytes = job, ident, max_bytes
 
     def waitables(self) -> list:
         return [self.conn] + ([self.exited] if self.exited is not None else [])
@@ -94,8 +97,13 @@ class Worker:
         try:
             if not self.conn.poll(0):  # it exited (its pidfd woke us) with nothing to say
                 raise EOFError
-            raw = self.conn.recv_bytes()
-        except (EOFError, OSError):
+            raw = self.conn.recv_bytes(self.max_bytes)
+        except OSError as e:
+            if "bad message length" not in str(e):  # a dead socket, not an answer too long
+                raise WorkerLost(self.why_dead()) from None
+            raise Misbehaved(f"its answer was over {self.max_bytes:,} bytes, more than the "
+                             "case's shapes allow: refused unread") from None  # fmt: skip
+        except EOFError:
             raise WorkerLost(self.why_dead()) from None
         try:
             message = decode(raw)
@@ -199,7 +207,7 @@ class Workers:
         per check, in the checks' order, each row yielded once settled (``Settling``). Each
         worker works through its queue (its backends × every check) at its own pace while this
         process runs the in-process backends: none waits for the slowest between checks."""
-        queues = {}
+        queues, self._answer_limits = {}, [answer_limit(check.case) for check in checks]
         for k, check in enumerate(checks):
             for i, b in enumerate(backends):
                 queues.setdefault(self.group(b, check), []).append((k, i))
@@ -222,16 +230,16 @@ class Workers:
             raise
         yield from rows.finished(end=True)
 
-    def call(self, backend, function, args: tuple, limit: float | None):
+    def call(self, backend, function, args: tuple, limit: float | None, max_bytes=None):
         """``function(*args)`` — plain data in, plain data out — in the backend's worker
-        (here, for the reference's own backends), waiting at most ``limit`` seconds; raises
-        WorkerLost saying why not."""
+        (here, for the reference's own backends), waiting at most ``limit`` seconds for an
+        answer of at most ``max_bytes``; raises WorkerLost saying why not."""
         group = self.group(backend)
         if group is None:
             return function(*args)
         worker = self._workers.get(group) or self._start(group)
         try:
-            worker.ask(function, args)
+            worker.ask(function, args, max_bytes=max_bytes)
             ready = wait(worker.waitables(), limit)
         except (OSError, ValueError) as e:
             self._drop(group)
@@ -263,7 +271,7 @@ class Workers:
             check = checks[k]
             try:
                 worker = self._workers.get(group) or self._start(group)
-                worker.ask(plain_attempts, (backends[i], check), (k, i))
+                worker.ask(plain_attempts, (backends[i], check), (k, i), self._answer_limits[k])
             except (OSError, ValueError) as e:
                 answers[k, i] = attempts(backends[i], check, died=f"its worker failed: {e}")
                 self._drop(group)

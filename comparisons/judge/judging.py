@@ -31,6 +31,7 @@ class Check:
     hvp_direction: dict | None = None  # v for the second-order check, None: no H·v check
     hvp_reference: dict | None = None  # the hand-derived H·v along it
     timeout: float | None = None  # seconds one backend may take for one order; None: no limit
+    hvp_seed: int | None = None  # the seed of hvp_direction (reference.hvp.direction)
 
     def tolerance(self, backend: Backend | None = None, order: int = 1) -> Tolerance:
         return tolerance_for(self.dtype, backend, self.rtol, self.atol, order)

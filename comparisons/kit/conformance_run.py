@@ -1,6 +1,7 @@
 """``crosscheck conformance NAME …``: the kit's checks for each backend, each backend in its
 worker process (a crash, an exit or a hang is that combination's error, the run goes on)."""
 
+from backprop_crosscheck.comparisons.isolate.wire import answer_limit
 from backprop_crosscheck.comparisons.isolate.workers import WorkerLost, Workers
 from backprop_crosscheck.comparisons.kit.conformance import (
     CHECKS,
@@ -8,6 +9,7 @@ from backprop_crosscheck.comparisons.kit.conformance import (
     applies,
     ask,
     case_label,
+    case_named,
     check_id,
     evaluate,
     expected,
@@ -40,7 +42,8 @@ def evaluated(workers, backend, case, dtype, timeout, in_process) -> dict:
         return evaluate(backend, case, dtype, timeout)
     limit = None if timeout is None else RUNS_PER_EVALUATION * timeout
     try:
-        asked = workers.call(backend, ask, (backend, case, dtype, timeout), limit)
+        max_bytes = answer_limit(case_named(case))
+        asked = workers.call(backend, ask, (backend, case, dtype, timeout), limit, max_bytes)
     except WorkerLost as e:
         return dict.fromkeys(CHECKS, Outcome("error", str(e)))
     if not isinstance(asked, dict):

@@ -142,3 +142,13 @@ class RaisesInSkipReason(_Right):
 class RaisesInUnsupported(_Right):
     def unsupported(self, case):
         raise RuntimeError("cannot judge the case")
+
+
+class HugeUnusedGradient(_Right):
+    """Right, plus a gradient of 10⁷ entries nobody asked for (80 MB on the wire): judged only
+    by the tensors the reference has, it would PASS after costing the parent its memory."""
+
+    def run(self, case, dtype, device="cpu"):
+        result = super().run(case, dtype, device)
+        result.gradients["unused"] = np.zeros(10**7)
+        return result

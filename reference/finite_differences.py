@@ -26,22 +26,25 @@ from backprop_crosscheck.reference.optimizers import start, update
 from backprop_crosscheck.reference.result import Result
 from backprop_crosscheck.reference.training import train_loop
 
-STEP = np.finfo(np.float64).eps ** (1 / 3)
+EPS = float(np.finfo(np.float64).eps)
+STEP = EPS ** (1 / 3)
+ROUNDING = 16  # a forward pass's rounding of E, in units of ε·|E| (its sums, its products)
 MAX_SHRINK = 6  # h down to 1e-5 of its first value; rounding then costs ~1e-7 relative
 
 
-def gradients(case: Case, params: dict) -> dict[str, np.ndarray]:
+def gradients(case: Case, params: dict, scale: float = 1.0) -> dict[str, np.ndarray]:
     """dE/d(every parameter and X) by central differences, in float64: every entry of a tensor
-    nudged at once, one forward pass over a stack of copies (``perturbed_losses``)."""
+    nudged at once, one forward pass over a stack of copies (``perturbed_losses``). ``scale``
+    multiplies every step (reference/rounding.py compares h with h/2)."""
     params = {n: p.astype(np.float64) for n, p in params.items()}
     if case.stack:
-        return stack_gradients(case, params)
+        return stack_gradients(case, params, scale)
     X, Y = case.inputs.astype(np.float64), case.targets.copy()
     fwd = forward(case, params, X, Y)
     base = relu_sides(case, fwd) if set(KINKED) & set(case.activations) else None
     grads = {}
     for name, x in [*params.items(), ("X", X)]:
-        h = STEP * np.maximum(1.0, np.abs(x.ravel()))
+        h = scale * STEP * np.maximum(1.0, np.abs(x.ravel()))
         up, up_kept = perturbed_losses(case, params, fwd, Y, name, h)
         down, down_kept = perturbed_losses(case, params, fwd, Y, name, -h)
         g = (up - down) / (2 * h)
@@ -56,12 +59,13 @@ class OnKink(ValueError):
     on 0): no difference quotient measures the convention the engines follow there."""
 
 
-def stack_gradients(case: Case, params: dict) -> dict[str, np.ndarray]:
+def stack_gradients(case: Case, params: dict, scale: float = 1.0) -> dict[str, np.ndarray]:
     """A layer stack's gradients, entry by entry (its cases are small), by central
     differences. The one-sided quotients differ by about h·E″ where the loss is smooth; where a
     relu or a max-pool's choice moves within h they differ by a jump. So the step shrinks
     tenfold until their difference shrinks with it (or is negligible); an entry where it never
-    does, up to MAX_SHRINK times, sits on a kink: OnKink."""
+    does, up to MAX_SHRINK times, sits on a kink: OnKink. A gap within the loss's own rounding
+    over h (about ε·|E|/h) is no kink: shrinking h would only grow it."""
     X, Y = case.inputs if case.takes_indices else case.inputs.astype(np.float64), case.targets
     tensors = {**params, **({} if case.takes_indices else {"X": X.copy()})}
 
@@ -72,7 +76,7 @@ def stack_gradients(case: Case, params: dict) -> dict[str, np.ndarray]:
     for name, x in tensors.items():
         g = np.empty(x.shape)
         for index in np.ndindex(x.shape):
-            old, h, before = x[index], STEP * max(1.0, abs(x[index])), None
+            old, h, before = x[index], scale * STEP * max(1.0, abs(x[index])), None
             for _ in range(MAX_SHRINK + 1):
                 x[index] = old + h
                 up = loss()
@@ -81,7 +85,9 @@ def stack_gradients(case: Case, params: dict) -> dict[str, np.ndarray]:
                 x[index] = old
                 right, left = (up - centre) / h, (centre - down) / h
                 gap = abs(right - left)
-                if gap <= 1e-7 * max(1.0, abs(right)) or before is not None and gap <= before / 2:
+                noise = ROUNDING * EPS * max(abs(up), abs(down), abs(centre)) / h
+                smooth = gap <= 1e-7 * max(1.0, abs(right)) + noise
+                if smooth or before is not None and gap <= before / 2:
                     break
                 h, before = h / 10, gap
             else:

@@ -173,8 +173,9 @@ def flatten_backward(dy, saved, params):
 #   y = γ·x̂ + β — the backward runs through μ and σ², not around them.
 
 
-def _normalize(x, gamma, beta, axes, eps):
-    mu = x.mean(axis=axes, keepdims=True)
+def _normalize(x, gamma, beta, axes, eps, mean_error=0.0):
+    # mean_error: the rounding of μ, in units of max|x| (reference/rounding.py); exact: 0
+    mu = x.mean(axis=axes, keepdims=True) + mean_error * np.abs(x).max(axis=axes, keepdims=True)
     var = ((x - mu) ** 2).mean(axis=axes, keepdims=True)
     xhat = (x - mu) / np.sqrt(var + eps)
     return gamma * xhat + beta, (x, mu, var, xhat, axes, eps)
@@ -195,11 +196,11 @@ def _normalize_backward(dy, saved, gamma, param_axes):
     return dx, {"gamma": d_gamma, "beta": d_beta}
 
 
-def batch_norm_forward(x, params, eps: float = 1e-5):
+def batch_norm_forward(x, params, eps: float = 1e-5, mean_error=0.0):
     axes = (0,) if x.ndim == 2 else (0, 2, 3)  # per feature, or per channel of an image
     shape = (1, -1) if x.ndim == 2 else (1, -1, 1, 1)
     gamma, beta = params["gamma"].reshape(shape), params["beta"].reshape(shape)
-    return _normalize(x, gamma, beta, axes, eps)
+    return _normalize(x, gamma, beta, axes, eps, mean_error)
 
 
 def batch_norm_backward(dy, saved, params):
@@ -208,8 +209,8 @@ def batch_norm_backward(dy, saved, params):
     return _normalize_backward(dy, saved, params["gamma"].reshape(shape), axes)
 
 
-def layer_norm_forward(x, params, eps: float = 1e-5):
-    return _normalize(x, params["gamma"], params["beta"], (-1,), eps)
+def layer_norm_forward(x, params, eps: float = 1e-5, mean_error=0.0):
+    return _normalize(x, params["gamma"], params["beta"], (-1,), eps, mean_error)
 
 
 def layer_norm_backward(dy, saved, params):

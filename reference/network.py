@@ -142,9 +142,19 @@ def reference_problem(result: Result) -> str | None:
     return None
 
 
-def _train(case: Case, dtype) -> Result:
-    params = case.parameters(dtype)
-    X, Y = inputs_of(case, dtype), case.targets.astype(dtype)
+def train_from(case: Case, params: dict, X: np.ndarray, dtype=np.float64) -> Result:
+    """``train`` from these parameters and inputs instead of the case's own (the same loop:
+    reference/rounding.py nudges them by a rounding each), in ``dtype``."""
+    params = {n: p.astype(dtype) for n, p in params.items()}
+    X = X if case.takes_indices else X.astype(dtype)
+    with np.errstate(all="ignore"):
+        return _train(case, dtype, params, X)
+
+
+def _train(case: Case, dtype, params=None, X=None) -> Result:
+    params = case.parameters(dtype) if params is None else params
+    X = inputs_of(case, dtype) if X is None else X
+    Y = case.targets.astype(dtype)
 
     def one_step(params, state):
         return step(case, params, X, Y, state)

@@ -13,7 +13,7 @@ from backprop_crosscheck.backends import backend_names
 from backprop_crosscheck.backends.learner_file import LearnerError
 from backprop_crosscheck.comparisons.cli.parser import UsageError, build_parser
 from backprop_crosscheck.comparisons.cli.plan import Plan, plan_of
-from backprop_crosscheck.comparisons.isolate.declared import backend_named
+from backprop_crosscheck.comparisons.isolate.declared import backend_named, stop_spares
 from backprop_crosscheck.comparisons.kit.conformance import XfailError
 from backprop_crosscheck.comparisons.report.output_files import OutputError, write_text
 from backprop_crosscheck.comparisons.report.pictures import PictureError
@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("crosscheck: interrupted", file=sys.stderr)
         return 130
+    finally:
+        stop_spares()  # the plugins' declaring workers that no run took
 
 
 def jax_compilation_cache() -> None:
@@ -183,6 +185,12 @@ def cmd_sweep(plan: Plan, args) -> int:
     shrunk = shrink_failures(sweep, tallies, args.shrink)
     text, failed = render_sweep(tallies, args.cases, args.seed, folder, plan.format, shrunk)
     write_output(text, plan)
+    for name in [b.name for b in plan.backends] if args.backends else ():
+        mine = [t for (backend, _), t in tallies.items() if backend == name]
+        if mine and not any(t.passed + t.failed + t.errors for t in mine):
+            why = next((t.skip_reason for t in mine if t.skip_reason), "every case was skipped")
+            print(f"crosscheck sweep: warning: {name} was asked for and checked nothing: {why}",
+                  file=sys.stderr)  # fmt: skip
     if not any(t.passed + t.failed for t in tallies.values()):
         nothing = "crosscheck sweep: nothing was compared: every run skipped or errored"
         print(nothing, file=sys.stderr)

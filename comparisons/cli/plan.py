@@ -84,7 +84,8 @@ def plan_of(args) -> Plan:
         check_file(args.file)
         plan.backends = [LearnerBackend(args.file)]
     else:
-        plan.backends = chosen_backends(backend_spec(args), args.command)
+        isolated = not getattr(args, "in_process", False)
+        plan.backends = chosen_backends(backend_spec(args), args.command, isolated)
         names = (backend_spec(args) or "").split(",") if backend_spec(args) else []
         plan.specs = {b.name: spec_of(n.strip()) for b, n in zip(plan.backends, names,
                                                                 strict=False)}  # fmt: skip
@@ -140,7 +141,7 @@ def memory_of(args) -> int:
 LOAD_TIMEOUT_S = 60  # a plugin's import and construction, at most
 
 
-def chosen_backends(spec: str | None, command: str = "report") -> list:
+def chosen_backends(spec: str | None, command: str = "report", isolated: bool = True) -> list:
     """The backends named (all, for None), each loaded under the fences it later runs under:
     what its module prints is kept off stdout and stderr, it has LOAD_TIMEOUT_S, and whatever
     it raises — SystemExit too — is one line (comparisons.isolate.guard)."""
@@ -148,17 +149,17 @@ def chosen_backends(spec: str | None, command: str = "report") -> list:
 
     try:
         with captured_output(), time_limit(LOAD_TIMEOUT_S):
-            return _chosen(spec, command)
+            return _chosen(spec, command, isolated)
     except TimedOut:
         raise UsageError(f"crosscheck {command}: loading the backends took over "
                          f"{LOAD_TIMEOUT_S} s") from None  # fmt: skip
 
 
-def _chosen(spec: str | None, command: str) -> list:
+def _chosen(spec: str | None, command: str, isolated: bool) -> list:
     if spec == "":
         return []
     if spec is None:
-        return default_backends()
+        return default_backends(isolated)
     names = [n.strip() for n in spec.split(",")]
     asked = "NAME" if command == "conformance" else f"--backends {spec!r}"
     if not all(names):
@@ -166,7 +167,7 @@ def _chosen(spec: str | None, command: str) -> list:
     if len(set(names)) != len(names):
         raise UsageError(f"crosscheck {command}: {asked} names a backend twice")
     try:
-        chosen = [backend_named(n) for n in names]
+        chosen = [backend_named(n, isolated) for n in names]
     except UnknownBackend as e:
         raise UsageError(f"crosscheck {command}: {asked.split()[0]}: {e}") from None
     if len({b.name for b in chosen}) != len(chosen):

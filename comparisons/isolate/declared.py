@@ -15,6 +15,7 @@ the real backend in this process and hands it every call (docs/reliability.md sa
 gives up).
 """
 
+import atexit
 import functools
 from dataclasses import fields
 from multiprocessing.connection import wait
@@ -31,6 +32,7 @@ from backprop_crosscheck.backends.registry import (
     get_backend,
     printable,
 )
+from backprop_crosscheck.comparisons.isolate.guard import default_memory_mib
 
 DEVICES = ("cpu", "cuda")
 DECLARE_TIMEOUT_S = 60.0  # to import a plugin and read what it declares, in its worker
@@ -47,10 +49,12 @@ def is_plugin(name: str) -> bool:
     return name not in BUILTIN and not (name.endswith(".py") and ":" not in name)
 
 
-def backend_named(name: str, memory_mib: int = 0) -> Backend:
+def backend_named(name: str, isolated: bool = True) -> Backend:
     """The backend the parent holds for ``name``: a built-in or learner as it is, a plugin as
-    its declaration (a DeclaredBackend). UnknownBackend, one line, for a name that is none."""
-    if not is_plugin(name):
+    its declaration (a DeclaredBackend) — or, not ``isolated`` (``--in-process``: the user asks
+    for every backend's code in this process), as it is too. UnknownBackend, one line, for a
+    name that is none."""
+    if not (isolated and is_plugin(name)):
         return get_backend(name)
     source = name
     if ":" not in name:  # an entry point: what it names, read from metadata (nothing imported)
@@ -58,20 +62,27 @@ def backend_named(name: str, memory_mib: int = 0) -> Backend:
         if name not in plugins:
             return get_backend(name)  # raises UnknownBackend with the known names
         source = entry_point_of(plugins[name])
-    snapshot = declared_in_worker(source, memory_mib)
+    snapshot, worker = declared_in_worker(source)
     if "refused" in snapshot:
         raise UnknownBackend(f"{name!r}: {snapshot['refused']}")
     try:
-        return DeclaredBackend(source, snapshot)
+        backend = DeclaredBackend(source, snapshot)
     except Undeclared as e:
+        worker.stop()
         if ":" in name:  # named directly: the user's bad input, refused before anything runs
             raise UnknownBackend(f"{name!r}: refused: {e}") from None
         return DeclaredBackend.broken(source, f"refused: {e}")
+    if worker is not None:
+        older = SPARES.pop(backend.name, None)  # a name declared twice: the older one goes
+        if older is not None:
+            older.stop()
+        SPARES[backend.name] = worker
+    return backend
 
 
-def default_backends(memory_mib: int = 0) -> list[Backend]:
+def default_backends(isolated: bool = True) -> list[Backend]:
     """What a run that names no backend runs: every backend but those run on request only."""
-    chosen = [backend_named(n, memory_mib) for n in backend_names()]
+    chosen = [backend_named(n, isolated) for n in backend_names()]
     return [b for b in chosen if not b.on_request]
 
 
@@ -83,19 +94,27 @@ def _load(source) -> Backend:
     return get_backend(source) if isinstance(source, str) else from_entry_point(*source)
 
 
+READ = {}  # in a worker: the backend its declaration was read from, by source, to run it
+
+
 @functools.cache
 def loaded(source, name: str) -> Backend:
-    """The real backend of ``source``, in the process that runs it, under the parent's name."""
-    backend = _load(source)
+    """The real backend of ``source``, in the process that runs it, under the parent's name:
+    the one already read here when this worker declared it (its module imported once)."""
+    backend = READ.pop(_key(source), None) or _load(source)
     backend.name = name
     return backend
+
+
+def _key(source) -> str:
+    return source if isinstance(source, str) else "\0".join(map(str, source))
 
 
 def declaration(source) -> dict:
     """Everything the parent reads of a plugin, as plain data (in its worker); {"broken": why}
     when loading it or reading it raised, {"refused": why} for a spec that names nothing."""
     try:
-        backend = _load(source)
+        backend = READ[_key(source)] = _load(source)
     except UnknownBackend as e:
         return {"refused": str(e).removeprefix(f"{source!r}: ")}
     except BaseException as e:  # noqa: BLE001 - their code: its error, in one line
@@ -139,21 +158,46 @@ def _plain(value):
 # -- in the parent ------------------------------------------------------------------------------
 
 
-def declared_in_worker(source, memory_mib: int = 0) -> dict:
-    """``declaration(source)`` asked of a worker of its own, then that worker stopped."""
+SPARES = {}  # in the parent: a declared plugin's worker, by its name, until a run takes it
+
+
+def declared_in_worker(source) -> tuple[dict, object]:
+    """``declaration(source)`` asked of a worker of its own: (the snapshot, the worker — kept
+    for the plugin's runs, its module imported once — or None when it is of no further use)."""
     from backprop_crosscheck.comparisons.isolate.workers import Worker, WorkerLost
 
-    worker = Worker("declaring a plugin", memory_mib)
+    worker = Worker("declaring a plugin", default_memory_mib())
     try:
         worker.ask(declaration, (source,))
         if not wait(worker.waitables(), DECLARE_TIMEOUT_S):
-            return {"broken": f"loading it took over {DECLARE_TIMEOUT_S:g} s"}
-        snapshot = worker.answer()
+            snapshot = {"broken": f"loading it took over {DECLARE_TIMEOUT_S:g} s"}
+        else:
+            snapshot = worker.answer()
     except WorkerLost as e:
-        return {"broken": f"loading it failed: {e}"}
-    finally:
+        snapshot = {"broken": f"loading it failed: {e}"}
+    if not isinstance(snapshot, dict):
+        snapshot = {"broken": "its worker answered nonsense"}
+    if "broken" in snapshot or "refused" in snapshot:
         worker.stop()
-    return snapshot if isinstance(snapshot, dict) else {"broken": "its worker answered nonsense"}
+        return snapshot, None
+    return snapshot, worker
+
+
+def take_spare(name: str, memory_mib: int, env) -> object:
+    """The worker that declared plugin ``name``, for a pool of workers of this memory cap and
+    environment; None when there is none or it does not fit (then it is stopped)."""
+    worker = SPARES.pop(name, None)
+    if worker is None or (worker.memory_mib, worker.env) == (memory_mib or None, env):
+        return worker
+    worker.stop()
+    return None
+
+
+@atexit.register
+def stop_spares() -> None:
+    """The declaring workers no run took."""
+    while SPARES:
+        SPARES.popitem()[1].stop()
 
 
 KINDS = {  # what each field of Capabilities must be, once read back as plain data

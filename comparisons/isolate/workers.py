@@ -34,6 +34,7 @@ from backprop_crosscheck.comparisons.isolate.attempt import (
     from_plain_attempts,
     plain_attempts,
 )
+from backprop_crosscheck.comparisons.isolate.declared import take_spare
 from backprop_crosscheck.comparisons.isolate.guard import cut
 from backprop_crosscheck.comparisons.isolate.wire import answer_limit, decode
 
@@ -65,6 +66,7 @@ class Worker:
 
     def __init__(self, group: str, memory_mib: int, env: dict | None = None):
         self.group, self.output = group, tempfile.TemporaryFile()
+        self.memory_mib, self.env = memory_mib or None, env  # what it was started with
         ours, theirs = socket.socketpair()
         env = {**os.environ, **(env or {}), "PYTHONPATH": os.pathsep.join(
             [PACKAGE_ROOT, *filter(None, [os.environ.get("PYTHONPATH")])])}  # fmt: skip
@@ -282,7 +284,7 @@ class Workers:
             return
 
     def _start(self, group: str) -> Worker:
-        self._workers[group] = Worker(group, self.memory_mib, self.env)
+        self._workers[group] = worker_for(group, self.memory_mib, self.env)
         return self._workers[group]
 
     def _drop(self, group: str) -> None:
@@ -318,6 +320,17 @@ class Workers:
                 answers[k, i] = attempts(backends[i], checks[k], died=why)
                 self._drop(worker.group)
                 self._next(worker.group, queues, backends, checks, answers)
+
+
+def worker_for(group: str, memory_mib: int, env: dict | None) -> Worker:
+    """A fresh worker for the group — or, for a plugin's group, the worker that declared it
+    (comparisons.isolate.declared: its module is imported there already)."""
+    name = group.removeprefix("backend ") if group.startswith("backend ") else None
+    spare = name and take_spare(name, memory_mib, env)
+    if spare:
+        spare.group = group
+        return spare
+    return Worker(group, memory_mib, env)
 
 
 class Settling:

@@ -132,12 +132,27 @@ def extra(allowance: dict, quantity: str, name: str):
     return allowance[quantity] if quantity == "loss" else allowance[quantity].get(name, 0.0)
 
 
-def agreement_of(case: Case, pairs, tol: Tolerance) -> Agreement:
-    """Scalar-by-scalar agreement of (quantity, reference tensors, backend tensors) pairs."""
+def combined(*allowances: dict) -> dict:
+    """Allowances of the same form ({"loss": …, quantity: {name: …}}) added entry by entry."""
+    out = {}
+    for allowance in allowances:
+        for quantity, value in allowance.items():
+            if quantity == "loss":
+                out["loss"] = out.get("loss", 0.0) + value
+                continue
+            mine = out.setdefault(quantity, {})
+            for name, extra in value.items():
+                mine[name] = mine.get(name, 0.0) + extra
+    return out
+
+
+def agreement_of(case: Case, pairs, tol: Tolerance, floors=()) -> Agreement:
+    """Scalar-by-scalar agreement of (quantity, reference tensors, backend tensors) pairs.
+    ``floors``: further allowances entry by entry (reference/rounding.py), added to Adam's."""
     check_form(pairs)
     out = Agreement()
     worst_excess = -1.0
-    allowance = adam_allowance(case, tol.rtol, tol.atol) or {}
+    allowance = combined(adam_allowance(case, tol.rtol, tol.atol) or {}, *floors)
     for quantity, want, have in pairs:
         abs_max = rel_max = 0.0
         for name, expected in want.items():

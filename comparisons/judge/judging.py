@@ -11,12 +11,14 @@ the report, the sweep and ``check`` all judge through here.
 from dataclasses import dataclass
 
 from backprop_crosscheck.backends.interface import Backend
+from backprop_crosscheck.backends.registry import runs_in_process
 from backprop_crosscheck.comparisons.isolate.attempt import ORDERS, Attempt, one_line
 from backprop_crosscheck.comparisons.isolate.wire import NotNumbers, result_of, tensors_of
 from backprop_crosscheck.comparisons.judge.compare import Agreement, agreement_of, result_pairs
 from backprop_crosscheck.comparisons.judge.diagnosis import diagnose
 from backprop_crosscheck.comparisons.judge.tolerance import Tolerance, tolerance_for
 from backprop_crosscheck.reference import Case, Result
+from backprop_crosscheck.reference.rounding import differences_floor, rounding_floor
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,6 +84,9 @@ def judge(backend: Backend, check: Check, order: int, tried: Attempt) -> Compari
         return outcome(tried.status, tried.message)
     try:
         agree = agreement_of(check.case, pairs(check, got, order, caps), tol)
+        if not agree.passed and order == 1:  # a case whose values are rounding's to decide?
+            floors = rounding_floors(check, runs_in_process(backend, ("fd",)))
+            agree = agreement_of(check.case, pairs(check, got, order, caps), tol, floors)
     except Exception as e:  # noqa: BLE001 - None, a wrong shape, a missing tensor, …
         return outcome("error", f"{malformed}: {one_line(e)}")
     if agree.passed:
@@ -93,6 +98,16 @@ def judge(backend: Backend, check: Check, order: int, tried: Attempt) -> Compari
         except Exception:  # noqa: BLE001 - odd intermediates, say: the verdict stands without
             failed.diagnosis = None
     return failed
+
+
+def rounding_floors(check: Check, differences: bool) -> tuple:
+    """What rounding alone may move each value by on this case (reference/rounding.py), in the
+    run's dtype; and for the built-in finite differences (``differences``), the quotient's
+    own rounding. Asked only of a run that fails without them."""
+    floors = [rounding_floor(check.case, check.dtype)]
+    if differences:
+        floors.append(differences_floor(check.case))
+    return tuple(floors)
 
 
 def pairs(check: Check, got, order: int, caps) -> list:

@@ -218,53 +218,101 @@ def _xfail_entries(path: str) -> list[tuple[str, str]]:
 
 def matches(identifier: str, pattern: str) -> bool:
     """``*`` any run of characters, ``?`` one; everything else literal (brackets included:
-    ``gradients[tape-article-*]``). Each piece between stars is found at its leftmost place
-    after the one before (glob's rule): no backtracking, whatever the pattern (``*?*?…!``),
-    and each pattern compiled once."""
-    (first, width), *rest = glob(pattern)
-    if not rest:  # no '*': the whole identifier
-        return len(identifier) == width and first.fullmatch(identifier) is not None
-    if first.match(identifier) is None:
-        return False
-    start, (last, last_width) = width, rest.pop()
-    for piece, piece_width in rest:
-        found = piece.search(identifier, start)
-        if found is None:
+    ``gradients[tape-article-*]``)."""
+    return Pattern(pattern).matches(identifier)
+
+
+class Pattern:
+    """An expected failure's check pattern, read once: the pieces between its stars, each found
+    at its leftmost place after the one before (glob's rule) — no backtracking, whatever the
+    pattern (``*?*?…!``), and no cache to outgrow (70,000 patterns took minutes when a
+    65,536-entry cache of compiled ones thrashed). A piece without '?' is plain text."""
+
+    def __init__(self, pattern: str):
+        self.pieces = [_piece(text) for text in pattern.split("*")]
+
+    def matches(self, identifier: str) -> bool:
+        first, *rest = self.pieces
+        if not rest:  # no '*': the whole identifier
+            return len(identifier) == first.width and first.at(identifier, 0)
+        if not first.at(identifier, 0):
             return False
-        start = found.start() + piece_width
-    end = len(identifier) - last_width  # the last piece ends the identifier
-    return end >= start and last.fullmatch(identifier, end) is not None
+        start, last = first.width, rest[-1]
+        for piece in rest[:-1]:
+            found = piece.find(identifier, start)
+            if found < 0:
+                return False
+            start = found + piece.width
+        end = len(identifier) - last.width  # the last piece ends the identifier
+        return end >= start and last.at(identifier, end)
 
 
-@functools.lru_cache(maxsize=65536)
-def glob(pattern: str) -> list[tuple[re.Pattern, int]]:
-    """The pieces between a pattern's stars: (a regex of fixed width, '?' any one; its width)."""
-    return [(re.compile("".join("." if c == "?" else re.escape(c) for c in piece), re.DOTALL),
-             len(piece)) for piece in pattern.split("*")]  # fmt: skip
+class _Text:
+    """A piece of plain text."""
+
+    def __init__(self, text: str):
+        self.text, self.width = text, len(text)
+
+    def at(self, identifier: str, i: int) -> bool:
+        return identifier.startswith(self.text, i)
+
+    def find(self, identifier: str, start: int) -> int:
+        return identifier.find(self.text, start)
+
+
+class _Wild(_Text):
+    """A piece with '?': a regex of fixed width, '?' any one character."""
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.regex = re.compile("".join("." if c == "?" else re.escape(c) for c in text), re.S)
+
+    def at(self, identifier: str, i: int) -> bool:
+        return self.regex.match(identifier, i) is not None
+
+    def find(self, identifier: str, start: int) -> int:
+        found = self.regex.search(identifier, start)
+        return -1 if found is None else found.start()
+
+
+def _piece(text: str) -> _Text:
+    return _Wild(text) if "?" in text else _Text(text)
 
 
 class Expected(list):
     """The expected-failure entries, [(pattern, reason)], looked up fast: a pattern without
-    wildcards by a dict, the others in file order; it remembers which ones matched."""
+    wildcards by a dict; the others by the text before their first wildcard (a dict per length
+    of it), so a lookup tries only the patterns that can match its start — the first in file
+    order wins. It remembers which ones matched."""
 
     def __init__(self, entries):
         super().__init__(entries)
-        self.exact, self.wild, self.used = {}, [], set()
-        for pattern, reason in entries:
-            if "*" in pattern or "?" in pattern:
-                self.wild.append((pattern, reason))
-            else:
+        self.exact, self.used = {}, set()
+        self.wild: dict[int, dict[str, list]] = {}  # prefix length -> prefix -> entries
+        for i, (pattern, reason) in enumerate(entries):
+            prefix = re.split(r"[*?]", pattern, maxsplit=1)[0]
+            if prefix == pattern:
                 self.exact.setdefault(pattern, reason)
+                continue
+            by_prefix = self.wild.setdefault(len(prefix), {})
+            by_prefix.setdefault(prefix, []).append((i, Pattern(pattern), pattern, reason))
 
     def reason(self, identifier: str) -> str | None:
         if identifier in self.exact:
             self.used.add(identifier)
             return self.exact[identifier]
-        for pattern, reason in self.wild:
-            if matches(identifier, pattern):
-                self.used.add(pattern)
-                return reason
-        return None
+        best = None
+        for length, by_prefix in self.wild.items():
+            for i, compiled, pattern, reason in by_prefix.get(identifier[:length], ()):
+                if best is not None and i > best[0]:
+                    break  # in file order: an earlier entry already matched
+                if compiled.matches(identifier):
+                    best = (i, pattern, reason)
+                    break
+        if best is None:
+            return None
+        self.used.add(best[1])
+        return best[2]
 
     def unmatched(self) -> list[str]:
         """The entries that matched no check of the run: stale, or a typo."""

@@ -112,9 +112,12 @@ def _workers():
     """The plugins' workers, one per plugin for the whole session; stopped when it ends."""
     import atexit
 
+    from backprop_crosscheck.comparisons.isolate.guard import default_memory_mib
     from backprop_crosscheck.comparisons.isolate.workers import Workers
 
-    workers = Workers()
+    workers = Workers(
+        default_memory_mib()
+    )  # as the command line's: a plugin's declaring worker fits
     atexit.register(workers.terminate)
     return workers
 

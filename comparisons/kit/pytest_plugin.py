@@ -9,6 +9,7 @@ collects ``test_gradients[NAME-article-float32]`` and the rest of the kit's chec
 backend, ``path/to/file.py:ClassName`` or ``module:ClassName``.
 """
 
+import argparse
 import importlib
 from pathlib import Path
 
@@ -19,22 +20,61 @@ MODULE = "backprop_crosscheck.comparisons.kit.conformance_tests"
 
 
 def pytest_addoption(parser):
+    from backprop_crosscheck.comparisons.cli.parser import whole_number
+
     group = parser.getgroup("backprop-crosscheck", "backprop-crosscheck conformance kit")
-    group.addoption("--crosscheck-backend", action="append", default=[], metavar="NAME",
-                    help="run the conformance kit against this backend (repeatable)")  # fmt: skip
-    group.addoption("--crosscheck-cases", type=int, default=6, metavar="N",
-                    help="random cases besides the built-in ones (default 6)")  # fmt: skip
-    group.addoption("--crosscheck-seed", type=int, default=0, metavar="S",
-                    help="the first random shape family (default 0)")  # fmt: skip
-    group.addoption("--crosscheck-xfail", action="append", default=[], metavar="FILE",
-                    help="expected failures: TOML, [[xfail]] check/reason entries "
-                         "(repeatable)")  # fmt: skip
+    group.addoption(
+        "--crosscheck-backend",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run the conformance kit against this backend (repeatable)",
+    )
+    group.addoption(
+        "--crosscheck-cases",
+        type=random_cases,
+        default=6,
+        metavar="N",
+        help="random cases besides the built-in ones (default 6)",
+    )
+    group.addoption(
+        "--crosscheck-seed",
+        type=whole_number,
+        default=0,
+        metavar="S",
+        help="the first random shape family (default 0)",
+    )
+    group.addoption(
+        "--crosscheck-xfail",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="expected failures: TOML, [[xfail]] check/reason entries (repeatable)",
+    )
+
+
+def random_cases(text: str) -> int:
+    """``--crosscheck-cases``: what `crosscheck conformance --cases` takes, less case files."""
+    from backprop_crosscheck.comparisons.cli.parser import case_count
+
+    value = case_count(text)
+    if isinstance(value, str):
+        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to 10,000, got {text!r}")
+    return value
 
 
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "xdist_group(name): keep a framework's tests on one pytest-xdist worker"
     )
+    for path in config.getoption("crosscheck_xfail") or ():
+        from backprop_crosscheck.comparisons.kit.conformance import XfailError, load_xfail
+        from backprop_crosscheck.reference import CaseError
+
+        try:  # read once here: a bad file is one line, before any test runs
+            load_xfail(path)
+        except (XfailError, CaseError) as e:  # CaseError: the file cannot be read
+            raise pytest.UsageError(f"--crosscheck-xfail: {e}") from None
     if config.getoption("crosscheck_backend") and str(TESTS) not in config.args:
         config.args.append(str(TESTS))
 

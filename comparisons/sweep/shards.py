@@ -41,6 +41,7 @@ class Tally:
     worst_where: str = ""
     failures: list[str] = field(default_factory=list)
     failed_seeds: list[int] = field(default_factory=list)  # status fail (not error), in order
+    skip_reason: str = ""  # the first skip's or n/a's reason: why it may have checked nothing
 
 
 def sweep_case(seed: int):
@@ -185,6 +186,7 @@ def tally(t: Tally, c, case, case_seed: int, dtype: str) -> None:
     t.cases += 1
     if c.status in ("skip", "unsupported"):  # unsupported: a case beyond the backend (n/a)
         t.skipped += 1
+        t.skip_reason = t.skip_reason or c.message
         return
     if c.agreement is not None and c.agreement.worst_ratio > t.worst_ratio:
         t.worst_ratio = c.agreement.worst_ratio

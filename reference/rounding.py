@@ -1,0 +1,108 @@
+"""The rounding floor of a case at a precision: how far a correct computation in that precision
+may land from the exact values where the case itself makes a value out of cancelling terms.
+
+A fixed tolerance, atol + rtol·|value|, assumes every value is computed from terms of about its
+own size. A normalization layer breaks that: x̂ = (x − μ)/√(σ² + ε) subtracts two terms of size
+|x|, and divides what is left by as little as √ε. Over a feature constant on the batch, x − μ is
+exactly 0; any engine's mean, rounded, leaves ±ε·|x| there, which 1/√ε makes 300 times larger —
+and every gradient downstream of it (γ's, exactly 0; the next layer's bias; dE/dX) carries it.
+No engine is wrong there; the case decides nothing finer. This module measures it the way the
+rounding acts: the reference's first step is taken again in float64 with every normalization
+layer's input moved by one rounding of the run's precision — each entry by ε·|x|·u — and its
+mean μ by ε·max|x|·u, the error a rounded mean makes (u uniform in [−1, 1], fixed seeds) —
+and the largest change of each gradient over those runs, times a safety factor, is its floor
+(on the first update too, through the learning rate). A value computed from terms of its own
+size moves by about ε·|value|: nothing beside rtol. Cases without normalization get none; a
+mistake moves values by their own size, far past any floor.
+
+Finite differences add their own error, measured the same way: the quotients with the
+witness's step h against those with h/2, and the loss's rounding over h.
+"""
+
+import functools
+
+import numpy as np
+from backprop_crosscheck.reference.case import Case
+from backprop_crosscheck.reference.losses import LOSSES
+from backprop_crosscheck.reference.network import inputs_of, train_from
+from backprop_crosscheck.reference.stack import ROWS, run_backward, run_forward, walk
+
+RUNS = 4  # nudged runs: the floor is the largest change seen
+SAFETY = 8.0  # a correct engine's own rounding may be a few of these nudges at once
+NORMALIZATIONS = ("batch_norm", "layer_norm")  # where x − μ cancels
+
+
+@functools.lru_cache(maxsize=16)
+def rounding_floor(case: Case, dtype: str) -> dict:
+    """{"loss": per step, "gradients"/"updated"/"final": {name: per entry}}: what rounding in
+    ``dtype`` at the case's normalization layers may move each value by; {} for a case without
+    them. Measured on the first step; the later steps' losses and updates are given the same."""
+    if not any(layer.kind in NORMALIZATIONS for layer in walk(case.stack)):
+        return {}
+    eps = float(np.finfo(np.dtype(dtype)).eps)
+    base_loss, base = first_step(case, ROWS)
+    loss, floor = 0.0, {n: np.zeros_like(g) for n, g in base.items()}
+    for seed in range(RUNS):
+        nudged = {k: (nudging(ROWS[k][0], eps, seed), ROWS[k][1]) for k in NORMALIZATIONS}
+        run_loss, grads = first_step(case, {**ROWS, **nudged})
+        loss = max(loss, SAFETY * abs(run_loss - base_loss))
+        for n, g in grads.items():
+            floor[n] = np.fmax(floor[n], SAFETY * np.abs(g - base[n]))
+    updated = {n: case.learning_rate * f for n, f in floor.items() if n != "X"}
+    final = {n: case.steps * u for n, u in updated.items()}
+    losses = np.full(case.steps + 1, loss)
+    return {"loss": losses, "gradients": floor, "updated": updated, "final": final}
+
+
+def nudging(forward, eps: float, seed: int):
+    """A normalization's forward row with its input moved by one rounding entry by entry, and
+    its mean by one rounding of the largest |x| (what a rounded mean carries)."""
+    rng = np.random.default_rng(seed)
+
+    def nudged(x, params, **settings):
+        x = x + eps * np.abs(x) * rng.uniform(-1, 1, x.shape)
+        return forward(x, params, **settings, mean_error=eps * rng.uniform(-1, 1))
+
+    return nudged
+
+
+def first_step(case: Case, rows: dict) -> tuple[float, dict]:
+    """The first step's loss and gradients of a layer stack, in float64, with these rows."""
+    params, X, Y = case.parameters(), inputs_of(case, np.float64), case.targets
+    with np.errstate(all="ignore"):
+        a, saved = run_forward(case.stack, X, params, case.leaky_slope, rows)
+        dE_da = LOSSES[case.loss].gradient(a[-1], Y)
+        dX, grads = run_backward(case.stack, dE_da, saved, params, case.leaky_slope, rows)
+    grads = {**{n: grads[n] for n in params}, **({} if case.takes_indices else {"X": dX})}
+    return float(LOSSES[case.loss].value(a[-1], Y)), grads
+
+
+@functools.lru_cache(maxsize=16)
+def differences_floor(case: Case) -> dict:
+    """Central differences' own error, entry by entry, measured: the first step's quotients
+    with the witness's step h against those with h/2 — truncation falls by 4, so the error of
+    the h quotient is about 4/3 of their gap — plus the loss's rounding over h; times the safety
+    factor, on the gradients, and through the learning rate on the updates."""
+    from backprop_crosscheck.reference.finite_differences import (
+        EPS,
+        ROUNDING,
+        STEP,
+        OnKink,
+        gradients,
+    )
+
+    params = case.parameters()
+    try:
+        full, half = gradients(case, params), gradients(case, params, scale=0.5)
+    except OnKink:  # a kink: no quotient measures it, and the witness skips it
+        return {}
+    base = train_from(case, params, inputs_of(case, np.float64))
+    loss = float(np.max(np.abs(base.loss)))
+    tensors = {**params, **({} if case.takes_indices else {"X": case.inputs})}
+    found = {}
+    for name, x in tensors.items():
+        rounding = ROUNDING * EPS * loss / (STEP * np.maximum(1.0, np.abs(x)))
+        found[name] = SAFETY * (4 / 3 * np.abs(full[name] - half[name]) + rounding)
+    updated = {n: case.learning_rate * g for n, g in found.items() if n != "X"}
+    final = {n: case.steps * u for n, u in updated.items()}  # each step's quotients as far off
+    return {"gradients": found, "updated": updated, "final": final}

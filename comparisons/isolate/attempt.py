@@ -103,8 +103,11 @@ def attempts(backend: Backend, check, died: str | None = None) -> tuple:
 
 
 def plain_attempts(backend: Backend, check) -> list:
-    """``attempts`` as plain data: what a worker sends back (comparisons.isolate.wire)."""
-    return [None if a is None else a.to_plain() for a in attempts(backend, check)]
+    """``attempts`` as plain data: what a worker sends back (comparisons.isolate.wire). In the
+    worker, a plugin's declaration becomes the plugin itself (declared.running)."""
+    from backprop_crosscheck.comparisons.isolate.declared import running
+
+    return [None if a is None else a.to_plain() for a in attempts(running(backend), check)]
 
 
 def from_plain_attempts(data) -> tuple:

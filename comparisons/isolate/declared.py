@@ -7,8 +7,10 @@ capabilities, whether it is installed, why it would skip each dtype and device �
 (comparisons.isolate.wire); the parent validates that once (``DeclaredBackend``: every field of
 the type it must be, a tolerance two plain floats within the ceiling, whatever type it arrived
 as) and judges only from it. A plugin whose import or declaration raises is that backend's
-error row. What the parent sends a worker is the plugin's spec, not an object: the worker loads
-the real backend there (``loaded``). The built-ins, the harness's own code, are read in place.
+error row. What travels to a worker is the declaration (plain data and the plugin's source);
+the worker's own functions (attempt.plain_attempts, the kit's ``ask``) take the real backend
+from it there (``running``) — a sweep's shard process, which judges, never does. The
+built-ins, the harness's own code, are read in place.
 
 With ``--in-process`` the user asks for the plugin's code here: a DeclaredBackend then loads
 the real backend in this process and hands it every call (docs/reliability.md says what that
@@ -289,11 +291,6 @@ class DeclaredBackend(Backend):
     def broken(cls, source, why: str) -> "DeclaredBackend":
         return cls(source, {"broken": why})
 
-    def __reduce__(self):
-        if self.problem:  # a worker gets a backend that only says so
-            return Broken, (self.name, self.problem)
-        return loaded, (self.source, self.name)
-
     def version(self):
         return self._version
 
@@ -333,6 +330,13 @@ class DeclaredBackend(Backend):
 
     def stepper(self, case, dtype, device="cpu"):
         return self.real().stepper(case, dtype, device)
+
+
+def running(backend: Backend) -> Backend:
+    """The backend a worker runs: a plugin's real one, loaded here (this is its worker), for a
+    DeclaredBackend; any other as it is. Only the functions a worker runs for a backend call
+    this — a sweep's shard, which judges, keeps the declaration."""
+    return backend.real() if isinstance(backend, DeclaredBackend) else backend
 
 
 class Broken(Backend):

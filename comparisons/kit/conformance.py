@@ -70,7 +70,11 @@ def evaluate(backend, case_name: str, dtype: str, timeout: float | None = None) 
 
 def ask(backend, case_name: str, dtype: str, timeout: float | None = None) -> dict:
     """Everything the kit asks the backend on one case and dtype, as plain data: the run's and
-    H·v's attempts and each oracle's answers (or why it has none). What runs in its worker."""
+    H·v's attempts and each oracle's answers (or why it has none). What runs in its worker
+    (where a plugin's declaration becomes the plugin itself: declared.running)."""
+    from backprop_crosscheck.comparisons.isolate.declared import running
+
+    backend = running(backend)
     check = check_for(case_name, dtype, timeout)
     first, second = attempt(backend, check, 1), attempt(backend, check, 2)
     asked = {"first": first.to_plain(), "second": second.to_plain(), "oracles": {}}

@@ -14,12 +14,22 @@ class AutogradBackend(FrameworkBackend):
     name, module, install_hint = "autograd", "autograd", "pip install autograd scipy"
     capabilities = Capabilities(mode="reverse", optimizers=OPTIMIZERS)
     conventions = (
-        Convention("momentum", "dampening", (SameAs("momentum"),), "autograd's sgd dampens by "
-                   "its mass from the first step, v ← μ·v − (1 − μ)·g "
-                   "(autograd/misc/optimizers.py)"),
-        Convention("adam", "epsilon_placement", ("after_correction",), "autograd's adam adds "
-                   "epsilon after the bias correction, m̂/(√v̂ + ε) (autograd/misc/optimizers.py)"),
-    )  # fmt: skip
+        Convention(
+            "momentum",
+            "dampening",
+            (SameAs("momentum"),),
+            "autograd's sgd dampens by "
+            "its mass from the first step, v ← μ·v − (1 − μ)·g "
+            "(autograd/misc/optimizers.py)",
+        ),
+        Convention(
+            "adam",
+            "epsilon_placement",
+            ("after_correction",),
+            "autograd's adam adds "
+            "epsilon after the bias correction, m̂/(√v̂ + ε) (autograd/misc/optimizers.py)",
+        ),
+    )
 
     def setup(self, dtype, device):
         import autograd
@@ -57,8 +67,11 @@ class AutogradBackend(FrameworkBackend):
             p = {n: np.asarray(v, dtype=dtype) for n, v in p.items()}
             loss, grads = self.loss_and_grads(case, p, X, Y)
             seen.append((p, loss, grads))
-            return {n: np.zeros_like(g) if n in case.frozen else g
-                    for n, g in grads.items() if n in params}  # fmt: skip
+            return {
+                n: np.zeros_like(g) if n in case.frozen else g
+                for n, g in grads.items()
+                if n in params
+            }
 
         opt, lr, steps = case.optimizer, case.learning_rate, case.steps
         rule, settings = {"momentum": (optimizers.sgd, {"mass": opt.momentum})}.get(

@@ -65,9 +65,18 @@ class EngineLayers:
         """Every (i, j) offset of a kh×kw window, as the strided slice x[:, :, i::s, j::s]
         of the output's size: a window's entries are these slices' entries at one place."""
         ho, wo = (x.shape[2] - kh) // stride + 1, (x.shape[3] - kw) // stride + 1
-        return [[x[:, :, i : i + stride * (ho - 1) + 1 : stride,
-                   j : j + stride * (wo - 1) + 1 : stride] for j in range(kw)]
-                for i in range(kh)]  # fmt: skip
+        return [
+            [
+                x[
+                    :,
+                    :,
+                    i : i + stride * (ho - 1) + 1 : stride,
+                    j : j + stride * (wo - 1) + 1 : stride,
+                ]
+                for j in range(kw)
+            ]
+            for i in range(kh)
+        ]
 
     def conv2d(self, x, p, layer):
         """Cross-correlation: y = Σ_ij x_pad[:, :, i::s, j::s] · K[:, :, i, j] + bias."""
@@ -79,16 +88,20 @@ class EngineLayers:
             cols = xp.zeros((n, c, h + 2 * pad, pad), dtype=x.dtype)
             x = xp.concatenate([cols, x, cols], axis=3)
         shifted = self._shifted(x, k.shape[2], k.shape[3], layer.settings["stride"])
-        y = sum(xp.einsum("nchw,fc->nfhw", shifted[i][j], k[:, :, i, j])
-                for i in range(k.shape[2]) for j in range(k.shape[3]))  # fmt: skip
+        y = sum(
+            xp.einsum("nchw,fc->nfhw", shifted[i][j], k[:, :, i, j])
+            for i in range(k.shape[2])
+            for j in range(k.shape[3])
+        )
         return y + xp.reshape(p["bias"], (1, -1, 1, 1)) if "bias" in p else y
 
     def max_pool2d(self, x, p, layer):
         """The window's first maximum (row-major), picked by a constant one-hot mask so that
         the gradient goes to it alone, as torch's and XLA's kernels route it."""
         xp, size = self.xp, layer.settings["size"]
-        win = xp.stack([s for row in self._shifted(x, size, size, layer.settings["stride"])
-                        for s in row])  # fmt: skip
+        win = xp.stack(
+            [s for row in self._shifted(x, size, size, layer.settings["stride"]) for s in row]
+        )
         first = xp.argmax(win, axis=0)  # no gradient: which entry, not how much
         onehot = np.arange(size * size).reshape(-1, 1, 1, 1, 1) == first[None]
         return xp.sum(win * self.constant(onehot, win), axis=0)
@@ -127,8 +140,14 @@ def stack_key(case) -> tuple:
     dropout masks and an embedding's indices (constants of the program)."""
 
     def key(stack):
-        return tuple((layer.kind, tuple(layer.settings.items()),
-                      None if layer.mask is None else layer.mask.tobytes(), key(layer.block))
-                     for layer in stack)  # fmt: skip
+        return tuple(
+            (
+                layer.kind,
+                tuple(layer.settings.items()),
+                None if layer.mask is None else layer.mask.tobytes(),
+                key(layer.block),
+            )
+            for layer in stack
+        )
 
     return key(case.stack), case.inputs.tobytes() if case.takes_indices else None

@@ -116,8 +116,15 @@ class EngineDerivatives:
         optimize, loss, jvp or hvp; data, parameters and the learning rate are its arguments."""
         if not self.compiles(what):
             return function
-        key = (type(self), what, case.activations, case.loss, case.biases is None,
-               case.leaky_slope, stack_key(case) if case.stack else None)  # fmt: skip
+        key = (
+            type(self),
+            what,
+            case.activations,
+            case.loss,
+            case.biases is None,
+            case.leaky_slope,
+            stack_key(case) if case.stack else None,
+        )
         if what in ("step", "optimize"):  # the loss, its JVP and H·v know nothing of updates
             key += (case.frozen, case.optimizer.structure())
         if key not in COMPILED:
@@ -235,8 +242,9 @@ class FrameworkBackend(EngineNetwork, EngineDerivatives, Backend):
         def optimize(params, state, X, Y):
             loss, grads = self.loss_and_grads(case, params, X, Y)
             with self.untracked():  # torch.optim's functions run under no_grad, as step() does
-                new, state = apply({n: params[n] for n in trained},
-                                   {n: grads[n] for n in trained}, state)  # fmt: skip
+                new, state = apply(
+                    {n: params[n] for n in trained}, {n: grads[n] for n in trained}, state
+                )
             return loss, grads, {**params, **new}, state
 
         def one_step(params, X, Y):
@@ -305,9 +313,15 @@ class FrameworkBackend(EngineNetwork, EngineDerivatives, Backend):
                 found = self.intermediates()
                 return None if found is None else self.numpy_copies(found)
 
-            return train_loop(one_step, params, None, case.steps,
-                              lambda params: self.final_loss(case, params, X, Y, step),
-                              keep=self.numpy_copy, chain=chain)  # fmt: skip
+            return train_loop(
+                one_step,
+                params,
+                None,
+                case.steps,
+                lambda params: self.final_loss(case, params, X, Y, step),
+                keep=self.numpy_copy,
+                chain=chain,
+            )
 
     def stepper(self, case: Case, dtype: str, device: str = "cpu"):
         with self.scope(dtype, device):

@@ -103,8 +103,10 @@ class Convention:
         return f"{self.why}: it runs {self.rule} with {self.setting} = {self.follows()} only"
 
     def follows(self) -> str:
-        return " or ".join(a.setting if isinstance(a, SameAs) else f"{a:g}"
-                           if isinstance(a, float) else str(a) for a in self.allowed)  # fmt: skip
+        return " or ".join(
+            a.setting if isinstance(a, SameAs) else f"{a:g}" if isinstance(a, float) else str(a)
+            for a in self.allowed
+        )
 
 
 class Backend(ABC):

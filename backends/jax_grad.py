@@ -16,16 +16,24 @@ from backprop_crosscheck import BackendUnavailable, Capabilities, FrameworkBacke
 class JaxBackend(FrameworkBackend):
     name, module, install_hint = "jax", "jax", "pip install jax==0.10.2 optax==0.2.8"
     share_worker = True  # with jax-fwd: jax is imported and its programs cached once
-    capabilities = Capabilities(devices=("cpu", "cuda"), hvp="jvp of grad", jvp="jax.jvp",
-                                optimizers=OPTIMIZERS, weight_decay=WEIGHT_DECAY_MODES)  # fmt: skip
+    capabilities = Capabilities(
+        devices=("cpu", "cuda"),
+        hvp="jvp of grad",
+        jvp="jax.jvp",
+        optimizers=OPTIMIZERS,
+        weight_decay=WEIGHT_DECAY_MODES,
+    )
     conventions = OPTAX_CONVENTIONS  # optax's (backends/optax_optim.py)
 
     @contextlib.contextmanager
     def scope(self, dtype, device):
         import jax
 
-        with jax.enable_x64(dtype == "float64"), jax.default_matmul_precision("highest"), \
-                warnings.catch_warnings():  # fmt: skip
+        with (
+            jax.enable_x64(dtype == "float64"),
+            jax.default_matmul_precision("highest"),
+            warnings.catch_warnings(),
+        ):
             # a corrupt persistent-cache entry is compiled afresh: the same program, no news
             warnings.filterwarnings("ignore", "Error reading persistent compilation cache")
             yield
@@ -37,14 +45,18 @@ class JaxBackend(FrameworkBackend):
         self.jax, self.xp, self.nn = jax, jnp, jax.nn
         self.jit, self.grad, self.jvp = jax.jit, jax.grad, jax.jvp  # H·v: jvp of grad
         nn = jax.nn  # its own (jax.nn.gelu's default is the tanh approximation)
-        self.acts = {"leaky_relu": nn.leaky_relu, "softplus": nn.softplus,
-                     "gelu": lambda z: nn.gelu(z, approximate=False),
-                     "gelu_tanh": lambda z: nn.gelu(z, approximate=True)}  # fmt: skip
+        self.acts = {
+            "leaky_relu": nn.leaky_relu,
+            "softplus": nn.softplus,
+            "gelu": lambda z: nn.gelu(z, approximate=False),
+            "gelu_tanh": lambda z: nn.gelu(z, approximate=True),
+        }
         self.losses = {
             "softmax_cross_entropy": lambda z, t: -jnp.mean(jnp.sum(t * nn.log_softmax(z), -1)),
-            "binary_cross_entropy": lambda z, t: -jnp.mean(t * nn.log_sigmoid(z)
-                                                           + (1 - t) * nn.log_sigmoid(-z)),
-        }  # fmt: skip
+            "binary_cross_entropy": lambda z, t: (
+                -jnp.mean(t * nn.log_sigmoid(z) + (1 - t) * nn.log_sigmoid(-z))
+            ),
+        }
         self.layer_ops = jax_layers(jax)
         platform = "gpu" if device == "cuda" else "cpu"
         try:

@@ -9,9 +9,14 @@ def jax_layers(jax) -> dict:
 
     def conv2d(x, p, layer):
         pad, s = layer.settings["padding"], layer.settings["stride"]
-        y = lax.conv_general_dilated(x, p["kernel"], (s, s), [(pad, pad), (pad, pad)],
-                                     dimension_numbers=("NCHW", "OIHW", "NCHW"),
-                                     precision=lax.Precision.HIGHEST)  # fmt: skip
+        y = lax.conv_general_dilated(
+            x,
+            p["kernel"],
+            (s, s),
+            [(pad, pad), (pad, pad)],
+            dimension_numbers=("NCHW", "OIHW", "NCHW"),
+            precision=lax.Precision.HIGHEST,
+        )
         return y + p["bias"].reshape(1, -1, 1, 1) if "bias" in p else y
 
     def pool(x, layer, init, op):

@@ -16,12 +16,21 @@ from backprop_crosscheck.backends.interface import Capabilities, Convention
 from backprop_crosscheck.reference.optimizers import OPTIMIZERS
 
 KERAS_CONVENTIONS = (
-    Convention("momentum", "dampening", (0.0,),
-               "Keras's SGD has no dampening (keras/src/optimizers/sgd.py)"),
-    Convention("adam", "epsilon_placement", ("before_correction",), "Keras's Adam adds "
-               "epsilon before the bias correction, √(1 − β₂ᵗ)/(1 − β₁ᵗ)·m/(√v + ε) "
-               "(keras/src/optimizers/adam.py)"),
-)  # fmt: skip
+    Convention(
+        "momentum",
+        "dampening",
+        (0.0,),
+        "Keras's SGD has no dampening (keras/src/optimizers/sgd.py)",
+    ),
+    Convention(
+        "adam",
+        "epsilon_placement",
+        ("before_correction",),
+        "Keras's Adam adds "
+        "epsilon before the bias correction, √(1 − β₂ᵗ)/(1 − β₁ᵗ)·m/(√v + ε) "
+        "(keras/src/optimizers/adam.py)",
+    ),
+)
 
 
 def keras_on(engine: str):
@@ -55,8 +64,9 @@ def keras_layers(ops) -> dict:
 
     def batch_norm(x, p, layer):  # the batch's statistics, the biased variance (ops.moments)
         mean, var = ops.moments(x, [0] if len(x.shape) == 2 else [0, 2, 3])
-        return ops.batch_normalization(x, mean, var, 1, p["beta"], p["gamma"],
-                                       layer.settings["eps"])  # fmt: skip
+        return ops.batch_normalization(
+            x, mean, var, 1, p["beta"], p["gamma"], layer.settings["eps"]
+        )
 
     return {
         "conv2d": conv2d,
@@ -64,9 +74,10 @@ def keras_layers(ops) -> dict:
         "avg_pool2d": pool(ops.average_pool),
         "batch_norm": batch_norm,
         "layer_norm": lambda x, p, layer: ops.layer_normalization(
-            x, p["gamma"], p["beta"], -1, epsilon=layer.settings["eps"]),
+            x, p["gamma"], p["beta"], -1, epsilon=layer.settings["eps"]
+        ),
         "embedding": lambda x, p, layer: ops.take(p["table"], x, axis=0),
-    }  # fmt: skip
+    }
 
 
 def keras_optimizer(keras, case, decay_modes=("decoupled",)):
@@ -80,11 +91,14 @@ def keras_optimizer(keras, case, decay_modes=("decoupled",)):
         dtype = keras.backend.standardize_dtype(next(iter(params.values())).dtype)
         variables = {n: keras.Variable(p, dtype=dtype, name=n) for n, p in params.items()}
         momentum, decay = opt.momentum * (opt.name == "momentum"), opt.weight_decay or None
-        lr, mu, b1, b2, eps = (ops.convert_to_tensor(x, dtype) for x in (
-            case.learning_rate, momentum, opt.beta1, opt.beta2, opt.epsilon))  # fmt: skip
+        lr, mu, b1, b2, eps = (
+            ops.convert_to_tensor(x, dtype)
+            for x in (case.learning_rate, momentum, opt.beta1, opt.beta2, opt.epsilon)
+        )
         if opt.name == "adam":
-            optimizer = keras.optimizers.Adam(lambda: lr, beta_1=b1, beta_2=b2, epsilon=eps,
-                                              weight_decay=decay)  # fmt: skip
+            optimizer = keras.optimizers.Adam(
+                lambda: lr, beta_1=b1, beta_2=b2, epsilon=eps, weight_decay=decay
+            )
         else:
             optimizer = keras.optimizers.SGD(lambda: lr, momentum=momentum, weight_decay=decay)
             optimizer.momentum = mu  # validated as a float, then exact
@@ -112,15 +126,20 @@ class KerasBackend(FrameworkBackend):
         self.xp = self.nn = ops  # ops.tanh, ops.sigmoid, ops.relu, ops.sum, ops.mean, …
         self.matmul = ops.matmul  # not the backend's own @
         self.layer_ops = keras_layers(ops)  # ops.conv, max_pool, moments, take
-        self.acts = {"leaky_relu": ops.leaky_relu, "softplus": ops.softplus,
-                     "gelu": lambda z: ops.gelu(z, approximate=False),
-                     "gelu_tanh": lambda z: ops.gelu(z, approximate=True)}  # fmt: skip
+        self.acts = {
+            "leaky_relu": ops.leaky_relu,
+            "softplus": ops.softplus,
+            "gelu": lambda z: ops.gelu(z, approximate=False),
+            "gelu_tanh": lambda z: ops.gelu(z, approximate=True),
+        }
         self.losses = {  # on logits, mean over samples (softmax) or entries (sigmoid)
             "softmax_cross_entropy": lambda z, t: ops.mean(
-                ops.categorical_crossentropy(t, z, from_logits=True)),
+                ops.categorical_crossentropy(t, z, from_logits=True)
+            ),
             "binary_cross_entropy": lambda z, t: ops.mean(
-                ops.binary_crossentropy(t, z, from_logits=True)),
-        }  # fmt: skip
+                ops.binary_crossentropy(t, z, from_logits=True)
+            ),
+        }
 
     def tensor(self, array, dtype, device):
         return self.keras.ops.convert_to_tensor(array, dtype=dtype)

@@ -13,8 +13,9 @@ from backprop_crosscheck import Capabilities, FrameworkBackend
 
 class MlxBackend(FrameworkBackend):
     name, module, install_hint = "mlx", "mlx", 'pip install "mlx[cpu]"'
-    capabilities = Capabilities(jvp="mx.jvp", hvp="jvp of grad", optimizers=OPTIMIZERS,
-                                weight_decay=("l2", "decoupled"))  # fmt: skip
+    capabilities = Capabilities(
+        jvp="mx.jvp", hvp="jvp of grad", optimizers=OPTIMIZERS, weight_decay=("l2", "decoupled")
+    )
     conventions = MLX_CONVENTIONS  # mlx.optimizers' (backends/mlx_optim.py)
 
     def setup(self, dtype, device):
@@ -23,8 +24,12 @@ class MlxBackend(FrameworkBackend):
 
         self.mx, self.xp, self.nn, self.grad = mx, mx, nn, mx.grad  # nn.relu, nn.sigmoid
         mx.set_default_device(mx.cpu)  # float64: the CPU only
-        self.acts = {"leaky_relu": nn.leaky_relu, "softplus": nn.softplus, "gelu": nn.gelu,
-                     "gelu_tanh": nn.gelu_approx}  # fmt: skip
+        self.acts = {
+            "leaky_relu": nn.leaky_relu,
+            "softplus": nn.softplus,
+            "gelu": nn.gelu,
+            "gelu_tanh": nn.gelu_approx,
+        }
         losses = nn.losses  # on logits, mean over samples (softmax) or entries (sigmoid)
         self.losses = {
             "softmax_cross_entropy": lambda z, t: losses.cross_entropy(z, t, reduction="mean"),

@@ -25,5 +25,6 @@ def mlx_layers(mx, nn) -> dict:
         "max_pool2d": pool(nn.MaxPool2d),
         "avg_pool2d": pool(nn.AvgPool2d),
         "layer_norm": lambda x, p, layer: mx.fast.layer_norm(
-            x, p["gamma"], p["beta"], layer.settings["eps"]),
-    }  # fmt: skip
+            x, p["gamma"], p["beta"], layer.settings["eps"]
+        ),
+    }

@@ -7,13 +7,27 @@ betas are Python floats, as the API takes them."""
 from backprop_crosscheck.backends.interface import Convention
 
 MLX_CONVENTIONS = (
-    Convention("adam", "epsilon_placement", ("after_correction",), "mlx.optimizers.Adam"
-               "(bias_correction=True) adds epsilon after it (mlx/optimizers/optimizers.py)"),
-    Convention("momentum", "weight_decay_mode", ("l2",), "mlx.optimizers.SGD's "
-               "weight_decay is L2 (mlx/optimizers/optimizers.py)"),
-    Convention("adam", "weight_decay_mode", ("decoupled",), "mlx.optimizers' Adam has "
-               "no weight decay, AdamW's is decoupled (mlx/optimizers/optimizers.py)"),
-)  # fmt: skip
+    Convention(
+        "adam",
+        "epsilon_placement",
+        ("after_correction",),
+        "mlx.optimizers.Adam"
+        "(bias_correction=True) adds epsilon after it (mlx/optimizers/optimizers.py)",
+    ),
+    Convention(
+        "momentum",
+        "weight_decay_mode",
+        ("l2",),
+        "mlx.optimizers.SGD's weight_decay is L2 (mlx/optimizers/optimizers.py)",
+    ),
+    Convention(
+        "adam",
+        "weight_decay_mode",
+        ("decoupled",),
+        "mlx.optimizers' Adam has "
+        "no weight decay, AdamW's is decoupled (mlx/optimizers/optimizers.py)",
+    ),
+)
 
 
 def mlx_optimizer(mx, case):
@@ -27,8 +41,7 @@ def mlx_optimizer(mx, case):
         if opt.name == "adam":  # AdamW with λ = 0 is Adam
             rule = optim.AdamW(lr, betas, opt.epsilon, decay, bias_correction=True)
         else:
-            rule = optim.SGD(lr, opt.momentum * (opt.name == "momentum"), decay,
-                             opt.dampening)  # fmt: skip
+            rule = optim.SGD(lr, opt.momentum * (opt.name == "momentum"), decay, opt.dampening)
         rule.init(params)
         return rule
 

@@ -15,8 +15,12 @@ class NumpyBackend(Backend):
     name = "numpy"
     distribution = "numpy"
     install_hint = "pip install numpy"
-    capabilities = Capabilities(mode="by hand", hvp="by hand (R-operator)", optimizers=OPTIMIZERS,
-                                weight_decay=WEIGHT_DECAY_MODES)  # fmt: skip
+    capabilities = Capabilities(
+        mode="by hand",
+        hvp="by hand (R-operator)",
+        optimizers=OPTIMIZERS,
+        weight_decay=WEIGHT_DECAY_MODES,
+    )
 
     def run(self, case, dtype, device="cpu"):
         return train(case, np.dtype(dtype))

@@ -10,12 +10,17 @@ one executable.
 from backprop_crosscheck.backends.interface import Convention
 
 OPTAX_CONVENTIONS = (
-    Convention("momentum", "dampening", (0.0,),
-               "optax.sgd's momentum (optax.trace) has no dampening"),
-    Convention("adam", "epsilon_placement", ("after_correction", "inside_sqrt"),
-               "optax.adam adds epsilon after the bias correction (eps) or inside the root "
-               "(eps_root), never before the correction (optax/_src/transform.py)"),
-)  # fmt: skip
+    Convention(
+        "momentum", "dampening", (0.0,), "optax.sgd's momentum (optax.trace) has no dampening"
+    ),
+    Convention(
+        "adam",
+        "epsilon_placement",
+        ("after_correction", "inside_sqrt"),
+        "optax.adam adds epsilon after the bias correction (eps) or inside the root "
+        "(eps_root), never before the correction (optax/_src/transform.py)",
+    ),
+)
 
 
 def optax_optimizer(jax, device, case):
@@ -27,8 +32,14 @@ def optax_optimizer(jax, device, case):
     import optax
 
     opt = case.optimizer
-    numbers = {"lr": case.learning_rate, "momentum": opt.momentum, "beta1": opt.beta1,
-               "beta2": opt.beta2, "epsilon": opt.epsilon, "decay": opt.weight_decay}  # fmt: skip
+    numbers = {
+        "lr": case.learning_rate,
+        "momentum": opt.momentum,
+        "beta1": opt.beta1,
+        "beta2": opt.beta2,
+        "epsilon": opt.epsilon,
+        "decay": opt.weight_decay,
+    }
     tx = transformation(optax, opt, numbers)
     key = (opt.structure(), str(device))
     if key not in INITS:
@@ -58,11 +69,17 @@ def transformation(optax, opt, n: dict):
     if opt.name != "adam":
         tx = injected(optax.sgd)(learning_rate=n["lr"], momentum=momentum)
     elif decay is not None and opt.weight_decay_mode == "decoupled":
-        return injected(optax.adamw)(learning_rate=n["lr"], b1=n["beta1"], b2=n["beta2"],
-                                     weight_decay=n["decay"], **_eps(opt, n))  # fmt: skip
+        return injected(optax.adamw)(
+            learning_rate=n["lr"],
+            b1=n["beta1"],
+            b2=n["beta2"],
+            weight_decay=n["decay"],
+            **_eps(opt, n),
+        )
     else:
-        tx = injected(optax.adam)(learning_rate=n["lr"], b1=n["beta1"], b2=n["beta2"],
-                                  **_eps(opt, n))  # fmt: skip
+        tx = injected(optax.adam)(
+            learning_rate=n["lr"], b1=n["beta1"], b2=n["beta2"], **_eps(opt, n)
+        )
     return tx if decay is None else optax.chain(decay, tx)  # L2: λ·p added before the rule
 
 

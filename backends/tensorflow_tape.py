@@ -19,15 +19,20 @@ class TensorFlowBackend(FrameworkBackend):
         self.tf, self.xp, self.nn = tf, tf.math, tf.nn  # tf.math.tanh; tf.nn.sigmoid, tf.nn.relu
         self.layer_ops = tensorflow_layers(tf)  # tf.nn.conv2d, max_pool2d, moments, gather
         nn = tf.nn
-        self.acts = {"leaky_relu": lambda z, slope: nn.leaky_relu(z, alpha=slope),
-                     "softplus": nn.softplus, "gelu": lambda z: nn.gelu(z, approximate=False),
-                     "gelu_tanh": lambda z: nn.gelu(z, approximate=True)}  # fmt: skip
+        self.acts = {
+            "leaky_relu": lambda z, slope: nn.leaky_relu(z, alpha=slope),
+            "softplus": nn.softplus,
+            "gelu": lambda z: nn.gelu(z, approximate=False),
+            "gelu_tanh": lambda z: nn.gelu(z, approximate=True),
+        }
         self.losses = {  # on logits, mean over samples (softmax) or entries (sigmoid)
             "softmax_cross_entropy": lambda z, t: tf.reduce_mean(
-                nn.softmax_cross_entropy_with_logits(labels=t, logits=z)),
+                nn.softmax_cross_entropy_with_logits(labels=t, logits=z)
+            ),
             "binary_cross_entropy": lambda z, t: tf.reduce_mean(
-                nn.sigmoid_cross_entropy_with_logits(labels=t, logits=z)),
-        }  # fmt: skip
+                nn.sigmoid_cross_entropy_with_logits(labels=t, logits=z)
+            ),
+        }
 
     def tensor(self, array, dtype, device):
         return self.tf.constant(array, dtype=dtype)  # a NumPy array, cast to the run's dtype
@@ -47,18 +52,23 @@ class TensorFlowBackend(FrameworkBackend):
         def init(params):
             dtype = next(iter(params.values())).dtype
             momentum, decay = opt.momentum * (opt.name == "momentum"), opt.weight_decay or None
-            lr, mu, b1, b2, eps = (self.tf.constant(x, dtype) for x in (
-                case.learning_rate, momentum, opt.beta1, opt.beta2, opt.epsilon))  # fmt: skip
+            lr, mu, b1, b2, eps = (
+                self.tf.constant(x, dtype)
+                for x in (case.learning_rate, momentum, opt.beta1, opt.beta2, opt.epsilon)
+            )
             if opt.name == "adam":
-                return keras.optimizers.Adam(lambda: lr, beta_1=b1, beta_2=b2, epsilon=eps,
-                                             weight_decay=decay)  # fmt: skip
+                return keras.optimizers.Adam(
+                    lambda: lr, beta_1=b1, beta_2=b2, epsilon=eps, weight_decay=decay
+                )
             optimizer = keras.optimizers.SGD(lambda: lr, momentum=momentum, weight_decay=decay)
             optimizer.momentum = mu  # validated as a float, then exact
             return optimizer
 
         def apply(params, grads, optimizer):
-            params = {n: p if isinstance(p, self.tf.Variable) else self.tf.Variable(p)
-                      for n, p in params.items()}  # fmt: skip
+            params = {
+                n: p if isinstance(p, self.tf.Variable) else self.tf.Variable(p)
+                for n, p in params.items()
+            }
             optimizer.apply_gradients([(grads[n], p) for n, p in params.items()])
             return params, optimizer
 

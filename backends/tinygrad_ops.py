@@ -6,15 +6,31 @@ and the conventions of its optimizers (tinygrad/nn/optim.py)."""
 from backprop_crosscheck.backends.interface import Convention
 
 TINYGRAD_CONVENTIONS = (
-    Convention("momentum", "dampening", (0.0,), "tinygrad's SGD has no dampening "
-               "(tinygrad/nn/optim.py, LARS)"),
-    Convention("adam", "epsilon_placement", ("after_correction",), "tinygrad's Adam adds "
-               "epsilon after the bias correction (tinygrad/nn/optim.py, LAMB)"),
-    Convention("momentum", "weight_decay_mode", ("l2",), "tinygrad's SGD adds λ·p to "
-               "the gradient (pre_wd, tinygrad/nn/optim.py)"),
-    Convention("adam", "weight_decay_mode", ("decoupled",), "tinygrad's Adam decays "
-               "decoupled, AdamW's (tinygrad/nn/optim.py, LAMB)"),
-)  # fmt: skip
+    Convention(
+        "momentum",
+        "dampening",
+        (0.0,),
+        "tinygrad's SGD has no dampening (tinygrad/nn/optim.py, LARS)",
+    ),
+    Convention(
+        "adam",
+        "epsilon_placement",
+        ("after_correction",),
+        "tinygrad's Adam adds epsilon after the bias correction (tinygrad/nn/optim.py, LAMB)",
+    ),
+    Convention(
+        "momentum",
+        "weight_decay_mode",
+        ("l2",),
+        "tinygrad's SGD adds λ·p to the gradient (pre_wd, tinygrad/nn/optim.py)",
+    ),
+    Convention(
+        "adam",
+        "weight_decay_mode",
+        ("decoupled",),
+        "tinygrad's Adam decays decoupled, AdamW's (tinygrad/nn/optim.py, LAMB)",
+    ),
+)
 
 
 class TinyOps:
@@ -24,8 +40,11 @@ class TinyOps:
         self.Tensor = Tensor
 
     def __getattr__(self, name):
-        return lambda x, *a, keepdims=False, **k: getattr(x, name)(*a, **k, keepdim=keepdims) \
-            if name in ("sum", "mean", "max") else getattr(x, name)(*a, **k)  # fmt: skip
+        return lambda x, *a, keepdims=False, **k: (
+            getattr(x, name)(*a, **k, keepdim=keepdims)
+            if name in ("sum", "mean", "max")
+            else getattr(x, name)(*a, **k)
+        )
 
     def where(self, c, a, b):
         return c.where(a, b)

@@ -58,10 +58,8 @@ class TinygradBackend(FrameworkBackend):
         def init(params):
             trained, lr = list(params.values()), case.learning_rate
             if opt.name == "adam":
-                return optim.AdamW(trained, lr, opt.beta1, opt.beta2, opt.epsilon,
-                                   opt.weight_decay)  # fmt: skip
-            return optim.SGD(trained, lr, opt.momentum * (opt.name == "momentum"),
-                             opt.weight_decay)  # fmt: skip
+                return optim.AdamW(trained, lr, opt.beta1, opt.beta2, opt.epsilon, opt.weight_decay)
+            return optim.SGD(trained, lr, opt.momentum * (opt.name == "momentum"), opt.weight_decay)
 
         def apply(params, grads, rule):
             for n, p in params.items():

@@ -10,9 +10,13 @@ from backprop_crosscheck import BackendUnavailable, Capabilities, FrameworkBacke
 class TorchBackend(FrameworkBackend):
     name, module, install_hint = "torch", "torch", "pip install torch==2.13.0"
     share_worker = True  # with torch-func: torch is imported once
-    capabilities = Capabilities(devices=("cpu", "cuda"), hvp="double backward",
-                                jvp="forward_ad dual numbers", optimizers=OPTIMIZERS,
-                                weight_decay=WEIGHT_DECAY_MODES)  # fmt: skip
+    capabilities = Capabilities(
+        devices=("cpu", "cuda"),
+        hvp="double backward",
+        jvp="forward_ad dual numbers",
+        optimizers=OPTIMIZERS,
+        weight_decay=WEIGHT_DECAY_MODES,
+    )
     conventions = TORCH_CONVENTIONS  # torch.optim's (backends/torch_optim.py)
 
     def setup(self, dtype, device):
@@ -20,10 +24,16 @@ class TorchBackend(FrameworkBackend):
 
         self.torch = self.xp = self.nn = torch  # torch.tanh, torch.sigmoid, torch.relu, torch.sum
         F, self.layer_ops = torch.nn.functional, torch_layers(torch)  # F.softplus: z past 20
-        self.acts = {"leaky_relu": F.leaky_relu, "softplus": F.softplus, "gelu": F.gelu,
-                     "gelu_tanh": lambda z: F.gelu(z, approximate="tanh")}  # fmt: skip
-        self.losses = {"softmax_cross_entropy": F.cross_entropy,  # one-hot rows as probabilities
-                       "binary_cross_entropy": F.binary_cross_entropy_with_logits}  # fmt: skip
+        self.acts = {
+            "leaky_relu": F.leaky_relu,
+            "softplus": F.softplus,
+            "gelu": F.gelu,
+            "gelu_tanh": lambda z: F.gelu(z, approximate="tanh"),
+        }
+        self.losses = {
+            "softmax_cross_entropy": F.cross_entropy,  # one-hot rows as probabilities
+            "binary_cross_entropy": F.binary_cross_entropy_with_logits,
+        }
         if device == "cuda" and not torch.cuda.is_available():
             raise BackendUnavailable(f"{self.name}: no CUDA device (torch.cuda.is_available())")
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False  # exact
@@ -40,8 +50,11 @@ class TorchBackend(FrameworkBackend):
         for t in [*(t for pair in self.trace for t in pair), *self.outputs]:
             t.retain_grad()  # the chain's δ and dE/da (a stack's: each layer's), for the diagnosis
         loss.backward()
-        self.chain = {f"{k}{layer}": t.grad for layer, (z, a) in enumerate(self.trace, start=1)
-                      for k, t in (("delta", z), ("dE/da", a))}  # fmt: skip
+        self.chain = {
+            f"{k}{layer}": t.grad
+            for layer, (z, a) in enumerate(self.trace, start=1)
+            for k, t in (("delta", z), ("dE/da", a))
+        }
         self.chain.update({f"dE/da{k}": a.grad for k, a in enumerate(self.outputs, start=1)})
         grads = {**{n: p.grad.clone() for n, p in params.items()}, "X": X.grad.clone()}
         for t in leaves:

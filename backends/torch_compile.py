@@ -18,8 +18,9 @@ class TorchCompileBackend(TorchBackend):
     name, share_worker = "torch-compile", False  # dynamo's caches: a worker of its own
     on_request = True  # seconds of compiling per shape: run when named, not by every report
     install_hint = "pip install torch==2.13.0, and a C++ compiler for Inductor (apt install g++)"
-    capabilities = Capabilities(devices=("cpu", "cuda"), optimizers=OPTIMIZERS,
-                                weight_decay=WEIGHT_DECAY_MODES)  # fmt: skip
+    capabilities = Capabilities(
+        devices=("cpu", "cuda"), optimizers=OPTIMIZERS, weight_decay=WEIGHT_DECAY_MODES
+    )
     compiled = ("loss",)  # the loss (and so its backward); the update is torch.optim's
 
     def skip_reason(self, dtype, device):

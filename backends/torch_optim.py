@@ -10,13 +10,27 @@ BENCHMARKS.md) for nothing here. The base class runs ``apply`` under torch.no_gr
 from backprop_crosscheck.backends.interface import Convention
 
 TORCH_CONVENTIONS = (
-    Convention("momentum", "dampening", (0.0,), "torch.optim.SGD does not dampen its first "
-               "step: its buffer starts as g (torch/optim/sgd.py)"),
-    Convention("adam", "epsilon_placement", ("after_correction",), "torch.optim.Adam adds "
-               "epsilon after the bias correction, m̂/(√v̂ + ε) (torch/optim/adam.py)"),
-    Convention("momentum", "weight_decay_mode", ("l2",), "torch.optim.SGD's weight_decay is "
-               "L2 (λ·p added to the gradient); torch has no decoupled SGD (torch/optim/sgd.py)"),
-)  # fmt: skip
+    Convention(
+        "momentum",
+        "dampening",
+        (0.0,),
+        "torch.optim.SGD does not dampen its first "
+        "step: its buffer starts as g (torch/optim/sgd.py)",
+    ),
+    Convention(
+        "adam",
+        "epsilon_placement",
+        ("after_correction",),
+        "torch.optim.Adam adds epsilon after the bias correction, m̂/(√v̂ + ε) (torch/optim/adam.py)",
+    ),
+    Convention(
+        "momentum",
+        "weight_decay_mode",
+        ("l2",),
+        "torch.optim.SGD's weight_decay is "
+        "L2 (λ·p added to the gradient); torch has no decoupled SGD (torch/optim/sgd.py)",
+    ),
+)
 
 
 def torch_optimizer(torch, case):
@@ -24,8 +38,12 @@ def torch_optimizer(torch, case):
     from torch.optim.sgd import sgd
 
     opt = case.optimizer
-    common = {"lr": case.learning_rate, "weight_decay": opt.weight_decay, "maximize": False,
-              "foreach": False}  # fmt: skip
+    common = {
+        "lr": case.learning_rate,
+        "weight_decay": opt.weight_decay,
+        "maximize": False,
+        "foreach": False,
+    }
 
     def init(params):
         if opt.name != "adam":
@@ -37,13 +55,23 @@ def torch_optimizer(torch, case):
         p, g = list(params.values()), list(grads.values())
         if opt.name != "adam":  # weight decay λ·p added to g (plain SGD: the same as decoupled)
             momentum = opt.momentum if opt.name == "momentum" else 0.0
-            sgd(p, g, state, momentum=momentum, dampening=opt.dampening, nesterov=False,
-                **common)  # fmt: skip
+            sgd(p, g, state, momentum=momentum, dampening=opt.dampening, nesterov=False, **common)
         else:  # decoupled: AdamW's p·(1 − a·λ) (torch/optim/adam.py, decoupled_weight_decay)
             m, v, t = state
-            adam(p, g, m, v, [], t, amsgrad=False, beta1=opt.beta1, beta2=opt.beta2,
-                 eps=opt.epsilon, decoupled_weight_decay=opt.weight_decay_mode == "decoupled",
-                 **common)  # fmt: skip
+            adam(
+                p,
+                g,
+                m,
+                v,
+                [],
+                t,
+                amsgrad=False,
+                beta1=opt.beta1,
+                beta2=opt.beta2,
+                eps=opt.epsilon,
+                decoupled_weight_decay=opt.weight_decay_mode == "decoupled",
+                **common,
+            )
         return params, state
 
     return init, apply

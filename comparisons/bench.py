@@ -52,15 +52,29 @@ def conv_case(layers, batch, seed=0):
     rng = np.random.default_rng(seed)
     flat = f * (side // 2) ** 2
     stack = [
-        {"kind": "conv2d", "padding": 1, "bias": [0.0] * f,
-         "kernel": (rng.normal(size=(f, c, 3, 3)) / np.sqrt(9 * c)).tolist()},
-        {"kind": "relu"}, {"kind": "max_pool2d", "size": 2, "stride": 2}, {"kind": "flatten"},
-        {"kind": "dense", "W": (rng.normal(size=(flat, 10)) / np.sqrt(flat)).tolist(),
-         "b": [0.0] * 10},
-    ]  # fmt: skip
-    data = {"name": f"bench-{size_label(layers, batch)}", "loss": "mse", "learning_rate": 1e-3,
-            "inputs": rng.normal(size=(batch, c, side, side)).tolist(),
-            "targets": rng.normal(size=(batch, 10)).tolist(), "stack": stack}  # fmt: skip
+        {
+            "kind": "conv2d",
+            "padding": 1,
+            "bias": [0.0] * f,
+            "kernel": (rng.normal(size=(f, c, 3, 3)) / np.sqrt(9 * c)).tolist(),
+        },
+        {"kind": "relu"},
+        {"kind": "max_pool2d", "size": 2, "stride": 2},
+        {"kind": "flatten"},
+        {
+            "kind": "dense",
+            "W": (rng.normal(size=(flat, 10)) / np.sqrt(flat)).tolist(),
+            "b": [0.0] * 10,
+        },
+    ]
+    data = {
+        "name": f"bench-{size_label(layers, batch)}",
+        "loss": "mse",
+        "learning_rate": 1e-3,
+        "inputs": rng.normal(size=(batch, c, side, side)).tolist(),
+        "targets": rng.normal(size=(batch, 10)).tolist(),
+        "stack": stack,
+    }
     return parse_case(data, source="bench", name=data["name"])
 
 
@@ -179,8 +193,10 @@ def blas_info() -> dict:
 def blas_line(info: dict) -> str:
     if "internal_api" not in info:
         return f"NumPy's BLAS: {info['library']}"
-    line = (f"NumPy's BLAS: {info['internal_api']} {info['version']} ({info['library']}), "
-            f"kernel {info['architecture']}, {info['num_threads']} threads")  # fmt: skip
+    line = (
+        f"NumPy's BLAS: {info['internal_api']} {info['version']} ({info['library']}), "
+        f"kernel {info['architecture']}, {info['num_threads']} threads"
+    )
     forced = info.get("OPENBLAS_CORETYPE")
     return line + (f" (OPENBLAS_CORETYPE={forced} chose it)" if forced else "")
 
@@ -204,8 +220,17 @@ def run_bench(backends, dtypes, ladder, device: str, budget_s: float = 0.5, prog
     rows = []
     for i, chosen in enumerate(backends):
         name, spec = chosen if isinstance(chosen, tuple) else (chosen, chosen)
-        cmd = [sys.executable, "-m", "backprop_crosscheck.comparisons.bench", spec,
-               ",".join(dtypes), device, json.dumps(ladder), str(budget_s), name]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "backprop_crosscheck.comparisons.bench",
+            spec,
+            ",".join(dtypes),
+            device,
+            json.dumps(ladder),
+            str(budget_s),
+            name,
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=kept_memory())
         lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
         rows += [Row(**json.loads(line)) for line in lines]
@@ -232,8 +257,11 @@ def kept_memory() -> dict:
 def slope(rows: list[Row]) -> float | None:
     """d log(time) / d log(FLOPs) over the upper half of the ladder: ~1 when the step is
     compute-bound (cost grows with the work), ~0 when per-call overhead dominates."""
-    pts = [(math.log(step_flops(r.layers, r.batch)), math.log(r.median_s))
-           for r in rows if not r.skip and not is_conv(r.layers)]  # fmt: skip
+    pts = [
+        (math.log(step_flops(r.layers, r.batch)), math.log(r.median_s))
+        for r in rows
+        if not r.skip and not is_conv(r.layers)
+    ]
     pts = pts[len(pts) // 2 :]
     if len(pts) < 2:
         return None
@@ -272,8 +300,13 @@ def render(records, yardstick, slopes, fmt="text", blas=None) -> str:
 
     blas = blas_info() if blas is None else blas
     if fmt == "json":
-        doc = {"schema": "backprop-crosscheck/bench/1", "matmul_gflops": yardstick,
-               "blas": blas, "slopes": slopes, "rows": records}  # fmt: skip
+        doc = {
+            "schema": "backprop-crosscheck/bench/1",
+            "matmul_gflops": yardstick,
+            "blas": blas,
+            "slopes": slopes,
+            "rows": records,
+        }
         return json.dumps(doc, indent=2) + "\n"
     table = []
     for r in records:
@@ -281,14 +314,30 @@ def render(records, yardstick, slopes, fmt="text", blas=None) -> str:
         if "skip" in r:
             table.append([r["backend"], r["dtype"], size, "skip", "", "", "", "", r["skip"]])
             continue
-        table.append([
-            r["backend"], r["dtype"], size,
-            f"{r['median_ms']:.3f}", f"{r['first_ms']:.1f}",
-            f"{r['vs_reference']:.2f}×" if r["vs_reference"] else "-",
-            f"{r['gflops']:.2f}", f"{100 * r['of_matmul_peak']:.0f}%", f"{r['peak_rss_mib']:.0f}",
-        ])  # fmt: skip
-    headers = ["backend", "dtype", "size", "step ms", "first ms", "vs numpy", "GFLOP/s",
-               "of peak", "peak RSS MiB*"]  # fmt: skip
+        table.append(
+            [
+                r["backend"],
+                r["dtype"],
+                size,
+                f"{r['median_ms']:.3f}",
+                f"{r['first_ms']:.1f}",
+                f"{r['vs_reference']:.2f}×" if r["vs_reference"] else "-",
+                f"{r['gflops']:.2f}",
+                f"{100 * r['of_matmul_peak']:.0f}%",
+                f"{r['peak_rss_mib']:.0f}",
+            ]
+        )
+    headers = [
+        "backend",
+        "dtype",
+        "size",
+        "step ms",
+        "first ms",
+        "vs numpy",
+        "GFLOP/s",
+        "of peak",
+        "peak RSS MiB*",
+    ]
     lines = [
         "matmul peak here (NumPy, 1024³): "
         + ", ".join(f"{d} {g:.1f} GFLOP/s" for d, g in yardstick.items()),

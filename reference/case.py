@@ -77,8 +77,7 @@ class Case:
     def parameters(self, dtype=np.float64) -> dict[str, np.ndarray]:
         """Fresh, writable copies of the initial parameters, in order W1, b1, W2, b2, …"""
         if self.stack:
-            return {n: np.array(p, dtype=dtype) for n, p in
-                    initial_parameters(self.stack).items()}  # fmt: skip
+            return {n: np.array(p, dtype=dtype) for n, p in initial_parameters(self.stack).items()}
         params = {}
         for layer, W in enumerate(self.weights, start=1):
             params[f"W{layer}"] = np.array(W, dtype=dtype)

@@ -22,9 +22,19 @@ from backprop_crosscheck.reference.optimizers import (
 REQUIRED = ("layers", "learning_rate", "inputs", "targets", "weights")
 STACK_REQUIRED = ("stack", "learning_rate", "inputs", "targets")
 OPTIONAL = (
-    "stack", "name", "description", "activation", "loss", "steps", "biases", "frozen", "aliases",
-    "leaky_slope", "optimizer", *dict.fromkeys(f for rule in SETTINGS.values() for f in rule),
-)  # fmt: skip
+    "stack",
+    "name",
+    "description",
+    "activation",
+    "loss",
+    "steps",
+    "biases",
+    "frozen",
+    "aliases",
+    "leaky_slope",
+    "optimizer",
+    *dict.fromkeys(f for rule in SETTINGS.values() for f in rule),
+)
 
 
 @dataclass(frozen=True)
@@ -103,31 +113,45 @@ def _stack_case(data: dict, source: str, name: str, limits: Limits, fail) -> Cas
 
     for field in ("layers", "weights", "biases", "activation", "aliases"):
         if field in data:
-            fail(field, "belongs to a dense case; a stack case gives its layers as [[stack]] "
-                        "tables (docs/layers.md)")  # fmt: skip
+            fail(
+                field,
+                "belongs to a dense case; a stack case gives its layers as [[stack]] "
+                "tables (docs/layers.md)",
+            )
     stack, inputs, shape = parse_stack(data["stack"], data["inputs"], fail, limits)
     if len(shape) != 2:
-        fail("stack", f"ends in {'×'.join(map(str, shape))}: the loss needs samples × outputs "
-                      "(put a flatten and a dense layer last)")  # fmt: skip
+        fail(
+            "stack",
+            f"ends in {'×'.join(map(str, shape))}: the loss needs samples × outputs "
+            "(put a flatten and a dense layer last)",
+        )
     loss = _choice(data.get("loss", "half_sse"), "loss", LOSSES, fail)
     _cross_entropy_output(loss, [shape[1], shape[1]], {"activation": "identity"}, 1, fail)
     if loss in CROSS_ENTROPY and stack[-1].kind in ACTIVATIONS and stack[-1].kind != "identity":
         fail("stack", f"must not end in an activation with {loss}: its outputs are the logits")
     targets = _targets(data["targets"], shape[1], loss, fail)
     if targets.shape != shape:
-        fail("targets", f"is {'×'.join(map(str, targets.shape))} but the network's output is "
-                        f"{'×'.join(map(str, shape))} (samples × outputs)")  # fmt: skip
+        fail(
+            "targets",
+            f"is {'×'.join(map(str, targets.shape))} but the network's output is "
+            f"{'×'.join(map(str, shape))} (samples × outputs)",
+        )
     steps = data.get("steps", 1)
     if _is_int(steps) and steps > limits.steps:
-        fail("steps", f"is {steps:,}, over the limit of {limits.steps:,} (--no-limits lifts "
-                      "the limits)")  # fmt: skip
+        fail(
+            "steps",
+            f"is {steps:,}, over the limit of {limits.steps:,} (--no-limits lifts the limits)",
+        )
     names = parameter_names(stack)
     if not names:
         fail("stack", "has no parameters: there is nothing to differentiate or train")
     work = stack_work(stack, inputs.shape) * (steps if _is_int(steps) and steps > 0 else 1)
     if work > limits.work:
-        fail("steps", f"× the stack's multiply-adds a step is {work:,}, over the limit of "
-                      f"{limits.work:,} (--no-limits lifts the limits)")  # fmt: skip
+        fail(
+            "steps",
+            f"× the stack's multiply-adds a step is {work:,}, over the limit of "
+            f"{limits.work:,} (--no-limits lifts the limits)",
+        )
     frozen = data.get("frozen", [])
     if not isinstance(frozen, list) or any(n not in names for n in frozen):
         fail("frozen", f"must list parameters of this case (known: {', '.join(names)})")
@@ -135,13 +159,22 @@ def _stack_case(data: dict, source: str, name: str, limits: Limits, fail) -> Cas
         if field in data and not isinstance(data[field], str):
             fail(field, f"must be a string, got {data[field]!r}")
     return Case(
-        name=data.get("name", name), layers=(), activations=(), loss=loss,
+        name=data.get("name", name),
+        layers=(),
+        activations=(),
+        loss=loss,
         learning_rate=_learning_rate(data["learning_rate"], fail),
-        steps=_steps(data.get("steps", 1), fail), inputs=inputs, targets=targets, weights=(),
-        frozen=frozenset(frozen), description=data.get("description", ""), source=source,
+        steps=_steps(data.get("steps", 1), fail),
+        inputs=inputs,
+        targets=targets,
+        weights=(),
+        frozen=frozenset(frozen),
+        description=data.get("description", ""),
+        source=source,
         leaky_slope=_leaky_slope(data.get("leaky_slope", LEAKY_SLOPE), fail),
-        optimizer=_optimizer(data, fail), stack=stack,
-    )  # fmt: skip
+        optimizer=_optimizer(data, fail),
+        stack=stack,
+    )
 
 
 def _optimizer(data: dict, fail) -> Optimizer:
@@ -167,15 +200,18 @@ def _optimizer(data: dict, fail) -> Optimizer:
     ):
         fail("epsilon", f"must be a finite number > 0, got {_short(given['epsilon'])}")
     if "weight_decay" in given and not (
-        _is_number(given["weight_decay"]) and _finite(given["weight_decay"])
+        _is_number(given["weight_decay"])
+        and _finite(given["weight_decay"])
         and given["weight_decay"] >= 0
-    ):  # fmt: skip
+    ):
         fail("weight_decay", f"must be a finite number ≥ 0, got {_short(given['weight_decay'])}")
     if "weight_decay_mode" in given and not given.get("weight_decay"):
         fail("weight_decay_mode", "is set, but there is no weight_decay (λ > 0) to apply")
-    for field, table in (("learning_rate_on", LEARNING_RATE_ON),
-                         ("epsilon_placement", EPSILON_PLACEMENTS),
-                         ("weight_decay_mode", WEIGHT_DECAY_MODES)):  # fmt: skip
+    for field, table in (
+        ("learning_rate_on", LEARNING_RATE_ON),
+        ("epsilon_placement", EPSILON_PLACEMENTS),
+        ("weight_decay_mode", WEIGHT_DECAY_MODES),
+    ):
         if field in given:
             _choice(given[field], field, dict.fromkeys(table), fail)
     numbers = {k: float(v) if _is_number(v) else v for k, v in given.items()}
@@ -267,11 +303,17 @@ def _cross_entropy_output(loss: str, layers: list[int], data: dict, depth: int, 
     """The cross-entropy losses read the last layer as logits: more than one class for
     softmax, and no activation of its own (the loss applies the softmax or sigmoid)."""
     if loss == "softmax_cross_entropy" and layers[-1] < 2:
-        fail("loss", f"softmax_cross_entropy needs at least 2 outputs (classes); layers[-1] is "
-                     f"{layers[-1]} (for one output use binary_cross_entropy)")  # fmt: skip
+        fail(
+            "loss",
+            f"softmax_cross_entropy needs at least 2 outputs (classes); layers[-1] is "
+            f"{layers[-1]} (for one output use binary_cross_entropy)",
+        )
     if loss in CROSS_ENTROPY and _activations(data, depth, fail)[-1] != "identity":
-        fail("activation", f"the last layer must be identity with {loss}: its outputs are the "
-                           "logits, and the loss applies the softmax/sigmoid itself")  # fmt: skip
+        fail(
+            "activation",
+            f"the last layer must be identity with {loss}: its outputs are the "
+            "logits, and the loss applies the softmax/sigmoid itself",
+        )
     return loss
 
 
@@ -295,8 +337,10 @@ def _targets(value, outputs: int, loss: str, fail) -> np.ndarray:
         targets = _matrix(value, "targets", fail)
     if loss == "binary_cross_entropy" and np.any((targets < 0) | (targets > 1)):
         i, j = np.argwhere((targets < 0) | (targets > 1))[0]
-        fail(f"targets[{i}][{j}]", f"is {targets[i, j]!r}: binary_cross_entropy targets lie in "
-                                   "[0, 1]")  # fmt: skip
+        fail(
+            f"targets[{i}][{j}]",
+            f"is {targets[i, j]!r}: binary_cross_entropy targets lie in [0, 1]",
+        )
     return targets
 
 
@@ -311,8 +355,11 @@ def _class_targets(value, classes: int, fail) -> np.ndarray:
     rows = _matrix(value, "targets", fail)
     for i, row in enumerate(rows):
         if not np.all((row == 0) | (row == 1)) or row.sum() != 1:
-            fail(f"targets[{i}]", f"must be one-hot (one 1, the rest 0) or a class index; its "
-                                  f"values sum to {row.sum():g}")  # fmt: skip
+            fail(
+                f"targets[{i}]",
+                f"must be one-hot (one 1, the rest 0) or a class index; its "
+                f"values sum to {row.sum():g}",
+            )
     return rows
 
 

@@ -117,8 +117,10 @@ def dump_case(case: Case) -> str:
         f"targets = {value(case.targets)}",
     ]
     if not case.stack:
-        lines[2:2] = [f"layers = {value(list(case.layers))}",
-                      f"activation = {value(list(case.activations))}"]  # fmt: skip
+        lines[2:2] = [
+            f"layers = {value(list(case.layers))}",
+            f"activation = {value(list(case.activations))}",
+        ]
         lines.append(f"weights = {value(list(case.weights))}")
     if case.biases is not None:
         lines.append(f"biases = {value(list(case.biases))}")

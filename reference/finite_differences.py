@@ -91,8 +91,10 @@ def stack_gradients(case: Case, params: dict, scale: float = 1.0) -> dict[str, n
                     break
                 h, before = h / 10, gap
             else:
-                raise OnKink(f"{name}{list(index)} sits on a kink of the loss (one-sided "
-                             f"quotients {left:.6g} and {right:.6g} at every step)")  # fmt: skip
+                raise OnKink(
+                    f"{name}{list(index)} sits on a kink of the loss (one-sided "
+                    f"quotients {left:.6g} and {right:.6g} at every step)"
+                )
             g[index] = (up - down) / (2 * h)
         grads[name] = g
     return grads
@@ -235,8 +237,9 @@ def train_by_differences(case: Case, dtype=np.float64) -> Result:
     def final_loss(params):
         return loss_value(case, params, X, Y)
 
-    return train_loop(one_step, params, start(case, params), case.steps, final_loss,
-                      loss_dtype=dtype)  # fmt: skip
+    return train_loop(
+        one_step, params, start(case, params), case.steps, final_loss, loss_dtype=dtype
+    )
 
 
 def hvp_by_differences(case: Case, v: dict, step: float | None = None) -> dict[str, np.ndarray]:

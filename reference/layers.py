@@ -74,8 +74,9 @@ def conv2d_forward(x, params, stride: int = 1, padding: int = 0):
     cols = np.empty((c, kh, kw, n, ho, wo), dtype=x_pad.dtype)
     for i in range(kh):
         for j in range(kw):
-            cols[:, i, j] = x_pad[:, :, i : i + stride * ho : stride,
-                                  j : j + stride * wo : stride].transpose(1, 0, 2, 3)  # fmt: skip
+            cols[:, i, j] = x_pad[
+                :, :, i : i + stride * ho : stride, j : j + stride * wo : stride
+            ].transpose(1, 0, 2, 3)
     cols = cols.reshape(c * kh * kw, n * ho * wo)
     y = kernel.reshape(f, -1) @ cols  # (F, N·Ho·Wo)
     if "bias" in params:  # a bias is optional

@@ -47,12 +47,24 @@ MISTAKES = {
     ),
 }
 MISTAKES.update({name: what for name, (_, what) in STACK_MISTAKES.items()})
-OPTIMIZER_MISTAKES = {"adam_no_bias_correction": ("adam",),
-                      "momentum_not_carried": ("momentum", "adam")}  # fmt: skip
+OPTIMIZER_MISTAKES = {
+    "adam_no_bias_correction": ("adam",),
+    "momentum_not_carried": ("momentum", "adam"),
+}
 # the mistakes above that do not depend on the layers: a layer stack can make them too
-ANY_NETWORK = ("forgot_half", "batch_mean_sum", "mse_per_sample", "ce_missing_target",
-               "no_grad_clear", "lr_twice", "lr_missing", "float32_inside", "frozen_updated",
-               "adam_no_bias_correction", "momentum_not_carried")  # fmt: skip
+ANY_NETWORK = (
+    "forgot_half",
+    "batch_mean_sum",
+    "mse_per_sample",
+    "ce_missing_target",
+    "no_grad_clear",
+    "lr_twice",
+    "lr_missing",
+    "float32_inside",
+    "frozen_updated",
+    "adam_no_bias_correction",
+    "momentum_not_carried",
+)
 
 
 def mistakes_for(case: Case) -> list[str]:
@@ -102,8 +114,9 @@ def train_with(case: Case, mistake: str, dtype=np.float64) -> Result:
         return np.asarray(t, dtype=out)
 
     with np.errstate(all="ignore"):
-        return train_loop(one_step, params, start(case, params), case.steps, final_loss,
-                          keep=cast, loss_dtype=out)  # fmt: skip
+        return train_loop(
+            one_step, params, start(case, params), case.steps, final_loss, keep=cast, loss_dtype=out
+        )
 
 
 def _fprime(case, name: str, z, a, mistake: str):

@@ -88,8 +88,9 @@ def _stack_backward(case: Case, params: dict, fwd: StackForward, Y: np.ndarray) 
     dE_da = [None] * K + [LOSSES[case.loss].gradient(fwd.prediction, Y)]
     for k in range(K, 0, -1):
         layer = case.stack[k - 1]
-        dE_da[k - 1], own = layer_backward(layer, dE_da[k], fwd.saved[k - 1], params,
-                                           case.leaky_slope)  # fmt: skip
+        dE_da[k - 1], own = layer_backward(
+            layer, dE_da[k], fwd.saved[k - 1], params, case.leaky_slope
+        )
         grads.update(own)
     names = [*params] + ([] if case.takes_indices else ["X"])
     grads["X"] = dE_da[0]
@@ -162,5 +163,6 @@ def _train(case: Case, dtype, params=None, X=None) -> Result:
     def final_loss(params):
         return forward(case, params, X, Y).loss
 
-    return train_loop(one_step, params, start(case, params), case.steps, final_loss,
-                      loss_dtype=dtype)  # fmt: skip
+    return train_loop(
+        one_step, params, start(case, params), case.steps, final_loss, loss_dtype=dtype
+    )

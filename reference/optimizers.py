@@ -58,8 +58,17 @@ FORMULAS = {
 ADAM_MOMENTS = (
     "m = {β1}·m + {1−β1}·g, v = {β2}·v + {1−β2}·g², m̂ = m/(1 − {β1}^t), v̂ = v/(1 − {β2}^t)"
 )
-SYMBOLS = {"a": "a", "μ": "μ", "1−d": "(1 − d)", "β1": "β1", "β2": "β2", "1−β1": "(1 − β1)",
-           "1−β2": "(1 − β2)", "ε": "ε", "λ": "λ"}  # fmt: skip
+SYMBOLS = {
+    "a": "a",
+    "μ": "μ",
+    "1−d": "(1 − d)",
+    "β1": "β1",
+    "β2": "β2",
+    "1−β1": "(1 − β1)",
+    "1−β2": "(1 − β2)",
+    "ε": "ε",
+    "λ": "λ",
+}
 
 
 def written(text: str, values: dict, parameter: str = "p", ascii: bool = False) -> str:
@@ -91,8 +100,9 @@ class Optimizer:
 
     def describe(self) -> str:
         """'adam (beta1 0.9, beta2 0.999, epsilon 1e-08, epsilon_placement after_correction)'."""
-        settings = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
-                             for k, v in self.settings().items())  # fmt: skip
+        settings = ", ".join(
+            f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in self.settings().items()
+        )
         return f"{self.name} ({settings})" if settings else self.name
 
     def formula(self, parameter: str = "p", show=None, learning_rate=None, ascii=False) -> str:
@@ -104,21 +114,34 @@ class Optimizer:
         if self.name == "adam":
             text = f"{ADAM_MOMENTS}, {text}"
         if self.weight_decay:
-            text += (", then p* − {a}·{λ}·p (decoupled weight decay)"
-                     if self.weight_decay_mode == "decoupled"
-                     else ", dE/dp + {λ}·p for dE/dp (L2 weight decay)")  # fmt: skip
+            text += (
+                ", then p* − {a}·{λ}·p (decoupled weight decay)"
+                if self.weight_decay_mode == "decoupled"
+                else ", dE/dp + {λ}·p for dE/dp (L2 weight decay)"
+            )
         values = SYMBOLS if show is None else self.numbers(show, learning_rate)
         return written(text, values, parameter, ascii)
 
     def variant(self) -> tuple[str, str | None]:
-        return self.name, {"sgd": None, "momentum": self.learning_rate_on,
-                           "adam": self.epsilon_placement}[self.name]  # fmt: skip
+        return self.name, {
+            "sgd": None,
+            "momentum": self.learning_rate_on,
+            "adam": self.epsilon_placement,
+        }[self.name]
 
     def numbers(self, show, learning_rate=None) -> dict:
         """Each symbol of the formulas as ``show`` writes the case's number for it."""
         mu, d, b1, b2 = self.momentum, self.dampening, self.beta1, self.beta2
-        values = {"μ": mu, "1−d": 1 - d, "β1": b1, "β2": b2, "1−β1": 1 - b1, "1−β2": 1 - b2,
-                  "ε": self.epsilon, "λ": self.weight_decay}  # fmt: skip
+        values = {
+            "μ": mu,
+            "1−d": 1 - d,
+            "β1": b1,
+            "β2": b2,
+            "1−β1": 1 - b1,
+            "1−β2": 1 - b2,
+            "ε": self.epsilon,
+            "λ": self.weight_decay,
+        }
         shown = {k: show(v) for k, v in values.items()}
         shown["a"] = SYMBOLS["a"] if learning_rate is None else show(learning_rate)
         return shown

@@ -97,8 +97,12 @@ def _optimizer(rng, structure: dict) -> dict:
     if name == "momentum":
         mu = float(rng.uniform(0.5, 0.95))
         d = {"none": 0.0, "mass": mu, "any": float(rng.uniform(0, 1))}[structure["dampening"]]
-        return {"optimizer": name, "momentum": mu, "dampening": d,
-                "learning_rate_on": structure["learning_rate_on"]}  # fmt: skip
+        return {
+            "optimizer": name,
+            "momentum": mu,
+            "dampening": d,
+            "learning_rate_on": structure["learning_rate_on"],
+        }
     if name == "adam":
         return {
             "optimizer": name,
@@ -110,8 +114,9 @@ def _optimizer(rng, structure: dict) -> dict:
     return {}
 
 
-def _architecture(rng, max_depth, max_width, max_batch, max_steps, activations, losses,
-                  biases, frozen) -> dict:  # fmt: skip
+def _architecture(
+    rng, max_depth, max_width, max_batch, max_steps, activations, losses, biases, frozen
+) -> dict:
     depth = int(rng.integers(1, max_depth + 1))
     layers = [int(n) for n in rng.integers(1, max_width + 1, size=depth + 1)]
     batch = int(rng.integers(1, max_batch + 1))

@@ -33,21 +33,30 @@ def stack_architecture(rng, variant: int) -> dict:
         tokens, rows = int(rng.integers(2, 5)), int(rng.integers(3, 7))
         indices = rng.integers(0, rows, size=(batch, tokens))
         indices[0, -1] = indices[0, 0]  # a repeated index: the scatter-add
-        tables = [{"kind": "embedding", "table": (rows, int(rng.integers(2, 4)))},
-                  {"kind": "flatten"}]  # fmt: skip
+        tables = [
+            {"kind": "embedding", "table": (rows, int(rng.integers(2, 4)))},
+            {"kind": "flatten"},
+        ]
         shape, given = (batch, tokens * tables[0]["table"][1]), None
     if rng.random() < 0.3:
         mask = (rng.random(shape) < 0.7).astype(int)
-        tables.append({"kind": "dropout", "p": float(rng.choice([0.2, 0.5])),
-                       "mask": mask.tolist()})  # fmt: skip
+        tables.append(
+            {"kind": "dropout", "p": float(rng.choice([0.2, 0.5])), "mask": mask.tolist()}
+        )
     loss = str(rng.choice(list(LOSSES)))
     outputs = int(rng.integers(2 if loss == "softmax_cross_entropy" else 1, 4))
     tables.append({"kind": "dense", "W": (shape[1], outputs), "b": (outputs,)})
-    return {"tables": tables, "batch": batch, "loss": loss, "outputs": outputs,
-            "indices": None if indices is None else indices.tolist(), "input": given,
-            "steps": int(rng.integers(1, 4)),
-            "lr_choice": float(rng.choice([0.01, 0.02, 0.05, 0.1])),
-            "leaky_slope": float(rng.choice([0.01, 0.1, 0.3]))}  # fmt: skip
+    return {
+        "tables": tables,
+        "batch": batch,
+        "loss": loss,
+        "outputs": outputs,
+        "indices": None if indices is None else indices.tolist(),
+        "input": given,
+        "steps": int(rng.integers(1, 4)),
+        "lr_choice": float(rng.choice([0.01, 0.02, 0.05, 0.1])),
+        "leaky_slope": float(rng.choice([0.01, 0.1, 0.3])),
+    }
 
 
 def _image_layers(rng, shape, pool: str):
@@ -55,17 +64,36 @@ def _image_layers(rng, shape, pool: str):
     k = int(rng.integers(1, min(3, side) + 1))
     stride, pad = int(rng.integers(1, 3)), int(rng.integers(0, 2)) if k > 1 else 0
     out = int(rng.integers(1, 4))
-    tables = [{"kind": "conv2d", "stride": stride, "padding": pad, "kernel": (out, c, k, k),
-               "bias": (out,)}]  # fmt: skip
+    tables = [
+        {
+            "kind": "conv2d",
+            "stride": stride,
+            "padding": pad,
+            "kernel": (out, c, k, k),
+            "bias": (out,),
+        }
+    ]
     side = (side + 2 * pad - k) // stride + 1
     if rng.random() < 0.4 and n * side * side > 1:
         del tables[0]["bias"]  # a batch norm next removes any constant: no bias, as is usual
         tables.append({"kind": "batch_norm", "gamma": (out,), "beta": (out,)})
     tables.append({"kind": str(rng.choice(ACTS))})
     if rng.random() < 0.3:  # a residual convolution that keeps the shape
-        tables.append({"kind": "residual", "block": [
-            {"kind": "conv2d", "stride": 1, "padding": 1, "kernel": (out, out, 3, 3),
-             "bias": (out,)}, {"kind": str(rng.choice(SMOOTH))}]})  # fmt: skip
+        tables.append(
+            {
+                "kind": "residual",
+                "block": [
+                    {
+                        "kind": "conv2d",
+                        "stride": 1,
+                        "padding": 1,
+                        "kernel": (out, out, 3, 3),
+                        "bias": (out,),
+                    },
+                    {"kind": str(rng.choice(SMOOTH))},
+                ],
+            }
+        )
     if side >= 2 and rng.random() < 0.7:
         s = int(rng.integers(1, 3))
         tables.append({"kind": pool, "size": 2, "stride": s})
@@ -114,12 +142,15 @@ def stack_data(rng, arch: dict, name: str) -> dict:
     batch, loss = arch["batch"], arch["loss"]
     inputs = arch["indices"] if arch["input"] is None else rng.normal(size=arch["input"])
     data = {
-        "name": name, "loss": loss, "steps": arch["steps"],
-        "learning_rate": arch["lr_choice"] * float(rng.uniform(0.5, 1.5))
+        "name": name,
+        "loss": loss,
+        "steps": arch["steps"],
+        "learning_rate": arch["lr_choice"]
+        * float(rng.uniform(0.5, 1.5))
         / (batch if loss == "half_sse" else 1),
         "inputs": np.asarray(inputs).tolist(),
         "stack": [filled(t) for t in arch["tables"]],
-    }  # fmt: skip
+    }
     if any(t.get("kind") == "leaky_relu" for t in _all(arch["tables"])):
         data["leaky_slope"] = arch["leaky_slope"]
     return data

@@ -60,8 +60,19 @@ SETTINGS = {
     "layer_norm": {"eps": 1e-5},
     "dropout": {"p": 0.5},
 }
-KINDS = ("dense", "conv2d", "max_pool2d", "avg_pool2d", "flatten", "batch_norm", "layer_norm",
-         "dropout", "embedding", "residual", *ACTIVATIONS)  # fmt: skip
+KINDS = (
+    "dense",
+    "conv2d",
+    "max_pool2d",
+    "avg_pool2d",
+    "flatten",
+    "batch_norm",
+    "layer_norm",
+    "dropout",
+    "embedding",
+    "residual",
+    *ACTIVATIONS,
+)
 COUPLES_SAMPLES = ("batch_norm",)
 # kind -> its forward pass in words (an activation's is f(x))
 FORWARD = {
@@ -79,20 +90,28 @@ FORWARD = {
 # kind -> (dE/dinput, {parameter: dE/dparameter}) in words, from dE/dy = dE/d(its output)
 FORMULAS = {
     "dense": ("dE/dy·Wᵀ", {"W": "xᵀ·dE/dy", "b": "Σ_samples dE/dy"}),
-    "conv2d": ("dE/dy full-correlated with the flipped kernel",
-               {"kernel": "Σ over positions of the input window · dE/dy",
-                "bias": "Σ over samples and positions of dE/dy"}),
+    "conv2d": (
+        "dE/dy full-correlated with the flipped kernel",
+        {
+            "kernel": "Σ over positions of the input window · dE/dy",
+            "bias": "Σ over samples and positions of dE/dy",
+        },
+    ),
     "max_pool2d": ("dE/dy routed to each window's first maximum", {}),
     "avg_pool2d": ("dE/dy / k² to every entry of its window", {}),
     "flatten": ("dE/dy reshaped back", {}),
-    "batch_norm": ("through x̂, the batch mean and the variance", {"gamma": "Σ dE/dy ⊙ x̂",
-                                                                   "beta": "Σ dE/dy"}),
-    "layer_norm": ("through x̂, the sample's mean and variance", {"gamma": "Σ dE/dy ⊙ x̂",
-                                                                  "beta": "Σ dE/dy"}),
+    "batch_norm": (
+        "through x̂, the batch mean and the variance",
+        {"gamma": "Σ dE/dy ⊙ x̂", "beta": "Σ dE/dy"},
+    ),
+    "layer_norm": (
+        "through x̂, the sample's mean and variance",
+        {"gamma": "Σ dE/dy ⊙ x̂", "beta": "Σ dE/dy"},
+    ),
     "dropout": ("dE/dy ⊙ mask/(1 − p)", {}),
     "embedding": ("none (indices)", {"table": "dE/dy scatter-added to the rows picked"}),
     "residual": ("dE/dy + the block's dE/dx", {}),
-}  # fmt: skip
+}
 # kind -> (forward, backward): the rows of layers.py (activations and residual are below)
 ROWS = {
     "dense": (dense_forward, dense_backward),
@@ -130,8 +149,9 @@ class Layer:
         shapes = ", ".join(f"{k} {'×'.join(map(str, a.shape))}" for k, a in self.initial.items())
         settings = ", ".join(f"{k} {v}" for k, v in self.settings.items())
         inner = " → ".join(b.kind for b in self.block)
-        return " ".join(filter(None, [self.kind, shapes, settings and f"({settings})",
-                                      inner and f"[{inner}]"]))  # fmt: skip
+        return " ".join(
+            filter(None, [self.kind, shapes, settings and f"({settings})", inner and f"[{inner}]"])
+        )
 
 
 def walk(stack) -> list[Layer]:
@@ -141,9 +161,14 @@ def walk(stack) -> list[Layer]:
 
 def one_sample(stack, i: int) -> tuple:
     """The stack for sample i alone: each dropout mask cut to its row."""
-    return tuple(dataclasses.replace(layer, block=one_sample(layer.block, i),
-                                     mask=None if layer.mask is None else layer.mask[i : i + 1])
-                 for layer in stack)  # fmt: skip
+    return tuple(
+        dataclasses.replace(
+            layer,
+            block=one_sample(layer.block, i),
+            mask=None if layer.mask is None else layer.mask[i : i + 1],
+        )
+        for layer in stack
+    )
 
 
 def parameter_names(stack) -> list[str]:

@@ -21,11 +21,17 @@ def parse_stack(value, inputs_value, fail, limits):
     indices = value[0].get("kind") == "embedding"
     inputs = array(inputs_value, "inputs", fail, integers=indices)
     if indices and inputs.ndim != 2:
-        fail("inputs", f"must be rows of token indices (samples × tokens) before an embedding, "
-                       f"got {inputs.ndim} dimensions")  # fmt: skip
+        fail(
+            "inputs",
+            f"must be rows of token indices (samples × tokens) before an embedding, "
+            f"got {inputs.ndim} dimensions",
+        )
     if not indices and inputs.ndim not in (2, 4):
-        fail("inputs", f"must be rows of features (2 dimensions) or NCHW images (4), got "
-                       f"{inputs.ndim} dimensions")  # fmt: skip
+        fail(
+            "inputs",
+            f"must be rows of features (2 dimensions) or NCHW images (4), got "
+            f"{inputs.ndim} dimensions",
+        )
     _count_layers(value, fail, limits)
     stack, shape = _layers(value, "stack", inputs.shape, fail, limits, top=True)
     if indices and inputs.max() >= len(stack[0].initial["table"]):
@@ -48,10 +54,16 @@ def _count_layers(tables: list, fail, limits) -> None:
             continue  # its own field's error, when it is read
         count += len(level)
         if count > limits.depth:
-            fail(where, f"makes the stack over {limits.depth:,} layers (counting those inside "
-                        "residual blocks; --no-limits lifts the limits)")  # fmt: skip
-        pending += [(f"{where}[{i}].block", t.get("block")) for i, t in enumerate(level)
-                    if isinstance(t, dict) and "block" in t]  # fmt: skip
+            fail(
+                where,
+                f"makes the stack over {limits.depth:,} layers (counting those inside "
+                "residual blocks; --no-limits lifts the limits)",
+            )
+        pending += [
+            (f"{where}[{i}].block", t.get("block"))
+            for i, t in enumerate(level)
+            if isinstance(t, dict) and "block" in t
+        ]
 
 
 def stack_work(stack, shape) -> int:
@@ -93,8 +105,11 @@ def layer_output(layer, shape) -> tuple:
 def _layers(tables, where, shape, fail, limits, top=False, prefix=""):
     layers = []
     if len(tables) > limits.depth:
-        fail(where, f"has {len(tables)} layers, over the limit of {limits.depth:,} "
-                    "(--no-limits lifts the limits)")  # fmt: skip
+        fail(
+            where,
+            f"has {len(tables)} layers, over the limit of {limits.depth:,} "
+            "(--no-limits lifts the limits)",
+        )
     for i, table in enumerate(tables):
         field, label = f"{where}[{i}]", f"{prefix}{i + 1}"
         layer, shape = _layer(table, field, label, shape, fail, limits, first=top and i == 0)
@@ -109,21 +124,30 @@ def _layer(table, field, label, shape, fail, limits, first):
     if kind not in KINDS:
         fail(f"{field}.kind", f"{kind!r} is not one of {', '.join(KINDS)}")
     settings = {**SETTINGS.get(kind, {})}
-    known = {"kind", *settings, *PARAMETERS.get(kind, ()), *{
-        "dropout": ("mask",), "residual": ("block",)}.get(kind, ())}  # fmt: skip
+    known = {
+        "kind",
+        *settings,
+        *PARAMETERS.get(kind, ()),
+        *{"dropout": ("mask",), "residual": ("block",)}.get(kind, ()),
+    }
     for key in table:
         if key not in known:
-            fail(f"{field}.{key}", f"is not a field of a {kind} layer (its fields: "
-                                   f"{', '.join(sorted(known))})")  # fmt: skip
+            fail(
+                f"{field}.{key}",
+                f"is not a field of a {kind} layer (its fields: {', '.join(sorted(known))})",
+            )
     for key in settings:
         if key in table:
             settings[key] = _setting(kind, key, table[key], f"{field}.{key}", fail)
     for key in PARAMETERS.get(kind, ()):
         if key not in table and key not in OPTIONAL:
-            fail(f"{field}.{key}", f"is missing (a {kind} layer's parameters: "
-                                   f"{', '.join(PARAMETERS[kind])})")  # fmt: skip
-    initial = {k: array(table[k], f"{field}.{k}", fail) for k in PARAMETERS.get(kind, ())
-               if k in table}  # fmt: skip
+            fail(
+                f"{field}.{key}",
+                f"is missing (a {kind} layer's parameters: {', '.join(PARAMETERS[kind])})",
+            )
+    initial = {
+        k: array(table[k], f"{field}.{k}", fail) for k in PARAMETERS.get(kind, ()) if k in table
+    }
     if kind == "embedding" and not first:
         fail(f"{field}.kind", "an embedding must be the first layer (its inputs are indices)")
     mask = _mask(table, field, shape, fail) if kind == "dropout" else None
@@ -146,14 +170,20 @@ def _within_elements(kind, shape, out, initial, settings, field, fail, limits) -
     sizes[field] = math.prod(out)
     for where, size in sizes.items():
         if size > limits.elements:
-            fail(where, f"makes an array of {size:,} entries, over the limit of "
-                        f"{limits.elements:,} (--no-limits lifts the limits)")  # fmt: skip
+            fail(
+                where,
+                f"makes an array of {size:,} entries, over the limit of "
+                f"{limits.elements:,} (--no-limits lifts the limits)",
+            )
 
 
 def _mask(table, field, shape, fail) -> np.ndarray:
     if "mask" not in table:
-        fail(f"{field}.mask", "is missing: dropout's mask is given in the case (1 keeps, 0 "
-                              "drops), so that every engine drops the same")  # fmt: skip
+        fail(
+            f"{field}.mask",
+            "is missing: dropout's mask is given in the case (1 keeps, 0 "
+            "drops), so that every engine drops the same",
+        )
     mask = array(table["mask"], f"{field}.mask", fail)
     if mask.shape != shape:
         fail(f"{field}.mask", f"has shape {_dims(mask.shape)} but its input has {_dims(shape)}")
@@ -164,13 +194,18 @@ def _mask(table, field, shape, fail) -> np.ndarray:
 
 def _block(table, field, label, shape, fail, limits) -> tuple:
     if not isinstance(table.get("block"), list) or not table["block"]:
-        fail(f"{field}.block", "is missing: a residual layer needs its block, a list of layer "
-                               "tables (y = x + block(x))")  # fmt: skip
-    block, out = _layers(table["block"], f"{field}.block", shape, fail, limits,
-                         prefix=f"{label}.")  # fmt: skip
+        fail(
+            f"{field}.block",
+            "is missing: a residual layer needs its block, a list of layer "
+            "tables (y = x + block(x))",
+        )
+    block, out = _layers(table["block"], f"{field}.block", shape, fail, limits, prefix=f"{label}.")
     if out != shape:
-        fail(f"{field}.block", f"gives {_dims(out)} but its input is {_dims(shape)}: "
-                               "x + block(x) needs the same shape")  # fmt: skip
+        fail(
+            f"{field}.block",
+            f"gives {_dims(out)} but its input is {_dims(shape)}: "
+            "x + block(x) needs the same shape",
+        )
     return block
 
 
@@ -179,13 +214,15 @@ def _output_shape(kind, shape, p, s, field, fail):
 
     def need(ndim, what):
         if len(shape) not in ndim:
-            fail(f"{field}.kind", f"a {kind} layer takes {what}; its input here is "
-                                  f"{_dims(shape)}")  # fmt: skip
+            fail(f"{field}.kind", f"a {kind} layer takes {what}; its input here is {_dims(shape)}")
 
     def wants(name, want):
         if p[name].shape != want:
-            fail(f"{field}.{name}", f"has shape {_dims(p[name].shape)} but {_dims(want)} is "
-                                    f"needed here (its input is {_dims(shape)})")  # fmt: skip
+            fail(
+                f"{field}.{name}",
+                f"has shape {_dims(p[name].shape)} but {_dims(want)} is "
+                f"needed here (its input is {_dims(shape)})",
+            )
 
     if kind in ACTIVATIONS or kind in ("dropout", "residual"):
         return shape
@@ -195,8 +232,9 @@ def _output_shape(kind, shape, p, s, field, fail):
     if kind == "dense":
         need((2,), "rows of features (samples × features): put a flatten before it")
         if p["W"].ndim != 2:
-            fail(f"{field}.W", f"must be inputs × outputs (2 dimensions), got "
-                               f"{_dims(p['W'].shape)}")  # fmt: skip
+            fail(
+                f"{field}.W", f"must be inputs × outputs (2 dimensions), got {_dims(p['W'].shape)}"
+            )
         wants("W", (shape[1], p["W"].shape[1]))
         if "b" in p:
             wants("b", (p["W"].shape[1],))
@@ -204,8 +242,10 @@ def _output_shape(kind, shape, p, s, field, fail):
     if kind == "embedding":
         table = p["table"]
         if table.ndim != 2:
-            fail(f"{field}.table", f"must be rows × dimensions (2 dimensions), got "
-                                   f"{_dims(table.shape)}")  # fmt: skip
+            fail(
+                f"{field}.table",
+                f"must be rows × dimensions (2 dimensions), got {_dims(table.shape)}",
+            )
         return (*shape, table.shape[1])
     if kind in ("batch_norm", "layer_norm"):
         need((2, 4) if kind == "batch_norm" else (2, 3, 4), "features or images")
@@ -215,8 +255,11 @@ def _output_shape(kind, shape, p, s, field, fail):
         per_channel = shape[0] * math.prod(shape[2:]) if kind == "batch_norm" else n
         if per_channel < 2:
             over = "the batch" if kind == "batch_norm" else "a sample's features"
-            fail(f"{field}.kind", f"{kind} needs at least 2 values to normalize over "
-                                  f"{over}; its input is {_dims(shape)}")  # fmt: skip
+            fail(
+                f"{field}.kind",
+                f"{kind} needs at least 2 values to normalize over "
+                f"{over}; its input is {_dims(shape)}",
+            )
         return shape
     need((4,), "NCHW images (4 dimensions)")
     return _window_shape(kind, shape, p, s, field, fail)
@@ -228,18 +271,26 @@ def _window_shape(kind, shape, p, s, field, fail):
     if kind == "conv2d":
         k = p["kernel"]
         if k.ndim != 4 or k.shape[1] != c:
-            fail(f"{field}.kernel", f"must be out-channels × {c} in-channels × kh × kw (4 "
-                                    f"dimensions), got {_dims(k.shape)}")  # fmt: skip
+            fail(
+                f"{field}.kernel",
+                f"must be out-channels × {c} in-channels × kh × kw (4 "
+                f"dimensions), got {_dims(k.shape)}",
+            )
         if "bias" in p and p["bias"].shape != (k.shape[0],):
-            fail(f"{field}.bias", f"has shape {_dims(p['bias'].shape)} but the kernel has "
-                                  f"{k.shape[0]} out-channels")  # fmt: skip
+            fail(
+                f"{field}.bias",
+                f"has shape {_dims(p['bias'].shape)} but the kernel has {k.shape[0]} out-channels",
+            )
         size, pad, stride = k.shape[2:], s["padding"], s["stride"]
     else:
         size, pad, stride = (s["size"], s["size"]), 0, s["stride"]
     if size[0] > h + 2 * pad or size[1] > w + 2 * pad:
         what = "kernel" if kind == "conv2d" else "size"
-        fail(f"{field}.{what}", f"{size[0]}×{size[1]} is larger than its {h}×{w} input"
-                                f"{f' (padded by {pad})' if pad else ''}")  # fmt: skip
+        fail(
+            f"{field}.{what}",
+            f"{size[0]}×{size[1]} is larger than its {h}×{w} input"
+            f"{f' (padded by {pad})' if pad else ''}",
+        )
     ho, wo = (h + 2 * pad - size[0]) // stride + 1, (w + 2 * pad - size[1]) // stride + 1
     return (n, p["kernel"].shape[0] if kind == "conv2d" else c, ho, wo)
 
@@ -266,8 +317,9 @@ def array(value, field, fail, integers=False) -> np.ndarray:
     for index, x in zip(np.ndindex(*shape), flat, strict=True):
         where = field + "".join(f"[{i}]" for i in index)
         if integers and not (_is_int(x) and 0 <= x <= MAX_INT32):
-            fail(where, f"must be a token index (a whole number from 0 to {MAX_INT32:,}), "
-                        f"got {x!r}")  # fmt: skip
+            fail(
+                where, f"must be a token index (a whole number from 0 to {MAX_INT32:,}), got {x!r}"
+            )
         if not _is_number(x) or not _finite(x):
             fail(where, f"must be a finite number, got {x!r}")
     return np.array(value, dtype=np.int64 if integers else np.float64)

@@ -68,8 +68,10 @@ def _norm_backward(layer, x, r_x, dy, r_dy, own, dv):
     inner = g - mean(g) - xhat * mean(g * xhat)  # dx = inner/s
     r_inner = r_g - mean(r_g) - r_xhat * mean(g * xhat) - xhat * mean(r_g * xhat + g * r_xhat)
     r_dx = r_inner / s - inner * r_s / (s * s)
-    hv = {"gamma": (r_dy * xhat + dy * r_xhat).sum(axis=summed).reshape(-1),  # R{Σ dy·x̂}
-          "beta": r_dy.sum(axis=summed).reshape(-1)}  # R{Σ dy}  # fmt: skip
+    hv = {
+        "gamma": (r_dy * xhat + dy * r_xhat).sum(axis=summed).reshape(-1),  # R{Σ dy·x̂}
+        "beta": r_dy.sum(axis=summed).reshape(-1),
+    }  # R{Σ dy}
     return r_dx, {layer.name(p): h for p, h in hv.items()}
 
 
@@ -97,8 +99,10 @@ def r_forward(layer, x, r_x, params, v, saved, slope):
         _, win, y, stride = saved  # each window's first maximum, moved along v
         moved = windows(r_x, win.shape[4], win.shape[5], stride)
         kw = win.shape[5]
-        return sum(np.where(at, moved[..., k // kw, k % kw], 0)
-                   for k, at in enumerate(first_maximum(win, y)))  # fmt: skip
+        return sum(
+            np.where(at, moved[..., k // kw, k % kw], 0)
+            for k, at in enumerate(first_maximum(win, y))
+        )
     if kind == "dropout":
         return ROWS[kind][0](r_x, own, layer.mask.astype(r_x.dtype), layer.settings["p"])[0]
     return ROWS[kind][0](r_x, own, **layer.settings)[0]  # avg-pool, flatten: linear
@@ -147,8 +151,7 @@ def r_block_backward(stack, a, kept, r_a, dy, r_dy, params, v, slope):
     for k in range(len(stack), 0, -1):
         layer = stack[k - 1]
         dx, _ = layer_backward(layer, dy, kept[k - 1], params, slope)
-        r_dy, own = r_backward(layer, a[k - 1], r_a[k - 1], dy, r_dy, kept[k - 1], params, v,
-                               slope)  # fmt: skip
+        r_dy, own = r_backward(layer, a[k - 1], r_a[k - 1], dy, r_dy, kept[k - 1], params, v, slope)
         hv.update(own)
         dy = dx
     return r_dy, hv

@@ -11,22 +11,39 @@ from backprop_crosscheck.reference.stack import ROWS
 
 # name -> (the layer kind it needs, what it is, as a learner would say it)
 STACK_MISTAKES = {
-    "conv_no_flip": ("conv2d", "the convolution's input gradient without the kernel flip: dE/dy "
-                               "correlated with K where the flipped K belongs"),
-    "maxpool_to_all": ("max_pool2d", "max-pool's gradient sent to every position of its window, "
-                                     "not to the maximum alone"),
-    "maxpool_averaged": ("max_pool2d", "max-pool's gradient averaged over its window (avg-pool's "
-                                       "backward)"),
-    "bn_constant_stats": ("batch_norm", "batch norm's backward treating the batch mean and "
-                                        "variance as constants: dx = γ·dy/√(σ² + ε)"),
-    "bn_unbiased_variance": ("batch_norm", "batch norm's variance unbiased (÷ (n − 1)) in "
-                                           "training mode, where the biased one (÷ n) belongs"),
+    "conv_no_flip": (
+        "conv2d",
+        "the convolution's input gradient without the kernel flip: dE/dy "
+        "correlated with K where the flipped K belongs",
+    ),
+    "maxpool_to_all": (
+        "max_pool2d",
+        "max-pool's gradient sent to every position of its window, not to the maximum alone",
+    ),
+    "maxpool_averaged": (
+        "max_pool2d",
+        "max-pool's gradient averaged over its window (avg-pool's backward)",
+    ),
+    "bn_constant_stats": (
+        "batch_norm",
+        "batch norm's backward treating the batch mean and "
+        "variance as constants: dx = γ·dy/√(σ² + ε)",
+    ),
+    "bn_unbiased_variance": (
+        "batch_norm",
+        "batch norm's variance unbiased (÷ (n − 1)) in "
+        "training mode, where the biased one (÷ n) belongs",
+    ),
     "dropout_no_rescale": ("dropout", "dropout's rescale 1/(1 − p) missing from the backward"),
-    "embedding_overwrite": ("embedding", "an embedding's gradient overwritten, not accumulated, "
-                                         "for repeated indices"),
-    "residual_no_identity": ("residual", "a residual block's gradient missing its identity path "
-                                         "(dx = d block/dx alone)"),
-}  # fmt: skip
+    "embedding_overwrite": (
+        "embedding",
+        "an embedding's gradient overwritten, not accumulated, for repeated indices",
+    ),
+    "residual_no_identity": (
+        "residual",
+        "a residual block's gradient missing its identity path (dx = d block/dx alone)",
+    ),
+}
 
 
 def _conv_no_flip(dy, saved, params):

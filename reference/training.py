@@ -15,8 +15,9 @@ def as_is(value):
     return value
 
 
-def train_loop(step, params: dict, state, steps: int, final_loss, keep=as_is, chain=None,
-               loss_dtype=None) -> Result:  # fmt: skip
+def train_loop(
+    step, params: dict, state, steps: int, final_loss, keep=as_is, chain=None, loss_dtype=None
+) -> Result:
     """``steps`` calls of ``step(params, state) -> (loss, gradients, params, state)``, then
     ``final_loss(params)``. ``keep`` turns what is recorded into NumPy (an engine's tensors,
     copied: an in-place update must not rewrite it); ``chain()`` gives the first step's backward

@@ -36,11 +36,13 @@ ACT = {  # (f, f′); leaky_relu's take the slope as well
     "tanh": (np.tanh, lambda z, a: 1 - a**2),
     "relu": (lambda z: np.where(z > 0, z, 0), lambda z, a: (z > 0) * 1.0),
     "leaky_relu": (lambda z, s: np.where(z > 0, z, s * z), lambda z, a, s: np.where(z > 0, 1.0, s)),
-    "softplus": (lambda z: np.log1p(np.exp(-abs(z))) + np.maximum(z, 0),
-                 lambda z, a: 1 / (1 + np.exp(-z))),
+    "softplus": (
+        lambda z: np.log1p(np.exp(-abs(z))) + np.maximum(z, 0),
+        lambda z, a: 1 / (1 + np.exp(-z)),
+    ),
     "gelu": (_gelu, _gelu_prime),
     "gelu_tanh": (lambda z: 0.5 * z * (1 + np.tanh(C * (z + 0.044715 * z**3))), _gelu_tanh_prime),
-}  # fmt: skip
+}
 
 
 def weights(case, *layers):
@@ -214,9 +216,12 @@ class HandWritten:
                 weight_grad = np.transpose(weight_grad)
             out[w] = weight_grad
             if b in params:
-                out[b] = {"bias_first_sample": delta[:1].sum(0), "bias_mean": delta.mean(0),
-                          "bias_last_sample": delta[-1:].sum(0),
-                          "half_bias": np.sum(delta, 0) / 2}.get(bug, np.sum(delta, 0))  # fmt: skip
+                out[b] = {
+                    "bias_first_sample": delta[:1].sum(0),
+                    "bias_mean": delta.mean(0),
+                    "bias_last_sample": delta[-1:].sum(0),
+                    "half_bias": np.sum(delta, 0) / 2,
+                }.get(bug, np.sum(delta, 0))
             back = params[w]
             if bug == "new_output_weights":
                 back = back - case.learning_rate * weight_grad  # updated before δ goes through it

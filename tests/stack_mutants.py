@@ -63,14 +63,17 @@ def _bn(x, p, layer, constant=False, unbiased=False):
 
 
 BROKEN = {
-    "conv_no_flip": {"conv2d": lambda x, p, layer: _ConvNoFlip.apply(
-        x, p["kernel"], p.get("bias"), layer.settings["stride"], layer.settings["padding"])},
+    "conv_no_flip": {
+        "conv2d": lambda x, p, layer: _ConvNoFlip.apply(
+            x, p["kernel"], p.get("bias"), layer.settings["stride"], layer.settings["padding"]
+        )
+    },
     "maxpool_to_all": {"max_pool2d": _pooled_as("all")},
     "maxpool_averaged": {"max_pool2d": _pooled_as("average")},
     "bn_constant_stats": {"batch_norm": lambda x, p, layer: _bn(x, p, layer, constant=True)},
     "bn_unbiased_variance": {"batch_norm": lambda x, p, layer: _bn(x, p, layer, unbiased=True)},
     "embedding_overwrite": {"embedding": lambda x, p, layer: _Overwrite.apply(x, p["table"])},
-}  # fmt: skip
+}
 # the two that are not an op of their own: dropout and the residual's sum
 BROKEN_IN_THE_STACK = ("dropout_no_rescale", "residual_no_identity")
 

@@ -21,8 +21,10 @@ def test_step_flops_counts_three_matmuls_per_layer():
 
 
 def test_slope_is_one_when_time_grows_with_work():
-    rows = [bench.Row("x", "float64", [n, n, 1], 1, median_s=1e-9 * bench.step_flops((n, n, 1), 1))
-            for n in (8, 16, 32, 64)]  # fmt: skip
+    rows = [
+        bench.Row("x", "float64", [n, n, 1], 1, median_s=1e-9 * bench.step_flops((n, n, 1), 1))
+        for n in (8, 16, 32, 64)
+    ]
     assert bench.slope(rows) == pytest.approx(1.0)
     flat = [bench.Row("x", "float64", r.layers, 1, median_s=1e-3) for r in rows]
     assert bench.slope(flat) == pytest.approx(0.0, abs=1e-9)

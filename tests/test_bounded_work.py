@@ -77,8 +77,9 @@ TOO_MUCH = {  # id: (case text, the field named, a phrase of the reason)
 
 @pytest.mark.parametrize("command", ["report", "explain", "check", "conformance"])
 @pytest.mark.parametrize("name", TOO_MUCH)
-def test_a_case_that_asks_too_much_is_one_line_before_anything_runs(capsys, tmp_path, name,
-                                                                    command):  # fmt: skip
+def test_a_case_that_asks_too_much_is_one_line_before_anything_runs(
+    capsys, tmp_path, name, command
+):
     text, field, phrase = TOO_MUCH[name]
     path = tmp_path / "big.toml"
     path.write_text(text)
@@ -89,7 +90,7 @@ def test_a_case_that_asks_too_much_is_one_line_before_anything_runs(capsys, tmp_
             "check",
             str(Path(__file__).parent.parent / "examples" / "learner" / "article_backprop.py"),
             str(path),
-        ],  # fmt: skip
+        ],
         "conformance": ["conformance", "numpy", "--cases", "0", str(path)],
     }[command]
     start = time.monotonic()
@@ -103,8 +104,9 @@ def test_the_limits_can_be_lifted_and_the_reference_then_keeps_to_timeout(capsys
     path = tmp_path / "big.toml"
     path.write_text(conv(400, steps=100_000))
     start = time.monotonic()
-    code, out, err = run(capsys, "report", str(path), "--backends", "numpy", "--no-limits",
-                         "--timeout", "1")  # fmt: skip
+    code, out, err = run(
+        capsys, "report", str(path), "--backends", "numpy", "--no-limits", "--timeout", "1"
+    )
     assert code == 2 and out == "" and err.count("\n") == 1, err
     assert "the reference did not finish within --timeout 1 s" in err
     assert time.monotonic() - start < 30
@@ -122,6 +124,10 @@ def test_a_backend_that_sends_back_more_than_the_case_holds_is_an_error(capsys):
 def test_the_command_line_refuses_a_huge_padding_without_a_traceback(tmp_path):
     path = tmp_path / "big.toml"
     path.write_text(conv(8000))
-    proc = subprocess.run([sys.executable, "-m", "backprop_crosscheck", "report", str(path)],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "backprop_crosscheck", "report", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr

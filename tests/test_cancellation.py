@@ -69,11 +69,20 @@ def big_loss_cases(count: int):
         X[:, 0] = rng.normal()
         eps = float(rng.choice([1e-5, 1e-3, 1e-8]))
         W = rng.normal(size=(f, o)) * rng.choice([0.3, 3, 30])
-        norm = {"kind": "batch_norm", "eps": eps, "gamma": (rng.normal(size=f) * 3).tolist(),
-                "beta": rng.normal(size=f).tolist()}  # fmt: skip
+        norm = {
+            "kind": "batch_norm",
+            "eps": eps,
+            "gamma": (rng.normal(size=f) * 3).tolist(),
+            "beta": rng.normal(size=f).tolist(),
+        }
         dense = {"kind": "dense", "W": W.tolist(), "b": rng.normal(size=o).tolist()}
-        data = {"loss": "mse", "learning_rate": 0.1, "inputs": X.tolist(),
-                "targets": rng.normal(size=(n, o)).tolist(), "stack": [norm, dense]}  # fmt: skip
+        data = {
+            "loss": "mse",
+            "learning_rate": 0.1,
+            "inputs": X.tolist(),
+            "targets": rng.normal(size=(n, o)).tolist(),
+            "stack": [norm, dense],
+        }
         yield parse_case(data)
 
 

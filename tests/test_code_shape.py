@@ -67,8 +67,10 @@ def test_the_adapter_guides_line_counts_are_true():
     """docs/adapters.md names the example's sizes: they are the files' own."""
     guide = (ROOT / "docs" / "adapters.md").read_text(encoding="utf-8")
     example = "examples/tape-autodiff"
-    for path, said in [(f"{example}/crosscheck_tape.py", r"(\d+) lines, is the"),
-                       (f"{example}/tape_autodiff/engine.py", r"a (\d+)-line")]:  # fmt: skip
+    for path, said in [
+        (f"{example}/crosscheck_tape.py", r"(\d+) lines, is the"),
+        (f"{example}/tape_autodiff/engine.py", r"a (\d+)-line"),
+    ]:
         lines = len((ROOT / path).read_text(encoding="utf-8").splitlines())
         assert int(re.search(said, guide).group(1)) == lines, path
     sizes = [adapter_statements(m) for m in ADAPTERS.values()]

@@ -57,8 +57,9 @@ def test_expected_failures_come_from_several_files_one_a_backend(capsys, tmp_pat
     first, second = tmp_path / "a.toml", tmp_path / "b.toml"
     first.write_text('[[xfail]]\ncheck = "gradients[OffW3-article-*]"\nreason = "w3 (a.toml)"\n')
     second.write_text('[[xfail]]\ncheck = "gradients[OffW3-batch-*]"\nreason = "w3 (b.toml)"\n')
-    code, doc, _ = conformance(capsys, f"{FAKES}:OffW3", "--xfail", str(first), "--xfail",
-                               str(second))  # fmt: skip
+    code, doc, _ = conformance(
+        capsys, f"{FAKES}:OffW3", "--xfail", str(first), "--xfail", str(second)
+    )
     by_id = {r["id"]: r for r in doc["results"]}
     assert by_id["gradients[OffW3-article-float64]"]["message"].startswith("w3 (a.toml)")
     assert by_id["gradients[OffW3-batch-float64]"]["message"].startswith("w3 (b.toml)")
@@ -116,8 +117,16 @@ def test_a_dummy_backends_package_beside_it_changes_nothing(tmp_path):
     for name in ("backends", "reference", "comparisons"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "__init__.py").write_text(f"raise ImportError('the dummy {name}')\n")
-    cmd = [sys.executable, "-m", "backprop_crosscheck", "report", "--backends", "numpy,fd,tape",
-           "--format", "json"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "backprop_crosscheck",
+        "report",
+        "--backends",
+        "numpy,fd,tape",
+        "--format",
+        "json",
+    ]
     env = {"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"}
     proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -142,13 +151,16 @@ def test_expected_failure_patterns_match_without_backtracking_and_stale_ones_are
     of entries, and an entry that matches nothing: the run takes its usual time, the
     pathological pattern matches nothing, and the stale entries are each named once."""
     entries = ['[[xfail]]\ncheck = "' + "*?" * 37 + '!"\nreason = "pathological"\n']
-    entries += [f'[[xfail]]\ncheck = "gradients[nope-{i}-float64]"\nreason = "stale"\n'
-                for i in range(20_000)]  # fmt: skip
+    entries += [
+        f'[[xfail]]\ncheck = "gradients[nope-{i}-float64]"\nreason = "stale"\n'
+        for i in range(20_000)
+    ]
     path = tmp_path / "xfail.toml"
     path.write_text("".join(entries))
     assert path.stat().st_size > 1_000_000
-    code = main(["conformance", "numpy", "--cases", "0", "--dtype", "float64", "--xfail",
-                 str(path)])  # fmt: skip
+    code = main(
+        ["conformance", "numpy", "--cases", "0", "--dtype", "float64", "--xfail", str(path)]
+    )
     err = capsys.readouterr().err
     assert code == 0
     warned = [line for line in err.splitlines() if "warning" in line]
@@ -159,8 +171,19 @@ def test_expected_failure_patterns_match_without_backtracking_and_stale_ones_are
 def test_conformance_takes_case_files_and_names_them_by_their_name(capsys):
     """`--cases N FILE …`: the file's case is run with every check, its ids by its name."""
     momentum = Path(__file__).parent / "cases" / "momentum.toml"
-    code = main(["conformance", "numpy", "--cases", "0", str(momentum), "--dtype", "float64",
-                 "--format", "json"])  # fmt: skip
+    code = main(
+        [
+            "conformance",
+            "numpy",
+            "--cases",
+            "0",
+            str(momentum),
+            "--dtype",
+            "float64",
+            "--format",
+            "json",
+        ]
+    )
     doc = json.loads(capsys.readouterr().out)
     ids = {r["id"] for r in doc["results"]}
     assert code == 0 and "gradients[numpy-momentum_xor-float64]" in ids
@@ -176,8 +199,21 @@ def test_a_case_file_named_like_a_built_in_has_an_id_of_its_own(capsys, tmp_path
     )
     xfail = tmp_path / "xfail.toml"
     xfail.write_text('[[xfail]]\ncheck = "gradients[OffW3-article-*]"\nreason = "by design"\n')
-    code = main(["conformance", f"{FAKES}:OffW3", "--cases", "0", str(copy), "--dtype",
-                 "float64", "--xfail", str(xfail), "--format", "json"])  # fmt: skip
+    code = main(
+        [
+            "conformance",
+            f"{FAKES}:OffW3",
+            "--cases",
+            "0",
+            str(copy),
+            "--dtype",
+            "float64",
+            "--xfail",
+            str(xfail),
+            "--format",
+            "json",
+        ]
+    )
     doc = json.loads(capsys.readouterr().out)
     status = {r["id"]: r["status"] for r in doc["results"] if r["check"] == "gradients"}
     assert status["gradients[OffW3-article-float64]"] == "xfail"

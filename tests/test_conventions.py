@@ -26,14 +26,18 @@ biases = [[0.1, -0.1, 0.05], [0.0, 0.2]]
 
 def decayed(tmp_path, rule, mode, decay=0.3):
     path = tmp_path / f"{rule}-{mode}.toml"
-    path.write_text(NET + f'optimizer = "{rule}"\nweight_decay = {decay}\n'
-                    f'weight_decay_mode = "{mode}"\n')  # fmt: skip
+    path.write_text(
+        NET + f'optimizer = "{rule}"\nweight_decay = {decay}\nweight_decay_mode = "{mode}"\n'
+    )
     return path
 
 
 def test_decoupled_and_l2_adam_are_different_rules_and_plain_sgds_are_one(tmp_path):
-    final = {(rule, mode): train(load_case(str(decayed(tmp_path, rule, mode)))).final["W1"]
-             for rule in ("adam", "sgd") for mode in ("l2", "decoupled")}  # fmt: skip
+    final = {
+        (rule, mode): train(load_case(str(decayed(tmp_path, rule, mode)))).final["W1"]
+        for rule in ("adam", "sgd")
+        for mode in ("l2", "decoupled")
+    }
     assert not np.allclose(final["adam", "l2"], final["adam", "decoupled"], rtol=1e-6)
     np.testing.assert_allclose(final["sgd", "l2"], final["sgd", "decoupled"], rtol=1e-14)
 
@@ -43,17 +47,32 @@ def test_decoupled_decay_by_hand_at_the_first_step(tmp_path):
     case = load_case(str(decayed(tmp_path, "adam", "decoupled")))
     p, g = case.parameters()["W2"], train(case).gradients["W2"]
     a, lam, eps = case.learning_rate, 0.3, case.optimizer.epsilon
-    np.testing.assert_allclose(train(case).updated["W2"],
-                               p - a * g / (np.abs(g) + eps) - a * lam * p, rtol=1e-12)  # fmt: skip
+    np.testing.assert_allclose(
+        train(case).updated["W2"], p - a * g / (np.abs(g) + eps) - a * lam * p, rtol=1e-12
+    )
 
 
 def test_each_engines_own_weight_decay_agrees_or_is_na_with_its_reason(capsys, tmp_path):
     pytest.importorskip("torch", reason="pip install torch==2.13.0 (or make test)")
     pytest.importorskip("optax", reason="pip install optax (or make test)")
-    paths = [str(decayed(tmp_path, rule, mode)) for rule in ("sgd", "momentum", "adam")
-             for mode in ("l2", "decoupled")]  # fmt: skip
-    code = main(["report", *paths, "--backends", "numpy,torch,jax,autograd", "--dtype", "all",
-                 "--in-process", "--format", "json"])  # fmt: skip
+    paths = [
+        str(decayed(tmp_path, rule, mode))
+        for rule in ("sgd", "momentum", "adam")
+        for mode in ("l2", "decoupled")
+    ]
+    code = main(
+        [
+            "report",
+            *paths,
+            "--backends",
+            "numpy,torch,jax,autograd",
+            "--dtype",
+            "all",
+            "--in-process",
+            "--format",
+            "json",
+        ]
+    )
     runs = json.loads(capsys.readouterr().out)["runs"]
     assert code == 0 and len(runs) == 12
     for run in runs:
@@ -94,7 +113,8 @@ def test_a_run_that_follows_another_epsilon_placement_is_told_which():
     keras = case.replace(optimizer=before)
     assert follows(case, keras).convention == (
         "follows epsilon_placement = before_correction; the case asked epsilon_placement = "
-        "after_correction")  # fmt: skip
+        "after_correction"
+    )
 
 
 def test_a_run_with_l2_where_adamw_was_asked_is_told_so():
@@ -109,8 +129,9 @@ def test_a_run_with_the_tanh_gelu_where_the_exact_one_was_asked_is_told_so():
     case = load_case("classification")
     assert "gelu" in case.activations
     k = case.activations.index("gelu")
-    tanh = case.replace(activations=(*case.activations[:k], "gelu_tanh",
-                                     *case.activations[k + 1 :]))  # fmt: skip
+    tanh = case.replace(
+        activations=(*case.activations[:k], "gelu_tanh", *case.activations[k + 1 :])
+    )
     assert follows(case, tanh).convention.startswith(f"follows gelu_tanh in layer {k + 1}")
 
 

@@ -130,7 +130,7 @@ VALID_PYTHON = {  # what Python accepts, the pre-check accepts
     "coding-latin-1": b"# -*- coding: latin-1 -*-\n# \xe9t\xe9\n" + ARTICLE.encode(),
     "defined-under-if": (
         "if True:\n" + "".join(f"    {line}\n" for line in ARTICLE.splitlines())
-    ).encode(),  # fmt: skip
+    ).encode(),
 }
 
 
@@ -153,8 +153,13 @@ def test_a_function_that_fails_is_an_error_row(capsys, tmp_path, name):
 
 
 def test_the_console_script_shows_the_diagnosis(tmp_path):
-    cmd = [sys.executable, "-m", "backprop_crosscheck", "check",
-           str(LEARNER / "article_backprop_mistake.py")]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "backprop_crosscheck",
+        "check",
+        str(LEARNER / "article_backprop_mistake.py"),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "diagnosis: first wrong: dE/da1" in proc.stdout

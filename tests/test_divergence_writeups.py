@@ -30,15 +30,21 @@ def reproducers():
 
 @pytest.mark.parametrize("code", list(reproducers()))
 def test_each_reproducer_still_shows_its_divergence(code):
-    imported = {alias.name.split(".")[0] for node in ast.walk(ast.parse(code))
-                if isinstance(node, ast.Import) for alias in node.names}  # fmt: skip
-    imported |= {node.module.split(".")[0] for node in ast.walk(ast.parse(code))
-                 if isinstance(node, ast.ImportFrom)}  # fmt: skip
+    imported = {
+        alias.name.split(".")[0]
+        for node in ast.walk(ast.parse(code))
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    imported |= {
+        node.module.split(".")[0]
+        for node in ast.walk(ast.parse(code))
+        if isinstance(node, ast.ImportFrom)
+    }
     missing = sorted(m for m in imported if importlib.util.find_spec(m) is None)
     if missing:
         pytest.skip(f"needs {', '.join(missing)}: tox -e engines (or tox -e tensorflow)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=300)  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
 
 

@@ -58,8 +58,20 @@ def test_the_pytest_door_refuses_a_bad_expected_failure_file_in_one_line(tmp_pat
     path = tmp_path / "missing.toml"
     if text is not None:
         path.write_text(text)
-    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
-            "--crosscheck-backend", "numpy", "--crosscheck-xfail", str(path)]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:xdist",
+        "--crosscheck-backend",
+        "numpy",
+        "--crosscheck-xfail",
+        str(path),
+    ]
     proc = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     said = proc.stdout + proc.stderr
     assert proc.returncode == 4 and phrase in said, said  # pytest's exit status for bad usage
@@ -78,14 +90,27 @@ def test_seventy_thousand_wildcard_entries_match_in_file_order():
 
 
 def test_the_reproducer_without_arguments_says_its_usage():
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "reproducer")],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "reproducer")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and proc.stderr.startswith("usage: scripts/reproducer CASE ")
     assert proc.stderr.count("\n") == 1
 
 
 def test_a_sweep_says_when_a_backend_it_was_asked_for_checked_nothing(capsys):
-    code, _, err = run(capsys, "sweep", "--cases", "2", "--dtype", "float64", "--backends",
-                       f"numpy,{NEVER}", "--in-process")  # fmt: skip
+    code, _, err = run(
+        capsys,
+        "sweep",
+        "--cases",
+        "2",
+        "--dtype",
+        "float64",
+        "--backends",
+        f"numpy,{NEVER}",
+        "--in-process",
+    )
     assert code == 0 and "warning: NeverChecked was asked for and checked nothing: " in err
     assert "float64 is not supported (only float16)" in err

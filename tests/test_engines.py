@@ -16,9 +16,10 @@ def installed(*modules):
         pytest.importorskip(m, reason=f"pip install {m} (tox -e engines)")
 
 
-@pytest.mark.skipif("torch-compile" not in os.environ.get("CROSSCHECK_BACKENDS", ""),
-                    reason="torch-compile runs on request: CROSSCHECK_BACKENDS=torch-compile "
-                    "(tox -e engines)")  # fmt: skip
+@pytest.mark.skipif(
+    "torch-compile" not in os.environ.get("CROSSCHECK_BACKENDS", ""),
+    reason="torch-compile runs on request: CROSSCHECK_BACKENDS=torch-compile (tox -e engines)",
+)
 def test_torch_compile_runs_one_compiled_graph_and_agrees():
     installed("torch")
     from torch._dynamo.utils import counters
@@ -45,8 +46,11 @@ def test_the_tensorflow_backends_keras_is_on_tensorflow_after_keras_on_jax_ran()
     """Keras's optimizers of the `tensorflow` backend on Keras-on-JAX would be float32-grade
     (docs/divergences/keras-jax.md): after keras-jax in the same process it is reloaded."""
     installed("keras", "jax", "tensorflow")
-    case = load_case("adam").replace(optimizer=load_case("adam").optimizer.__class__(
-        "adam", epsilon_placement="before_correction"))  # fmt: skip
+    case = load_case("adam").replace(
+        optimizer=load_case("adam").optimizer.__class__(
+            "adam", epsilon_placement="before_correction"
+        )
+    )
     get_backend("keras-jax").run(case, "float64")
     got = get_backend("tensorflow").run(case, "float64")
     for name, p in train(case).final.items():

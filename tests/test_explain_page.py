@@ -109,9 +109,11 @@ def test_every_step_of_a_trajectory_is_walked_through(tmp_path):
     frames = page_data(path)["frames"]
     errors = [f for f in frames if f["stage"] == "error"]
     assert [f["title"] for f in errors] == [
-        "Step 1 of 3: Error", "Step 2 of 3: Error", "Step 3 of 3: Error",
+        "Step 1 of 3: Error",
+        "Step 2 of 3: Error",
+        "Step 3 of 3: Error",
         "After step 3: error with the new weights",
-    ]  # fmt: skip
+    ]
     assert [f["known"] for f in errors] == [1, 2, 3, 4]
     losses = [float(f["lines"][0].rsplit("= ", 1)[1]) for f in errors]
     assert losses == pytest.approx(list(train(load_case("deep")).loss), rel=1e-9)
@@ -192,10 +194,13 @@ def beat_with(walk, text: str) -> dict:
 W = dict(w1=0.11, w2=0.21, w3=0.12, w4=0.08, w5=0.14, w6=0.15)
 DELTA = 0.191 - 1.0
 NEW = dict(
-    w1=W["w1"] - 0.05 * DELTA * W["w5"] * 2, w2=W["w2"] - 0.05 * DELTA * W["w5"] * 3,
-    w3=W["w3"] - 0.05 * DELTA * W["w6"] * 2, w4=W["w4"] - 0.05 * DELTA * W["w6"] * 3,
-    w5=W["w5"] - 0.05 * DELTA * 0.85, w6=W["w6"] - 0.05 * DELTA * 0.48,
-)  # fmt: skip
+    w1=W["w1"] - 0.05 * DELTA * W["w5"] * 2,
+    w2=W["w2"] - 0.05 * DELTA * W["w5"] * 3,
+    w3=W["w3"] - 0.05 * DELTA * W["w6"] * 2,
+    w4=W["w4"] - 0.05 * DELTA * W["w6"] * 3,
+    w5=W["w5"] - 0.05 * DELTA * 0.85,
+    w6=W["w6"] - 0.05 * DELTA * 0.48,
+)
 NEXT_PREDICTION = (2 * NEW["w1"] + 3 * NEW["w2"]) * NEW["w5"] + (
     2 * NEW["w3"] + 3 * NEW["w4"]
 ) * NEW["w6"]
@@ -208,15 +213,32 @@ def test_the_article_stage_by_stage(article_walk):
         ("h1 = i1·w1 + i2·w2 = 2×0.11 + 3×0.21 = 0.85", "n1-0", "v-n1-0", "0.85"),
         ("h2 = i1·w3 + i2·w4 = 2×0.12 + 3×0.08 = 0.48", "n1-1", "v-n1-1", "0.48"),
         ("prediction = h1·w5 + h2·w6 = 0.85×0.14 + 0.48×0.15 = 0.191", "n2-0", "v-n2-0", "0.191"),
-        ("Error = ½·Σ(prediction - actual)² = ½·((0.191 - 1)²) = 0.3272405", "n2-0", "error",
-         "Error = 0.3272405"),
-        ("Δ = dE/dprediction = prediction - actual = 0.191 - 1 = -0.809", "n2-0", "d-n2-0",
-         "Δ = -0.809"),
-        ("w5* = w5 - a·dE/dw5 = 0.14 - 0.05×(-0.68765) = 0.1743825", "e2-0-0", "w-e2-0-0",
-         "w5* = 0.1743825"),
-        (f"prediction = h1·w5 + h2·w6 = 0.923619×0.1743825 + 0.5588775×0.169416 = "
-         f"{NEXT_PREDICTION:.10g}", "n2-0", "v-n2-0", "0.2557457808"),
-    ]  # fmt: skip
+        (
+            "Error = ½·Σ(prediction - actual)² = ½·((0.191 - 1)²) = 0.3272405",
+            "n2-0",
+            "error",
+            "Error = 0.3272405",
+        ),
+        (
+            "Δ = dE/dprediction = prediction - actual = 0.191 - 1 = -0.809",
+            "n2-0",
+            "d-n2-0",
+            "Δ = -0.809",
+        ),
+        (
+            "w5* = w5 - a·dE/dw5 = 0.14 - 0.05×(-0.68765) = 0.1743825",
+            "e2-0-0",
+            "w-e2-0-0",
+            "w5* = 0.1743825",
+        ),
+        (
+            f"prediction = h1·w5 + h2·w6 = 0.923619×0.1743825 + 0.5588775×0.169416 = "
+            f"{NEXT_PREDICTION:.10g}",
+            "n2-0",
+            "v-n2-0",
+            "0.2557457808",
+        ),
+    ]
     order = []
     for line, lit, label, text in stages:
         beat = beat_with(article_walk, line)
@@ -280,9 +302,15 @@ def test_keys_and_buttons_move_and_stop_at_the_ends(browser, article_page):
     browser.open(article_page.as_uri())
     total = int(shown(browser)["counter"].split(" / ")[1])
     moves = [  # (key press or button click, the beat it lands on)
-        ("ArrowLeft", 1), ("End", total), ("ArrowRight", total), ("Home", 1),
-        ("#next", 2), ("#last", total), ("#prev", total - 1), ("#first", 1),
-    ]  # fmt: skip
+        ("ArrowLeft", 1),
+        ("End", total),
+        ("ArrowRight", total),
+        ("Home", 1),
+        ("#next", 2),
+        ("#last", total),
+        ("#prev", total - 1),
+        ("#first", 1),
+    ]
     for move, beat in moves:
         browser.click(move) if move.startswith("#") else browser.key(move)
         assert shown(browser)["counter"] == f"{beat} / {total}", move

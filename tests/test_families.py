@@ -33,6 +33,15 @@ def test_jax_compiles_once_per_family(name, family):
         backend.run(case, "float64")
     case = cases[0]
     what = "step" if case.optimizer.name == "sgd" else "optimize"
-    key = (type(backend), what, case.activations, case.loss, case.biases is None,
-           case.leaky_slope, None, case.frozen, case.optimizer.structure())  # fmt: skip
+    key = (
+        type(backend),
+        what,
+        case.activations,
+        case.loss,
+        case.biases is None,
+        case.leaky_slope,
+        None,
+        case.frozen,
+        case.optimizer.structure(),
+    )
     assert interface.COMPILED[key]._cache_size() == 1  # three runs, one executable

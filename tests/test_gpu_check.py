@@ -32,12 +32,18 @@ def bare_copy(folder: Path) -> Path:
 def test_gpu_check_runs_on_the_cpu_and_writes_its_json(tmp_path):
     copy = bare_copy(tmp_path / "checkout")
     out = tmp_path / "out"
-    env = {**os.environ, "PYTHON": sys.executable, "GPU_CHECK_CASES": "1",
-           "GPU_CHECK_BACKENDS": "numpy", "GPU_CHECK_BENCH_SECONDS": "0"}  # fmt: skip
+    env = {
+        **os.environ,
+        "PYTHON": sys.executable,
+        "GPU_CHECK_CASES": "1",
+        "GPU_CHECK_BACKENDS": "numpy",
+        "GPU_CHECK_BENCH_SECONDS": "0",
+    }
     env.pop("PYTHONPATH", None)
     script = [str(copy / "scripts" / "gpu-check"), str(out), "--device", "cpu"]
-    proc = subprocess.run(script, env=env, cwd=tmp_path, capture_output=True, text=True,
-                          timeout=300)  # fmt: skip
+    proc = subprocess.run(
+        script, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr
     assert str(copy / "backprop_crosscheck") in (out / "environment.txt").read_text()
     tmp_path = out

@@ -103,13 +103,32 @@ def test_corpus_case_file(capsys, name, command):
 
 @pytest.mark.parametrize(
     "name",
-    ["fifo", "dev-zero", "folder-as-case", "over-size", "path-with-newline", "hvp-negative",
-     "sweep-seed-negative", "timeout-zero", "memory-negative", "plot-no-folder",
-     "plot-onto-folder", "diagram-no-folder", "output-onto-folder", "output-no-folder",
-     "bench-output", "save-failures-onto-file", "sweep-cuda-numpy-only", "sweep-jobs-zero",
-     "save-failures-unwritable", "report-output-empty", "conformance-output-empty",
-     "bench-output-empty", "explain-html-empty"],
-)  # fmt: skip
+    [
+        "fifo",
+        "dev-zero",
+        "folder-as-case",
+        "over-size",
+        "path-with-newline",
+        "hvp-negative",
+        "sweep-seed-negative",
+        "timeout-zero",
+        "memory-negative",
+        "plot-no-folder",
+        "plot-onto-folder",
+        "diagram-no-folder",
+        "output-onto-folder",
+        "output-no-folder",
+        "bench-output",
+        "save-failures-onto-file",
+        "sweep-cuda-numpy-only",
+        "sweep-jobs-zero",
+        "save-failures-unwritable",
+        "report-output-empty",
+        "conformance-output-empty",
+        "bench-output-empty",
+        "explain-html-empty",
+    ],
+)
 def test_special_input(capsys, tmp_path, name):
     (tmp_path / "x.svg").mkdir()
     argv, phrase = special_inputs(tmp_path)[name]

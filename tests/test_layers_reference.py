@@ -135,15 +135,27 @@ def test_the_rows_agree_with_torchs_own_ops():
     kernel, bias = RNG.standard_normal((4, 3, 3, 3)), RNG.standard_normal(4)
     gamma, beta = RNG.standard_normal(3), RNG.standard_normal(3)
     ours = {
-        "conv": (lambda t, k, b: F.conv2d(t, k, b, stride=2, padding=1),
-                 L.conv2d_forward, L.conv2d_backward, {"stride": 2, "padding": 1}),
+        "conv": (
+            lambda t, k, b: F.conv2d(t, k, b, stride=2, padding=1),
+            L.conv2d_forward,
+            L.conv2d_backward,
+            {"stride": 2, "padding": 1},
+        ),
         "max": (lambda t: F.max_pool2d(t, 2), L.max_pool2d_forward, L.max_pool2d_backward, {}),
         "avg": (lambda t: F.avg_pool2d(t, 2), L.avg_pool2d_forward, L.avg_pool2d_backward, {}),
-        "bn": (lambda t, g, b: F.batch_norm(t, None, None, g, b, training=True, eps=1e-5),
-               L.batch_norm_forward, L.batch_norm_backward, {}),
-    }  # fmt: skip
-    params = {"conv": {"kernel": kernel, "bias": bias}, "max": {}, "avg": {},
-              "bn": {"gamma": gamma, "beta": beta}}  # fmt: skip
+        "bn": (
+            lambda t, g, b: F.batch_norm(t, None, None, g, b, training=True, eps=1e-5),
+            L.batch_norm_forward,
+            L.batch_norm_backward,
+            {},
+        ),
+    }
+    params = {
+        "conv": {"kernel": kernel, "bias": bias},
+        "max": {},
+        "avg": {},
+        "bn": {"gamma": gamma, "beta": beta},
+    }
     for name, (theirs, forward, backward, kw) in ours.items():
         tensors = [torch.tensor(a, requires_grad=True) for a in (x, *params[name].values())]
         out = theirs(*tensors)

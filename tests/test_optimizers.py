@@ -16,16 +16,27 @@ from backprop_crosscheck import get_backend, load_case, parse_case
 
 MOMENTUM = Path(__file__).parent / "cases" / "momentum.toml"
 ARTICLE_GRADIENTS = {  # the article: Δ = −0.809, h = [0.85, 0.48], i = [2, 3], w5 .14, w6 .15
-    "w1": -0.809 * 0.14 * 2, "w2": -0.809 * 0.14 * 3, "w3": -0.809 * 0.15 * 2,
-    "w4": -0.809 * 0.15 * 3, "w5": -0.809 * 0.85, "w6": -0.809 * 0.48,
-}  # fmt: skip
+    "w1": -0.809 * 0.14 * 2,
+    "w2": -0.809 * 0.14 * 3,
+    "w3": -0.809 * 0.15 * 2,
+    "w4": -0.809 * 0.15 * 3,
+    "w5": -0.809 * 0.85,
+    "w6": -0.809 * 0.48,
+}
 ARTICLE_WEIGHTS = {"w1": 0.11, "w2": 0.21, "w3": 0.12, "w4": 0.08, "w5": 0.14, "w6": 0.15}
 
 
 def variant(name: str, **fields):
     data = tomllib.loads(dump_case(load_case(name)))
-    for key in ("momentum", "dampening", "learning_rate_on", "beta1", "beta2", "epsilon",
-                "epsilon_placement"):  # fmt: skip
+    for key in (
+        "momentum",
+        "dampening",
+        "learning_rate_on",
+        "beta1",
+        "beta2",
+        "epsilon",
+        "epsilon_placement",
+    ):
         data.pop(key, None)
     return parse_case({**data, **fields}, source=f"{name}-variant")
 
@@ -93,8 +104,16 @@ def test_momentums_two_steps_unrolled_in_both_forms(dampening):
     p1 = {n: p - a * (1 - d) * g1[n] for n, p in p0.items()}
     g2 = backward(case, p1, forward(case, p1, case.inputs, case.targets), case.targets)
     for form in ("step", "velocity"):
-        result = train(variant("batch", steps=2, optimizer="momentum", momentum=mu,
-                               dampening=d, learning_rate_on=form))  # fmt: skip
+        result = train(
+            variant(
+                "batch",
+                steps=2,
+                optimizer="momentum",
+                momentum=mu,
+                dampening=d,
+                learning_rate_on=form,
+            )
+        )
         for n, p in p1.items():
             want = p - a * (mu * (1 - d) * g1[n] + (1 - d) * g2[n])
             np.testing.assert_allclose(result.final[n], want, rtol=1e-14, atol=1e-16)
@@ -123,11 +142,23 @@ def own_rule(name: str, rule: str):
 
 @pytest.mark.parametrize(
     ("name", "rule"),
-    [("torch", "momentum"), ("jax", "momentum"), ("autograd", "momentum"),
-     ("tensorflow", "momentum"), ("jax", "adam"), ("tensorflow", "adam")],
-    ids=["torch-momentum", "optax-momentum", "autograd-momentum-dampened", "keras-momentum",
-         "optax-adam-eps-root", "keras-adam"],
-)  # fmt: skip
+    [
+        ("torch", "momentum"),
+        ("jax", "momentum"),
+        ("autograd", "momentum"),
+        ("tensorflow", "momentum"),
+        ("jax", "adam"),
+        ("tensorflow", "adam"),
+    ],
+    ids=[
+        "torch-momentum",
+        "optax-momentum",
+        "autograd-momentum-dampened",
+        "keras-momentum",
+        "optax-adam-eps-root",
+        "keras-adam",
+    ],
+)
 def test_the_frameworks_own_optimizer_follows_the_rule(name, rule):
     """Each framework's own momentum, and the Adam conventions the built-in `adam` case (after
     the correction: torch, optax, autograd in the conformance suite) does not reach, in both
@@ -160,7 +191,7 @@ def test_the_frameworks_own_optimizer_follows_the_rule(name, rule):
         "autograd-undamped",
         "keras-epsilon",
         "tape-no-adam",
-    ],  # fmt: skip
+    ],
 )
 def test_a_convention_a_framework_does_not_follow_is_na_with_its_reason(name, fields, why):
     """Reported n/a (a skip), never judged against a rule the framework does not implement —
@@ -219,8 +250,11 @@ def test_a_compiled_step_takes_each_cases_own_numbers(name):
 
     base = load_case(name)
     for lr, decay in ((0.05, 0.01), (0.2, 0.3)):
-        case = dataclasses.replace(base, learning_rate=lr, optimizer=dataclasses.replace(
-            base.optimizer, weight_decay=decay))  # fmt: skip
+        case = dataclasses.replace(
+            base,
+            learning_rate=lr,
+            optimizer=dataclasses.replace(base.optimizer, weight_decay=decay),
+        )
         got, want = get_backend("jax").run(case, "float64"), train(case)
         for n, p in want.final.items():
             np.testing.assert_allclose(got.final[n], p, rtol=1e-12, atol=1e-14, err_msg=(lr, n))

@@ -28,29 +28,35 @@ REFUSED = {
 
 # every door reads a plugin through comparisons.isolate.declared: each refusal through the
 # report, and one through each other command
-DOORS = [(cls, "report") for cls in REFUSED] + [("TextTolerance", "conformance"),
-                                                ("ExitsInInit", "bench")]  # fmt: skip
+DOORS = [(cls, "report") for cls in REFUSED] + [
+    ("TextTolerance", "conformance"),
+    ("ExitsInInit", "bench"),
+]
 
 
 @pytest.mark.parametrize("cls, command", DOORS, ids=[f"{c}-{d}" for c, d in DOORS])
 def test_a_plugin_that_declares_nonsense_is_refused_in_one_line(capsys, cls, command):
-    argv = {"report": ["report", "--backends", f"numpy,{spec(cls)}"],
-            "conformance": ["conformance", spec(cls), "--cases", "0"],
-            "bench": ["bench", "--quick", "--backends", spec(cls)]}[command]  # fmt: skip
+    argv = {
+        "report": ["report", "--backends", f"numpy,{spec(cls)}"],
+        "conformance": ["conformance", spec(cls), "--cases", "0"],
+        "bench": ["bench", "--quick", "--backends", spec(cls)],
+    }[command]
     code, out, err = run(capsys, *argv)
     assert code == 2 and out == "" and "Traceback" not in err
     assert err.count("\n") == 1 and REFUSED[cls] in err, err
 
 
 def test_what_a_plugin_prints_as_it_loads_never_reaches_the_json(capsys):
-    code, out, _ = run(capsys, "report", "--backends", f"numpy,{spec('_Right')}", "--format",
-                       "json")  # fmt: skip
+    code, out, _ = run(
+        capsys, "report", "--backends", f"numpy,{spec('_Right')}", "--format", "json"
+    )
     assert code == 0 and json.loads(out)["verdict"] == "pass"
 
 
 def test_a_plugin_named_like_a_built_in_gets_a_name_of_its_own(capsys):
-    code, out, err = run(capsys, "report", "--backends", f"numpy,{spec('Builtin')}", "--format",
-                         "json")  # fmt: skip
+    code, out, err = run(
+        capsys, "report", "--backends", f"numpy,{spec('Builtin')}", "--format", "json"
+    )
     names = [r["backend"] for r in json.loads(out)["runs"][0]["backends"]]
     assert code == 0 and names == ["numpy", "numpy (hostile.py:Builtin)"]
     assert "only one backend" not in err
@@ -63,8 +69,9 @@ def test_control_characters_in_a_name_reach_no_terminal(capsys):
 
 def test_a_plugin_that_changes_folder_does_not_move_the_output(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    code, _, _ = run(capsys, "report", "--backends", f"numpy,{spec('Changes')}", "--output",
-                     "report.txt")  # fmt: skip
+    code, _, _ = run(
+        capsys, "report", "--backends", f"numpy,{spec('Changes')}", "--output", "report.txt"
+    )
     assert code == 0 and "verdict: PASS" in (tmp_path / "report.txt").read_text()
 
 
@@ -73,8 +80,9 @@ def test_a_backend_asked_for_that_checked_nothing_is_never_a_pass(capsys):
     assert code == 1 and "nothing was checked" in out and "verdict: FAIL" in out
     code, _, err = run(capsys, "report", "--backends", f"numpy,fd,{spec('NeverChecked')}")
     assert "NeverChecked was asked for and checked nothing: " in err
-    code, _, _ = run(capsys, "report", "--backends", f"numpy,fd,{spec('NeverChecked')}",
-                     "--require")  # fmt: skip
+    code, _, _ = run(
+        capsys, "report", "--backends", f"numpy,fd,{spec('NeverChecked')}", "--require"
+    )
     assert code == 1
 
 
@@ -99,8 +107,20 @@ def test_the_pytest_door_reports_a_plugin_that_exits_as_a_failure(tmp_path):
     import subprocess
     import sys
 
-    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
-            "--crosscheck-backend", spec("ExitsInInit"), "--crosscheck-cases", "0"]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:xdist",
+        "--crosscheck-backend",
+        spec("ExitsInInit"),
+        "--crosscheck-cases",
+        "0",
+    ]
     proc = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1 and "INTERNALERROR" not in proc.stdout + proc.stderr
     assert "ExitsInInit() failed: SystemExit: 0" in proc.stdout
@@ -108,8 +128,19 @@ def test_the_pytest_door_reports_a_plugin_that_exits_as_a_failure(tmp_path):
 
 def test_bench_measures_a_plugin_named_by_its_file(capsys):
     tape = Path(__file__).parent.parent / "examples" / "tape-autodiff" / "crosscheck_tape.py"
-    code, out, _ = run(capsys, "bench", "--quick", "--time-per-size", "0", "--dtype", "float64",
-                       "--backends", f"{tape}:TapeBackend", "--format", "json")  # fmt: skip
+    code, out, _ = run(
+        capsys,
+        "bench",
+        "--quick",
+        "--time-per-size",
+        "0",
+        "--dtype",
+        "float64",
+        "--backends",
+        f"{tape}:TapeBackend",
+        "--format",
+        "json",
+    )
     rows = json.loads(out)["rows"]
     assert code == 0 and rows and all(not r.get("skip") for r in rows[:2]), rows[:2]
 
@@ -128,9 +159,25 @@ def test_both_doors_name_a_plugin_by_its_name_in_ids_and_expected_failures(tmp_p
     xfail = tmp_path / "xfail.toml"
     xfail.write_text('[[xfail]]\ncheck = "gradients[OffW3-article-*]"\nreason = "by design"\n')
     fakes = Path(__file__).parent / "fake_backends.py"
-    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
-            "--crosscheck-backend", f"{fakes}:OffW3", "--crosscheck-cases", "0",
-            "--crosscheck-xfail", str(xfail), "-k", "gradients and article", "-rx"]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:xdist",
+        "--crosscheck-backend",
+        f"{fakes}:OffW3",
+        "--crosscheck-cases",
+        "0",
+        "--crosscheck-xfail",
+        str(xfail),
+        "-k",
+        "gradients and article",
+        "-rx",
+    ]
     proc = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert "XFAIL ::test_gradients[OffW3-article-float64]" in proc.stdout, proc.stdout
     assert proc.returncode == 0

@@ -18,8 +18,9 @@ def rows(out: str) -> dict:
 
 
 def report(capsys, *specs):
-    code, out, err = run(capsys, "report", "--backends", ",".join(["numpy", *specs]), "--format",
-                         "json")  # fmt: skip
+    code, out, err = run(
+        capsys, "report", "--backends", ",".join(["numpy", *specs]), "--format", "json"
+    )
     return code, rows(out), err
 
 
@@ -68,8 +69,9 @@ def test_a_plugin_whose_declarations_raise_is_its_own_error_and_the_report_is_wh
 
 
 def test_conformance_and_list_read_a_plugin_in_its_worker_too(capsys):
-    code, out, _ = run(capsys, "conformance", f"{PATCHES}:WrongAndPatches", "--cases", "0",
-                       "--format", "json")  # fmt: skip
+    code, out, _ = run(
+        capsys, "conformance", f"{PATCHES}:WrongAndPatches", "--cases", "0", "--format", "json"
+    )
     assert code == 1 and "crosscheck_adapter_patches_numpy" not in sys.modules
     failed = [r for r in json.loads(out)["results"] if r["status"] == "fail"]
     assert failed and all(r["check"] == "gradients" for r in failed), out[:2000]
@@ -79,9 +81,24 @@ def test_a_sweeps_shards_judge_from_the_declaration_too(capsys, tmp_path):
     """`sweep --jobs 2`: each shard is a process that judges; the plugin travels to it as its
     declaration and is imported only in the shard's worker for it (its 8 SGD cases PASSed
     when the shard imported it)."""
-    code, out, _ = run(capsys, "sweep", "--cases", "16", "--jobs", "2", "--dtype", "float64",
-                       "--backends", f"numpy,{PATCHES}:WrongAndPatches", "--save-failures",
-                       str(tmp_path), "--shrink", "0", "--format", "json")  # fmt: skip
+    code, out, _ = run(
+        capsys,
+        "sweep",
+        "--cases",
+        "16",
+        "--jobs",
+        "2",
+        "--dtype",
+        "float64",
+        "--backends",
+        f"numpy,{PATCHES}:WrongAndPatches",
+        "--save-failures",
+        str(tmp_path),
+        "--shrink",
+        "0",
+        "--format",
+        "json",
+    )
     rows = {r["backend"]: r for r in json.loads(out)["rows"]}
     assert (
         code == 1 and rows["WrongAndPatches"]["fail"] == 8 and rows["WrongAndPatches"]["pass"] == 0

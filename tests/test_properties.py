@@ -50,8 +50,9 @@ def cases(draw):
         if data["loss"] == "softmax_cross_entropy":
             layers[-1] = max(layers[-1], 2)
             data["weights"][-1] = matrix(layers[-2], layers[-1])
-            data["targets"] = draw(st.lists(st.integers(0, layers[-1] - 1), min_size=batch,
-                                            max_size=batch))  # fmt: skip
+            data["targets"] = draw(
+                st.lists(st.integers(0, layers[-1] - 1), min_size=batch, max_size=batch)
+            )
         else:
             data["targets"] = [[float(x > 0) for x in row] for row in data["targets"]]
     if draw(st.booleans()):

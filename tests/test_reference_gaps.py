@@ -48,8 +48,9 @@ def test_adams_loss_allowance_is_each_gradient_times_its_parameters_allowance():
     case = load_case("adam")
     allowance = adam_allowance(case, 1e-9, 1e-11)
     after_one = train(case.replace(steps=1)).final
-    grads = backward(case, after_one, forward(case, after_one, case.inputs, case.targets),
-                     case.targets)  # fmt: skip
+    grads = backward(
+        case, after_one, forward(case, after_one, case.inputs, case.targets), case.targets
+    )
     expected = sum(float(np.sum(np.abs(grads[n]) * allowance["updated"][n])) for n in after_one)
     assert allowance["loss"][1] == pytest.approx(expected, rel=1e-12)
     assert allowance["loss"][0] == 0.0
@@ -101,9 +102,9 @@ def test_fd_hvp_where_both_sides_cross_a_kink_takes_the_central_difference():
     +h sends one across, −h the other, so no side stays put — the central difference of the
     hand-derived gradient along v, worked out here, is what fd must give."""
     case = load_case("kink").replace(
-        layers=(2, 2, 1), weights=(np.array([[0.5, -0.5], [-0.25, 0.25]]),
-                                   np.array([[0.7], [-0.4]])),
-    )  # fmt: skip
+        layers=(2, 2, 1),
+        weights=(np.array([[0.5, -0.5], [-0.25, 0.25]]), np.array([[0.7], [-0.4]])),
+    )
     v = {"W1": np.array([[1.0, -1.0], [0.0, 0.0]]), "W2": np.zeros((2, 1))}
     params = case.parameters()
     step = np.finfo(np.float64).eps ** (1 / 3) * max(

@@ -129,8 +129,9 @@ def test_autograds_gelu_without_scipy_is_na_with_the_install_hint(monkeypatch):
     """autograd's erf is autograd.scipy's: an install without SciPy runs every case but gelu's,
     and says why (the scoreboard's own venv found it: the extra did not pull SciPy in)."""
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda m, *a: None if m == "scipy"
-                        else real(m, *a))  # fmt: skip
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda m, *a: None if m == "scipy" else real(m, *a)
+    )
     b = get_backend("autograd")
     assert "gelu needs SciPy (pip install scipy)" in b.unsupported(load_case("classification"))
     assert b.unsupported(load_case("batch")) is None

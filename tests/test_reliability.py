@@ -109,8 +109,18 @@ def test_output_onto_a_symbolic_link_writes_its_target(tmp_path, capsys):
 
 
 def test_output_into_a_pipe_is_written_directly(tmp_path):
-    cmd = [sys.executable, "-m", "backprop_crosscheck", "report", "--backends", "numpy",
-           "--format", "json", "--output", "/dev/stdout"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "backprop_crosscheck",
+        "report",
+        "--backends",
+        "numpy",
+        "--format",
+        "json",
+        "--output",
+        "/dev/stdout",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and json.loads(proc.stdout)["verdict"] == "pass"
 

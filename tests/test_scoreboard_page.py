@@ -13,8 +13,19 @@ FAKES = "fake_backends"
 
 
 def run_json(capsys, *argv) -> dict:
-    main(["conformance", *argv, "--cases", "0", "--dtype", "float64", "--in-process",
-          "--format", "json"])  # fmt: skip
+    main(
+        [
+            "conformance",
+            *argv,
+            "--cases",
+            "0",
+            "--dtype",
+            "float64",
+            "--in-process",
+            "--format",
+            "json",
+        ]
+    )
     return json.loads(capsys.readouterr().out)
 
 
@@ -52,7 +63,9 @@ def test_the_published_scoreboard_has_every_built_in_engine():
     from backprop_crosscheck.backends.registry import BUILTIN
 
     text = (ROOT / "docs" / "scoreboard.md").read_text(encoding="utf-8")
-    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `([\w-]+)` +\| ([^|]+) \|", text,
-                                                        re.MULTILINE)}  # fmt: skip
+    rows = {
+        m.group(1): m.group(2)
+        for m in re.finditer(r"^\| `([\w-]+)` +\| ([^|]+) \|", text, re.MULTILINE)
+    }
     assert set(BUILTIN) <= set(rows), set(BUILTIN) - set(rows)
     assert all(version.strip() != "-" for version in rows.values()), rows

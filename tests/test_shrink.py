@@ -189,8 +189,11 @@ def test_the_standalone_script_reproduces_the_harness_numbers(scripts, activatio
     assert printed.strip().endswith(f"{backend} float32: disagrees with the NumPy reference")
     reference = train(small_case(activations))
     for line in printed.splitlines()[:-1]:
-        m = re.fullmatch(rf"(\w+) (\w+): \d+/\d+ disagree; at \[([\d, ]+)\] "
-                         rf"{re.escape(backend)} (\S+) vs numpy (\S+) \(.*\)", line)  # fmt: skip
+        m = re.fullmatch(
+            rf"(\w+) (\w+): \d+/\d+ disagree; at \[([\d, ]+)\] "
+            rf"{re.escape(backend)} (\S+) vs numpy (\S+) \(.*\)",
+            line,
+        )
         quantity, name, where, got, want = m.groups()
         index = tuple(int(i) for i in where.split(", "))
         expected = {"loss": {"loss": reference.loss}}.get(quantity) or getattr(reference, quantity)

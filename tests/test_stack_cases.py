@@ -29,53 +29,108 @@ def dropout(p: str, mask: str) -> str:
 
 
 BAD = {  # id: (case text, the field named, a word of the reason)
-    "kernel-larger-than-input": (HEAD + IMAGE + '[[stack]]\nkind = "conv2d"\nkernel = [[[' +
-        ", ".join(["[0.1, 0.1, 0.1, 0.1]"] * 4) + "]]]\nbias = [0.0]\n" + TAIL,
-        "stack[0].kernel", "larger"),
+    "kernel-larger-than-input": (
+        HEAD
+        + IMAGE
+        + '[[stack]]\nkind = "conv2d"\nkernel = [[['
+        + ", ".join(["[0.1, 0.1, 0.1, 0.1]"] * 4)
+        + "]]]\nbias = [0.0]\n"
+        + TAIL,
+        "stack[0].kernel",
+        "larger",
+    ),
     "stride-0": (HEAD + IMAGE + CONV + "stride = 0\n" + TAIL, "stack[0].stride", "from 1 to"),
-    "negative-padding": (HEAD + IMAGE + CONV + "padding = -1\n" + TAIL, "stack[0].padding",
-                         "from 0 to"),
-    "kernel-channels": (HEAD + IMAGE + '[[stack]]\nkind = "conv2d"\nkernel = [[[[0.1]], '
-                        "[[0.2]]]]\nbias = [0.0]\n" + TAIL, "stack[0].kernel", "in-channels"),
-    "bias-size": (HEAD + IMAGE + CONV.replace("bias = [0.0]", "bias = [0.0, 1.0]") + TAIL,
-                  "stack[0].bias", "out-channels"),
-    "dense-on-images": (HEAD + IMAGE + CONV + TAIL.split("[[stack]]\nkind = \"dense\"")[0]
-                        .replace('kind = "flatten"', 'kind = "relu"') + '[[stack]]\nkind = "dense"'
-                        "\nW = [[0.1]]\nb = [0.0]\n", "stack[2].kind", "flatten"),
+    "negative-padding": (
+        HEAD + IMAGE + CONV + "padding = -1\n" + TAIL,
+        "stack[0].padding",
+        "from 0 to",
+    ),
+    "kernel-channels": (
+        HEAD + IMAGE + '[[stack]]\nkind = "conv2d"\nkernel = [[[[0.1]], '
+        "[[0.2]]]]\nbias = [0.0]\n" + TAIL,
+        "stack[0].kernel",
+        "in-channels",
+    ),
+    "bias-size": (
+        HEAD + IMAGE + CONV.replace("bias = [0.0]", "bias = [0.0, 1.0]") + TAIL,
+        "stack[0].bias",
+        "out-channels",
+    ),
+    "dense-on-images": (
+        HEAD
+        + IMAGE
+        + CONV
+        + TAIL.split('[[stack]]\nkind = "dense"')[0].replace('kind = "flatten"', 'kind = "relu"')
+        + '[[stack]]\nkind = "dense"'
+        "\nW = [[0.1]]\nb = [0.0]\n",
+        "stack[2].kind",
+        "flatten",
+    ),
     "mask-shape": (dropout("0.5", "[[1, 0, 1]]"), "stack[0].mask", "shape"),
     "mask-not-0-1": (dropout("0.5", "[[1, 0.5]]"), "stack[0].mask", "0"),
     "p-1": (dropout("1.0", "[[1, 0]]"), "stack[0].p", "[0, 1)"),
-    "index-out-of-range": (HEAD + "inputs = [[0, 5]]\ntargets = [[0.5]]\n" + '[[stack]]\nkind '
-                           '= "embedding"\ntable = [[0.1], [0.2], [0.3]]\n[[stack]]\nkind = '
-                           '"flatten"\n[[stack]]\nkind = "dense"\nW = [[0.1], [0.2]]\nb = [0.0]\n',
-                           "inputs[0][1]", "3 rows"),
-    "index-not-whole": (HEAD + "inputs = [[0, 1.5]]\ntargets = [[0.5]]\n" + '[[stack]]\nkind '
-                        '= "embedding"\ntable = [[0.1], [0.2], [0.3]]\n', "inputs[0][1]", "index"),
-    "embedding-not-first": (HEAD + "inputs = [[1.0]]\ntargets = [[0.5]]\n" + '[[stack]]\nkind '
-                            '= "relu"\n[[stack]]\nkind = "embedding"\ntable = [[0.1]]\n',
-                            "stack[1].kind", "first"),
-    "residual-changes-shape": (HEAD + "inputs = [[1.0, 2.0]]\ntargets = [[0.5]]\n" + '[[stack]]'
-                               '\nkind = "residual"\n[[stack.block]]\nkind = "dense"\nW = [[0.1],'
-                               ' [0.2]]\nb = [0.0]\n', "stack[0].block", "same shape"),
-    "unknown-field": (HEAD + IMAGE + CONV + "dilation = 2\n" + TAIL, "stack[0].dilation",
-                      "not a field"),
+    "index-out-of-range": (
+        HEAD + "inputs = [[0, 5]]\ntargets = [[0.5]]\n" + "[[stack]]\nkind "
+        '= "embedding"\ntable = [[0.1], [0.2], [0.3]]\n[[stack]]\nkind = '
+        '"flatten"\n[[stack]]\nkind = "dense"\nW = [[0.1], [0.2]]\nb = [0.0]\n',
+        "inputs[0][1]",
+        "3 rows",
+    ),
+    "index-not-whole": (
+        HEAD + "inputs = [[0, 1.5]]\ntargets = [[0.5]]\n" + "[[stack]]\nkind "
+        '= "embedding"\ntable = [[0.1], [0.2], [0.3]]\n',
+        "inputs[0][1]",
+        "index",
+    ),
+    "embedding-not-first": (
+        HEAD + "inputs = [[1.0]]\ntargets = [[0.5]]\n" + "[[stack]]\nkind "
+        '= "relu"\n[[stack]]\nkind = "embedding"\ntable = [[0.1]]\n',
+        "stack[1].kind",
+        "first",
+    ),
+    "residual-changes-shape": (
+        HEAD + "inputs = [[1.0, 2.0]]\ntargets = [[0.5]]\n" + "[[stack]]"
+        '\nkind = "residual"\n[[stack.block]]\nkind = "dense"\nW = [[0.1],'
+        " [0.2]]\nb = [0.0]\n",
+        "stack[0].block",
+        "same shape",
+    ),
+    "unknown-field": (
+        HEAD + IMAGE + CONV + "dilation = 2\n" + TAIL,
+        "stack[0].dilation",
+        "not a field",
+    ),
     "unknown-kind": (HEAD + IMAGE + '[[stack]]\nkind = "conv3d"\n', "stack[0].kind", "one of"),
-    "missing-parameter": (HEAD + IMAGE + '[[stack]]\nkind = "conv2d"\nbias = [0.0]\n' + TAIL,
-                          "stack[0].kernel", "missing"),
-    "ragged-image": (HEAD + "inputs = [[[[0.1, 0.2], [0.3]]]]\ntargets = [[0.5]]\n" + CONV,
-                     "inputs[0][0][1]", "shape"),
-    "eps-0": (HEAD + "inputs = [[1.0, 2.0], [3.0, 1.0]]\ntargets = [[0.5], [0.1]]\n[[stack]]\n"
-              'kind = "batch_norm"\neps = 0\ngamma = [1.0, 1.0]\nbeta = [0.0, 0.0]\n',
-              "stack[0].eps", "> 0"),
-    "batch-norm-one-sample": (HEAD + "inputs = [[1.0, 2.0]]\ntargets = [[0.5, 0.1]]\n[[stack]]"
-                              '\nkind = "batch_norm"\ngamma = [1.0, 1.0]\nbeta = [0.0, 0.0]\n',
-                              "stack[0].kind", "at least 2"),
+    "missing-parameter": (
+        HEAD + IMAGE + '[[stack]]\nkind = "conv2d"\nbias = [0.0]\n' + TAIL,
+        "stack[0].kernel",
+        "missing",
+    ),
+    "ragged-image": (
+        HEAD + "inputs = [[[[0.1, 0.2], [0.3]]]]\ntargets = [[0.5]]\n" + CONV,
+        "inputs[0][0][1]",
+        "shape",
+    ),
+    "eps-0": (
+        HEAD + "inputs = [[1.0, 2.0], [3.0, 1.0]]\ntargets = [[0.5], [0.1]]\n[[stack]]\n"
+        'kind = "batch_norm"\neps = 0\ngamma = [1.0, 1.0]\nbeta = [0.0, 0.0]\n',
+        "stack[0].eps",
+        "> 0",
+    ),
+    "batch-norm-one-sample": (
+        HEAD + "inputs = [[1.0, 2.0]]\ntargets = [[0.5, 0.1]]\n[[stack]]"
+        '\nkind = "batch_norm"\ngamma = [1.0, 1.0]\nbeta = [0.0, 0.0]\n',
+        "stack[0].kind",
+        "at least 2",
+    ),
     "ends-in-images": (HEAD + IMAGE + CONV, "stack", "samples × outputs"),
-    "targets-width": (HEAD + IMAGE.replace("[[0.5]]", "[[0.5, 0.1]]") + CONV + TAIL, "targets",
-                      "output"),
-    "dense-field-too": (HEAD + IMAGE + "layers = [2, 1]\n" + CONV + TAIL, "layers",
-                        "dense case"),
-}  # fmt: skip
+    "targets-width": (
+        HEAD + IMAGE.replace("[[0.5]]", "[[0.5, 0.1]]") + CONV + TAIL,
+        "targets",
+        "output",
+    ),
+    "dense-field-too": (HEAD + IMAGE + "layers = [2, 1]\n" + CONV + TAIL, "layers", "dense case"),
+}
 
 
 @pytest.mark.parametrize("text, field, word", BAD.values(), ids=BAD.keys())
@@ -91,8 +146,11 @@ def test_a_bad_stack_case_is_one_line_naming_the_field(capsys, tmp_path, text, f
 def test_the_command_line_exits_2_without_a_traceback(tmp_path):
     path = tmp_path / "bad.toml"
     path.write_text(BAD["stride-0"][0])
-    proc = subprocess.run([sys.executable, "-m", "backprop_crosscheck.comparisons", "report",
-                           str(path)], capture_output=True, text=True)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "backprop_crosscheck.comparisons", "report", str(path)],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
 
 

@@ -11,10 +11,16 @@ from stack_mutants import STACK_BUGS, StackMutant  # noqa: E402
 
 from backprop_crosscheck import get_backend, load_case
 
-CASE_OF = {"conv_no_flip": "conv", "maxpool_to_all": "conv", "maxpool_averaged": "conv",
-           "bn_constant_stats": "norm", "bn_unbiased_variance": "conv_bn",
-           "dropout_no_rescale": "dropout", "embedding_overwrite": "embedding",
-           "residual_no_identity": "residual"}  # fmt: skip
+CASE_OF = {
+    "conv_no_flip": "conv",
+    "maxpool_to_all": "conv",
+    "maxpool_averaged": "conv",
+    "bn_constant_stats": "norm",
+    "bn_unbiased_variance": "conv_bn",
+    "dropout_no_rescale": "dropout",
+    "embedding_overwrite": "embedding",
+    "residual_no_identity": "residual",
+}
 
 
 @pytest.mark.parametrize("bug", STACK_BUGS)

@@ -14,9 +14,12 @@ from backprop_crosscheck import get_backend, load_case, train
 def yours(case, change):
     """The reference's Result with ``change(result)`` applied: what a wrong engine returns."""
     ref = train(case)
-    got = Result(ref.loss.copy(), {n: g.copy() for n, g in ref.gradients.items()},
-                 {n: p.copy() for n, p in ref.updated.items()},
-                 {n: p.copy() for n, p in ref.final.items()})  # fmt: skip
+    got = Result(
+        ref.loss.copy(),
+        {n: g.copy() for n, g in ref.gradients.items()},
+        {n: p.copy() for n, p in ref.updated.items()},
+        {n: p.copy() for n, p in ref.final.items()},
+    )
     change(got, ref)
     tol = tolerance_for("float64", get_backend("numpy"))
     return diagnose(case, ref, got, "float64", tol)
@@ -70,8 +73,10 @@ def test_a_gradient_at_the_next_steps_parameters_is_said():
         got.gradients["W3"] = nxt.gradients["W3"]
 
     d = yours(case, change)
-    assert d.structure == ("your dE/dW3 is the reference's dE/dW3 at the next step (evaluated "
-                           "at the once-updated parameters)")  # fmt: skip
+    assert d.structure == (
+        "your dE/dW3 is the reference's dE/dW3 at the next step (evaluated "
+        "at the once-updated parameters)"
+    )
 
 
 def test_a_lazy_engines_loss_one_step_late_is_said():

@@ -56,9 +56,22 @@ def test_a_case_beyond_a_backend_is_a_skip_not_an_error(capsys, tmp_path):
     """The tape example has no gelu: the sweep's cases with one are n/a for it (counted as
     skips), the others are compared; nothing is an error and the sweep passes."""
     seed = next(s for s in range(0, 400, 8) if "gelu" in sweep_case(s).activations)
-    argv = ["sweep", "--cases", "2", "--seed", str(seed), "--backends", "numpy,tape",
-            "--dtype", "float64", "--format", "json", "--in-process",
-            "--save-failures", str(tmp_path)]  # fmt: skip
+    argv = [
+        "sweep",
+        "--cases",
+        "2",
+        "--seed",
+        str(seed),
+        "--backends",
+        "numpy,tape",
+        "--dtype",
+        "float64",
+        "--format",
+        "json",
+        "--in-process",
+        "--save-failures",
+        str(tmp_path),
+    ]
     assert main(argv) == 0
     rows = {r["backend"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
     assert (rows["tape"]["skip"], rows["tape"]["error"], rows["numpy"]["pass"]) == (2, 0, 2)
@@ -66,8 +79,19 @@ def test_a_case_beyond_a_backend_is_a_skip_not_an_error(capsys, tmp_path):
 
 def test_sweep_failure_is_saved_as_a_reproducing_case_file(capsys, tmp_path, offw3):
     folder = tmp_path / "failures"
-    code = main(["sweep", "--cases", "2", "--backends", "offw3", "--dtype", "float64",
-                 "--save-failures", str(folder)])  # fmt: skip
+    code = main(
+        [
+            "sweep",
+            "--cases",
+            "2",
+            "--backends",
+            "offw3",
+            "--dtype",
+            "float64",
+            "--save-failures",
+            str(folder),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 1 and "2 failing runs" in out
     saved = sorted(folder.iterdir())
@@ -90,8 +114,19 @@ def test_jobs_give_the_serial_table_and_files_byte_for_byte(capsys, tmp_path, of
     """Shards side by side add up to the serial run: the same table, the same saved files."""
     folder = tmp_path / "failures"
     # seeds 6..9: two members each of shape families 0 and 1, so two shards with --jobs 2
-    argv = ["sweep", "--cases", "4", "--seed", "6", "--backends", "numpy,offw3",
-            "--dtype", "float64", "--save-failures", str(folder)]  # fmt: skip
+    argv = [
+        "sweep",
+        "--cases",
+        "4",
+        "--seed",
+        "6",
+        "--backends",
+        "numpy,offw3",
+        "--dtype",
+        "float64",
+        "--save-failures",
+        str(folder),
+    ]
     seen = []
     for jobs in ("1", "2"):
         code = main([*argv, "--jobs", jobs])
@@ -108,6 +143,16 @@ def test_sweep_json(capsys, tmp_path):
     assert main([*argv, "--format", "json", "--save-failures", str(tmp_path)]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["schema"] == "backprop-crosscheck/sweep/1" and doc["seeds"] == [23, 24]
-    assert doc["rows"] == [{"backend": "numpy", "dtype": "float64", "cases": 2, "pass": 2,
-                            "fail": 0, "error": 0, "skip": 0, "worst_fraction_of_tolerance": 0.0,
-                            "worst_at": ""}]  # fmt: skip
+    assert doc["rows"] == [
+        {
+            "backend": "numpy",
+            "dtype": "float64",
+            "cases": 2,
+            "pass": 2,
+            "fail": 0,
+            "error": 0,
+            "skip": 0,
+            "worst_fraction_of_tolerance": 0.0,
+            "worst_at": "",
+        }
+    ]

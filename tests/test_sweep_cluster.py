@@ -43,8 +43,10 @@ def local_cluster(markers):
     # a Dask worker that dies fails its task at once (KilledWorker) rather than after 3 tries:
     # the harness's own retry is what is under test; one task per worker at a time, so that a
     # worker killed by one shard holds no other shard's task
-    settings = {"distributed.scheduler.allowed-failures": 0,
-                "distributed.scheduler.worker-saturation": 1.0}  # fmt: skip
+    settings = {
+        "distributed.scheduler.allowed-failures": 0,
+        "distributed.scheduler.worker-saturation": 1.0,
+    }
     with (
         dask.config.set(settings),
         distributed.LocalCluster(
@@ -158,9 +160,25 @@ def test_an_interrupted_sweep_keeps_the_shards_that_finished(capsys, monkeypatch
 
     monkeypatch.setattr(jobs, "_gather", gather)
     out = tmp_path / "sweep.json"
-    code = main(["sweep", "--cases", "16", "--backends", "numpy", "--dtype", "float64",
-                 "--jobs", "2", "--format", "json", "--output", str(out),
-                 "--save-failures", str(tmp_path / "f")])  # fmt: skip
+    code = main(
+        [
+            "sweep",
+            "--cases",
+            "16",
+            "--backends",
+            "numpy",
+            "--dtype",
+            "float64",
+            "--jobs",
+            "2",
+            "--format",
+            "json",
+            "--output",
+            str(out),
+            "--save-failures",
+            str(tmp_path / "f"),
+        ]
+    )
     doc = json.loads(out.read_text())
     assert code == 130 and doc["interrupted"] is True
     assert doc["rows"][0]["cases"] == finished["cases"] == 8

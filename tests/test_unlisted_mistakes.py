@@ -35,8 +35,16 @@ def test_a_mistake_nobody_listed_is_said_for_what_it_is(bug):
 def test_no_claim_on_the_listed_mistakes_contradicts_their_names():
     """Over the 22 listed mutants, whatever shape or change is said is said of the mistake
     itself: a multiple only for the scaling mistakes, a changed formula only for the chain's."""
-    scaling = {"sign_flip", "forgot_half", "batch_mean_sum", "mse_per_sample", "lr_twice",
-               "lr_missing", "bias_sign_flip", "float32_inside"}  # fmt: skip
+    scaling = {
+        "sign_flip",
+        "forgot_half",
+        "batch_mean_sum",
+        "mse_per_sample",
+        "lr_twice",
+        "lr_missing",
+        "bias_sign_flip",
+        "float32_inside",
+    }
     for bug in BUGS:
         d = diagnosis_of(bug)
         if "exactly" in d.structure:

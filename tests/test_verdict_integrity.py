@@ -51,9 +51,22 @@ def test_in_a_sweep_every_answer_of_a_forking_backend_is_an_error(capsys, regist
     """A sweep tallies each case as soon as it is settled (Workers.attempt_stream): a second
     answer must still reach the case it belongs to, the last one included — never a PASS."""
     register({"forks": "fake_backends:ForksAndLies"})
-    code, out, err = run(capsys, "sweep", "--cases", "3", "--backends", "numpy,forks",
-                         "--dtype", "float64", "--format", "json", "--shrink", "0",
-                         "--save-failures", str(tmp_path))  # fmt: skip
+    code, out, err = run(
+        capsys,
+        "sweep",
+        "--cases",
+        "3",
+        "--backends",
+        "numpy,forks",
+        "--dtype",
+        "float64",
+        "--format",
+        "json",
+        "--shrink",
+        "0",
+        "--save-failures",
+        str(tmp_path),
+    )
     rows = {(r["backend"], r["dtype"]): r for r in json.loads(out)["rows"]}
     forks = rows["forks", "float64"]
     assert code == 1 and "Traceback" not in err
@@ -70,8 +83,7 @@ def test_a_backend_cannot_judge_itself(capsys, register):
 
 def test_the_conformance_kit_cannot_be_judged_by_the_backend_either(capsys, register):
     register({"judges-itself": "fake_backends:JudgesItself"})
-    code, out, _ = run(capsys, "conformance", "judges-itself", "--cases", "0", "--dtype",
-                       "float64")  # fmt: skip
+    code, out, _ = run(capsys, "conformance", "judges-itself", "--cases", "0", "--dtype", "float64")
     assert code == 1
     assert "✗" in out
 
@@ -121,8 +133,9 @@ def test_two_plugins_of_one_module_do_not_share_a_process(capsys, register):
     """The first changes its process (numpy.exp replaced); the second, on a case whose softmax
     and gelu need exp, still computes in a clean process: one worker per backend unless a
     built-in says it may share."""
-    register({"configures": "fake_backends:ConfiguresItsProcess",
-              "same": "fake_backends:SameModule"})  # fmt: skip
+    register(
+        {"configures": "fake_backends:ConfiguresItsProcess", "same": "fake_backends:SameModule"}
+    )
     code, doc = report_json(capsys, "classification", "--backends", "numpy,configures,same")
     rows = {r["backend"]: r["status"] for r in doc["runs"][0]["backends"]}
     assert code == 0 and rows == {"numpy": "pass", "configures": "pass", "same": "pass"}
@@ -151,10 +164,17 @@ def test_a_child_forked_by_a_backend_dies_when_crosscheck_is_killed(tmp_path):
 
     pidfile = tmp_path / "child.pid"
     pidfile.write_text("")
-    env = {**os.environ, "CROSSCHECK_TEST_PIDFILE": str(pidfile),
-           "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])}  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-c", HANGING_FORK], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    env = {
+        **os.environ,
+        "CROSSCHECK_TEST_PIDFILE": str(pidfile),
+        "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path]),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HANGING_FORK],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     for _ in range(300):
         if pidfile.read_text():
             break

@@ -65,8 +65,7 @@ FAULTS = {
 
 
 @pytest.mark.parametrize("fault", FAULTS)
-def test_a_faulty_plugin_is_its_own_row_and_the_report_is_whole(capsys, fakes, fault,
-                                                                monkeypatch):  # fmt: skip
+def test_a_faulty_plugin_is_its_own_row_and_the_report_is_whole(capsys, fakes, fault, monkeypatch):
     monkeypatch.setattr(workers, "GRACE_S", 0.5)  # past --timeout, a deaf worker is killed
     argv = ["--backends", f"numpy,{fault},right", "--timeout", "1", "--memory-limit", "1024"]
     code, out = report(capsys, *argv)

@@ -146,10 +146,17 @@ def cmd_list() -> int:
     for name in backend_names():
         b = backend_named(name)  # a plugin as it declares itself, read in a worker
         ok, caps = b.available(), b.capabilities
-        rows.append([name, "yes" if ok else "no", b.version() or "-", caps.mode,
-                     ",".join(caps.dtypes), ",".join(caps.devices),
-                     b.install_hint if not ok else "runs when named" if b.on_request
-                     else ""])  # fmt: skip
+        rows.append(
+            [
+                name,
+                "yes" if ok else "no",
+                b.version() or "-",
+                caps.mode,
+                ",".join(caps.dtypes),
+                ",".join(caps.devices),
+                b.install_hint if not ok else "runs when named" if b.on_request else "",
+            ]
+        )
         if caps.tolerance_reason:
             floors = ", ".join(f"{d} rtol {r:g} atol {a:g}" for d, (r, a) in caps.tolerance.items())
             reasons.append(f"  {name}: {floors}, because {caps.tolerance_reason}")
@@ -170,16 +177,26 @@ def cmd_sweep(plan: Plan, args) -> int:
     from backprop_crosscheck.comparisons.sweep.shrink import shrink_failures
 
     folder = Path(plan.target("save_failures"))
-    sweep = SweepPlan(plan.backends, plan.dtypes, plan.rtol, plan.atol, folder, plan.timeout,
-                      plan.memory_mib, plan.in_process, plan.device)  # fmt: skip
+    sweep = SweepPlan(
+        plan.backends,
+        plan.dtypes,
+        plan.rtol,
+        plan.atol,
+        folder,
+        plan.timeout,
+        plan.memory_mib,
+        plan.in_process,
+        plan.device,
+    )
     try:
         progress = Progress(args.cases)
         tallies = run_sweep(sweep, args.cases, args.seed, args.jobs, progress, args.dask)
     except ClusterError as e:
         raise UsageError(f"crosscheck sweep: {e}") from None
     except Interrupted as stop:  # what finished is kept: its table, its failure files
-        text, _ = render_sweep(stop.tallies, args.cases, args.seed, folder, plan.format,
-                               interrupted=True)  # fmt: skip
+        text, _ = render_sweep(
+            stop.tallies, args.cases, args.seed, folder, plan.format, interrupted=True
+        )
         write_output(text, plan)
         raise KeyboardInterrupt from None
     shrunk = shrink_failures(sweep, tallies, args.shrink)
@@ -189,8 +206,10 @@ def cmd_sweep(plan: Plan, args) -> int:
         mine = [t for (backend, _), t in tallies.items() if backend == name]
         if mine and not any(t.passed + t.failed + t.errors for t in mine):
             why = next((t.skip_reason for t in mine if t.skip_reason), "every case was skipped")
-            print(f"crosscheck sweep: warning: {name} was asked for and checked nothing: {why}",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"crosscheck sweep: warning: {name} was asked for and checked nothing: {why}",
+                file=sys.stderr,
+            )
     if not any(t.passed + t.failed for t in tallies.values()):
         nothing = "crosscheck sweep: nothing was compared: every run skipped or errored"
         print(nothing, file=sys.stderr)
@@ -244,8 +263,16 @@ def cmd_conformance(plan: Plan, args) -> int:
         load_case(path)
     cases = case_names(counts[0] if counts else 0, args.seed) + files
     progress = Progress(len(plan.backends) * len(cases) * len(plan.dtypes), "conformance", "runs")
-    records = run_conformance(plan.backends, cases, plan.dtypes, xfail, plan.timeout,
-                              plan.memory_mib, plan.in_process, progress)  # fmt: skip
+    records = run_conformance(
+        plan.backends,
+        cases,
+        plan.dtypes,
+        xfail,
+        plan.timeout,
+        plan.memory_mib,
+        plan.in_process,
+        progress,
+    )
     versions = {b.name: b.version() for b in plan.backends}
     write_output(render(records, plan.format, versions), plan)
     stale = xfail.unmatched()
@@ -253,8 +280,11 @@ def cmd_conformance(plan: Plan, args) -> int:
         shown = ", ".join(map(repr, stale[:5])) + (
             f" and {len(stale) - 5:,} more" if stale[5:] else ""
         )
-        print(f"crosscheck conformance: warning: {len(stale):,} expected failures of "
-              f"{', '.join(args.xfail)} matched no check: {shown}", file=sys.stderr)  # fmt: skip
+        print(
+            f"crosscheck conformance: warning: {len(stale):,} expected failures of "
+            f"{', '.join(args.xfail)} matched no check: {shown}",
+            file=sys.stderr,
+        )
     return 0 if passed(records) else 1
 
 

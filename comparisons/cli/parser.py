@@ -75,14 +75,20 @@ IN_PROCESS = dict(
 def add_isolation(command, timeout: float) -> None:
     """--timeout, --memory-limit and --in-process: what a backend is allowed."""
     command.add_argument(
-        "--timeout", type=seconds, default=timeout, metavar="SECONDS",
+        "--timeout",
+        type=seconds,
+        default=timeout,
+        metavar="SECONDS",
         help=f"per backend and check; past it the backend is an error (default {timeout:g})",
-    )  # fmt: skip
+    )
     command.add_argument(
-        "--memory-limit", type=whole_number, default=None, metavar="MIB",
+        "--memory-limit",
+        type=whole_number,
+        default=None,
+        metavar="MIB",
         help="memory cap of each worker process; past it the backend is an error "
         "(default: half of this machine's memory; 0: none)",
-    )  # fmt: skip
+    )
     command.add_argument("--in-process", **IN_PROCESS)
 
 
@@ -222,11 +228,16 @@ def add_conformance(sub) -> None:
         "--seed", type=whole_number, default=0, help="the first random shape family (default 0)"
     )
     kit.add_argument("--dtype", choices=[*DTYPES, "all"], default="all")
-    kit.add_argument("--xfail", metavar="FILE", action="append", default=[],
-                     help="expected failures ([[xfail]] check/reason; repeatable)")  # fmt: skip
+    kit.add_argument(
+        "--xfail",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="expected failures ([[xfail]] check/reason; repeatable)",
+    )
     kit.add_argument("--format", choices=["text", "markdown", "json"], default="text")
     kit.add_argument("--output", metavar="FILE", help="write the scoreboard here (atomically)")
-    add_isolation(kit, timeout=120)  # fmt: skip
+    add_isolation(kit, timeout=120)
 
 
 def add_bench(sub) -> None:

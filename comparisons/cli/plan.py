@@ -71,8 +71,7 @@ def plan_of(args) -> Plan:
         plan.cases = [c.replace(steps=args.steps) for c in plan.cases]
     dtype = getattr(args, "dtype", "float64")
     plan.dtypes = list(DTYPES) if dtype == "all" else [dtype]
-    for name in ("device", "rtol", "atol", "require", "timeout", "in_process", "format",
-                 "verbose"):  # fmt: skip
+    for name in ("device", "rtol", "atol", "require", "timeout", "in_process", "format", "verbose"):
         if hasattr(args, name):
             setattr(plan, name, getattr(args, name))
     plan.hvp_seed = getattr(args, "hvp", None)
@@ -87,8 +86,9 @@ def plan_of(args) -> Plan:
         isolated = not getattr(args, "in_process", False)
         plan.backends = chosen_backends(backend_spec(args), args.command, isolated)
         names = (backend_spec(args) or "").split(",") if backend_spec(args) else []
-        plan.specs = {b.name: spec_of(n.strip()) for b, n in zip(plan.backends, names,
-                                                                strict=False)}  # fmt: skip
+        plan.specs = {
+            b.name: spec_of(n.strip()) for b, n in zip(plan.backends, names, strict=False)
+        }
     if plan.backends and args.command not in ("conformance", "bench"):
         check_device(plan.backends, plan.device, args.command)
     return plan
@@ -151,8 +151,9 @@ def chosen_backends(spec: str | None, command: str = "report", isolated: bool = 
         with captured_output(), time_limit(LOAD_TIMEOUT_S):
             return _chosen(spec, command, isolated)
     except TimedOut:
-        raise UsageError(f"crosscheck {command}: loading the backends took over "
-                         f"{LOAD_TIMEOUT_S} s") from None  # fmt: skip
+        raise UsageError(
+            f"crosscheck {command}: loading the backends took over {LOAD_TIMEOUT_S} s"
+        ) from None
 
 
 def _chosen(spec: str | None, command: str, isolated: bool) -> list:
@@ -181,5 +182,7 @@ def check_device(backends, device: str, command: str) -> None:
     nothing); one that merely finds no GPU at run time is that backend's skip."""
     if not any(device in b.capabilities.devices for b in backends):
         names = ", ".join(b.name for b in backends)
-        raise UsageError(f"crosscheck {command}: --device {device}: no backend chosen can use it "
-                         f"({names}; see crosscheck list)")  # fmt: skip
+        raise UsageError(
+            f"crosscheck {command}: --device {device}: no backend chosen can use it "
+            f"({names}; see crosscheck list)"
+        )

@@ -123,5 +123,12 @@ def update_heading(case: Case) -> str:
 def error_beat(case: Case, state: State, top: int) -> Beat:
     """The Error of the network's output a<top>."""
     line = f"  Error = {case.loss}(a{top}, Y) = {num(state.fwd.loss)}"
-    return Beat("error", state.step, (line,), (f"n{top}",), (),
-                (("error", f"Error = {num(state.fwd.loss)}"),), (loss_probe(state),))  # fmt: skip
+    return Beat(
+        "error",
+        state.step,
+        (line,),
+        (f"n{top}",),
+        (),
+        (("error", f"Error = {num(state.fwd.loss)}"),),
+        (loss_probe(state),),
+    )

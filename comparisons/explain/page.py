@@ -175,9 +175,11 @@ def check_row(case: Case, c, probe: Probe, got) -> dict:
     if probe.index is None:  # a tensor: its worst entry speaks for it
         flat = int(np.argmax(excess.ravel())) if excess.size else 0
         index = tuple(int(i) for i in np.unravel_index(flat, excess.shape))
-        entry = case.scalar_label(probe.tensor, index) if probe.tensor[0] in "Wb" else (
-            f"{probe.tensor}[{','.join(map(str, index))}]"
-        )  # fmt: skip
+        entry = (
+            case.scalar_label(probe.tensor, index)
+            if probe.tensor[0] in "Wb"
+            else (f"{probe.tensor}[{','.join(map(str, index))}]")
+        )
         where = f"{probe.label}, worst entry {entry}"
         pick = (lambda a: np.asarray(a).ravel()[flat]) if excess.size else (lambda a: np.nan)
         got, want = pick(got), pick(probe.want)
@@ -235,16 +237,19 @@ def network_svg(case: Case) -> str:
         top = (tallest - case.layers[layer]) * ROW / 2
         return 80 + COLUMN * layer, 60 + top + ROW * j
 
-    parts = [f"<svg id='network' viewBox='0 0 {width} {height}' role='img' "
-             f"aria-label='the network, neuron by neuron'>"]  # fmt: skip
+    parts = [
+        f"<svg id='network' viewBox='0 0 {width} {height}' role='img' "
+        f"aria-label='the network, neuron by neuron'>"
+    ]
     labels = []
     for layer in range(1, case.depth + 1):
         W = params[f"W{layer}"]
         for i, j in np.ndindex(W.shape):
             (x0, y0), (x1, y1) = at(layer - 1, i), at(layer, j)
             key = f"e{layer}-{i}-{j}"
-            parts.append(f"<line class='edge' id='{key}' x1='{x0}' y1='{y0:g}' x2='{x1}' "
-                         f"y2='{y1:g}'/>")  # fmt: skip
+            parts.append(
+                f"<line class='edge' id='{key}' x1='{x0}' y1='{y0:g}' x2='{x1}' y2='{y1:g}'/>"
+            )
             t = 0.5 + 0.25 * np.sign(y1 - y0) if W.shape[1] > 1 else 0.5
             lx, ly = x0 + t * (x1 - x0), y0 + t * (y1 - y0)
             name = case.scalar_label(f"W{layer}", (i, j))
@@ -266,26 +271,39 @@ def network_svg(case: Case) -> str:
                 labels.append(label(f"d-{key}", x, y + RADIUS + 16, "", "grad"))
     for j in range(case.layers[-1]):
         x, y = at(case.depth, j)
-        labels.append(label(f"t-{j}", x + RADIUS + 8, y + 4, f"actual = {num(case.targets[0, j])}",
-                            "target", "start"))  # fmt: skip
+        labels.append(
+            label(
+                f"t-{j}",
+                x + RADIUS + 8,
+                y + 4,
+                f"actual = {num(case.targets[0, j])}",
+                "target",
+                "start",
+            )
+        )
     x, y = at(case.depth, 0)
     labels.append(label("error", x + RADIUS + 8, y + 22, "", "error", "start"))
     return "".join(parts + labels) + "</svg>"
 
 
 def label(key, x, y, text, kind="weight", anchor="middle") -> str:
-    return (f"<text class='label {kind}' id='{key}' data-label='' x='{x:.1f}' y='{y:.1f}' "
-            f"text-anchor='{anchor}'>{esc(text)}</text>")  # fmt: skip
+    return (
+        f"<text class='label {kind}' id='{key}' data-label='' x='{x:.1f}' y='{y:.1f}' "
+        f"text-anchor='{anchor}'>{esc(text)}</text>"
+    )
 
 
 def layers_svg(case: Case) -> str:
     """Larger or batched networks: one box per layer, one arrow per weight matrix."""
     batch, names = case.inputs.shape[0], ["X (inputs)"]
     names += [f"a{layer}: {act}" for layer, act in enumerate(case.activations, start=1)]
-    weights = [f"W{layer}" + (f", b{layer}" if case.biases is not None else "")
-               for layer in range(1, case.depth + 1)]  # fmt: skip
-    return boxes_svg([(what, f"{batch}×{n}") for what, n in zip(names, case.layers, strict=True)],
-                     260, weights)  # fmt: skip
+    weights = [
+        f"W{layer}" + (f", b{layer}" if case.biases is not None else "")
+        for layer in range(1, case.depth + 1)
+    ]
+    return boxes_svg(
+        [(what, f"{batch}×{n}") for what, n in zip(names, case.layers, strict=True)], 260, weights
+    )
 
 
 def stack_svg(case: Case) -> str:
@@ -300,8 +318,10 @@ def boxes_svg(boxes: list, step: int, weights: list | None = None) -> str:
     """(name, size) boxes left to right — n<k> each, its value label v-n<k> — and the arrow e<k>
     into each after the first, with its weights' label w-e<k> and gradient label g-e<k>."""
     width = step * (len(boxes) - 1) + 160
-    parts = [f"<svg id='network' viewBox='0 0 {width} 210' role='img' "
-             f"aria-label='the network, layer by layer'>"]  # fmt: skip
+    parts = [
+        f"<svg id='network' viewBox='0 0 {width} 210' role='img' "
+        f"aria-label='the network, layer by layer'>"
+    ]
     for k, (what, size) in enumerate(boxes):
         x = 20 + step * k
         parts.append(

@@ -44,10 +44,17 @@ class StackWalkthrough:
         for k, layer in enumerate(self.case.stack, start=1):
             lines = [f"  a0 = X, {shape(a[0])}: {first(a[0])}"] if k == 1 else []
             how = re.sub(r"\bx\b", f"a{k - 1}", FORWARD.get(layer.kind, f"{layer.kind}(x)"))
-            lines += [f"  a{k} = {layer.describe()}: {how}",
-                      f"     = {shape(a[k])}: {first(a[k])}"]  # fmt: skip
-            found.append(Beat("forward", state.step, tuple(lines), (f"n{k}",), (f"e{k}",),
-                              ((f"v-n{k}", shape(a[k])),)))  # fmt: skip
+            lines += [f"  a{k} = {layer.describe()}: {how}", f"     = {shape(a[k])}: {first(a[k])}"]
+            found.append(
+                Beat(
+                    "forward",
+                    state.step,
+                    tuple(lines),
+                    (f"n{k}",),
+                    (f"e{k}",),
+                    ((f"v-n{k}", shape(a[k])),),
+                )
+            )
         return found
 
     def error_beat(self, state):
@@ -57,12 +64,16 @@ class StackWalkthrough:
 
         bwd, K, first_step = state.bwd, self.K, state.step == 0
         top = LOSSES[self.case.loss].gradient_text.replace("−", "-")
-        found = [Beat("backward", state.step, (f"  dE/da{K} = {top} = {first(bwd.dE_da[K])}",),
-                      (f"n{K}",))]  # fmt: skip
+        found = [
+            Beat(
+                "backward", state.step, (f"  dE/da{K} = {top} = {first(bwd.dE_da[K])}",), (f"n{K}",)
+            )
+        ]
         for k in range(K, 0, -1):
             layer, lines, probes = self.case.stack[k - 1], [], []
-            below, per_parameter = FORMULAS.get(layer.kind, (f"dE/da{k} ⊙ {layer.kind}′(a{k - 1})",
-                                                             {}))  # fmt: skip
+            below, per_parameter = FORMULAS.get(
+                layer.kind, (f"dE/da{k} ⊙ {layer.kind}′(a{k - 1})", {})
+            )
             for inner in [layer, *walk(layer.block)]:
                 for p in inner.initial:
                     name, g = inner.name(p), bwd.gradients[inner.name(p)]
@@ -77,23 +88,45 @@ class StackWalkthrough:
                     probes.append(Probe("gradients", name, None, g, f"dE/d{name}"))
             if bwd.dE_da[k - 1] is not None:
                 below_text = "dE/dX" if k == 1 else f"dE/da{k - 1}"
-                lines.append(f"  {below_text} = {below.replace('dE/dy', f'dE/da{k}')} "
-                             f"= {shape(bwd.dE_da[k - 1])}: {first(bwd.dE_da[k - 1])}")  # fmt: skip
-            found.append(Beat("backward", state.step, tuple(lines), (f"e{k}",),
-                              tuple(f"e{j}" for j in range(k, K + 1)), (),
-                              tuple(probes) if first_step else ()))  # fmt: skip
+                lines.append(
+                    f"  {below_text} = {below.replace('dE/dy', f'dE/da{k}')} "
+                    f"= {shape(bwd.dE_da[k - 1])}: {first(bwd.dE_da[k - 1])}"
+                )
+            found.append(
+                Beat(
+                    "backward",
+                    state.step,
+                    tuple(lines),
+                    (f"e{k}",),
+                    tuple(f"e{j}" for j in range(k, K + 1)),
+                    (),
+                    tuple(probes) if first_step else (),
+                )
+            )
         return found
 
     def update_heading(self) -> str:
         return update_heading(self.case)
 
     def update_beats(self, state) -> list:
-        place = {layer.name(p): k for k, top in enumerate(self.case.stack, start=1)
-                 for layer in [top, *walk(top.block)]
-                 for p in layer.initial}  # fmt: skip
-        return [Beat("update", state.step, (f"  {name}* = {shape(p)}: {first(p)}",),
-                     (f"n{place[name]}",), (), (), update_probes(self.case, state, name, None))
-                for name, p in state.updated.items()]  # fmt: skip
+        place = {
+            layer.name(p): k
+            for k, top in enumerate(self.case.stack, start=1)
+            for layer in [top, *walk(top.block)]
+            for p in layer.initial
+        }
+        return [
+            Beat(
+                "update",
+                state.step,
+                (f"  {name}* = {shape(p)}: {first(p)}",),
+                (f"n{place[name]}",),
+                (),
+                (),
+                update_probes(self.case, state, name, None),
+            )
+            for name, p in state.updated.items()
+        ]
 
 
 def stack_walkthrough(case) -> list[str]:

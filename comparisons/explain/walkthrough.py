@@ -64,9 +64,11 @@ def explain(case: Case) -> str:
 
 
 def stack_explain(case: Case) -> str:
-    head = [f"Case {case.name}: a stack of {len(case.stack)} layers, loss {case.loss}, learning "
-            f"rate a = {num(case.learning_rate)}"
-            + ("" if case.optimizer.name == "sgd" else f", optimizer {case.optimizer.describe()}")]  # fmt: skip
+    head = [
+        f"Case {case.name}: a stack of {len(case.stack)} layers, loss {case.loss}, learning "
+        f"rate a = {num(case.learning_rate)}"
+        + ("" if case.optimizer.name == "sgd" else f", optimizer {case.optimizer.describe()}")
+    ]
     if case.description:
         head.append(case.description)
     return "\n".join(head + [""] + stack_walkthrough(case)) + "\n"
@@ -137,8 +139,10 @@ class ScalarBackward:
                 how = f"(σ(z) - t) / {case.layers[-1]} = ({num(sigmoid(p))} - {factor(t)}) / " + (
                     f"{case.layers[-1]}"
                 )
-            lines = [*(derivation if j == 0 else []), f"  {label} = dE/d{name} = {how} = "
-                     f"{num(dE_dp[0, j])}"]  # fmt: skip
+            lines = [
+                *(derivation if j == 0 else []),
+                f"  {label} = dE/d{name} = {how} = {num(dE_dp[0, j])}",
+            ]
             probes = [Probe("intermediates", f"dE/da{L}", (0, j), dE_dp[0, j], label)]
             d = dE_dp[0, j]
             if case.activations[L - 1] != "identity":
@@ -149,9 +153,16 @@ class ScalarBackward:
                 probes.append(Probe("intermediates", f"delta{L}", (0, j), d, label))
             chain[(L, j)] = ([label], [d])
             found.append(
-                Beat("backward", state.step, tuple(lines), (node(L, j),), (),
-                     ((f"d-{node(L, j)}", f"{label} = {num(d)}"),), self.probes(state, *probes))
-            )  # fmt: skip
+                Beat(
+                    "backward",
+                    state.step,
+                    tuple(lines),
+                    (node(L, j),),
+                    (),
+                    ((f"d-{node(L, j)}", f"{label} = {num(d)}"),),
+                    self.probes(state, *probes),
+                )
+            )
         return found
 
     def hidden_delta_beats(self, state: State, layer, chain) -> list[Beat]:
@@ -172,10 +183,16 @@ class ScalarBackward:
             chain[(layer, j)] = ([f"δ{name}"], [d])
             probe = Probe("intermediates", f"delta{layer}", (0, j), d, f"δ{name}")
             found.append(
-                Beat("backward", state.step, (line,), (node(layer, j),),
-                     self.downstream(layer, j), ((f"d-{node(layer, j)}", f"δ = {num(d)}"),),
-                     self.probes(state, probe))
-            )  # fmt: skip
+                Beat(
+                    "backward",
+                    state.step,
+                    (line,),
+                    (node(layer, j),),
+                    self.downstream(layer, j),
+                    ((f"d-{node(layer, j)}", f"δ = {num(d)}"),),
+                    self.probes(state, probe),
+                )
+            )
         return found
 
     def downstream(self, layer: int, j: int) -> tuple[str, ...]:
@@ -194,23 +211,37 @@ class ScalarBackward:
             for i in range(W.shape[0]):
                 src, a_i = self.names[layer - 1][i], state.fwd.a[layer - 1][0, i]
                 label, g = self.w(layer, i, j), grads[f"W{layer}"][i, j]
-                line = (f"  dE/d{label} = {'·'.join(syms)}·{src} = "
-                        f"{'×'.join(factor(v) for v in [*vals, a_i])} = {num(g)}")  # fmt: skip
+                line = (
+                    f"  dE/d{label} = {'·'.join(syms)}·{src} = "
+                    f"{'×'.join(factor(v) for v in [*vals, a_i])} = {num(g)}"
+                )
                 probe = Probe("gradients", f"W{layer}", (i, j), g, f"dE/d{label}")
                 found.append(
-                    Beat("backward", state.step, (line,), (edge(layer, i, j),),
-                         (*self.downstream(layer, j), edge(layer, i, j)),
-                         ((f"g-{edge(layer, i, j)}", f"∂E/∂{label} = {num(g)}"),),
-                         self.probes(state, probe))
-                )  # fmt: skip
+                    Beat(
+                        "backward",
+                        state.step,
+                        (line,),
+                        (edge(layer, i, j),),
+                        (*self.downstream(layer, j), edge(layer, i, j)),
+                        ((f"g-{edge(layer, i, j)}", f"∂E/∂{label} = {num(g)}"),),
+                        self.probes(state, probe),
+                    )
+                )
             if f"b{layer}" in state.params:
                 label, g = self.b(layer, j), grads[f"b{layer}"][j]
                 line = f"  dE/d{label} = {'·'.join(syms)} = {num(g)}"
                 probe = Probe("gradients", f"b{layer}", (j,), g, f"dE/d{label}")
                 found.append(
-                    Beat("backward", state.step, (line,), (node(layer, j),),
-                         self.downstream(layer, j), (), self.probes(state, probe))
-                )  # fmt: skip
+                    Beat(
+                        "backward",
+                        state.step,
+                        (line,),
+                        (node(layer, j),),
+                        self.downstream(layer, j),
+                        (),
+                        self.probes(state, probe),
+                    )
+                )
         return found
 
 
@@ -265,9 +296,15 @@ class ScalarWalkthrough(ScalarBackward):
                 if layer == 1 and j == 0:  # a new step: the weights as they are now, nothing else
                     shows = self.step_labels(state) + shows
                 found.append(
-                    Beat("forward", state.step, tuple(lines), (node(layer, j),), incoming,
-                         tuple(shows))
-                )  # fmt: skip
+                    Beat(
+                        "forward",
+                        state.step,
+                        tuple(lines),
+                        (node(layer, j),),
+                        incoming,
+                        tuple(shows),
+                    )
+                )
         return found
 
     def step_labels(self, state: State) -> list[tuple[str, str]]:
@@ -275,8 +312,10 @@ class ScalarWalkthrough(ScalarBackward):
         for layer in range(1, self.case.depth + 1):
             W = state.params[f"W{layer}"]
             for i, j in np.ndindex(W.shape):
-                shows += [(f"w-{edge(layer, i, j)}", f"{self.w(layer, i, j)} = {num(W[i, j])}"),
-                          (f"g-{edge(layer, i, j)}", "")]  # fmt: skip
+                shows += [
+                    (f"w-{edge(layer, i, j)}", f"{self.w(layer, i, j)} = {num(W[i, j])}"),
+                    (f"g-{edge(layer, i, j)}", ""),
+                ]
             for j in range(W.shape[1]):
                 shows += [(f"v-{node(layer, j)}", ""), (f"d-{node(layer, j)}", "")]
         return shows
@@ -291,8 +330,10 @@ class ScalarWalkthrough(ScalarBackward):
                 f"  Error = ½·Σ(prediction - actual)² = ½·({' + '.join(pairs)}) = {num(fwd.loss)}"
             ]
         elif loss == "mse":
-            lines = [f"  Error = mean((prediction - actual)²) = ({' + '.join(pairs)}) / "
-                     f"{len(pairs)} = {num(fwd.loss)}"]  # fmt: skip
+            lines = [
+                f"  Error = mean((prediction - actual)²) = ({' + '.join(pairs)}) / "
+                f"{len(pairs)} = {num(fwd.loss)}"
+            ]
         elif loss == "softmax_cross_entropy":
             s, k = softmax(pred), int(np.argmax(target))
             exps = " + ".join(f"e^{factor(z)}" for z in pred)
@@ -303,23 +344,34 @@ class ScalarWalkthrough(ScalarBackward):
                 f"{num(logsumexp(pred))} - {factor(pred[k])} = {num(fwd.loss)}",
             ]
         else:
-            terms = " + ".join(f"(log(1 + e^{factor(z)}) - {factor(t)}×{factor(z)})"
-                               for z, t in zip(pred, target, strict=True))  # fmt: skip
+            terms = " + ".join(
+                f"(log(1 + e^{factor(z)}) - {factor(t)}×{factor(z)})"
+                for z, t in zip(pred, target, strict=True)
+            )
             lines = [
                 f"  σ(z) = 1 / (1 + e^-z) = [{', '.join(num(x) for x in sigmoid(pred))}]",
                 "  Error = mean(-t·log σ(z) - (1 - t)·log(1 - σ(z))) = mean(log(1 + e^z) - t·z)"
                 f" = ({terms}) / {len(pred)} = {num(fwd.loss)}",
             ]
         outs = tuple(node(self.case.depth, j) for j in range(len(pred)))
-        return Beat("error", state.step, tuple(lines), outs, (),
-                    (("error", f"Error = {num(fwd.loss)}"),), (loss_probe(state),))  # fmt: skip
+        return Beat(
+            "error",
+            state.step,
+            tuple(lines),
+            outs,
+            (),
+            (("error", f"Error = {num(fwd.loss)}"),),
+            (loss_probe(state),),
+        )
 
     def update_heading(self) -> str:
         a, opt = num(self.case.learning_rate), self.case.optimizer
         if opt.name == "sgd":
             return f"Update (learning rate a = {a}; every gradient uses the OLD weights)"
-        return (f"Update with {rule_words(self.case)} (learning rate a = {a}; every gradient "
-                "uses the OLD weights)")  # fmt: skip
+        return (
+            f"Update with {rule_words(self.case)} (learning rate a = {a}; every gradient "
+            "uses the OLD weights)"
+        )
 
     def update_beats(self, state: State) -> list[Beat]:
         case, found = self.case, []
@@ -335,9 +387,16 @@ class ScalarWalkthrough(ScalarBackward):
                 where = edge(layer, *index) if name[0] == "W" else node(layer, *index)
                 shows = ((f"w-{where}", f"{label}* = {num(new)}"),) if name[0] == "W" else ()
                 found.append(
-                    Beat("update", state.step, tuple(lines), (where,), (), shows,
-                         update_probes(case, state, name, index))
-                )  # fmt: skip
+                    Beat(
+                        "update",
+                        state.step,
+                        tuple(lines),
+                        (where,),
+                        (),
+                        shows,
+                        update_probes(case, state, name, index),
+                    )
+                )
         return found
 
 
@@ -356,10 +415,14 @@ def update_lines(case: Case, state: State, label: str, name: str, index) -> list
     if opt.name == "momentum":
         mu, d = num(opt.momentum), num(1 - opt.dampening)
         if opt.learning_rate_on == "step":
-            return [f"  v = μ·v + (1 - d)·dE/d{label} = {mu}×{factor(v0)} + {d}×{factor(g)} = {num(v)}",
-                    f"  {label}* = {label} - a·v = {num(p)} - {a}×{factor(v)} = {num(new)}"]  # fmt: skip
-        return [f"  v = μ·v - a·(1 - d)·dE/d{label} = {mu}×{factor(v0)} - {a}×{d}×{factor(g)} = {num(v)}",
-                f"  {label}* = {label} + v = {num(p)} + {factor(v)} = {num(new)}"]  # fmt: skip
+            return [
+                f"  v = μ·v + (1 - d)·dE/d{label} = {mu}×{factor(v0)} + {d}×{factor(g)} = {num(v)}",
+                f"  {label}* = {label} - a·v = {num(p)} - {a}×{factor(v)} = {num(new)}",
+            ]
+        return [
+            f"  v = μ·v - a·(1 - d)·dE/d{label} = {mu}×{factor(v0)} - {a}×{d}×{factor(g)} = {num(v)}",
+            f"  {label}* = {label} + v = {num(p)} + {factor(v)} = {num(new)}",
+        ]
     t, m0, m = state.after["t"], state.before["m"][name][index], state.after["m"][name][index]
     c1, c2 = bias_corrections(opt, t)
     mhat, vhat, eps = m / c1, v / c2, num(opt.epsilon)
@@ -367,12 +430,14 @@ def update_lines(case: Case, state: State, label: str, name: str, index) -> list
         f"  m = β1·m + (1 - β1)·g = {num(opt.beta1)}×{factor(m0)} + {num(1 - opt.beta1)}×{factor(g)} = {num(m)}",
         f"  v = β2·v + (1 - β2)·g² = {num(opt.beta2)}×{factor(v0)} + {num(1 - opt.beta2)}×{factor(g)}² = {num(v)}",
         f"  m̂ = m/(1 - β1^{t}) = {num(m)}/{num(c1)} = {num(mhat)};  v̂ = v/(1 - β2^{t}) = {num(v)}/{num(c2)} = {num(vhat)}",
-    ]  # fmt: skip
+    ]
     if opt.epsilon_placement == "after_correction":
         step = f"a·m̂/(√v̂ + ε) = {num(p)} - {a}×{factor(mhat)}/({num(np.sqrt(vhat))} + {eps})"
     elif opt.epsilon_placement == "before_correction":
-        step = (f"a·√(1 - β2^{t})/(1 - β1^{t})·m/(√v + ε) = {num(p)} - {a}×{num(np.sqrt(c2))}/"
-                f"{num(c1)}×{factor(m)}/({num(np.sqrt(v))} + {eps})")  # fmt: skip
+        step = (
+            f"a·√(1 - β2^{t})/(1 - β1^{t})·m/(√v + ε) = {num(p)} - {a}×{num(np.sqrt(c2))}/"
+            f"{num(c1)}×{factor(m)}/({num(np.sqrt(v))} + {eps})"
+        )
     else:
         step = f"a·m̂/√(v̂ + ε) = {num(p)} - {a}×{factor(mhat)}/√({num(vhat)} + {eps})"
     return lines + [f"  {label}* = {label} - {step} = {num(new)}"]
@@ -399,8 +464,16 @@ class MatrixWalkthrough:
             if layer == 1:
                 shows += [(f"v-n{k}", "") for k in range(2, case.depth + 1)]
                 shows += [(f"g-e{k}", "") for k in range(1, case.depth + 1)]
-            found.append(Beat("forward", state.step, tuple(lines), (f"n{layer}",), (f"e{layer}",),
-                              tuple(shows)))  # fmt: skip
+            found.append(
+                Beat(
+                    "forward",
+                    state.step,
+                    tuple(lines),
+                    (f"n{layer}",),
+                    (f"e{layer}",),
+                    tuple(shows),
+                )
+            )
         return found
 
     def error_beat(self, state: State) -> Beat:
@@ -412,17 +485,27 @@ class MatrixWalkthrough:
         L = case.depth
         top = LOSSES[case.loss].gradient_text.replace("−", "-")
         top_probe = Probe("intermediates", f"dE/da{L}", None, bwd.dE_da[L], f"dE/da{L}")
-        found = [Beat("backward", state.step, (f"  dE/da_L = {top}",), (f"n{L}",), (), (),
-                      (top_probe,) if first else ())]  # fmt: skip
+        found = [
+            Beat(
+                "backward",
+                state.step,
+                (f"  dE/da_L = {top}",),
+                (f"n{L}",),
+                (),
+                (),
+                (top_probe,) if first else (),
+            )
+        ]
         for layer in range(L, 0, -1):
             g = bwd.gradients
             lines = [
                 f"  δ{layer} = dE/da{layer} ⊙ {case.activations[layer - 1]}'(z{layer})",
                 f"  dE/dW{layer} = a{layer - 1}ᵀ·δ{layer} = {arr(g[f'W{layer}'])}",
             ]
-            probes = [Probe("intermediates", f"delta{layer}", None, bwd.delta[layer - 1],
-                            f"δ{layer}"),
-                      Probe("gradients", f"W{layer}", None, g[f"W{layer}"], f"dE/dW{layer}")]  # fmt: skip
+            probes = [
+                Probe("intermediates", f"delta{layer}", None, bwd.delta[layer - 1], f"δ{layer}"),
+                Probe("gradients", f"W{layer}", None, g[f"W{layer}"], f"dE/dW{layer}"),
+            ]
             if f"b{layer}" in params:
                 lines.append(f"  dE/db{layer} = Σ_samples δ{layer} = {arr(g[f'b{layer}'])}")
                 probes.append(
@@ -431,10 +514,16 @@ class MatrixWalkthrough:
             lines.append(f"  dE/da{layer - 1} = δ{layer}·W{layer}ᵀ  (the OLD W{layer})")
             norm = f"‖∂E/∂W{layer}‖ = {np.linalg.norm(g[f'W{layer}']):.4g}"
             found.append(
-                Beat("backward", state.step, tuple(lines), (f"e{layer}",),
-                     tuple(f"e{k}" for k in range(layer, L + 1)), ((f"g-e{layer}", norm),),
-                     tuple(probes) if first else ())
-            )  # fmt: skip
+                Beat(
+                    "backward",
+                    state.step,
+                    tuple(lines),
+                    (f"e{layer}",),
+                    tuple(f"e{k}" for k in range(layer, L + 1)),
+                    ((f"g-e{layer}", norm),),
+                    tuple(probes) if first else (),
+                )
+            )
         return found
 
     def update_heading(self) -> str:
@@ -445,8 +534,17 @@ class MatrixWalkthrough:
         for name, p in state.updated.items():
             layer = int(name[1:])
             what = f"e{layer}" if name[0] == "W" else f"n{layer}"
-            found.append(Beat("update", state.step, (f"  {name}* = {arr(p)}",), (what,), (), (),
-                              update_probes(self.case, state, name, None)))  # fmt: skip
+            found.append(
+                Beat(
+                    "update",
+                    state.step,
+                    (f"  {name}* = {arr(p)}",),
+                    (what,),
+                    (),
+                    (),
+                    update_probes(self.case, state, name, None),
+                )
+            )
         return found
 
 

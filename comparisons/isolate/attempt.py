@@ -35,15 +35,24 @@ class Attempt:
     trace: str = ""  # where it raised: the last frames of its traceback
 
     def to_plain(self) -> dict:
-        return {"status": self.status, "message": self.message, "value": self.value,
-                "output": self.output, "trace": self.trace}  # fmt: skip
+        return {
+            "status": self.status,
+            "message": self.message,
+            "value": self.value,
+            "output": self.output,
+            "trace": self.trace,
+        }
 
     @classmethod
     def from_plain(cls, data) -> "Attempt":
         if not isinstance(data, dict) or not isinstance(data.get("status"), str):
             return cls("error", "its worker answered something that is not an attempt")
-        fields = (str(data.get("message", "")), data.get("value"), str(data.get("output", "")),
-                  str(data.get("trace", "")))  # fmt: skip
+        fields = (
+            str(data.get("message", "")),
+            data.get("value"),
+            str(data.get("output", "")),
+            str(data.get("trace", "")),
+        )
         return cls(data["status"], *fields)
 
 
@@ -58,8 +67,11 @@ def attempt(backend: Backend, check, order: int = 1, died: str | None = None) ->
     except KeyboardInterrupt:
         raise
     except BaseException as e:  # noqa: BLE001 - a plugin's declaration that raises: its error
-        return Attempt("error", f"could not say whether it runs this case: {type(e).__name__}: "
-                       f"{one_line(e)}{their_line(e)}")  # fmt: skip
+        return Attempt(
+            "error",
+            f"could not say whether it runs this case: {type(e).__name__}: "
+            f"{one_line(e)}{their_line(e)}",
+        )
     if reason:
         return Attempt("skip", reason)
     if missing:
@@ -74,15 +86,21 @@ def attempt(backend: Backend, check, order: int = 1, died: str | None = None) ->
         return Attempt("skip", str(e), output=captured.text)
     except TimedOut:
         timed = "timed out" if order == 1 else "H·v timed out"
-        return Attempt("error", f"{timed} after {check.timeout:g} s (--timeout)", None,
-                       captured.text)  # fmt: skip
+        return Attempt(
+            "error", f"{timed} after {check.timeout:g} s (--timeout)", None, captured.text
+        )
     except KeyboardInterrupt:
         raise
     except BaseException as e:  # noqa: BLE001 - SystemExit too: one backend's error, never ours
         raised = "raised" if order == 1 else "H·v raised"
         text = captured.text if captured is not None else ""
-        return Attempt("error", f"{raised} {type(e).__name__}: {one_line(e)}{their_line(e)}",
-                       None, text, last_frames(e))  # fmt: skip
+        return Attempt(
+            "error",
+            f"{raised} {type(e).__name__}: {one_line(e)}{their_line(e)}",
+            None,
+            text,
+            last_frames(e),
+        )
     try:
         return Attempt("answered", "", plain(value), captured.text)
     except Exception as e:  # noqa: BLE001 - a value whose own methods raise
@@ -124,8 +142,10 @@ def last_frames(e: BaseException, frames: int = 4) -> str:
 
 
 # the harness's own folders (reference/, backends/, comparisons/, the package), and Python's
-HARNESS = tuple(os.path.dirname(os.path.abspath(m.__file__)) + os.sep for m in (
-    backprop_crosscheck, reference, backends, comparisons))  # fmt: skip
+HARNESS = tuple(
+    os.path.dirname(os.path.abspath(m.__file__)) + os.sep
+    for m in (backprop_crosscheck, reference, backends, comparisons)
+)
 INSTALLED = tuple({sysconfig.get_path(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")})
 
 

@@ -29,8 +29,9 @@ def serve(fd: int, parent_pid: int, memory_mib: int) -> None:
     conn = Connection(fd)
     sys.path[:] = conn.recv()  # the parent's, so its plugins unpickle here
     forks = []  # a backend that forks (os.fork) makes a copy of this loop: it must not answer
-    os.register_at_fork(after_in_parent=lambda: forks.append("parent"),
-                        after_in_child=lambda: forks.append("child"))  # fmt: skip
+    os.register_at_fork(
+        after_in_parent=lambda: forks.append("parent"), after_in_child=lambda: forks.append("child")
+    )
     while True:
         try:
             request = conn.recv()
@@ -46,8 +47,9 @@ def serve(fd: int, parent_pid: int, memory_mib: int) -> None:
             os._exit(0)
         forked, forks[:] = bool(forks), []
         try:
-            reply = encode({"id": ident, "pid": os.getpid(), "ok": True, "answer": answer,
-                            "forked": forked})  # fmt: skip
+            reply = encode(
+                {"id": ident, "pid": os.getpid(), "ok": True, "answer": answer, "forked": forked}
+            )
         except Exception as e:  # noqa: BLE001 - an answer that is not plain data
             why = f"could not send its answer back: {type(e).__name__}: {e}"
             reply = encode({"id": ident, "pid": os.getpid(), "ok": False, "why": why})

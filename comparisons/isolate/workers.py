@@ -68,14 +68,30 @@ class Worker:
         self.group, self.output = group, tempfile.TemporaryFile()
         self.memory_mib, self.env = memory_mib or None, env  # what it was started with
         ours, theirs = socket.socketpair()
-        env = {**os.environ, **(env or {}), "PYTHONPATH": os.pathsep.join(
-            [PACKAGE_ROOT, *filter(None, [os.environ.get("PYTHONPATH")])])}  # fmt: skip
-        argv = [sys.executable, "-m", "backprop_crosscheck.comparisons.isolate.worker",
-                str(theirs.fileno()), str(os.getpid()), str(memory_mib)]  # fmt: skip
+        env = {
+            **os.environ,
+            **(env or {}),
+            "PYTHONPATH": os.pathsep.join(
+                [PACKAGE_ROOT, *filter(None, [os.environ.get("PYTHONPATH")])]
+            ),
+        }
+        argv = [
+            sys.executable,
+            "-m",
+            "backprop_crosscheck.comparisons.isolate.worker",
+            str(theirs.fileno()),
+            str(os.getpid()),
+            str(memory_mib),
+        ]
         self.process = subprocess.Popen(
-            argv, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=self.output,
-            stderr=self.output, env=env, start_new_session=True,
-        )  # fmt: skip
+            argv,
+            pass_fds=[theirs.fileno()],
+            stdin=subprocess.DEVNULL,
+            stdout=self.output,
+            stderr=self.output,
+            env=env,
+            start_new_session=True,
+        )
         theirs.close()
         self.conn = Connection(ours.detach())
         self.conn.send(sys.path)
@@ -103,8 +119,10 @@ class Worker:
         except OSError as e:
             if "bad message length" not in str(e):  # a dead socket, not an answer too long
                 raise WorkerLost(self.why_dead()) from None
-            raise Misbehaved(f"its answer was over {self.max_bytes:,} bytes, more than the "
-                             "case's shapes allow: refused unread") from None  # fmt: skip
+            raise Misbehaved(
+                f"its answer was over {self.max_bytes:,} bytes, more than the "
+                "case's shapes allow: refused unread"
+            ) from None
         except EOFError:
             raise WorkerLost(self.why_dead()) from None
         try:
@@ -116,16 +134,21 @@ class Worker:
         named = ident if type(ident) is int and ident in self.sent else None
         if pid != self.process.pid:  # the request it named is charged too, when it was another
             earlier = named if named != self.waiting_for else None
-            raise Misbehaved(f"process {pid}, not its worker ({self.process.pid}), answered: "
-                             "a child the backend forked? (answered twice)", earlier)  # fmt: skip
+            raise Misbehaved(
+                f"process {pid}, not its worker ({self.process.pid}), answered: "
+                "a child the backend forked? (answered twice)",
+                earlier,
+            )
         if ident != self.waiting_for:
             raise Misbehaved("its worker answered twice", named)
         self.waiting_for = None
         if not ok:
             raise WorkerLost(f"its worker process failed: {message.get('why')}")
         if message.get("forked"):
-            raise Misbehaved("it forked its worker process while it ran (os.fork): the copy "
-                             "carries on and could have answered twice")  # fmt: skip
+            raise Misbehaved(
+                "it forked its worker process while it ran (os.fork): the copy "
+                "carries on and could have answered twice"
+            )
         return message.get("answer")
 
     def said_more(self) -> bool:
@@ -341,8 +364,11 @@ class Settling:
 
     def __init__(self, queues: dict, checks: int, backends: int):
         self.answers, self.ready, self.size = {}, 0, (checks, backends)
-        self.after = {job: later for jobs in queues.values()
-                      for job, later in zip(jobs, [*jobs[1:], None], strict=True)}  # fmt: skip
+        self.after = {
+            job: later
+            for jobs in queues.values()
+            for job, later in zip(jobs, [*jobs[1:], None], strict=True)
+        }
         self.last = {jobs[-1]: group for group, jobs in queues.items()}
 
     def settled(self, job, end: bool) -> bool:
@@ -362,7 +388,8 @@ class Settling:
     def finished(self, end: bool = False):
         """The rows settled since the last call, in order."""
         checks, backends = self.size
-        while self.ready < checks and all(self.settled((self.ready, i), end)
-                                          for i in range(backends)):  # fmt: skip
+        while self.ready < checks and all(
+            self.settled((self.ready, i), end) for i in range(backends)
+        ):
             yield [self.answers[self.ready, i] for i in range(backends)]
             self.ready += 1

@@ -28,8 +28,13 @@ def variants(case) -> list[tuple[str, str, object]]:
         for value in values:
             if value != asked:
                 changed = dataclasses.replace(opt, **{setting: value})
-                found.append((f"{setting} = {_text(value)}", f"{setting} = {_text(asked)}",
-                              case.replace(optimizer=changed)))  # fmt: skip
+                found.append(
+                    (
+                        f"{setting} = {_text(value)}",
+                        f"{setting} = {_text(asked)}",
+                        case.replace(optimizer=changed),
+                    )
+                )
 
     if opt.name == "adam":
         swap("epsilon_placement", EPSILON_PLACEMENTS)
@@ -42,8 +47,9 @@ def variants(case) -> list[tuple[str, str, object]]:
     for k, act in enumerate(case.activations):
         if act in GELUS:
             acts = (*case.activations[:k], GELUS[act], *case.activations[k + 1 :])
-            found.append((f"{GELUS[act]} in layer {k + 1}", f"{act}",
-                          case.replace(activations=acts)))  # fmt: skip
+            found.append(
+                (f"{GELUS[act]} in layer {k + 1}", f"{act}", case.replace(activations=acts))
+            )
     return found
 
 

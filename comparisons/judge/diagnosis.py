@@ -63,15 +63,20 @@ class Diagnosis:
         if self.residual is None:
             return self.description or "no known mistake was tried"
         if self.mistake is None:
-            return (f"no known mistake matches (closest: '{self.description}', residual "
-                    f"{self.residual:.3g} tolerances)")  # fmt: skip
-        nxt = "" if self.next_best is None else (
-            f" against {self.next_residual:.2g} for the next best ('{MISTAKES[self.next_best]}')"
-        )  # fmt: skip
+            return (
+                f"no known mistake matches (closest: '{self.description}', residual "
+                f"{self.residual:.3g} tolerances)"
+            )
+        nxt = ""
+        if self.next_best is not None:
+            next_best = MISTAKES[self.next_best]
+            nxt = f" against {self.next_residual:.2g} for the next best ('{next_best}')"
         if self.also:
             others = " or ".join(f"'{MISTAKES[m]}'" for m in self.also)
-            return (f"matches '{self.description}' or, indistinguishably on this case, {others}: "
-                    f"residual {self.residual:.2g}{nxt}")  # fmt: skip
+            return (
+                f"matches '{self.description}' or, indistinguishably on this case, {others}: "
+                f"residual {self.residual:.2g}{nxt}"
+            )
         return f"matches '{self.description}': residual {self.residual:.2g}{nxt}"
 
     def to_dict(self) -> dict:
@@ -100,10 +105,14 @@ def diagnose(case, reference, result, dtype: str, tol) -> Diagnosis:
     chain_now, chain_later = reference_chain(case), reference_chain(case, dict(reference.updated))
     shape = shape_of_difference(case, reference, result, where, tol, chain_now, chain_later)
     return Diagnosis(
-        where.name, where.detail, where.finer, *match_mistake(case, reference, result, dtype, tol),
-        structure=shape, change=changed_formula(case, reference, where, tol),
+        where.name,
+        where.detail,
+        where.finer,
+        *match_mistake(case, reference, result, dtype, tol),
+        structure=shape,
+        change=changed_formula(case, reference, where, tol),
         convention=reconciling(case, result, tol),
-    )  # fmt: skip
+    )
 
 
 def changed_formula(case, reference, where, tol) -> str:
@@ -136,8 +145,13 @@ def _off(got, want, tol) -> bool:
 
 
 def _show(x, precision: int = 6) -> str:
-    return np.array2string(np.asarray(x, np.float64), precision=precision, threshold=8,
-                           edgeitems=2, max_line_width=10_000).replace("\n", "")  # fmt: skip
+    return np.array2string(
+        np.asarray(x, np.float64),
+        precision=precision,
+        threshold=8,
+        edgeitems=2,
+        max_line_width=10_000,
+    ).replace("\n", "")
 
 
 def _side_by_side(want, got) -> tuple[str, str, str]:
@@ -151,8 +165,11 @@ def _side_by_side(want, got) -> tuple[str, str, str]:
         diff = np.abs(got - want)
     at = np.unravel_index(int(np.nanargmax(diff)), diff.shape) if diff.size else ()
     where = f" at {list(map(int, at))}" if want.ndim else ""
-    return (_show(want, precision), _show(got, precision),
-            f"largest difference {float(diff[at]):.3g}{where}")  # fmt: skip
+    return (
+        _show(want, precision),
+        _show(got, precision),
+        f"largest difference {float(diff[at]):.3g}{where}",
+    )
 
 
 def chain(case) -> list[tuple[str, str, str]]:
@@ -181,8 +198,13 @@ def stack_chain(case) -> list[tuple[str, str, str]]:
         layer = case.stack[k - 1]
         below, per_parameter = FORMULAS.get(layer.kind, (f"dE/da{k} ⊙ {layer.kind}′", {}))
         for p in layer.initial:
-            steps.append((layer.name(p), f"dE/d{layer.name(p)}",
-                          f"{per_parameter[p]} ({layer.kind} {layer.label})"))  # fmt: skip
+            steps.append(
+                (
+                    layer.name(p),
+                    f"dE/d{layer.name(p)}",
+                    f"{per_parameter[p]} ({layer.kind} {layer.label})",
+                )
+            )
         for inner in walk(layer.block)[::-1]:  # a residual block's own parameters
             for p in inner.initial:
                 steps.append((inner.name(p), f"dE/d{inner.name(p)}", f"{inner.kind} {inner.label}"))
@@ -205,8 +227,10 @@ def reference_chain(case, params: dict | None = None) -> dict:
 
 def localize(case, reference, result, tol) -> FirstWrong:
     if _off(result.loss[0], reference.loss[0], tol):
-        said = (f"the loss before any step is {float(result.loss[0])!r}, the reference's "
-                f"{float(reference.loss[0])!r}")  # fmt: skip
+        said = (
+            f"the loss before any step is {float(result.loss[0])!r}, the reference's "
+            f"{float(reference.loss[0])!r}"
+        )
         return FirstWrong("the forward pass", said, "", "loss", reference.loss, result.loss)
     mine = dict(result.intermediates or {})
     mine.update({n: g for n, g in result.gradients.items() if n != "X"})
@@ -224,14 +248,28 @@ def localize(case, reference, result, tol) -> FirstWrong:
             if _off(getattr(result, what)[name], want, tol):
                 where = "the update of" if what == "updated" else "after the last step,"
                 ours, yours, off = _side_by_side(want, getattr(result, what)[name])
-                rule = case.optimizer.formula(name) if what == "updated" else (
-                    f"{name} after step {case.steps}")  # fmt: skip
+                rule = (
+                    case.optimizer.formula(name)
+                    if what == "updated"
+                    else (f"{name} after step {case.steps}")
+                )
                 detail = f"the reference's {rule} = {ours}; yours {yours} ({off})"
-                return FirstWrong(f"{where} {name}", detail, "", f"{what} {name}", want,
-                                  getattr(result, what)[name])  # fmt: skip
-    return FirstWrong("the loss after a later step",
-                      "every gradient and update of the first step agrees", "", "loss",
-                      reference.loss, result.loss)  # fmt: skip
+                return FirstWrong(
+                    f"{where} {name}",
+                    detail,
+                    "",
+                    f"{what} {name}",
+                    want,
+                    getattr(result, what)[name],
+                )
+    return FirstWrong(
+        "the loss after a later step",
+        "every gradient and update of the first step agrees",
+        "",
+        "loss",
+        reference.loss,
+        result.loss,
+    )
 
 
 # --- why ----------------------------------------------------------------------------------

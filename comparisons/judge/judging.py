@@ -77,8 +77,20 @@ def judge(backend: Backend, check: Check, order: int, tried: Attempt) -> Compari
             status, message = "error", f"required but skipped: {message}"
         first, second = (got, None) if order == 1 else (None, got)
         method = caps.mode if order == 1 else caps.hvp or "-"
-        return Comparison(backend.name, backend.version(), status, message, tol, first, agree,
-                          second, method, reason, tried.output, tried.trace)  # fmt: skip
+        return Comparison(
+            backend.name,
+            backend.version(),
+            status,
+            message,
+            tol,
+            first,
+            agree,
+            second,
+            method,
+            reason,
+            tried.output,
+            tried.trace,
+        )
 
     if tried.status != "answered":
         return outcome(tried.status, tried.message)
@@ -115,8 +127,10 @@ def pairs(check: Check, got, order: int, caps) -> list:
     if order == 1:
         found = result_pairs(check.reference, got)
         if not caps.input_gradient and "X" not in got.gradients:
-            found = [(q, {n: t for n, t in want.items() if n != "X"} if q == "gradients" else want,
-                      have) for q, want, have in found]  # fmt: skip
+            found = [
+                (q, {n: t for n, t in want.items() if n != "X"} if q == "gradients" else want, have)
+                for q, want, have in found
+            ]
         return found
     return [("hvp", check.hvp_reference, got)]
 

@@ -32,14 +32,22 @@ def formulas(case) -> dict[str, Formula]:
     """The dense chain's formulas by the quantity's key (as diagnosis.chain names them)."""
     found = {}
     for k in range(1, case.depth + 1):  # layer k
-        found[f"delta{k}"] = Formula(f"dE/da{k} ⊙ f′(z{k})", (f"dE/da{k}", f"f'(z{k})"),
-                                     lambda s, k=k: s[f"dE/da{k}"] * s[f"f'(z{k})"])  # fmt: skip
-        found[f"W{k}"] = Formula(f"a{k - 1}ᵀ·δ{k}", (f"a{k - 1}", f"delta{k}"),
-                                 lambda s, k=k: s[f"a{k - 1}"].T @ s[f"delta{k}"])  # fmt: skip
-        found[f"b{k}"] = Formula(f"Σ_samples δ{k}", (f"delta{k}",),
-                                 lambda s, k=k: s[f"delta{k}"].sum(axis=0))  # fmt: skip
-        found[f"dE/da{k - 1}"] = Formula(f"δ{k}·W{k}ᵀ", (f"delta{k}", f"W{k}"),
-                                         lambda s, k=k: s[f"delta{k}"] @ s[f"W{k}"].T)  # fmt: skip
+        found[f"delta{k}"] = Formula(
+            f"dE/da{k} ⊙ f′(z{k})",
+            (f"dE/da{k}", f"f'(z{k})"),
+            lambda s, k=k: s[f"dE/da{k}"] * s[f"f'(z{k})"],
+        )
+        found[f"W{k}"] = Formula(
+            f"a{k - 1}ᵀ·δ{k}",
+            (f"a{k - 1}", f"delta{k}"),
+            lambda s, k=k: s[f"a{k - 1}"].T @ s[f"delta{k}"],
+        )
+        found[f"b{k}"] = Formula(
+            f"Σ_samples δ{k}", (f"delta{k}",), lambda s, k=k: s[f"delta{k}"].sum(axis=0)
+        )
+        found[f"dE/da{k - 1}"] = Formula(
+            f"δ{k}·W{k}ᵀ", (f"delta{k}", f"W{k}"), lambda s, k=k: s[f"delta{k}"] @ s[f"W{k}"].T
+        )
     return found
 
 
@@ -70,15 +78,21 @@ def confusions(symbol: str, case) -> list[tuple[str, str]]:
     if kind == "a" and k and int(k) >= 1:
         found.append((f"z{k}", "the pre-activation where the activation belongs"))
     if kind == "delta":
-        found.append((f"dE/da{k}", "dE/da where δ = dE/dz belongs: the activation's derivative "
-                                   "left out"))  # fmt: skip
+        found.append(
+            (f"dE/da{k}", "dE/da where δ = dE/dz belongs: the activation's derivative left out")
+        )
     if kind == "dE/da" and k and int(k) < case.depth:
         found.append((f"delta{k}", "δ where dE/da belongs"))
     if symbol.startswith("f'(z"):
         found.append((f"f'(a{symbol[4:-1]})", "f′ taken at the activation a, not at z"))
     if kind == "W":
-        found.append((f"new {symbol}", f"the already-updated {symbol} (after this step's "
-                                       "update) where the old one belongs"))  # fmt: skip
+        found.append(
+            (
+                f"new {symbol}",
+                f"the already-updated {symbol} (after this step's "
+                "update) where the old one belongs",
+            )
+        )
     return found
 
 
@@ -111,9 +125,11 @@ def perturbations(case, key: str, reference: dict, updated: dict, depth: int = 3
     if key.startswith("b"):  # the batch's reduction changed
         delta = s[formula.operands[0]]
         where = "where the sum belongs"
-        for value, words in ((delta.mean(axis=0), f"the mean over samples {where}"),
-                             (delta[0], f"the first sample's alone {where}"),
-                             (delta[-1], f"the last sample's alone {where}")):  # fmt: skip
+        for value, words in (
+            (delta.mean(axis=0), f"the mean over samples {where}"),
+            (delta[0], f"the first sample's alone {where}"),
+            (delta[-1], f"the last sample's alone {where}"),
+        ):
             yield value, f"{formula.text} computed as {words}"
 
 

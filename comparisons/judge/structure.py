@@ -9,8 +9,7 @@ backend's numbers are that, within the run's tolerance, everywhere.
 import numpy as np
 from backprop_crosscheck.comparisons.judge.compare import errors
 
-SIMPLE = ((0.5, "½"), (2.0, "2"), (-1.0, "−1"), (-0.5, "−½"), (-2.0, "−2"), (0.25, "¼"),
-          (4.0, "4"))  # fmt: skip
+SIMPLE = ((0.5, "½"), (2.0, "2"), (-1.0, "−1"), (-0.5, "−½"), (-2.0, "−2"), (0.25, "¼"), (4.0, "4"))
 
 
 def shape_of_difference(case, reference, result, where, tol, chain: dict, later: dict) -> str:
@@ -37,11 +36,14 @@ def shape_of_difference(case, reference, result, where, tol, chain: dict, later:
             return f"{label} is the reference's transposed"
         return ""
     next_step = " at the next step (evaluated at the once-updated parameters)"
-    for found in (_multiple(case, want, got, tol, label), _transposed(want, got, tol, label),
-                  _another(where.key, got, chain, tol, label, ""),
-                  _another(where.key, got, later, tol, label, next_step),
-                  _zero(want, got, label),
-                  _confined(where.key, want, got, tol, label)):  # fmt: skip
+    for found in (
+        _multiple(case, want, got, tol, label),
+        _transposed(want, got, tol, label),
+        _another(where.key, got, chain, tol, label, ""),
+        _another(where.key, got, later, tol, label, next_step),
+        _zero(want, got, label),
+        _confined(where.key, want, got, tol, label),
+    ):
         if found:
             return found
     return ""
@@ -53,8 +55,10 @@ def _close(got, want, tol) -> bool:
 
 def _shifted(want, got, tol) -> str:
     if len(got) > 1 and _close(got[:-1], want[1:], tol):
-        return ("your loss at each step is the reference's one step later: the loss after the "
-                "update (taken after an in-place step, or by a lazy engine)")  # fmt: skip
+        return (
+            "your loss at each step is the reference's one step later: the loss after the "
+            "update (taken after an in-place step, or by a lazy engine)"
+        )
     if len(got) > 1 and _close(got[1:], want[:-1], tol):
         return "your loss at each step is the reference's one step earlier"
     return ""
@@ -65,8 +69,10 @@ def _factors(case, rate=None) -> list[tuple[float, str]]:
     outputs = case.targets.shape[1] if case.targets.ndim == 2 else 1
     found = []
     if rate is not None:
-        found += [(rate, f"a = {rate:g} (the learning rate)"),
-                  (1 / rate, f"1/a = {1 / rate:g} (1/learning rate)")]  # fmt: skip
+        found += [
+            (rate, f"a = {rate:g} (the learning rate)"),
+            (1 / rate, f"1/a = {1 / rate:g} (1/learning rate)"),
+        ]
     if n > 1:
         found += [(1 / n, f"1/{n} (1/batch size)"), (float(n), f"{n} (the batch size)")]
     if outputs > 1:
@@ -84,8 +90,11 @@ def _multiple(case, want, got, tol, label, rate=None) -> str:
     if norm == 0:
         return ""
     c = float(np.vdot(got, want)) / norm  # the least-squares ratio
-    said = [text for value, text in _factors(case, rate)
-            if abs(c - value) <= 1e-6 * abs(value) and _close(got, value * want, tol)]  # fmt: skip
+    said = [
+        text
+        for value, text in _factors(case, rate)
+        if abs(c - value) <= 1e-6 * abs(value) and _close(got, value * want, tol)
+    ]
     # two readings of one number (½ and 1/batch size for a batch of 2) are both said
     return f"{label} is exactly {' = '.join(said)} × the reference's" if said else ""
 
@@ -126,6 +135,8 @@ def _confined(key, want, got, tol, label) -> str:
         columns = sorted({int(j) for j in np.argwhere(bad)[:, 1]})
         if len(columns) < want.shape[1]:
             what = "output" if per_sample else "column"
-            return (f"{label} differs only in {what}{'s' * (len(columns) > 1)} {columns}; the "
-                    "rest agrees")  # fmt: skip
+            return (
+                f"{label} differs only in {what}{'s' * (len(columns) > 1)} {columns}; the "
+                "rest agrees"
+            )
     return ""

@@ -141,9 +141,12 @@ def not_judged(comparison) -> Outcome:
 def dtype_outcome(comparison, dtype: str) -> Outcome:
     if comparison.status not in ("pass", "fail"):
         return not_judged(comparison)
-    wrong = [f"{what} {n} is {np.asarray(t).dtype}"
-             for what in ("gradients", "final") for n, t in getattr(comparison.result, what).items()
-             if np.asarray(t).dtype != np.dtype(dtype)]  # fmt: skip
+    wrong = [
+        f"{what} {n} is {np.asarray(t).dtype}"
+        for what in ("gradients", "final")
+        for n, t in getattr(comparison.result, what).items()
+        if np.asarray(t).dtype != np.dtype(dtype)
+    ]
     return Outcome("fail", f"asked for {dtype}: {wrong[0]}") if wrong else Outcome("pass")
 
 
@@ -180,8 +183,10 @@ def relu_near_kink(case) -> bool:
     if case.stack:
         return False  # relu_kink is written for dense layers
     fwd = forward(case, case.parameters(), case.inputs, case.targets)
-    return any(act == "relu" and np.any(np.abs(z) < step)
-               for z, act in zip(fwd.z, case.activations, strict=True))  # fmt: skip
+    return any(
+        act == "relu" and np.any(np.abs(z) < step)
+        for z, act in zip(fwd.z, case.activations, strict=True)
+    )
 
 
 def check_id(check: str, backend: str, case_name: str, dtype: str) -> str:

@@ -20,8 +20,9 @@ from backprop_crosscheck.comparisons.kit.scoreboard import Record
 RUNS_PER_EVALUATION = 12  # backend runs one evaluation may make: its time limit's multiple
 
 
-def run_conformance(backends, cases, dtypes, xfail, timeout, memory_mib=0, in_process=False,
-                    progress=None) -> list[Record]:  # fmt: skip
+def run_conformance(
+    backends, cases, dtypes, xfail, timeout, memory_mib=0, in_process=False, progress=None
+) -> list[Record]:
     records = []
     combos = [(b, c, d) for b in backends for c in cases for d in dtypes]
     with Workers(memory_mib) as workers:

@@ -44,14 +44,23 @@ def pytest_generate_tests(metafunc):
         config.getoption("crosscheck_cases", default=6),
         config.getoption("crosscheck_seed", default=0),
     )
-    combos = [(b, c, d) for b in backends_of(config) if _available(b) for c in cases
-              for d in DTYPES if conformance.applies(check, c, d)]  # fmt: skip
+    combos = [
+        (b, c, d)
+        for b in backends_of(config)
+        if _available(b)
+        for c in cases
+        for d in DTYPES
+        if conformance.applies(check, c, d)
+    ]
     # one xdist group per framework: it is imported, and its shape families compiled, on one
     # worker (each framework's import costs seconds a process), never on both
-    params = [pytest.param(c, marks=pytest.mark.xdist_group(f"conformance-{_framework(c[0])}"))
-              for c in combos]  # fmt: skip
-    metafunc.parametrize("combination", params, ids=["-".join((_name(b), c, d))
-                                                     for b, c, d in combos])  # fmt: skip
+    params = [
+        pytest.param(c, marks=pytest.mark.xdist_group(f"conformance-{_framework(c[0])}"))
+        for c in combos
+    ]
+    metafunc.parametrize(
+        "combination", params, ids=["-".join((_name(b), c, d)) for b, c, d in combos]
+    )
 
 
 def _name(spec: str) -> str:

@@ -73,17 +73,24 @@ def untracked_loss(answers, backend, case, dtype, judged):
 def ask_per_sample(backend, case, dtype):
     if coupled(case):
         return {}
-    one = [case.replace(inputs=case.inputs[i : i + 1], targets=case.targets[i : i + 1], steps=1,
-                        stack=one_sample(case.stack, i))
-           for i in range(case.inputs.shape[0])]  # fmt: skip
+    one = [
+        case.replace(
+            inputs=case.inputs[i : i + 1],
+            targets=case.targets[i : i + 1],
+            steps=1,
+            stack=one_sample(case.stack, i),
+        )
+        for i in range(case.inputs.shape[0])
+    ]
     return {"per_sample": [plain(backend.run(c, dtype)) for c in one]} if len(one) > 1 else {}
 
 
 def coupled(case) -> list[str]:
     """The layers whose output for one sample depends on the others (batch_norm's batch
     statistics): a batch is then not the sum of its samples."""
-    return [f"{layer.kind} {layer.label}" for layer in walk(case.stack)
-            if layer.kind in COUPLES_SAMPLES]  # fmt: skip
+    return [
+        f"{layer.kind} {layer.label}" for layer in walk(case.stack) if layer.kind in COUPLES_SAMPLES
+    ]
 
 
 def batch_sum(answers, backend, case, dtype, judged):
@@ -92,8 +99,10 @@ def batch_sum(answers, backend, case, dtype, judged):
     if samples < 2:
         return "skip", "a single-sample case: nothing to add up"
     if coupled(case):
-        return "skip", (f"{', '.join(coupled(case))} couples the samples (batch statistics): a "
-                        "batch's gradient is not the sum of per-sample ones")  # fmt: skip
+        return "skip", (
+            f"{', '.join(coupled(case))} couples the samples (batch statistics): a "
+            "batch's gradient is not the sum of per-sample ones"
+        )
     per_sample = [result_of(r) for r in answers.get("per_sample", [])]
     combine = np.sum if case.loss == "half_sse" else np.mean  # the others average
     tol = tolerance_for(dtype, backend)
@@ -159,14 +168,20 @@ def relu_kink(answers, backend, case, dtype, judged):
     """Where a relu pre-activation is within the finite-difference step of its kink, the AD
     gradient of the weights into it lies between the one-sided difference quotients."""
     if case.stack:
-        return "skip", ("written for dense layers (the weights into each relu); a layer "
-                        "stack's kinks: fd and the built-in case ties")  # fmt: skip
+        return "skip", (
+            "written for dense layers (the weights into each relu); a layer "
+            "stack's kinks: fd and the built-in case ties"
+        )
     step = np.finfo(np.float64).eps ** (1 / 3)
     params = case.parameters()
     fwd = forward(case, params, case.inputs, case.targets)
     layers = enumerate(zip(fwd.z, case.activations, strict=True), start=1)
-    near = [(layer, j) for layer, (z, act) in layers if act == "relu"
-            for j in np.flatnonzero(np.any(np.abs(z) < step, axis=0))]  # fmt: skip
+    near = [
+        (layer, j)
+        for layer, (z, act) in layers
+        if act == "relu"
+        for j in np.flatnonzero(np.any(np.abs(z) < step, axis=0))
+    ]
     if not near:
         return "skip", "no relu pre-activation near its kink"
     tol = tolerance_for(dtype, backend)

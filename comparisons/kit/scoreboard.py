@@ -111,7 +111,7 @@ def render_json(records: list[Record], versions: dict) -> str:
         "checks": list(CHECKS),
         "scoreboard": {
             b: {c: dict(sorted(t.items())) for c, t in row.items()} for b, row in table.items()
-        },  # fmt: skip
+        },
         "results": [
             {
                 "id": r.id,
@@ -123,6 +123,6 @@ def render_json(records: list[Record], versions: dict) -> str:
                 "message": r.outcome.message,
             }
             for r in records
-        ],  # fmt: skip
+        ],
     }
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"

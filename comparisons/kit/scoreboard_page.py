@@ -31,8 +31,10 @@ def rows(runs: list[dict], written: set[str]) -> list[list[str]]:
             mine = [r for r in doc["results"] if r["backend"] == backend]
             cells = [cell(Counter(checks.get(c, {}))) for c in CHECKS]
             if backend in written:  # every expected failure links its write-up
-                cells = [f"[{c}](divergences/{backend}.md)" if c.startswith("xfail") else c
-                         for c in cells]  # fmt: skip
+                cells = [
+                    f"[{c}](divergences/{backend}.md)" if c.startswith("xfail") else c
+                    for c in cells
+                ]
             version = (doc.get("versions") or {}).get(backend) or "-"
             table.append([f"`{backend}`", version, *cells, verdict(mine)])
     return table
@@ -43,8 +45,11 @@ def known(runs: list[dict]) -> list[str]:
     lines = []
     for doc in runs:
         for backend in doc["scoreboard"]:
-            reasons = Counter(reason_of(r["message"]) for r in doc["results"]
-                              if r["backend"] == backend and r["status"] == "xfail")  # fmt: skip
+            reasons = Counter(
+                reason_of(r["message"])
+                for r in doc["results"]
+                if r["backend"] == backend and r["status"] == "xfail"
+            )
             lines += [
                 f"- `{backend}` ({n} check{'s' * (n != 1)}): {why}" for why, n in reasons.items()
             ]
@@ -55,14 +60,28 @@ def page(runs: list[dict], written: set[str], how: str) -> str:
     """The page: the table, what its cells mean, the known divergences, how it was made."""
     from tabulate import tabulate
 
-    table = tabulate(rows(runs, written), headers=["backend", "version", *CHECKS, "verdict"],
-                     tablefmt="github", disable_numparse=True)  # fmt: skip
-    lines = ["# The conformance scoreboard", "",
-             "Every built-in engine through `crosscheck conformance` (the default run: the "
-             "built-in cases and 6 random ones, float64 and float32), each installed in a "
-             "virtual environment of its own, with its known divergences "
-             "(tests/known-divergences/). `✓ n`: passed on n case × dtype runs; `xfail k/n`: k "
-             "known divergences, each written up in docs/divergences/ (the link); `✗ k/n`: k "
-             "failed; `skip`: does not apply (the reasons: `crosscheck conformance NAME`).", "",
-             table, "", "## Known divergences", "", *known(runs), "", how]  # fmt: skip
+    table = tabulate(
+        rows(runs, written),
+        headers=["backend", "version", *CHECKS, "verdict"],
+        tablefmt="github",
+        disable_numparse=True,
+    )
+    lines = [
+        "# The conformance scoreboard",
+        "",
+        "Every built-in engine through `crosscheck conformance` (the default run: the "
+        "built-in cases and 6 random ones, float64 and float32), each installed in a "
+        "virtual environment of its own, with its known divergences "
+        "(tests/known-divergences/). `✓ n`: passed on n case × dtype runs; `xfail k/n`: k "
+        "known divergences, each written up in docs/divergences/ (the link); `✗ k/n`: k "
+        "failed; `skip`: does not apply (the reasons: `crosscheck conformance NAME`).",
+        "",
+        table,
+        "",
+        "## Known divergences",
+        "",
+        *known(runs),
+        "",
+        how,
+    ]
     return "\n".join(lines) + "\n"

@@ -58,14 +58,16 @@ def hvp_to_dict(run: Run) -> dict | None:
     entries = []
     for c in run.hvp.comparisons:
         a = c.agreement
-        entries.append({
-            **verdict_fields(c),
-            "hvp": tensors(c.hvp) if c.hvp is not None and c.status != "error" else None,
-            "max_abs_error": number(a.max_abs_error["hvp"]) if a else None,
-            "max_rel_error": number(a.max_rel_error["hvp"]) if a else None,
-            "worst": a.worst if a else None,
-            "worst_fraction_of_tolerance": number(a.worst_ratio) if a else None,
-        })  # fmt: skip
+        entries.append(
+            {
+                **verdict_fields(c),
+                "hvp": tensors(c.hvp) if c.hvp is not None and c.status != "error" else None,
+                "max_abs_error": number(a.max_abs_error["hvp"]) if a else None,
+                "max_rel_error": number(a.max_rel_error["hvp"]) if a else None,
+                "worst": a.worst if a else None,
+                "worst_fraction_of_tolerance": number(a.worst_ratio) if a else None,
+            }
+        )
     return {
         "direction_seed": run.hvp.seed,
         "tolerance": {"rtol": run.hvp.tolerance.rtol, "atol": run.hvp.tolerance.atol},

@@ -92,9 +92,11 @@ def _scalar_diagram(Figure, case: Case):
         t = case.targets[0, j]
         # the article's Δ = prediction − actual is dE/dprediction for half_sse; other losses
         # show their own dE/dprediction (cross-entropy: softmax or σ of the logits, minus t)
-        d = f"Δ = {fmt(dE_dout[0, j])}" if case.loss == "half_sse" else (
-            f"dE/dout = {fmt(dE_dout[0, j])}"
-        )  # fmt: skip
+        d = (
+            f"Δ = {fmt(dE_dout[0, j])}"
+            if case.loss == "half_sse"
+            else (f"dE/dout = {fmt(dE_dout[0, j])}")
+        )
         ax.text(
             len(case.layers) - 0.72,
             y(case.depth, j),

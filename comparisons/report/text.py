@@ -62,8 +62,9 @@ class ValueTables:
         fwd = forward(case, case.parameters(), case.inputs, case.targets)
         rows = [["input", "", "×".join(map(str, fwd.a[0].shape)), first_numbers(fwd.a[0])]]
         for layer, a in zip(case.stack, fwd.a[1:], strict=True):
-            rows.append([layer.label, layer.describe(), "×".join(map(str, a.shape)),
-                         first_numbers(a)])  # fmt: skip
+            rows.append(
+                [layer.label, layer.describe(), "×".join(map(str, a.shape)), first_numbers(a)]
+            )
         rows.append(["Error", case.loss, "", fmt(fwd.loss)])
         return self.table(rows, ["layer", "kind", "output", "first values (sample 0)"])
 
@@ -200,13 +201,17 @@ class Renderer(ValueTables):
         rows = []
         for c in check.comparisons:
             a = c.agreement
-            rows.append([
-                c.backend, c.method, STATUS[c.status],
-                err(a.max_abs_error["hvp"]) if a else "",
-                err(a.max_rel_error["hvp"]) if a else "",
-                tolerance(c),
-                f"{a.worst} ({a.worst_ratio:.2g}× tol)" if a and a.worst_ratio > 0 else "",
-            ])  # fmt: skip
+            rows.append(
+                [
+                    c.backend,
+                    c.method,
+                    STATUS[c.status],
+                    err(a.max_abs_error["hvp"]) if a else "",
+                    err(a.max_rel_error["hvp"]) if a else "",
+                    tolerance(c),
+                    f"{a.worst} ({a.worst_ratio:.2g}× tol)" if a and a.worst_ratio > 0 else "",
+                ]
+            )
         out.append(self.table(rows, HVP_SUMMARY))
         return out + self.bullets(
             self.notes([c for c in check.comparisons if c.status != "unsupported"])
@@ -221,8 +226,17 @@ class Renderer(ValueTables):
             if a and a.worst_ratio > 0:
                 worst = f"{a.worst} ({a.worst_quantity}, {a.worst_ratio:.2g}× tol)"
             max_rel = err(max(a.max_rel_error.values())) if a else ""
-            rows.append([c.backend, c.version or "-", STATUS[c.status], *errors, max_rel,
-                         tolerance(c), worst])  # fmt: skip
+            rows.append(
+                [
+                    c.backend,
+                    c.version or "-",
+                    STATUS[c.status],
+                    *errors,
+                    max_rel,
+                    tolerance(c),
+                    worst,
+                ]
+            )
         legend = "\n  (loss … final: max abs error against the float64 reference)"
         return self.table(rows, SUMMARY) + ("" if self.markdown else legend)
 

@@ -172,5 +172,9 @@ def engines(torch_code: str) -> dict:
             f"keras and {engine}",
             KERAS.format(engine=engine, before=before) + grads,
         )
-    return {**keras, "mlx": ("mlx", MLX), "tinygrad": ("tinygrad", TINYGRAD),
-            "torch-compile": ("torch", torch_code + TORCH_COMPILE)}  # fmt: skip
+    return {
+        **keras,
+        "mlx": ("mlx", MLX),
+        "tinygrad": ("tinygrad", TINYGRAD),
+        "torch-compile": ("torch", torch_code + TORCH_COMPILE),
+    }

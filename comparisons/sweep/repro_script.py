@@ -23,8 +23,18 @@ from backprop_crosscheck.comparisons.sweep.repro_engines import engines
 from backprop_crosscheck.reference import Case
 
 # the reference's modules, in the order they need each other
-REFERENCE = ("erf", "activations", "losses", "optimizers", "layers", "stack", "case", "result",
-             "training", "network")  # fmt: skip
+REFERENCE = (
+    "erf",
+    "activations",
+    "losses",
+    "optimizers",
+    "layers",
+    "stack",
+    "case",
+    "result",
+    "training",
+    "network",
+)
 
 TORCH = """
 import torch
@@ -265,18 +275,31 @@ def repro_script(case: Case, backend: str, dtype: str, rtol: float, atol: float)
     module, framework = FRAMEWORKS[backend]
     head = HEAD.format(
         title=f"{backend} vs the hand-derived NumPy reference, {dtype}: a reproducer.",
-        case=case.name, module=module, framework=backend, dtype=dtype, rtol=rtol, atol=atol,
+        case=case.name,
+        module=module,
+        framework=backend,
+        dtype=dtype,
+        rtol=rtol,
+        atol=atol,
         shape=f"layers {list(case.layers)}, {case.inputs.shape[0]} samples, {case.steps} steps",
-        rule=case.optimizer.describe(), backend=backend,
-    )  # fmt: skip
+        rule=case.optimizer.describe(),
+        backend=backend,
+    )
     numbers = CASE.format(
-        name=case.name, layers=tuple(case.layers), activations=tuple(case.activations),
-        loss=case.loss, learning_rate=case.learning_rate, steps=case.steps,
-        leaky_slope=case.leaky_slope, inputs=case.inputs.tolist(), targets=case.targets.tolist(),
+        name=case.name,
+        layers=tuple(case.layers),
+        activations=tuple(case.activations),
+        loss=case.loss,
+        learning_rate=case.learning_rate,
+        steps=case.steps,
+        leaky_slope=case.leaky_slope,
+        inputs=case.inputs.tolist(),
+        targets=case.targets.tolist(),
         weights="".join(f"np.array({w.tolist()!r}), " for w in case.weights),
-        biases="None" if case.biases is None
+        biases="None"
+        if case.biases is None
         else "(" + "".join(f"np.array({b.tolist()!r}), " for b in case.biases) + ")",
         frozen=sorted(case.frozen),
         optimizer={"name": case.optimizer.name, **case.optimizer.settings()},
-    )  # fmt: skip
+    )
     return head + "\n\n" + reference_source() + numbers + framework + MAIN

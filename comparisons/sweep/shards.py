@@ -91,8 +91,19 @@ def run_shard(plan: Plan, seed: int, n: int, progress=None) -> dict:
     """Seeds seed … seed+n−1, with the plan's own worker processes (in a shard's process)."""
     pool = workers_for(plan)
     with pool as workers:
-        return sweep(n, seed, plan.backends, plan.dtypes, plan.rtol, plan.atol, plan.save_to,
-                     progress, workers, plan.timeout, plan.device)  # fmt: skip
+        return sweep(
+            n,
+            seed,
+            plan.backends,
+            plan.dtypes,
+            plan.rtol,
+            plan.atol,
+            plan.save_to,
+            progress,
+            workers,
+            plan.timeout,
+            plan.device,
+        )
 
 
 def shards(n: int, seed: int, jobs: int) -> list[tuple[int, int]]:
@@ -128,31 +139,52 @@ def merge(parts: list[dict]) -> dict:
 
 
 def sweep(
-    n, seed, backends, dtypes, rtol=None, atol=None, save_to=None, progress=None, workers=None,
-    timeout=None, device="cpu",
-):  # fmt: skip
+    n,
+    seed,
+    backends,
+    dtypes,
+    rtol=None,
+    atol=None,
+    save_to=None,
+    progress=None,
+    workers=None,
+    timeout=None,
+    device="cpu",
+):
     """Run cases seed … seed+n−1; returns {(backend, dtype): Tally}. With ``workers`` (a
     comparisons.workers.Workers) each framework runs in its own process, side by side, working
     through a whole shape family's checks at its own pace."""
     tallies = {(b.name, d): Tally() for b in backends for d in dtypes}
     try:
-        _sweep_batches(tallies, n, seed, backends, dtypes, rtol, atol, save_to, progress,
-                       workers, timeout, device)  # fmt: skip
+        _sweep_batches(
+            tallies,
+            n,
+            seed,
+            backends,
+            dtypes,
+            rtol,
+            atol,
+            save_to,
+            progress,
+            workers,
+            timeout,
+            device,
+        )
     except KeyboardInterrupt:
         raise Interrupted(tallies) from None  # the cases counted so far: each one finished
     return tallies
 
 
-def _sweep_batches(tallies, n, seed, backends, dtypes, rtol, atol, save_to, progress, workers,
-                   timeout, device):  # fmt: skip
+def _sweep_batches(
+    tallies, n, seed, backends, dtypes, rtol, atol, save_to, progress, workers, timeout, device
+):
     done = 0
     for batch in family_seeds(seed, n):
         cases = [sweep_case(s) for s in batch]
         checks, beyond = [], {}
         for case in cases:
             try:
-                checks += [make_check(case, d, device, rtol, atol, timeout=timeout)
-                           for d in dtypes]  # fmt: skip
+                checks += [make_check(case, d, device, rtol, atol, timeout=timeout) for d in dtypes]
             except CaseError as e:  # the reference itself overflows: nothing to judge against
                 beyond[case.name] = str(e)
         answers = check_backends_stream(backends, checks, workers)
@@ -218,8 +250,9 @@ def save_failure(folder: Path, case, backend: str, dtype: str, message: str) -> 
     return path
 
 
-def render_sweep(tallies, n, seed, folder, fmt: str = "text", shrunk=(),
-                 interrupted: bool = False) -> tuple[str, int]:  # fmt: skip
+def render_sweep(
+    tallies, n, seed, folder, fmt: str = "text", shrunk=(), interrupted: bool = False
+) -> tuple[str, int]:
     """The table (or the JSON document), and how many runs failed or errored. ``shrunk``:
     comparisons.shrink.shrink_failures' records; ``interrupted``: Ctrl-C, the table holds what
     finished before it."""
@@ -261,14 +294,29 @@ def sweep_json(tallies, n, seed, folder, bad, shrunk=(), interrupted=False) -> s
     import json
 
     rows = [
-        {"backend": b, "dtype": d, "cases": t.cases, "pass": t.passed, "fail": t.failed,
-         "error": t.errors, "skip": t.skipped, "worst_fraction_of_tolerance": t.worst_ratio,
-         "worst_at": t.worst_where}
+        {
+            "backend": b,
+            "dtype": d,
+            "cases": t.cases,
+            "pass": t.passed,
+            "fail": t.failed,
+            "error": t.errors,
+            "skip": t.skipped,
+            "worst_fraction_of_tolerance": t.worst_ratio,
+            "worst_at": t.worst_where,
+        }
         for (b, d), t in tallies.items()
-    ]  # fmt: skip
-    doc = {"schema": "backprop-crosscheck/sweep/1", "cases": n, "seeds": [seed, seed + n - 1],
-           "rows": rows, "failures": bad, "saved_to": str(folder),
-           "shrunk": list(shrunk), "interrupted": interrupted}  # fmt: skip
+    ]
+    doc = {
+        "schema": "backprop-crosscheck/sweep/1",
+        "cases": n,
+        "seeds": [seed, seed + n - 1],
+        "rows": rows,
+        "failures": bad,
+        "saved_to": str(folder),
+        "shrunk": list(shrunk),
+        "interrupted": interrupted,
+    }
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 

@@ -126,9 +126,16 @@ def save_shrunk(folder, s: Shrunk, backend: str, dtype: str) -> dict:
         write_text(str(script_path), "--save-failures", script)
     write_text(str(path), "--save-failures", "\n".join(header) + "\n" + dump_case(s.case))
     return {
-        "case": s.original.name, "backend": backend, "dtype": dtype,
-        "fails": f"{s.kind[0]} of {s.kind[1]}", "tries": s.tries, "steps": s.steps,
-        "layers": list(s.case.layers), "activations": list(s.case.activations),
-        "samples": int(s.case.inputs.shape[0]), "training_steps": s.case.steps,
-        "file": str(path), "script": None if script is None else str(script_path),
-    }  # fmt: skip
+        "case": s.original.name,
+        "backend": backend,
+        "dtype": dtype,
+        "fails": f"{s.kind[0]} of {s.kind[1]}",
+        "tries": s.tries,
+        "steps": s.steps,
+        "layers": list(s.case.layers),
+        "activations": list(s.case.activations),
+        "samples": int(s.case.inputs.shape[0]),
+        "training_steps": s.case.steps,
+        "file": str(path),
+        "script": None if script is None else str(script_path),
+    }

@@ -18,7 +18,7 @@ from backprop_crosscheck.reference.hvp import direction, hvp
 from backprop_crosscheck.reference.network import reference_problem
 
 
-@dataclass
+@dataclass(kw_only=True)
 class HvpCheck:
     """The second-order section of a run: H·v along a seeded direction."""
 
@@ -28,7 +28,7 @@ class HvpCheck:
     comparisons: list[Comparison]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Run:
     case: Case
     dtype: str
@@ -70,7 +70,17 @@ def make_check(
     with np.errstate(all="ignore"), fenced_reference(case, timeout):
         ref_hv = None if v is None else hvp(case, v)
     return Check(
-        case, reference, dtype, device, rtol, atol, require, v, ref_hv, timeout, hvp_seed=hvp_seed
+        case=case,
+        reference=reference,
+        dtype=dtype,
+        device=device,
+        rtol=rtol,
+        atol=atol,
+        require=require,
+        hvp_direction=v,
+        hvp_reference=ref_hv,
+        timeout=timeout,
+        hvp_seed=hvp_seed,
     )
 
 
@@ -92,49 +102,48 @@ def run_case(
     case: Case,
     backends: list[Backend],
     dtype: str = "float64",
-    device: str = "cpu",
-    rtol: float | None = None,
-    atol: float | None = None,
-    require: bool = False,
-    hvp_seed: int | None = None,
+    *,
     workers=None,
-    timeout: float | None = None,
     single: bool = False,
+    **options,
 ) -> Run:
-    """Every backend against the hand-derived reference; ``workers`` (a comparisons.workers
-    .Workers) runs each framework in a process of its own, side by side — else one after another
-    in this process."""
-    check = make_check(case, dtype, device, rtol, atol, require, hvp_seed, timeout)
-    return run_check(check, backends, workers, single)
+    """Every backend against the hand-derived reference; ``options`` are make_check's (device,
+    rtol, atol, require, hvp_seed, timeout). ``workers`` (a comparisons.isolate.workers
+    .Workers) runs each framework in a process of its own, side by side — else one after
+    another in this process."""
+    return run_check(make_check(case, dtype, **options), backends, workers, single)
 
 
 def run_check(check: Check, backends: list[Backend], workers=None, single: bool = False) -> Run:
     """Every backend asked ``check`` (made by make_check: its reference computed) and judged."""
-    answers = check_backends(backends, check, workers)
+    (answers,) = check_backends(backends, [check], workers)
     first = [a for a, _ in answers]
-    run = Run(check.case, check.dtype, check.device, check.tolerance(), check.reference, first)
-    run.require, run.single = check.require, single
+    run = Run(
+        case=check.case,
+        dtype=check.dtype,
+        device=check.device,
+        tolerance=check.tolerance(),
+        reference=check.reference,
+        comparisons=first,
+        require=check.require,
+        single=single,
+    )
     if check.hvp_seed is not None:
         second = [b for _, b in answers]
-        run.hvp = HvpCheck(check.hvp_seed, check.tolerance(order=2), check.hvp_reference, second)
+        run.hvp = HvpCheck(
+            seed=check.hvp_seed,
+            tolerance=check.tolerance(order=2),
+            reference=check.hvp_reference,
+            comparisons=second,
+        )
     return run
 
 
-def check_backends(backends, check: Check, workers=None) -> list:
-    """Every backend's (Comparison, H·v Comparison or None), in the backends' order: each
-    backend asked in its worker process with ``workers`` (comparisons.isolate.workers.Workers),
-    else here, one after another; judged here either way."""
-    return check_backends_many(backends, [check], workers)[0]
-
-
-def check_backends_many(backends, checks: list[Check], workers=None) -> list[list]:
-    """check_backends for each check: the workers go through all of them at their own pace."""
-    return list(check_backends_stream(backends, checks, workers))
-
-
-def check_backends_stream(backends, checks: list[Check], workers=None):
-    """check_backends_many's rows, each judged and yielded as soon as it is settled
-    (Workers.attempt_stream), in the checks' order."""
+def check_backends(backends: list[Backend], checks: list[Check], workers=None):
+    """Every backend's (Comparison, H·v Comparison or None) at every check: a row per check, in
+    the checks' order and the backends', each judged here as soon as it is settled — asked in
+    each backend's worker process with ``workers`` (comparisons.isolate.workers.Workers,
+    Workers.attempt_stream), else here, one after another."""
     if workers is not None:
         answers = workers.attempt_stream(backends, checks)
     else:

@@ -54,7 +54,8 @@ def test_a_hidden_identity_layer_removed_leaves_the_loss_unchanged():
 
 
 def judged(backend, case, dtype="float64"):
-    return check_backends([backend], make_check(case, dtype))[0][0]
+    (row,) = check_backends([backend], [make_check(case, dtype)])
+    return row[0][0]
 
 
 MUTANTS = {
@@ -158,7 +159,8 @@ def test_a_shrunk_cross_entropy_adam_failure_gets_a_script_that_shows_it(tmp_pat
     if torch.skip_reason("float32", "cpu"):
         pytest.skip(torch.skip_reason("float32", "cpu"))
     case = load_case("classification").replace(optimizer=Optimizer("adam"), steps=3)
-    failed = check_backends([torch], make_check(case, "float32", rtol=0.0, atol=0.0))[0][0]
+    (row,) = check_backends([torch], [make_check(case, "float32", rtol=0.0, atol=0.0)])
+    failed = row[0][0]
     assert failed.status == "fail"
     shrunk = Shrunk(case, case, failed, worst_kind(failed))
     saved = save_shrunk(tmp_path, shrunk, "torch", "float32")

@@ -99,7 +99,7 @@ def test_in_process_the_same_faults_are_rows_too(capsys, fakes, fault):
 
 
 def test_only_the_references_own_backends_run_here():
-    check = Check(load_case("article"), train(load_case("article")))
+    check = Check(case=load_case("article"), reference=train(load_case("article")))
     assert Workers().group(get_backend("numpy"), check) is None
     assert Workers().group(get_backend("fd"), check) is None
     sweeps = Workers(here=("numpy",))  # a sweep's: finite differences beside the frameworks

@@ -73,8 +73,15 @@ def run_all(plan: Plan, single: bool = False) -> list:
 
     # every reference first: a case it cannot compute is a bad-input error before any backend
     # runs, never one that throws away the runs already made
-    options = (plan.device, plan.rtol, plan.atol, plan.require, plan.hvp_seed, plan.timeout)
-    checks = [make_check(c, d, *options) for c in plan.cases for d in plan.dtypes]
+    options = {
+        "device": plan.device,
+        "rtol": plan.rtol,
+        "atol": plan.atol,
+        "require": plan.require,
+        "hvp_seed": plan.hvp_seed,
+        "timeout": plan.timeout,
+    }
+    checks = [make_check(c, d, **options) for c in plan.cases for d in plan.dtypes]
     with plan.workers() as workers:
         return [run_check(check, plan.backends, workers, single) for check in checks]
 

@@ -21,7 +21,7 @@ from backprop_crosscheck.reference import Case, Result
 from backprop_crosscheck.reference.rounding import differences_floor, rounding_floor
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, kw_only=True)
 class Check:
     case: Case
     reference: Result  # the hand-derived reference, float64
@@ -39,7 +39,7 @@ class Check:
         return tolerance_for(self.dtype, backend, self.rtol, self.atol, order)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Comparison:
     backend: str
     version: str | None
@@ -78,18 +78,18 @@ def judge(backend: Backend, check: Check, order: int, tried: Attempt) -> Compari
         first, second = (got, None) if order == 1 else (None, got)
         method = caps.mode if order == 1 else caps.hvp or "-"
         return Comparison(
-            backend.name,
-            backend.version(),
-            status,
-            message,
-            tol,
-            first,
-            agree,
-            second,
-            method,
-            reason,
-            tried.output,
-            tried.trace,
+            backend=backend.name,
+            version=backend.version(),
+            status=status,
+            message=message,
+            tolerance=tol,
+            result=first,
+            agreement=agree,
+            hvp=second,
+            method=method,
+            tolerance_reason=reason,
+            output=tried.output,
+            trace=tried.trace,
         )
 
     if tried.status != "answered":

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from backprop_crosscheck.comparisons.report.output_files import OutputError, write_text
-from backprop_crosscheck.comparisons.run import check_backends_stream, make_check
+from backprop_crosscheck.comparisons.run import check_backends, make_check
 from backprop_crosscheck.reference import CaseError
 from backprop_crosscheck.reference.case_file import dump_case
 from backprop_crosscheck.reference.random_cases import family_case
@@ -89,21 +89,8 @@ def workers_for(plan: Plan):
 
 def run_shard(plan: Plan, seed: int, n: int, progress=None) -> dict:
     """Seeds seed … seed+n−1, with the plan's own worker processes (in a shard's process)."""
-    pool = workers_for(plan)
-    with pool as workers:
-        return sweep(
-            n,
-            seed,
-            plan.backends,
-            plan.dtypes,
-            plan.rtol,
-            plan.atol,
-            plan.save_to,
-            progress,
-            workers,
-            plan.timeout,
-            plan.device,
-        )
+    with workers_for(plan) as workers:
+        return sweep(plan, n, seed, progress, workers)
 
 
 def shards(n: int, seed: int, jobs: int) -> list[tuple[int, int]]:
@@ -135,59 +122,34 @@ def merge(parts: list[dict]) -> dict:
                 m.worst_ratio, m.worst_where = t.worst_ratio, t.worst_where
             m.failures += t.failures
             m.failed_seeds += t.failed_seeds
+            m.skip_reason = m.skip_reason or t.skip_reason
     return total
 
 
-def sweep(
-    n,
-    seed,
-    backends,
-    dtypes,
-    rtol=None,
-    atol=None,
-    save_to=None,
-    progress=None,
-    workers=None,
-    timeout=None,
-    device="cpu",
-):
+def sweep(plan: Plan, n: int, seed: int, progress=None, workers=None) -> dict:
     """Run cases seed … seed+n−1; returns {(backend, dtype): Tally}. With ``workers`` (a
     comparisons.workers.Workers) each framework runs in its own process, side by side, working
     through a whole shape family's checks at its own pace."""
-    tallies = {(b.name, d): Tally() for b in backends for d in dtypes}
+    tallies = {(b.name, d): Tally() for b in plan.backends for d in plan.dtypes}
     try:
-        _sweep_batches(
-            tallies,
-            n,
-            seed,
-            backends,
-            dtypes,
-            rtol,
-            atol,
-            save_to,
-            progress,
-            workers,
-            timeout,
-            device,
-        )
+        _sweep_batches(plan, tallies, n, seed, progress, workers)
     except KeyboardInterrupt:
         raise Interrupted(tallies) from None  # the cases counted so far: each one finished
     return tallies
 
 
-def _sweep_batches(
-    tallies, n, seed, backends, dtypes, rtol, atol, save_to, progress, workers, timeout, device
-):
-    done = 0
+def _sweep_batches(plan: Plan, tallies: dict, n: int, seed: int, progress, workers) -> None:
+    backends, dtypes, done = plan.backends, plan.dtypes, 0
+    options = {"device": plan.device, "rtol": plan.rtol, "atol": plan.atol}
     for batch in family_seeds(seed, n):
         cases = [sweep_case(s) for s in batch]
         checks, beyond = [], {}
         for case in cases:
             try:
-                checks += [make_check(case, d, device, rtol, atol, timeout=timeout) for d in dtypes]
+                checks += [make_check(case, d, **options, timeout=plan.timeout) for d in dtypes]
             except CaseError as e:  # the reference itself overflows: nothing to judge against
                 beyond[case.name] = str(e)
-        answers = check_backends_stream(backends, checks, workers)
+        answers = check_backends(backends, checks, workers)
         for case_seed, case in zip(batch, cases, strict=True):
             if case.name in beyond:
                 for t in tallies.values():
@@ -198,8 +160,10 @@ def _sweep_batches(
                     for dtype in dtypes:
                         comparison = per_dtype[dtype][k][0]
                         tally(tallies[(backend.name, dtype)], comparison, case, case_seed, dtype)
-                        if comparison.status in ("fail", "error") and save_to is not None:
-                            save_failure(save_to, case, backend.name, dtype, comparison.message)
+                        if comparison.status in ("fail", "error") and plan.save_to is not None:
+                            save_failure(
+                                plan.save_to, case, backend.name, dtype, comparison.message
+                            )
             done += 1
             if progress:
                 progress.update(done, case.name)

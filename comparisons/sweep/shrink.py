@@ -48,7 +48,8 @@ def shrink(case, backend, dtype, options: dict, workers=None, max_tries=MAX_TRIE
 
     def judged(candidate: Case) -> Comparison:
         check = make_check(candidate, dtype, **options)
-        return check_backends([backend], check, workers)[0][0]
+        (row,) = check_backends([backend], [check], workers)
+        return row[0][0]
 
     first = judged(case)
     kind = worst_kind(first)

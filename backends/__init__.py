@@ -1,4 +1,7 @@
-"""Backend adapters: one file each, the interface in interface.py, the registry in registry.py.
+"""Backend adapters: a folder per engine (backends/torch/, backends/jax/, …, the NumPy
+reference's own in backends/numpy/), each with the same file names (backend.py, layers.py,
+optim.py, …); the interface in interface.py, the framework base in framework.py, the registry
+in registry.py. The adapters' old flat paths still import, with a warning (moved.py).
 
 Importing this package imports no framework; an adapter imports its framework when it runs.
 """
@@ -10,6 +13,7 @@ if __name__ != "backprop_crosscheck.backends":  # one import name, inside the ch
     )
 
 
+from backprop_crosscheck.backends import moved
 from backprop_crosscheck.backends.framework import FrameworkBackend
 from backprop_crosscheck.backends.interface import (
     Backend,
@@ -24,6 +28,8 @@ from backprop_crosscheck.backends.registry import (
     backend_names,
     get_backend,
 )
+
+moved.install()
 
 __all__ = [
     "Backend",

@@ -15,20 +15,20 @@ from backprop_crosscheck.backends.interface import Backend
 ENTRY_POINT_GROUP = "backprop_crosscheck.backends"
 
 BUILTIN = {
-    "numpy": "backprop_crosscheck.backends.numpy_reference:NumpyBackend",
-    "fd": "backprop_crosscheck.backends.finite_differences:FiniteDifferenceBackend",
-    "torch": "backprop_crosscheck.backends.torch_autograd:TorchBackend",
-    "torch-func": "backprop_crosscheck.backends.torch_func:TorchFuncBackend",
-    "jax": "backprop_crosscheck.backends.jax_grad:JaxBackend",
-    "jax-fwd": "backprop_crosscheck.backends.jax_forward:JaxForwardBackend",
-    "autograd": "backprop_crosscheck.backends.autograd_hips:AutogradBackend",
-    "tensorflow": "backprop_crosscheck.backends.tensorflow_tape:TensorFlowBackend",
-    "torch-compile": "backprop_crosscheck.backends.torch_compile:TorchCompileBackend",
-    "keras-jax": "backprop_crosscheck.backends.keras_jax:KerasJaxBackend",
-    "keras-torch": "backprop_crosscheck.backends.keras_torch:KerasTorchBackend",
-    "keras-tensorflow": "backprop_crosscheck.backends.keras_tensorflow:KerasTensorFlowBackend",
-    "mlx": "backprop_crosscheck.backends.mlx_core:MlxBackend",
-    "tinygrad": "backprop_crosscheck.backends.tinygrad_tensor:TinygradBackend",
+    "numpy": "backprop_crosscheck.backends.numpy.reference:NumpyBackend",
+    "fd": "backprop_crosscheck.backends.numpy.differences:FiniteDifferenceBackend",
+    "torch": "backprop_crosscheck.backends.torch.backend:TorchBackend",
+    "torch-func": "backprop_crosscheck.backends.torch.func:TorchFuncBackend",
+    "jax": "backprop_crosscheck.backends.jax.backend:JaxBackend",
+    "jax-fwd": "backprop_crosscheck.backends.jax.forward:JaxForwardBackend",
+    "autograd": "backprop_crosscheck.backends.autograd.backend:AutogradBackend",
+    "tensorflow": "backprop_crosscheck.backends.tensorflow.backend:TensorFlowBackend",
+    "torch-compile": "backprop_crosscheck.backends.torch.compile:TorchCompileBackend",
+    "keras-jax": "backprop_crosscheck.backends.keras.jax:KerasJaxBackend",
+    "keras-torch": "backprop_crosscheck.backends.keras.torch:KerasTorchBackend",
+    "keras-tensorflow": "backprop_crosscheck.backends.keras.tensorflow:KerasTensorFlowBackend",
+    "mlx": "backprop_crosscheck.backends.mlx.backend:MlxBackend",
+    "tinygrad": "backprop_crosscheck.backends.tinygrad.backend:TinygradBackend",
 }
 
 
@@ -189,8 +189,8 @@ def from_spec(spec: str) -> Backend:
 def learner(path: str) -> Backend:
     """The learner route's backend for a file, read (never run) first: UnknownBackend, one
     line, when it does not define the function as documented."""
-    from backprop_crosscheck.backends.learner import LearnerBackend
-    from backprop_crosscheck.backends.learner_file import LearnerError, check_file
+    from backprop_crosscheck.backends.numpy.learner import LearnerBackend
+    from backprop_crosscheck.backends.numpy.learner_file import LearnerError, check_file
 
     try:
         check_file(path)

@@ -5,8 +5,8 @@ naming it. Each is torch's own op forward; its backward changed by detach() or a
 
 import torch
 import torch.nn.functional as F
-from backprop_crosscheck.backends.torch_autograd import TorchBackend
-from backprop_crosscheck.backends.torch_layers import torch_layers
+from backprop_crosscheck.backends.torch.backend import TorchBackend
+from backprop_crosscheck.backends.torch.layers import torch_layers
 
 
 class _ConvNoFlip(torch.autograd.Function):

@@ -46,7 +46,7 @@ def test_no_function_over_40_statements_and_no_class_over_120():
 
 
 ADAPTERS = {name: target.partition(":")[0] for name, target in BUILTIN.items()}
-ADAPTERS["learner"] = "backprop_crosscheck.backends.learner"  # `crosscheck check`'s backend
+ADAPTERS["learner"] = "backprop_crosscheck.backends.numpy.learner"  # `crosscheck check`'s backend
 
 
 def adapter_statements(module: str) -> int:

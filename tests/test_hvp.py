@@ -102,7 +102,7 @@ class DetachedSigmoidTorch:
     @staticmethod
     def make():
         import torch
-        from backprop_crosscheck.backends.torch_autograd import TorchBackend
+        from backprop_crosscheck.backends.torch.backend import TorchBackend
 
         class Sigmoid(torch.autograd.Function):
             @staticmethod

@@ -65,7 +65,7 @@ def test_one_real_number_in_any_shape_of_one_passes(capsys, tmp_path, loss):
 
 def test_a_complex_loss_reaches_the_parent_complex(tmp_path):
     """The worker's side alone: the Result keeps the learner's complex loss (nothing casts it)."""
-    from backprop_crosscheck.backends.learner import LearnerBackend
+    from backprop_crosscheck.backends.numpy.learner import LearnerBackend
     from backprop_crosscheck.reference import load_case
 
     result = LearnerBackend(str(learner_file(tmp_path, LOSSES["complex"][0]))).run(

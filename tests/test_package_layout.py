@@ -2,10 +2,17 @@
 symbolic links in git (a Windows checkout would get text files), every sub-package listed for
 setuptools, and the top-level folders refuse a second import name."""
 
+import importlib
+import json
 import subprocess
 import sys
 import tomllib
+import warnings
 from pathlib import Path
+
+import pytest
+from backprop_crosscheck.backends.moved import MOVED, PACKAGE
+from backprop_crosscheck.comparisons.cli import main
 
 ROOT = Path(__file__).parent.parent
 FOLDERS = {"reference": "reference", "backends": "backends", "comparisons": "comparisons"}
@@ -48,3 +55,30 @@ def test_the_checkout_and_the_package_name_the_same_class():
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     same, path = proc.stdout.split()
     assert same == "True" and Path(path) == ROOT / "backends" / "interface.py"
+
+
+@pytest.mark.parametrize("old", sorted(MOVED))
+def test_an_adapters_old_path_still_imports_with_a_warning_naming_the_new(old):
+    """Issue #34: backends/ by engine; a plugin that subclasses a built-in adapter by its old
+    module path keeps working for a release, told where the module is now."""
+    sys.modules.pop(PACKAGE + old, None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        module = importlib.import_module(PACKAGE + old)
+    assert module is importlib.import_module(PACKAGE + MOVED[old])  # one module, one class
+    (warning,) = [w for w in caught if issubclass(w.category, DeprecationWarning)]
+    assert f"has moved to {PACKAGE}{MOVED[old]}" in str(warning.message)
+
+
+def test_a_plugin_subclassing_a_built_in_by_its_old_path_runs(capsys, tmp_path):
+    plugin = tmp_path / "old_style.py"
+    plugin.write_text(
+        "from backprop_crosscheck.backends.numpy_reference import NumpyBackend\n\n\n"
+        "class Mine(NumpyBackend):\n    name = 'mine'\n"
+    )
+    code = main(["report", "--backends", f"numpy,{plugin}:Mine", "--format", "json"])
+    runs = json.loads(capsys.readouterr().out)["runs"]
+    assert code == 0 and {r["backend"]: r["status"] for r in runs[0]["backends"]} == {
+        "numpy": "pass",
+        "mine": "pass",
+    }

@@ -97,7 +97,7 @@ def test_plugin_found_through_entry_point(monkeypatch):
     monkeypatch.setattr(
         registry.importlib.metadata,
         "entry_points",
-        fake_entry_points(mine="backprop_crosscheck.backends.numpy_reference:NumpyBackend"),
+        fake_entry_points(mine="backprop_crosscheck.backends.numpy.reference:NumpyBackend"),
     )
     assert backend_names()[-1] == "mine"
     b = get_backend("mine")

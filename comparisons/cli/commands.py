@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from backprop_crosscheck.backends import backend_names
-from backprop_crosscheck.backends.learner_file import LearnerError
+from backprop_crosscheck.backends.numpy.learner_file import LearnerError
 from backprop_crosscheck.comparisons.cli.parser import UsageError, build_parser
 from backprop_crosscheck.comparisons.cli.plan import Plan, plan_of
 from backprop_crosscheck.comparisons.isolate.declared import backend_named, stop_spares

@@ -77,8 +77,8 @@ def plan_of(args) -> Plan:
     plan.hvp_seed = getattr(args, "hvp", None)
     plan.memory_mib = memory_of(args)
     if args.command == "check":
-        from backprop_crosscheck.backends.learner import LearnerBackend
-        from backprop_crosscheck.backends.learner_file import check_file
+        from backprop_crosscheck.backends.numpy.learner import LearnerBackend
+        from backprop_crosscheck.backends.numpy.learner_file import check_file
 
         check_file(args.file)
         plan.backends = [LearnerBackend(args.file)]

@@ -1,8 +1,9 @@
 """The standalone reproducer's framework code (comparisons/sweep/repro_script.py) for the engines
 built in beside torch, JAX and autograd: Keras 3 on each backend, MLX, tinygrad and
 torch.compile. Each defines ``framework_grads(params, X, Y) -> (loss, {dE/d…, "X"})`` with the
-engine's own functions, as its backend computes them (backends/keras_ops.py, mlx_core.py,
-tinygrad_tensor.py, torch_compile.py), so a script shows the divergence the harness found."""
+engine's own functions, as its backend computes them (backends/keras/backend.py,
+backends/mlx/backend.py, backends/tinygrad/backend.py, backends/torch/compile.py), so a script
+shows the divergence the harness found."""
 
 KERAS = """
 import os

@@ -1,7 +1,7 @@
-"""`keras-torch`: Keras 3 on PyTorch (backends/keras_ops.py): torch autograd's
+"""`keras-torch`: Keras 3 on PyTorch (backends/keras/backend.py): torch autograd's
 ``loss.backward()`` of the loss keras.ops computes."""
 
-from backprop_crosscheck.backends.keras_ops import KerasBackend
+from backprop_crosscheck.backends.keras.backend import KerasBackend
 
 
 class KerasTorchBackend(KerasBackend):

@@ -1,7 +1,7 @@
 """`jax-fwd`: forward-mode gradients with ``jax.jacfwd`` — a different algorithm from the
 reverse mode of every other framework backend (one JVP per input scalar)."""
 
-from backprop_crosscheck.backends.jax_grad import JaxBackend
+from backprop_crosscheck.backends.jax.backend import JaxBackend
 from backprop_crosscheck.reference.optimizers import OPTIMIZERS, WEIGHT_DECAY_MODES
 
 from backprop_crosscheck import Capabilities

@@ -1,5 +1,5 @@
 """Keras 3, shared by the ``keras-jax``, ``keras-torch`` and ``keras-tensorflow`` adapters
-(keras_jax.py, …): the network in ``keras.ops``, a layer stack in its ops (images transposed to
+(keras/jax.py, …): the network in ``keras.ops``, a layer stack in its ops (images transposed to
 channels_last, which TensorFlow's CPU kernels require), trained by Keras's own optimizers
 on ``keras.Variable``s, and the conventions they follow (keras/src/optimizers/sgd.py, adam.py).
 Keras has no gradient API of its own: each adapter takes its backend's gradient of the loss

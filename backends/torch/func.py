@@ -1,7 +1,7 @@
 """`torch-func`: PyTorch's functional transform ``torch.func.grad_and_value`` — a second,
 independent PyTorch path (no ``.backward()``, no ``.grad`` fields)."""
 
-from backprop_crosscheck.backends.torch_autograd import TorchBackend
+from backprop_crosscheck.backends.torch.backend import TorchBackend
 from backprop_crosscheck.reference.optimizers import OPTIMIZERS, WEIGHT_DECAY_MODES
 
 from backprop_crosscheck import Capabilities, FrameworkBackend

@@ -1,5 +1,5 @@
 """`crosscheck check FILE`: the file is read, never run, before anything else — it must define
-``backprop(case, params, X, Y)`` (backends/learner.py runs it, in a worker).
+``backprop(case, params, X, Y)`` (backends/numpy/learner.py runs it, in a worker).
 
 Read as Python reads it (``tokenize.open``: a UTF-8 byte-order mark, a coding declaration),
 the function found wherever Python would define it at import: at the top, or under an
@@ -9,7 +9,7 @@ the function found wherever Python would define it at import: at the top, or und
 import ast
 import tokenize
 
-from backprop_crosscheck.backends.learner import FUNCTION
+from backprop_crosscheck.backends.numpy.learner import FUNCTION
 from backprop_crosscheck.reference.case_file import quoted
 
 ARGUMENTS = ("case", "params", "X", "Y")

@@ -8,7 +8,7 @@ C++ compiler (g++ or clang++)."""
 import shutil
 
 from backprop_crosscheck.backends.interface import COMPILED
-from backprop_crosscheck.backends.torch_autograd import TorchBackend
+from backprop_crosscheck.backends.torch.backend import TorchBackend
 from backprop_crosscheck.reference.optimizers import OPTIMIZERS, WEIGHT_DECAY_MODES
 
 from backprop_crosscheck import Capabilities

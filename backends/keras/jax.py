@@ -1,7 +1,7 @@
-"""`keras-jax`: Keras 3 on JAX (backends/keras_ops.py): ``jax.value_and_grad`` of the loss
+"""`keras-jax`: Keras 3 on JAX (backends/keras/backend.py): ``jax.value_and_grad`` of the loss
 keras.ops computes, on the CPU; float64 inside JAX's x64 switch, as the `jax` backend."""
 
-from backprop_crosscheck.backends.keras_ops import KerasBackend
+from backprop_crosscheck.backends.keras.backend import KerasBackend
 
 
 class KerasJaxBackend(KerasBackend):

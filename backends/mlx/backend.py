@@ -4,8 +4,8 @@ AdamW. float64: the CPU only. MLX makes float32 of anything not given a dtype: e
 the learning rate are made in the run's; the betas are Python floats, as its API takes them."""
 
 import numpy as np
-from backprop_crosscheck.backends.mlx_layers import mlx_layers
-from backprop_crosscheck.backends.mlx_optim import MLX_CONVENTIONS, mlx_optimizer
+from backprop_crosscheck.backends.mlx.layers import mlx_layers
+from backprop_crosscheck.backends.mlx.optim import MLX_CONVENTIONS, mlx_optimizer
 from backprop_crosscheck.reference.optimizers import OPTIMIZERS
 
 from backprop_crosscheck import Capabilities, FrameworkBackend
@@ -16,7 +16,7 @@ class MlxBackend(FrameworkBackend):
     capabilities = Capabilities(
         jvp="mx.jvp", hvp="jvp of grad", optimizers=OPTIMIZERS, weight_decay=("l2", "decoupled")
     )
-    conventions = MLX_CONVENTIONS  # mlx.optimizers' (backends/mlx_optim.py)
+    conventions = MLX_CONVENTIONS  # mlx.optimizers' (backends/mlx/optim.py)
 
     def setup(self, dtype, device):
         import mlx.core as mx

@@ -1,7 +1,7 @@
 """`tensorflow`: TensorFlow's ``tf.GradientTape`` (package tensorflow-cpu), eager mode."""
 
-from backprop_crosscheck.backends.keras_ops import KERAS_CONVENTIONS, keras_on
-from backprop_crosscheck.backends.tensorflow_layers import tensorflow_layers
+from backprop_crosscheck.backends.keras.backend import KERAS_CONVENTIONS, keras_on
+from backprop_crosscheck.backends.tensorflow.layers import tensorflow_layers
 from backprop_crosscheck.reference.optimizers import OPTIMIZERS
 
 from backprop_crosscheck import Capabilities, FrameworkBackend
@@ -11,7 +11,7 @@ class TensorFlowBackend(FrameworkBackend):
     name, module, install_hint = "tensorflow", "tensorflow", "pip install tensorflow-cpu"
     distribution = ("tensorflow-cpu", "tensorflow")
     capabilities = Capabilities(mode="reverse", optimizers=OPTIMIZERS, weight_decay=("decoupled",))
-    conventions = KERAS_CONVENTIONS  # Keras's optimizers (backends/keras_ops.py)
+    conventions = KERAS_CONVENTIONS  # Keras's optimizers (backends/keras/backend.py)
 
     def setup(self, dtype, device):
         import tensorflow as tf

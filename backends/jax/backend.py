@@ -6,8 +6,8 @@ import contextlib
 import warnings
 
 import numpy as np
-from backprop_crosscheck.backends.jax_layers import jax_layers
-from backprop_crosscheck.backends.optax_optim import OPTAX_CONVENTIONS, optax_optimizer
+from backprop_crosscheck.backends.jax.layers import jax_layers
+from backprop_crosscheck.backends.jax.optim import OPTAX_CONVENTIONS, optax_optimizer
 from backprop_crosscheck.reference.optimizers import OPTIMIZERS, WEIGHT_DECAY_MODES
 
 from backprop_crosscheck import BackendUnavailable, Capabilities, FrameworkBackend
@@ -23,7 +23,7 @@ class JaxBackend(FrameworkBackend):
         optimizers=OPTIMIZERS,
         weight_decay=WEIGHT_DECAY_MODES,
     )
-    conventions = OPTAX_CONVENTIONS  # optax's (backends/optax_optim.py)
+    conventions = OPTAX_CONVENTIONS  # optax's (backends/jax/optim.py)
 
     @contextlib.contextmanager
     def scope(self, dtype, device):

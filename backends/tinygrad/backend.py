@@ -1,5 +1,5 @@
 """`tinygrad`: ``loss.gradient(*params)`` and ``tinygrad.nn.optim``'s SGD and Adam, the network
-in tinygrad's Tensor methods (tinygrad_ops.py).
+in tinygrad's Tensor methods (tinygrad/ops.py).
 tinygrad is lazy: the loss and gradients are realized before its optimizer assigns the new
 parameters in place, else the recorded loss would be the next step's. Its CPU device compiles
 with clang (``apt install clang``) or LLVM."""
@@ -8,7 +8,7 @@ import os
 import shutil
 
 import numpy as np
-from backprop_crosscheck.backends.tinygrad_ops import TINYGRAD_CONVENTIONS, TINYGRAD_LAYERS, TinyOps
+from backprop_crosscheck.backends.tinygrad.ops import TINYGRAD_CONVENTIONS, TINYGRAD_LAYERS, TinyOps
 from backprop_crosscheck.reference.optimizers import OPTIMIZERS
 
 from backprop_crosscheck import Capabilities, FrameworkBackend
@@ -18,7 +18,7 @@ class TinygradBackend(FrameworkBackend):
     name, module = "tinygrad", "tinygrad"
     install_hint = "pip install tinygrad (and clang or LLVM for its CPU device)"
     capabilities = Capabilities(optimizers=OPTIMIZERS, weight_decay=("l2", "decoupled"))
-    conventions = TINYGRAD_CONVENTIONS  # its optimizers' (tinygrad_ops.py)
+    conventions = TINYGRAD_CONVENTIONS  # its optimizers' (tinygrad/ops.py)
 
     def skip_reason(self, dtype, device):
         if self.available() and not (shutil.which("clang") or os.environ.get("DEV")):

@@ -1,7 +1,7 @@
 """`torch`: PyTorch autograd — ``loss.backward()``, the update in place under no_grad()."""
 
-from backprop_crosscheck.backends.torch_layers import torch_layers
-from backprop_crosscheck.backends.torch_optim import TORCH_CONVENTIONS, torch_optimizer
+from backprop_crosscheck.backends.torch.layers import torch_layers
+from backprop_crosscheck.backends.torch.optim import TORCH_CONVENTIONS, torch_optimizer
 from backprop_crosscheck.reference.optimizers import OPTIMIZERS, WEIGHT_DECAY_MODES
 
 from backprop_crosscheck import BackendUnavailable, Capabilities, FrameworkBackend
@@ -17,7 +17,7 @@ class TorchBackend(FrameworkBackend):
         optimizers=OPTIMIZERS,
         weight_decay=WEIGHT_DECAY_MODES,
     )
-    conventions = TORCH_CONVENTIONS  # torch.optim's (backends/torch_optim.py)
+    conventions = TORCH_CONVENTIONS  # torch.optim's (backends/torch/optim.py)
 
     def setup(self, dtype, device):
         import torch

@@ -1,8 +1,8 @@
-"""`keras-tensorflow`: Keras 3 on TensorFlow (backends/keras_ops.py): ``tf.GradientTape`` of
+"""`keras-tensorflow`: Keras 3 on TensorFlow (backends/keras/backend.py): ``tf.GradientTape`` of
 the loss keras.ops computes — the same optimizers as the `tensorflow` backend, keras.ops's
 network instead of tf.nn's."""
 
-from backprop_crosscheck.backends.keras_ops import KerasBackend
+from backprop_crosscheck.backends.keras.backend import KerasBackend
 
 
 class KerasTensorFlowBackend(KerasBackend):

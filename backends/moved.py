@@ -1,0 +1,65 @@
+"""The adapters' module paths before issue #34 (one flat file per adapter) keep working for a
+release: ``from backprop_crosscheck.backends.torch_autograd import TorchBackend`` imports the
+module at its new path (``backends/torch/backend.py``), the same module object — no class is
+loaded twice — with a DeprecationWarning naming that path."""
+
+import importlib
+import importlib.abc
+import importlib.util
+import sys
+import warnings
+
+PACKAGE = "backprop_crosscheck.backends."
+MOVED = {  # old module -> its path now, under backprop_crosscheck.backends
+    "numpy_reference": "numpy.reference",
+    "finite_differences": "numpy.differences",
+    "learner": "numpy.learner",
+    "learner_file": "numpy.learner_file",
+    "torch_autograd": "torch.backend",
+    "torch_func": "torch.func",
+    "torch_compile": "torch.compile",
+    "torch_layers": "torch.layers",
+    "torch_optim": "torch.optim",
+    "jax_grad": "jax.backend",
+    "jax_forward": "jax.forward",
+    "jax_layers": "jax.layers",
+    "optax_optim": "jax.optim",
+    "autograd_hips": "autograd.backend",
+    "tensorflow_tape": "tensorflow.backend",
+    "tensorflow_layers": "tensorflow.layers",
+    "keras_ops": "keras.backend",
+    "keras_jax": "keras.jax",
+    "keras_torch": "keras.torch",
+    "keras_tensorflow": "keras.tensorflow",
+    "mlx_core": "mlx.backend",
+    "mlx_layers": "mlx.layers",
+    "mlx_optim": "mlx.optim",
+    "tinygrad_tensor": "tinygrad.backend",
+    "tinygrad_ops": "tinygrad.ops",
+}
+
+
+class MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Finds an old path and loads it as the module at the new one."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname.startswith(PACKAGE) and fullname.removeprefix(PACKAGE) in MOVED:
+            return importlib.util.spec_from_loader(fullname, self)
+        return None
+
+    def create_module(self, spec):
+        new = PACKAGE + MOVED[spec.name.removeprefix(PACKAGE)]
+        warnings.warn(
+            f"{spec.name} has moved to {new}; the old path goes in a later release",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return importlib.import_module(new)
+
+    def exec_module(self, module):
+        pass  # the module at its new path ran already
+
+
+def install() -> None:
+    if not any(isinstance(finder, MovedModules) for finder in sys.meta_path):
+        sys.meta_path.append(MovedModules())

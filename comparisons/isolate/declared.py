@@ -19,9 +19,11 @@ gives up).
 
 import atexit
 import functools
+import numbers
 from dataclasses import fields
 from multiprocessing.connection import wait
 
+import numpy as np
 from backprop_crosscheck.backends.interface import DTYPES, Backend, Capabilities
 from backprop_crosscheck.backends.registry import (
     BUILTIN,
@@ -125,6 +127,7 @@ def declaration(source) -> dict:
     try:
         step = "version()"
         version = backend.version()
+        version = None if version is None else str(version)
         step = "available()"
         available = bool(backend.available())
         step = "skip_reason()"
@@ -138,7 +141,7 @@ def declaration(source) -> dict:
             "available": available,
             "skips": skips,
             "capabilities": capabilities,
-            "module": backend.module,
+            "module": backend.module if isinstance(backend.module, str) else None,
             "install_hint": str(backend.install_hint),
             "layer_kinds": _plain(backend.layer_kinds),
             "on_request": bool(backend.on_request),
@@ -149,11 +152,22 @@ def declaration(source) -> dict:
 
 
 def _plain(value):
-    """Tuples, lists and dicts of plain values, as lists and dicts (JSON's forms)."""
+    """Tuples, lists and dicts of plain values, as lists and dicts (JSON's forms); a number as
+    Python's own (a NumPy float in a tolerance is a float: it was accepted before, in place)."""
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, tuple | list):
         return [_plain(v) for v in value]
+    if isinstance(value, bool | numbers.Number) and not isinstance(value, bool | int | float):
+        return _number(value)
+    return value
+
+
+def _number(value):
+    """A NumPy (or other) bool, integer or real as Python's; anything else as it is."""
+    for kind, plain in ((np.bool_, bool), (numbers.Integral, int), (numbers.Real, float)):
+        if isinstance(value, kind):
+            return plain(value)
     return value
 
 
@@ -177,6 +191,9 @@ def declared_in_worker(source) -> tuple[dict, object]:
             snapshot = worker.answer()
     except WorkerLost as e:
         snapshot = {"broken": f"loading it failed: {e}"}
+    except BaseException:  # the command's own time limit, Ctrl-C: the worker goes too
+        worker.stop()
+        raise
     if not isinstance(snapshot, dict):
         snapshot = {"broken": "its worker answered nonsense"}
     if "broken" in snapshot or "refused" in snapshot:

@@ -2,54 +2,22 @@
 what it declares read, only in its worker; the parent judges from one validated snapshot. Each
 test is a route by which a plugin made wrong numbers PASS when the parent imported it."""
 
+import contextlib
+import functools
+import io
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
+from backprop_crosscheck.comparisons.cli import main
 from conftest import run
 
+# one xdist worker for the tests that share the report (one run of each plugin, not two)
+pytestmark = pytest.mark.xdist_group("plugin-isolation")
 PLUGINS = Path(__file__).parent / "corpus" / "plugins"
 HOSTILE, PATCHES = PLUGINS / "hostile.py", PLUGINS / "patches_numpy.py"
-
-
-def rows(out: str) -> dict:
-    return {r["backend"]: r for r in json.loads(out)["runs"][0]["backends"]}
-
-
-def report(capsys, *specs):
-    code, out, err = run(
-        capsys, "report", "--backends", ",".join(["numpy", *specs]), "--format", "json"
-    )
-    return code, rows(out), err
-
-
-def test_a_plugin_that_patches_numpy_as_it_is_imported_fails_and_patches_nothing_here(capsys):
-    code, found, _ = report(capsys, f"{PATCHES}:WrongAndPatches", f"{HOSTILE}:Wrong")
-    assert code == 1 and found["WrongAndPatches"]["status"] == "fail"
-    assert found["Wrong"]["status"] == "fail" and found["numpy"]["status"] == "pass"
-    assert "crosscheck_adapter_patches_numpy" not in sys.modules  # never imported here
-    assert np.isclose.__name__ == "isclose"  # NumPy's own, in the process that judged
-
-
-def test_a_plugin_whose_version_patches_numpy_cannot_make_the_next_one_pass(capsys):
-    code, found, _ = report(capsys, f"{HOSTILE}:PatchesInVersion", f"{HOSTILE}:Wrong")
-    assert found["PatchesInVersion"]["status"] == "pass" and found["PatchesInVersion"]["version"]
-    assert code == 1 and found["Wrong"]["status"] == "fail"
-
-
-def test_a_tolerance_that_lies_about_its_entries_is_read_as_what_it_lists(capsys):
-    code, found, _ = report(capsys, f"{HOSTILE}:LyingTolerance")
-    assert code == 1 and found["LyingTolerance"]["status"] == "fail"
-    assert found["LyingTolerance"]["tolerance"] == found["numpy"]["tolerance"]  # the default
-
-
-def test_capabilities_that_change_once_validated_are_refused_not_obeyed(capsys):
-    """Read once for the snapshot the parent judges from: the later, infinite tolerance is
-    what the snapshot holds, and it is refused in one line before anything runs."""
-    code, out, err = run(capsys, "report", "--backends", f"numpy,{HOSTILE}:ShiftingCapabilities")
-    assert code == 2 and out == "" and err.count("\n") == 1
-    assert "refused: Capabilities.tolerance['float64'] = (inf, inf)" in err
 
 
 RAISING = {
@@ -58,14 +26,55 @@ RAISING = {
     "RaisesInSkipReason": "raised PluginBroken: skip_reason() raised RuntimeError: cannot say",
     "RaisesInUnsupported": "could not say whether it runs this case: RuntimeError: cannot judge",
 }
+HOSTILE_ONES = ["PatchesInVersion", "Wrong", "LyingTolerance", *RAISING]
 
 
-def test_a_plugin_whose_declarations_raise_is_its_own_error_and_the_report_is_whole(capsys):
-    code, found, err = report(capsys, *(f"{HOSTILE}:{c}" for c in RAISING), f"{HOSTILE}:Wrong")
+@functools.cache
+def shared_report() -> tuple[int, dict, str]:
+    """One report with every hostile plugin of these tests beside numpy (the tests share it):
+    (exit status, {backend: its JSON row}, stderr)."""
+    specs = [f"{PATCHES}:WrongAndPatches", *(f"{HOSTILE}:{c}" for c in HOSTILE_ONES)]
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["report", "--backends", ",".join(["numpy", *specs]), "--format", "json"])
+    found = {r["backend"]: r for r in json.loads(out.getvalue())["runs"][0]["backends"]}
+    return code, found, err.getvalue()
+
+
+def test_a_plugin_that_patches_numpy_as_it_is_imported_fails_and_patches_nothing_here():
+    code, found, _ = shared_report()
+    assert code == 1 and found["WrongAndPatches"]["status"] == "fail"
+    assert found["Wrong"]["status"] == "fail" and found["numpy"]["status"] == "pass"
+    assert "crosscheck_adapter_patches_numpy" not in sys.modules  # never imported here
+    assert np.isclose.__name__ == "isclose"  # NumPy's own, in the process that judged
+
+
+def test_a_plugin_whose_version_patches_numpy_cannot_make_the_next_one_pass():
+    _, found, _ = shared_report()  # Wrong and the others after it, each failing as it should
+    assert found["PatchesInVersion"]["status"] == "pass" and found["PatchesInVersion"]["version"]
+    assert found["Wrong"]["status"] == "fail" and found["LyingTolerance"]["status"] == "fail"
+
+
+def test_a_tolerance_that_lies_about_its_entries_is_read_as_what_it_lists():
+    _, found, _ = shared_report()
+    assert found["LyingTolerance"]["status"] == "fail"
+    assert found["LyingTolerance"]["tolerance"] == found["numpy"]["tolerance"]  # the default
+
+
+def test_a_plugin_whose_declarations_raise_is_its_own_error_and_the_report_is_whole():
+    code, found, err = shared_report()
     assert code == 1 and "Traceback" not in err
     assert found["numpy"]["status"] == "pass" and found["Wrong"]["status"] == "fail"
     for cls, phrase in RAISING.items():
         assert found[cls]["status"] == "error" and phrase in found[cls]["message"], found[cls]
+
+
+def test_capabilities_that_change_once_validated_are_refused_not_obeyed(capsys):
+    """Read once for the snapshot the parent judges from: the later, infinite tolerance is
+    what the snapshot holds, and it is refused in one line before anything runs."""
+    code, out, err = run(capsys, "report", "--backends", f"numpy,{HOSTILE}:ShiftingCapabilities")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "refused: Capabilities.tolerance['float64'] = (inf, inf)" in err
 
 
 def test_conformance_and_list_read_a_plugin_in_its_worker_too(capsys):

@@ -13,7 +13,7 @@ from backprop_crosscheck.backends import backend_names
 from backprop_crosscheck.backends.numpy.learner_file import LearnerError
 from backprop_crosscheck.comparisons.cli.parser import UsageError, build_parser
 from backprop_crosscheck.comparisons.cli.plan import Plan, plan_of
-from backprop_crosscheck.comparisons.isolate.declared import backend_named, stop_spares
+from backprop_crosscheck.comparisons.isolate.declared import backends_named, stop_spares
 from backprop_crosscheck.comparisons.kit.conformance import XfailError
 from backprop_crosscheck.comparisons.report.output_files import OutputError, write_text
 from backprop_crosscheck.comparisons.report.pictures import PictureError
@@ -150,8 +150,8 @@ def cmd_list() -> int:
     print(tabulate(rows, headers=["case", "layers", "steps", "description"]))
     print()
     rows, reasons = [], []
-    for name in backend_names():
-        b = backend_named(name)  # a plugin as it declares itself, read in a worker
+    names = backend_names()  # a plugin as it declares itself, read in its worker
+    for name, b in zip(names, backends_named(names), strict=True):
         ok, caps = b.available(), b.capabilities
         rows.append(
             [

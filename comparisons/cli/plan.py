@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from backprop_crosscheck.backends import UnknownBackend
 from backprop_crosscheck.backends.interface import DTYPES
 from backprop_crosscheck.comparisons.cli.parser import UsageError
-from backprop_crosscheck.comparisons.isolate.declared import backend_named, default_backends
+from backprop_crosscheck.comparisons.isolate.declared import backends_named, default_backends
 from backprop_crosscheck.comparisons.report.output_files import check_folder, check_target
 from backprop_crosscheck.comparisons.report.pictures import FORMATS as PICTURES
 from backprop_crosscheck.reference import load_case
@@ -168,7 +168,7 @@ def _chosen(spec: str | None, command: str, isolated: bool) -> list:
     if len(set(names)) != len(names):
         raise UsageError(f"crosscheck {command}: {asked} names a backend twice")
     try:
-        chosen = [backend_named(n, isolated) for n in names]
+        chosen = backends_named(names, isolated)
     except UnknownBackend as e:
         raise UsageError(f"crosscheck {command}: {asked.split()[0]}: {e}") from None
     if len({b.name for b in chosen}) != len(chosen):

@@ -53,20 +53,15 @@ def is_plugin(name: str) -> bool:
     return name not in BUILTIN and not (name.endswith(".py") and ":" not in name)
 
 
-def backend_named(name: str, isolated: bool = True) -> Backend:
+def backend_named(name: str, isolated: bool = True, started=None) -> Backend:
     """The backend the parent holds for ``name``: a built-in or learner as it is, a plugin as
     its declaration (a DeclaredBackend) — or, not ``isolated`` (``--in-process``: the user asks
     for every backend's code in this process), as it is too. UnknownBackend, one line, for a
-    name that is none."""
-    if not (isolated and is_plugin(name)):
-        return get_backend(name)
-    source = name
-    if ":" not in name:  # an entry point: what it names, read from metadata (nothing imported)
-        plugins = entry_points()
-        if name not in plugins:
-            return get_backend(name)  # raises UnknownBackend with the known names
-        source = entry_point_of(plugins[name])
-    snapshot, worker = declared_in_worker(source)
+    name that is none. ``started``: its (source, declaring worker), already asked."""
+    source = plugin_source(name) if isolated else None
+    if source is None:
+        return get_backend(name)  # a built-in, a learner's file; or UnknownBackend saying so
+    snapshot, worker = declared_in_worker(*(started or (source, start_declaring(source))))
     if "refused" in snapshot:
         raise UnknownBackend(f"{name!r}: {snapshot['refused']}")
     try:
@@ -84,10 +79,33 @@ def backend_named(name: str, isolated: bool = True) -> Backend:
     return backend
 
 
+def backends_named(names: list[str], isolated: bool = True) -> list[Backend]:
+    """``backend_named`` for each name, the plugins' declaring workers started side by side."""
+    sources = {n: plugin_source(n) for n in names} if isolated else {}
+    started = {n: (s, start_declaring(s)) for n, s in sources.items() if s is not None}
+    try:
+        return [backend_named(n, isolated, started.get(n)) for n in names]
+    finally:  # those not reached (an earlier name refused): stopped
+        for _, worker in started.values():
+            if worker not in SPARES.values():
+                worker.stop()
+
+
+def plugin_source(name: str):
+    """What loads plugin ``name`` in a worker — its spec, or an entry point's (name, target,
+    distribution), read from metadata — or None for a built-in, a learner's file or a name
+    that is no backend."""
+    if not is_plugin(name):
+        return None
+    if ":" in name:
+        return name
+    found = entry_points().get(name)
+    return None if found is None else entry_point_of(found)
+
+
 def default_backends(isolated: bool = True) -> list[Backend]:
     """What a run that names no backend runs: every backend but those run on request only."""
-    chosen = [backend_named(n, isolated) for n in backend_names()]
-    return [b for b in chosen if not b.on_request]
+    return [b for b in backends_named(backend_names(), isolated) if not b.on_request]
 
 
 # -- in the worker ------------------------------------------------------------------------------
@@ -177,14 +195,25 @@ def _number(value):
 SPARES = {}  # in the parent: a declared plugin's worker, by its name, until a run takes it
 
 
-def declared_in_worker(source) -> tuple[dict, object]:
-    """``declaration(source)`` asked of a worker of its own: (the snapshot, the worker — kept
-    for the plugin's runs, its module imported once — or None when it is of no further use)."""
-    from backprop_crosscheck.comparisons.isolate.workers import Worker, WorkerLost
+def start_declaring(source):
+    """A worker of its own for the plugin, asked its ``declaration`` (answered later)."""
+    from backprop_crosscheck.comparisons.isolate.workers import Worker
 
     worker = Worker("declaring a plugin", default_memory_mib())
     try:
         worker.ask(declaration, (source,))
+    except BaseException:
+        worker.stop()
+        raise
+    return worker
+
+
+def declared_in_worker(source, worker) -> tuple[dict, object]:
+    """The declaring ``worker``'s answer: (the snapshot, the worker — kept for the plugin's
+    runs, its module imported once — or None when it is of no further use)."""
+    from backprop_crosscheck.comparisons.isolate.workers import WorkerLost
+
+    try:
         if not wait(worker.waitables(), DECLARE_TIMEOUT_S):
             snapshot = {"broken": f"loading it took over {DECLARE_TIMEOUT_S:g} s"}
         else:

@@ -4,7 +4,6 @@ module at its new path (``backends/torch/backend.py``), the same module object â
 loaded twice â€” with a DeprecationWarning naming that path."""
 
 import importlib
-import importlib.abc
 import importlib.util
 import sys
 import warnings
@@ -39,8 +38,9 @@ MOVED = {  # old module -> its path now, under backprop_crosscheck.backends
 }
 
 
-class MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Finds an old path and loads it as the module at the new one."""
+class MovedModules:
+    """Finds an old path and loads it as the module at the new one (a meta path finder and its
+    loader, by the protocol: importlib.abc would cost every worker process 10 ms to import)."""
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname.startswith(PACKAGE) and fullname.removeprefix(PACKAGE) in MOVED:

@@ -27,7 +27,7 @@ def statuses(capsys, backends: str, dtype: str) -> dict:
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_honest_engines_pass_where_values_are_made_of_cancelling_terms(capsys, dtype):
-    found = statuses(capsys, "numpy,fd,torch,jax,jax-fwd,autograd", dtype)
+    found = statuses(capsys, "numpy,fd,torch,jax-fwd", dtype)  # reverse, forward, numeric
     assert set(found.values()) <= {"pass", "skip"} and found["fd"] == found["torch"] == "pass", (
         found
     )

@@ -234,8 +234,9 @@ def matches(identifier: str, pattern: str) -> bool:
 class Pattern:
     """An expected failure's check pattern, read once: the pieces between its stars, each found
     at its leftmost place after the one before (glob's rule) — no backtracking, whatever the
-    pattern (``*?*?…!``), and no cache to outgrow (70,000 patterns took minutes when a
-    65,536-entry cache of compiled ones thrashed). A piece without '?' is plain text."""
+    pattern (``*?*?…!``); compiled on first use into its file's own table, no shared cache to
+    outgrow (70,000 patterns took minutes when a 65,536-entry cache of compiled ones
+    thrashed). A piece without '?' is plain text."""
 
     def __init__(self, pattern: str):
         self.pieces = [_piece(text) for text in pattern.split("*")]
@@ -296,15 +297,17 @@ class Expected(list):
 
     def __init__(self, entries):
         super().__init__(entries)
-        self.exact, self.used = {}, set()
+        self.exact, self.used, self.compiled = {}, set(), {}  # compiled: on first use
         self.wild: dict[int, dict[str, list]] = {}  # prefix length -> prefix -> entries
         for i, (pattern, reason) in enumerate(entries):
-            prefix = re.split(r"[*?]", pattern, maxsplit=1)[0]
-            if prefix == pattern:
+            cut = [k for k in (pattern.find("*"), pattern.find("?")) if k >= 0]
+            if not cut:
                 self.exact.setdefault(pattern, reason)
                 continue
-            by_prefix = self.wild.setdefault(len(prefix), {})
-            by_prefix.setdefault(prefix, []).append((i, Pattern(pattern), pattern, reason))
+            prefix = pattern[: min(cut)]
+            self.wild.setdefault(len(prefix), {}).setdefault(prefix, []).append(
+                (i, pattern, reason)
+            )
 
     def reason(self, identifier: str) -> str | None:
         if identifier in self.exact:
@@ -312,16 +315,21 @@ class Expected(list):
             return self.exact[identifier]
         best = None
         for length, by_prefix in self.wild.items():
-            for i, compiled, pattern, reason in by_prefix.get(identifier[:length], ()):
+            for i, pattern, reason in by_prefix.get(identifier[:length], ()):
                 if best is not None and i > best[0]:
                     break  # in file order: an earlier entry already matched
-                if compiled.matches(identifier):
+                if self.pattern(pattern).matches(identifier):
                     best = (i, pattern, reason)
                     break
         if best is None:
             return None
         self.used.add(best[1])
         return best[2]
+
+    def pattern(self, text: str) -> Pattern:
+        if text not in self.compiled:
+            self.compiled[text] = Pattern(text)
+        return self.compiled[text]
 
     def unmatched(self) -> list[str]:
         """The entries that matched no check of the run: stale, or a typo."""

@@ -6,7 +6,6 @@ update itself, in its own tensors and dtype, so that the update is checked too.
 """
 
 import functools
-import importlib.metadata
 import importlib.util
 import sys
 from abc import ABC, abstractmethod
@@ -24,6 +23,8 @@ COMPILED = {}  # FrameworkBackend.compile's programs, per engine, purpose and ar
 @functools.cache
 def installed_version(distribution: str) -> str | None:
     """Read once per process: the metadata lookup costs ~3 ms, and a sweep asks per run."""
+    import importlib.metadata  # here: 15 ms of every worker's start otherwise
+
     try:
         return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:

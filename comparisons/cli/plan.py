@@ -14,7 +14,12 @@ from dataclasses import dataclass, field
 from backprop_crosscheck.backends import UnknownBackend
 from backprop_crosscheck.backends.interface import DTYPES
 from backprop_crosscheck.comparisons.cli.parser import UsageError
-from backprop_crosscheck.comparisons.isolate.declared import backends_named, default_backends
+from backprop_crosscheck.comparisons.isolate.declared import (
+    ISOLATED,
+    Isolation,
+    backends_named,
+    default_backends,
+)
 from backprop_crosscheck.comparisons.report.output_files import check_folder, check_target
 from backprop_crosscheck.comparisons.report.pictures import FORMATS as PICTURES
 from backprop_crosscheck.reference import load_case
@@ -83,8 +88,7 @@ def plan_of(args) -> Plan:
         check_file(args.file)
         plan.backends = [LearnerBackend(args.file)]
     else:
-        isolated = not getattr(args, "in_process", False)
-        plan.backends = chosen_backends(backend_spec(args), args.command, isolated)
+        plan.backends = chosen_backends(backend_spec(args), args.command, isolation_of(plan))
         names = (backend_spec(args) or "").split(",") if backend_spec(args) else []
         plan.specs = {
             b.name: spec_of(n.strip()) for b, n in zip(plan.backends, names, strict=False)
@@ -141,7 +145,17 @@ def memory_of(args) -> int:
 LOAD_TIMEOUT_S = 60  # a plugin's import and construction, at most
 
 
-def chosen_backends(spec: str | None, command: str = "report", isolated: bool = True) -> list:
+def isolation_of(plan: "Plan"):
+    """How the plan's plugins are declared: in workers like those its run uses (a sweep's run
+    one thread each), or — with --in-process — in place."""
+    from backprop_crosscheck.comparisons.sweep.shards import one_thread_each
+
+    if plan.in_process:
+        return None
+    return Isolation(plan.memory_mib, one_thread_each() if plan.command == "sweep" else None)
+
+
+def chosen_backends(spec: str | None, command: str = "report", isolation=ISOLATED) -> list:
     """The backends named (all, for None), each loaded under the fences it later runs under:
     what its module prints is kept off stdout and stderr, it has LOAD_TIMEOUT_S, and whatever
     it raises — SystemExit too — is one line (comparisons.isolate.guard)."""
@@ -149,18 +163,18 @@ def chosen_backends(spec: str | None, command: str = "report", isolated: bool = 
 
     try:
         with captured_output(), time_limit(LOAD_TIMEOUT_S):
-            return _chosen(spec, command, isolated)
+            return _chosen(spec, command, isolation)
     except TimedOut:
         raise UsageError(
             f"crosscheck {command}: loading the backends took over {LOAD_TIMEOUT_S} s"
         ) from None
 
 
-def _chosen(spec: str | None, command: str, isolated: bool) -> list:
+def _chosen(spec: str | None, command: str, isolation) -> list:
     if spec == "":
         return []
     if spec is None:
-        return default_backends(isolated)
+        return default_backends(isolation)
     names = [n.strip() for n in spec.split(",")]
     asked = "NAME" if command == "conformance" else f"--backends {spec!r}"
     if not all(names):
@@ -168,7 +182,7 @@ def _chosen(spec: str | None, command: str, isolated: bool) -> list:
     if len(set(names)) != len(names):
         raise UsageError(f"crosscheck {command}: {asked} names a backend twice")
     try:
-        chosen = backends_named(names, isolated)
+        chosen = backends_named(names, isolation)
     except UnknownBackend as e:
         raise UsageError(f"crosscheck {command}: {asked.split()[0]}: {e}") from None
     if len({b.name for b in chosen}) != len(chosen):

@@ -20,7 +20,7 @@ gives up).
 import atexit
 import functools
 import numbers
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from multiprocessing.connection import wait
 
 import numpy as np
@@ -53,15 +53,28 @@ def is_plugin(name: str) -> bool:
     return name not in BUILTIN and not (name.endswith(".py") and ":" not in name)
 
 
-def backend_named(name: str, isolated: bool = True, started=None) -> Backend:
+@dataclass(frozen=True)
+class Isolation:
+    """The workers a command runs its plugins in: a declaring worker is started as they are,
+    so that the run takes it over (its memory cap; its environment: a sweep's one thread)."""
+
+    memory_mib: int = 0  # 0: the default, half this machine's memory
+    env: dict | None = None
+
+
+ISOLATED = Isolation()
+
+
+def backend_named(name: str, isolation: Isolation | None = ISOLATED, started=None) -> Backend:
     """The backend the parent holds for ``name``: a built-in or learner as it is, a plugin as
-    its declaration (a DeclaredBackend) — or, not ``isolated`` (``--in-process``: the user asks
-    for every backend's code in this process), as it is too. UnknownBackend, one line, for a
-    name that is none. ``started``: its (source, declaring worker), already asked."""
-    source = plugin_source(name) if isolated else None
+    its declaration (a DeclaredBackend) — or, with no ``isolation`` (``--in-process``: the user
+    asks for every backend's code in this process), as it is too. UnknownBackend, one line,
+    for a name that is none. ``started``: its (source, declaring worker), already asked."""
+    source = plugin_source(name) if isolation is not None else None
     if source is None:
         return get_backend(name)  # a built-in, a learner's file; or UnknownBackend saying so
-    snapshot, worker = declared_in_worker(*(started or (source, start_declaring(source))))
+    started = started or (source, start_declaring(source, isolation))
+    snapshot, worker = declared_in_worker(*started)
     if "refused" in snapshot:
         raise UnknownBackend(f"{name!r}: {snapshot['refused']}")
     try:
@@ -79,12 +92,12 @@ def backend_named(name: str, isolated: bool = True, started=None) -> Backend:
     return backend
 
 
-def backends_named(names: list[str], isolated: bool = True) -> list[Backend]:
+def backends_named(names: list[str], isolation: Isolation | None = ISOLATED) -> list[Backend]:
     """``backend_named`` for each name, the plugins' declaring workers started side by side."""
-    sources = {n: plugin_source(n) for n in names} if isolated else {}
-    started = {n: (s, start_declaring(s)) for n, s in sources.items() if s is not None}
+    sources = {n: plugin_source(n) for n in names} if isolation is not None else {}
+    started = {n: (s, start_declaring(s, isolation)) for n, s in sources.items() if s is not None}
     try:
-        return [backend_named(n, isolated, started.get(n)) for n in names]
+        return [backend_named(n, isolation, started.get(n)) for n in names]
     finally:  # those not reached (an earlier name refused): stopped
         for _, worker in started.values():
             if worker not in SPARES.values():
@@ -103,9 +116,9 @@ def plugin_source(name: str):
     return None if found is None else entry_point_of(found)
 
 
-def default_backends(isolated: bool = True) -> list[Backend]:
+def default_backends(isolation: Isolation | None = ISOLATED) -> list[Backend]:
     """What a run that names no backend runs: every backend but those run on request only."""
-    return [b for b in backends_named(backend_names(), isolated) if not b.on_request]
+    return [b for b in backends_named(backend_names(), isolation) if not b.on_request]
 
 
 # -- in the worker ------------------------------------------------------------------------------
@@ -195,11 +208,12 @@ def _number(value):
 SPARES = {}  # in the parent: a declared plugin's worker, by its name, until a run takes it
 
 
-def start_declaring(source):
+def start_declaring(source, isolation: Isolation = ISOLATED):
     """A worker of its own for the plugin, asked its ``declaration`` (answered later)."""
     from backprop_crosscheck.comparisons.isolate.workers import Worker
 
-    worker = Worker("declaring a plugin", default_memory_mib())
+    memory = isolation.memory_mib or default_memory_mib()
+    worker = Worker("declaring a plugin", memory, isolation.env)
     try:
         worker.ask(declaration, (source,))
     except BaseException:

@@ -179,8 +179,7 @@ def cmd_list() -> int:
 def cmd_sweep(plan: Plan, args) -> int:
     from backprop_crosscheck.comparisons.report.progress import Progress
     from backprop_crosscheck.comparisons.sweep.jobs import ClusterError, run_sweep
-    from backprop_crosscheck.comparisons.sweep.shards import Interrupted, render_sweep
-    from backprop_crosscheck.comparisons.sweep.shards import Plan as SweepPlan
+    from backprop_crosscheck.comparisons.sweep.shards import Interrupted, SweepPlan, render_sweep
     from backprop_crosscheck.comparisons.sweep.shrink import shrink_failures
 
     folder = Path(plan.target("save_failures"))

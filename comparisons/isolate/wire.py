@@ -108,7 +108,7 @@ def result_of(value) -> Result:
     return Result(loss, tensors["gradients"], tensors["updated"], tensors["final"], chain)
 
 
-def tensors_of(value, what: str = "H·v") -> dict:
+def tensors_from_plain(value, what: str = "H·v") -> dict:
     """{name: real floating-point array} from the plain form of a dict of tensors."""
     if not isinstance(value, dict) or "tensors" not in value:
         raise NotNumbers(f"its {what} is {_what(value)}, not a dict of tensors")

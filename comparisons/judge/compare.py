@@ -75,7 +75,7 @@ def label(case: Case, quantity: str, tensor: str, shape, flat_index: int) -> str
     return case.scalar_label(tensor, tuple(int(i) for i in np.unravel_index(flat_index, shape)))
 
 
-def tensors_of(result: Result, quantity: str) -> dict[str, np.ndarray]:
+def quantity_of(result: Result, quantity: str) -> dict[str, np.ndarray]:
     return {"loss": result.loss} if quantity == "loss" else getattr(result, quantity)
 
 
@@ -102,7 +102,7 @@ def result_pairs(reference: Result, result: Result) -> list:
     """loss, gradients, updated and final parameters: (quantity, reference's, backend's)."""
     if not all(hasattr(result, q) for q in QUANTITIES):
         raise Malformed(f"it is a {type(result).__name__}, not a Result")
-    return [(q, tensors_of(reference, q), tensors_of(result, q)) for q in QUANTITIES]
+    return [(q, quantity_of(reference, q), quantity_of(result, q)) for q in QUANTITIES]
 
 
 def agreement(case: Case, reference: Result, result: Result, tol: Tolerance) -> Agreement:

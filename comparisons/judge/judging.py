@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from backprop_crosscheck.backends.interface import Backend
 from backprop_crosscheck.backends.registry import runs_in_process
 from backprop_crosscheck.comparisons.isolate.attempt import ORDERS, Attempt, one_line
-from backprop_crosscheck.comparisons.isolate.wire import NotNumbers, result_of, tensors_of
+from backprop_crosscheck.comparisons.isolate.wire import NotNumbers, result_of, tensors_from_plain
 from backprop_crosscheck.comparisons.judge.compare import Agreement, agreement_of, result_pairs
 from backprop_crosscheck.comparisons.judge.diagnosis import diagnose
 from backprop_crosscheck.comparisons.judge.tolerance import Tolerance, tolerance_for
@@ -68,7 +68,7 @@ def judge(backend: Backend, check: Check, order: int, tried: Attempt) -> Compari
     malformed = f"{backend.answering_function} returned".lstrip() + f" a malformed {ORDERS[order]}"
     if tried.status == "answered":
         try:
-            got = result_of(tried.value) if order == 1 else tensors_of(tried.value)
+            got = result_of(tried.value) if order == 1 else tensors_from_plain(tried.value)
         except NotNumbers as e:
             tried = Attempt("error", f"{malformed}: {e}", None, tried.output)
 

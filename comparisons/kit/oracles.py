@@ -15,7 +15,7 @@ from backprop_crosscheck.comparisons.isolate.wire import (
     plain,
     plain_value,
     result_of,
-    tensors_of,
+    tensors_from_plain,
 )
 from backprop_crosscheck.comparisons.judge.compare import errors
 from backprop_crosscheck.comparisons.judge.tolerance import Tolerance, tolerance_for
@@ -221,7 +221,7 @@ def hvp_symmetry(answers, backend, case, dtype, judged):
     if not backend.capabilities.hvp:
         return "skip", f"{backend.name} does not compute Hessian-vector products"
     u, v = direction(case, seed=3), direction(case, seed=4)
-    hv, hu = tensors_of(answers.get("hv")), tensors_of(answers.get("hu"))
+    hv, hu = tensors_from_plain(answers.get("hv")), tensors_from_plain(answers.get("hu"))
     left = sum(float(np.vdot(u[n], hv[n])) for n in u)
     right = sum(float(np.vdot(v[n], hu[n])) for n in v)
     tol, terms = tolerance_for(dtype, backend, order=2), sum(x.size for x in v.values())

@@ -58,7 +58,7 @@ def cell(tally: Counter) -> str:
 
 def render(records: list[Record], fmt: str = "text", versions: dict | None = None) -> str:
     if fmt == "json":
-        return render_json(records, versions or {})
+        return scoreboard_json(records, versions or {})
     from tabulate import tabulate
 
     markdown = fmt == "markdown"
@@ -102,7 +102,7 @@ def not_checked(records: list[Record]) -> list[tuple[str, str, list[str]]]:
     ]
 
 
-def render_json(records: list[Record], versions: dict) -> str:
+def scoreboard_json(records: list[Record], versions: dict) -> str:
     table = counts(records)
     doc = {
         "schema": SCHEMA,

@@ -1,7 +1,7 @@
 """The text and Markdown reports, rendered with tabulate from the runs' comparisons alone."""
 
 import numpy as np
-from backprop_crosscheck.comparisons.judge.compare import QUANTITIES, tensors_of
+from backprop_crosscheck.comparisons.judge.compare import QUANTITIES, quantity_of
 from backprop_crosscheck.comparisons.run import Run, verdict
 from backprop_crosscheck.reference.names import neuron_names, shown_per_neuron, shown_per_scalar
 from backprop_crosscheck.reference.network import forward
@@ -21,11 +21,11 @@ def err(x) -> str:
 
 
 def reference_tensors(run: Run, quantity: str) -> dict:
-    return run.hvp.reference if quantity == "hvp" else tensors_of(run.reference, quantity)
+    return run.hvp.reference if quantity == "hvp" else quantity_of(run.reference, quantity)
 
 
 def backend_tensors(c, quantity: str) -> dict:
-    return c.hvp if quantity == "hvp" else tensors_of(c.result, quantity)
+    return c.hvp if quantity == "hvp" else quantity_of(c.result, quantity)
 
 
 def first_numbers(a, count: int = 4) -> str:

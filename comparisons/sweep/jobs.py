@@ -15,7 +15,7 @@ from multiprocessing.connection import wait
 from backprop_crosscheck.comparisons.isolate.workers import Worker, WorkerLost
 from backprop_crosscheck.comparisons.sweep.shards import (
     Interrupted,
-    Plan,
+    SweepPlan,
     Tally,
     merge,
     one_thread_each,
@@ -36,7 +36,7 @@ class ClusterError(Exception):
     """--dask ADDRESS cannot be used (no scheduler there, or dask.distributed missing)."""
 
 
-def run_sweep(plan: Plan, n: int, seed: int, jobs=None, progress=None, dask=None) -> dict:
+def run_sweep(plan: SweepPlan, n: int, seed: int, jobs=None, progress=None, dask=None) -> dict:
     """Seeds seed … seed+n−1 in ``jobs`` shards (default: one per CORES_PER_SHARD cores here,
     or every thread of the Dask cluster at ``dask``); {(backend, dtype): Tally}, as the serial
     run gives."""
@@ -101,7 +101,7 @@ def connect(Client, address: str):
     raise ClusterError(f"--dask {address}: no Dask scheduler answers there ({why})")
 
 
-def run_shards(submit, plan: Plan, parts, progress=None) -> dict:
+def run_shards(submit, plan: SweepPlan, parts, progress=None) -> dict:
     """``submit(first, count)`` → a future of ("ok", tallies) or ("lost", why), for each shard;
     a lost one (or one whose future raised) submitted once more, then reported as ERROR."""
     futures = {submit(*part): (k, *part, TRIES) for k, part in enumerate(parts)}
@@ -132,14 +132,14 @@ def _gather(futures, submit, plan, parts, results, progress) -> None:
                 progress.update(sum(parts[j][1] for j in results))
 
 
-def start(plan: Plan, first: int, count: int) -> Worker:
+def start(plan: SweepPlan, first: int, count: int) -> Worker:
     """A process of its own running seeds first … first+count−1."""
     worker = Worker(f"shard {first}..{first + count - 1}", plan.memory_mib, one_thread_each())
     worker.ask(plain_shard, (plan, first, count))
     return worker
 
 
-def plain_shard(plan: Plan, first: int, count: int) -> list:
+def plain_shard(plan: SweepPlan, first: int, count: int) -> list:
     """run_shard's tallies as plain data (what crosses back from a worker)."""
     return [[b, d, asdict(t)] for (b, d), t in run_shard(plan, first, count).items()]
 
@@ -155,12 +155,12 @@ def receive(worker: Worker) -> tuple[str, object]:
         worker.stop()
 
 
-def shard_in_process(plan: Plan, first: int, count: int) -> tuple[str, object]:
+def shard_in_process(plan: SweepPlan, first: int, count: int) -> tuple[str, object]:
     """The task a Dask worker runs: the shard in a process of its own on that machine."""
     return receive(start(plan, first, count))
 
 
-def lost(plan: Plan, first: int, count: int, why: str) -> dict:
+def lost(plan: SweepPlan, first: int, count: int, why: str) -> dict:
     """The tallies of a shard lost twice: every run of its seeds an ERROR, saying so."""
     line = f"seeds {first}..{first + count - 1}: their shard was lost twice ({why})"
     tallies = {}

@@ -50,7 +50,7 @@ def sweep_case(seed: int):
 
 
 @dataclass(frozen=True)
-class Plan:
+class SweepPlan:
     """One sweep, as every shard of it needs to know it."""
 
     backends: list
@@ -74,7 +74,7 @@ def one_thread_each() -> dict[str, str]:
     return {k: v for k, v in env.items() if k not in os.environ}
 
 
-def workers_for(plan: Plan):
+def workers_for(plan: SweepPlan):
     """The plan's worker processes (a context manager), or none for --in-process."""
     import contextlib
 
@@ -87,7 +87,7 @@ def workers_for(plan: Plan):
     return Workers(plan.memory_mib, one_thread_each(), here=("numpy",))
 
 
-def run_shard(plan: Plan, seed: int, n: int, progress=None) -> dict:
+def run_shard(plan: SweepPlan, seed: int, n: int, progress=None) -> dict:
     """Seeds seed … seed+n−1, with the plan's own worker processes (in a shard's process)."""
     with workers_for(plan) as workers:
         return sweep(plan, n, seed, progress, workers)
@@ -126,7 +126,7 @@ def merge(parts: list[dict]) -> dict:
     return total
 
 
-def sweep(plan: Plan, n: int, seed: int, progress=None, workers=None) -> dict:
+def sweep(plan: SweepPlan, n: int, seed: int, progress=None, workers=None) -> dict:
     """Run cases seed … seed+n−1; returns {(backend, dtype): Tally}. With ``workers`` (a
     comparisons.workers.Workers) each framework runs in its own process, side by side, working
     through a whole shape family's checks at its own pace."""
@@ -138,7 +138,7 @@ def sweep(plan: Plan, n: int, seed: int, progress=None, workers=None) -> dict:
     return tallies
 
 
-def _sweep_batches(plan: Plan, tallies: dict, n: int, seed: int, progress, workers) -> None:
+def _sweep_batches(plan: SweepPlan, tallies: dict, n: int, seed: int, progress, workers) -> None:
     backends, dtypes, done = plan.backends, plan.dtypes, 0
     options = {"device": plan.device, "rtol": plan.rtol, "atol": plan.atol}
     for batch in family_seeds(seed, n):

@@ -50,3 +50,25 @@ def test_a_cited_file_and_section_exist(source, target, anchor):
     assert found, f"{source.relative_to(ROOT)} cites {target}, which is not in the repository"
     if anchor:
         assert anchor[1:] in anchors(found[0]), f"{target} has no heading {anchor}"
+
+
+MODULE = re.compile(
+    r"(?<![\w/.-])((?:reference|backends|comparisons|tests|scripts|examples)/[\w/.-]*\w)"
+)
+
+
+def test_every_module_path_the_code_and_the_docs_name_exists():
+    """Issue #34: a docstring or a page that names ``reference/stack.py`` or
+    ``backends/torch/layers.py`` names a file (or folder) that is there — moved code leaves no
+    stale pointer behind."""
+    missing = set()
+    for path in tracked():
+        if path == Path(__file__):
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for m in MODULE.finditer(text):
+            name = m.group(1).rstrip(".")
+            pattern = text[m.end() : m.end() + 1] == "*" or re.search(r"\b[A-Z]{3,}\b", name)
+            if not pattern and not (ROOT / name).exists():  # a glob or NAME.toml: a pattern
+                missing.add(f"{path.relative_to(ROOT)}: {name}")
+    assert sorted(missing) == []

@@ -10,9 +10,46 @@ channels, height, width), as torch and cuDNN lay them out.
 
 import functools
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+
+# --- what each forward keeps for its backward, by name --------------------------------------
+
+
+class ConvSaved(NamedTuple):
+    padded_shape: tuple  # the zero-padded input's (N, C, H + 2p, W + 2p)
+    cols: np.ndarray  # the im2col matrix the forward multiplied
+    stride: int
+    padding: int
+
+
+class MaxPoolSaved(NamedTuple):
+    shape: tuple  # the input's
+    windows: np.ndarray  # (N, C, Ho, Wo, k, k): every window, a view
+    y: np.ndarray  # each window's maximum
+    stride: int
+
+
+class AvgPoolSaved(NamedTuple):
+    shape: tuple  # the input's
+    window_shape: tuple
+    stride: int
+
+
+class NormSaved(NamedTuple):
+    x: np.ndarray
+    mu: np.ndarray
+    var: np.ndarray
+    xhat: np.ndarray
+    axes: tuple  # the axes normalized over
+    eps: float
+
+
+class DropoutSaved(NamedTuple):
+    mask: np.ndarray
+    p: float
 
 
 def windows(x, kh: int, kw: int, stride: int):
@@ -81,7 +118,7 @@ def conv2d_forward(x, params, stride: int = 1, padding: int = 0):
     y = kernel.reshape(f, -1) @ cols  # (F, N·Ho·Wo)
     if "bias" in params:  # a bias is optional
         y = y + params["bias"][:, None]
-    return y.reshape(f, n, ho, wo).transpose(1, 0, 2, 3), (x_pad.shape, cols, stride, p)
+    return y.reshape(f, n, ho, wo).transpose(1, 0, 2, 3), ConvSaved(x_pad.shape, cols, stride, p)
 
 
 def conv2d_backward(dy, saved, params):
@@ -116,7 +153,7 @@ def conv2d_backward(dy, saved, params):
 def max_pool2d_forward(x, params, size: int = 2, stride: int = 2):
     win = windows(x, size, size, stride)  # (N, C, Ho, Wo, k, k), a view
     y = functools.reduce(np.maximum, (win[..., i, j] for i in range(size) for j in range(size)))
-    return y, (x.shape, win, y, stride)
+    return y, MaxPoolSaved(x.shape, win, y, stride)
 
 
 def first_maximum(win, y) -> list:
@@ -148,7 +185,7 @@ def max_pool2d_backward(dy, saved, params):
 
 def avg_pool2d_forward(x, params, size: int = 2, stride: int = 2):
     win = windows(x, size, size, stride)
-    return win.mean(axis=(-2, -1)), (x.shape, win.shape, stride)
+    return win.mean(axis=(-2, -1)), AvgPoolSaved(x.shape, win.shape, stride)
 
 
 def avg_pool2d_backward(dy, saved, params):
@@ -179,7 +216,7 @@ def _normalize(x, gamma, beta, axes, eps, mean_error=0.0):
     mu = x.mean(axis=axes, keepdims=True) + mean_error * np.abs(x).max(axis=axes, keepdims=True)
     var = ((x - mu) ** 2).mean(axis=axes, keepdims=True)
     xhat = (x - mu) / np.sqrt(var + eps)
-    return gamma * xhat + beta, (x, mu, var, xhat, axes, eps)
+    return gamma * xhat + beta, NormSaved(x, mu, var, xhat, axes, eps)
 
 
 def _normalize_backward(dy, saved, gamma, param_axes):
@@ -205,7 +242,7 @@ def batch_norm_forward(x, params, eps: float = 1e-5, mean_error=0.0):
 
 
 def batch_norm_backward(dy, saved, params):
-    axes = saved[4]
+    axes = saved.axes
     shape = (1, -1) if len(axes) == 1 else (1, -1, 1, 1)
     return _normalize_backward(dy, saved, params["gamma"].reshape(shape), axes)
 
@@ -222,7 +259,7 @@ def layer_norm_backward(dy, saved, params):
 
 
 def dropout_forward(x, params, mask, p: float):
-    return x * mask / (1 - p), (mask, p)
+    return x * mask / (1 - p), DropoutSaved(mask, p)
 
 
 def dropout_backward(dy, saved, params):

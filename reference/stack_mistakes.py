@@ -59,7 +59,8 @@ def _maxpool_to_all(dy, saved, params, share=1):
 
 
 def _maxpool_averaged(dy, saved, params):
-    return _maxpool_to_all(dy, saved, params, 1 / (saved[1].shape[4] * saved[1].shape[5]))
+    kh, kw = saved.windows.shape[4:]
+    return _maxpool_to_all(dy, saved, params, 1 / (kh * kw))
 
 
 def _bn_constant_stats(dy, saved, params):

@@ -49,15 +49,38 @@ class Group:
         self.parser.add_argument(*flags, **settings)
 
 
+class Config:
+    """What pytest_configure reads of pytest's config."""
+
+    def __init__(self, **options):
+        self.options, self.args = options, []
+
+    def getoption(self, name, default=None):
+        return self.options.get(name, default)
+
+    def addinivalue_line(self, *line):
+        pass
+
+
 @pytest.mark.parametrize(
     "text, phrase",
     [(None, "missing.toml: no such file"), ("[[xfail]\n", "invalid TOML")],
     ids=["missing", "malformed"],
 )
 def test_the_pytest_door_refuses_a_bad_expected_failure_file_in_one_line(tmp_path, text, phrase):
+    from backprop_crosscheck.comparisons.kit import pytest_plugin
+
     path = tmp_path / "missing.toml"
     if text is not None:
         path.write_text(text)
+    config = Config(crosscheck_xfail=[str(path)], crosscheck_backend=["numpy"])
+    with pytest.raises(pytest.UsageError, match=re.escape(phrase)) as raised:
+        pytest_plugin.pytest_configure(config)
+    assert str(raised.value).startswith("--crosscheck-xfail: ") and "\n" not in str(raised.value)
+
+
+def test_the_pytest_door_says_so_as_a_usage_error(tmp_path):
+    """Once through pytest itself: its exit status for bad usage, one line, no traceback."""
     argv = [
         sys.executable,
         "-m",
@@ -70,11 +93,11 @@ def test_the_pytest_door_refuses_a_bad_expected_failure_file_in_one_line(tmp_pat
         "--crosscheck-backend",
         "numpy",
         "--crosscheck-xfail",
-        str(path),
+        "missing.toml",
     ]
     proc = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     said = proc.stdout + proc.stderr
-    assert proc.returncode == 4 and phrase in said, said  # pytest's exit status for bad usage
+    assert proc.returncode == 4 and "missing.toml: no such file" in said, said
     assert "Traceback" not in said and "INTERNALERROR" not in said
 
 

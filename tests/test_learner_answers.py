@@ -4,9 +4,6 @@ field, through `crosscheck check` and through the pytest door alike — never ca
 the worker first (a complex loss's imaginary part was dropped there, and the check PASSed)."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -74,19 +71,28 @@ def test_a_complex_loss_reaches_the_parent_complex(tmp_path):
     assert result.loss.dtype == np.complex128 and np.all(result.loss.imag == 1e6)
 
 
+class Outcomes:
+    """A pytest plugin that keeps each test's outcome and message (the run below is in-process)."""
+
+    def __init__(self):
+        self.found = {}
+
+    def pytest_runtest_logreport(self, report):
+        if report.when == "call":
+            self.found[report.nodeid.rpartition("::")[2]] = (report.outcome, str(report.longrepr))
+
+
 def test_the_pytest_door_takes_a_learner_file_and_holds_it_to_the_same_rule(tmp_path):
     shapes = ("complex", "text", "list-of-numbers")
     paths = [learner_file(tmp_path, LOSSES[s][0], s.replace("-", "_")) for s in shapes]
-    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist"]
-    argv += ["--rootdir", str(tmp_path), "-k", "test_gradients and -article-float64", "-rf"]
-    argv += ["--crosscheck-cases", "0", "--crosscheck-backend", str(ARTICLE)]
-    for path in paths:
-        argv += ["--crosscheck-backend", str(path)]
-    env = {**os.environ, "COLUMNS": "400"}  # the summary's lines whole
-    proc = subprocess.run(argv, capture_output=True, text=True, cwd=tmp_path, timeout=300, env=env)
-    assert "1 passed" in proc.stdout and "3 failed" in proc.stdout, proc.stdout[-3000:]
-    failures = [line for line in proc.stdout.splitlines() if line.startswith("FAILED")]
+    argv = ["-q", "-p", "no:cacheprovider", "-p", "no:xdist", "--rootdir", str(tmp_path)]
+    argv += ["-k", "test_gradients and -article-float64", "--crosscheck-cases", "0"]
+    argv += ["--crosscheck-backend", str(ARTICLE), *(f"--crosscheck-backend={p}" for p in paths)]
+    outcomes = Outcomes()
+    assert pytest.main([*argv, str(tmp_path)], plugins=[outcomes]) == 1  # some failed
+    found = outcomes.found
+    assert found["test_gradients[article_backprop-article-float64]"][0] == "passed", found
     for shape in shapes:
-        (line,) = [f for f in failures if f"[{shape.replace('-', '_')}-article" in f]
-        assert "error: backprop returned a malformed result: " + LOSSES[shape][1] in line, line
-    assert "Traceback" not in proc.stdout
+        outcome, text = found[f"test_gradients[{shape.replace('-', '_')}-article-float64]"]
+        assert outcome == "failed" and "Traceback" not in text
+        assert "error: backprop returned a malformed result: " + LOSSES[shape][1] in text, text

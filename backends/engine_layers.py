@@ -150,4 +150,5 @@ def stack_key(case) -> tuple:
             for layer in stack
         )
 
-    return key(case.stack), case.inputs.tobytes() if case.takes_indices else None
+    indices = case.inputs.tobytes() if case.takes_indices else None
+    return key(case.stack), case.parameter_names, indices

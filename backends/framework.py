@@ -63,19 +63,10 @@ class EngineNetwork(EngineLayers):
         raise KeyError(f"{self.name}: no activation {name!r}")
 
     def loss(self, case: Case, params: dict, X, Y):
-        """The network's loss, written once with the framework's own operations; each layer's
-        (z, a) is left in ``self.trace`` for an engine that can report the backward chain."""
-        a, self.trace, self.outputs = X, [], []
-        if case.stack:  # a layer stack: its layers in the engine's own ops (engine_layers.py)
-            return self.criterion(case.loss)(self.stack_output(case, params, X), Y)
-        for layer, act in enumerate(case.activations, start=1):
-            z = self.matmul(a, params[f"W{layer}"])
-            if f"b{layer}" in params:
-                z = z + params[f"b{layer}"]
-            f = self.activation(act)
-            a = f(z, case.leaky_slope) if act == "leaky_relu" else f(z)
-            self.trace.append((z, a))
-        return self.criterion(case.loss)(a, Y)
+        """The network's loss, its layers written with the framework's own operations
+        (engine_layers.py); each layer's output is left in ``self.outputs`` for an engine that
+        can report the backward chain."""
+        return self.criterion(case.loss)(self.stack_output(case, params, X), Y)
 
     def criterion(self, name: str):
         """The loss ``name`` as a function of (prediction, targets): the engine's own from
@@ -116,15 +107,7 @@ class EngineDerivatives:
         optimize, loss, jvp or hvp; data, parameters and the learning rate are its arguments."""
         if not self.compiles(what):
             return function
-        key = (
-            type(self),
-            what,
-            case.activations,
-            case.loss,
-            case.biases is None,
-            case.leaky_slope,
-            stack_key(case) if case.stack else None,
-        )
+        key = (type(self), what, case.loss, case.leaky_slope, stack_key(case))
         if what in ("step", "optimize"):  # the loss, its JVP and H·v know nothing of updates
             key += (case.frozen, case.optimizer.structure())
         if key not in COMPILED:

@@ -163,7 +163,7 @@ class Backend(ABC):
         an optimizer convention its framework does not follow), or None."""
         caps = self.capabilities
         used = [layer.kind for layer in walk(case.stack)]
-        if case.stack:
+        if not case.dense:  # a dense network is what every backend runs
             kinds = self.layer_kinds if caps.layers is None else caps.layers
             missing = sorted({k for k in used if k not in ACTIVATIONS} - set(kinds))
             if missing:

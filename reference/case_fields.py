@@ -18,6 +18,7 @@ from backprop_crosscheck.reference.optimizers import (
     WEIGHT_DECAY_MODES,
     Optimizer,
 )
+from backprop_crosscheck.reference.stack import dense_chain
 
 REQUIRED = ("layers", "learning_rate", "inputs", "targets", "weights")
 STACK_REQUIRED = ("stack", "learning_rate", "inputs", "targets")
@@ -85,17 +86,15 @@ def parse_case(
     for field in ("name", "description"):
         if field in data and not isinstance(data[field], str):
             fail(field, f"must be a string, got {data[field]!r}")
+    activations = _activations(data, depth, fail)
     return Case(
         name=data.get("name", name),
-        layers=tuple(layers),
-        activations=_activations(data, depth, fail),
         loss=_cross_entropy_output(loss, layers, data, depth, fail),
         learning_rate=_learning_rate(data["learning_rate"], fail),
         steps=_steps(data.get("steps", 1), fail),
         inputs=inputs,
         targets=targets,
-        weights=weights,
-        biases=biases,
+        stack=dense_chain(weights, biases, activations),
         frozen=_frozen(data.get("frozen", []), depth, biases is not None, fail),
         aliases=dict(data.get("aliases", {})),
         description=data.get("description", ""),
@@ -160,14 +159,11 @@ def _stack_case(data: dict, source: str, name: str, limits: Limits, fail) -> Cas
             fail(field, f"must be a string, got {data[field]!r}")
     return Case(
         name=data.get("name", name),
-        layers=(),
-        activations=(),
         loss=loss,
         learning_rate=_learning_rate(data["learning_rate"], fail),
         steps=_steps(data.get("steps", 1), fail),
         inputs=inputs,
         targets=targets,
-        weights=(),
         frozen=frozenset(frozen),
         description=data.get("description", ""),
         source=source,

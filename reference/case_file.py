@@ -116,7 +116,7 @@ def dump_case(case: Case) -> str:
         f"inputs = {value(case.inputs)}",
         f"targets = {value(case.targets)}",
     ]
-    if not case.stack:
+    if case.dense:
         lines[2:2] = [
             f"layers = {value(list(case.layers))}",
             f"activation = {value(list(case.activations))}",
@@ -126,9 +126,7 @@ def dump_case(case: Case) -> str:
         lines.append(f"biases = {value(list(case.biases))}")
     if case.frozen:
         lines.append(f"frozen = {value(sorted(case.frozen))}")
-    if "leaky_relu" in case.activations or any(
-        layer.kind == "leaky_relu" for layer in walk(case.stack)
-    ):
+    if any(layer.kind == "leaky_relu" for layer in walk(case.stack)):
         lines.append(f"leaky_slope = {value(case.leaky_slope)}")
     if case.optimizer.name != "sgd":
         lines.append(f"optimizer = {value(case.optimizer.name)}")
@@ -136,7 +134,8 @@ def dump_case(case: Case) -> str:
     if case.aliases:
         lines.append("\n[aliases]")
         lines += [f"{alias} = {value(target)}" for alias, target in case.aliases.items()]
-    lines += _stack_tables(case.stack, "stack", value)
+    if not case.dense:
+        lines += _stack_tables(case.stack, "stack", value)
     return "\n".join(lines) + "\n"
 
 

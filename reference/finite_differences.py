@@ -37,7 +37,7 @@ def gradients(case: Case, params: dict, scale: float = 1.0) -> dict[str, np.ndar
     nudged at once, one forward pass over a stack of copies (``perturbed_losses``). ``scale``
     multiplies every step (reference/rounding.py compares h with h/2)."""
     params = {n: p.astype(np.float64) for n, p in params.items()}
-    if case.stack:
+    if not case.dense:
         return stack_gradients(case, params, scale)
     X, Y = case.inputs.astype(np.float64), case.targets.copy()
     fwd = forward(case, params, X, Y)

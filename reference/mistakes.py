@@ -3,80 +3,138 @@ engine — or a learner's derivation — with that one mistake produces. The dia
 failing backend's numbers against each (comparisons/judge/diagnosis.py).
 
 ``train_with(case, mistake)`` is the reference's own training loop (reference/network.py) with
-one line changed; the line is named where the mistake is listed.
+one line changed: a layer's row (reference/layers.py, an activation's f′) for the mistakes in
+one kind of layer, the loss's gradient, the gradients' bookkeeping or the update for the rest.
+The line is named where the mistake is listed.
 """
 
+import math
+
 import numpy as np
-from backprop_crosscheck.reference import network
-from backprop_crosscheck.reference.activations import activation
+from backprop_crosscheck.reference import layers
+from backprop_crosscheck.reference.activations import ACTIVATIONS, activation
 from backprop_crosscheck.reference.case import Case
 from backprop_crosscheck.reference.losses import LOSSES
-from backprop_crosscheck.reference.network import inputs_of
+from backprop_crosscheck.reference.network import Forward, inputs_of
 from backprop_crosscheck.reference.optimizers import adam_step, start, update
 from backprop_crosscheck.reference.result import Result
-from backprop_crosscheck.reference.stack import StackForward, run_backward, run_forward, walk
-from backprop_crosscheck.reference.stack_mistakes import STACK_MISTAKES, mistaken_rows
+from backprop_crosscheck.reference.stack import ROWS, run_backward, run_forward, walk
 from backprop_crosscheck.reference.training import train_loop
 
-# name -> what it is, as a learner would say it
+ANY = ()  # a mistake any network can make: in its loss, its bookkeeping or its update
+ACTIVATION = ("activation",)  # a mistake in an activation's derivative, whichever it is
+
+# name -> (the layer kinds it needs, what it is, as a learner would say it)
 MISTAKES = {
-    "sign_flip": "the output layer's gradient has its sign flipped",
-    "no_activation_derivative": "δ = dE/da: the activation's derivative f′(z) dropped",
-    "fprime_of_activation": "f′ taken of the activation, not the pre-activation: σ′(a) for σ′(z)",
-    "tanh_prime_of_z": "tanh′ written as 1 − z² instead of 1 − tanh(z)²",
-    "ce_missing_target": "the softmax cross-entropy gradient missing its −target term",
-    "leaky_slope_positive": "leaky_relu's slope applied on the positive side: f′ = slope for z > 0",
-    "new_output_weights": "the hidden layer's gradient uses the already-updated output weights",
-    "transposed_gradient": "a square weight gradient transposed: δ·a_prevᵀ",
-    "no_grad_clear": "gradients not cleared between steps (accumulated)",
-    "forgot_half": "the ½ of the loss forgotten: gradients doubled",
-    "batch_mean_sum": "batch mean and sum confused",
-    "mse_per_sample": "mse averaged over samples only, not over every element (outputs too)",
-    "lr_twice": "the learning rate applied twice: p − a·a·g",
-    "lr_missing": "the learning rate not applied: p − g",
-    "bias_first_sample": "the bias gradient not summed over the batch (first sample only)",
-    "bias_sign_flip": "the update's sign flipped for the biases only: b + a·g",
-    "never_updates_output": "the output weights never updated",
-    "float32_inside": "float32 arithmetic inside a float64 run",
-    "layer_shift": "layer l's gradient reported for layer l+1",
-    "frozen_updated": "a frozen parameter updated anyway",
-    "adam_no_bias_correction": "Adam without its bias correction: m/(√v + ε) for m̂/(√v̂ + ε)",
+    "sign_flip": (("dense",), "the output layer's gradient has its sign flipped"),
+    "no_activation_derivative": (
+        ACTIVATION,
+        "δ = dE/da: the activation's derivative f′(z) dropped",
+    ),
+    "fprime_of_activation": (
+        ACTIVATION,
+        "f′ taken of the activation, not the pre-activation: σ′(a) for σ′(z)",
+    ),
+    "tanh_prime_of_z": (ACTIVATION, "tanh′ written as 1 − z² instead of 1 − tanh(z)²"),
+    "ce_missing_target": (
+        ANY,
+        "the softmax cross-entropy gradient missing its −target term",
+    ),
+    "leaky_slope_positive": (
+        ACTIVATION,
+        "leaky_relu's slope applied on the positive side: f′ = slope for z > 0",
+    ),
+    "new_output_weights": (
+        ("dense",),
+        "the hidden layer's gradient uses the already-updated output weights",
+    ),
+    "transposed_gradient": (("dense",), "a square weight gradient transposed: δ·a_prevᵀ"),
+    "no_grad_clear": (ANY, "gradients not cleared between steps (accumulated)"),
+    "forgot_half": (ANY, "the ½ of the loss forgotten: gradients doubled"),
+    "batch_mean_sum": (ANY, "batch mean and sum confused"),
+    "mse_per_sample": (
+        ANY,
+        "mse averaged over samples only, not over every element (outputs too)",
+    ),
+    "lr_twice": (ANY, "the learning rate applied twice: p − a·a·g"),
+    "lr_missing": (ANY, "the learning rate not applied: p − g"),
+    "bias_first_sample": (
+        ("dense",),
+        "the bias gradient not summed over the batch (first sample only)",
+    ),
+    "bias_sign_flip": (("dense",), "the update's sign flipped for the biases only: b + a·g"),
+    "never_updates_output": (("dense",), "the output weights never updated"),
+    "float32_inside": (ANY, "float32 arithmetic inside a float64 run"),
+    "layer_shift": (("dense",), "layer l's gradient reported for layer l+1"),
+    "frozen_updated": (ANY, "a frozen parameter updated anyway"),
+    "adam_no_bias_correction": (
+        ANY,
+        "Adam without its bias correction: m/(√v + ε) for m̂/(√v̂ + ε)",
+    ),
     "momentum_not_carried": (
-        "momentum's velocity (Adam's moments too) not carried between steps: every step taken "
-        "as the first"
+        ANY,
+        "momentum's velocity (Adam's moments too) not carried between steps: every step "
+        "taken as the first",
+    ),
+    "conv_no_flip": (
+        ("conv2d",),
+        "the convolution's input gradient without the kernel flip: dE/dy "
+        "correlated with K where the flipped K belongs",
+    ),
+    "maxpool_to_all": (
+        ("max_pool2d",),
+        "max-pool's gradient sent to every position of its window, not to the maximum alone",
+    ),
+    "maxpool_averaged": (
+        ("max_pool2d",),
+        "max-pool's gradient averaged over its window (avg-pool's backward)",
+    ),
+    "bn_constant_stats": (
+        ("batch_norm",),
+        "batch norm's backward treating the batch mean and "
+        "variance as constants: dx = γ·dy/√(σ² + ε)",
+    ),
+    "bn_unbiased_variance": (
+        ("batch_norm",),
+        "batch norm's variance unbiased (÷ (n − 1)) in "
+        "training mode, where the biased one (÷ n) belongs",
+    ),
+    "dropout_no_rescale": (
+        ("dropout",),
+        "dropout's rescale 1/(1 − p) missing from the backward",
+    ),
+    "embedding_overwrite": (
+        ("embedding",),
+        "an embedding's gradient overwritten, not accumulated, for repeated indices",
+    ),
+    "residual_no_identity": (
+        ("residual",),
+        "a residual block's gradient missing its identity path (dx = d block/dx alone)",
     ),
 }
-MISTAKES.update({name: what for name, (_, what) in STACK_MISTAKES.items()})
 OPTIMIZER_MISTAKES = {
     "adam_no_bias_correction": ("adam",),
     "momentum_not_carried": ("momentum", "adam"),
 }
-# the mistakes above that do not depend on the layers: a layer stack can make them too
-ANY_NETWORK = (
-    "forgot_half",
-    "batch_mean_sum",
-    "mse_per_sample",
-    "ce_missing_target",
-    "no_grad_clear",
-    "lr_twice",
-    "lr_missing",
-    "float32_inside",
-    "frozen_updated",
-    "adam_no_bias_correction",
-    "momentum_not_carried",
-)
+
+
+def describe(mistake: str) -> str:
+    """What the mistake is, as a learner would say it."""
+    return MISTAKES[mistake][1]
 
 
 def mistakes_for(case: Case) -> list[str]:
-    """The mistakes that can be made on this case (not Adam's under plain SGD; a layer's only
-    where the case has that layer)."""
+    """The mistakes that can be made on this case: a layer's only where the case has that
+    layer, an optimizer's only under that optimizer."""
+    kinds = {
+        "activation" if layer.kind in ACTIVATIONS else layer.kind for layer in walk(case.stack)
+    }
     rule = case.optimizer.name
-    if case.stack:
-        kinds = {layer.kind for layer in walk(case.stack)}
-        possible = [*ANY_NETWORK, *(m for m, (k, _) in STACK_MISTAKES.items() if k in kinds)]
-    else:
-        possible = [m for m in MISTAKES if m not in STACK_MISTAKES]
-    return [m for m in possible if rule in OPTIMIZER_MISTAKES.get(m, (rule,))]
+    return [
+        m
+        for m, (needs, _) in MISTAKES.items()
+        if set(needs) <= kinds and rule in OPTIMIZER_MISTAKES.get(m, (rule,))
+    ]
 
 
 def train_with(case: Case, mistake: str, dtype=np.float64) -> Result:
@@ -86,20 +144,15 @@ def train_with(case: Case, mistake: str, dtype=np.float64) -> Result:
     params = case.parameters(work)
     X, Y = inputs_of(case, work), case.targets.astype(work)
     carried = {}  # no_grad_clear: the last step's gradients, still there
-    rows = mistaken_rows(mistake)
+    rows = mistaken_rows(mistake, case)
 
-    def forward(case, params, X, Y):
-        if not case.stack:
-            return network.forward(case, params, X, Y)
-        a, saved = run_forward(case.stack, X, params, case.leaky_slope, rows)
-        return StackForward(a, saved, LOSSES[case.loss].value(a[-1], Y))
+    def forward(params):
+        outputs, saved = run_forward(case.stack, X, params, case.leaky_slope, rows)
+        return Forward(outputs, saved, LOSSES[case.loss].value(outputs[-1], Y))
 
     def one_step(params, state):
-        fwd = forward(case, params, X, Y)
-        if case.stack:
-            grads = _stack_gradients(case, params, fwd, Y, mistake, rows)
-        else:
-            grads = _gradients(case, params, fwd, Y, mistake)
+        fwd = forward(params)
+        grads = _gradients(case, params, fwd, Y, mistake, rows)
         if mistake == "no_grad_clear":
             grads = {n: g + carried.get(n, 0) for n, g in grads.items()}
             carried.update(grads)
@@ -107,34 +160,19 @@ def train_with(case: Case, mistake: str, dtype=np.float64) -> Result:
             state = start(case, params)  # velocity and moments back to 0, t to 0
         return fwd.loss, grads, *_update(case, params, grads, mistake, state)
 
-    def final_loss(params):
-        return forward(case, params, X, Y).loss
-
     def cast(t):
         return np.asarray(t, dtype=out)
 
     with np.errstate(all="ignore"):
         return train_loop(
-            one_step, params, start(case, params), case.steps, final_loss, keep=cast, loss_dtype=out
+            one_step,
+            params,
+            start(case, params),
+            case.steps,
+            lambda params: forward(params).loss,
+            keep=cast,
+            loss_dtype=out,
         )
-
-
-def _fprime(case, name: str, z, a, mistake: str):
-    if mistake == "fprime_of_activation":
-        a_of_a = activation(name, case.leaky_slope).f(a)
-        return activation(name, case.leaky_slope).fprime(a, a_of_a)  # f′ evaluated at a, not at z
-    if mistake == "tanh_prime_of_z" and name == "tanh":
-        return 1 - z * z  # 1 − z², where 1 − tanh(z)² was meant
-    if mistake == "leaky_slope_positive" and name == "leaky_relu":
-        return np.where(z > 0, case.leaky_slope, 1.0).astype(z.dtype)  # the two sides swapped
-    return activation(name, case.leaky_slope).fprime(z, a)
-
-
-def _stack_gradients(case, params, fwd, Y, mistake, rows) -> dict:
-    """A layer stack's backward pass (network._stack_backward), but for ``mistake``."""
-    dE_da = _output_gradient(case, fwd.prediction, Y, mistake)
-    dX, grads = run_backward(case.stack, dE_da, fwd.saved, params, case.leaky_slope, rows)
-    return {**{n: grads[n] for n in params}, **({} if case.takes_indices else {"X": dX})}
 
 
 def _output_gradient(case, p, Y, mistake):
@@ -152,36 +190,26 @@ def _output_gradient(case, p, Y, mistake):
     return dE_da
 
 
-def _gradients(case, params, fwd, Y, mistake) -> dict:
+def _dense_weights(case) -> list[str]:
+    """The dense layers' weights, input side first: W1 … W_L of a dense network."""
+    return [layer.name("W") for layer in walk(case.stack) if layer.kind == "dense"]
+
+
+def _gradients(case, params, fwd, Y, mistake, rows) -> dict:
     """The reference's backward pass (network.backward_pass), but for ``mistake``."""
     dE_da = _output_gradient(case, fwd.prediction, Y, mistake)
-    grads = {}
-    for layer in range(case.depth, 0, -1):
-        name = case.activations[layer - 1]
-        z, a, a_prev = fwd.z[layer - 1], fwd.a[layer], fwd.a[layer - 1]
-        f1 = 1 if mistake == "no_activation_derivative" else _fprime(case, name, z, a, mistake)
-        delta = dE_da * f1
-        gW = a_prev.T @ delta
-        if mistake == "transposed_gradient" and gW.shape[0] == gW.shape[1]:
-            gW = gW.T
-        grads[f"W{layer}"] = gW
-        if f"b{layer}" in params:
-            grads[f"b{layer}"] = delta[0] if mistake == "bias_first_sample" else delta.sum(axis=0)
-        W = params[f"W{layer}"]
-        if mistake == "new_output_weights":
-            W = W - case.learning_rate * gW  # updated before δ is sent back through it
-        dE_da = delta @ W.T
-    grads["X"] = dE_da
+    dX, grads = run_backward(case.stack, dE_da, fwd.saved, params, case.leaky_slope, rows)
+    grads = {**{n: grads[n] for n in params}, **({} if case.takes_indices else {"X": dX})}
+    weights = _dense_weights(case)
     if mistake == "sign_flip":
-        grads[f"W{case.depth}"] = -grads[f"W{case.depth}"]
-    if mistake == "layer_shift":
+        grads[weights[-1]] = -grads[weights[-1]]
+    if mistake == "layer_shift":  # each layer's weight gradient reported for the next
         shifted = dict(grads)
-        for layer in range(1, case.depth):
-            lo, hi = f"W{layer}", f"W{layer + 1}"
+        for lo, hi in zip(weights, weights[1:], strict=False):
             if grads[lo].shape == grads[hi].shape:
                 shifted[hi] = grads[lo]
         grads = shifted
-    return {name: grads[name] for name in [*params, "X"]}
+    return grads
 
 
 def _update(case, params, grads, mistake, state) -> tuple[dict, dict]:
@@ -197,9 +225,137 @@ def _update(case, params, grads, mistake, state) -> tuple[dict, dict]:
             if name not in rule.frozen:
                 m, v = after["m"][name], after["v"][name]
                 new[name] = params[name] - a * adam_step(case.optimizer, m, v, after["t"], False)
+    output = _dense_weights(case)[-1:]
+    biases = {
+        layer.name(p) for layer in walk(case.stack) for p in ("b", "bias") if p in layer.initial
+    }
     for name, p in params.items():
-        if mistake == "never_updates_output" and name == f"W{case.depth}":
+        if mistake == "never_updates_output" and name in output:
             new[name] = p
-        if mistake == "bias_sign_flip" and name.startswith("b"):
+        if mistake == "bias_sign_flip" and name in biases:
             new[name] = 2 * p - new[name]  # p + step where p − step was meant
     return new, after
+
+
+# --- the mistakes in one kind of layer: its row with one line changed -----------------------
+
+
+def _fprime(mistake: str):
+    """An activation's backward, but for ``mistake`` (its f′ changed)."""
+
+    def backward(dy, saved, kind, slope):
+        z, a = saved
+        act = activation(kind, slope)
+        if mistake == "no_activation_derivative":
+            return dy, {}  # δ = dE/da: f′(z) dropped
+        if mistake == "fprime_of_activation":
+            return dy * act.fprime(a, act.f(a)), {}  # f′ evaluated at a, not at z
+        if mistake == "tanh_prime_of_z" and kind == "tanh":
+            return dy * (1 - z * z), {}  # 1 − z², where 1 − tanh(z)² was meant
+        if mistake == "leaky_slope_positive" and kind == "leaky_relu":
+            return dy * np.where(z > 0, slope, 1.0).astype(z.dtype), {}  # the sides swapped
+        return dy * act.fprime(z, a), {}
+
+    return backward
+
+
+def _dense(mistake: str, learning_rate: float):
+    """The dense row's backward, but for ``mistake``."""
+
+    def backward(dy, saved, params):
+        x = saved
+        gW = x.T @ dy
+        if mistake == "transposed_gradient" and gW.shape[0] == gW.shape[1]:
+            gW = gW.T
+        grads = {"W": gW}
+        if "b" in params:
+            grads["b"] = dy[0] if mistake == "bias_first_sample" else dy.sum(axis=0)
+        W = params["W"]
+        if mistake == "new_output_weights":
+            W = W - learning_rate * gW  # updated before dE/dy is sent back through it
+        return dy @ W.T, grads
+
+    return backward
+
+
+def _conv_no_flip(dy, saved, params):
+    unflipped = {**params, "kernel": params["kernel"][..., ::-1, ::-1]}  # undoes the flip
+    dx, _ = layers.conv2d_backward(dy, saved, unflipped)
+    return dx, layers.conv2d_backward(dy, saved, params)[1]  # the kernel's gradient is right
+
+
+def _maxpool_to_all(dy, saved, params, share=1):
+    shape, win, _, stride = saved
+    d_win = np.broadcast_to((dy * share)[..., None, None], win.shape)  # to every position
+    return layers.scatter_windows(d_win, shape, stride), {}
+
+
+def _maxpool_averaged(dy, saved, params):
+    kh, kw = saved.windows.shape[4:]
+    return _maxpool_to_all(dy, saved, params, 1 / (kh * kw))
+
+
+def _bn_constant_stats(dy, saved, params):
+    x, mu, var, xhat, axes, eps = saved
+    dx, grads = layers.batch_norm_backward(dy, saved, params)
+    shape = (1, -1) if len(axes) == 1 else (1, -1, 1, 1)
+    return dy * params["gamma"].reshape(shape) / np.sqrt(var + eps), grads  # μ, σ² held fixed
+
+
+def _bn_unbiased_forward(x, params, eps=1e-5):
+    """Training-mode batch norm with σ²_u = σ²·n/(n − 1): x̂_u = (x − μ)/√(σ²_u + ε)
+    = c·(x − μ)/√(σ² + c²ε) with c = √((n − 1)/n) — the reference's row with ε·c² and γ·c."""
+    axes = (0,) if x.ndim == 2 else (0, 2, 3)
+    n = math.prod(x.shape[a] for a in axes)
+    c = math.sqrt((n - 1) / n)
+    y, saved = layers.batch_norm_forward(x, {**params, "gamma": params["gamma"] * c}, eps * c * c)
+    return y, (saved, c)
+
+
+def _bn_unbiased_backward(dy, saved, params):
+    inner, c = saved
+    dx, grads = layers.batch_norm_backward(dy, inner, {**params, "gamma": params["gamma"] * c})
+    return dx, {**grads, "gamma": grads["gamma"] * c}  # dy/dγ = c·x̂ (the row's x̂ is c-free)
+
+
+def _dropout_no_rescale(dy, saved, params):
+    mask, p = saved
+    return dy * mask, {}  # the 1/(1 − p) forgotten
+
+
+def _embedding_overwrite(dy, saved, params):
+    d_table = np.zeros_like(params["table"])
+    d_table[saved] = dy  # assigned: a row picked twice keeps one of its gradients
+    return None, {"table": d_table}
+
+
+def _residual_no_identity(dy, saved, params, block_backward):
+    return block_backward(dy, saved, params)  # dy + d_block was meant
+
+
+def mistaken_rows(mistake: str, case: Case) -> dict:
+    """The rows a network runs with ``mistake``: ROWS with one kind's changed."""
+    changed = {
+        "no_activation_derivative": "activation",
+        "fprime_of_activation": "activation",
+        "tanh_prime_of_z": "activation",
+        "leaky_slope_positive": "activation",
+        "transposed_gradient": "dense",
+        "bias_first_sample": "dense",
+        "new_output_weights": "dense",
+    }
+    rows = {
+        "conv_no_flip": {"conv2d": (layers.conv2d_forward, _conv_no_flip)},
+        "maxpool_to_all": {"max_pool2d": (layers.max_pool2d_forward, _maxpool_to_all)},
+        "maxpool_averaged": {"max_pool2d": (layers.max_pool2d_forward, _maxpool_averaged)},
+        "bn_constant_stats": {"batch_norm": (layers.batch_norm_forward, _bn_constant_stats)},
+        "bn_unbiased_variance": {"batch_norm": (_bn_unbiased_forward, _bn_unbiased_backward)},
+        "dropout_no_rescale": {"dropout": (layers.dropout_forward, _dropout_no_rescale)},
+        "embedding_overwrite": {"embedding": (layers.embedding_forward, _embedding_overwrite)},
+        "residual_no_identity": {"residual": (layers.residual_forward, _residual_no_identity)},
+    }.get(mistake, {})
+    if changed.get(mistake) == "activation":
+        rows = {"activation": (ROWS["activation"][0], _fprime(mistake))}
+    if changed.get(mistake) == "dense":
+        rows = {"dense": (layers.dense_forward, _dense(mistake, case.learning_rate))}
+    return {**ROWS, **rows}

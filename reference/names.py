@@ -13,7 +13,7 @@ def shown_per_scalar(case: Case) -> bool:
 
 def shown_per_neuron(case: Case) -> bool:
     """Small, dense and single-sample: every neuron's value is one number, as in the article."""
-    return not case.stack and shown_per_scalar(case) and case.inputs.shape[0] == 1
+    return case.dense and shown_per_scalar(case) and case.inputs.shape[0] == 1
 
 
 def neuron_names(case: Case) -> list[list[str]]:
@@ -25,3 +25,12 @@ def neuron_names(case: Case) -> list[list[str]]:
     out = case.layers[-1]
     names.append(["prediction"] if out == 1 else [f"o{j + 1}" for j in range(out)])
     return names
+
+
+def chain_names(case) -> list[str]:
+    """The names of dE/d(each layer's output), input side first, in a Result's intermediates:
+    a dense network's in the article's words (delta1 = dE/dz1, dE/da1, delta2, …), any other
+    stack's dE/da1 … dE/daK."""
+    if case.dense:
+        return [f"{d}{layer}" for layer in range(1, case.depth + 1) for d in ("delta", "dE/da")]
+    return [f"dE/da{k}" for k in range(1, len(case.stack) + 1)]

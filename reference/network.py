@@ -1,14 +1,17 @@
-"""The general network, forward and backward by hand (NumPy only, vectorized over the batch).
+"""The network, forward and backward by hand (NumPy only, vectorized over the batch): its
+layers one after the other (reference/stack.py), then the case's loss.
 
-Notation as in the article, one row per sample:
+    a_0 = X        a_k = layer_k(a_{k-1})        prediction = a_K        E = loss(prediction, Y)
 
-    a0 = X
-    z_l = a_{l-1} · W_l + b_l        a_l = f_l(z_l)          prediction = a_L
-    E   = loss(prediction, Y)
+Backward, from the output down, each layer's own VJP (one chain-rule factor per line):
 
-Backward, one chain-rule factor per line (see ``backward``):
+    dE/da_K     = loss'(prediction, Y)                      (half_sse: Δ = prediction − Y)
+    dE/da_{k-1} = layer_k's dE/dinput from dE/da_k          dE/dθ_k from the same dE/da_k
 
-    dE/da_L = loss'(prediction, Y)                     (half_sse: Δ = prediction − Y)
+The article's dense network is the stack dense, activation, dense, activation, …
+(``dense_chain``); in its notation, with z_l the output of dense layer l and a_l of its
+activation, the same lines read (reference/layers.py's dense row, activations.py's f′):
+
     δ_l     = dE/da_l ⊙ f_l'(z_l)                      dE/dz_l
     dE/dW_l = a_{l-1}ᵀ · δ_l                           dz_l/dW_l = a_{l-1}
     dE/db_l = Σ_samples δ_l                            dz_l/db_l = 1
@@ -18,72 +21,63 @@ Backward, one chain-rule factor per line (see ``backward``):
 from dataclasses import dataclass
 
 import numpy as np
-from backprop_crosscheck.reference.activations import activation
 from backprop_crosscheck.reference.case import Case
 from backprop_crosscheck.reference.losses import LOSSES
 from backprop_crosscheck.reference.optimizers import params_dtype, start, update
 from backprop_crosscheck.reference.result import Result
-from backprop_crosscheck.reference.stack import StackForward, layer_backward, run_forward
+from backprop_crosscheck.reference.stack import layer_backward, run_forward
 from backprop_crosscheck.reference.training import train_loop
 
 
 @dataclass(frozen=True)
 class Forward:
-    z: list[np.ndarray]  # z_1 … z_L (pre-activations)
-    a: list[np.ndarray]  # a_0 = X, a_1 … a_L (activations)
+    outputs: list  # a_0 = X, then every layer's output a_1 … a_K
+    saved: list  # what each layer's backward needs
     loss: float
 
     @property
     def prediction(self) -> np.ndarray:
-        return self.a[-1]
+        return self.outputs[-1]
+
+    # a dense network's (Case.dense), in the article's notation
+    @property
+    def z(self) -> list[np.ndarray]:
+        """z_1 … z_L: the dense layers' outputs (pre-activations)."""
+        return self.outputs[1::2]
+
+    @property
+    def a(self) -> list[np.ndarray]:
+        """a_0 = X, a_1 … a_L: the activations' outputs."""
+        return self.outputs[0::2]
 
 
 def forward(case: Case, params: dict, X: np.ndarray, Y: np.ndarray) -> Forward:
-    if case.stack:  # a layer stack (reference/stack.py)
-        a, saved = run_forward(case.stack, X, params, case.leaky_slope)
-        return StackForward(a, saved, LOSSES[case.loss].value(a[-1], Y))
-    a, zs, acts = X, [], [X]
-    for layer, name in enumerate(case.activations, start=1):
-        z = a @ params[f"W{layer}"]
-        if f"b{layer}" in params:
-            z += params[f"b{layer}"]  # in place: z is the product's own new array
-        a = activation(name, case.leaky_slope).f(z)
-        zs.append(z)
-        acts.append(a)
-    return Forward(zs, acts, LOSSES[case.loss].value(a, Y))
+    outputs, saved = run_forward(case.stack, X, params, case.leaky_slope)
+    return Forward(outputs, saved, LOSSES[case.loss].value(outputs[-1], Y))
 
 
 @dataclass(frozen=True)
 class Backward:
     """Every quantity of the backward chain, from the output down."""
 
-    dE_da: list[np.ndarray]  # dE/da_0 (= dE/dX) … dE/da_L (= dE/dprediction)
-    delta: list[np.ndarray]  # δ_1 … δ_L  (δ_l = dE/dz_l, at index l − 1)
+    dE_doutputs: list  # dE/da_0 (= dE/dX) … dE/da_K (= dE/dprediction); None for indices
     gradients: dict[str, np.ndarray]  # dE/dparameter for every parameter, and "X"
+
+    # a dense network's (Case.dense), in the article's notation
+    @property
+    def dE_da(self) -> list[np.ndarray]:
+        """dE/da_0 (= dE/dX) … dE/da_L (= dE/dprediction)."""
+        return self.dE_doutputs[0::2]
+
+    @property
+    def delta(self) -> list[np.ndarray]:
+        """δ_1 … δ_L (δ_l = dE/dz_l, at index l − 1)."""
+        return self.dE_doutputs[1::2]
 
 
 def backward_pass(case: Case, params: dict, fwd: Forward, Y: np.ndarray) -> Backward:
-    """The backward pass, one chain-rule factor per line, keeping every intermediate."""
-    if case.stack:
-        return _stack_backward(case, params, fwd, Y)
-    grads, deltas = {}, [None] * case.depth
-    dE_da = [None] * case.depth + [LOSSES[case.loss].gradient(fwd.prediction, Y)]
-    for layer in range(case.depth, 0, -1):
-        act = activation(case.activations[layer - 1], case.leaky_slope)
-        z, a, a_prev = fwd.z[layer - 1], fwd.a[layer], fwd.a[layer - 1]
-        delta = dE_da[layer] * act.fprime(z, a)  # δ_l = dE/da_l · da_l/dz_l
-        grads[f"W{layer}"] = a_prev.T @ delta  # dE/dW_l = a_{l-1}ᵀ · δ_l
-        if f"b{layer}" in params:
-            grads[f"b{layer}"] = delta.sum(axis=0)  # dE/db_l = Σ over samples of δ_l
-        dE_da[layer - 1] = delta @ params[f"W{layer}"].T  # dE/da_{l-1} = δ_l · W_lᵀ
-        deltas[layer - 1] = delta
-    grads["X"] = dE_da[0]
-    return Backward(dE_da, deltas, {name: grads[name] for name in [*params, "X"]})
-
-
-def _stack_backward(case: Case, params: dict, fwd: StackForward, Y: np.ndarray) -> Backward:
-    """A layer stack's backward pass: each layer's VJP (layers.py) from the output down;
-    dE/da_k kept for every layer's output (no δ: a stack's activations are layers)."""
+    """The backward pass, each layer's VJP (reference/layers.py) from the output down,
+    keeping dE/d(every layer's output)."""
     K, grads = len(case.stack), {}
     dE_da = [None] * K + [LOSSES[case.loss].gradient(fwd.prediction, Y)]
     for k in range(K, 0, -1):
@@ -94,7 +88,7 @@ def _stack_backward(case: Case, params: dict, fwd: StackForward, Y: np.ndarray) 
         grads.update(own)
     names = [*params] + ([] if case.takes_indices else ["X"])
     grads["X"] = dE_da[0]
-    return Backward(dE_da, [], {name: grads[name] for name in names})
+    return Backward(dE_da, {name: grads[name] for name in names})
 
 
 def backward(case: Case, params: dict, fwd: Forward, Y: np.ndarray) -> dict[str, np.ndarray]:

@@ -12,7 +12,7 @@ def smaller(case: Case) -> Iterator[tuple[str, Case]]:
     """(what changed, the smaller case) for every one-step simplification, biggest first."""
     if case.steps > 1:
         yield f"{case.steps} → 1 step", _case(case, steps=1)
-    if case.stack:  # a layer stack is shrunk in its steps alone (its layers keep their shapes)
+    if not case.dense:  # a layer stack is shrunk in its steps alone (its layers keep their shapes)
         return
     for layer in range(1, case.depth):
         yield f"hidden layer {layer} removed", without_layer(case, layer)
@@ -81,12 +81,10 @@ def narrower(case: Case, layer: int, width: int) -> Case:
 
 def _case(case: Case, **changes) -> Case:
     weights = changes.pop("weights", case.weights)
-    layers = (weights[0].shape[0], *(w.shape[1] for w in weights))
     biases = changes.pop("biases", case.biases)
     return case.replace(
         weights=tuple(np.array(w) for w in weights),
         biases=None if biases is None else tuple(np.array(b) for b in biases),
-        layers=layers,
         aliases={},  # a shrunk case's scalars are renumbered: no alias still means the same one
         frozen=frozenset(changes.pop("frozen", case.frozen)),
         **{k: np.array(v) if isinstance(v, np.ndarray) else v for k, v in changes.items()},

@@ -112,8 +112,21 @@ FORMULAS = {
     "embedding": ("none (indices)", {"table": "dE/dy scatter-added to the rows picked"}),
     "residual": ("dE/dy + the block's dE/dx", {}),
 }
-# kind -> (forward, backward): the rows of layers.py (activations and residual are below)
+
+
+def activation_forward(x, kind: str, leaky_slope: float):
+    a = activation(kind, leaky_slope).f(x)
+    return a, (x, a)
+
+
+def activation_backward(dy, saved, kind: str, leaky_slope: float):
+    z, a = saved
+    return dy * activation(kind, leaky_slope).fprime(z, a), {}  # da/dz = f′(z)
+
+
+# kind -> (forward, backward): the rows of layers.py; every activation's is "activation"
 ROWS = {
+    "activation": (activation_forward, activation_backward),
     "dense": (dense_forward, dense_backward),
     "conv2d": (conv2d_forward, conv2d_backward),
     "max_pool2d": (max_pool2d_forward, max_pool2d_backward),
@@ -154,6 +167,30 @@ class Layer:
         )
 
 
+def dense_chain(weights, biases, activations) -> tuple[Layer, ...]:
+    """A dense network — the article's — as a stack: weight layer l and its activation, both
+    at place l (so its parameters are W1, b1, W2, …). ``biases``: one per layer, or None."""
+    stack = []
+    for place, (W, act) in enumerate(zip(weights, activations, strict=True), start=1):
+        initial = {"W": W} if biases is None else {"W": W, "b": biases[place - 1]}
+        stack += [Layer("dense", str(place), initial=initial), Layer(act, str(place))]
+    return tuple(stack)
+
+
+def is_dense_chain(stack) -> bool:
+    """Whether the stack is a dense network as ``dense_chain`` builds it: dense layer, its
+    activation, at places 1, 2, …, every layer with a bias or none. A stack file numbers its
+    layers one by one, so its [dense, sigmoid, …] is never one: its parameters are W1, W3."""
+    dense, acts = stack[::2], stack[1::2]
+    if not stack or len(dense) != len(acts) or len({"b" in d.initial for d in dense}) != 1:
+        return False
+    pairs = enumerate(zip(dense, acts, strict=True), start=1)
+    return all(
+        d.kind == "dense" and a.kind in ACTIVATIONS and d.label == a.label == str(k)
+        for k, (d, a) in pairs
+    )
+
+
 def walk(stack) -> list[Layer]:
     """Every layer, the ones inside residual blocks too, in order."""
     return [w for layer in stack for w in [layer, *walk(layer.block)]]
@@ -185,23 +222,11 @@ def takes_indices(stack) -> bool:
     return bool(stack) and stack[0].kind == "embedding"
 
 
-@dataclass(frozen=True)
-class StackForward:
-    a: list  # a_0 = X, a_1 … a_K: every layer's output
-    saved: list  # what each layer's backward needs
-    loss: float
-
-    @property
-    def prediction(self):
-        return self.a[-1]
-
-
 def layer_forward(layer: Layer, x, params: dict, leaky_slope: float, rows=ROWS):
     """One layer's output and what its backward needs (``rows``: ROWS, or a mistake's)."""
     kind, s, own = layer.kind, layer.settings, layer.own(params)
     if kind in ACTIVATIONS:
-        a = activation(kind, leaky_slope).f(x)
-        return a, (x, a)
+        return rows["activation"][0](x, kind, leaky_slope)
     if kind == "residual":
 
         def block(x, params):
@@ -218,8 +243,7 @@ def layer_backward(layer: Layer, dy, saved, params: dict, leaky_slope: float, ro
     """One layer's VJP: (dE/dinput, {parameter name: dE/dparameter})."""
     kind = layer.kind
     if kind in ACTIVATIONS:
-        z, a = saved
-        return dy * activation(kind, leaky_slope).fprime(z, a), {}  # da/dz = f′(z)
+        return rows["activation"][1](dy, saved, kind, leaky_slope)
     if kind == "residual":
 
         def block(dy, saved, params):

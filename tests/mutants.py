@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 from backprop_crosscheck.backends import Backend, Capabilities
+from backprop_crosscheck.reference.mistakes import describe
 from backprop_crosscheck.reference.result import Result
 
 
@@ -49,77 +50,47 @@ def weights(case, *layers):
     return {f"W{layer}" for layer in layers}
 
 
-# bug -> (what it is, the tensors it touches for a case)
-BUGS = {
-    "sign_flip": (
-        "the output layer's gradient has its sign flipped",
-        lambda c: weights(c, c.depth),
+def every_layer(c) -> set[str]:
+    return {f"{k}{i}" for i in range(1, c.depth + 1) for k in "Wb"}
+
+
+def every_parameter(c) -> set[str]:
+    return set(c.parameter_names)
+
+
+def trained_and_loss(c) -> set[str]:  # an update rule's bug shows most in the later losses
+    return set(c.parameter_names) - c.frozen | {"loss"}
+
+
+# bug -> the tensors it touches for a case (what it is: reference/mistakes.py's words)
+TOUCHES = {
+    "sign_flip": lambda c: weights(c, c.depth),
+    "no_activation_derivative": lambda c: (
+        {f"{k}{i + 1}" for i, a in enumerate(c.activations) if a != "identity" for k in "Wb"}
+        | {f"{k}{i}" for i in range(1, c.depth) for k in "Wb"}
     ),
-    "no_activation_derivative": (
-        "δ = dE/da: the activation's derivative f'(z) dropped",
-        lambda c: (
-            {f"{k}{i + 1}" for i, a in enumerate(c.activations) if a != "identity" for k in "Wb"}
-            | {f"{k}{i}" for i in range(1, c.depth) for k in "Wb"}
-        ),
-    ),
-    "new_output_weights": (
-        "the hidden layer's gradient uses the already-updated output weights",
-        lambda c: {f"{k}{i}" for i in range(1, c.depth) for k in "Wb"} | {"X"},
-    ),
-    "transposed_gradient": (
-        "a square weight gradient transposed: a_prev·δᵀ",
-        lambda c: {"W1", "W2", "W3"},
-    ),
-    "leaky_slope_positive": (
-        "leaky_relu's slope applied on the positive side: f′ = slope for z > 0, 1 below",
-        lambda c: {f"{k}{i}" for i in range(1, c.depth + 1) for k in "Wb"},
-    ),
-    "ce_missing_target": (
-        "the softmax cross-entropy gradient missing its −target term: dE/dz = softmax(z)/n",
-        lambda c: {f"{k}{i}" for i in range(1, c.depth + 1) for k in "Wb"},
-    ),
-    "no_grad_clear": (
-        "gradients not cleared between steps (accumulated)",
-        lambda c: set(c.parameter_names),
-    ),
-    "forgot_half": (
-        "the ½ of the loss forgotten: gradients doubled",
-        lambda c: set(c.parameter_names),
-    ),
-    "batch_mean_sum": ("batch mean and sum confused", lambda c: set(c.parameter_names)),
-    "lr_twice": ("the learning rate applied twice: p − a·a·g", lambda c: set(c.parameter_names)),
-    "lr_missing": ("the learning rate not applied: p − g", lambda c: set(c.parameter_names)),
-    "bias_first_sample": (
-        "the bias gradient not summed over the batch",
-        lambda c: {"b1", "b2", "b3"},
-    ),
-    "never_updates_output": ("the output weights never updated", lambda c: weights(c, c.depth)),
-    "float32_inside": ("float32 arithmetic inside a float64 run", lambda c: set(c.parameter_names)),
-    "layer_shift": ("layer l's gradient reported for layer l+1", lambda c: weights(c, 2, 3)),
-    "frozen_updated": ("a frozen parameter updated anyway", lambda c: set(c.frozen)),
-    "fprime_of_activation": (
-        "f′ taken of the activation, not the pre-activation: σ′(a) for σ′(z)",
-        lambda c: {f"{k}{i}" for i in range(1, c.depth + 1) for k in "Wb"},
-    ),
-    "tanh_prime_of_z": (
-        "tanh′ written as 1 − z²",
-        lambda c: {f"{k}{i}" for i in range(1, c.depth + 1) for k in "Wb"},
-    ),
-    "mse_per_sample": ("mse averaged over samples only", lambda c: set(c.parameter_names)),
-    "bias_sign_flip": (
-        "the update's sign flipped for the biases only",
-        lambda c: {"b1", "b2", "b3"},
-    ),
-    # an update rule's bug shows most in the loss of the steps after (the report's worst)
-    "adam_no_bias_correction": (
-        "Adam without its bias correction: m/(√v + ε)",
-        lambda c: set(c.parameter_names) - c.frozen | {"loss"},
-    ),
-    "momentum_not_carried": (
-        "momentum's velocity (Adam's moments) not carried between steps",
-        lambda c: set(c.parameter_names) - c.frozen | {"loss"},
-    ),
+    "new_output_weights": lambda c: {f"{k}{i}" for i in range(1, c.depth) for k in "Wb"} | {"X"},
+    "transposed_gradient": lambda c: {"W1", "W2", "W3"},
+    "leaky_slope_positive": every_layer,
+    "ce_missing_target": every_layer,
+    "no_grad_clear": every_parameter,
+    "forgot_half": every_parameter,
+    "batch_mean_sum": every_parameter,
+    "lr_twice": every_parameter,
+    "lr_missing": every_parameter,
+    "bias_first_sample": lambda c: {"b1", "b2", "b3"},
+    "never_updates_output": lambda c: weights(c, c.depth),
+    "float32_inside": every_parameter,
+    "layer_shift": lambda c: weights(c, 2, 3),
+    "frozen_updated": lambda c: set(c.frozen),
+    "fprime_of_activation": every_layer,
+    "tanh_prime_of_z": every_layer,
+    "mse_per_sample": every_parameter,
+    "bias_sign_flip": lambda c: {"b1", "b2", "b3"},
+    "adam_no_bias_correction": trained_and_loss,
+    "momentum_not_carried": trained_and_loss,
 }
+BUGS = {bug: (describe(bug), touches) for bug, touches in TOUCHES.items()}
 
 
 # Mistakes nobody listed (not in reference/mistakes.py): what the diagnosis must find by the

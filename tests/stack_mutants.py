@@ -1,6 +1,6 @@
 """Deliberately wrong layers, in another engine: torch with one layer's backward broken the way
 people break it — an independent implementation of each classic layer mistake (the reference's
-own versions are in reference/stack_mistakes.py), so that a test can hold the diagnosis to
+own versions are in reference/mistakes.py), so that a test can hold the diagnosis to
 naming it. Each is torch's own op forward; its backward changed by detach() or a Function."""
 
 import torch

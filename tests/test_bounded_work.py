@@ -5,12 +5,15 @@ reference's own run keeps to --timeout; what a backend sends back is capped by t
 shapes."""
 
 import json
+import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from backprop_crosscheck.comparisons.isolate.wire import answer_limit
+from backprop_crosscheck.reference.case_file import load_case
 from conftest import run
 
 HEAD = 'learning_rate = 0.1\nloss = "half_sse"\ntargets = [[0.5]]\n'
@@ -125,7 +128,10 @@ def test_a_backend_that_sends_back_more_than_the_case_holds_is_an_error(capsys):
     rows = {r["backend"]: r for r in json.loads(out)["runs"][0]["backends"]}
     row = rows["HugeUnusedGradient"]
     assert code == 1 and row["status"] == "error" and rows["numpy"]["status"] == "pass"
-    assert "its answer was over 1,099,264 bytes" in row["message"], row["message"]
+    limit = re.search(r"its answer was over ([\d,]+) bytes", row["message"])
+    assert limit and int(limit[1].replace(",", "")) == answer_limit(load_case("article")), row[
+        "message"
+    ]
 
 
 def test_the_command_line_refuses_a_huge_padding_without_a_traceback(tmp_path):

@@ -26,6 +26,7 @@ def test_jax_compiles_once_per_family(name, family):
     if not backend.available():
         pytest.skip(f"{name}: jax is not installed: pip install jax (or make test)")
     from backprop_crosscheck.backends import interface
+    from backprop_crosscheck.backends.engine_layers import stack_key
 
     cases = [family_case(family, member) for member in range(3)]
     assert len({c.optimizer for c in cases}) == (1 if family == 100 else 3)
@@ -33,15 +34,6 @@ def test_jax_compiles_once_per_family(name, family):
         backend.run(case, "float64")
     case = cases[0]
     what = "step" if case.optimizer.name == "sgd" else "optimize"
-    key = (
-        type(backend),
-        what,
-        case.activations,
-        case.loss,
-        case.biases is None,
-        case.leaky_slope,
-        None,
-        case.frozen,
-        case.optimizer.structure(),
-    )
+    key = (type(backend), what, case.loss, case.leaky_slope, stack_key(case))
+    key += (case.frozen, case.optimizer.structure())
     assert interface.COMPILED[key]._cache_size() == 1  # three runs, one executable

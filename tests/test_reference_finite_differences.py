@@ -128,7 +128,6 @@ def two_kinks(activation: str, out=(0.7, -0.4)):
     """Two hidden units whose pre-activations are exactly 0 and move oppositely with x1: +h
     sends the first across its kink, −h the second."""
     return load_case("kink").replace(
-        layers=(2, 2, 1),
         activations=(activation, "identity"),
         leaky_slope=0.1,
         weights=(np.array([[0.5, -0.5], [-0.25, 0.25]]), np.array([[out[0]], [out[1]]])),

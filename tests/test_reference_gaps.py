@@ -102,7 +102,6 @@ def test_fd_hvp_where_both_sides_cross_a_kink_takes_the_central_difference():
     +h sends one across, −h the other, so no side stays put — the central difference of the
     hand-derived gradient along v, worked out here, is what fd must give."""
     case = load_case("kink").replace(
-        layers=(2, 2, 1),
         weights=(np.array([[0.5, -0.5], [-0.25, 0.25]]), np.array([[0.7], [-0.4]])),
     )
     v = {"W1": np.array([[1.0, -1.0], [0.0, 0.0]]), "W2": np.zeros((2, 1))}

@@ -6,7 +6,7 @@ import pytest
 from backprop_crosscheck.comparisons.run import run_case
 
 pytest.importorskip("torch", reason="the mutants are torch engines: pip install torch==2.13.0")
-from backprop_crosscheck.reference.stack_mistakes import STACK_MISTAKES  # noqa: E402
+from backprop_crosscheck.reference.mistakes import MISTAKES  # noqa: E402
 from stack_mutants import STACK_BUGS, StackMutant  # noqa: E402
 
 from backprop_crosscheck import get_backend, load_case
@@ -31,7 +31,7 @@ def test_every_layer_mistake_is_caught_and_named(bug):
     assert d.mistake == bug or bug in d.also, d.summary()
     assert d.residual <= 1
     # torch reports each layer's dE/da: the first wrong quantity is the broken layer's own
-    kind = STACK_MISTAKES[bug][0]
+    kind = MISTAKES[bug][0][0]
     assert d.first_wrong == "the forward pass" or f"({kind} " in d.detail, d.detail
 
 

@@ -28,7 +28,7 @@ def test_sweep_passes_and_prints_the_margin(capsys, tmp_path):
 
 
 def test_sweep_covers_the_promised_space():
-    cases = [sweep_case(seed) for seed in range(200) if not sweep_case(seed).stack]
+    cases = [sweep_case(seed) for seed in range(200) if sweep_case(seed).dense]
     assert {c.depth for c in cases} == {1, 2, 3, 4}
     assert max(max(c.layers) for c in cases) > 24 and min(min(c.layers) for c in cases) == 1
     assert {c.inputs.shape[0] for c in cases} >= {1, 16}
@@ -41,7 +41,7 @@ def test_sweep_covers_the_promised_space():
 def test_sweep_draws_layer_stacks_over_the_promised_space():
     # one member of each of the 25 layer-stack families among seeds 0..999 (every fifth)
     stacks = [sweep_case(family * FAMILY) for family in range(4, 125, 5)]
-    assert all(c.stack for c in stacks)
+    assert not any(c.dense for c in stacks)
     layers = [layer for c in stacks for layer in walk(c.stack)]
     assert {layer.kind for layer in layers} == set(KINDS)
     convs = [layer for layer in layers if layer.kind == "conv2d"]

@@ -33,7 +33,6 @@ def tensorflow_layers(tf) -> dict:
     per_channel = lambda x: [0] if len(x.shape) == 2 else [0, 2, 3]  # noqa: E731
     channel_shape = lambda x: (1, -1) if len(x.shape) == 2 else (1, -1, 1, 1)  # noqa: E731
     return {
-        "dense": lambda x, p, layer: tf.matmul(x, p["W"]) + p.get("b", 0.0),
         "conv2d": conv2d,
         "max_pool2d": pool(tf.nn.max_pool2d),
         "avg_pool2d": pool(tf.nn.avg_pool2d),

@@ -2,6 +2,7 @@
 
 from backprop_crosscheck.backends.torch.layers import torch_layers
 from backprop_crosscheck.backends.torch.optim import TORCH_CONVENTIONS, torch_optimizer
+from backprop_crosscheck.reference.names import chain_names
 from backprop_crosscheck.reference.optimizers import OPTIMIZERS, WEIGHT_DECAY_MODES
 
 from backprop_crosscheck import BackendUnavailable, Capabilities, FrameworkBackend
@@ -47,15 +48,11 @@ class TorchBackend(FrameworkBackend):
     def loss_and_grads(self, case, params, X, Y):
         leaves = [t.requires_grad_(True) for t in [*params.values(), X]]
         loss = self.loss(case, params, X, Y)
-        for t in [*(t for pair in self.trace for t in pair), *self.outputs]:
-            t.retain_grad()  # the chain's δ and dE/da (a stack's: each layer's), for the diagnosis
+        for t in self.outputs:
+            t.retain_grad()  # dE/d(each layer's output): the chain, for the diagnosis
         loss.backward()
-        self.chain = {
-            f"{k}{layer}": t.grad
-            for layer, (z, a) in enumerate(self.trace, start=1)
-            for k, t in (("delta", z), ("dE/da", a))
-        }
-        self.chain.update({f"dE/da{k}": a.grad for k, a in enumerate(self.outputs, start=1)})
+        names = chain_names(case)
+        self.chain = {name: t.grad for name, t in zip(names, self.outputs, strict=True)}
         grads = {**{n: p.grad.clone() for n, p in params.items()}, "X": X.grad.clone()}
         for t in leaves:
             t.grad = None  # cleared every step: .backward() accumulates

@@ -1,5 +1,7 @@
 """torch's own layer functions for a layer-stack case (backends/engine_layers.py): each
-``torch.nn.functional`` op with the case's settings, NCHW as torch lays images out."""
+``torch.nn.functional`` op with the case's settings, NCHW as torch lays images out. A dense
+layer is ``x @ W + b`` (EngineLayers.dense): F.linear's fused addmm rounds the bias into the
+product's last bit differently, and the article's network is written z = a·W + b."""
 
 
 def torch_layers(torch) -> dict:
@@ -11,7 +13,6 @@ def torch_layers(torch) -> dict:
         )
 
     return {
-        "dense": lambda x, p, layer: F.linear(x, p["W"].T, p.get("b")),  # no bias: None
         "conv2d": lambda x, p, layer: F.conv2d(x, p["kernel"], p.get("bias"), **layer.settings),
         "max_pool2d": lambda x, p, layer: F.max_pool2d(
             x, layer.settings["size"], layer.settings["stride"]

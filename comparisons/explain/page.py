@@ -51,7 +51,7 @@ def page(case: Case, run=None) -> str:
         "<div class='stage'>",
         "<div class='pictures'>",
         stack_svg(case)
-        if case.stack
+        if not case.dense
         else network_svg(case)
         if shown_per_neuron(case)
         else layers_svg(case),
@@ -95,7 +95,7 @@ STEP_WORD = {"sgd": "SGD", "momentum": "momentum", "adam": "Adam"}
 
 def about(case: Case) -> str:
     dense = [f"layers {list(case.layers)}", f"activation {', '.join(case.activations)}"]
-    network = [f"a stack of {len(case.stack)} layers"] if case.stack else dense
+    network = dense if case.dense else [f"a stack of {len(case.stack)} layers"]
     parts = [
         *network,
         f"loss {case.loss}",
@@ -310,7 +310,7 @@ def stack_svg(case: Case) -> str:
     """A layer stack: one box per layer (its kind and output shape), an arrow into each."""
     fwd = forward(case, case.parameters(), case.inputs, case.targets)
     names = ["X (inputs)"] + [f"{k}: {layer.kind}" for k, layer in enumerate(case.stack, 1)]
-    shapes = ["×".join(map(str, np.shape(a))) for a in fwd.a]
+    shapes = ["×".join(map(str, np.shape(a))) for a in fwd.outputs]
     return boxes_svg(list(zip(names, shapes, strict=True)), 170)
 
 

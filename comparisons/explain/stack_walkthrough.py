@@ -40,7 +40,7 @@ class StackWalkthrough:
 
     def forward_beats(self, state) -> list:
 
-        a, found = state.fwd.a, []
+        a, found = state.fwd.outputs, []
         for k, layer in enumerate(self.case.stack, start=1):
             lines = [f"  a0 = X, {shape(a[0])}: {first(a[0])}"] if k == 1 else []
             how = re.sub(r"\bx\b", f"a{k - 1}", FORWARD.get(layer.kind, f"{layer.kind}(x)"))
@@ -66,7 +66,10 @@ class StackWalkthrough:
         top = LOSSES[self.case.loss].gradient_text.replace("−", "-")
         found = [
             Beat(
-                "backward", state.step, (f"  dE/da{K} = {top} = {first(bwd.dE_da[K])}",), (f"n{K}",)
+                "backward",
+                state.step,
+                (f"  dE/da{K} = {top} = {first(bwd.dE_doutputs[K])}",),
+                (f"n{K}",),
             )
         ]
         for k in range(K, 0, -1):
@@ -86,11 +89,11 @@ class StackWalkthrough:
                         how = f"{inner.kind} {inner.label}'s, inside the block, from dE/da{k}"
                     lines.append(f"  dE/d{name} = {how} = {shape(g)}: {first(g)}")
                     probes.append(Probe("gradients", name, None, g, f"dE/d{name}"))
-            if bwd.dE_da[k - 1] is not None:
+            if bwd.dE_doutputs[k - 1] is not None:
                 below_text = "dE/dX" if k == 1 else f"dE/da{k - 1}"
                 lines.append(
                     f"  {below_text} = {below.replace('dE/dy', f'dE/da{k}')} "
-                    f"= {shape(bwd.dE_da[k - 1])}: {first(bwd.dE_da[k - 1])}"
+                    f"= {shape(bwd.dE_doutputs[k - 1])}: {first(bwd.dE_doutputs[k - 1])}"
                 )
             found.append(
                 Beat(

@@ -50,7 +50,7 @@ CROSS_ENTROPY_DERIVATION = {  # the (softmax − target) simplification, step by
 
 def explain(case: Case) -> str:
     check_computable(case)
-    if case.stack:
+    if not case.dense:
         return stack_explain(case)
     body = ScalarWalkthrough(case).lines() if shown_per_neuron(case) else matrix_walkthrough(case)
     head = [
@@ -83,7 +83,7 @@ def check_computable(case: Case) -> None:
 def beats(case: Case) -> list[Beat]:
     """The whole walk-through, every step, beat by beat."""
     check_computable(case)
-    if case.stack:
+    if not case.dense:
         walk = StackWalkthrough(case)
     else:
         walk = ScalarWalkthrough(case) if shown_per_neuron(case) else MatrixWalkthrough(case)

@@ -152,8 +152,7 @@ def answer_limit(case) -> int:
     unused entries) would be. Past it the parent reads nothing of the answer."""
     parameters = sum(p.size for p in case.parameters().values()) + case.inputs.size
     samples = case.inputs.shape[0]
-    outputs = stack_outputs(case.stack, case.inputs.shape) if case.stack else None
-    chain = 2 * (samples * sum(case.layers) if outputs is None else outputs)
+    chain = 2 * stack_outputs(case.stack, case.inputs.shape)
     one_run = 4 * parameters + chain + case.steps + 1  # gradients, updated, final; the chain
     runs = samples + 8
     return 2**20 + 16 * 8 * runs * one_run

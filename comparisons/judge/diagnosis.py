@@ -20,7 +20,8 @@ from backprop_crosscheck.comparisons.judge.conventions import reconciling
 from backprop_crosscheck.comparisons.judge.perturb import formulas, reproduces
 from backprop_crosscheck.comparisons.judge.structure import shape_of_difference
 from backprop_crosscheck.reference.losses import LOSSES
-from backprop_crosscheck.reference.mistakes import MISTAKES, mistakes_for, train_with
+from backprop_crosscheck.reference.mistakes import describe, mistakes_for, train_with
+from backprop_crosscheck.reference.names import chain_names
 from backprop_crosscheck.reference.network import backward_pass, forward
 from backprop_crosscheck.reference.stack import FORMULAS, walk
 
@@ -69,10 +70,10 @@ class Diagnosis:
             )
         nxt = ""
         if self.next_best is not None:
-            next_best = MISTAKES[self.next_best]
+            next_best = describe(self.next_best)
             nxt = f" against {self.next_residual:.2g} for the next best ('{next_best}')"
         if self.also:
-            others = " or ".join(f"'{MISTAKES[m]}'" for m in self.also)
+            others = " or ".join(f"'{describe(m)}'" for m in self.also)
             return (
                 f"matches '{self.description}' or, indistinguishably on this case, {others}: "
                 f"residual {self.residual:.2g}{nxt}"
@@ -118,7 +119,7 @@ def diagnose(case, reference, result, dtype: str, tol) -> Diagnosis:
 def changed_formula(case, reference, where, tol) -> str:
     """The one change to the reference's formula for the first wrong quantity that gives the
     backend's numbers (perturb.py), in words; two or more: said as a tie."""
-    if case.stack or where.got is None or where.key not in formulas(case):
+    if not case.dense or where.got is None or where.key not in formulas(case):
         return ""
     found = reproduces(case, where.key, where.got, case.parameters(), dict(reference.updated), tol)
     if len(found) == 1:
@@ -174,7 +175,7 @@ def _side_by_side(want, got) -> tuple[str, str, str]:
 
 def chain(case) -> list[tuple[str, str, str]]:
     """(key in intermediates or gradients, name, formula) from the output down."""
-    if case.stack:
+    if not case.dense:
         return stack_chain(case)
     L, steps = case.depth, []
     top = LOSSES[case.loss].gradient_text
@@ -219,8 +220,8 @@ def reference_chain(case, params: dict | None = None) -> dict:
     params = case.parameters() if params is None else params
     fwd = forward(case, params, case.inputs, case.targets)
     bwd = backward_pass(case, params, fwd, case.targets)
-    values = {f"dE/da{i}": v for i, v in enumerate(bwd.dE_da)}
-    values.update({f"delta{i + 1}": d for i, d in enumerate(bwd.delta)})
+    values = {"dE/da0": bwd.dE_doutputs[0]}
+    values.update(zip(chain_names(case), bwd.dE_doutputs[1:], strict=True))
     values.update({n: g for n, g in bwd.gradients.items() if n != "X"})
     return values
 
@@ -297,6 +298,6 @@ def match_mistake(case, reference, result, dtype: str, tol) -> tuple:
     others = sorted((strict, name) for strict, own, name in scores if own > 1)
     nxt, nxt_r = (others[0][1], others[0][0]) if others else (None, None)
     if not matches:
-        return None, MISTAKES[nxt], nxt_r, None, None, ()
+        return None, describe(nxt), nxt_r, None, None, ()
     (best, name), ties = matches[0], tuple(n for _, n in matches[1:])
-    return name, MISTAKES[name], best, nxt, nxt_r, ties
+    return name, describe(name), best, nxt, nxt_r, ties

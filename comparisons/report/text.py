@@ -60,8 +60,9 @@ class ValueTables:
     def stack_table(self, case) -> str:
         """A layer stack's layers, each with its output's shape and first numbers."""
         fwd = forward(case, case.parameters(), case.inputs, case.targets)
-        rows = [["input", "", "×".join(map(str, fwd.a[0].shape)), first_numbers(fwd.a[0])]]
-        for layer, a in zip(case.stack, fwd.a[1:], strict=True):
+        x = fwd.outputs[0]
+        rows = [["input", "", "×".join(map(str, x.shape)), first_numbers(x)]]
+        for layer, a in zip(case.stack, fwd.outputs[1:], strict=True):
             rows.append(
                 [layer.label, layer.describe(), "×".join(map(str, a.shape)), first_numbers(a)]
             )
@@ -143,7 +144,7 @@ class Renderer(ValueTables):
             f" · {case.parameter_count} parameters"
         )
         out = [self.heading(title)]
-        if case.stack:
+        if not case.dense:
             out += [self.heading("Layers (reference forward pass)", 3), self.stack_table(case)]
         elif shown_per_neuron(case):
             out += [self.heading("Forward pass (reference)", 3), self.forward_table(case)]

@@ -2,7 +2,7 @@
 standard library and the one framework, no harness import.
 
 The script is made of the reference's own source — reference/activations.py, losses.py,
-optimizers.py, case.py, result.py, training.py and network.py, copied as they are, less their
+optimizers.py, layers.py, stack.py, case.py, result.py, training.py and network.py, copied as they are, less their
 imports of each other — so it computes every activation, loss and optimizer the reference
 does, and cannot drift from it. Then the case (its numbers written out), the framework's own
 activations, loss and gradients (``FRAMEWORKS``), and a comparison of what the harness compares:
@@ -199,11 +199,14 @@ CASE = """
 
 # ---- the case ------------------------------------------------------------------------------
 CASE = Case(
-    name={name!r}, layers={layers!r}, activations={activations!r}, loss={loss!r},
+    name={name!r}, loss={loss!r},
     learning_rate={learning_rate!r}, steps={steps!r}, leaky_slope={leaky_slope!r},
     inputs=np.array({inputs!r}), targets=np.array({targets!r}),
-    weights=({weights}),
-    biases={biases},
+    stack=dense_chain(
+        weights=({weights}),
+        biases={biases},
+        activations={activations!r},
+    ),
     frozen=frozenset({frozen!r}),
     optimizer=Optimizer(**{optimizer!r}),
 )
@@ -287,7 +290,6 @@ def repro_script(case: Case, backend: str, dtype: str, rtol: float, atol: float)
     )
     numbers = CASE.format(
         name=case.name,
-        layers=tuple(case.layers),
         activations=tuple(case.activations),
         loss=case.loss,
         learning_rate=case.learning_rate,

@@ -1,7 +1,8 @@
 """Backend adapters: a folder per engine (backends/torch/, backends/jax/, …, the NumPy
 reference's own in backends/numpy/), each with the same file names (backend.py, layers.py,
 optim.py, …); the interface in interface.py, the framework base in framework.py, the registry
-in registry.py. The adapters' old flat paths still import, with a warning (moved.py).
+in registry.py. The adapters' old flat paths still import, with a warning
+(backprop_crosscheck/moved.py).
 
 Importing this package imports no framework; an adapter imports its framework when it runs.
 """
@@ -13,7 +14,6 @@ if __name__ != "backprop_crosscheck.backends":  # one import name, inside the ch
     )
 
 
-from backprop_crosscheck.backends import moved
 from backprop_crosscheck.backends.framework import FrameworkBackend
 from backprop_crosscheck.backends.interface import (
     Backend,
@@ -28,8 +28,6 @@ from backprop_crosscheck.backends.registry import (
     backend_names,
     get_backend,
 )
-
-moved.install()
 
 __all__ = [
     "Backend",

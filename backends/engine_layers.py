@@ -8,7 +8,7 @@ takes (x, the layer's parameters by short name, the Layer) and returns the layer
 """
 
 import numpy as np
-from backprop_crosscheck.reference.activations import ACTIVATIONS
+from backprop_crosscheck.reference.rules.activations import ACTIVATIONS
 
 
 class EngineLayers:

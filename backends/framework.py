@@ -11,9 +11,9 @@ from abc import abstractmethod
 import numpy as np
 from backprop_crosscheck.backends.engine_layers import EngineLayers, stack_key
 from backprop_crosscheck.backends.interface import COMPILED, Backend
-from backprop_crosscheck.reference.activations import gelu_tanh, sigmoid
-from backprop_crosscheck.reference.case import Case
+from backprop_crosscheck.reference.cases.case import Case
 from backprop_crosscheck.reference.result import Result
+from backprop_crosscheck.reference.rules.activations import gelu_tanh, sigmoid
 from backprop_crosscheck.reference.stack import KINDS
 from backprop_crosscheck.reference.training import train_loop
 

@@ -11,9 +11,9 @@ import sys
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
-from backprop_crosscheck.reference.activations import ACTIVATIONS
-from backprop_crosscheck.reference.case import Case
+from backprop_crosscheck.reference.cases.case import Case
 from backprop_crosscheck.reference.result import Result
+from backprop_crosscheck.reference.rules.activations import ACTIVATIONS
 from backprop_crosscheck.reference.stack import walk
 
 DTYPES = ("float64", "float32")
@@ -29,6 +29,11 @@ def installed_version(distribution: str) -> str | None:
         return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:
         return None
+
+
+def printable(name: str) -> str:
+    """A name as a terminal may show it: control characters (newlines, ANSI escapes) escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(name))
 
 
 class BackendUnavailable(RuntimeError):
@@ -61,10 +66,10 @@ class Capabilities:
     # "unsupported" for it (reported n/a, like a skip), not an error.
     activations: tuple[str, ...] | None = None
     losses: tuple[str, ...] | None = None  # the same for losses
-    # The update rules its own optimizer runs (reference/optimizers.py): plain SGD unless it
+    # The update rules its own optimizer runs (reference/rules/optimizers.py): plain SGD unless it
     # declares more; a momentum or Adam case is n/a for a backend without them.
     optimizers: tuple[str, ...] = ("sgd",)
-    # The weight decay its optimizers apply (reference/optimizers.py): "l2" (λ·p added to the
+    # The weight decay its optimizers apply (reference/rules/optimizers.py): "l2" (λ·p added to the
     # gradient), "decoupled" (AdamW's); a case with another is n/a for it.
     weight_decay: tuple[str, ...] = ()
     # The layer kinds of a layer-stack case (reference/stack.py) it runs; None: its class's

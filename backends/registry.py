@@ -9,7 +9,7 @@ no edit of this repository:
 import importlib
 import os
 
-from backprop_crosscheck.backends.interface import Backend
+from backprop_crosscheck.backends.interface import Backend, printable
 
 ENTRY_POINT_GROUP = "backprop_crosscheck.backends"
 
@@ -69,11 +69,6 @@ def _floor_problem(pair) -> str | None:
     if not all(0 <= x <= TOLERANCE_CEILING for x in pair):  # NaN and inf fail here too
         return f"= {pair!r}: each must be a finite number from 0 to {TOLERANCE_CEILING:g}"
     return None
-
-
-def printable(name: str) -> str:
-    """A name as a terminal may show it: control characters (newlines, ANSI escapes) escaped."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(name))
 
 
 class BrokenPlugin(Backend):

@@ -19,6 +19,10 @@ _HERE = _Path(__file__).resolve().parent
 if not (_HERE / "reference").is_dir() and (_HERE.parent / "reference" / "__init__.py").is_file():
     __path__.append(str(_HERE.parent))  # a source checkout: the subpackages sit beside us
 
+from backprop_crosscheck import moved as _moved
+
+_moved.install()  # the module paths before issue #34, for a release (moved.py)
+
 from backprop_crosscheck.backends import (
     Backend,
     BackendUnavailable,

@@ -13,7 +13,7 @@ from backprop_crosscheck.comparisons.isolate.guard import TimedOut, time_limit
 from backprop_crosscheck.comparisons.judge.judging import Check, Comparison, judge_backend
 from backprop_crosscheck.comparisons.judge.tolerance import Tolerance
 from backprop_crosscheck.reference import Case, CaseError, Result, train
-from backprop_crosscheck.reference.case_file import quoted
+from backprop_crosscheck.reference.cases.file import quoted
 from backprop_crosscheck.reference.hvp import direction, hvp
 from backprop_crosscheck.reference.network import reference_problem
 

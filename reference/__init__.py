@@ -11,11 +11,11 @@ if __name__ != "backprop_crosscheck.reference":  # one import name, inside the c
     )
 
 
-from backprop_crosscheck.reference.case import Case, CaseError
-from backprop_crosscheck.reference.case_file import builtin_case_names, load_case, parse_case
+from backprop_crosscheck.reference.cases.case import Case, CaseError
+from backprop_crosscheck.reference.cases.file import builtin_case_names, load_case, parse_case
 from backprop_crosscheck.reference.network import backward, forward, train
-from backprop_crosscheck.reference.optimizers import Optimizer
 from backprop_crosscheck.reference.result import Result
+from backprop_crosscheck.reference.rules.optimizers import Optimizer
 
 __all__ = [
     "Case",

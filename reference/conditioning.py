@@ -18,10 +18,10 @@ is left to the usual tolerance, as it is for SGD.
 import functools
 
 import numpy as np
-from backprop_crosscheck.reference.case import Case
+from backprop_crosscheck.reference.cases.case import Case
 from backprop_crosscheck.reference.network import backward, forward
-from backprop_crosscheck.reference.optimizers import adam_step
-from backprop_crosscheck.reference.optimizers import moments as adam_moments
+from backprop_crosscheck.reference.rules.optimizers import adam_step
+from backprop_crosscheck.reference.rules.optimizers import moments as adam_moments
 
 
 @functools.lru_cache(maxsize=16)  # a report asks once per backend, the page once per number

@@ -18,12 +18,12 @@ Second order: central differences of the hand-derived gradient along v.
 """
 
 import numpy as np
-from backprop_crosscheck.reference.activations import KINKED, activation
-from backprop_crosscheck.reference.case import Case
-from backprop_crosscheck.reference.losses import LOSSES
+from backprop_crosscheck.reference.cases.case import Case
 from backprop_crosscheck.reference.network import backward, forward, inputs_of, loss_value
-from backprop_crosscheck.reference.optimizers import start, update
 from backprop_crosscheck.reference.result import Result
+from backprop_crosscheck.reference.rules.activations import KINKED, activation
+from backprop_crosscheck.reference.rules.losses import LOSSES
+from backprop_crosscheck.reference.rules.optimizers import start, update
 from backprop_crosscheck.reference.training import train_loop
 
 EPS = float(np.finfo(np.float64).eps)

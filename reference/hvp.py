@@ -34,10 +34,10 @@ The inputs X are data here: v has no component along them.
 """
 
 import numpy as np
-from backprop_crosscheck.reference.activations import ACTIVATIONS, activation
-from backprop_crosscheck.reference.case import Case
+from backprop_crosscheck.reference.cases.case import Case
 from backprop_crosscheck.reference.layers import first_maximum, windows
-from backprop_crosscheck.reference.losses import LOSSES
+from backprop_crosscheck.reference.rules.activations import ACTIVATIONS, activation
+from backprop_crosscheck.reference.rules.losses import LOSSES
 from backprop_crosscheck.reference.stack import ROWS, layer_backward, layer_forward
 
 BILINEAR = ("dense", "conv2d")

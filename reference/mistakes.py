@@ -12,12 +12,12 @@ import math
 
 import numpy as np
 from backprop_crosscheck.reference import layers
-from backprop_crosscheck.reference.activations import ACTIVATIONS, activation
-from backprop_crosscheck.reference.case import Case
-from backprop_crosscheck.reference.losses import LOSSES
+from backprop_crosscheck.reference.cases.case import Case
 from backprop_crosscheck.reference.network import Forward, inputs_of
-from backprop_crosscheck.reference.optimizers import adam_step, start, update
 from backprop_crosscheck.reference.result import Result
+from backprop_crosscheck.reference.rules.activations import ACTIVATIONS, activation
+from backprop_crosscheck.reference.rules.losses import LOSSES
+from backprop_crosscheck.reference.rules.optimizers import adam_step, start, update
 from backprop_crosscheck.reference.stack import ROWS, run_backward, run_forward, walk
 from backprop_crosscheck.reference.training import train_loop
 
@@ -213,7 +213,7 @@ def _gradients(case, params, fwd, Y, mistake, rows) -> dict:
 
 
 def _update(case, params, grads, mistake, state) -> tuple[dict, dict]:
-    """The case's update rule (reference/optimizers.py), but for ``mistake``."""
+    """The case's update rule (reference/rules/optimizers.py), but for ``mistake``."""
     a = case.learning_rate
     rule = case.replace(
         learning_rate={"lr_twice": a * a, "lr_missing": 1.0}.get(mistake, a),

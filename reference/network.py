@@ -21,10 +21,10 @@ activation, the same lines read (reference/layers.py's dense row, activations.py
 from dataclasses import dataclass
 
 import numpy as np
-from backprop_crosscheck.reference.case import Case
-from backprop_crosscheck.reference.losses import LOSSES
-from backprop_crosscheck.reference.optimizers import params_dtype, start, update
+from backprop_crosscheck.reference.cases.case import Case
 from backprop_crosscheck.reference.result import Result
+from backprop_crosscheck.reference.rules.losses import LOSSES
+from backprop_crosscheck.reference.rules.optimizers import params_dtype, start, update
 from backprop_crosscheck.reference.stack import layer_backward, run_forward
 from backprop_crosscheck.reference.training import train_loop
 

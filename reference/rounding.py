@@ -22,9 +22,9 @@ witness's step h against those with h/2, and the loss's rounding over h.
 import functools
 
 import numpy as np
-from backprop_crosscheck.reference.case import Case
-from backprop_crosscheck.reference.losses import LOSSES
+from backprop_crosscheck.reference.cases.case import Case
 from backprop_crosscheck.reference.network import inputs_of, train_from
+from backprop_crosscheck.reference.rules.losses import LOSSES
 from backprop_crosscheck.reference.stack import ROWS, run_backward, run_forward, walk
 
 RUNS = 4  # nudged runs: the floor is the largest change seen

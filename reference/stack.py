@@ -17,7 +17,6 @@ import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
-from backprop_crosscheck.reference.activations import ACTIVATIONS, activation
 from backprop_crosscheck.reference.layers import (
     avg_pool2d_backward,
     avg_pool2d_forward,
@@ -41,6 +40,7 @@ from backprop_crosscheck.reference.layers import (
     residual_forward,
     windows,
 )
+from backprop_crosscheck.reference.rules.activations import ACTIVATIONS, activation
 
 # kind -> its parameters, in the order a case file gives them (a bias may be left out: OPTIONAL)
 PARAMETERS = {

@@ -3,8 +3,8 @@
 import numpy as np
 from backprop_crosscheck.backends import Backend, Capabilities
 from backprop_crosscheck.reference import train
-from backprop_crosscheck.reference.optimizers import OPTIMIZERS
 from backprop_crosscheck.reference.result import Result
+from backprop_crosscheck.reference.rules.optimizers import OPTIMIZERS
 
 
 class _Reference(Backend):  # the reference's own run, one thing changed per subclass

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from backprop_crosscheck.comparisons.isolate.wire import answer_limit
-from backprop_crosscheck.reference.case_file import load_case
+from backprop_crosscheck.reference.cases.file import load_case
 from conftest import run
 
 HEAD = 'learning_rate = 0.1\nloss = "half_sse"\ntargets = [[0.5]]\n'

@@ -64,7 +64,7 @@ def big_loss_cases(count: int):
     """Batch norm with a constant feature (its ε 1e-8 to 1e-3), then a dense layer whose
     weights and inputs reach a loss of 10⁴–10⁵: finite differences' quotients carry that loss's
     rounding over h, and a gap between one-sided quotients made of it is no kink."""
-    from backprop_crosscheck.reference.case_fields import parse_case
+    from backprop_crosscheck.reference.cases.fields import parse_case
 
     rng = np.random.default_rng(0)
     for _ in range(count):

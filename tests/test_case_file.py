@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 from backprop_crosscheck.reference import CaseError, builtin_case_names, load_case, train
-from backprop_crosscheck.reference.case_file import dump_case
-from backprop_crosscheck.reference.random_cases import family_case, random_case
+from backprop_crosscheck.reference.cases.file import dump_case
+from backprop_crosscheck.reference.families.draw import family_case, random_case
 
 GOOD = """\
 layers = [2, 2, 1]

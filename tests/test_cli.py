@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 from backprop_crosscheck.backends import backend_names, get_backend
-from backprop_crosscheck.reference.case_file import dump_case
-from backprop_crosscheck.reference.random_cases import random_case
+from backprop_crosscheck.reference.cases.file import dump_case
+from backprop_crosscheck.reference.families.draw import random_case
 from conftest import report_json, run
 
 FAKES = {

@@ -76,3 +76,55 @@ def test_the_adapter_guides_line_counts_are_true():
     sizes = [adapter_statements(m) for m in ADAPTERS.values()]
     low, high = map(int, re.search(r"are (\d+)–(\d+) statements each", guide).groups())
     assert (low, high) == (min(sizes), ADAPTER_STATEMENTS) and max(sizes) <= high
+
+
+def project_imports() -> dict[str, set[str]]:
+    """Module -> the project's modules it imports, at the top or inside a function (a lazy
+    import hides a circle from Python, not from a reader)."""
+    modules = {}
+    for folder in ("reference", "backends", "comparisons", "backprop_crosscheck"):
+        prefix = ["backprop_crosscheck"] + ([folder] if folder != "backprop_crosscheck" else [])
+        for path in (ROOT / folder).rglob("*.py"):
+            parts = path.relative_to(ROOT / folder).with_suffix("").parts
+            modules[".".join(prefix + [p for p in parts if p != "__init__"])] = path
+    graph = {}
+    for name, path in modules.items():
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module in modules:
+                found.add(node.module)
+            if isinstance(node, ast.ImportFrom) and node.module:
+                found |= {f"{node.module}.{a.name}" for a in node.names} & modules.keys()
+        graph[name] = found - {name}
+    return graph
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import circles: every module that reaches itself, with the way back (a DFS)."""
+    found, state = [], {}
+
+    def visit(module, path):
+        state[module] = "open"
+        for nxt in sorted(graph[module]):
+            if state.get(nxt) == "open":
+                found.append(path[path.index(nxt) :] + [nxt])
+            elif nxt not in state:
+                visit(nxt, path + [nxt])
+        state[module] = "done"
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    return found
+
+
+def test_the_circle_finder_finds_a_circle():
+    assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
+    assert circles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_module_imports_itself_through_others():
+    """Issue #34: rooms whose modules need each other one way only — the case and its layers'
+    fields, the plugins' declarations and their workers were circles held open by lazy
+    imports."""
+    assert circles(project_imports()) == []

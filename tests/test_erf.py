@@ -1,11 +1,11 @@
-"""reference/erf.py against math.erf (correctly rounded to within an ulp): every range of its
+"""reference/rules/erf.py against math.erf (correctly rounded to within an ulp): every range of its
 approximation, the edges between them, and the special values."""
 
 import math
 
 import numpy as np
 import pytest
-from backprop_crosscheck.reference.erf import erf
+from backprop_crosscheck.reference.rules.erf import erf
 
 EDGES = [0.84375, 1.25, 1 / 0.35, 6.0]
 

@@ -4,7 +4,7 @@ learning rate — so an engine that compiles (JAX) compiles once per family."""
 import numpy as np
 import pytest
 from backprop_crosscheck.backends import get_backend
-from backprop_crosscheck.reference.random_cases import family_case
+from backprop_crosscheck.reference.families.draw import family_case
 
 
 def test_members_share_the_architecture_and_differ_in_numbers():

@@ -10,9 +10,9 @@ from backprop_crosscheck.backends import get_backend
 from backprop_crosscheck.comparisons.cli import main
 from backprop_crosscheck.comparisons.run import run_case
 from backprop_crosscheck.reference import load_case
+from backprop_crosscheck.reference.families.draw import random_case
 from backprop_crosscheck.reference.finite_differences import hvp_by_differences
 from backprop_crosscheck.reference.hvp import direction, hvp
-from backprop_crosscheck.reference.random_cases import random_case
 
 
 def article_hessian(i1=2.0, i2=3.0, t=1.0, w=(0.11, 0.21, 0.12, 0.08, 0.14, 0.15)):

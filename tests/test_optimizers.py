@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from backprop_crosscheck.comparisons.run import run_case
 from backprop_crosscheck.reference import backward, forward, train
-from backprop_crosscheck.reference.case_file import dump_case
+from backprop_crosscheck.reference.cases.file import dump_case
 from backprop_crosscheck.reference.conditioning import adam_allowance
 
 from backprop_crosscheck import get_backend, load_case, parse_case

@@ -91,8 +91,8 @@ def test_diagram_png_for_other_cases(tmp_path, capsys, case):
 
 @needs_matplotlib
 def test_large_network_is_drawn_per_layer(tmp_path, capsys):
-    from backprop_crosscheck.reference.case_file import dump_case
-    from backprop_crosscheck.reference.random_cases import random_case
+    from backprop_crosscheck.reference.cases.file import dump_case
+    from backprop_crosscheck.reference.families.draw import random_case
 
     case = random_case(3, max_width=32, max_depth=3)
     assert case.parameter_count > 64

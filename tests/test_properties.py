@@ -11,9 +11,9 @@ from backprop_crosscheck.backends import get_backend
 from backprop_crosscheck.comparisons.judge.compare import agreement
 from backprop_crosscheck.comparisons.judge.tolerance import tolerance_for
 from backprop_crosscheck.reference import parse_case, train
-from backprop_crosscheck.reference.activations import ACTIVATIONS, KINKED
-from backprop_crosscheck.reference.losses import CROSS_ENTROPY, LOSSES
 from backprop_crosscheck.reference.network import forward, loss_value
+from backprop_crosscheck.reference.rules.activations import ACTIVATIONS, KINKED
+from backprop_crosscheck.reference.rules.losses import CROSS_ENTROPY, LOSSES
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 

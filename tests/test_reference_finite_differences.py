@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from backprop_crosscheck.comparisons.explain.walkthrough import explain
 from backprop_crosscheck.reference import load_case, train
-from backprop_crosscheck.reference.activations import ACTIVATIONS, LEAKY_SLOPE
+from backprop_crosscheck.reference.families.draw import random_case
 from backprop_crosscheck.reference.finite_differences import gradients
-from backprop_crosscheck.reference.losses import LOSSES
 from backprop_crosscheck.reference.network import forward, loss_value
-from backprop_crosscheck.reference.optimizers import Optimizer
-from backprop_crosscheck.reference.random_cases import random_case
+from backprop_crosscheck.reference.rules.activations import ACTIVATIONS, LEAKY_SLOPE
+from backprop_crosscheck.reference.rules.losses import LOSSES
+from backprop_crosscheck.reference.rules.optimizers import Optimizer
 
 SEEDS = range(60)
 H = 1e-6  # relative step: truncation ~h², rounding ~eps/h, both ≪ the 1e-6 tolerance below

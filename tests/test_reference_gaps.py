@@ -10,7 +10,7 @@ from backprop_crosscheck.reference.finite_differences import hvp_by_differences
 from backprop_crosscheck.reference.hvp import direction, hvp
 from backprop_crosscheck.reference.mistakes import train_with
 from backprop_crosscheck.reference.network import backward, forward
-from backprop_crosscheck.reference.optimizers import Optimizer
+from backprop_crosscheck.reference.rules.optimizers import Optimizer
 
 
 def test_fd_hvp_on_a_kink_differentiates_on_the_side_that_stays():

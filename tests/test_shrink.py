@@ -23,10 +23,10 @@ from backprop_crosscheck.comparisons.sweep.shrink import (
     worst_kind,
 )
 from backprop_crosscheck.reference import load_case, network, train
-from backprop_crosscheck.reference.case_file import dump_case
+from backprop_crosscheck.reference.cases.file import dump_case
+from backprop_crosscheck.reference.cases.smaller import smaller, without_layer
 from backprop_crosscheck.reference.network import loss_value
-from backprop_crosscheck.reference.optimizers import Optimizer
-from backprop_crosscheck.reference.smaller_cases import smaller, without_layer
+from backprop_crosscheck.reference.rules.optimizers import Optimizer
 from mutants import MutantBackend
 
 from backprop_crosscheck import get_backend

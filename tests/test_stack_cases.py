@@ -239,8 +239,8 @@ def test_a_stacks_hand_derived_hvp_is_torchs_double_backward(name):
     torch = pytest.importorskip("torch", reason="pip install torch==2.13.0 (or make test)")
     del torch
     from backprop_crosscheck.backends import get_backend
+    from backprop_crosscheck.reference.families.draw import family_case
     from backprop_crosscheck.reference.hvp import direction, hvp
-    from backprop_crosscheck.reference.random_cases import family_case
 
     case = family_case(24, 1) if name.startswith("random") else load_case(name)
     v = direction(case, seed=5)

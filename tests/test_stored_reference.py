@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from backprop_crosscheck.comparisons.explain.walkthrough import explain
-from backprop_crosscheck.reference.case_file import builtin_case_names, load_case
+from backprop_crosscheck.reference.cases.file import builtin_case_names, load_case
 from backprop_crosscheck.reference.hvp import direction, hvp
 from backprop_crosscheck.reference.network import train
 

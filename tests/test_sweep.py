@@ -6,8 +6,8 @@ import pytest
 from backprop_crosscheck.comparisons.cli import main
 from backprop_crosscheck.comparisons.sweep.shards import FAMILY, sweep_case
 from backprop_crosscheck.reference import load_case
-from backprop_crosscheck.reference.activations import ACTIVATIONS
-from backprop_crosscheck.reference.losses import LOSSES
+from backprop_crosscheck.reference.rules.activations import ACTIVATIONS
+from backprop_crosscheck.reference.rules.losses import LOSSES
 from backprop_crosscheck.reference.stack import KINDS, walk
 
 

@@ -4,7 +4,7 @@
 import importlib.util
 
 import numpy as np
-from backprop_crosscheck.reference.optimizers import OPTIMIZERS
+from backprop_crosscheck.reference.rules.optimizers import OPTIMIZERS
 from backprop_crosscheck.reference.stack import walk
 
 from backprop_crosscheck import Capabilities, Convention, FrameworkBackend, Result, SameAs

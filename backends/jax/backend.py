@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 from backprop_crosscheck.backends.jax.layers import jax_layers
 from backprop_crosscheck.backends.jax.optim import OPTAX_CONVENTIONS, optax_optimizer
-from backprop_crosscheck.reference.optimizers import OPTIMIZERS, WEIGHT_DECAY_MODES
+from backprop_crosscheck.reference.rules.optimizers import OPTIMIZERS, WEIGHT_DECAY_MODES
 
 from backprop_crosscheck import BackendUnavailable, Capabilities, FrameworkBackend
 

@@ -2,7 +2,7 @@
 reverse mode of every other framework backend (one JVP per input scalar)."""
 
 from backprop_crosscheck.backends.jax.backend import JaxBackend
-from backprop_crosscheck.reference.optimizers import OPTIMIZERS, WEIGHT_DECAY_MODES
+from backprop_crosscheck.reference.rules.optimizers import OPTIMIZERS, WEIGHT_DECAY_MODES
 
 from backprop_crosscheck import Capabilities
 

@@ -13,7 +13,7 @@ import sys
 
 from backprop_crosscheck.backends.framework import FrameworkBackend
 from backprop_crosscheck.backends.interface import Capabilities, Convention
-from backprop_crosscheck.reference.optimizers import OPTIMIZERS
+from backprop_crosscheck.reference.rules.optimizers import OPTIMIZERS
 
 KERAS_CONVENTIONS = (
     Convention(

@@ -6,7 +6,7 @@ the learning rate are made in the run's; the betas are Python floats, as its API
 import numpy as np
 from backprop_crosscheck.backends.mlx.layers import mlx_layers
 from backprop_crosscheck.backends.mlx.optim import MLX_CONVENTIONS, mlx_optimizer
-from backprop_crosscheck.reference.optimizers import OPTIMIZERS
+from backprop_crosscheck.reference.rules.optimizers import OPTIMIZERS
 
 from backprop_crosscheck import Capabilities, FrameworkBackend
 

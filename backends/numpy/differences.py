@@ -8,7 +8,7 @@ from backprop_crosscheck.reference.finite_differences import (
     hvp_by_differences,
     train_by_differences,
 )
-from backprop_crosscheck.reference.optimizers import OPTIMIZERS, WEIGHT_DECAY_MODES, start
+from backprop_crosscheck.reference.rules.optimizers import OPTIMIZERS, WEIGHT_DECAY_MODES, start
 from backprop_crosscheck.reference.stack import KINDS
 
 from backprop_crosscheck import Backend, BackendUnavailable, Capabilities

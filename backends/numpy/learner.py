@@ -5,13 +5,16 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
-from backprop_crosscheck.backends.registry import printable
+from backprop_crosscheck.backends.interface import Backend, Capabilities, printable
 from backprop_crosscheck.reference.network import forward, inputs_of
-from backprop_crosscheck.reference.optimizers import OPTIMIZERS, WEIGHT_DECAY_MODES, start, update
+from backprop_crosscheck.reference.rules.optimizers import (
+    OPTIMIZERS,
+    WEIGHT_DECAY_MODES,
+    start,
+    update,
+)
 from backprop_crosscheck.reference.stack import KINDS
 from backprop_crosscheck.reference.training import train_loop
-
-from backprop_crosscheck import Backend, Capabilities
 
 FUNCTION = "backprop"
 

@@ -10,7 +10,7 @@ import ast
 import tokenize
 
 from backprop_crosscheck.backends.numpy.learner import FUNCTION
-from backprop_crosscheck.reference.case_file import quoted
+from backprop_crosscheck.reference.cases.file import quoted
 
 ARGUMENTS = ("case", "params", "X", "Y")
 

@@ -4,7 +4,7 @@ import numpy as np
 from backprop_crosscheck.reference import train
 from backprop_crosscheck.reference.hvp import hvp
 from backprop_crosscheck.reference.network import step
-from backprop_crosscheck.reference.optimizers import OPTIMIZERS, WEIGHT_DECAY_MODES, start
+from backprop_crosscheck.reference.rules.optimizers import OPTIMIZERS, WEIGHT_DECAY_MODES, start
 from backprop_crosscheck.reference.stack import KINDS
 
 from backprop_crosscheck import Backend, Capabilities

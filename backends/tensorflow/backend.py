@@ -2,7 +2,7 @@
 
 from backprop_crosscheck.backends.keras.backend import KERAS_CONVENTIONS, keras_on
 from backprop_crosscheck.backends.tensorflow.layers import tensorflow_layers
-from backprop_crosscheck.reference.optimizers import OPTIMIZERS
+from backprop_crosscheck.reference.rules.optimizers import OPTIMIZERS
 
 from backprop_crosscheck import Capabilities, FrameworkBackend
 

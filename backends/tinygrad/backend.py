@@ -9,7 +9,7 @@ import shutil
 
 import numpy as np
 from backprop_crosscheck.backends.tinygrad.ops import TINYGRAD_CONVENTIONS, TINYGRAD_LAYERS, TinyOps
-from backprop_crosscheck.reference.optimizers import OPTIMIZERS
+from backprop_crosscheck.reference.rules.optimizers import OPTIMIZERS
 
 from backprop_crosscheck import Capabilities, FrameworkBackend
 

@@ -2,8 +2,8 @@
 
 from backprop_crosscheck.backends.torch.layers import torch_layers
 from backprop_crosscheck.backends.torch.optim import TORCH_CONVENTIONS, torch_optimizer
-from backprop_crosscheck.reference.names import chain_names
-from backprop_crosscheck.reference.optimizers import OPTIMIZERS, WEIGHT_DECAY_MODES
+from backprop_crosscheck.reference.cases.names import chain_names
+from backprop_crosscheck.reference.rules.optimizers import OPTIMIZERS, WEIGHT_DECAY_MODES
 
 from backprop_crosscheck import BackendUnavailable, Capabilities, FrameworkBackend
 

@@ -9,7 +9,7 @@ import shutil
 
 from backprop_crosscheck.backends.interface import COMPILED
 from backprop_crosscheck.backends.torch.backend import TorchBackend
-from backprop_crosscheck.reference.optimizers import OPTIMIZERS, WEIGHT_DECAY_MODES
+from backprop_crosscheck.reference.rules.optimizers import OPTIMIZERS, WEIGHT_DECAY_MODES
 
 from backprop_crosscheck import Capabilities
 

@@ -2,7 +2,7 @@
 independent PyTorch path (no ``.backward()``, no ``.grad`` fields)."""
 
 from backprop_crosscheck.backends.torch.backend import TorchBackend
-from backprop_crosscheck.reference.optimizers import OPTIMIZERS, WEIGHT_DECAY_MODES
+from backprop_crosscheck.reference.rules.optimizers import OPTIMIZERS, WEIGHT_DECAY_MODES
 
 from backprop_crosscheck import Capabilities, FrameworkBackend
 

@@ -13,7 +13,8 @@ from backprop_crosscheck.backends import backend_names
 from backprop_crosscheck.backends.numpy.learner_file import LearnerError
 from backprop_crosscheck.comparisons.cli.parser import UsageError, build_parser
 from backprop_crosscheck.comparisons.cli.plan import Plan, plan_of
-from backprop_crosscheck.comparisons.isolate.declared import backends_named, stop_spares
+from backprop_crosscheck.comparisons.isolate.declaring import backends_named
+from backprop_crosscheck.comparisons.isolate.workers import stop_spares
 from backprop_crosscheck.comparisons.kit.conformance import XfailError
 from backprop_crosscheck.comparisons.report.output_files import OutputError, write_text
 from backprop_crosscheck.comparisons.report.pictures import PictureError

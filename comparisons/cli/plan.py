@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from backprop_crosscheck.backends import UnknownBackend
 from backprop_crosscheck.backends.interface import DTYPES
 from backprop_crosscheck.comparisons.cli.parser import UsageError
-from backprop_crosscheck.comparisons.isolate.declared import (
+from backprop_crosscheck.comparisons.isolate.declaring import (
     ISOLATED,
     Isolation,
     backends_named,
@@ -23,7 +23,7 @@ from backprop_crosscheck.comparisons.isolate.declared import (
 from backprop_crosscheck.comparisons.report.output_files import check_folder, check_target
 from backprop_crosscheck.comparisons.report.pictures import FORMATS as PICTURES
 from backprop_crosscheck.reference import load_case
-from backprop_crosscheck.reference.case_file import DEFAULT_LIMITS, NO_LIMITS
+from backprop_crosscheck.reference.cases.file import DEFAULT_LIMITS, NO_LIMITS
 
 TARGETS = {  # argument: (option, the endings it must have; None: a folder)
     "output": ("--output", ()),

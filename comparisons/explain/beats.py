@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from backprop_crosscheck.reference import Case
 from backprop_crosscheck.reference.network import backward_pass, forward
-from backprop_crosscheck.reference.optimizers import start, update
+from backprop_crosscheck.reference.rules.optimizers import start, update
 
 
 def num(x) -> str:

@@ -18,8 +18,8 @@ from backprop_crosscheck.comparisons.explain.page_assets import SCRIPT, STYLE
 from backprop_crosscheck.comparisons.explain.walkthrough import Beat, Probe, beats, num
 from backprop_crosscheck.comparisons.judge.compare import errors, extra
 from backprop_crosscheck.reference import Case
+from backprop_crosscheck.reference.cases.names import neuron_names, shown_per_neuron
 from backprop_crosscheck.reference.conditioning import adam_allowance
-from backprop_crosscheck.reference.names import neuron_names, shown_per_neuron
 from backprop_crosscheck.reference.network import forward
 
 STAGES = {

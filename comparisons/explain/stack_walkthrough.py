@@ -18,7 +18,7 @@ from backprop_crosscheck.comparisons.explain.beats import (
     update_probes,
 )
 from backprop_crosscheck.reference import train
-from backprop_crosscheck.reference.losses import LOSSES
+from backprop_crosscheck.reference.rules.losses import LOSSES
 from backprop_crosscheck.reference.stack import FORMULAS, FORWARD, walk
 
 

@@ -29,12 +29,12 @@ from backprop_crosscheck.comparisons.explain.stack_walkthrough import (
     stack_walkthrough,
 )
 from backprop_crosscheck.reference import Case, CaseError, train
-from backprop_crosscheck.reference.activations import sigmoid
-from backprop_crosscheck.reference.case_file import quoted
-from backprop_crosscheck.reference.losses import LOSSES, logsumexp, softmax
-from backprop_crosscheck.reference.names import neuron_names, shown_per_neuron
+from backprop_crosscheck.reference.cases.file import quoted
+from backprop_crosscheck.reference.cases.names import neuron_names, shown_per_neuron
 from backprop_crosscheck.reference.network import reference_problem
-from backprop_crosscheck.reference.optimizers import bias_corrections
+from backprop_crosscheck.reference.rules.activations import sigmoid
+from backprop_crosscheck.reference.rules.losses import LOSSES, logsumexp, softmax
+from backprop_crosscheck.reference.rules.optimizers import bias_corrections
 
 CROSS_ENTROPY_DERIVATION = {  # the (softmax − target) simplification, step by step
     "softmax_cross_entropy": [

@@ -13,6 +13,7 @@ import traceback
 from dataclasses import dataclass
 
 from backprop_crosscheck.backends.interface import Backend, BackendUnavailable
+from backprop_crosscheck.comparisons.isolate.declared import running
 from backprop_crosscheck.comparisons.isolate.guard import TimedOut, captured_output, time_limit
 from backprop_crosscheck.comparisons.isolate.wire import plain
 
@@ -123,8 +124,6 @@ def attempts(backend: Backend, check, died: str | None = None) -> tuple:
 def plain_attempts(backend: Backend, check) -> list:
     """``attempts`` as plain data: what a worker sends back (comparisons.isolate.wire). In the
     worker, a plugin's declaration becomes the plugin itself (declared.running)."""
-    from backprop_crosscheck.comparisons.isolate.declared import running
-
     return [None if a is None else a.to_plain() for a in attempts(running(backend), check)]
 
 

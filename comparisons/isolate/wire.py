@@ -13,8 +13,8 @@ import base64
 import json
 
 import numpy as np
+from backprop_crosscheck.reference.cases.layer_fields import stack_outputs
 from backprop_crosscheck.reference.result import Result
-from backprop_crosscheck.reference.stack_fields import stack_outputs
 
 QUANTITIES = ("loss", "gradients", "updated", "final")
 ARRAY_KINDS = "biufc"  # bool, integers, floating, complex: sent as raw bytes (then judged)

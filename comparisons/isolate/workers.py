@@ -17,6 +17,7 @@ backprop_crosscheck.comparisons.isolate.worker`` subprocess talking over a socke
 capped (RLIMIT_DATA).
 """
 
+import atexit
 import contextlib
 import os
 import signal
@@ -34,7 +35,6 @@ from backprop_crosscheck.comparisons.isolate.attempt import (
     from_plain_attempts,
     plain_attempts,
 )
-from backprop_crosscheck.comparisons.isolate.declared import take_spare
 from backprop_crosscheck.comparisons.isolate.guard import cut
 from backprop_crosscheck.comparisons.isolate.wire import answer_limit, decode
 
@@ -393,3 +393,25 @@ class Settling:
         ):
             yield [self.answers[self.ready, i] for i in range(backends)]
             self.ready += 1
+
+
+# -- the spares: a declared plugin's worker, kept for its runs (declaring.py) ----------------
+
+SPARES = {}  # in the parent: a declared plugin's worker, by its name, until a run takes it
+
+
+def take_spare(name: str, memory_mib: int, env) -> object:
+    """The worker that declared plugin ``name``, for a pool of workers of this memory cap and
+    environment; None when there is none or it does not fit (then it is stopped)."""
+    worker = SPARES.pop(name, None)
+    if worker is None or (worker.memory_mib, worker.env) == (memory_mib or None, env):
+        return worker
+    worker.stop()
+    return None
+
+
+@atexit.register
+def stop_spares() -> None:
+    """The declaring workers no run took."""
+    while SPARES:
+        SPARES.popitem()[1].stop()

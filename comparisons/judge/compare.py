@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from backprop_crosscheck.comparisons.judge.tolerance import Tolerance
-from backprop_crosscheck.reference.case import Case
+from backprop_crosscheck.reference.cases.case import Case
 from backprop_crosscheck.reference.conditioning import adam_allowance
 from backprop_crosscheck.reference.result import Result
 

@@ -9,7 +9,7 @@ import dataclasses
 
 from backprop_crosscheck.comparisons.judge.compare import residual
 from backprop_crosscheck.reference import train
-from backprop_crosscheck.reference.optimizers import (
+from backprop_crosscheck.reference.rules.optimizers import (
     EPSILON_PLACEMENTS,
     LEARNING_RATE_ON,
     WEIGHT_DECAY_MODES,

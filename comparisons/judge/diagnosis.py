@@ -19,10 +19,10 @@ from backprop_crosscheck.comparisons.judge.compare import errors, residual
 from backprop_crosscheck.comparisons.judge.conventions import reconciling
 from backprop_crosscheck.comparisons.judge.perturb import formulas, reproduces
 from backprop_crosscheck.comparisons.judge.structure import shape_of_difference
-from backprop_crosscheck.reference.losses import LOSSES
+from backprop_crosscheck.reference.cases.names import chain_names
 from backprop_crosscheck.reference.mistakes import describe, mistakes_for, train_with
-from backprop_crosscheck.reference.names import chain_names
 from backprop_crosscheck.reference.network import backward_pass, forward
+from backprop_crosscheck.reference.rules.losses import LOSSES
 from backprop_crosscheck.reference.stack import FORMULAS, walk
 
 MAX_PARAMETERS = 100_000  # above, trying every mistake costs more than it tells

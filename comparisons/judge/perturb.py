@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from backprop_crosscheck.comparisons.judge.compare import errors
-from backprop_crosscheck.reference.activations import activation
 from backprop_crosscheck.reference.network import backward_pass, forward
+from backprop_crosscheck.reference.rules.activations import activation
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ from backprop_crosscheck.comparisons.judge.judging import Check, judge
 from backprop_crosscheck.comparisons.kit.oracles import ORACLES, QUESTIONS
 from backprop_crosscheck.comparisons.run import make_check
 from backprop_crosscheck.reference import builtin_case_names, load_case
-from backprop_crosscheck.reference.case_file import quoted, read_text
-from backprop_crosscheck.reference.random_cases import family_case
+from backprop_crosscheck.reference.cases.file import quoted, read_text
+from backprop_crosscheck.reference.families.draw import family_case
 
 ACCURACY = ("loss", "gradients", "updated", "final")
 CHECKS = (*ACCURACY, "dtype", "hvp", *ORACLES)

@@ -80,7 +80,7 @@ def _framework(name: str) -> str:
 def _backend(name):
     """The backend as the parent holds it: a plugin as its declaration, read in a worker."""
     from backprop_crosscheck.backends import UnknownBackend
-    from backprop_crosscheck.comparisons.isolate.declared import backend_named
+    from backprop_crosscheck.comparisons.isolate.declaring import backend_named
 
     try:
         return backend_named(name), None

@@ -14,7 +14,7 @@ import stat
 import tempfile
 from pathlib import Path
 
-from backprop_crosscheck.reference.case_file import quoted
+from backprop_crosscheck.reference.cases.file import quoted
 
 
 class OutputError(Exception):

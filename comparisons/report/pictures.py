@@ -9,7 +9,7 @@ numbers), and matplotlib's bundled DejaVu Sans font.
 import numpy as np
 from backprop_crosscheck.comparisons.report import output_files
 from backprop_crosscheck.reference import Case, train
-from backprop_crosscheck.reference.names import neuron_names, shown_per_neuron
+from backprop_crosscheck.reference.cases.names import neuron_names, shown_per_neuron
 from backprop_crosscheck.reference.network import backward_pass, forward
 
 INSTALL = "pip install matplotlib  (or: pip install 'backprop-crosscheck[plot]')"

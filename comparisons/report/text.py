@@ -3,7 +3,11 @@
 import numpy as np
 from backprop_crosscheck.comparisons.judge.compare import QUANTITIES, quantity_of
 from backprop_crosscheck.comparisons.run import Run, verdict
-from backprop_crosscheck.reference.names import neuron_names, shown_per_neuron, shown_per_scalar
+from backprop_crosscheck.reference.cases.names import (
+    neuron_names,
+    shown_per_neuron,
+    shown_per_scalar,
+)
 from backprop_crosscheck.reference.network import forward
 from tabulate import tabulate
 

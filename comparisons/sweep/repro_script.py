@@ -1,18 +1,18 @@
 """A standalone script that reproduces a disagreement, for an upstream bug report: NumPy, the
 standard library and the one framework, no harness import.
 
-The script is made of the reference's own source — reference/activations.py, losses.py,
-optimizers.py, layers.py, stack.py, case.py, result.py, training.py and network.py, copied as they are, less their
-imports of each other — so it computes every activation, loss and optimizer the reference
-does, and cannot drift from it. Then the case (its numbers written out), the framework's own
-activations, loss and gradients (``FRAMEWORKS``), and a comparison of what the harness compares:
-the loss at every step, the first step's gradients and updated parameters, the final
-parameters, with the harness's tolerance. The framework's gradients are stepped by the case's
-rule as reference/optimizers.py writes it, in the run's dtype. Exit status 1 and one line per
-disagreeing tensor when they disagree.
+The script is made of the reference's own source — reference/rules/ (activations.py, losses.py,
+optimizers.py, erf.py), layers.py, stack.py, cases/case.py, result.py, training.py and
+network.py, copied as they are, less their imports of each other — so it computes every
+activation, loss and optimizer the reference does, and cannot drift from it. Then the case (its
+numbers written out), the framework's own activations, loss and gradients (``FRAMEWORKS``), and
+a comparison of what the harness compares: the loss at every step, the first step's gradients
+and updated parameters, the final parameters, with the harness's tolerance. The framework's
+gradients are stepped by the case's rule as reference/rules/optimizers.py writes it, in the
+run's dtype. Exit status 1 and one line per disagreeing tensor when they disagree.
 
-Written for the built-in framework backends; a plugin's framework is not known to the
-harness, so it gets the shrunk case file alone.
+Written for the built-in framework backends; a plugin's framework is not known to the harness,
+so it gets the shrunk case file alone.
 """
 
 import ast
@@ -24,13 +24,13 @@ from backprop_crosscheck.reference import Case
 
 # the reference's modules, in the order they need each other
 REFERENCE = (
-    "erf",
-    "activations",
-    "losses",
-    "optimizers",
+    "rules.erf",
+    "rules.activations",
+    "rules.losses",
+    "rules.optimizers",
     "layers",
     "stack",
-    "case",
+    "cases.case",
     "result",
     "training",
     "network",
@@ -266,7 +266,7 @@ def reference_source() -> str:
             if isinstance(node, ast.ImportFrom) and node.module.startswith("backprop_crosscheck"):
                 gone = range(node.lineno - 1, node.end_lineno)
                 lines[gone.start : gone.stop] = [""] * len(gone)
-        rule = f"# ---- reference/{name}.py "
+        rule = f"# ---- reference/{name.replace('.', '/')}.py "
         parts.append(rule + "-" * (96 - len(rule)) + "\n" + "\n".join(lines).strip() + "\n")
     return "\n\n".join(parts)
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from backprop_crosscheck.comparisons.report.output_files import OutputError, write_text
 from backprop_crosscheck.comparisons.run import check_backends, make_check
 from backprop_crosscheck.reference import CaseError
-from backprop_crosscheck.reference.case_file import dump_case
-from backprop_crosscheck.reference.random_cases import family_case
+from backprop_crosscheck.reference.cases.file import dump_case
+from backprop_crosscheck.reference.families.draw import family_case
 
 SHAPE = {"max_depth": 4, "max_width": 32, "max_batch": 16, "max_steps": 5}
 FAMILY = 8  # cases per shape family: an engine that compiles (JAX) compiles once per family

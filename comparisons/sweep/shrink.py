@@ -1,4 +1,4 @@
-"""Shrink a failing case: the smallest case (reference/smaller_cases.py, greedily) on which the
+"""Shrink a failing case: the smallest case (reference/cases/smaller.py, greedily) on which the
 same backend still fails the same quantity — the one an upstream bug report wants.
 
 "The same quantity": the worst mismatch's quantity (loss, gradients, updated, final) and tensor
@@ -13,8 +13,8 @@ from backprop_crosscheck.comparisons.judge.compare import excess_of
 from backprop_crosscheck.comparisons.judge.judging import Comparison
 from backprop_crosscheck.comparisons.run import check_backends, make_check
 from backprop_crosscheck.reference import Case
-from backprop_crosscheck.reference.case import CaseError
-from backprop_crosscheck.reference.smaller_cases import smaller
+from backprop_crosscheck.reference.cases.case import CaseError
+from backprop_crosscheck.reference.cases.smaller import smaller
 
 MAX_TRIES = 60
 
@@ -109,7 +109,7 @@ def shrink_failures(plan, tallies: dict, per_backend: int) -> list[dict]:
 def save_shrunk(folder, s: Shrunk, backend: str, dtype: str) -> dict:
     from backprop_crosscheck.comparisons.report.output_files import write_text
     from backprop_crosscheck.comparisons.sweep.repro_script import FRAMEWORKS, repro_script
-    from backprop_crosscheck.reference.case_file import dump_case
+    from backprop_crosscheck.reference.cases.file import dump_case
 
     stem = f"{s.original.name}-{backend}-{dtype}"
     path, script_path = folder / f"{stem}.min.toml", folder / f"{stem}.min.py"

@@ -10,7 +10,7 @@ identity): the softmax or the sigmoid is part of the loss, computed stably from 
 from typing import NamedTuple
 
 import numpy as np
-from backprop_crosscheck.reference.activations import sigmoid
+from backprop_crosscheck.reference.rules.activations import sigmoid
 
 CROSS_ENTROPY = ("softmax_cross_entropy", "binary_cross_entropy")
 

@@ -1,7 +1,7 @@
 """How reports, the walk-through and the pictures name a case's neurons, and when a case is
 small enough to be shown scalar by scalar."""
 
-from backprop_crosscheck.reference.case import Case
+from backprop_crosscheck.reference.cases.case import Case
 
 SCALAR_LIMIT = 64  # parameters: up to this many, every scalar gets a row of its own
 

@@ -9,7 +9,7 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from backprop_crosscheck.reference.erf import erf
+from backprop_crosscheck.reference.rules.erf import erf
 
 
 class Activation(NamedTuple):
@@ -39,7 +39,7 @@ def _zeros(z, a):
 
 
 def _Phi(z):  # the standard normal's distribution function Φ(z) = ½·(1 + erf(z/√2))
-    return 0.5 * (1.0 + erf(z / math.sqrt(2)))  # erf: reference/erf.py (NumPy has none)
+    return 0.5 * (1.0 + erf(z / math.sqrt(2)))  # erf: reference/rules/erf.py (NumPy has none)
 
 
 def _phi(z):  # its density φ(z) = e^(−z²/2) / √(2π) = Φ′(z)

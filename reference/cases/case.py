@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from backprop_crosscheck.reference.optimizers import Optimizer
+from backprop_crosscheck.reference.rules.optimizers import Optimizer
 from backprop_crosscheck.reference.stack import (
     dense_chain,
     initial_parameters,

@@ -7,10 +7,19 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from backprop_crosscheck.reference.activations import ACTIVATIONS, LEAKY_SLOPE
-from backprop_crosscheck.reference.case import Case, CaseError, parse_scalar
-from backprop_crosscheck.reference.losses import CROSS_ENTROPY, LOSSES
-from backprop_crosscheck.reference.optimizers import (
+from backprop_crosscheck.reference.cases.case import Case, CaseError, parse_scalar
+from backprop_crosscheck.reference.cases.layer_fields import parse_stack, stack_work
+from backprop_crosscheck.reference.cases.values import (
+    check_number,
+    finite,
+    is_int,
+    is_number,
+    quoted,
+    short,
+)
+from backprop_crosscheck.reference.rules.activations import ACTIVATIONS, LEAKY_SLOPE
+from backprop_crosscheck.reference.rules.losses import CROSS_ENTROPY, LOSSES
+from backprop_crosscheck.reference.rules.optimizers import (
     EPSILON_PLACEMENTS,
     LEARNING_RATE_ON,
     OPTIMIZERS,
@@ -18,7 +27,7 @@ from backprop_crosscheck.reference.optimizers import (
     WEIGHT_DECAY_MODES,
     Optimizer,
 )
-from backprop_crosscheck.reference.stack import dense_chain
+from backprop_crosscheck.reference.stack import dense_chain, parameter_names
 
 REQUIRED = ("layers", "learning_rate", "inputs", "targets", "weights")
 STACK_REQUIRED = ("stack", "learning_rate", "inputs", "targets")
@@ -56,12 +65,6 @@ class Limits:
 
 DEFAULT_LIMITS = Limits()
 NO_LIMITS = Limits(*(10**30,) * 7)
-
-
-def quoted(text: str) -> str:
-    """A file or field name as it can be shown on one line: quoted where it holds a newline
-    or another control character."""
-    return repr(text) if any(not c.isprintable() for c in text) else text
 
 
 def parse_case(
@@ -107,9 +110,6 @@ def parse_case(
 def _stack_case(data: dict, source: str, name: str, limits: Limits, fail) -> Case:
     """A layer-stack case (docs/layers.md): ``[[stack]]`` tables in place of layers, weights,
     biases and activation."""
-    from backprop_crosscheck.reference.stack import parameter_names
-    from backprop_crosscheck.reference.stack_fields import parse_stack, stack_work
-
     for field in ("layers", "weights", "biases", "activation", "aliases"):
         if field in data:
             fail(
@@ -136,7 +136,7 @@ def _stack_case(data: dict, source: str, name: str, limits: Limits, fail) -> Cas
             f"{'×'.join(map(str, shape))} (samples × outputs)",
         )
     steps = data.get("steps", 1)
-    if _is_int(steps) and steps > limits.steps:
+    if is_int(steps) and steps > limits.steps:
         fail(
             "steps",
             f"is {steps:,}, over the limit of {limits.steps:,} (--no-limits lifts the limits)",
@@ -144,7 +144,7 @@ def _stack_case(data: dict, source: str, name: str, limits: Limits, fail) -> Cas
     names = parameter_names(stack)
     if not names:
         fail("stack", "has no parameters: there is nothing to differentiate or train")
-    work = stack_work(stack, inputs.shape) * (steps if _is_int(steps) and steps > 0 else 1)
+    work = stack_work(stack, inputs.shape) * (steps if is_int(steps) and steps > 0 else 1)
     if work > limits.work:
         fail(
             "steps",
@@ -185,22 +185,22 @@ def _optimizer(data: dict, fail) -> Optimizer:
                 )
     given = {field: data[field] for field in SETTINGS[name] if field in data}
     for field in ("momentum", "beta1", "beta2"):
-        if field in given and not (_is_number(given[field]) and 0 <= given[field] < 1):
-            fail(field, f"must be a number in [0, 1), got {_short(given[field])}")
+        if field in given and not (is_number(given[field]) and 0 <= given[field] < 1):
+            fail(field, f"must be a number in [0, 1), got {short(given[field])}")
     if "dampening" in given and not (
-        _is_number(given["dampening"]) and 0 <= given["dampening"] <= 1
+        is_number(given["dampening"]) and 0 <= given["dampening"] <= 1
     ):
-        fail("dampening", f"must be a number in [0, 1], got {_short(given['dampening'])}")
+        fail("dampening", f"must be a number in [0, 1], got {short(given['dampening'])}")
     if "epsilon" in given and not (
-        _is_number(given["epsilon"]) and _finite(given["epsilon"]) and given["epsilon"] > 0
+        is_number(given["epsilon"]) and finite(given["epsilon"]) and given["epsilon"] > 0
     ):
-        fail("epsilon", f"must be a finite number > 0, got {_short(given['epsilon'])}")
+        fail("epsilon", f"must be a finite number > 0, got {short(given['epsilon'])}")
     if "weight_decay" in given and not (
-        _is_number(given["weight_decay"])
-        and _finite(given["weight_decay"])
+        is_number(given["weight_decay"])
+        and finite(given["weight_decay"])
         and given["weight_decay"] >= 0
     ):
-        fail("weight_decay", f"must be a finite number ≥ 0, got {_short(given['weight_decay'])}")
+        fail("weight_decay", f"must be a finite number ≥ 0, got {short(given['weight_decay'])}")
     if "weight_decay_mode" in given and not given.get("weight_decay"):
         fail("weight_decay_mode", "is set, but there is no weight_decay (λ > 0) to apply")
     for field, table in (
@@ -210,13 +210,13 @@ def _optimizer(data: dict, fail) -> Optimizer:
     ):
         if field in given:
             _choice(given[field], field, dict.fromkeys(table), fail)
-    numbers = {k: float(v) if _is_number(v) else v for k, v in given.items()}
+    numbers = {k: float(v) if is_number(v) else v for k, v in given.items()}
     return Optimizer(name, **numbers)
 
 
 def _leaky_slope(value, fail) -> float:
     """leaky_relu's slope for z < 0: a finite number (0 gives relu, 1 the identity)."""
-    if not _is_number(value) or not math.isfinite(value):
+    if not is_number(value) or not math.isfinite(value):
         fail(
             "leaky_slope", f"must be a finite number (leaky_relu's slope for z < 0), got {value!r}"
         )
@@ -236,7 +236,7 @@ def _layers(layers, fail) -> list[int]:
     if not isinstance(layers, list) or len(layers) < 2:
         fail("layers", "must be a list of at least two neuron counts, e.g. [2, 2, 1]")
     for i, n in enumerate(layers):
-        if not _is_int(n) or n < 1:
+        if not is_int(n) or n < 1:
             fail(f"layers[{i}]", f"must be a whole number ≥ 1, got {n!r}")
     return layers
 
@@ -257,7 +257,7 @@ def _within_limits(data: dict, layers: list[int], limits: Limits, fail) -> None:
     if count > limits.parameters:
         over("layers", f"ask for {count:,} parameters", limits.parameters)
     steps = data.get("steps", 1)
-    if _is_int(steps) and steps > limits.steps:
+    if is_int(steps) and steps > limits.steps:
         over("steps", f"is {steps:,}", limits.steps)
     inputs = data.get("inputs")
     if isinstance(inputs, list) and len(inputs) > limits.samples:
@@ -282,15 +282,15 @@ def _activations(data: dict, depth: int, fail) -> tuple[str, ...]:
 
 
 def _learning_rate(lr, fail) -> float:
-    if not _is_number(lr):
-        fail("learning_rate", f"must be a number, got {_short(lr)}")
-    if not _finite(lr) or lr <= 0:
-        fail("learning_rate", f"must be a finite number > 0, got {_short(lr)}")
+    if not is_number(lr):
+        fail("learning_rate", f"must be a number, got {short(lr)}")
+    if not finite(lr) or lr <= 0:
+        fail("learning_rate", f"must be a finite number > 0, got {short(lr)}")
     return float(lr)
 
 
 def _steps(steps, fail) -> int:
-    if not _is_int(steps) or steps < 1:
+    if not is_int(steps) or steps < 1:
         fail("steps", f"must be a whole number ≥ 1, got {steps!r}")
     return steps
 
@@ -345,8 +345,8 @@ def _class_targets(value, classes: int, fail) -> np.ndarray:
     rows; as one-hot rows either way."""
     if isinstance(value, list) and value and not any(isinstance(v, list) for v in value):
         for i, k in enumerate(value):
-            if not _is_int(k) or not 0 <= k < classes:
-                fail(f"targets[{i}]", f"must be a class index 0 … {classes - 1}, got {_short(k)}")
+            if not is_int(k) or not 0 <= k < classes:
+                fail(f"targets[{i}]", f"must be a class index 0 … {classes - 1}, got {short(k)}")
         return np.eye(classes)[value]
     rows = _matrix(value, "targets", fail)
     for i, row in enumerate(rows):
@@ -417,14 +417,6 @@ def _aliases(aliases, weights, biases, fail) -> None:
             fail(field, f"{target!r} is outside {tensor}, whose shape is {shape}")
 
 
-def _is_int(x) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
-def _is_number(x) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool)
-
-
 def _per_layer(value, field, depth, fail) -> list:
     if not isinstance(value, list) or len(value) != depth:
         got = len(value) if isinstance(value, list) else type(value).__name__
@@ -436,7 +428,7 @@ def _vector(value, field, fail) -> np.ndarray:
     if not isinstance(value, list) or not value:
         fail(field, "must be a non-empty list of numbers")
     for j, x in enumerate(value):
-        _check_number(x, f"{field}[{j}]", fail)
+        check_number(x, f"{field}[{j}]", fail)
     return np.array(value, dtype=np.float64)
 
 
@@ -449,24 +441,5 @@ def _matrix(value, field, fail) -> np.ndarray:
         if len(row) != len(value[0]):
             fail(f"{field}[{i}]", f"has {len(row)} values but {field}[0] has {len(value[0])}")
         for j, x in enumerate(row):
-            _check_number(x, f"{field}[{i}][{j}]", fail)
+            check_number(x, f"{field}[{i}][{j}]", fail)
     return np.array(value, dtype=np.float64)
-
-
-def _check_number(x, field, fail):
-    if not _is_number(x):
-        fail(field, f"must be a number, got {_short(x)}")
-    if not _finite(x):
-        fail(field, f"is {_short(x)}: every number must be finite (and fit in a float64)")
-
-
-def _finite(x) -> bool:
-    try:
-        return math.isfinite(float(x))
-    except OverflowError:  # an integer too large for a float
-        return False
-
-
-def _short(x) -> str:
-    text = repr(x)
-    return text if len(text) <= 60 else text[:57] + "…"

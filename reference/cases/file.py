@@ -13,14 +13,14 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-from backprop_crosscheck.reference.case import Case, CaseError
-from backprop_crosscheck.reference.case_fields import (  # noqa: F401 - the case-file API
+from backprop_crosscheck.reference.cases.case import Case, CaseError
+from backprop_crosscheck.reference.cases.fields import (  # noqa: F401 - the case-file API
     DEFAULT_LIMITS,
     NO_LIMITS,
     Limits,
     parse_case,
-    quoted,
 )
+from backprop_crosscheck.reference.cases.values import quoted  # noqa: F401 - the case-file API
 from backprop_crosscheck.reference.stack import walk
 
 MAX_FILE_BYTES = 32 * 1024 * 1024  # a case file larger than this is refused, unread

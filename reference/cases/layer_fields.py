@@ -9,8 +9,14 @@ than its input, a stride of 0, a mask of the wrong shape or not 0/1, an index ou
 import math
 
 import numpy as np
-from backprop_crosscheck.reference.activations import ACTIVATIONS
-from backprop_crosscheck.reference.case_fields import _finite, _is_int, _is_number
+from backprop_crosscheck.reference.cases.values import (
+    MAX_INT32,
+    array,
+    dims,
+    is_int,
+    is_number,
+)
+from backprop_crosscheck.reference.rules.activations import ACTIVATIONS
 from backprop_crosscheck.reference.stack import KINDS, OPTIONAL, PARAMETERS, SETTINGS, Layer
 
 
@@ -186,7 +192,7 @@ def _mask(table, field, shape, fail) -> np.ndarray:
         )
     mask = array(table["mask"], f"{field}.mask", fail)
     if mask.shape != shape:
-        fail(f"{field}.mask", f"has shape {_dims(mask.shape)} but its input has {_dims(shape)}")
+        fail(f"{field}.mask", f"has shape {dims(mask.shape)} but its input has {dims(shape)}")
     if not np.all((mask == 0) | (mask == 1)):
         fail(f"{field}.mask", "must hold only 0 (dropped) and 1 (kept)")
     return mask
@@ -203,8 +209,7 @@ def _block(table, field, label, shape, fail, limits) -> tuple:
     if out != shape:
         fail(
             f"{field}.block",
-            f"gives {_dims(out)} but its input is {_dims(shape)}: "
-            "x + block(x) needs the same shape",
+            f"gives {dims(out)} but its input is {dims(shape)}: x + block(x) needs the same shape",
         )
     return block
 
@@ -214,14 +219,14 @@ def _output_shape(kind, shape, p, s, field, fail):
 
     def need(ndim, what):
         if len(shape) not in ndim:
-            fail(f"{field}.kind", f"a {kind} layer takes {what}; its input here is {_dims(shape)}")
+            fail(f"{field}.kind", f"a {kind} layer takes {what}; its input here is {dims(shape)}")
 
     def wants(name, want):
         if p[name].shape != want:
             fail(
                 f"{field}.{name}",
-                f"has shape {_dims(p[name].shape)} but {_dims(want)} is "
-                f"needed here (its input is {_dims(shape)})",
+                f"has shape {dims(p[name].shape)} but {dims(want)} is "
+                f"needed here (its input is {dims(shape)})",
             )
 
     if kind in ACTIVATIONS or kind in ("dropout", "residual"):
@@ -232,9 +237,7 @@ def _output_shape(kind, shape, p, s, field, fail):
     if kind == "dense":
         need((2,), "rows of features (samples × features): put a flatten before it")
         if p["W"].ndim != 2:
-            fail(
-                f"{field}.W", f"must be inputs × outputs (2 dimensions), got {_dims(p['W'].shape)}"
-            )
+            fail(f"{field}.W", f"must be inputs × outputs (2 dimensions), got {dims(p['W'].shape)}")
         wants("W", (shape[1], p["W"].shape[1]))
         if "b" in p:
             wants("b", (p["W"].shape[1],))
@@ -244,7 +247,7 @@ def _output_shape(kind, shape, p, s, field, fail):
         if table.ndim != 2:
             fail(
                 f"{field}.table",
-                f"must be rows × dimensions (2 dimensions), got {_dims(table.shape)}",
+                f"must be rows × dimensions (2 dimensions), got {dims(table.shape)}",
             )
         return (*shape, table.shape[1])
     if kind in ("batch_norm", "layer_norm"):
@@ -258,7 +261,7 @@ def _output_shape(kind, shape, p, s, field, fail):
             fail(
                 f"{field}.kind",
                 f"{kind} needs at least 2 values to normalize over "
-                f"{over}; its input is {_dims(shape)}",
+                f"{over}; its input is {dims(shape)}",
             )
         return shape
     need((4,), "NCHW images (4 dimensions)")
@@ -274,12 +277,12 @@ def _window_shape(kind, shape, p, s, field, fail):
             fail(
                 f"{field}.kernel",
                 f"must be out-channels × {c} in-channels × kh × kw (4 "
-                f"dimensions), got {_dims(k.shape)}",
+                f"dimensions), got {dims(k.shape)}",
             )
         if "bias" in p and p["bias"].shape != (k.shape[0],):
             fail(
                 f"{field}.bias",
-                f"has shape {_dims(p['bias'].shape)} but the kernel has {k.shape[0]} out-channels",
+                f"has shape {dims(p['bias'].shape)} but the kernel has {k.shape[0]} out-channels",
             )
         size, pad, stride = k.shape[2:], s["padding"], s["stride"]
     else:
@@ -295,55 +298,13 @@ def _window_shape(kind, shape, p, s, field, fail):
     return (n, p["kernel"].shape[0] if kind == "conv2d" else c, ho, wo)
 
 
-MAX_INT32 = 2**31 - 1  # what an engine's own op takes for a stride, a size or a padding
-
-
 def _setting(kind, key, value, field, fail):
-    if key in ("stride", "size") and not (_is_int(value) and 1 <= value <= MAX_INT32):
+    if key in ("stride", "size") and not (is_int(value) and 1 <= value <= MAX_INT32):
         fail(field, f"must be a whole number from 1 to {MAX_INT32:,}, got {value!r}")
-    if key == "padding" and not (_is_int(value) and 0 <= value <= MAX_INT32):
+    if key == "padding" and not (is_int(value) and 0 <= value <= MAX_INT32):
         fail(field, f"must be a whole number from 0 to {MAX_INT32:,}, got {value!r}")
-    if key == "eps" and not (_is_number(value) and math.isfinite(value) and value > 0):
+    if key == "eps" and not (is_number(value) and math.isfinite(value) and value > 0):
         fail(field, f"must be a finite number > 0, got {value!r}")
-    if key == "p" and not (_is_number(value) and 0 <= value < 1):
+    if key == "p" and not (is_number(value) and 0 <= value < 1):
         fail(field, f"must be a number in [0, 1) (the probability of dropping), got {value!r}")
     return float(value) if key in ("eps", "p") else value
-
-
-def array(value, field, fail, integers=False) -> np.ndarray:
-    """A rectangular nested list of finite numbers (of whole numbers ≥ 0 for ``integers``)."""
-    shape = _shape(value, field, fail)
-    flat = list(_leaves(value))
-    for index, x in zip(np.ndindex(*shape), flat, strict=True):
-        where = field + "".join(f"[{i}]" for i in index)
-        if integers and not (_is_int(x) and 0 <= x <= MAX_INT32):
-            fail(
-                where, f"must be a token index (a whole number from 0 to {MAX_INT32:,}), got {x!r}"
-            )
-        if not _is_number(x) or not _finite(x):
-            fail(where, f"must be a finite number, got {x!r}")
-    return np.array(value, dtype=np.int64 if integers else np.float64)
-
-
-def _shape(value, field, fail) -> tuple:
-    if not isinstance(value, list):
-        return ()
-    if not value:
-        fail(field, "must not be empty")
-    inner = [_shape(v, f"{field}[{i}]", fail) for i, v in enumerate(value)]
-    for i, s in enumerate(inner):
-        if s != inner[0]:
-            fail(f"{field}[{i}]", f"has shape {_dims(s)} but {field}[0] has {_dims(inner[0])}")
-    return (len(value), *inner[0])
-
-
-def _leaves(value):
-    if isinstance(value, list):
-        for v in value:
-            yield from _leaves(v)
-    else:
-        yield value
-
-
-def _dims(shape) -> str:
-    return "×".join(map(str, shape)) if shape else "a single number"

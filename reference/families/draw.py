@@ -4,13 +4,13 @@ The same seed always gives the same case. Used by the tests, the conformance sui
 """
 
 import numpy as np
-from backprop_crosscheck.reference.activations import ACTIVATIONS
-from backprop_crosscheck.reference.case import Case
-from backprop_crosscheck.reference.case_file import parse_case
-from backprop_crosscheck.reference.losses import CROSS_ENTROPY, LOSSES
+from backprop_crosscheck.reference.cases.case import Case
+from backprop_crosscheck.reference.cases.file import parse_case
+from backprop_crosscheck.reference.families.stacks import stack_architecture, stack_data
 from backprop_crosscheck.reference.network import train
-from backprop_crosscheck.reference.optimizers import OPTIMIZERS
-from backprop_crosscheck.reference.random_stacks import stack_architecture, stack_data
+from backprop_crosscheck.reference.rules.activations import ACTIVATIONS
+from backprop_crosscheck.reference.rules.losses import CROSS_ENTROPY, LOSSES
+from backprop_crosscheck.reference.rules.optimizers import OPTIMIZERS
 
 OPTIMIZER_STREAM = 2**31  # the optimizer's own random stream: cases drawing plain SGD are the
 # ones these seeds gave before optimizers were drawn

@@ -5,7 +5,7 @@ nothing frozen. Each keeps the case valid: shapes agree, names are renumbered.""
 from collections.abc import Iterator
 
 import numpy as np
-from backprop_crosscheck.reference.case import Case
+from backprop_crosscheck.reference.cases.case import Case
 
 
 def smaller(case: Case) -> Iterator[tuple[str, Case]]:

@@ -1,15 +1,16 @@
-"""The adapters' module paths before issue #34 (one flat file per adapter) keep working for a
-release: ``from backprop_crosscheck.backends.torch_autograd import TorchBackend`` imports the
-module at its new path (``backends/torch/backend.py``), the same module object — no class is
-loaded twice — with a DeprecationWarning naming that path."""
+"""The module paths before issue #34 keep working for a release: the adapters' flat files
+(``from backprop_crosscheck.backends.torch_autograd import TorchBackend`` imports the module at
+its new path, ``backends/torch/backend.py``) and reference/'s modules before its rooms
+(``backprop_crosscheck.reference.activations`` is ``reference/rules/activations.py``). The old
+path gives the same module object — no class is loaded twice — with a DeprecationWarning naming
+the new path. Standard library only: installed by the package's ``__init__``."""
 
 import importlib
 import importlib.util
 import sys
 import warnings
 
-PACKAGE = "backprop_crosscheck.backends."
-MOVED = {  # old module -> its path now, under backprop_crosscheck.backends
+BACKENDS = {  # old module -> its path now, under backprop_crosscheck.backends
     "numpy_reference": "numpy.reference",
     "finite_differences": "numpy.differences",
     "learner": "numpy.learner",
@@ -36,6 +37,30 @@ MOVED = {  # old module -> its path now, under backprop_crosscheck.backends
     "tinygrad_tensor": "tinygrad.backend",
     "tinygrad_ops": "tinygrad.ops",
 }
+REFERENCE = {  # old module -> its path now, under backprop_crosscheck.reference
+    "activations": "rules.activations",
+    "losses": "rules.losses",
+    "optimizers": "rules.optimizers",
+    "erf": "rules.erf",
+    "case": "cases.case",
+    "case_file": "cases.file",
+    "case_fields": "cases.fields",
+    "stack_fields": "cases.layer_fields",
+    "names": "cases.names",
+    "smaller_cases": "cases.smaller",
+    "random_cases": "families.draw",
+    "random_stacks": "families.stacks",
+}
+MOVED = {  # full old name -> full new name
+    **{
+        f"backprop_crosscheck.backends.{o}": f"backprop_crosscheck.backends.{n}"
+        for o, n in BACKENDS.items()
+    },
+    **{
+        f"backprop_crosscheck.reference.{o}": f"backprop_crosscheck.reference.{n}"
+        for o, n in REFERENCE.items()
+    },
+}
 
 
 class MovedModules:
@@ -43,12 +68,12 @@ class MovedModules:
     loader, by the protocol: importlib.abc would cost every worker process 10 ms to import)."""
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname.startswith(PACKAGE) and fullname.removeprefix(PACKAGE) in MOVED:
+        if fullname in MOVED:
             return importlib.util.spec_from_loader(fullname, self)
         return None
 
     def create_module(self, spec):
-        new = PACKAGE + MOVED[spec.name.removeprefix(PACKAGE)]
+        new = MOVED[spec.name]
         warnings.warn(
             f"{spec.name} has moved to {new}; the old path goes in a later release",
             DeprecationWarning,

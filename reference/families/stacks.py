@@ -10,7 +10,7 @@ alone; the numbers (parameters, inputs, targets, learning rate) from the family 
 """
 
 import numpy as np
-from backprop_crosscheck.reference.losses import LOSSES
+from backprop_crosscheck.reference.rules.losses import LOSSES
 
 SMOOTH = ("identity", "sigmoid", "tanh", "softplus", "gelu", "gelu_tanh")
 ACTS = (*SMOOTH, "relu", "leaky_relu")

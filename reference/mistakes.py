@@ -3,7 +3,7 @@ engine — or a learner's derivation — with that one mistake produces. The dia
 failing backend's numbers against each (comparisons/judge/diagnosis.py).
 
 ``train_with(case, mistake)`` is the reference's own training loop (reference/network.py) with
-one line changed: a layer's row (reference/layers.py, an activation's f′) for the mistakes in
+one line changed: a layer's row (reference/layers/, an activation's f′) for the mistakes in
 one kind of layer, the loss's gradient, the gradients' bookkeeping or the update for the rest.
 The line is named where the mistake is listed.
 """

@@ -10,7 +10,7 @@ Backward, from the output down, each layer's own VJP (one chain-rule factor per 
 
 The article's dense network is the stack dense, activation, dense, activation, …
 (``dense_chain``); in its notation, with z_l the output of dense layer l and a_l of its
-activation, the same lines read (reference/layers.py's dense row, activations.py's f′):
+activation, the same lines read (reference/layers/dense.py's row, reference/rules/activations.py's f′):
 
     δ_l     = dE/da_l ⊙ f_l'(z_l)                      dE/dz_l
     dE/dW_l = a_{l-1}ᵀ · δ_l                           dz_l/dW_l = a_{l-1}
@@ -76,7 +76,7 @@ class Backward:
 
 
 def backward_pass(case: Case, params: dict, fwd: Forward, Y: np.ndarray) -> Backward:
-    """The backward pass, each layer's VJP (reference/layers.py) from the output down,
+    """The backward pass, each layer's VJP (its row, reference/layers/) from the output down,
     keeping dE/d(every layer's output)."""
     K, grads = len(case.stack), {}
     dE_da = [None] * K + [LOSSES[case.loss].gradient(fwd.prediction, Y)]

@@ -1,9 +1,9 @@
-"""A network as a sequence of layers (docs/layers.md): the rows of layers.py and the
-activations of activations.py, one after the other, then the case's loss.
+"""A network as a sequence of layers (docs/layers.md): the rows of reference/layers/ and the
+activations of reference/rules/activations.py, one after the other, then the case's loss.
 
     a_0 = X        a_k = layer_k(a_{k-1})        prediction = a_K        E = loss(prediction, Y)
 
-Backward, from the output down, each layer's own VJP (layers.py, one chain-rule factor per line):
+Backward, from the output down, each layer's own VJP (its row, one chain-rule factor per line):
 
     dE/da_K     = loss'(prediction, Y)
     dE/da_{k-1} = layer_k's dE/dinput from dE/da_k       dE/dθ_k from the same dE/da_k
@@ -17,101 +17,10 @@ import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
-from backprop_crosscheck.reference.layers import (
-    avg_pool2d_backward,
-    avg_pool2d_forward,
-    batch_norm_backward,
-    batch_norm_forward,
-    conv2d_backward,
-    conv2d_forward,
-    dense_backward,
-    dense_forward,
-    dropout_backward,
-    dropout_forward,
-    embedding_backward,
-    embedding_forward,
-    flatten_backward,
-    flatten_forward,
-    layer_norm_backward,
-    layer_norm_forward,
-    max_pool2d_backward,
-    max_pool2d_forward,
-    residual_backward,
-    residual_forward,
-    windows,
-)
+from backprop_crosscheck.reference.layers import LAYERS, windows
 from backprop_crosscheck.reference.rules.activations import ACTIVATIONS, activation
 
-# kind -> its parameters, in the order a case file gives them (a bias may be left out: OPTIONAL)
-PARAMETERS = {
-    "dense": ("W", "b"),
-    "conv2d": ("kernel", "bias"),
-    "batch_norm": ("gamma", "beta"),
-    "layer_norm": ("gamma", "beta"),
-    "embedding": ("table",),
-}
-OPTIONAL = ("b", "bias")  # dense and conv2d without a bias (as before a batch norm)
-# kind -> its settings and their defaults
-SETTINGS = {
-    "conv2d": {"stride": 1, "padding": 0},
-    "max_pool2d": {"size": 2, "stride": 2},
-    "avg_pool2d": {"size": 2, "stride": 2},
-    "batch_norm": {"eps": 1e-5},
-    "layer_norm": {"eps": 1e-5},
-    "dropout": {"p": 0.5},
-}
-KINDS = (
-    "dense",
-    "conv2d",
-    "max_pool2d",
-    "avg_pool2d",
-    "flatten",
-    "batch_norm",
-    "layer_norm",
-    "dropout",
-    "embedding",
-    "residual",
-    *ACTIVATIONS,
-)
-COUPLES_SAMPLES = ("batch_norm",)
-# kind -> its forward pass in words (an activation's is f(x))
-FORWARD = {
-    "dense": "x·W + b",
-    "conv2d": "y[n,f,a,b] = Σ_c,i,j x_pad[n,c,s·a+i,s·b+j]·kernel[f,c,i,j] + bias[f]",
-    "max_pool2d": "the maximum of each window",
-    "avg_pool2d": "the mean of each window",
-    "flatten": "each sample's entries as one row",
-    "batch_norm": "gamma·(x − μ_batch)/√(σ²_batch + eps) + beta (σ² biased: ÷ n)",
-    "layer_norm": "gamma·(x − μ_sample)/√(σ²_sample + eps) + beta",
-    "dropout": "x ⊙ mask/(1 − p)",
-    "embedding": "table[indices]: one row per token",
-    "residual": "x + block(x)",
-}
-# kind -> (dE/dinput, {parameter: dE/dparameter}) in words, from dE/dy = dE/d(its output)
-FORMULAS = {
-    "dense": ("dE/dy·Wᵀ", {"W": "xᵀ·dE/dy", "b": "Σ_samples dE/dy"}),
-    "conv2d": (
-        "dE/dy full-correlated with the flipped kernel",
-        {
-            "kernel": "Σ over positions of the input window · dE/dy",
-            "bias": "Σ over samples and positions of dE/dy",
-        },
-    ),
-    "max_pool2d": ("dE/dy routed to each window's first maximum", {}),
-    "avg_pool2d": ("dE/dy / k² to every entry of its window", {}),
-    "flatten": ("dE/dy reshaped back", {}),
-    "batch_norm": (
-        "through x̂, the batch mean and the variance",
-        {"gamma": "Σ dE/dy ⊙ x̂", "beta": "Σ dE/dy"},
-    ),
-    "layer_norm": (
-        "through x̂, the sample's mean and variance",
-        {"gamma": "Σ dE/dy ⊙ x̂", "beta": "Σ dE/dy"},
-    ),
-    "dropout": ("dE/dy ⊙ mask/(1 − p)", {}),
-    "embedding": ("none (indices)", {"table": "dE/dy scatter-added to the rows picked"}),
-    "residual": ("dE/dy + the block's dE/dx", {}),
-}
+KINDS = (*LAYERS, *ACTIVATIONS)  # every kind a stack may hold: a layer's row, or an activation
 
 
 def activation_forward(x, kind: str, leaky_slope: float):
@@ -124,20 +33,12 @@ def activation_backward(dy, saved, kind: str, leaky_slope: float):
     return dy * activation(kind, leaky_slope).fprime(z, a), {}  # da/dz = f′(z)
 
 
-# kind -> (forward, backward): the rows of layers.py; every activation's is "activation"
+# kind -> (forward, backward): each layer row's (reference/layers/), every activation's one
+# "activation" row; a mistake (reference/mistakes.py) runs with one of them changed
 ROWS = {
     "activation": (activation_forward, activation_backward),
-    "dense": (dense_forward, dense_backward),
-    "conv2d": (conv2d_forward, conv2d_backward),
-    "max_pool2d": (max_pool2d_forward, max_pool2d_backward),
-    "avg_pool2d": (avg_pool2d_forward, avg_pool2d_backward),
-    "flatten": (flatten_forward, flatten_backward),
-    "batch_norm": (batch_norm_forward, batch_norm_backward),
-    "layer_norm": (layer_norm_forward, layer_norm_backward),
-    "dropout": (dropout_forward, dropout_backward),
-    "embedding": (embedding_forward, embedding_backward),
-    "residual": (residual_forward, residual_backward),
-}  # its output for one sample depends on the others
+    **{name: (kind.forward, kind.backward) for name, kind in LAYERS.items()},
+}
 
 
 @dataclass(frozen=True, eq=False)
@@ -148,6 +49,12 @@ class Layer:
     initial: dict = field(default_factory=dict)  # its parameters' initial values: W, kernel…
     mask: np.ndarray | None = None  # dropout's, as given (0/1, the shape of its input)
     block: tuple["Layer", ...] = ()  # residual: the layers of its block
+
+    def arguments(self, dtype) -> dict:
+        """What its row's forward takes besides x and the parameters: its settings, and
+        dropout's mask in the run's dtype."""
+        mask = {} if self.mask is None else {"mask": self.mask.astype(dtype)}
+        return {**self.settings, **mask}
 
     def name(self, parameter: str) -> str:
         """The parameter's name in reports: kernel1, W3.1."""
@@ -224,7 +131,7 @@ def takes_indices(stack) -> bool:
 
 def layer_forward(layer: Layer, x, params: dict, leaky_slope: float, rows=ROWS):
     """One layer's output and what its backward needs (``rows``: ROWS, or a mistake's)."""
-    kind, s, own = layer.kind, layer.settings, layer.own(params)
+    kind = layer.kind
     if kind in ACTIVATIONS:
         return rows["activation"][0](x, kind, leaky_slope)
     if kind == "residual":
@@ -234,9 +141,7 @@ def layer_forward(layer: Layer, x, params: dict, leaky_slope: float, rows=ROWS):
             return out[-1], saved
 
         return rows[kind][0](x, params, block)  # x + block(x)
-    if kind == "dropout":
-        return rows[kind][0](x, own, layer.mask.astype(x.dtype), s["p"])
-    return rows[kind][0](x, own, **s)
+    return rows[kind][0](x, layer.own(params), **layer.arguments(x.dtype))
 
 
 def layer_backward(layer: Layer, dy, saved, params: dict, leaky_slope: float, rows=ROWS):

@@ -1,4 +1,4 @@
-"""reference/layers.py's rows (issue #26's building blocks) against central differences of
+"""reference/layers/'s rows (issue #26's building blocks) against central differences of
 their own forward pass: for a random dE/dy = r, E = Σ y·r, every entry of dE/dx and of each
 parameter's gradient. Plus what differences cannot see: max pooling's tie rule, an embedding
 row picked twice, dropout's rescale."""

@@ -12,8 +12,9 @@ import sys
 
 import numpy as np
 import pytest
+from backprop_crosscheck.backends.registry import BUILTIN
 from backprop_crosscheck.comparisons.run import check_backends, make_check
-from backprop_crosscheck.comparisons.sweep.repro_script import FRAMEWORKS, repro_script
+from backprop_crosscheck.comparisons.sweep.repro_script import framework_of, repro_script
 from backprop_crosscheck.comparisons.sweep.shards import sweep_case
 from backprop_crosscheck.comparisons.sweep.shrink import (
     Shrunk,
@@ -80,6 +81,7 @@ def test_a_failing_case_shrinks_to_a_local_minimum_that_fails_the_same_way(bug):
         assert not fails_the_same(judged(backend, smaller_still), shrunk.kind), what
 
 
+FRAMEWORKS = [name for name in BUILTIN if framework_of(name)]  # every engine's adapter
 ACTIVATION_SETS = {  # the frameworks' scripts run; every activation's NumPy rows: the test below
     "relu-sigmoid-tanh": ("relu", "sigmoid", "tanh"),
     "leaky-gelu-gelu_tanh": ("leaky_relu", "gelu", "gelu_tanh"),
@@ -123,17 +125,23 @@ def scripts(tmp_path_factory, activations) -> dict:
     return runs
 
 
-def test_a_scripts_reference_is_the_references_own_source():
-    """The script holds reference/'s modules verbatim (less their imports of each other), so
-    run alone its reference trains the case to the harness's numbers exactly."""
-    script = repro_script(small_case(), "torch", "float64", 1e-9, 1e-11)
+@pytest.mark.parametrize("name", ["deep", "conv_bn", "residual"])
+def test_a_scripts_reference_and_adapter_are_their_own_source(name):
+    """The script holds reference/'s modules and the adapter's verbatim (less their imports of
+    the project), for a dense network and a layer stack alike, so run alone its reference
+    trains the case to the harness's numbers exactly."""
+    from backprop_crosscheck.backends.torch.backend import TorchBackend
+
+    case = load_case(name)
+    script = repro_script(case, "torch", "float64", 1e-9, 1e-11)
     assert inspect.getsource(network.backward_pass) in script
+    assert inspect.getsource(TorchBackend.loss_and_grads) in script
     names = {"__name__": "script"}
-    exec(script[: script.index("\nimport torch")], names)  # noqa: S102 - our own generated text
-    mine, theirs = names["train"](names["CASE"]), train(small_case())
+    exec(script, names)  # noqa: S102 - our own generated text; __name__ is not "__main__"
+    mine, theirs = names["train"](names["CASE"]), train(case)
     np.testing.assert_array_equal(mine.loss, theirs.loss)
-    for name, g in theirs.gradients.items():
-        np.testing.assert_array_equal(mine.gradients[name], g)
+    for tensor, g in theirs.gradients.items():
+        np.testing.assert_array_equal(mine.gradients[tensor], g)
 
 
 @pytest.mark.parametrize("backend", list(FRAMEWORKS))
@@ -146,9 +154,9 @@ def test_a_standalone_script_imports_no_harness(backend):
             imported |= {alias.name.split(".")[0] for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
             imported.add(node.module.split(".")[0])
-    engine = set(FRAMEWORKS[backend][0].split(" and "))  # keras-jax: keras and jax
-    assert "numpy" in imported and imported & engine
-    others = imported - {"numpy", *engine}
+    engines = {"torch", "jax", "optax", "autograd", "tensorflow", "keras", "mlx", "tinygrad"}
+    assert "numpy" in imported and framework_of(backend) in imported
+    others = imported - {"numpy", *engines}
     assert others <= sys.stdlib_module_names, others - sys.stdlib_module_names
 
 

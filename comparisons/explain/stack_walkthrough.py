@@ -18,8 +18,9 @@ from backprop_crosscheck.comparisons.explain.beats import (
     update_probes,
 )
 from backprop_crosscheck.reference import train
+from backprop_crosscheck.reference.layers import LAYERS
 from backprop_crosscheck.reference.rules.losses import LOSSES
-from backprop_crosscheck.reference.stack import FORMULAS, FORWARD, walk
+from backprop_crosscheck.reference.stack import walk
 
 
 def shape(x) -> str:
@@ -43,7 +44,8 @@ class StackWalkthrough:
         a, found = state.fwd.outputs, []
         for k, layer in enumerate(self.case.stack, start=1):
             lines = [f"  a0 = X, {shape(a[0])}: {first(a[0])}"] if k == 1 else []
-            how = re.sub(r"\bx\b", f"a{k - 1}", FORWARD.get(layer.kind, f"{layer.kind}(x)"))
+            says = LAYERS[layer.kind].says if layer.kind in LAYERS else f"{layer.kind}(x)"
+            how = re.sub(r"\bx\b", f"a{k - 1}", says)
             lines += [f"  a{k} = {layer.describe()}: {how}", f"     = {shape(a[k])}: {first(a[k])}"]
             found.append(
                 Beat(
@@ -74,14 +76,14 @@ class StackWalkthrough:
         ]
         for k in range(K, 0, -1):
             layer, lines, probes = self.case.stack[k - 1], [], []
-            below, per_parameter = FORMULAS.get(
-                layer.kind, (f"dE/da{k} ⊙ {layer.kind}′(a{k - 1})", {})
-            )
+            row = LAYERS.get(layer.kind)
+            below = row.dx_says if row else f"dE/da{k} ⊙ {layer.kind}′(a{k - 1})"
             for inner in [layer, *walk(layer.block)]:
                 for p in inner.initial:
                     name, g = inner.name(p), bwd.gradients[inner.name(p)]
                     how = (
-                        FORMULAS[inner.kind][1][p]
+                        LAYERS[inner.kind]
+                        .parameters[p]
                         .replace("dE/dy", f"dE/da{k}")
                         .replace("xᵀ", f"a{k - 1}ᵀ")
                     )  # layer k's input and output

@@ -20,10 +20,11 @@ from backprop_crosscheck.comparisons.judge.conventions import reconciling
 from backprop_crosscheck.comparisons.judge.perturb import formulas, reproduces
 from backprop_crosscheck.comparisons.judge.structure import shape_of_difference
 from backprop_crosscheck.reference.cases.names import chain_names
+from backprop_crosscheck.reference.layers import LAYERS
 from backprop_crosscheck.reference.mistakes import describe, mistakes_for, train_with
 from backprop_crosscheck.reference.network import backward_pass, forward
 from backprop_crosscheck.reference.rules.losses import LOSSES
-from backprop_crosscheck.reference.stack import FORMULAS, walk
+from backprop_crosscheck.reference.stack import walk
 
 MAX_PARAMETERS = 100_000  # above, trying every mistake costs more than it tells
 
@@ -197,13 +198,14 @@ def stack_chain(case) -> list[tuple[str, str, str]]:
     steps = [(f"dE/da{K}", "dE/dprediction", LOSSES[case.loss].gradient_text)]
     for k in range(K, 0, -1):
         layer = case.stack[k - 1]
-        below, per_parameter = FORMULAS.get(layer.kind, (f"dE/da{k} ⊙ {layer.kind}′", {}))
+        row = LAYERS.get(layer.kind)
+        below = row.dx_says if row else f"dE/da{k} ⊙ {layer.kind}′"
         for p in layer.initial:
             steps.append(
                 (
                     layer.name(p),
                     f"dE/d{layer.name(p)}",
-                    f"{per_parameter[p]} ({layer.kind} {layer.label})",
+                    f"{row.parameters[p]} ({layer.kind} {layer.label})",
                 )
             )
         for inner in walk(layer.block)[::-1]:  # a residual block's own parameters

@@ -21,8 +21,9 @@ from backprop_crosscheck.comparisons.judge.compare import errors
 from backprop_crosscheck.comparisons.judge.tolerance import Tolerance, tolerance_for
 from backprop_crosscheck.reference import train
 from backprop_crosscheck.reference.hvp import direction
+from backprop_crosscheck.reference.layers import LAYERS
 from backprop_crosscheck.reference.network import forward
-from backprop_crosscheck.reference.stack import COUPLES_SAMPLES, one_sample, walk
+from backprop_crosscheck.reference.stack import one_sample, walk
 
 PASS = ("pass", "")
 
@@ -89,7 +90,9 @@ def coupled(case) -> list[str]:
     """The layers whose output for one sample depends on the others (batch_norm's batch
     statistics): a batch is then not the sum of its samples."""
     return [
-        f"{layer.kind} {layer.label}" for layer in walk(case.stack) if layer.kind in COUPLES_SAMPLES
+        f"{layer.kind} {layer.label}"
+        for layer in walk(case.stack)
+        if layer.kind in LAYERS and LAYERS[layer.kind].couples_samples
     ]
 
 

@@ -108,7 +108,7 @@ def shrink_failures(plan, tallies: dict, per_backend: int) -> list[dict]:
 
 def save_shrunk(folder, s: Shrunk, backend: str, dtype: str) -> dict:
     from backprop_crosscheck.comparisons.report.output_files import write_text
-    from backprop_crosscheck.comparisons.sweep.repro_script import FRAMEWORKS, repro_script
+    from backprop_crosscheck.comparisons.sweep.repro_script import framework_of, repro_script
     from backprop_crosscheck.reference.cases.file import dump_case
 
     stem = f"{s.original.name}-{backend}-{dtype}"
@@ -122,8 +122,7 @@ def save_shrunk(folder, s: Shrunk, backend: str, dtype: str) -> dict:
         f"# reproduce: crosscheck report {path} --backends {backend} --dtype {dtype}",
     ]
     if script is not None:
-        module = FRAMEWORKS[backend][0]
-        header.append(f"# or, with NumPy and {module} alone: python {script_path}")
+        header.append(f"# or, with NumPy and {framework_of(backend)} alone: python {script_path}")
         write_text(str(script_path), "--save-failures", script)
     write_text(str(path), "--save-failures", "\n".join(header) + "\n" + dump_case(s.case))
     return {

@@ -16,8 +16,9 @@ from backprop_crosscheck.reference.cases.values import (
     is_int,
     is_number,
 )
+from backprop_crosscheck.reference.layers import LAYERS
 from backprop_crosscheck.reference.rules.activations import ACTIVATIONS
-from backprop_crosscheck.reference.stack import KINDS, OPTIONAL, PARAMETERS, SETTINGS, Layer
+from backprop_crosscheck.reference.stack import KINDS, Layer
 
 
 def parse_stack(value, inputs_value, fail, limits):
@@ -129,11 +130,13 @@ def _layer(table, field, label, shape, fail, limits, first):
     kind = table.get("kind")
     if kind not in KINDS:
         fail(f"{field}.kind", f"{kind!r} is not one of {', '.join(KINDS)}")
-    settings = {**SETTINGS.get(kind, {})}
+    row = LAYERS.get(kind)  # None for an activation: no settings, no parameters
+    settings = {**row.settings} if row else {}
+    parameters = tuple(row.parameters) if row else ()
     known = {
         "kind",
         *settings,
-        *PARAMETERS.get(kind, ()),
+        *parameters,
         *{"dropout": ("mask",), "residual": ("block",)}.get(kind, ()),
     }
     for key in table:
@@ -145,15 +148,13 @@ def _layer(table, field, label, shape, fail, limits, first):
     for key in settings:
         if key in table:
             settings[key] = _setting(kind, key, table[key], f"{field}.{key}", fail)
-    for key in PARAMETERS.get(kind, ()):
-        if key not in table and key not in OPTIONAL:
+    for key in parameters:
+        if key not in table and key not in row.optional:
             fail(
                 f"{field}.{key}",
-                f"is missing (a {kind} layer's parameters: {', '.join(PARAMETERS[kind])})",
+                f"is missing (a {kind} layer's parameters: {', '.join(parameters)})",
             )
-    initial = {
-        k: array(table[k], f"{field}.{k}", fail) for k in PARAMETERS.get(kind, ()) if k in table
-    }
+    initial = {k: array(table[k], f"{field}.{k}", fail) for k in parameters if k in table}
     if kind == "embedding" and not first:
         fail(f"{field}.kind", "an embedding must be the first layer (its inputs are indices)")
     mask = _mask(table, field, shape, fail) if kind == "dropout" else None

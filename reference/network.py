@@ -10,7 +10,8 @@ Backward, from the output down, each layer's own VJP (one chain-rule factor per 
 
 The article's dense network is the stack dense, activation, dense, activation, …
 (``dense_chain``); in its notation, with z_l the output of dense layer l and a_l of its
-activation, the same lines read (reference/layers/dense.py's row, reference/rules/activations.py's f′):
+activation, the same lines read (reference/layers/dense.py's row, and the activation's f′ from
+reference/rules/activations.py):
 
     δ_l     = dE/da_l ⊙ f_l'(z_l)                      dE/dz_l
     dE/dW_l = a_{l-1}ᵀ · δ_l                           dz_l/dW_l = a_{l-1}

@@ -95,8 +95,15 @@ XFAIL_FILES = {
     "syntax": ("[[xfail]\n", "invalid TOML"),
     "not-a-table": ('xfail = "all"\n', "expected only [[xfail]] tables"),
     "other-key": ('[[skip]]\ncheck = "x"\nreason = "y"\n', "expected only [[xfail]] tables"),
-    "no-reason": ('[[xfail]]\ncheck = "gradients[*]"\n', "xfail[0] must have exactly"),
-    "empty-reason": ('[[xfail]]\ncheck = "x"\nreason = " "\n', "xfail[0]: check and reason"),
+    "no-reason": ('[[xfail]]\ncheck = "gradients[*]"\n', "xfail[0] must have reason"),
+    "check-and-checks": (
+        '[[xfail]]\ncheck = "x"\nchecks = ["y"]\nreason = "z"\n',
+        "one of check = ",
+    ),
+    "empty-reason": ('[[xfail]]\ncheck = "x"\nreason = " "\n', "xfail[0]: every check and"),
+    "empty-checks": ('[[xfail]]\nchecks = []\nreason = "z"\n', "non-empty list"),
+    "checks-not-a-list": ('[[xfail]]\nchecks = "x"\nreason = "z"\n', "non-empty list"),
+    "a-check-not-text": ('[[xfail]]\nchecks = ["x", 3]\nreason = "z"\n', "every check and"),
 }
 
 
@@ -221,3 +228,24 @@ def test_a_case_file_named_like_a_built_in_has_an_id_of_its_own(capsys, tmp_path
     assert code == 1 and doc["verdict"] == "fail"
     code = main(["report", str(copy), "--backends", "numpy", "--format", "json"])
     assert json.loads(capsys.readouterr().out)["runs"][0]["case"] == copy.as_posix()
+
+
+def test_one_reason_may_list_the_checks_it_explains(tmp_path):
+    """Issue #34: a known-divergences file groups its checks by reason; each check is still
+    one expected failure of its own (strict: each that passes is an xpass)."""
+    from backprop_crosscheck.comparisons.kit.conformance import _xfail_entries
+
+    grouped, single = tmp_path / "grouped.toml", tmp_path / "single.toml"
+    grouped.write_text('[[xfail]]\nreason = "why"\nchecks = ["loss[e-*]", "final[e-a-?]"]\n')
+    single.write_text(
+        '[[xfail]]\ncheck = "loss[e-*]"\nreason = "why"\n\n'
+        '[[xfail]]\ncheck = "final[e-a-?]"\nreason = "why"\n'
+    )
+    assert (
+        _xfail_entries(str(grouped))
+        == _xfail_entries(str(single))
+        == [
+            ("loss[e-*]", "why"),
+            ("final[e-a-?]", "why"),
+        ]
+    )

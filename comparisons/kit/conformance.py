@@ -205,6 +205,8 @@ def load_xfail(*paths: str) -> "Expected":
 
 
 def _xfail_entries(path: str) -> list[tuple[str, str]]:
+    """Each ``[[xfail]]`` table: one ``reason`` and the checks it explains — ``check = "…"``
+    or ``checks = ["…", …]`` (one reason, a list of checks: each still expected to fail)."""
     where = quoted(path)
     try:
         data = tomllib.loads(read_text(path))
@@ -213,15 +215,28 @@ def _xfail_entries(path: str) -> list[tuple[str, str]]:
     except RecursionError:
         raise XfailError(f"{where}: invalid TOML: nested too deeply") from None
     if set(data) - {"xfail"} or not isinstance(data.get("xfail", []), list):
-        raise XfailError(f'{where}: expected only [[xfail]] tables (check = "…", reason = "…")')
+        raise XfailError(
+            f'{where}: expected only [[xfail]] tables (reason = "…", check = "…" or checks = […])'
+        )
     entries = []
     for i, entry in enumerate(data.get("xfail", [])):
         field = f"xfail[{i}]"
-        if not isinstance(entry, dict) or set(entry) != {"check", "reason"}:
-            raise XfailError(f'{where}: {field} must have exactly check = "…" and reason = "…"')
-        if not all(isinstance(entry[k], str) and entry[k].strip() for k in ("check", "reason")):
-            raise XfailError(f"{where}: {field}: check and reason must be non-empty strings")
-        entries.append((entry["check"], entry["reason"]))
+        if not isinstance(entry, dict) or set(entry) not in (
+            {"check", "reason"},
+            {"checks", "reason"},
+        ):
+            raise XfailError(
+                f'{where}: {field} must have reason = "…" and one of check = "…" or checks = […]'
+            )
+        checks = [entry["check"]] if "check" in entry else entry["checks"]
+        if not isinstance(checks, list) or not checks:
+            raise XfailError(f"{where}: {field}: checks must be a non-empty list of patterns")
+        for text in [*checks, entry["reason"]]:
+            if not (isinstance(text, str) and text.strip()):
+                raise XfailError(
+                    f"{where}: {field}: every check and the reason must be non-empty strings"
+                )
+        entries += [(check, entry["reason"]) for check in checks]
     return entries
 
 

@@ -233,7 +233,8 @@ def runs_in_process(backend: Backend, names=IN_PROCESS) -> bool:
 
 def conventions_table() -> str:
     """docs/optimizers.md's table of the conventions each built-in backend's own optimizer
-    follows, made from their ``conventions`` (tests/test_optimizers.py holds the page to it)."""
+    follows, made from their ``conventions`` (tests/reference/test_optimizers.py holds the
+    page to it)."""
     rows = ["| backend | rule | setting | it follows | because |", "|---|---|---|---|---|"]
     for name in BUILTIN:
         for c in get_backend(name).conventions:

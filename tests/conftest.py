@@ -5,7 +5,6 @@ pytest --crosscheck-backend NAME [--crosscheck-backend NAME …]   these backend
 CROSSCHECK_BACKENDS=torch,jax pytest                             the same through the environment
 """
 
-import json
 import os
 from pathlib import Path
 
@@ -45,18 +44,3 @@ def register(monkeypatch):
         monkeypatch.setattr(registry.importlib.metadata, "entry_points", lambda group: points)
 
     return plugins
-
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    """`crosscheck ARGV` in this process: (exit status, stdout, stderr)."""
-    from backprop_crosscheck.comparisons.cli import main
-
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def report_json(capsys, *argv) -> tuple[int, dict]:
-    """`crosscheck report --format json ARGV`: (exit status, the parsed report)."""
-    code, out, _ = run(capsys, "report", "--format", "json", *argv)
-    return code, json.loads(out)

@@ -26,7 +26,7 @@ DEFAULTS = {
 
 # Second order (Hessian-vector products, `report --hvp`): H·v goes through the forward pass,
 # the backward pass and a pass along v, so rounding compounds one more time; measured by
-# tests/test_hvp.py's sweep (docs/cli.md#second-order-checks-report---hvp).
+# tests/reference/test_hvp.py's sweep (docs/cli.md#second-order-checks-report---hvp).
 HVP_DEFAULTS = {
     "float64": Tolerance(rtol=1e-9, atol=1e-11),
     "float32": Tolerance(rtol=5e-4, atol=5e-5),

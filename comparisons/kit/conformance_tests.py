@@ -1,9 +1,10 @@
 """The conformance kit's tests: one per check and backend × case × dtype, with ids like
 ``test_gradients[tape-article-float32]``. Collected by the pytest plugin (``pytest
 --crosscheck-backend NAME``) or imported by a test module of one's own (this repository's
-tests/test_conformance.py does). Backends: --crosscheck-backend, else $CROSSCHECK_BACKENDS
-(comma-separated), else every registered backend. Each combination is evaluated once and its
-tests share the result: keep them on one xdist worker with --dist loadgroup.
+tests/comparisons/kit/test_conformance.py does). Backends: --crosscheck-backend, else
+$CROSSCHECK_BACKENDS (comma-separated), else every registered backend. Each combination is
+evaluated once and its tests share the result: keep them on one xdist worker with --dist
+loadgroup.
 """
 
 import functools

@@ -94,7 +94,7 @@ def _imported_modules(name: str) -> list[str]:
 
 def bundle(*roots: str) -> list[str]:
     """``roots`` and every project module they need, each after what it needs (the project's
-    imports have no circle: tests/test_code_shape.py)."""
+    imports have no circle: tests/repository/test_code_shape.py)."""
     order, seen = [], set()
 
     def visit(name):

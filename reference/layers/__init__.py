@@ -1,9 +1,9 @@
 """The layer kinds a network is built from (reference/stack.py, docs/layers.md), forward and
 backward by hand (NumPy only): one row each (kind.py's ``Kind``), its forward, backward,
-R-operator, parameters, settings and words written together in its own module; each row is
-held to central differences of its own forward pass and to torch
-(tests/test_layers_reference.py). Images are NCHW (samples, channels, height, width), as torch
-and cuDNN lay them out. An activation is a row of reference/rules/activations.py.
+R-operator, parameters, settings and words written together in its own module; each row is held
+to central differences of its own forward pass and to torch
+(tests/reference/test_layers_reference.py). Images are NCHW (samples, channels, height, width),
+as torch and cuDNN lay them out. An activation is a row of reference/rules/activations.py.
 
 Adding a kind is adding a row: a module here with its ``Kind``, listed in ``LAYERS``.
 """

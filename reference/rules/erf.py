@@ -1,7 +1,7 @@
 """erf for NumPy arrays (NumPy has none), vectorized: the rational approximations of fdlibm's
 ``s_erf.c`` (Sun Microsystems, 1993; FreeBSD's msun), whose coefficients these are. Within one
-ulp of ``math.erf`` (tests/test_erf.py); about 4× faster than calling ``math.erf`` per entry,
-which was most of finite differences' time on a gelu network (docs/benchmark-notes.md).
+ulp of ``math.erf`` (tests/reference/test_erf.py); about 4× faster than calling ``math.erf`` per
+entry, which was most of finite differences' time on a gelu network (docs/benchmark-notes.md).
 
     |x| < 0.84375          erf(x) = x + x·P(x²)/Q(x²)
     0.84375 ≤ |x| < 1.25   erf(x) = c + P(s)/Q(s),  s = |x| − 1, c = erf(1) rounded to 24 bits

@@ -16,6 +16,7 @@ the shrunk case file alone.
 """
 
 import ast
+import functools
 import importlib
 import inspect
 
@@ -77,6 +78,7 @@ if __name__ == "__main__":
 """
 
 
+@functools.cache
 def _imported_modules(name: str) -> list[str]:
     """The project's modules that module ``name`` imports — at the top or inside a function —
     each name resolved to the module that defines it (``from backprop_crosscheck import
@@ -109,9 +111,11 @@ def bundle(*roots: str) -> list[str]:
     return order
 
 
+@functools.cache
 def module_source(name: str) -> str:
     """The module's source as it is, its imports of the project blanked (the script holds every
-    module they name), under a line naming its file."""
+    module they name), under a line naming its file. Read once a process (a sweep writes many
+    scripts)."""
     source = inspect.getsource(importlib.import_module(name))
     lines = source.splitlines()
     for node in ast.walk(ast.parse(source)):

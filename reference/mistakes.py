@@ -9,6 +9,7 @@ The line is named where the mistake is listed.
 """
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from backprop_crosscheck.reference import layers
@@ -144,21 +145,20 @@ def train_with(case: Case, mistake: str, dtype=np.float64) -> Result:
     params = case.parameters(work)
     X, Y = inputs_of(case, work), case.targets.astype(work)
     carried = {}  # no_grad_clear: the last step's gradients, still there
-    rows = mistaken_rows(mistake, case)
+    rows, where = mistaken_rows(mistake, case), _where(case, mistake)
 
     def forward(params):
-        outputs, saved = run_forward(case.stack, X, params, case.leaky_slope, rows)
-        return Forward(outputs, saved, LOSSES[case.loss].value(outputs[-1], Y))
+        return _forward(case, params, X, Y, rows)
 
     def one_step(params, state):
         fwd = forward(params)
-        grads = _gradients(case, params, fwd, Y, mistake, rows)
+        grads = _gradients(case, params, fwd, Y, mistake, rows, where)
         if mistake == "no_grad_clear":
             grads = {n: g + carried.get(n, 0) for n, g in grads.items()}
             carried.update(grads)
         if mistake == "momentum_not_carried":
             state = start(case, params)  # velocity and moments back to 0, t to 0
-        return fwd.loss, grads, *_update(case, params, grads, mistake, state)
+        return fwd.loss, grads, *_update(case, params, grads, mistake, state, where)
 
     def cast(t):
         return np.asarray(t, dtype=out)
@@ -173,6 +173,25 @@ def train_with(case: Case, mistake: str, dtype=np.float64) -> Result:
             keep=cast,
             loss_dtype=out,
         )
+
+
+def mistaken_gradients(case: Case, params: dict, X, Y, mistake: str) -> dict:
+    """dE/d(every parameter) at ``params`` as a backward with ``mistake`` computes it: one step's
+    gradients (a mistake in the update, or across steps, changes none of them)."""
+    work = np.float32 if mistake == "float32_inside" else np.float64
+    params = {n: np.asarray(p, dtype=work) for n, p in params.items()}
+    X = X if case.takes_indices else np.asarray(X, dtype=work)
+    Y, rows = np.asarray(Y, dtype=work), mistaken_rows(mistake, case)
+    with np.errstate(all="ignore"):
+        fwd = _forward(case, params, X, Y, rows)
+        grads = _gradients(case, params, fwd, Y, mistake, rows, _where(case, mistake))
+    return {n: grads[n] for n in params}
+
+
+def _forward(case, params, X, Y, rows) -> Forward:
+    """The reference's forward pass (network.forward), with ``rows``."""
+    outputs, saved = run_forward(case.stack, X, params, case.leaky_slope, rows)
+    return Forward(outputs, saved, LOSSES[case.loss].value(outputs[-1], Y))
 
 
 def _output_gradient(case, p, Y, mistake):
@@ -190,17 +209,34 @@ def _output_gradient(case, p, Y, mistake):
     return dE_da
 
 
-def _dense_weights(case) -> list[str]:
-    """The dense layers' weights, input side first: W1 … W_L of a dense network."""
-    return [layer.name("W") for layer in walk(case.stack) if layer.kind == "dense"]
+class Where(NamedTuple):
+    """What a mistake needs to know of the network, read once a run (not once a step)."""
+
+    weights: list  # the dense layers' weights, input side first: W1 … W_L of a dense network
+    biases: set  # every bias's name (b, bias)
+    rule: Case  # the case with the update's mistake in its rate or its frozen set
 
 
-def _gradients(case, params, fwd, Y, mistake, rows) -> dict:
+def _where(case: Case, mistake: str) -> Where:
+    a = case.learning_rate
+    rule = case.replace(
+        learning_rate={"lr_twice": a * a, "lr_missing": 1.0}.get(mistake, a),
+        frozen=frozenset() if mistake == "frozen_updated" else case.frozen,
+    )
+    layers = walk(case.stack)
+    return Where(
+        [layer.name("W") for layer in layers if layer.kind == "dense"],
+        {layer.name(p) for layer in layers for p in ("b", "bias") if p in layer.initial},
+        rule,
+    )
+
+
+def _gradients(case, params, fwd, Y, mistake, rows, where: Where) -> dict:
     """The reference's backward pass (network.backward_pass), but for ``mistake``."""
     dE_da = _output_gradient(case, fwd.prediction, Y, mistake)
     dX, grads = run_backward(case.stack, dE_da, fwd.saved, params, case.leaky_slope, rows)
     grads = {**{n: grads[n] for n in params}, **({} if case.takes_indices else {"X": dX})}
-    weights = _dense_weights(case)
+    weights = where.weights
     if mistake == "sign_flip":
         grads[weights[-1]] = -grads[weights[-1]]
     if mistake == "layer_shift":  # each layer's weight gradient reported for the next
@@ -212,27 +248,19 @@ def _gradients(case, params, fwd, Y, mistake, rows) -> dict:
     return grads
 
 
-def _update(case, params, grads, mistake, state) -> tuple[dict, dict]:
+def _update(case, params, grads, mistake, state, where: Where) -> tuple[dict, dict]:
     """The case's update rule (reference/rules/optimizers.py), but for ``mistake``."""
-    a = case.learning_rate
-    rule = case.replace(
-        learning_rate={"lr_twice": a * a, "lr_missing": 1.0}.get(mistake, a),
-        frozen=frozenset() if mistake == "frozen_updated" else case.frozen,
-    )
+    a, rule = case.learning_rate, where.rule
     new, after = update(rule, params, grads, state)
     if mistake == "adam_no_bias_correction" and case.optimizer.name == "adam":
         for name in new:  # the moments as they are, not divided by 1 − βᵗ, ε where the case puts it
             if name not in rule.frozen:
                 m, v = after["m"][name], after["v"][name]
                 new[name] = params[name] - a * adam_step(case.optimizer, m, v, after["t"], False)
-    output = _dense_weights(case)[-1:]
-    biases = {
-        layer.name(p) for layer in walk(case.stack) for p in ("b", "bias") if p in layer.initial
-    }
     for name, p in params.items():
-        if mistake == "never_updates_output" and name in output:
+        if mistake == "never_updates_output" and name in where.weights[-1:]:
             new[name] = p
-        if mistake == "bias_sign_flip" and name in biases:
+        if mistake == "bias_sign_flip" and name in where.biases:
             new[name] = 2 * p - new[name]  # p + step where p − step was meant
     return new, after
 

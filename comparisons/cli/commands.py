@@ -5,6 +5,7 @@ Exit status: 0 every comparison passed (skips allowed unless --require); 1 a com
 or a backend errored; 2 bad usage or bad input — always one line on stderr, never a traceback.
 """
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -228,6 +229,8 @@ def cmd_bench(plan: Plan, args) -> int:
     from backprop_crosscheck.comparisons import bench
     from backprop_crosscheck.comparisons.report.progress import Progress
 
+    if args.peers:
+        return bench_peers(plan)
     names = [b.name for b in plan.backends]
     chosen = [(name, plan.specs.get(name, name)) for name in names]
     ladder = bench.QUICK if args.quick else bench.LADDER
@@ -244,6 +247,21 @@ def cmd_bench(plan: Plan, args) -> int:
     if not any(r.median_s for r in rows):
         print("crosscheck bench: nothing was measured: every backend skipped", file=sys.stderr)
         return 1
+    return 0
+
+
+def bench_peers(plan: Plan) -> int:
+    """`crosscheck bench --peers`: comparisons/peers.py's table."""
+    from backprop_crosscheck.comparisons import peers
+    from backprop_crosscheck.comparisons.report.progress import Progress
+
+    if importlib.util.find_spec("torch") is None:
+        print("crosscheck bench --peers: needs torch: pip install torch==2.13.0", file=sys.stderr)
+        return 2
+    cases = builtin_case_names()
+    progress = Progress(len(cases), "bench --peers", "cases")
+    rows = peers.peer_rows(cases, progress.update)
+    write_output(peers.render(rows, plan.format), plan)
     return 0
 
 

@@ -247,6 +247,12 @@ def add_bench(sub) -> None:
     bench.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     bench.add_argument("--quick", action="store_true", help="the small half of the ladder")
     bench.add_argument(
+        "--peers",
+        action="store_true",
+        help="the harness's verdict beside torch.autograd.gradcheck on a hand-written backward "
+        "with each listed mistake, every built-in case (needs torch)",
+    )
+    bench.add_argument(
         "--time-per-size",
         type=tolerance_value,
         default=0.5,

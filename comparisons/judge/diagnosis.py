@@ -165,7 +165,8 @@ def _side_by_side(want, got) -> tuple[str, str, str]:
     precision = next((p for p in range(6, 18) if _show(want, p) != _show(got, p)), 17)
     with np.errstate(invalid="ignore"):
         diff = np.abs(got - want)
-    at = np.unravel_index(int(np.nanargmax(diff)), diff.shape) if diff.size else ()
+    diff[np.isnan(diff)] = np.inf  # a NaN against a number is the largest difference of all
+    at = np.unravel_index(int(np.argmax(diff)), diff.shape) if diff.size else ()
     where = f" at {list(map(int, at))}" if want.ndim else ""
     return (
         _show(want, precision),

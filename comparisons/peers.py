@@ -1,0 +1,207 @@
+"""`crosscheck bench --peers`: the harness's verdict beside the tool a learner who wrote a
+backward pass by hand would otherwise reach for — ``torch.autograd.gradcheck`` on a
+``torch.autograd.Function`` whose backward is theirs (issue #38, point 3).
+
+For each built-in case (float64) and each listed mistake it can hold (reference/mistakes.py),
+the hand-written backward is the reference's with that one mistake:
+
+- gradcheck: the Function's forward is the case's loss at the initial parameters (the
+  reference's forward pass), its backward the mistaken gradients; gradcheck holds it to its own
+  central differences, every parameter entry. Timed from the call to its answer, torch already
+  imported. Caught: it reports a mismatch. Named: never — it says which input's Jacobian is
+  off, not what was done wrong.
+- the harness: what ``crosscheck check`` computes for a learner's file with that mistake — the
+  reference's steps and the learner's (reference/mistakes.py ``train_with``), judged with the
+  harness's tolerance and, when they differ, diagnosed. Timed in this process, no worker.
+  Caught: FAIL. Named: the diagnosis names that mistake (or one it cannot be told from).
+
+gradcheck sees one gradient at one point; the harness sees the case's whole trajectory — the
+loss at every step, the first gradients, the updated and final parameters — so it also catches
+the mistakes in the update (a learning rate applied twice, a frozen parameter moved, momentum
+not carried). Each row says which caught it.
+"""
+
+import contextlib
+import time
+
+import numpy as np
+from backprop_crosscheck.backends.numpy.reference import NumpyBackend
+from backprop_crosscheck.comparisons.judge.diagnosis import diagnose
+from backprop_crosscheck.comparisons.run import check_backends, make_check
+from backprop_crosscheck.reference.cases.file import builtin_case_names, load_case
+from backprop_crosscheck.reference.mistakes import mistaken_gradients, mistakes_for, train_with
+from backprop_crosscheck.reference.network import forward, inputs_of, train
+
+
+class Mistaken(NumpyBackend):
+    """A learner's backward with one mistake, as ``crosscheck check`` runs it: the reference
+    (every layer, loss and optimizer it runs) with that one line changed."""
+
+    def __init__(self, mistake: str):
+        self.name = self.mistake = mistake
+
+    def run(self, case, dtype, device="cpu"):
+        return train_with(case, self.mistake, np.dtype(dtype))
+
+
+def harness(case, mistake: str) -> dict:
+    """The harness on a learner's run with ``mistake``: the seconds to its verdict (the
+    reference's steps, the learner's, the comparison), to its diagnosis as well, whether it
+    failed the run and whether the diagnosis named the mistake. The diagnosis is timed again on
+    its own and taken off for the verdict's time."""
+    start = time.perf_counter()
+    check = make_check(case, "float64")
+    ((comparison, _),) = next(check_backends([Mistaken(mistake)], [check]))
+    named_s = time.perf_counter() - start
+    diagnosing = 0.0
+    if comparison.status == "fail":
+        again = time.perf_counter()
+        with contextlib.suppress(Exception):  # as the judge does: the verdict stands without
+            diagnose(case, check.reference, comparison.result, "float64", comparison.tolerance)
+        diagnosing = time.perf_counter() - again
+    diagnosis = comparison.diagnosis
+    return {
+        "harness_s": named_s - diagnosing,
+        "harness_named_s": named_s,
+        "harness_caught": comparison.status == "fail",
+        "harness_named": diagnosis is not None and mistake in (diagnosis.mistake, *diagnosis.also),
+    }
+
+
+def has_effect(case, mistake: str) -> bool:
+    """Whether the mistake changes anything of the case's trajectory (a tanh mistake on a
+    network without tanh does not: no tool can catch it there)."""
+    right, wrong = train(case), train_with(case, mistake)
+    pairs = [(right.loss, wrong.loss)] + [
+        (getattr(right, q)[n], getattr(wrong, q)[n])
+        for q in ("gradients", "updated", "final")
+        for n in getattr(right, q)
+    ]
+    return any(not np.array_equal(a, b) for a, b in pairs)
+
+
+def gradcheck(torch, case, mistake: str) -> tuple[float, bool]:
+    """(seconds to gradcheck's answer, caught) for the hand-written backward with ``mistake``."""
+    names = list(case.parameters())
+    X, Y = inputs_of(case, np.float64), case.targets.astype(np.float64)
+
+    class Hand(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, *tensors):
+            params = {n: t.detach().numpy() for n, t in zip(names, tensors, strict=True)}
+            ctx.params = params
+            return torch.tensor(forward(case, params, X, Y).loss, dtype=torch.float64)
+
+        @staticmethod
+        def backward(ctx, g):
+            grads = mistaken_gradients(case, ctx.params, X, Y, mistake)
+            return tuple(g * torch.from_numpy(np.asarray(grads[n], np.float64)) for n in names)
+
+    inputs = tuple(
+        torch.tensor(p, dtype=torch.float64, requires_grad=True) for p in case.parameters().values()
+    )
+    start = time.perf_counter()
+    caught = not torch.autograd.gradcheck(Hand.apply, inputs, raise_exception=False)
+    return time.perf_counter() - start, caught
+
+
+def peer_rows(cases=None, progress=None) -> list[dict]:
+    """A row per (case, mistake that changes something of it): each tool's time, and whether
+    it caught (and named) it. ``progress(done, case)`` after each case."""
+    import torch
+
+    gradcheck(torch, load_case("article"), "sign_flip")  # torch's first call warms up apart
+    rows = []
+    for done, name in enumerate(cases or builtin_case_names(), start=1):
+        case = load_case(name)
+        for mistake in filter(lambda m: has_effect(case, m), mistakes_for(case)):
+            g_seconds, g_caught = gradcheck(torch, case, mistake)
+            rows.append(
+                {
+                    "case": name,
+                    "mistake": mistake,
+                    "parameters": case.parameter_count,
+                    "gradcheck_s": g_seconds,
+                    "gradcheck_caught": g_caught,
+                    **harness(case, mistake),
+                }
+            )
+        if progress is not None:
+            progress(done, name)
+    return rows
+
+
+def summary(rows: list[dict]) -> list[dict]:
+    """Per case: the median time of each tool, and what each caught."""
+    found = []
+    for case in dict.fromkeys(r["case"] for r in rows):
+        mine = [r for r in rows if r["case"] == case]
+        found.append(
+            {
+                "case": case,
+                "parameters": mine[0]["parameters"],
+                "mistakes": len(mine),
+                "gradcheck median": float(np.median([r["gradcheck_s"] for r in mine])),
+                "harness median": float(np.median([r["harness_s"] for r in mine])),
+                "with its diagnosis": float(np.median([r["harness_named_s"] for r in mine])),
+                "gradcheck caught": sum(r["gradcheck_caught"] for r in mine),
+                "harness caught": sum(r["harness_caught"] for r in mine),
+                "harness named": sum(r["harness_named"] for r in mine),
+                "missed by the harness, caught by gradcheck": ", ".join(
+                    r["mistake"] for r in mine if r["gradcheck_caught"] and not r["harness_caught"]
+                ),
+            }
+        )
+    return found
+
+
+def render(rows: list[dict], fmt: str = "text") -> str:
+    """The per-case table and the totals (text), or every row and the table (json)."""
+    import json
+
+    from tabulate import tabulate
+
+    table = summary(rows)
+    if fmt == "json":
+        doc = {"schema": "backprop-crosscheck/peers/1", "rows": rows, "cases": table}
+        return json.dumps(doc, indent=2) + "\n"
+    faster = sum(t["harness median"] <= t["gradcheck median"] for t in table)
+    only = sorted({r["mistake"] for r in rows if r["harness_caught"] and not r["gradcheck_caught"]})
+    missed = sorted(
+        {r["mistake"] for r in rows if r["gradcheck_caught"] and not r["harness_caught"]}
+    )
+    lines = [
+        tabulate(
+            [
+                [
+                    t["case"],
+                    t["parameters"],
+                    t["mistakes"],
+                    f"{1e3 * t['gradcheck median']:.2f}",
+                    f"{1e3 * t['harness median']:.2f}",
+                    f"{1e3 * t['with its diagnosis']:.2f}",
+                    t["gradcheck caught"],
+                    t["harness caught"],
+                    t["harness named"],
+                ]
+                for t in table
+            ],
+            headers=[
+                "case",
+                "parameters",
+                "mistakes",
+                "gradcheck ms",
+                "harness ms",
+                "+ diagnosis ms",
+                "gradcheck caught",
+                "harness caught",
+                "named",
+            ],
+        ),
+        "",
+        f"{len(rows)} (case, mistake) pairs, medians per case: the harness's verdict at least as "
+        f"fast as gradcheck's on {faster} of {len(table)} cases",
+        f"caught by the harness alone: {', '.join(only) or 'none'}",
+        f"caught by gradcheck alone: {', '.join(missed) or 'none'}",
+    ]
+    return "\n".join(lines) + "\n"

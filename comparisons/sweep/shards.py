@@ -196,7 +196,7 @@ def tally(t: Tally, c, case, case_seed: int, dtype: str) -> None:
     else:
         t.errors += 1
     why = f" — {c.diagnosis.verdict()}" if c.diagnosis is not None else ""
-    t.failures.append(f"{case.name} {c.backend} {dtype}: {c.message}{why}")
+    t.failures.append(f"{case.name} ({case.architecture}) {c.backend} {dtype}: {c.message}{why}")
 
 
 def save_failure(folder: Path, case, backend: str, dtype: str, message: str) -> Path:
@@ -246,11 +246,17 @@ def render_sweep(
         script = f" and {Path(r['script']).name}" if r["script"] else ""
         lines.append(
             f"shrunk {r['case']} ({r['backend']} {r['dtype']}, still failing {r['fails']}) to "
-            f"layers {r['layers']}, {plural(r['samples'], 'sample')}, "
-            f"{plural(r['training_steps'], 'step')}, "
-            f"{'/'.join(r['activations'])}: {Path(r['file']).name}{script}"
+            f"{_network(r)}, {plural(r['samples'], 'sample')}, "
+            f"{plural(r['training_steps'], 'step')}: {Path(r['file']).name}{script}"
         )
     return "\n".join(lines) + "\n", len(bad)
+
+
+def _network(record: dict) -> str:
+    """A shrunk case's network in words: a dense one's layers and activations, a stack's kinds."""
+    if record["layers"]:
+        return f"layers {record['layers']}, {'/'.join(record['activations'])}"
+    return record["architecture"]
 
 
 def sweep_json(tallies, n, seed, folder, bad, shrunk=(), interrupted=False) -> str:

@@ -82,7 +82,9 @@ def shrink(case, backend, dtype, options: dict, workers=None, max_tries=MAX_TRIE
 
 
 def _kind(tensor: str) -> str:
-    return tensor.rstrip("0123456789")
+    """A tensor's kind, its place dropped (W3 and W3.1 are W, kernel1 is kernel): shrinking a
+    stack renumbers its layers."""
+    return tensor.rstrip("0123456789.")
 
 
 def shrink_failures(plan, tallies: dict, per_backend: int) -> list[dict]:
@@ -132,7 +134,8 @@ def save_shrunk(folder, s: Shrunk, backend: str, dtype: str) -> dict:
         "fails": f"{s.kind[0]} of {s.kind[1]}",
         "tries": s.tries,
         "steps": s.steps,
-        "layers": list(s.case.layers),
+        "architecture": s.case.architecture,  # 2-4-1, or a stack's kinds: conv2d, relu, …
+        "layers": list(s.case.layers),  # a dense network's (empty for a stack)
         "activations": list(s.case.activations),
         "samples": int(s.case.inputs.shape[0]),
         "training_steps": s.case.steps,

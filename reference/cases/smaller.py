@@ -1,18 +1,31 @@
 """One-step simplifications of a case, for shrinking a failing one (comparisons/sweep/shrink.py):
 fewer steps, fewer layers, narrower layers, fewer samples, simpler activations, no biases,
-nothing frozen. Each keeps the case valid: shapes agree, names are renumbered."""
+nothing frozen. Each keeps the case valid: shapes agree, names are renumbered.
 
+A layer stack is simplified in its case file's terms (``smaller_stack``): half the samples (its
+dropout masks cut with them), one layer that keeps its input's shape taken out (an activation,
+a dropout, a normalization, a residual block), nothing frozen — each read back through the
+case-file parser, so a candidate whose shapes no longer agree is never offered."""
+
+import tomllib
 from collections.abc import Iterator
 
 import numpy as np
-from backprop_crosscheck.reference.cases.case import Case
+from backprop_crosscheck.reference.cases.case import Case, CaseError
+from backprop_crosscheck.reference.cases.fields import NO_LIMITS, parse_case
+from backprop_crosscheck.reference.cases.file import dump_case
+from backprop_crosscheck.reference.rules.activations import ACTIVATIONS
+
+SHAPE_KEEPING = (*ACTIVATIONS, "dropout", "batch_norm", "layer_norm", "residual")
 
 
 def smaller(case: Case) -> Iterator[tuple[str, Case]]:
     """(what changed, the smaller case) for every one-step simplification, biggest first."""
     if case.steps > 1:
-        yield f"{case.steps} → 1 step", _case(case, steps=1)
-    if not case.dense:  # a layer stack is shrunk in its steps alone (its layers keep their shapes)
+        one = _case(case, steps=1) if case.dense else case.replace(steps=1)
+        yield f"{case.steps} → 1 step", one
+    if not case.dense:
+        yield from smaller_stack(case)
         return
     for layer in range(1, case.depth):
         yield f"hidden layer {layer} removed", without_layer(case, layer)
@@ -89,3 +102,47 @@ def _case(case: Case, **changes) -> Case:
         frozen=frozenset(changes.pop("frozen", case.frozen)),
         **{k: np.array(v) if isinstance(v, np.ndarray) else v for k, v in changes.items()},
     )
+
+
+def smaller_stack(case: Case) -> Iterator[tuple[str, Case]]:
+    """A layer stack's simplifications (steps apart), each a valid case."""
+    data = tomllib.loads(dump_case(case))
+    candidates = []
+    samples = len(data["inputs"])
+    if samples > 1:
+        keep = samples // 2
+        candidates.append((f"{samples} → {keep} samples", _samples(data, keep)))
+    for k, table in enumerate(data["stack"]):
+        if table["kind"] in SHAPE_KEEPING:
+            stack = data["stack"][:k] + data["stack"][k + 1 :]
+            candidates.append(
+                (f"{table['kind']} (layer {k + 1}) removed", {**data, "stack": stack})
+            )
+    if data.get("frozen"):
+        candidates.append(("nothing frozen", {**data, "frozen": []}))
+    for what, smaller_data in candidates:
+        try:
+            yield what, parse_case(smaller_data, case.source, case.name, NO_LIMITS)
+        except CaseError:  # its shapes no longer agree, or a frozen name is gone: not offered
+            continue
+
+
+def _samples(data: dict, keep: int) -> dict:
+    """The first ``keep`` samples: inputs, targets and every dropout mask's rows."""
+
+    def cut(tables):
+        return [
+            {
+                **t,
+                **({"mask": t["mask"][:keep]} if "mask" in t else {}),
+                **({"block": cut(t["block"])} if "block" in t else {}),
+            }
+            for t in tables
+        ]
+
+    return {
+        **data,
+        "inputs": data["inputs"][:keep],
+        "targets": data["targets"][:keep],
+        "stack": cut(data["stack"]),
+    }

@@ -9,6 +9,7 @@ from backprop_crosscheck.comparisons.cli import main
 from backprop_crosscheck.comparisons.isolate import workers
 from backprop_crosscheck.comparisons.isolate.workers import Workers
 from backprop_crosscheck.comparisons.judge.judging import Check
+from backprop_crosscheck.comparisons.sweep.shards import sweep_case
 from backprop_crosscheck.reference import load_case, train
 
 FAKES = {
@@ -131,8 +132,8 @@ def test_sweep_counts_a_crash_as_an_error_and_goes_on(capsys, fakes, tmp_path):
         "right": ["2", "2", "0", "0", "0"],
     }
     assert (
-        "random-2.7 segfault float64: its worker process (backend segfault) died while running it"
-        in out
+        f"random-2.7 ({sweep_case(23).architecture}) segfault float64: its worker process "
+        "(backend segfault) died while running it" in out
     )
 
 

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 from backprop_crosscheck.comparisons.cli import main
+from backprop_crosscheck.comparisons.sweep.shards import sweep_case
 from backprop_crosscheck.reference import builtin_case_names
 from support.paths import ROOT, TESTS
 
@@ -148,7 +149,8 @@ def test_report_and_sweep_take_a_backend_by_its_file_too(capsys, tmp_path):
     assert rows[1]["backend"] == "OffW3" and "worst w3" in rows[1]["message"]
     argv = ["sweep", "--cases", "1", "--dtype", "float64", "--backends", f"numpy,{spec}"]
     assert main([*argv, "--save-failures", str(tmp_path)]) == 1
-    assert "random-0.0 OffW3 float64:" in capsys.readouterr().out
+    network = sweep_case(0).architecture
+    assert f"random-0.0 ({network}) OffW3 float64:" in capsys.readouterr().out
 
 
 def test_expected_failure_patterns_match_without_backtracking_and_stale_ones_are_named(

@@ -213,3 +213,36 @@ def test_the_standalone_script_reproduces_the_harness_numbers(scripts, activatio
         "gradients W1",
         "final W3",
     }
+
+
+@pytest.mark.parametrize(
+    "seed", [4 * 8, 9 * 8, 14 * 8, 19 * 8], ids=["image", "features", "conv", "tokens"]
+)
+def test_every_smaller_stack_is_a_valid_case_file(tmp_path, seed):
+    """Issue #40, point 7: shrinking a layer stack offers only cases that read back."""
+    case = sweep_case(seed)
+    assert not case.dense
+    for what, small in smaller(case):
+        path = tmp_path / "small.toml"
+        path.write_text(dump_case(small))
+        again = load_case(path)
+        assert again.architecture == small.architecture, what
+        assert np.isfinite(train(again).loss).all(), what
+
+
+def test_a_failing_layer_stack_shrinks_and_still_fails_the_same_way():
+    """conv_bn's batch norm made to treat its statistics as constants (torch): the shrunk case
+    keeps the batch norm and fails the same quantity; it has one step and fewer samples, the
+    relu gone — every simplification it could take. Before, shrinking a stack raised
+    IndexError."""
+    from support.stack_mutants import StackMutant
+
+    backend = StackMutant("bn_constant_stats")
+    if backend.skip_reason("float64", "cpu"):
+        pytest.skip(backend.skip_reason("float64", "cpu"))
+    case = load_case("conv_bn")
+    shrunk = shrink(case, backend, "float64", {})
+    small = shrunk.case
+    assert "batch_norm" in small.architecture and "relu" not in small.architecture
+    assert small.steps == 1 and small.inputs.shape[0] < case.inputs.shape[0]
+    assert fails_the_same(judged(backend, small), shrunk.kind)

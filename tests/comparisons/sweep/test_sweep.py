@@ -94,6 +94,8 @@ def test_sweep_failure_is_saved_as_a_reproducing_case_file(capsys, tmp_path, off
     )
     out = capsys.readouterr().out
     assert code == 1 and "2 failing runs" in out
+    network = sweep_case(0).architecture  # a failing case's line names its network (#40)
+    assert f"random-0.0 ({network}) offw3 float64:" in out, out
     saved = sorted(folder.iterdir())
     assert [p.name for p in saved] == [
         "random-0.0-offw3-float64.min.toml",  # the first failure, shrunk (--shrink 1)

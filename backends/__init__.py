@@ -21,6 +21,7 @@ from backprop_crosscheck.backends.interface import (
     Capabilities,
     Convention,
     SameAs,
+    Unsupported,
 )
 from backprop_crosscheck.backends.registry import (
     UnknownBackend,
@@ -37,6 +38,7 @@ __all__ = [
     "FrameworkBackend",
     "SameAs",
     "UnknownBackend",
+    "Unsupported",
     "all_backends",
     "backend_names",
     "get_backend",

@@ -7,8 +7,30 @@ here with its array namespace ``xp`` — what HIPS autograd, which has no layers
 takes (x, the layer's parameters by short name, the Layer) and returns the layer's output.
 """
 
+import contextlib
+
 import numpy as np
+from backprop_crosscheck.backends.interface import Unsupported
 from backprop_crosscheck.reference.rules.activations import ACTIVATIONS
+
+
+@contextlib.contextmanager
+def fallback(backend, own: bool, what: str, hook: str):
+    """The harness's own code for ``what``, written with the adapter's ``xp``: where the
+    namespace lacks what it uses (an attribute, an argument such as ``keepdims``, no ``xp`` at
+    all), the case is beyond this adapter — n/a saying which hook takes the engine's own
+    function, never an error. ``own``: the adapter gave its own (its errors are its own)."""
+    try:
+        yield
+    except (AttributeError, TypeError, NotImplementedError) as e:
+        if own:
+            raise
+        raise Unsupported(
+            f"{backend.name} cannot run {what}: the harness writes it with the adapter's xp, "
+            f"which failed ({type(e).__name__}: {e}); put the engine's own function in "
+            f"self.{hook}, or leave the kind out of Capabilities(layers=…, activations=…, "
+            "losses=…)"
+        ) from e
 
 
 class EngineLayers:
@@ -30,14 +52,18 @@ class EngineLayers:
 
     def layers(self, case, stack, params: dict, x):
         for layer in stack:
-            own = layer.own(params)
-            if layer.kind in ACTIVATIONS:
-                f = self.activation(layer.kind)
-                x = f(x, case.leaky_slope) if layer.kind == "leaky_relu" else f(x)
-            elif layer.kind == "residual":
+            kind, own = layer.kind, layer.own(params)
+            if kind in ACTIVATIONS:
+                with fallback(self, kind in self.acts, f"the activation {kind}", "acts"):
+                    f = self.activation(kind)
+                    x = f(x, case.leaky_slope) if kind == "leaky_relu" else f(x)
+            elif kind == "residual":
                 x = x + self.layers(case, layer.block, params, x)  # y = x + block(x)
+            elif kind in self.layer_ops:
+                x = self.layer_ops[kind](x, own, layer)
             else:
-                x = (self.layer_ops.get(layer.kind) or getattr(self, layer.kind))(x, own, layer)
+                with fallback(self, False, f"{kind} layers", "layer_ops"):
+                    x = getattr(self, kind)(x, own, layer)
         return x
 
     placed = ("float64", "cpu")  # the run's dtype and device (FrameworkBackend.tensors)

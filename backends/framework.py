@@ -9,7 +9,7 @@ import contextlib
 from abc import abstractmethod
 
 import numpy as np
-from backprop_crosscheck.backends.engine_layers import EngineLayers, stack_key
+from backprop_crosscheck.backends.engine_layers import EngineLayers, fallback, stack_key
 from backprop_crosscheck.backends.interface import COMPILED, Backend
 from backprop_crosscheck.reference.cases.case import Case
 from backprop_crosscheck.reference.result import Result
@@ -66,7 +66,9 @@ class EngineNetwork(EngineLayers):
         """The network's loss, its layers written with the framework's own operations
         (engine_layers.py); each layer's output is left in ``self.outputs`` for an engine that
         can report the backward chain."""
-        return self.criterion(case.loss)(self.stack_output(case, params, X), Y)
+        prediction = self.stack_output(case, params, X)
+        with fallback(self, case.loss in self.losses, f"the loss {case.loss}", "losses"):
+            return self.criterion(case.loss)(prediction, Y)
 
     def criterion(self, name: str):
         """The loss ``name`` as a function of (prediction, targets): the engine's own from

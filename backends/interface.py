@@ -40,6 +40,13 @@ class BackendUnavailable(RuntimeError):
     """Raised by ``run`` when this backend cannot run here (no GPU, …): reported as a skip."""
 
 
+class Unsupported(RuntimeError):
+    """Raised by ``run`` when this backend cannot run this case — a layer kind, an activation or
+    a loss its engine cannot express: reported n/a with the reason (what to declare or
+    implement), never an error. The framework base raises it where the harness's own code,
+    written with the adapter's ``xp``, meets a namespace that lacks what it needs."""
+
+
 @dataclass(frozen=True)
 class Capabilities:
     dtypes: tuple[str, ...] = DTYPES

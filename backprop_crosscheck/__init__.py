@@ -31,6 +31,7 @@ from backprop_crosscheck.backends import (
     FrameworkBackend,
     SameAs,
     UnknownBackend,
+    Unsupported,
     backend_names,
     get_backend,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "Result",
     "SameAs",
     "UnknownBackend",
+    "Unsupported",
     "backend_names",
     "backward",
     "builtin_case_names",

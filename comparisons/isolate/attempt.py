@@ -12,7 +12,7 @@ import sysconfig
 import traceback
 from dataclasses import dataclass
 
-from backprop_crosscheck.backends.interface import Backend, BackendUnavailable
+from backprop_crosscheck.backends.interface import Backend, BackendUnavailable, Unsupported
 from backprop_crosscheck.comparisons.isolate.declared import running
 from backprop_crosscheck.comparisons.isolate.guard import TimedOut, captured_output, time_limit
 from backprop_crosscheck.comparisons.isolate.wire import plain
@@ -85,6 +85,8 @@ def attempt(backend: Backend, check, order: int = 1, died: str | None = None) ->
             value = call(backend, check, order)
     except BackendUnavailable as e:
         return Attempt("skip", str(e), output=captured.text)
+    except Unsupported as e:  # a case beyond it, found as it ran: n/a, as a declared one is
+        return Attempt("unsupported", str(e), output=captured.text)
     except TimedOut:
         timed = "timed out" if order == 1 else "H·v timed out"
         return Attempt(

@@ -13,6 +13,16 @@ import numpy as np
 from backprop_crosscheck.backends.interface import Unsupported
 from backprop_crosscheck.reference.rules.activations import ACTIVATIONS
 
+SPELLINGS = {"double": "float64", "fp64": "float64", "float": "float32", "fp32": "float32"}
+
+
+def dtype_name(dtype) -> str:
+    """An engine's dtype in the harness's spelling, the only one an adapter's ``tensor`` is
+    given ("float64", "float32"): NumPy's and JAX's ``.name``, torch's ``torch.float64``,
+    MLX's ``mlx.core.float32``, Paddle's ``DataType.FLOAT64`` (whose name is upper case)."""
+    text = (getattr(dtype, "name", None) or str(dtype)).rpartition(".")[2].lower()
+    return SPELLINGS.get(text, text)
+
 
 @contextlib.contextmanager
 def fallback(backend, own: bool, what: str, hook: str):
@@ -71,8 +81,7 @@ class EngineLayers:
     def constant(self, array: np.ndarray, like):
         """A NumPy array (dropout's mask, max-pool's choice) as a tensor of ``like``'s dtype
         (read from ``like``, not the run: a compiled program outlives the run that traced it)."""
-        dtype = getattr(like.dtype, "name", None) or str(like.dtype).rpartition(".")[2]
-        return self.tensor(array, dtype, self.placed[1])  # .name; torch.float32, mlx.core.…
+        return self.tensor(array, dtype_name(like.dtype), self.placed[1])
 
     def index_tensor(self, array: np.ndarray, device: str):
         return self.tensor(array, "int32", device)  # torch's embedding takes int32 too

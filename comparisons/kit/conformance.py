@@ -19,7 +19,7 @@ from backprop_crosscheck.comparisons.isolate.attempt import Attempt, attempt, on
 from backprop_crosscheck.comparisons.isolate.guard import TimedOut, captured_output, time_limit
 from backprop_crosscheck.comparisons.isolate.wire import NotNumbers
 from backprop_crosscheck.comparisons.judge.judging import Check, judge
-from backprop_crosscheck.comparisons.kit.oracles import ORACLES, QUESTIONS
+from backprop_crosscheck.comparisons.kit.oracles import NEEDS, ORACLES, QUESTIONS
 from backprop_crosscheck.comparisons.run import make_check
 from backprop_crosscheck.reference import builtin_case_names, load_case
 from backprop_crosscheck.reference.cases.file import quoted, read_text
@@ -111,7 +111,11 @@ def verdicts(backend, case_name: str, dtype: str, timeout, asked) -> dict:
     outcomes["hvp"] = accuracy(second, "hvp")
     for name, oracle in ORACLES.items():
         answered = asked.get("oracles", {}).get(name, {"answers": {}})
-        outcomes[name] = oracle_outcome(oracle, answered, backend, check, first)
+        missing = NEEDS[name](backend) if name in NEEDS else None
+        if missing:  # beyond what it declares: a skip, whatever its run did
+            outcomes[name] = Outcome("skip", missing)
+        else:
+            outcomes[name] = oracle_outcome(oracle, answered, backend, check, first)
     return outcomes
 
 

@@ -45,10 +45,16 @@ def ask_forward(backend, case, dtype):
     return {}
 
 
+def without_forward_mode(backend) -> str | None:
+    if not backend.capabilities.jvp:
+        return f"{backend.name} declares no forward mode (Capabilities.jvp)"
+    return None
+
+
 def forward_vs_reverse(answers, backend, case, dtype, judged):
     """Forward mode's dE/dθ·v equals the backend's own reverse-mode gradient dotted with v."""
-    if not backend.capabilities.jvp:
-        return "skip", f"{backend.name} declares no forward mode (Capabilities.jvp)"
+    if without_forward_mode(backend):
+        return "skip", without_forward_mode(backend)
     v = direction(case, seed=2)
     forward_mode = numbers(answers.get("jvp"), "forward-mode dE/dθ·v")
     reverse = sum(float(np.vdot(judged.result.gradients[n], v[n])) for n in v)
@@ -219,10 +225,16 @@ def ask_two_hvps(backend, case, dtype):
     return {"hv": plain(backend.hvp(case, v, dtype)), "hu": plain(backend.hvp(case, u, dtype))}
 
 
+def without_hvp(backend) -> str | None:
+    if not backend.capabilities.hvp:
+        return f"{backend.name} does not compute Hessian-vector products"
+    return None
+
+
 def hvp_symmetry(answers, backend, case, dtype, judged):
     """The Hessian is symmetric: uᵀ(H·v) = vᵀ(H·u)."""
-    if not backend.capabilities.hvp:
-        return "skip", f"{backend.name} does not compute Hessian-vector products"
+    if without_hvp(backend):
+        return "skip", without_hvp(backend)
     u, v = direction(case, seed=3), direction(case, seed=4)
     hv, hu = tensors_from_plain(answers.get("hv")), tensors_from_plain(answers.get("hu"))
     left = sum(float(np.vdot(u[n], hv[n])) for n in u)
@@ -238,6 +250,9 @@ QUESTIONS = {  # what each oracle asks the backend (in its worker), by name
     "determinism": ask_again,
     "hvp-symmetry": ask_two_hvps,
 }
+# an oracle a backend cannot take by what it declares: a skip with the reason, whatever its run
+# did (a run that raised makes the others errors, not these)
+NEEDS = {"forward-reverse": without_forward_mode, "hvp-symmetry": without_hvp}
 ORACLES = {
     "forward-reverse": forward_vs_reverse,
     "untracked-loss": untracked_loss,

@@ -2,6 +2,7 @@
 backend scoreboard), with every failure and every expected failure's reason below it."""
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass
 
@@ -71,7 +72,7 @@ def render(records: list[Record], fmt: str = "text", versions: dict | None = Non
         listed = [r for r in records if r.outcome.status in statuses]
         if listed:
             lines += ["", f"{'### ' if markdown else ''}{title}:"]
-            lines += [f"- {r.id}: {r.outcome.status}: {r.outcome.message}" for r in listed]
+            lines += by_cause(listed)
     skipped = not_checked(records)
     if skipped:
         lines += ["", f"{'### ' if markdown else ''}Not checked:"]
@@ -87,6 +88,37 @@ def render(records: list[Record], fmt: str = "text", versions: dict | None = Non
         f"{'**' if markdown else ''}verdict: {verdict}{'**' if markdown else ''}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def cause_of(message: str) -> str:
+    """What a failure says of its cause, its numbers left out: the diagnosis's first finding
+    (where it first went wrong), else the whole message — an error's text is its cause."""
+    diagnosis = message.partition(" — diagnosis: ")[2]
+    if not diagnosis:
+        return message
+    finding = re.sub(r"\[[^\]]*\]", "[…]", diagnosis.partition(" — ")[0])
+    return re.sub(r"-?\d[\d.e+-]*", "#", finding)
+
+
+def by_cause(listed: list[Record], shown: int = 4) -> list[str]:
+    """A line per backend and cause — the diagnosis a failure names, else its message — with
+    the checks it accounts for: a root cause once, not once per check, case and dtype."""
+    groups: dict[tuple, list[Record]] = {}
+    for r in listed:
+        groups.setdefault((r.backend, r.outcome.status, cause_of(r.outcome.message)), []).append(r)
+    lines = []
+    for (backend, status, _), found in groups.items():
+        first = found[0]
+        if len(found) == 1:
+            lines.append(f"- {first.id}: {status}: {first.outcome.message}")
+            continue
+        more = f" and {len(found) - shown} more" if len(found) > shown else ""
+        ids = ", ".join(r.id for r in found[:shown]) + more
+        lines.append(
+            f"- {backend}: {status} on {len(found)} checks ({ids}), one cause; the first: "
+            f"{first.outcome.message}"
+        )
+    return lines
 
 
 def not_checked(records: list[Record]) -> list[tuple[str, str, list[str]]]:

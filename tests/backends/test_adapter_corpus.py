@@ -35,3 +35,32 @@ def test_every_built_in_case_is_a_pass_or_a_clean_na(capsys, adapter):
     assert statuses[("conv", "float64")] == "unsupported"
     na = [b["message"] for case, _, b in rows if b["status"] == "unsupported"]
     assert all(m.strip() for m in na)
+
+
+class Named:
+    def __init__(self, name=None, text=""):
+        if name is not None:
+            self.name = name
+        self.text = text
+
+    def __str__(self):
+        return self.text
+
+
+@pytest.mark.parametrize(
+    "dtype, spelled",
+    [
+        (Named("float64"), "float64"),  # NumPy's, JAX's
+        (Named(text="torch.float32"), "float32"),  # torch's: no .name
+        (Named(text="mlx.core.float32"), "float32"),
+        (Named("FLOAT64"), "float64"),  # Paddle's DataType
+        (Named(text="VarType.FP32"), "float32"),  # Paddle's older one
+    ],
+    ids=["numpy", "torch", "mlx", "paddle", "paddle-fp32"],
+)
+def test_a_dtype_reaches_the_adapter_as_float64_or_float32(dtype, spelled):
+    """Issue #40, point 3: the harness passed Paddle's "FLOAT64" on to tensor(), where the docs
+    promise "float64"/"float32"."""
+    from backprop_crosscheck.backends.engine_layers import dtype_name
+
+    assert dtype_name(dtype) == spelled

@@ -71,8 +71,24 @@ def test_expected_failures_come_from_several_files_one_a_backend(capsys, tmp_pat
 def test_text_scoreboard_lists_failures_and_what_was_not_checked(capsys):
     assert main(["conformance", f"{FAKES}:OffW3", "--cases", "0", "--in-process"]) == 1
     out = capsys.readouterr().out
-    assert "✗ " in out and "Failures:" in out and "- gradients[OffW3-article-float64]: fail" in out
-    assert "Not checked:" in out and "OffW3 (hvp, hvp-symmetry): OffW3 does not compute" in out
+    assert "✗ " in out and "Failures:" in out and "Not checked:" in out
+    assert "OffW3 (hvp, hvp-symmetry): OffW3 does not compute" in out
+    # one root cause (w3 off by 1e-3, found first in dE/dW1) once, not once per case and dtype
+    (grouped,) = [line for line in out.splitlines() if line.startswith("- OffW3: fail on ")]
+    assert "(gradients[OffW3-" in grouped and "one cause; the first:" in grouped
+    assert not any(line.startswith("- gradients[OffW3-") for line in out.splitlines())
+
+
+def test_a_check_a_backend_does_not_declare_is_a_skip_even_when_its_run_raised(capsys):
+    """Issue #40, point 7: a backend whose run raises is an error on every check of the run —
+    but forward mode and H·v, which it does not declare, are skips with that reason."""
+    code = main(["conformance", f"{FAKES}:Raising", "--cases", "0", "--in-process"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "- Raising (forward-reverse): Raising declares no forward mode" in out
+    assert "- Raising (hvp, hvp-symmetry): Raising does not compute" in out
+    (line,) = [line for line in out.splitlines() if line.startswith("- Raising: error on ")]
+    assert "engine exploded" in line
 
 
 BAD = {

@@ -16,6 +16,7 @@ if __name__ != "backprop_crosscheck.backends":  # one import name, inside the ch
 
 from backprop_crosscheck.backends.framework import FrameworkBackend
 from backprop_crosscheck.backends.interface import (
+    API_VERSION,
     Backend,
     BackendUnavailable,
     Capabilities,
@@ -31,6 +32,7 @@ from backprop_crosscheck.backends.registry import (
 )
 
 __all__ = [
+    "API_VERSION",
     "Backend",
     "BackendUnavailable",
     "Capabilities",

@@ -36,6 +36,12 @@ def printable(name: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(name))
 
 
+# The adapter API's version (docs/adapters.md). A change that would break an adapter written
+# against it comes first as a DeprecationWarning for a release (the old module paths:
+# backprop_crosscheck/moved.py), then with a new version here.
+API_VERSION = "2"
+
+
 class BackendUnavailable(RuntimeError):
     """Raised by ``run`` when this backend cannot run here (no GPU, …): reported as a skip."""
 

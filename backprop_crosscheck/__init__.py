@@ -24,6 +24,7 @@ from backprop_crosscheck import moved as _moved
 _moved.install()  # the module paths before issue #34, for a release (moved.py)
 
 from backprop_crosscheck.backends import (
+    API_VERSION,
     Backend,
     BackendUnavailable,
     Capabilities,
@@ -48,6 +49,7 @@ from backprop_crosscheck.reference import (
 )
 
 __all__ = [
+    "API_VERSION",
     "Backend",
     "BackendUnavailable",
     "Capabilities",

@@ -286,7 +286,7 @@ def cmd_conformance(plan: Plan, args) -> int:
     files = [c for c in args.cases if isinstance(c, str)]
     for path in files:  # a bad case file is one line, exit 2, before anything runs
         load_case(path)
-    cases = case_names(counts[0] if counts else 0, args.seed) + files
+    cases = case_names(counts[0] if counts else 0, args.seed, args.suite) + files
     progress = Progress(len(plan.backends) * len(cases) * len(plan.dtypes), "conformance", "runs")
     records = run_conformance(
         plan.backends,

@@ -5,6 +5,7 @@ import argparse
 import math
 
 from backprop_crosscheck.backends.interface import DTYPES
+from backprop_crosscheck.comparisons.kit.suites import LATEST, SUITES
 
 DESCRIPTION = "Cross-check hand-derived backpropagation against autodiff engines."
 
@@ -226,6 +227,14 @@ def add_conformance(sub) -> None:
     )
     kit.add_argument(
         "--seed", type=whole_number, default=0, help="the first random shape family (default 0)"
+    )
+    kit.add_argument(
+        "--suite",
+        choices=list(SUITES),
+        default=LATEST,
+        metavar="VERSION",
+        help=f"the pinned suite of cases to run: {', '.join(SUITES)} (default {LATEST}, the "
+        "newest; docs/conformance.md lists what each adds)",
     )
     kit.add_argument("--dtype", choices=[*DTYPES, "all"], default="all")
     kit.add_argument(

@@ -20,17 +20,16 @@ from backprop_crosscheck.comparisons.isolate.guard import TimedOut, captured_out
 from backprop_crosscheck.comparisons.isolate.wire import NotNumbers
 from backprop_crosscheck.comparisons.judge.judging import Check, judge
 from backprop_crosscheck.comparisons.kit.oracles import NEEDS, ORACLES, QUESTIONS
+from backprop_crosscheck.comparisons.kit.suites import suite
 from backprop_crosscheck.comparisons.run import make_check
-from backprop_crosscheck.reference import builtin_case_names, load_case
+from backprop_crosscheck.reference import load_case
 from backprop_crosscheck.reference.cases.file import quoted, read_text
-from backprop_crosscheck.reference.families.draw import family_case
+from backprop_crosscheck.reference.families.draw import STACK_EVERY, family_case
 
 ACCURACY = ("loss", "gradients", "updated", "final")
 CHECKS = (*ACCURACY, "dtype", "hvp", *ORACLES)
 STATUSES = ("pass", "fail", "error", "xfail", "xpass", "skip")
 FAILING = ("fail", "error", "xpass")
-# drift is float32's documented honest divergence (docs/tolerances.md), not a conformance case
-NOT_CONFORMANCE = ("drift",)
 
 
 class XfailError(ValueError):
@@ -43,11 +42,17 @@ class Outcome:
     message: str = ""
 
 
-def case_names(random: int = 6, seed: int = 0) -> list[str]:
-    """The built-in cases (but drift), then ``random`` cases in shape families of three."""
-    names = [n for n in builtin_case_names() if n not in NOT_CONFORMANCE]
-    families = range(seed, seed + math.ceil(random / 3))
-    return names + [f"random-{f}.{m}" for f in families for m in range(3)][:random]
+def case_names(random: int = 6, seed: int = 0, version: str | None = None) -> list[str]:
+    """The suite's built-in cases (comparisons/kit/suites.py; the newest by default), then
+    ``random`` cases in shape families of three, from family ``seed`` on — a suite without
+    layer stacks passes over the stack families."""
+    chosen = suite(version)
+    wanted, families, f = math.ceil(random / 3), [], seed
+    while len(families) < wanted:
+        if chosen.stacks or f % STACK_EVERY != STACK_EVERY - 1:
+            families.append(f)
+        f += 1
+    return list(chosen.builtin) + [f"random-{f}.{m}" for f in families for m in range(3)][:random]
 
 
 @functools.cache

@@ -44,6 +44,7 @@ def pytest_generate_tests(metafunc):
     cases = conformance.case_names(
         config.getoption("crosscheck_cases", default=6),
         config.getoption("crosscheck_seed", default=0),
+        config.getoption("crosscheck_suite", default=None),
     )
     combos = [
         (b, c, d)

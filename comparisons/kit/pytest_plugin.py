@@ -21,6 +21,7 @@ MODULE = "backprop_crosscheck.comparisons.kit.conformance_tests"
 
 def pytest_addoption(parser):
     from backprop_crosscheck.comparisons.cli.parser import whole_number
+    from backprop_crosscheck.comparisons.kit.suites import LATEST, SUITES
 
     group = parser.getgroup("backprop-crosscheck", "backprop-crosscheck conformance kit")
     group.addoption(
@@ -43,6 +44,13 @@ def pytest_addoption(parser):
         default=0,
         metavar="S",
         help="the first random shape family (default 0)",
+    )
+    group.addoption(
+        "--crosscheck-suite",
+        choices=list(SUITES),
+        default=LATEST,
+        metavar="VERSION",
+        help=f"the pinned suite of cases: {', '.join(SUITES)} (default {LATEST}, the newest)",
     )
     group.addoption(
         "--crosscheck-xfail",

@@ -1,0 +1,65 @@
+"""Versioned conformance suites: what each version of the kit runs, pinned, so that an engine's
+CI can stay on one and move when it chooses (`crosscheck conformance --suite VERSION`,
+`pytest --crosscheck-suite VERSION`; the default is the newest). A version never changes once
+published: new cases come in a new version (tests/comparisons/kit/test_suites.py holds the
+newest to every built-in conformance case, so a new built-in cannot slip into an old suite).
+
+Every version runs every check of the kit; they differ in the networks: the built-in cases
+they name, and whether their random shape families include layer stacks.
+"""
+
+from dataclasses import dataclass
+
+DENSE = (
+    "adam",
+    "adam_before_correction",
+    "adam_inside_sqrt",
+    "adam_l2",
+    "adamw",
+    "article",
+    "batch",
+    "classification",
+    "deep",
+    "kink",
+    "momentum",
+    "momentum_dampened",
+    "momentum_decoupled",
+)
+STACKS = ("conv", "conv_bn", "dropout", "embedding", "norm", "residual", "ties")
+# drift is float32's documented honest divergence (docs/tolerances.md), not a conformance case
+NOT_CONFORMANCE = ("drift",)
+
+
+@dataclass(frozen=True)
+class Suite:
+    version: str
+    adds: str  # what it adds to the version before, in words (docs/conformance.md lists them)
+    builtin: tuple[str, ...]  # the built-in cases it runs
+    stacks: bool  # whether its random shape families include layer stacks
+
+
+SUITES = {
+    "1": Suite(
+        "1",
+        "dense networks: the article's, batches, classification, deep ones, a relu "
+        "on its kink; SGD, momentum and Adam with their conventions",
+        DENSE,
+        False,
+    ),
+    "2": Suite(
+        "2",
+        "layer stacks: convolution, max and average pooling, batch and layer norm, "
+        "dropout, an embedding, a residual block, max-pool ties",
+        DENSE + STACKS,
+        True,
+    ),
+}
+LATEST = max(SUITES, key=int)
+
+
+def suite(version: str | None) -> Suite:
+    """The suite of ``version`` (None: the newest); ValueError naming the known ones."""
+    version = LATEST if version is None else version
+    if version not in SUITES:
+        raise ValueError(f"no suite {version!r} (known: {', '.join(SUITES)}; the newest: {LATEST})")
+    return SUITES[version]

@@ -1,0 +1,83 @@
+"""Versioned conformance suites (issue #40, point 2): an engine's CI pins one and moves when it
+chooses; a version never changes once published."""
+
+import json
+
+import pytest
+from backprop_crosscheck.comparisons.cli import main
+from backprop_crosscheck.comparisons.kit.conformance import case_named, case_names
+from backprop_crosscheck.comparisons.kit.suites import LATEST, NOT_CONFORMANCE, SUITES
+from backprop_crosscheck.reference import builtin_case_names
+
+# what each published version runs, written out here: a change to a version is a test failure
+PUBLISHED = {
+    "1": [
+        "adam",
+        "adam_before_correction",
+        "adam_inside_sqrt",
+        "adam_l2",
+        "adamw",
+        "article",
+        "batch",
+        "classification",
+        "deep",
+        "kink",
+        "momentum",
+        "momentum_dampened",
+        "momentum_decoupled",
+    ],  # fmt: skip - a table, as published
+    "2": [
+        "adam",
+        "adam_before_correction",
+        "adam_inside_sqrt",
+        "adam_l2",
+        "adamw",
+        "article",
+        "batch",
+        "classification",
+        "deep",
+        "kink",
+        "momentum",
+        "momentum_dampened",
+        "momentum_decoupled",
+        "conv",
+        "conv_bn",
+        "dropout",
+        "embedding",
+        "norm",
+        "residual",
+        "ties",
+    ],  # fmt: skip - a table, as published
+}
+
+
+@pytest.mark.parametrize("version", SUITES)
+def test_a_published_suite_runs_what_it_ran(version):
+    assert case_names(0, 0, version) == PUBLISHED[version]
+
+
+def test_the_newest_suite_runs_every_built_in_case():
+    """A new built-in case comes in a new version: it cannot slip into a published one."""
+    assert sorted(case_names(0, 0, LATEST)) == sorted(
+        n for n in builtin_case_names() if n not in NOT_CONFORMANCE
+    )
+
+
+def test_suite_1_draws_dense_random_families_only_and_2_draws_stacks_too():
+    dense_only = case_names(15, 0, "1")[len(PUBLISHED["1"]) :]
+    assert len(dense_only) == 15 and all(case_named(n).dense for n in dense_only)
+    with_stacks = case_names(15, 0, "2")[len(PUBLISHED["2"]) :]
+    assert any(not case_named(n).dense for n in with_stacks)
+
+
+def test_the_command_line_runs_a_pinned_suite(capsys):
+    argv = ["conformance", "numpy", "--suite", "1", "--cases", "0", "--dtype", "float64"]
+    assert main([*argv, "--in-process", "--format", "json"]) == 0
+    cases = {r["case"] for r in json.loads(capsys.readouterr().out)["results"]}
+    assert sorted(cases) == sorted(PUBLISHED["1"])
+
+
+def test_an_unknown_suite_is_one_line(capsys):
+    assert main(["conformance", "numpy", "--suite", "9"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--suite" in err and "'9'" in err

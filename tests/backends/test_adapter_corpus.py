@@ -64,3 +64,49 @@ def test_a_dtype_reaches_the_adapter_as_float64_or_float32(dtype, spelled):
     from backprop_crosscheck.backends.engine_layers import dtype_name
 
     assert dtype_name(dtype) == spelled
+
+
+# what docs/adapters.md says the framework base uses of xp for a dense network ("the namespace")
+DOCUMENTED = ("sum", "mean", "tanh", "where", "logaddexp", "max", "exp", "log")
+
+
+def minimal_autograd():
+    """HIPS autograd's backend with an xp that has exactly the documented functions."""
+    from backprop_crosscheck.backends.autograd.backend import AutogradBackend
+
+    class Minimal:
+        def __init__(self, full):
+            for name in DOCUMENTED:
+                setattr(self, name, getattr(full, name))
+
+    class MinimalAutograd(AutogradBackend):
+        name = "minimal-autograd"
+
+        def setup(self, dtype, device):
+            super().setup(dtype, device)
+            self.xp = Minimal(self.xp)
+
+    return MinimalAutograd()
+
+
+def test_the_base_class_asks_of_xp_only_what_the_docs_list():
+    """Issue #40, point 3: on every dense built-in case and dtype — every activation, loss and
+    optimizer — a namespace of the documented functions and nothing else gives what autograd's
+    whole namespace gives (a use of anything more would be an n/a naming it)."""
+    if importlib.util.find_spec("autograd") is None:
+        pytest.skip("autograd is not installed: make test installs it")
+    from backprop_crosscheck.backends.autograd.backend import AutogradBackend
+    from backprop_crosscheck.comparisons.run import check_backends, make_check
+    from backprop_crosscheck.reference import load_case
+
+    dense = [n for n in builtin_case_names() if load_case(n).dense]
+    checks = [make_check(load_case(n), d) for n in dense for d in ("float64", "float32")]
+    rows = list(check_backends([minimal_autograd(), AutogradBackend()], checks))
+    differ = {
+        (check.case.name, check.dtype): (minimal.status, minimal.message)
+        for check, ((minimal, _), (full, _)) in zip(checks, rows, strict=True)
+        if minimal.status != full.status
+    }
+    assert differ == {}
+    passed = sum(minimal.status == "pass" for (minimal, _), _ in rows)
+    assert passed >= len(rows) // 2  # the rest n/a by autograd's optimizer conventions

@@ -7,6 +7,7 @@ the oracles of comparisons/kit/oracles.py. An expected-failure file (``--xfail F
 divergences by check-id pattern, each with its reason; strict: one that passes is reported.
 """
 
+import dataclasses
 import functools
 import math
 import re
@@ -25,6 +26,8 @@ from backprop_crosscheck.comparisons.run import make_check
 from backprop_crosscheck.reference import load_case
 from backprop_crosscheck.reference.cases.file import quoted, read_text
 from backprop_crosscheck.reference.families.draw import STACK_EVERY, family_case
+from backprop_crosscheck.reference.rules.optimizers import Optimizer
+from backprop_crosscheck.reference.stack import walk
 
 ACCURACY = ("loss", "gradients", "updated", "final")
 CHECKS = (*ACCURACY, "dtype", "hvp", *ORACLES)
@@ -213,9 +216,12 @@ def load_xfail(*paths: str) -> "Expected":
     return Expected([entry for path in paths for entry in _xfail_entries(path)])
 
 
-def _xfail_entries(path: str) -> list[tuple[str, str]]:
+def _xfail_entries(path: str) -> list[tuple]:
     """Each ``[[xfail]]`` table: one ``reason`` and the checks it explains — ``check = "…"``
-    or ``checks = ["…", …]`` (one reason, a list of checks: each still expected to fail)."""
+    or ``checks = ["…", …]`` (one reason, a list of checks: each still expected to fail) —
+    and, optionally, ``when``: the cause in the case (a layer kind, an optimizer, a loss, an
+    optimizer setting), so that an entry such as ``gradients[mlx-*-float64]`` holds for every
+    case with that cause, random ones too, and only for those."""
     where = quoted(path)
     try:
         data = tomllib.loads(read_text(path))
@@ -230,10 +236,8 @@ def _xfail_entries(path: str) -> list[tuple[str, str]]:
     entries = []
     for i, entry in enumerate(data.get("xfail", [])):
         field = f"xfail[{i}]"
-        if not isinstance(entry, dict) or set(entry) not in (
-            {"check", "reason"},
-            {"checks", "reason"},
-        ):
+        keys = set(entry) - {"when"} if isinstance(entry, dict) else None
+        if keys not in ({"check", "reason"}, {"checks", "reason"}):
             raise XfailError(
                 f'{where}: {field} must have reason = "…" and one of check = "…" or checks = […]'
             )
@@ -245,8 +249,47 @@ def _xfail_entries(path: str) -> list[tuple[str, str]]:
                 raise XfailError(
                     f"{where}: {field}: every check and the reason must be non-empty strings"
                 )
-        entries += [(check, entry["reason"]) for check in checks]
+        when = _when(entry.get("when"), f"{where}: {field}.when")
+        entries += [(check, entry["reason"], when) for check in checks]
     return entries
+
+
+WHEN = {"kinds", "optimizers", "losses"}  # and any field of the optimizer rule, for a convention
+
+
+def _when(value, where: str) -> dict | None:
+    """An entry's cause, validated: {"kinds": [...], "optimizers": [...], "losses": [...],
+    an optimizer field: its value}."""
+    if value is None:
+        return None
+    settings = {f.name for f in dataclasses.fields(Optimizer)}
+    if not isinstance(value, dict) or not value or set(value) - WHEN - settings:
+        known = ", ".join(sorted(WHEN | settings))
+        raise XfailError(f"{where} must be a table of a case's causes (known: {known})")
+    for key in WHEN & set(value):
+        if not (isinstance(value[key], list) and all(isinstance(v, str) for v in value[key])):
+            raise XfailError(f"{where}.{key} must be a list of names")
+    return value
+
+
+def holds(when: dict | None, case) -> bool:
+    """Whether the case has the entry's cause (every condition of it); no cause: always."""
+    if when is None:
+        return True
+    if case is None:
+        return False
+    kinds = {layer.kind for layer in walk(case.stack)}
+    rule = case.optimizer
+    return all(
+        bool(kinds & set(v))
+        if key == "kinds"
+        else rule.name in v
+        if key == "optimizers"
+        else case.loss in v
+        if key == "losses"
+        else getattr(rule, key) == v
+        for key, v in when.items()
+    )
 
 
 def matches(identifier: str, pattern: str) -> bool:
@@ -320,35 +363,44 @@ class Expected(list):
     order wins. It remembers which ones matched."""
 
     def __init__(self, entries):
+        entries = [(*e, None) if len(e) == 2 else tuple(e) for e in entries]  # (pattern, reason)
         super().__init__(entries)
         self.exact, self.used, self.compiled = {}, set(), {}  # compiled: on first use
         self.wild: dict[int, dict[str, list]] = {}  # prefix length -> prefix -> entries
-        for i, (pattern, reason) in enumerate(entries):
+        self.caused = []  # the entries with a cause (``when``): tried in file order, after
+        for i, (pattern, reason, when) in enumerate(entries):
             cut = [k for k in (pattern.find("*"), pattern.find("?")) if k >= 0]
-            if not cut:
-                self.exact.setdefault(pattern, reason)
-                continue
-            prefix = pattern[: min(cut)]
-            self.wild.setdefault(len(prefix), {}).setdefault(prefix, []).append(
-                (i, pattern, reason)
-            )
+            if when is not None:
+                self.caused.append((i, pattern, reason, when))
+            elif not cut:
+                self.exact.setdefault(pattern, (i, reason))
+            else:
+                prefix = pattern[: min(cut)]
+                self.wild.setdefault(len(prefix), {}).setdefault(prefix, []).append(
+                    (i, pattern, reason)
+                )
 
-    def reason(self, identifier: str) -> str | None:
-        if identifier in self.exact:
-            self.used.add(identifier)
-            return self.exact[identifier]
-        best = None
+    def reason(self, identifier: str, case=None) -> str | None:
+        """The first entry's reason (in file order) whose pattern matches ``identifier`` and
+        whose cause, if it names one, ``case`` has."""
+        best = (*self.exact[identifier], identifier) if identifier in self.exact else None
         for length, by_prefix in self.wild.items():
             for i, pattern, reason in by_prefix.get(identifier[:length], ()):
                 if best is not None and i > best[0]:
                     break  # in file order: an earlier entry already matched
                 if self.pattern(pattern).matches(identifier):
-                    best = (i, pattern, reason)
+                    best = (i, reason, pattern)
                     break
+        for i, pattern, reason, when in self.caused:
+            if best is not None and i > best[0]:
+                break
+            if self.pattern(pattern).matches(identifier) and holds(when, case):
+                best = (i, reason, pattern)
+                break
         if best is None:
             return None
-        self.used.add(best[1])
-        return best[2]
+        self.used.add(best[2])
+        return best[1]
 
     def pattern(self, text: str) -> Pattern:
         if text not in self.compiled:
@@ -357,13 +409,14 @@ class Expected(list):
 
     def unmatched(self) -> list[str]:
         """The entries that matched no check of the run: stale, or a typo."""
-        return [pattern for pattern, _ in self if pattern not in self.used]
+        return [pattern for pattern, _, _ in self if pattern not in self.used]
 
 
-def expected(outcome: Outcome, identifier: str, xfail) -> Outcome:
-    """Apply the expected-failure list (strict: an expected failure that passes is an xpass)."""
+def expected(outcome: Outcome, identifier: str, xfail, case=None) -> Outcome:
+    """Apply the expected-failure list (strict: an expected failure that passes is an xpass);
+    ``case``: the Case, for the entries that name a cause."""
     xfail = xfail if isinstance(xfail, Expected) else Expected(xfail)
-    reason = xfail.reason(identifier)
+    reason = xfail.reason(identifier, case)
     if reason is None or outcome.status == "skip":
         return outcome
     if outcome.status == "pass":

@@ -31,7 +31,7 @@ def run_conformance(
             for check in CHECKS:
                 if applies(check, case, dtype):
                     identifier = check_id(check, backend.name, case, dtype)
-                    outcome = expected(outcomes[check], identifier, xfail)
+                    outcome = expected(outcomes[check], identifier, xfail, case_named(case))
                     records.append(Record(backend.name, check, case_label(case), dtype, outcome))
             if progress:
                 progress.update(done, f"{backend.name} {case} {dtype}")

@@ -145,9 +145,8 @@ def expect(request, combination, check: str) -> None:
         pytest.fail(problem, pytrace=False)
     xfail = _xfail(tuple(request.config.getoption("crosscheck_xfail", default=None) or ()))
     name, case, dtype = combination
-    outcome = conformance.expected(
-        outcomes[check], conformance.check_id(check, _name(name), case, dtype), xfail
-    )
+    identifier = conformance.check_id(check, _name(name), case, dtype)
+    outcome = conformance.expected(outcomes[check], identifier, xfail, conformance.case_named(case))
     if outcome.status == "skip":
         pytest.skip(outcome.message)
     if outcome.status == "xfail":

@@ -261,7 +261,53 @@ def test_one_reason_may_list_the_checks_it_explains(tmp_path):
         _xfail_entries(str(grouped))
         == _xfail_entries(str(single))
         == [
-            ("loss[e-*]", "why"),
-            ("final[e-a-?]", "why"),
+            ("loss[e-*]", "why", None),
+            ("final[e-a-?]", "why", None),
         ]
     )
+
+
+def test_an_expected_failure_may_name_its_cause_and_holds_only_where_the_case_has_it():
+    """Issue #40, point 5: an entry for gradients[e-*-float64] when the case has a layer norm
+    holds for every such case — a random one too — and for no other."""
+    from backprop_crosscheck.comparisons.kit.conformance import Expected, case_named
+
+    xfail = Expected([("gradients[e-*-float64]", "its layer norm", {"kinds": ["layer_norm"]})])
+    assert xfail.reason("gradients[e-norm-float64]", case_named("norm")) == "its layer norm"
+    assert xfail.reason("gradients[e-conv-float64]", case_named("conv")) is None
+    assert xfail.reason("gradients[e-norm-float64]") is None  # no case: no cause to see
+    with_norm = next(
+        n
+        for n in (f"random-{f}.0" for f in range(4, 200, 5))
+        if any(layer.kind == "layer_norm" for layer in case_named(n).stack)
+    )
+    assert xfail.reason(f"gradients[e-{with_norm}-float64]", case_named(with_norm))
+    setting = Expected([("loss[e-*]", "ε inside", {"epsilon_placement": "inside_sqrt"})])
+    assert setting.reason("loss[e-adam_inside_sqrt-float64]", case_named("adam_inside_sqrt"))
+    assert setting.reason("loss[e-adam-float64]", case_named("adam")) is None
+
+
+def test_the_kit_applies_a_cause_to_a_run(capsys, tmp_path):
+    path = tmp_path / "cause.toml"
+    path.write_text(
+        '[[xfail]]\nreason = "w3 (adam only)"\nchecks = ["gradients[OffW3-*]"]\n'
+        'when = { optimizers = ["adam"] }\n'
+    )
+    code, doc, _ = conformance(capsys, f"{FAKES}:OffW3", "--dtype", "float64", "--xfail", str(path))
+    by_id = {r["id"]: r["status"] for r in doc["results"]}
+    assert by_id["gradients[OffW3-adam-float64]"] == "xfail"
+    assert by_id["gradients[OffW3-article-float64]"] == "fail" and code == 1
+
+
+@pytest.mark.parametrize(
+    "when, phrase",
+    [("when = 3", "must be a table"), ('when = { colour = "red" }', "known: "),
+     ('when = { kinds = "conv2d" }', "kinds must be a list")],
+    ids=["not-a-table", "unknown-cause", "kinds-not-a-list"],
+)  # fmt: skip
+def test_a_bad_cause_is_one_line(capsys, tmp_path, when, phrase):
+    path = tmp_path / "xfail.toml"
+    path.write_text(f'[[xfail]]\ncheck = "x"\nreason = "y"\n{when}\n')
+    code = main(["conformance", "numpy", "--xfail", str(path)])
+    _, err = capsys.readouterr()
+    assert code == 2 and err.count("\n") == 1 and phrase in err and "xfail[0].when" in err

@@ -54,7 +54,7 @@ def test_each_known_divergence_names_its_source_and_has_a_write_up(path):
     if not entries:  # an engine with none says so, and what was measured
         assert "none" in path.read_text(encoding="utf-8").split("\n")[0], path.name
         return
-    for pattern, reason in entries:
+    for pattern, reason, _ in entries:
         assert f"[{path.stem}-" in pattern, f"{path.name}: {pattern} is another backend's"
         assert SOURCE.search(reason), f"{path.name}: {pattern}'s reason cites no source file"
     assert (ROOT / "docs" / "divergences" / f"{path.stem}.md").is_file()

@@ -235,7 +235,7 @@ def test_a_failing_layer_stack_shrinks_and_still_fails_the_same_way():
     keeps the batch norm and fails the same quantity; it has one step and fewer samples, the
     relu gone — every simplification it could take. Before, shrinking a stack raised
     IndexError."""
-    pytest.importorskip("torch", reason="the mutant is torch's batch norm: make test installs torch")
+    pytest.importorskip("torch", reason="the mutant is torch's batch norm: make test installs it")
     from support.stack_mutants import StackMutant
 
     backend = StackMutant("bn_constant_stats")

@@ -1,6 +1,7 @@
-"""`crosscheck bench --peers`: the harness's verdict beside the tool a learner who wrote a
+"""`crosscheck bench --peers`: the harness's verdict beside the tools a learner who wrote a
 backward pass by hand would otherwise reach for — ``torch.autograd.gradcheck`` on a
-``torch.autograd.Function`` whose backward is theirs (issue #38, point 3).
+``torch.autograd.Function`` whose backward is theirs, and ``jax.test_util.check_grads`` on a
+``jax.custom_vjp`` function (issue #38, point 3).
 
 For each built-in case (float64) and each listed mistake it can hold (reference/mistakes.py),
 the hand-written backward is the reference's with that one mistake:
@@ -10,6 +11,9 @@ the hand-written backward is the reference's with that one mistake:
   central differences, every parameter entry. Timed from the call to its answer, torch already
   imported. Caught: it reports a mismatch. Named: never — it says which input's Jacobian is
   off, not what was done wrong.
+- check_grads: the same loss and backward as a ``jax.custom_vjp`` (float64, JAX's x64 switch on
+  around it alone), held by ``check_grads(…, order=1, modes=["rev"])`` to differences along
+  random directions. Timed after one untimed call on the case (JAX's first call traces).
 - the harness: what ``crosscheck check`` computes for a learner's file with that mistake — the
   reference's steps and the learner's (reference/mistakes.py ``train_with``), judged with the
   harness's tolerance and, when they differ, diagnosed. Timed in this process, no worker.
@@ -22,6 +26,8 @@ not carried). Each row says which caught it.
 """
 
 import contextlib
+import importlib
+import importlib.util
 import time
 
 import numpy as np
@@ -105,17 +111,57 @@ def gradcheck(torch, case, mistake: str) -> tuple[float, bool]:
     return time.perf_counter() - start, caught
 
 
-def peer_rows(cases=None, progress=None) -> list[dict]:
+def check_grads(jax, case, mistake: str) -> tuple[float, bool]:
+    """(seconds to check_grads' answer, caught) for the hand-written backward with ``mistake``,
+    after one untimed call (JAX traces on its first)."""
+    from jax.test_util import check_grads as check
+
+    names = list(case.parameters())
+    X, Y = inputs_of(case, np.float64), case.targets.astype(np.float64)
+
+    def numbers(tensors) -> dict:
+        return {n: np.asarray(t, np.float64) for n, t in zip(names, tensors, strict=True)}
+
+    @jax.custom_vjp
+    def loss(*tensors):
+        return jax.numpy.asarray(forward(case, numbers(tensors), X, Y).loss)
+
+    def backward(tensors, g):
+        grads = mistaken_gradients(case, numbers(tensors), X, Y, mistake)
+        return tuple(g * jax.numpy.asarray(grads[n], jax.numpy.float64) for n in names)
+
+    loss.defvjp(lambda *tensors: (loss(*tensors), tensors), backward)
+
+    def caught() -> bool:
+        try:
+            check(loss, args, order=1, modes=["rev"])
+        except AssertionError:
+            return True
+        return False
+
+    with jax.enable_x64(True):  # float64 here alone: the switch leaks into nothing else
+        args = tuple(jax.numpy.asarray(p, jax.numpy.float64) for p in case.parameters().values())
+        caught()
+        start = time.perf_counter()
+        found = caught()
+        return time.perf_counter() - start, found
+
+
+def peer_rows(cases=None, progress=None, mistakes=None) -> list[dict]:
     """A row per (case, mistake that changes something of it): each tool's time, and whether
-    it caught (and named) it. ``progress(done, case)`` after each case."""
+    it caught (and named) it. ``progress(done, case)`` after each case; ``mistakes``: these
+    alone (default: every listed one)."""
     import torch
 
+    jax = importlib.import_module("jax") if importlib.util.find_spec("jax") else None
     gradcheck(torch, load_case("article"), "sign_flip")  # torch's first call warms up apart
     rows = []
     for done, name in enumerate(cases or builtin_case_names(), start=1):
         case = load_case(name)
-        for mistake in filter(lambda m: has_effect(case, m), mistakes_for(case)):
+        listed = [m for m in mistakes_for(case) if mistakes is None or m in mistakes]
+        for mistake in filter(lambda m: has_effect(case, m), listed):
             g_seconds, g_caught = gradcheck(torch, case, mistake)
+            j_seconds, j_caught = check_grads(jax, case, mistake) if jax else (None, None)
             rows.append(
                 {
                     "case": name,
@@ -123,6 +169,8 @@ def peer_rows(cases=None, progress=None) -> list[dict]:
                     "parameters": case.parameter_count,
                     "gradcheck_s": g_seconds,
                     "gradcheck_caught": g_caught,
+                    "check_grads_s": j_seconds,
+                    "check_grads_caught": j_caught,
                     **harness(case, mistake),
                 }
             )
@@ -132,7 +180,13 @@ def peer_rows(cases=None, progress=None) -> list[dict]:
 
 
 def summary(rows: list[dict]) -> list[dict]:
-    """Per case: the median time of each tool, and what each caught."""
+    """Per case: the median time of each tool, and what each caught (check_grads' None where
+    JAX is not installed)."""
+
+    def median(mine, key):
+        values = [r[key] for r in mine if r[key] is not None]
+        return float(np.median(values)) if values else None
+
     found = []
     for case in dict.fromkeys(r["case"] for r in rows):
         mine = [r for r in rows if r["case"] == case]
@@ -141,15 +195,14 @@ def summary(rows: list[dict]) -> list[dict]:
                 "case": case,
                 "parameters": mine[0]["parameters"],
                 "mistakes": len(mine),
-                "gradcheck median": float(np.median([r["gradcheck_s"] for r in mine])),
-                "harness median": float(np.median([r["harness_s"] for r in mine])),
-                "with its diagnosis": float(np.median([r["harness_named_s"] for r in mine])),
+                "gradcheck median": median(mine, "gradcheck_s"),
+                "check_grads median": median(mine, "check_grads_s"),
+                "harness median": median(mine, "harness_s"),
+                "with its diagnosis": median(mine, "harness_named_s"),
                 "gradcheck caught": sum(r["gradcheck_caught"] for r in mine),
+                "check_grads caught": sum(bool(r["check_grads_caught"]) for r in mine),
                 "harness caught": sum(r["harness_caught"] for r in mine),
                 "harness named": sum(r["harness_named"] for r in mine),
-                "missed by the harness, caught by gradcheck": ", ".join(
-                    r["mistake"] for r in mine if r["gradcheck_caught"] and not r["harness_caught"]
-                ),
             }
         )
     return found
@@ -166,10 +219,13 @@ def render(rows: list[dict], fmt: str = "text") -> str:
         doc = {"schema": "backprop-crosscheck/peers/1", "rows": rows, "cases": table}
         return json.dumps(doc, indent=2) + "\n"
     faster = sum(t["harness median"] <= t["gradcheck median"] for t in table)
-    only = sorted({r["mistake"] for r in rows if r["harness_caught"] and not r["gradcheck_caught"]})
-    missed = sorted(
-        {r["mistake"] for r in rows if r["gradcheck_caught"] and not r["harness_caught"]}
-    )
+    jax_faster = sum(t["harness median"] <= (t["check_grads median"] or 0) for t in table)
+
+    def peer(r) -> bool:
+        return bool(r["gradcheck_caught"] or r["check_grads_caught"])
+
+    only = sorted({r["mistake"] for r in rows if r["harness_caught"] and not peer(r)})
+    missed = sorted({r["mistake"] for r in rows if peer(r) and not r["harness_caught"]})
     lines = [
         tabulate(
             [
@@ -178,9 +234,11 @@ def render(rows: list[dict], fmt: str = "text") -> str:
                     t["parameters"],
                     t["mistakes"],
                     f"{1e3 * t['gradcheck median']:.2f}",
+                    _ms(t["check_grads median"]),
                     f"{1e3 * t['harness median']:.2f}",
                     f"{1e3 * t['with its diagnosis']:.2f}",
                     t["gradcheck caught"],
+                    t["check_grads caught"],
                     t["harness caught"],
                     t["harness named"],
                 ]
@@ -191,17 +249,23 @@ def render(rows: list[dict], fmt: str = "text") -> str:
                 "parameters",
                 "mistakes",
                 "gradcheck ms",
+                "check_grads ms",
                 "harness ms",
                 "+ diagnosis ms",
                 "gradcheck caught",
+                "check_grads caught",
                 "harness caught",
                 "named",
             ],
         ),
         "",
         f"{len(rows)} (case, mistake) pairs, medians per case: the harness's verdict at least as "
-        f"fast as gradcheck's on {faster} of {len(table)} cases",
+        f"fast as gradcheck's on {faster} of {len(table)} cases, as check_grads' on {jax_faster}",
         f"caught by the harness alone: {', '.join(only) or 'none'}",
-        f"caught by gradcheck alone: {', '.join(missed) or 'none'}",
+        f"caught by a peer and missed by the harness: {', '.join(missed) or 'none'}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _ms(seconds) -> str:
+    return "-" if seconds is None else f"{1e3 * seconds:.2f}"

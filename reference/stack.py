@@ -57,8 +57,8 @@ class Layer:
         return {**self.settings, **mask}
 
     def name(self, parameter: str) -> str:
-        """The parameter's name in reports: kernel1, W3.1."""
-        return f"{parameter}{self.label}"
+        """The parameter's name in reports: kernel1, W3.1; h0_2 (a name ending in a digit)."""
+        return f"{parameter}{'_' if parameter[-1].isdigit() else ''}{self.label}"
 
     def own(self, params: dict) -> dict:
         """This layer's parameters out of the network's, by their short names."""
@@ -176,6 +176,11 @@ def run_backward(stack, dy, saved, params: dict, leaky_slope: float, rows=ROWS):
         dy, own = layer_backward(layer, dy, kept, params, leaky_slope, rows)
         grads.update(own)
     return dy, grads
+
+
+def truncated(stack) -> list[str]:
+    """The recurrent layers that truncate backpropagation through time, as 'rnn 1'."""
+    return [f"{w.kind} {w.label}" for w in walk(stack) if w.settings.get("truncate")]
 
 
 def ties(case, params: dict | None = None) -> list[str]:

@@ -54,9 +54,12 @@ def load_case(spec: str | Path, limits: Limits = DEFAULT_LIMITS) -> Case:
 
 def reserved(name: str) -> bool:
     """Whether a case file may not go by ``name``: a built-in's, or the conformance kit's id of
-    a random case (``random-3.1``) — its reports, check ids and expected failures would be
-    theirs."""
-    return name in builtin_case_names() or re.fullmatch(r"random-\d+\.\d+", name) is not None
+    a random case (``random-3.1``, ``sequence-0.2``) — its reports, check ids and expected
+    failures would be theirs."""
+    return (
+        name in builtin_case_names()
+        or re.fullmatch(r"(random|sequence)-\d+\.\d+", name) is not None
+    )
 
 
 def read_text(path: str | Path) -> str:

@@ -16,7 +16,9 @@ from backprop_crosscheck.reference.cases.values import (
     is_int,
     is_number,
 )
-from backprop_crosscheck.reference.layers import LAYERS
+from backprop_crosscheck.reference.layers import LAYERS, RECURRENT
+from backprop_crosscheck.reference.layers.gru import RESETS
+from backprop_crosscheck.reference.layers.recurrent import OUTPUTS
 from backprop_crosscheck.reference.rules.activations import ACTIVATIONS
 from backprop_crosscheck.reference.stack import KINDS, Layer
 
@@ -33,11 +35,11 @@ def parse_stack(value, inputs_value, fail, limits):
             f"must be rows of token indices (samples × tokens) before an embedding, "
             f"got {inputs.ndim} dimensions",
         )
-    if not indices and inputs.ndim not in (2, 4):
+    if not indices and inputs.ndim not in (2, 3, 4):
         fail(
             "inputs",
-            f"must be rows of features (2 dimensions) or NCHW images (4), got "
-            f"{inputs.ndim} dimensions",
+            f"must be rows of features (2 dimensions), sequences (samples × time × features, "
+            f"3) or NCHW images (4), got {inputs.ndim} dimensions",
         )
     _count_layers(value, fail, limits)
     stack, shape = _layers(value, "stack", inputs.shape, fail, limits, top=True)
@@ -83,6 +85,9 @@ def stack_work(stack, shape) -> int:
             work += math.prod(out) * layer.initial["W"].shape[0]
         elif layer.kind == "conv2d":
             work += math.prod(out) * math.prod(layer.initial["kernel"].shape[1:])
+        elif layer.kind in RECURRENT:  # x_t·Wx + h·Wh at every step
+            work += shape[0] * shape[1] * math.prod(layer.initial["Wx"].shape)
+            work += shape[0] * shape[1] * math.prod(layer.initial["Wh"].shape)
         elif layer.kind == "residual":
             work += stack_work(layer.block, shape)
         work += math.prod(out)
@@ -232,6 +237,12 @@ def _output_shape(kind, shape, p, s, field, fail):
 
     if kind in ACTIVATIONS or kind in ("dropout", "residual"):
         return shape
+    if kind in RECURRENT:
+        need((3,), "sequences (samples × time × features: 3-dimensional inputs, or an embedding's)")
+        return _recurrent_shape(kind, shape, p, s, field, fail)
+    if kind == "merge_time":
+        need((3,), "sequences (samples × time × features)")
+        return (shape[0] * shape[1], shape[2])
     if kind == "flatten":
         need((3, 4), "images or token rows (3 or 4 dimensions)")
         return (shape[0], math.prod(shape[1:]))
@@ -256,17 +267,54 @@ def _output_shape(kind, shape, p, s, field, fail):
         n = shape[1] if kind == "batch_norm" else shape[-1]
         wants("gamma", (n,))
         wants("beta", (n,))
-        per_channel = shape[0] * math.prod(shape[2:]) if kind == "batch_norm" else n
-        if per_channel < 2:
-            over = "the batch" if kind == "batch_norm" else "a sample's features"
-            fail(
-                f"{field}.kind",
-                f"{kind} needs at least 2 values to normalize over "
-                f"{over}; its input is {dims(shape)}",
-            )
-        return shape
+        return _normalized_shape(kind, shape, n, field, fail)
     need((4,), "NCHW images (4 dimensions)")
     return _window_shape(kind, shape, p, s, field, fail)
+
+
+def _normalized_shape(kind, shape, n, field, fail):
+    """A normalization keeps its input's shape, given at least 2 values to normalize over."""
+    per_channel = shape[0] * math.prod(shape[2:]) if kind == "batch_norm" else n
+    if per_channel < 2:
+        over = "the batch" if kind == "batch_norm" else "a sample's features"
+        fail(
+            f"{field}.kind",
+            f"{kind} needs at least 2 values to normalize over {over}; its input is {dims(shape)}",
+        )
+    return shape
+
+
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+
+
+def _recurrent_shape(kind, shape, p, s, field, fail):
+    """A recurrent layer's output: (samples, time, hidden) for every step, (samples, hidden)
+    for the last; its weights Wx (features × gates·hidden), Wh (hidden × gates·hidden)."""
+    n, steps, features = shape
+    if p["Wh"].ndim != 2 or p["Wh"].shape[1] != GATES[kind] * p["Wh"].shape[0]:
+        side = "the gates side by side" if GATES[kind] > 1 else "square"
+        fail(
+            f"{field}.Wh",
+            f"must be hidden × {GATES[kind]}·hidden ({side}), got {dims(p['Wh'].shape)}",
+        )
+    hidden = p["Wh"].shape[0]
+    if p["Wx"].shape != (features, GATES[kind] * hidden):
+        fail(
+            f"{field}.Wx",
+            f"has shape {dims(p['Wx'].shape)} but {dims((features, GATES[kind] * hidden))} is "
+            f"needed here (features × gates·hidden; its input is {dims(shape)})",
+        )
+    for bias in ("b", "bh"):
+        if bias in p and p[bias].shape != (GATES[kind] * hidden,):
+            fail(f"{field}.{bias}", f"must have {GATES[kind] * hidden} values (gates·hidden)")
+    for state in ("h0", "c0"):
+        if state in p and p[state].shape != (hidden,):
+            fail(
+                f"{field}.{state}", f"must have {hidden} values (one initial state, every sample's)"
+            )
+    if s["truncate"] > steps:
+        fail(f"{field}.truncate", f"is {s['truncate']}, more than the {steps} steps of its input")
+    return (n, steps, hidden) if s["outputs"] == "every" else (n, hidden)
 
 
 def _window_shape(kind, shape, p, s, field, fail):
@@ -308,4 +356,13 @@ def _setting(kind, key, value, field, fail):
         fail(field, f"must be a finite number > 0, got {value!r}")
     if key == "p" and not (is_number(value) and 0 <= value < 1):
         fail(field, f"must be a number in [0, 1) (the probability of dropping), got {value!r}")
+    choices = {"activation": ("tanh", "relu"), "outputs": OUTPUTS, "reset": RESETS}
+    if key in choices and value not in choices[key]:
+        fail(field, f"must be one of {', '.join(choices[key])}, got {value!r}")
+    if key == "truncate" and not (is_int(value) and 0 <= value <= MAX_INT32):
+        fail(field, f"must be a whole number of steps (0: the whole sequence), got {value!r}")
+    if key == "gates":
+        letters = LAYERS[kind].settings["gates"]
+        if not isinstance(value, str) or sorted(value) != sorted(letters):
+            fail(field, f"must order the letters {letters} (each once), got {value!r}")
     return float(value) if key in ("eps", "p") else value

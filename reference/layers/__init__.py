@@ -26,8 +26,15 @@ from backprop_crosscheck.reference.layers.embedding import (
     embedding_backward,
     embedding_forward,
 )
-from backprop_crosscheck.reference.layers.flatten import FLATTEN, flatten_backward, flatten_forward
+from backprop_crosscheck.reference.layers.flatten import (
+    FLATTEN,
+    MERGE_TIME,
+    flatten_backward,
+    flatten_forward,
+)
+from backprop_crosscheck.reference.layers.gru import GRU, gru_backward, gru_forward
 from backprop_crosscheck.reference.layers.kind import Kind
+from backprop_crosscheck.reference.layers.lstm import LSTM, lstm_backward, lstm_forward
 from backprop_crosscheck.reference.layers.normalization import (
     BATCH_NORM,
     LAYER_NORM,
@@ -55,6 +62,7 @@ from backprop_crosscheck.reference.layers.residual import (
     residual_backward,
     residual_forward,
 )
+from backprop_crosscheck.reference.layers.rnn import RNN, rnn_backward, rnn_forward
 
 LAYERS = {
     kind.name: kind
@@ -69,11 +77,17 @@ LAYERS = {
         DROPOUT,
         EMBEDDING,
         RESIDUAL,
+        RNN,
+        LSTM,
+        GRU,
+        MERGE_TIME,
     )
 }
+RECURRENT = ("rnn", "lstm", "gru")  # run through time (recurrent.py)
 
 __all__ = [
     "LAYERS",
+    "RECURRENT",
     "AvgPoolSaved",
     "ConvSaved",
     "DropoutSaved",
@@ -95,6 +109,12 @@ __all__ = [
     "first_maximum",
     "flatten_backward",
     "flatten_forward",
+    "gru_backward",
+    "gru_forward",
+    "lstm_backward",
+    "lstm_forward",
+    "rnn_backward",
+    "rnn_forward",
     "layer_norm_backward",
     "layer_norm_forward",
     "max_pool2d_backward",

@@ -1,7 +1,9 @@
 """Every built-in case's float64 reference numbers and ``explain`` words, held bit for bit to a
 store written before the dense network and the layer stack became one representation (commit
 5b0b0e0, when a dense case had its own forward, backward and R-operator): the merge changed no
-number and no word. Floats are stored as ``float.hex`` (exact)."""
+number and no word. A case added later is stored as it was introduced (the recurrent ones with
+issue #35, their numbers also held to the CS231n values and to every engine elsewhere), so that
+no later change moves one of its numbers unnoticed. Floats are stored as ``float.hex`` (exact)."""
 
 import json
 

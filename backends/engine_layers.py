@@ -11,6 +11,7 @@ import contextlib
 
 import numpy as np
 from backprop_crosscheck.backends.interface import Unsupported
+from backprop_crosscheck.backends.recurrent_cells import through_time
 from backprop_crosscheck.reference.rules.activations import ACTIVATIONS
 
 SPELLINGS = {"double": "float64", "fp64": "float64", "float": "float32", "fp32": "float32"}
@@ -168,6 +169,23 @@ class EngineLayers:
 
     def embedding(self, indices, p, layer):
         return p["table"][indices]
+
+    def rnn(self, x, p, layer):  # the cells with xp, step by step (recurrent_cells.py)
+        return through_time(self, "rnn", x, p, layer)
+
+    def lstm(self, x, p, layer):
+        return through_time(self, "lstm", x, p, layer)
+
+    def gru(self, x, p, layer):
+        return through_time(self, "gru", x, p, layer)
+
+    def merge_time(self, x, p, layer):
+        return self.xp.reshape(x, (-1, x.shape[-1]))
+
+    def detach(self, x):
+        """x with its gradient stopped (truncated BPTT): torch's and tinygrad's ``detach``; an
+        engine that spells it otherwise sets its own (JAX: lax.stop_gradient)."""
+        return x.detach()
 
 
 def stack_key(case) -> tuple:

@@ -34,8 +34,9 @@ class AutogradBackend(FrameworkBackend):
     def setup(self, dtype, device):
         import autograd
         import autograd.numpy as anp
+        from autograd.tracer import getval  # the value without its trace: no gradient
 
-        self.autograd, self.xp = autograd, anp
+        self.autograd, self.xp, self.detach = autograd, anp, getval
 
     def unsupported(self, case):  # gelu's erf is autograd.scipy's: SciPy, an n/a without it
         kinds = case.activations + tuple(layer.kind for layer in walk(case.stack))

@@ -1,7 +1,39 @@
 """JAX's own layer functions for a layer-stack case (backends/engine_layers.py):
 ``lax.conv_general_dilated`` (NCHW images, OIHW kernels) and ``lax.reduce_window`` for the
 pools, at the highest precision. JAX has no batch or layer normalization of its own (they live
-in Flax): those are written with ``jax.numpy`` (engine_layers.py)."""
+in Flax): those are written with ``jax.numpy`` (engine_layers.py). Nor has it recurrent cells:
+each is its step in ``jax.numpy`` (backends/recurrent_cells.py) under ``lax.scan``, the state
+passed through ``lax.stop_gradient`` where the case truncates."""
+
+from types import SimpleNamespace
+
+from backprop_crosscheck.backends.recurrent_cells import CELLS
+
+
+def scanned(jax, kind: str):
+    """A recurrent layer as ``lax.scan`` over its cell's step."""
+    lax, jnp = jax.lax, jax.numpy
+    step, parts = CELLS[kind]
+    ops = SimpleNamespace(xp=jnp, matmul=jnp.matmul)
+
+    def layer_op(x, p, layer):
+        s, (N, T) = layer.settings, x.shape[:2]
+        zeros = jnp.zeros((N, p["Wh"].shape[0]), x.dtype)
+        state = tuple(p[n] + zeros if n in p else zeros for n in ("h0", "c0")[:parts])
+        k = s["truncate"]
+        cut = jnp.array([bool(k) and t > 0 and t % k == 0 for t in range(T)])
+
+        def body(state, inputs):
+            x_t, detached = inputs
+            if k:  # truncated: the state entering step t = k, 2k, … is a constant
+                state = tuple(jnp.where(detached, lax.stop_gradient(h), h) for h in state)
+            state = step(ops, x_t, state, p, s)
+            return state, state[0]
+
+        last, hs = lax.scan(body, state, (jnp.swapaxes(x, 0, 1), cut))
+        return jnp.swapaxes(hs, 0, 1) if s["outputs"] == "every" else last[0]
+
+    return layer_op
 
 
 def jax_layers(jax) -> dict:
@@ -30,4 +62,5 @@ def jax_layers(jax) -> dict:
             pool(x, layer, 0.0, lax.add) / layer.settings["size"] ** 2
         ),
         "embedding": lambda x, p, layer: jnp.take(p["table"], x, axis=0),
+        **{kind: scanned(jax, kind) for kind in CELLS},
     }

@@ -9,7 +9,7 @@ from backprop_crosscheck.reference.finite_differences import (
     train_by_differences,
 )
 from backprop_crosscheck.reference.rules.optimizers import OPTIMIZERS, WEIGHT_DECAY_MODES, start
-from backprop_crosscheck.reference.stack import KINDS
+from backprop_crosscheck.reference.stack import KINDS, truncated
 
 from backprop_crosscheck import Backend, BackendUnavailable, Capabilities
 
@@ -29,6 +29,16 @@ class FiniteDifferenceBackend(Backend):
         optimizers=OPTIMIZERS,  # the reference's rules, applied to its numeric gradients
         weight_decay=WEIGHT_DECAY_MODES,
     )
+
+    def unsupported(self, case):
+        cut = truncated(case.stack)
+        if cut:
+            return (
+                f"fd: {cut[0]} truncates backpropagation through time (truncate = k): its "
+                "gradients are the truncated ones, which no difference of the loss measures "
+                "(the engines are held to the reference's)"
+            )
+        return super().unsupported(case)
 
     def run(self, case, dtype, device="cpu"):
         try:

@@ -1,11 +1,13 @@
 """`torch`: PyTorch autograd — ``loss.backward()``, the update in place under no_grad()."""
 
+import contextlib
+
 from backprop_crosscheck.backends.torch.layers import torch_layers
 from backprop_crosscheck.backends.torch.optim import TORCH_CONVENTIONS, torch_optimizer
 from backprop_crosscheck.reference.cases.names import chain_names
 from backprop_crosscheck.reference.rules.optimizers import OPTIMIZERS, WEIGHT_DECAY_MODES
 
-from backprop_crosscheck import BackendUnavailable, Capabilities, FrameworkBackend
+from backprop_crosscheck import BackendUnavailable, Capabilities, FrameworkBackend, Unsupported
 
 
 class TorchBackend(FrameworkBackend):
@@ -71,10 +73,22 @@ class TorchBackend(FrameworkBackend):
     def untracked(self):
         return self.torch.no_grad()
 
+    @contextlib.contextmanager
+    def forward_mode(self):
+        """An op without a forward-mode derivative is beyond torch's forward mode: n/a with
+        torch's own words — float32 nn.LSTM on the CPU runs oneDNN's kernel, which has none
+        (docs/divergences/torch-lstm-forward-ad.md)."""
+        try:
+            yield
+        except NotImplementedError as e:
+            if "forward AD" not in str(e):
+                raise
+            raise Unsupported(f"{self.name}: {str(e).splitlines()[0]}") from None
+
     def forward_derivative(self, case, params, X, Y, tangents):
         """Dual numbers (torch.autograd.forward_ad): no torch.func, no torch._dynamo import."""
         ad = self.torch.autograd.forward_ad
-        with ad.dual_level():
+        with self.forward_mode(), ad.dual_level():
             duals = {n: ad.make_dual(p, tangents[n]) for n, p in params.items()}
             return ad.unpack_dual(self.loss(case, duals, X, Y)).tangent
 

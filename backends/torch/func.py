@@ -19,9 +19,15 @@ class TorchFuncBackend(TorchBackend):
     )
     update = FrameworkBackend.update  # functional: new tensors, no in-place p.sub_
     intermediates = FrameworkBackend.intermediates  # no .grad fields to read the chain from
+
     # H·v and forward mode by torch.func's transforms (the base class's jvp of grad)
-    forward_derivative = FrameworkBackend.forward_derivative
-    hessian_vector = FrameworkBackend.hessian_vector
+    def forward_derivative(self, case, params, X, Y, tangents):
+        with self.forward_mode():
+            return FrameworkBackend.forward_derivative(self, case, params, X, Y, tangents)
+
+    def hessian_vector(self, case, params, X, Y, tangents):
+        with self.forward_mode():
+            return FrameworkBackend.hessian_vector(self, case, params, X, Y, tangents)
 
     def setup(self, dtype, device):
         super().setup(dtype, device)

@@ -15,7 +15,7 @@ import tomllib
 from dataclasses import dataclass
 
 import numpy as np
-from backprop_crosscheck.backends.interface import BackendUnavailable
+from backprop_crosscheck.backends.interface import BackendUnavailable, Unsupported
 from backprop_crosscheck.comparisons.isolate.attempt import Attempt, attempt, one_line
 from backprop_crosscheck.comparisons.isolate.guard import TimedOut, captured_output, time_limit
 from backprop_crosscheck.comparisons.isolate.wire import NotNumbers
@@ -25,7 +25,11 @@ from backprop_crosscheck.comparisons.kit.suites import suite
 from backprop_crosscheck.comparisons.run import make_check
 from backprop_crosscheck.reference import load_case
 from backprop_crosscheck.reference.cases.file import quoted, read_text
-from backprop_crosscheck.reference.families.draw import STACK_EVERY, family_case
+from backprop_crosscheck.reference.families.draw import (
+    STACK_EVERY,
+    family_case,
+    sequence_family_case,
+)
 from backprop_crosscheck.reference.rules.optimizers import Optimizer
 from backprop_crosscheck.reference.stack import walk
 
@@ -52,16 +56,21 @@ def case_names(random: int = 6, seed: int = 0, version: str | None = None) -> li
     chosen = suite(version)
     wanted, families, f = math.ceil(random / 3), [], seed
     while len(families) < wanted:
+        if chosen.sequences and len(families) % 2 == 1:  # every second slot: a sequence family
+            families.append(f"sequence-{seed + len(families) // 2}")
+            continue
         if chosen.stacks or f % STACK_EVERY != STACK_EVERY - 1:
-            families.append(f)
+            families.append(f"random-{f}")
         f += 1
-    return list(chosen.builtin) + [f"random-{f}.{m}" for f in families for m in range(3)][:random]
+    return list(chosen.builtin) + [f"{f}.{m}" for f in families for m in range(3)][:random]
 
 
 @functools.cache
 def case_named(name: str):
     if name.startswith("random-"):
         return family_case(*map(int, name.removeprefix("random-").split(".")))
+    if name.startswith("sequence-"):
+        return sequence_family_case(*map(int, name.removeprefix("sequence-").split(".")))
     return load_case(name)
 
 
@@ -99,7 +108,7 @@ def fenced(question, backend, check: Check) -> dict:
     try:
         with captured_output(), time_limit(check.timeout):
             return {"answers": question(backend, check.case, check.dtype)}
-    except BackendUnavailable as e:
+    except (BackendUnavailable, Unsupported) as e:  # beyond it, found as it ran: as a run's
         return {"status": "skip", "message": str(e)}
     except TimedOut:
         return {"status": "error", "message": f"timed out after {check.timeout:g} s (--timeout)"}

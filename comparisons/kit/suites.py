@@ -5,7 +5,7 @@ published: new cases come in a new version (tests/comparisons/kit/test_suites.py
 newest to every built-in conformance case, so a new built-in cannot slip into an old suite).
 
 Every version runs every check of the kit; they differ in the networks: the built-in cases
-they name, and whether their random shape families include layer stacks.
+they name, and whether their random shape families include layer stacks and sequences.
 """
 
 from dataclasses import dataclass
@@ -26,6 +26,7 @@ DENSE = (
     "momentum_decoupled",
 )
 STACKS = ("conv", "conv_bn", "dropout", "embedding", "norm", "residual", "ties")
+SEQUENCES = ("char_lstm", "gru", "gru_before", "lstm", "rnn", "rnn_long", "rnn_truncated")
 # drift is float32's documented honest divergence (docs/tolerances.md), not a conformance case
 NOT_CONFORMANCE = ("drift",)
 
@@ -36,6 +37,7 @@ class Suite:
     adds: str  # what it adds to the version before, in words (docs/conformance.md lists them)
     builtin: tuple[str, ...]  # the built-in cases it runs
     stacks: bool  # whether its random shape families include layer stacks
+    sequences: bool = False  # whether every second family is a sequence one (sequence-F.M)
 
 
 SUITES = {
@@ -51,6 +53,15 @@ SUITES = {
         "layer stacks: convolution, max and average pooling, batch and layer norm, "
         "dropout, an embedding, a residual block, max-pool ties",
         DENSE + STACKS,
+        True,
+    ),
+    "3": Suite(
+        "3",
+        "recurrent networks through time: a vanilla RNN, an LSTM, a GRU with its reset gate "
+        "after and before, a character-level LSTM, truncated BPTT, a 50-step RNN; random "
+        "sequence families",
+        DENSE + STACKS + SEQUENCES,
+        True,
         True,
     ),
 }

@@ -13,7 +13,7 @@ from backprop_crosscheck.comparisons.report.output_files import OutputError, wri
 from backprop_crosscheck.comparisons.run import check_backends, make_check
 from backprop_crosscheck.reference import CaseError
 from backprop_crosscheck.reference.cases.file import dump_case
-from backprop_crosscheck.reference.families.draw import family_case
+from backprop_crosscheck.reference.families.draw import family_case, sequence_family_case
 
 SHAPE = {"max_depth": 4, "max_width": 32, "max_batch": 16, "max_steps": 5}
 FAMILY = 8  # cases per shape family: an engine that compiles (JAX) compiles once per family
@@ -44,9 +44,16 @@ class Tally:
     skip_reason: str = ""  # the first skip's or n/a's reason: why it may have checked nothing
 
 
+SEQUENCE_EVERY = 10  # families 7, 17, 27, … are sequence families (sequence-0, -1, -2, …)
+
+
 def sweep_case(seed: int):
-    """Seed s is member s mod 8 of shape family s div 8: random-F.M."""
-    return family_case(seed // FAMILY, seed % FAMILY, **SHAPE)
+    """Seed s is member s mod 8 of shape family F = s div 8: random-F.M, or for every tenth
+    family (F mod 10 = 7) sequence-(F div 10).M."""
+    family, member = divmod(seed, FAMILY)
+    if family % SEQUENCE_EVERY == 7:
+        return sequence_family_case(family // SEQUENCE_EVERY, member)
+    return family_case(family, member, **SHAPE)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ The same seed always gives the same case. Used by the tests, the conformance sui
 import numpy as np
 from backprop_crosscheck.reference.cases.case import Case
 from backprop_crosscheck.reference.cases.file import parse_case
+from backprop_crosscheck.reference.families.sequences import sequence_architecture
 from backprop_crosscheck.reference.families.stacks import stack_architecture, stack_data
 from backprop_crosscheck.reference.network import train
 from backprop_crosscheck.reference.rules.activations import ACTIVATIONS
@@ -73,6 +74,25 @@ def stack_family_case(family: int, member: int) -> Case:
     data = stack_data(rng, arch, name)
     data["targets"] = _targets(rng, arch["loss"], arch["batch"], arch["outputs"])
     data.update(_optimizer(np.random.default_rng([family, member, OPTIMIZER_STREAM]), structure))
+    return _stable(parse_case(data, source=name, name=name))
+
+
+SEQUENCE_STREAM = 2**30  # the sequence families' own seeds: family F is not random-F's
+
+
+def sequence_family_case(family: int, member: int) -> Case:
+    """Member ``member`` of the sequence family ``family`` (families/sequences.py):
+    ``sequence-F.M``."""
+    arch = sequence_architecture(np.random.default_rng([family, SEQUENCE_STREAM]))
+    name = f"sequence-{family}.{member}"
+    structure = _optimizer_structure(
+        np.random.default_rng([family, SEQUENCE_STREAM, OPTIMIZER_STREAM]), OPTIMIZERS
+    )
+    rng = np.random.default_rng([family, member, SEQUENCE_STREAM])
+    data = stack_data(rng, arch, name)
+    data["targets"] = _targets(rng, arch["loss"], arch["batch"], arch["outputs"])
+    opt_rng = np.random.default_rng([family, member, SEQUENCE_STREAM, OPTIMIZER_STREAM])
+    data.update(_optimizer(opt_rng, structure))
     return _stable(parse_case(data, source=name, name=name))
 
 

@@ -16,6 +16,8 @@ PUBLISHED = {
 }
 PUBLISHED["2"] = [*PUBLISHED["1"], "conv", "conv_bn", "dropout", "embedding", "norm", "residual"]
 PUBLISHED["2"].append("ties")
+PUBLISHED["3"] = [*PUBLISHED["2"], "char_lstm", "gru", "gru_before", "lstm", "rnn", "rnn_long"]
+PUBLISHED["3"].append("rnn_truncated")
 
 
 @pytest.mark.parametrize("version", SUITES)
@@ -35,6 +37,13 @@ def test_suite_1_draws_dense_random_families_only_and_2_draws_stacks_too():
     assert len(dense_only) == 15 and all(case_named(n).dense for n in dense_only)
     with_stacks = case_names(15, 0, "2")[len(PUBLISHED["2"]) :]
     assert any(not case_named(n).dense for n in with_stacks)
+
+
+def test_suite_3_draws_sequence_families_every_second_slot():
+    drawn = case_names(12, 0, "3")[len(PUBLISHED["3"]) :]
+    assert drawn[3:6] == ["sequence-0.0", "sequence-0.1", "sequence-0.2"]
+    assert {layer.kind for layer in case_named("sequence-0.0").stack} & {"rnn", "lstm", "gru"}
+    assert not any(n.startswith("sequence-") for n in case_names(12, 0, "2"))
 
 
 def test_the_command_line_runs_a_pinned_suite(capsys):

@@ -6,6 +6,7 @@ import pytest
 from backprop_crosscheck.comparisons.cli import main
 from backprop_crosscheck.comparisons.sweep.shards import FAMILY, sweep_case
 from backprop_crosscheck.reference import load_case
+from backprop_crosscheck.reference.layers import RECURRENT
 from backprop_crosscheck.reference.rules.activations import ACTIVATIONS
 from backprop_crosscheck.reference.rules.losses import LOSSES
 from backprop_crosscheck.reference.stack import KINDS, walk
@@ -43,13 +44,28 @@ def test_sweep_draws_layer_stacks_over_the_promised_space():
     stacks = [sweep_case(family * FAMILY) for family in range(4, 125, 5)]
     assert not any(c.dense for c in stacks)
     layers = [layer for c in stacks for layer in walk(c.stack)]
-    assert {layer.kind for layer in layers} == set(KINDS)
+    assert {layer.kind for layer in layers} == set(KINDS) - {*RECURRENT, "merge_time"}
     convs = [layer for layer in layers if layer.kind == "conv2d"]
     assert {k.initial["kernel"].shape[2] for k in convs} == {1, 2, 3}
     assert {k.settings["stride"] for k in convs} == {1, 2}
     images = [c.inputs.shape for c in stacks if c.inputs.ndim == 4]
     assert {s[1] for s in images} == {1, 2, 3} and {s[2] for s in images} <= set(range(4, 9))
     assert min(s[2] for s in images) == 4 and max(s[2] for s in images) == 8
+
+
+def test_sweep_draws_sequences_over_the_promised_space():
+    """Every tenth family is a sequence one: each cell, its conventions, outputs every step or
+    the last, truncation, token inputs, and sequences from 2 up to 64 steps."""
+    cases = [sweep_case(family * FAMILY) for family in range(7, 400, 10)]
+    cells = [w for c in cases for w in walk(c.stack) if w.kind in RECURRENT]
+    assert len(cells) == len(cases) and {w.kind for w in cells} == set(RECURRENT)
+    assert {w.settings.get("gates") for w in cells} >= {"ifgo", "ifog", "rzn", "zrn"}
+    assert {w.settings.get("reset") for w in cells} >= {"after", "before"}
+    assert {w.settings["outputs"] for w in cells} == {"every", "last"}
+    assert any(w.settings["truncate"] for w in cells) and any("h0" in w.initial for w in cells)
+    steps = [c.inputs.shape[1] for c in cases]
+    assert min(steps) == 2 and 32 < max(steps) <= 64
+    assert any(c.takes_indices for c in cases)
 
 
 def test_a_case_beyond_a_backend_is_a_skip_not_an_error(capsys, tmp_path):

@@ -247,7 +247,10 @@ def _output_shape(kind, shape, p, s, field, fail):
         need((3, 4), "images or token rows (3 or 4 dimensions)")
         return (shape[0], math.prod(shape[1:]))
     if kind == "dense":
-        need((2,), "rows of features (samples × features): put a flatten before it")
+        before = "a flatten before it"
+        if len(shape) == 3:  # a sequence: a row per sample, or a row per step
+            before = "a flatten (a row per sample) or a merge_time (a row per step) before it"
+        need((2,), f"rows of features (samples × features): put {before}")
         if p["W"].ndim != 2:
             fail(f"{field}.W", f"must be inputs × outputs (2 dimensions), got {dims(p['W'].shape)}")
         wants("W", (shape[1], p["W"].shape[1]))

@@ -133,6 +133,52 @@ BAD = {  # id: (case text, the field named, a word of the reason)
 }
 
 
+def sequence(cell: str, head: str = "inputs = [[[0.1], [0.2], [0.3]]]\ntargets = [[0.5]]\n"):
+    """A one-sample, 3-step sequence through ``cell`` (its table's fields) then a dense layer."""
+    return HEAD + head + f"[[stack]]\n{cell}\n" + '[[stack]]\nkind = "dense"\nW = [[0.1]]\n'
+
+
+RNN_1 = 'kind = "rnn"\nWx = [[0.5]]\nWh = [[0.2]]\noutputs = "last"'
+LSTM_1 = 'kind = "lstm"\nWx = [[0.1, 0.2, 0.3, 0.4]]\nWh = [[0.1, 0.2, 0.3, 0.4]]\noutputs = "last"'
+BAD |= {  # the recurrent layers' fields (issue #35)
+    "gates-not-a-permutation": (sequence(LSTM_1 + '\ngates = "iffo"'), "stack[0].gates", "ifgo"),
+    "reset-unknown": (
+        sequence(LSTM_1.replace("lstm", "gru").replace(", 0.4", "") + '\nreset = "middle"'),
+        "stack[0].reset",
+        "after, before",
+    ),
+    "truncate-negative": (sequence(RNN_1 + "\ntruncate = -1"), "stack[0].truncate", "whole"),
+    "truncate-past-the-steps": (sequence(RNN_1 + "\ntruncate = 4"), "stack[0].truncate", "3 steps"),
+    "outputs-unknown": (sequence(RNN_1.replace('"last"', '"all"')), "stack[0].outputs", "every"),
+    "activation-not-a-cell-one": (
+        sequence(RNN_1 + '\nactivation = "gelu"'),
+        "stack[0].activation",
+        "tanh, relu",
+    ),
+    "wh-not-gates-wide": (
+        sequence(LSTM_1.replace("Wh = [[0.1, 0.2, 0.3, 0.4]]", "Wh = [[0.1]]")),
+        "stack[0].Wh",
+        "4·hidden",
+    ),
+    "wx-wrong-features": (
+        sequence(RNN_1.replace("Wx = [[0.5]]", "Wx = [[0.5], [0.1]]")),
+        "stack[0].Wx",
+        "features",
+    ),
+    "h0-wrong-size": (sequence(RNN_1 + "\nh0 = [0.1, 0.2]"), "stack[0].h0", "1 values"),
+    "rnn-on-rows": (
+        sequence(RNN_1, "inputs = [[0.1, 0.2]]\ntargets = [[0.5]]\n"),
+        "stack[0].kind",
+        "sequences",
+    ),
+    "every-step-into-dense": (
+        sequence(RNN_1.replace('"last"', '"every"')),
+        "stack[1].kind",
+        "merge_time",
+    ),
+}
+
+
 @pytest.mark.parametrize("text, field, word", BAD.values(), ids=BAD.keys())
 def test_a_bad_stack_case_is_one_line_naming_the_field(capsys, tmp_path, text, field, word):
     path = tmp_path / "bad.toml"

@@ -14,6 +14,7 @@ from typing import NamedTuple
 import numpy as np
 from backprop_crosscheck.reference import layers
 from backprop_crosscheck.reference.cases.case import Case
+from backprop_crosscheck.reference.layers import gru, lstm, recurrent, rnn
 from backprop_crosscheck.reference.network import Forward, inputs_of
 from backprop_crosscheck.reference.result import Result
 from backprop_crosscheck.reference.rules.activations import ACTIVATIONS, activation
@@ -24,6 +25,9 @@ from backprop_crosscheck.reference.training import train_loop
 
 ANY = ()  # a mistake any network can make: in its loss, its bookkeeping or its update
 ACTIVATION = ("activation",)  # a mistake in an activation's derivative, whichever it is
+THROUGH_TIME = ("recurrent",)  # a mistake in backpropagation through time: any rnn, lstm, gru
+GATED = ("gated",)  # a mistake in a gated cell's gates: an lstm or a gru
+TANH_THROUGH_TIME = ("tanh_recurrent",)  # a mistake in an rnn's or an lstm's tanh′
 
 # name -> (the layer kinds it needs, what it is, as a learner would say it)
 MISTAKES = {
@@ -112,6 +116,34 @@ MISTAKES = {
         ("residual",),
         "a residual block's gradient missing its identity path (dx = d block/dx alone)",
     ),
+    "bptt_no_carry": (
+        THROUGH_TIME,
+        "the hidden state's gradient not carried back to the previous step: dE/dh_t from "
+        "step t's own output alone",
+    ),
+    "wh_last_step_only": (
+        THROUGH_TIME,
+        "the recurrent weights' gradient from the last step only, not summed over the steps",
+    ),
+    "tanh_prime_of_preactivation": (
+        TANH_THROUGH_TIME,
+        "tanh′ taken at the wrong point: 1 − a² of its input (a tanh RNN's; an LSTM's: "
+        "1 − c_t² of the cell state) where 1 − tanh(a)² belongs",
+    ),
+    "gates_wrong_order": (
+        GATED,
+        "the gates' gradients assembled in another order than the forward split them (an "
+        "LSTM's last two, a GRU's first two swapped)",
+    ),
+    "lstm_no_forget_gate": (
+        ("lstm",),
+        "the cell state's gradient not passed through the forget gate: dE/dc_{t−1} = dE/dc_t",
+    ),
+    "gru_reset_wrong_side": (
+        ("gru",),
+        "the GRU's reset gate differentiated on its other side: (r ⊙ h)·W_hn's backward for "
+        "r ⊙ (h·W_hn + b_hn), or the other way",
+    ),
 }
 OPTIMIZER_MISTAKES = {
     "adam_no_bias_correction": ("adam",),
@@ -130,6 +162,9 @@ def mistakes_for(case: Case) -> list[str]:
     kinds = {
         "activation" if layer.kind in ACTIVATIONS else layer.kind for layer in walk(case.stack)
     }
+    kinds |= {"recurrent"} if kinds & set(layers.RECURRENT) else set()
+    kinds |= {"gated"} if kinds & {"lstm", "gru"} else set()
+    kinds |= {"tanh_recurrent"} if kinds & {"rnn", "lstm"} else set()
     rule = case.optimizer.name
     return [
         m
@@ -361,6 +396,93 @@ def _residual_no_identity(dy, saved, params, block_backward):
     return block_backward(dy, saved, params)  # dy + d_block was meant
 
 
+# --- the mistakes through time: a recurrent row with one line of its cell or its loop changed
+
+
+def _bptt_mistaken(cell, mistake: str):
+    """recurrent.backward_through_time, but for the loop's mistakes: the carried dE/dh dropped
+    (bptt_no_carry), Wh's gradient kept from the last step alone (wh_last_step_only)."""
+
+    def backward(dy, through, params):
+        T, every = through.shape[1], through.outputs == "every"
+        d_state = tuple(np.zeros_like(part) for part in through.first)
+        dx, grads = np.zeros(through.shape, dtype=dy.dtype), {}
+        for t in range(T - 1, -1, -1):
+            from_loss = dy[:, t] if every else (dy if t == T - 1 else 0)
+            d_state = (d_state[0] + from_loss, *d_state[1:])
+            dx[:, t], d_state, own = cell.back(
+                d_state, through.steps[t], params, **through.settings
+            )
+            if mistake == "bptt_no_carry":
+                d_state = (np.zeros_like(d_state[0]), *d_state[1:])  # dE/dh_{t−1} dropped
+            for name, g in own.items():
+                if mistake == "wh_last_step_only" and name == "Wh" and t < T - 1:
+                    continue  # Σ_t dropped: the last step's alone
+                grads[name] = grads[name] + g if name in grads else g
+            if through.truncate and t > 0 and t % through.truncate == 0:
+                d_state = tuple(np.zeros_like(d) for d in d_state)
+        for name, d in zip(recurrent.INITIAL_STATE, d_state, strict=False):
+            if name in params:
+                grads[name] = d if params[name].ndim == 2 else d.sum(axis=0)
+        return dx, {name: grads[name] for name in params}
+
+    return backward
+
+
+def _swapped(order: str) -> str:
+    """The gate order with two gates swapped: an LSTM's last two, a GRU's first two."""
+    return order[:2] + order[3] + order[2] if len(order) == 4 else order[1] + order[0] + order[2]
+
+
+def _cell_back(kind: str, mistake: str):
+    """The cell's backward of one step, but for the cell's mistakes."""
+    back = {"rnn": rnn.rnn_step_backward, "lstm": lstm.lstm_step_backward}.get(
+        kind, gru.gru_step_backward
+    )
+
+    def mistaken(d_state, s, params, **settings):
+        if mistake == "gates_wrong_order":
+            return back(d_state, s, params, **{**settings, "gates": _swapped(settings["gates"])})
+        if mistake == "gru_reset_wrong_side":
+            other = "before" if settings["reset"] == "after" else "after"
+            Wh_n, bh = recurrent.blocks(params["Wh"], settings["gates"])["n"], params.get("bh")
+            bh_n = 0 if bh is None else recurrent.blocks(bh, settings["gates"])["n"]
+            seen = (  # the other side's formulas at this forward's values
+                s._replace(h_in=s.r * s.h)
+                if other == "before"
+                else s._replace(h_in=s.h, hn=s.h @ Wh_n + bh_n)
+            )
+            return back(d_state, seen, params, **{**settings, "reset": other})
+        if mistake == "lstm_no_forget_gate":
+            dx, (dh_prev, dc_prev), grads = back(d_state, s, params, **settings)
+            dh, dc = d_state
+            dc_full = dc + dh * s.o * (1 - s.tc**2)  # dE/dc_t
+            return dx, (dh_prev, dc_full), grads  # · f forgotten
+        if mistake == "tanh_prime_of_preactivation" and kind == "rnn":
+            if settings["activation"] == "tanh":
+                return back(d_state, s._replace(h_next=s.a), params, **settings)  # 1 − a²
+        if mistake == "tanh_prime_of_preactivation" and kind == "lstm":
+            (dh, dc), c_t = d_state, s.f * s.c + s.i * s.g
+            wrong = dc + dh * s.o * ((1 - c_t**2) - (1 - s.tc**2))  # 1 − c_t² for 1 − tanh²(c_t)
+            return back((dh, wrong), s, params, **settings)
+        return back(d_state, s, params, **settings)
+
+    return mistaken
+
+
+def _recurrent_rows(mistake: str) -> dict:
+    """Every recurrent kind's row, but for a mistake through time (none: {})."""
+    through_time = (THROUGH_TIME, GATED, TANH_THROUGH_TIME, ("lstm",), ("gru",))
+    if MISTAKES.get(mistake, ((),))[0] not in through_time:
+        return {}
+    found = {}
+    for kind in layers.RECURRENT:
+        cell = {"rnn": rnn.RNN_CELL, "lstm": lstm.LSTM_CELL, "gru": gru.GRU_CELL}[kind]
+        cell = cell._replace(back=_cell_back(kind, mistake))
+        found[kind] = (layers.LAYERS[kind].forward, _bptt_mistaken(cell, mistake))
+    return found
+
+
 def mistaken_rows(mistake: str, case: Case) -> dict:
     """The rows a network runs with ``mistake``: ROWS with one kind's changed."""
     changed = {
@@ -386,4 +508,4 @@ def mistaken_rows(mistake: str, case: Case) -> dict:
         rows = {"activation": (ROWS["activation"][0], _fprime(mistake))}
     if changed.get(mistake) == "dense":
         rows = {"dense": (layers.dense_forward, _dense(mistake, case.learning_rate))}
-    return {**ROWS, **rows}
+    return {**ROWS, **rows, **_recurrent_rows(mistake)}

@@ -13,6 +13,7 @@ import sys
 
 from backprop_crosscheck.backends.framework import FrameworkBackend
 from backprop_crosscheck.backends.interface import Capabilities, Convention
+from backprop_crosscheck.backends.keras.recurrent import KERAS_GATES, keras_recurrent
 from backprop_crosscheck.reference.rules.optimizers import OPTIMIZERS
 
 KERAS_CONVENTIONS = (
@@ -125,7 +126,11 @@ class KerasBackend(FrameworkBackend):
         ops = keras.ops
         self.xp = self.nn = ops  # ops.tanh, ops.sigmoid, ops.relu, ops.sum, ops.mean, …
         self.matmul = ops.matmul  # not the backend's own @
-        self.layer_ops = keras_layers(ops)  # ops.conv, max_pool, moments, take
+        self.detach = ops.stop_gradient  # truncated BPTT: the state held
+        self.layer_ops = {  # ops.conv, max_pool, moments, take; SimpleRNN, LSTM, GRU
+            **keras_layers(ops),
+            **{kind: keras_recurrent(keras, kind) for kind in KERAS_GATES},
+        }
         self.acts = {
             "leaky_relu": ops.leaky_relu,
             "softplus": ops.softplus,

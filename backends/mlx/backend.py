@@ -23,6 +23,7 @@ class MlxBackend(FrameworkBackend):
         import mlx.nn as nn
 
         self.mx, self.xp, self.nn, self.grad = mx, mx, nn, mx.grad  # nn.relu, nn.sigmoid
+        self.detach = mx.stop_gradient  # truncated BPTT: the state held
         mx.set_default_device(mx.cpu)  # float64: the CPU only
         self.acts = {
             "leaky_relu": nn.leaky_relu,

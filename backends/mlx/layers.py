@@ -1,7 +1,10 @@
 """MLX's own layer functions for a layer-stack case (backends/engine_layers.py):
 ``mx.conv2d`` and ``nn.MaxPool2d``/``AvgPool2d`` take NHWC images (and OHWI kernels), so the
 image is transposed in and out; ``mx.fast.layer_norm``. Batch norm and the embedding are written
-with ``mlx.core`` (engine_layers.py)."""
+with ``mlx.core`` (engine_layers.py); the recurrent layers are MLX's nn.RNN, nn.LSTM, nn.GRU
+(mlx/recurrent.py)."""
+
+from backprop_crosscheck.backends.mlx.recurrent import MLX_GATES, mlx_recurrent
 
 NHWC, NCHW = (0, 2, 3, 1), (0, 3, 1, 2)
 
@@ -27,4 +30,5 @@ def mlx_layers(mx, nn) -> dict:
         "layer_norm": lambda x, p, layer: mx.fast.layer_norm(
             x, p["gamma"], p["beta"], layer.settings["eps"]
         ),
+        **{kind: mlx_recurrent(mx, nn, kind) for kind in MLX_GATES},
     }

@@ -1,6 +1,7 @@
 """`tensorflow`: TensorFlow's ``tf.GradientTape`` (package tensorflow-cpu), eager mode."""
 
 from backprop_crosscheck.backends.keras.backend import KERAS_CONVENTIONS, keras_on
+from backprop_crosscheck.backends.keras.recurrent import KERAS_GATES, keras_recurrent
 from backprop_crosscheck.backends.tensorflow.layers import tensorflow_layers
 from backprop_crosscheck.reference.rules.optimizers import OPTIMIZERS
 
@@ -18,6 +19,9 @@ class TensorFlowBackend(FrameworkBackend):
 
         self.tf, self.xp, self.nn = tf, tf.math, tf.nn  # tf.math.tanh; tf.nn.sigmoid, tf.nn.relu
         self.layer_ops = tensorflow_layers(tf)  # tf.nn.conv2d, max_pool2d, moments, gather
+        keras = keras_on("tensorflow")  # TensorFlow's recurrent layers are Keras's (tf.keras)
+        self.layer_ops |= {kind: keras_recurrent(keras, kind) for kind in KERAS_GATES}
+        self.detach = tf.stop_gradient
         nn = tf.nn
         self.acts = {
             "leaky_relu": lambda z, slope: nn.leaky_relu(z, alpha=slope),

@@ -37,6 +37,7 @@ def tensorflow_layers(tf) -> dict:
         "max_pool2d": pool(tf.nn.max_pool2d),
         "avg_pool2d": pool(tf.nn.avg_pool2d),
         "flatten": lambda x, p, layer: tf.reshape(x, (tf.shape(x)[0], -1)),
+        "merge_time": lambda x, p, layer: tf.reshape(x, (-1, x.shape[-1])),
         "batch_norm": normalize(per_channel, channel_shape),
         "layer_norm": normalize(lambda x: [len(x.shape) - 1], lambda x: (-1,)),
         "embedding": lambda x, p, layer: tf.gather(p["table"], x),

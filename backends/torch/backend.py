@@ -77,7 +77,7 @@ class TorchBackend(FrameworkBackend):
     def forward_mode(self):
         """An op without a forward-mode derivative is beyond torch's forward mode: n/a with
         torch's own words — float32 nn.LSTM on the CPU runs oneDNN's kernel, which has none
-        (docs/divergences/torch-lstm-forward-ad.md)."""
+        (docs/divergences/torch.md)."""
         try:
             yield
         except NotImplementedError as e:

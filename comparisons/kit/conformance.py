@@ -20,7 +20,7 @@ from backprop_crosscheck.comparisons.isolate.attempt import Attempt, attempt, on
 from backprop_crosscheck.comparisons.isolate.guard import TimedOut, captured_output, time_limit
 from backprop_crosscheck.comparisons.isolate.wire import NotNumbers
 from backprop_crosscheck.comparisons.judge.judging import Check, judge
-from backprop_crosscheck.comparisons.kit.oracles import NEEDS, ORACLES, QUESTIONS
+from backprop_crosscheck.comparisons.kit.oracles import NEEDS, ORACLES, QUESTIONS, causal_variant
 from backprop_crosscheck.comparisons.kit.suites import suite
 from backprop_crosscheck.comparisons.run import make_check
 from backprop_crosscheck.reference import load_case
@@ -52,17 +52,19 @@ class Outcome:
 def case_names(random: int = 6, seed: int = 0, version: str | None = None) -> list[str]:
     """The suite's built-in cases (comparisons/kit/suites.py; the newest by default), then
     ``random`` cases in shape families of three, from family ``seed`` on — a suite without
-    layer stacks passes over the stack families."""
+    layer stacks passes over the stack families — and, from suite 3 on, half as many again
+    from the sequence families (sequence-F.M)."""
     chosen = suite(version)
     wanted, families, f = math.ceil(random / 3), [], seed
     while len(families) < wanted:
-        if chosen.sequences and len(families) % 2 == 1:  # every second slot: a sequence family
-            families.append(f"sequence-{seed + len(families) // 2}")
-            continue
         if chosen.stacks or f % STACK_EVERY != STACK_EVERY - 1:
-            families.append(f"random-{f}")
+            families.append(f)
         f += 1
-    return list(chosen.builtin) + [f"{f}.{m}" for f in families for m in range(3)][:random]
+    drawn = [f"random-{f}.{m}" for f in families for m in range(3)][:random]
+    if chosen.sequences:  # on top: half as many from the sequence families, seed on
+        count = math.ceil(random / 2)
+        drawn += [f"sequence-{seed + k // 3}.{k % 3}" for k in range(count)]
+    return list(chosen.builtin) + drawn
 
 
 @functools.cache
@@ -194,6 +196,8 @@ def applies(check: str, case_name: str, dtype: str) -> bool:
         return dtype == "float32"
     if check == "relu-kink":
         return relu_near_kink(case)
+    if check == "causality":
+        return causal_variant(case) is not None
     return True
 
 

@@ -209,3 +209,7 @@ def test_relu_kink(request, combination):
 
 def test_hvp_symmetry(request, combination):
     expect(request, combination, "hvp-symmetry")
+
+
+def test_causality(request, combination):
+    expect(request, combination, "causality")

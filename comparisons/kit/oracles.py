@@ -21,9 +21,9 @@ from backprop_crosscheck.comparisons.judge.compare import errors
 from backprop_crosscheck.comparisons.judge.tolerance import Tolerance, tolerance_for
 from backprop_crosscheck.reference import train
 from backprop_crosscheck.reference.hvp import direction
-from backprop_crosscheck.reference.layers import LAYERS
+from backprop_crosscheck.reference.layers import LAYERS, RECURRENT
 from backprop_crosscheck.reference.network import forward
-from backprop_crosscheck.reference.stack import one_sample, walk
+from backprop_crosscheck.reference.stack import Layer, one_sample, walk
 
 PASS = ("pass", "")
 
@@ -244,12 +244,56 @@ def hvp_symmetry(answers, backend, case, dtype, judged):
     return _close(left, right, tol, "uᵀHv vs vᵀHu", terms)
 
 
+def causal_variant(case):
+    """(the case with the loss of every step after t cut, t) — a dropout with p = 0 after the
+    merge_time, its mask keeping the rows of steps ≤ t (t the middle step) — for a case whose
+    first layer is a recurrent one read at every step; else None (token inputs have no dE/dX)."""
+    stack = case.stack
+    if case.takes_indices or len(stack) < 2 or stack[0].kind not in RECURRENT:
+        return None
+    if stack[0].settings["outputs"] != "every" or stack[1].kind != "merge_time":
+        return None
+    N, T = case.inputs.shape[:2]
+    if T < 2:
+        return None
+    t, hidden = (T - 1) // 2, stack[0].initial["Wh"].shape[0]
+    kept = np.tile(np.arange(T) <= t, N)[:, None] * np.ones((1, hidden))  # row n·T + s
+    cut = Layer("dropout", "causal", {"p": 0.0}, mask=kept)
+    return case.replace(stack=(*stack[:2], cut, *stack[2:]), steps=1), t
+
+
+def ask_causal(backend, case, dtype):
+    variant = causal_variant(case)
+    return {} if variant is None else {"cut": plain(backend.run(variant[0], dtype))}
+
+
+def causality(answers, backend, case, dtype, judged):
+    """The loss of the steps up to t has exactly zero gradient with respect to every input
+    after t: a step's output depends on the inputs so far, never on later ones."""
+    variant = causal_variant(case)
+    if variant is None:
+        return "skip", "no recurrent first layer read at every step (with feature inputs)"
+    t = variant[1]
+    dX = np.asarray(result_of(answers.get("cut")).gradients["X"], np.float64)
+    later = dX[:, t + 1 :]
+    if np.any(later != 0):
+        n, s, f = np.argwhere(later != 0)[0]
+        return "fail", (
+            f"dE/dX[{n},{t + 1 + s},{f}] = {later[n, s, f]!r} where the loss is of steps 0 … "
+            f"{t} alone: an input after step {t} reaches it (exactly 0 is right)"
+        )
+    if not np.any(dX[:, : t + 1]):
+        return "fail", f"dE/dX is 0 at every step up to {t} too: the inputs reach nothing"
+    return PASS
+
+
 QUESTIONS = {  # what each oracle asks the backend (in its worker), by name
     "forward-reverse": ask_forward,
     "untracked-loss": ask_untracked,
     "batch-sum": ask_per_sample,
     "determinism": ask_again,
     "hvp-symmetry": ask_two_hvps,
+    "causality": ask_causal,
 }
 # an oracle a backend cannot take by what it declares: a skip with the reason, whatever its run
 # did (a run that raised makes the others errors, not these)
@@ -263,4 +307,5 @@ ORACLES = {
     "frozen": frozen,
     "relu-kink": relu_kink,
     "hvp-symmetry": hvp_symmetry,
+    "causality": causality,
 }

@@ -37,7 +37,7 @@ class Suite:
     adds: str  # what it adds to the version before, in words (docs/conformance.md lists them)
     builtin: tuple[str, ...]  # the built-in cases it runs
     stacks: bool  # whether its random shape families include layer stacks
-    sequences: bool = False  # whether every second family is a sequence one (sequence-F.M)
+    sequences: bool = False  # whether it draws sequence families too (sequence-F.M)
 
 
 SUITES = {

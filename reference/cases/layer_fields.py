@@ -251,12 +251,7 @@ def _output_shape(kind, shape, p, s, field, fail):
         if len(shape) == 3:  # a sequence: a row per sample, or a row per step
             before = "a flatten (a row per sample) or a merge_time (a row per step) before it"
         need((2,), f"rows of features (samples × features): put {before}")
-        if p["W"].ndim != 2:
-            fail(f"{field}.W", f"must be inputs × outputs (2 dimensions), got {dims(p['W'].shape)}")
-        wants("W", (shape[1], p["W"].shape[1]))
-        if "b" in p:
-            wants("b", (p["W"].shape[1],))
-        return (shape[0], p["W"].shape[1])
+        return _dense_shape(shape, p, field, fail, wants)
     if kind == "embedding":
         table = p["table"]
         if table.ndim != 2:
@@ -273,6 +268,16 @@ def _output_shape(kind, shape, p, s, field, fail):
         return _normalized_shape(kind, shape, n, field, fail)
     need((4,), "NCHW images (4 dimensions)")
     return _window_shape(kind, shape, p, s, field, fail)
+
+
+def _dense_shape(shape, p, field, fail, wants):
+    """A dense layer's output: samples × W's outputs, W inputs × outputs, b one per output."""
+    if p["W"].ndim != 2:
+        fail(f"{field}.W", f"must be inputs × outputs (2 dimensions), got {dims(p['W'].shape)}")
+    wants("W", (shape[1], p["W"].shape[1]))
+    if "b" in p:
+        wants("b", (p["W"].shape[1],))
+    return (shape[0], p["W"].shape[1])
 
 
 def _normalized_shape(kind, shape, n, field, fail):

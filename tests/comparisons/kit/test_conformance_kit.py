@@ -25,7 +25,7 @@ def test_a_correct_backend_scores_every_check(capsys):
     assert code == 0 and doc["verdict"] == "pass"
     board = doc["scoreboard"]["numpy"]
     built_in = [c for c in builtin_case_names() if c != "drift"]  # drift: float32's divergence
-    runs = 2 * (len(built_in) + 3)  # + 3 random cases, × 2 dtypes
+    runs = 2 * (len(built_in) + 3 + 2)  # + 3 random cases and 2 sequence ones, × 2 dtypes
     assert board["gradients"] == {"pass": runs}
     kinks = {r["id"] for r in doc["results"] if r["check"] == "relu-kink"}
     assert {"relu-kink[numpy-kink-float64]", "relu-kink[numpy-kink-float32]"} <= kinks

@@ -39,9 +39,10 @@ def test_suite_1_draws_dense_random_families_only_and_2_draws_stacks_too():
     assert any(not case_named(n).dense for n in with_stacks)
 
 
-def test_suite_3_draws_sequence_families_every_second_slot():
-    drawn = case_names(12, 0, "3")[len(PUBLISHED["3"]) :]
-    assert drawn[3:6] == ["sequence-0.0", "sequence-0.1", "sequence-0.2"]
+def test_suite_3_draws_what_2_draws_and_sequences_on_top():
+    drawn = case_names(6, 0, "3")[len(PUBLISHED["3"]) :]
+    assert drawn[:6] == case_names(6, 0, "2")[len(PUBLISHED["2"]) :]
+    assert drawn[6:] == ["sequence-0.0", "sequence-0.1", "sequence-0.2"]
     assert {layer.kind for layer in case_named("sequence-0.0").stack} & {"rnn", "lstm", "gru"}
     assert not any(n.startswith("sequence-") for n in case_names(12, 0, "2"))
 

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 from backprop_crosscheck.comparisons.cli import main
+from backprop_crosscheck.comparisons.kit.suites import NOT_CONFORMANCE
 from backprop_crosscheck.comparisons.sweep.shards import sweep_case
 from backprop_crosscheck.reference import builtin_case_names
 from support.paths import ROOT, TESTS
@@ -24,7 +25,7 @@ def test_a_correct_backend_scores_every_check(capsys):
     code, doc, _ = conformance(capsys, "numpy")
     assert code == 0 and doc["verdict"] == "pass"
     board = doc["scoreboard"]["numpy"]
-    built_in = [c for c in builtin_case_names() if c != "drift"]  # drift: float32's divergence
+    built_in = [c for c in builtin_case_names() if c not in NOT_CONFORMANCE]  # float32's drifts
     runs = 2 * (len(built_in) + 3 + 2)  # + 3 random cases and 2 sequence ones, × 2 dtypes
     assert board["gradients"] == {"pass": runs}
     kinks = {r["id"] for r in doc["results"] if r["check"] == "relu-kink"}

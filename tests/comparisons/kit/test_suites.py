@@ -16,7 +16,7 @@ PUBLISHED = {
 }
 PUBLISHED["2"] = [*PUBLISHED["1"], "conv", "conv_bn", "dropout", "embedding", "norm", "residual"]
 PUBLISHED["2"].append("ties")
-PUBLISHED["3"] = [*PUBLISHED["2"], "char_lstm", "gru", "gru_before", "lstm", "rnn", "rnn_long"]
+PUBLISHED["3"] = [*PUBLISHED["2"], "char_lstm", "gru", "gru_before", "lstm", "rnn"]
 PUBLISHED["3"].append("rnn_truncated")
 
 

@@ -3,9 +3,11 @@ quantity of a dense network's backward chain recomputed with each single change 
 reference's own formula for it — an operand replaced by a quantity it is easily taken for (the
 pre-activation z for the activation a, dE/da for δ, f′ at a for f′ at z, the updated W for the
 old one, its value at the next step), a factor dropped, an operand transposed, the batch's sum
-taken as its mean or as one sample — and, down to three levels, the same changes inside the
-formula of one operand (carried up). The change that reproduces the backend's numbers within
-tolerance, and only it, is named in the formula's own words (several: said as a tie).
+taken as its mean or as one sample, a derivative's formula written for the activation's output
+fed its input (σ′ = a(1 − a) taken as z(1 − z)), a term of dE/dprediction dropped — and, down
+to three levels, the same changes inside the formula of one operand (carried up). The change
+that reproduces the backend's numbers within tolerance, and only it, is named in the formula's
+own words (several: said as a tie).
 
 The formulas are the reference's (reference/network.py):
 
@@ -19,6 +21,7 @@ import numpy as np
 from backprop_crosscheck.comparisons.judge.compare import errors
 from backprop_crosscheck.reference.network import backward_pass, forward
 from backprop_crosscheck.reference.rules.activations import activation
+from backprop_crosscheck.reference.rules.losses import LOSSES
 
 
 @dataclass(frozen=True)
@@ -60,10 +63,12 @@ def symbols(case, params: dict) -> dict:
     s.update({f"dE/da{k}": d for k, d in enumerate(bwd.dE_da)})
     s.update({f"delta{k + 1}": d for k, d in enumerate(bwd.delta)})
     s.update(params)
+    s["Y"] = case.targets
     for k, name in enumerate(case.activations, start=1):
         act = activation(name, case.leaky_slope)
         s[f"f'(z{k})"] = act.fprime(fwd.z[k - 1], fwd.a[k])
         s[f"f'(a{k})"] = act.fprime(fwd.a[k], act.f(fwd.a[k]))
+        s[f"f'[a=z]{k}"] = act.fprime(fwd.z[k - 1], fwd.z[k - 1])  # its a-form fed z
     return s
 
 
@@ -85,6 +90,13 @@ def confusions(symbol: str, case) -> list[tuple[str, str]]:
         found.append((f"delta{k}", "δ where dE/da belongs"))
     if symbol.startswith("f'(z"):
         found.append((f"f'(a{symbol[4:-1]})", "f′ taken at the activation a, not at z"))
+        found.append(
+            (
+                f"f'[a=z]{symbol[4:-1]}",
+                "f′ written for the activation's output a, fed its input z (σ′ = a(1 − a) "
+                "computed as z(1 − z))",
+            )
+        )
     if kind == "W":
         found.append(
             (
@@ -96,10 +108,24 @@ def confusions(symbol: str, case) -> list[tuple[str, str]]:
     return found
 
 
+def dropped_terms(case, key: str, s: dict):
+    """dE/dprediction = loss′(prediction, Y) with one of its two terms dropped: the target's
+    (the prediction's alone) or the prediction's."""
+    if key != f"dE/da{case.depth}" or "Y" not in s:
+        return
+    loss = LOSSES[case.loss]
+    p, Y = s[key.replace("dE/da", "a")], s["Y"]
+    full, without = loss.gradient(p, Y), loss.gradient(p, np.zeros_like(Y))
+    said = loss.gradient_text or "dE/dprediction"
+    yield without, f"{said} computed with its target term dropped"
+    yield full - without, f"{said} computed with its prediction term dropped"
+
+
 def perturbations(case, key: str, reference: dict, updated: dict, depth: int = 3):
     """(value, words) for each single change to ``key``'s formula, and — down to ``depth``
     levels — to the formula of one of its operands (the change then carried up)."""
     table = formulas(case)
+    yield from dropped_terms(case, key, reference)
     if key not in table:
         return
     formula = table[key]

@@ -104,6 +104,8 @@ UNLISTED = {
     "in_place_gradient": "at the next step",  # gradients taken at the updated parameters
     "last_sample_X_dropped": "differs only in sample [3]",  # dE/dX of the last sample left 0
     "half_bias": "exactly ½",  # every bias gradient halved
+    "sigmoid_prime_of_z": "fed its input z",  # σ′ written as a(1 − a), fed z: z(1 − z)
+    "target_term_dropped": "target term dropped",  # Δ = prediction, the −Y forgotten
 }
 
 
@@ -154,7 +156,8 @@ class HandWritten:
         elif case.loss == "binary_cross_entropy":
             d = (1 / (1 + np.exp(-prediction)) - Y) / count
         else:
-            d = (prediction - Y) * (1.0 if case.loss == "half_sse" else 2.0 / count)
+            target = 0 if bug == "target_term_dropped" else Y
+            d = (prediction - target) * (1.0 if case.loss == "half_sse" else 2.0 / count)
         if bug == "forgot_half":
             d = d * 2
         if bug == "batch_mean_sum":
@@ -171,6 +174,8 @@ class HandWritten:
             return np.where(z > 0, case.leaky_slope, 1.0)
         if self.bug == "tanh_prime_of_z" and act == "tanh":
             return 1 - z**2
+        if self.bug == "sigmoid_prime_of_z" and act == "sigmoid":
+            return z * (1 - z)
         if self.bug == "no_activation_derivative":
             return 1.0
         return self.fprime(case, act)(z, a)

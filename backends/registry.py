@@ -193,10 +193,10 @@ def learner(path: str) -> Backend:
     from backprop_crosscheck.backends.numpy.learner_file import LearnerError, check_file
 
     try:
-        check_file(path)
+        cells = check_file(path)
     except LearnerError as e:
         raise UnknownBackend(str(e)) from None
-    return LearnerBackend(path)
+    return LearnerBackend(path, cells)
 
 
 def _load_file(path: str):

@@ -20,7 +20,8 @@ import numpy as np
 from backprop_crosscheck.reference import parse_case
 
 # (layers, batch): from the article's 2-2-1 up to an MNIST-sized MLP; then a convolutional
-# net, ("conv", channels, side, filters): conv 3×3 (padding 1) → relu → max-pool 2 → dense
+# net, ("conv", channels, side, filters): conv 3×3 (padding 1) → relu → max-pool 2 → dense;
+# then an LSTM, ("lstm", features, steps, hidden): read at its last step → dense
 LADDER = [
     ((2, 2, 1), 1),
     ((32, 32, 10), 32),
@@ -30,6 +31,7 @@ LADDER = [
     ((784, 1024, 1024, 10), 256),
     (("conv", 1, 28, 8), 64),  # MNIST-sized
     (("conv", 3, 32, 16), 32),  # CIFAR-sized
+    (("lstm", 32, 64, 256), 16),  # 64 steps of a 256-unit LSTM: torch's fused kernel beside
 ]
 QUICK = LADDER[:4]
 
@@ -38,11 +40,43 @@ def is_conv(layers) -> bool:
     return bool(layers) and layers[0] == "conv"
 
 
+def is_lstm(layers) -> bool:
+    return bool(layers) and layers[0] == "lstm"
+
+
 def size_label(layers, batch) -> str:
     if is_conv(layers):
         _, c, side, f = layers
         return f"conv {c}×{side}×{side}→{f} ×{batch}"
+    if is_lstm(layers):
+        _, features, steps, hidden = layers
+        return f"lstm {features}→{hidden} ×{steps} steps ×{batch}"
     return f"{'-'.join(map(str, layers))} ×{batch}"
+
+
+def lstm_case(layers, batch, seed=0):
+    """A sequence through an LSTM read at its last step, then a dense layer to 10, mse."""
+    _, features, steps, hidden = layers
+    rng = np.random.default_rng(seed)
+    stack = [
+        {
+            "kind": "lstm",
+            "outputs": "last",
+            "Wx": (rng.normal(size=(features, 4 * hidden)) / np.sqrt(features)).tolist(),
+            "Wh": (rng.normal(size=(hidden, 4 * hidden)) / np.sqrt(hidden)).tolist(),
+            "b": [0.0] * (4 * hidden),
+        },
+        {"kind": "dense", "W": (rng.normal(size=(hidden, 10)) / np.sqrt(hidden)).tolist()},
+    ]
+    data = {
+        "name": f"bench-{size_label(layers, batch)}",
+        "loss": "mse",
+        "learning_rate": 1e-3,
+        "inputs": rng.normal(size=(batch, steps, features)).tolist(),
+        "targets": rng.normal(size=(batch, 10)).tolist(),
+        "stack": stack,
+    }
+    return parse_case(data, source="bench", name=data["name"])
 
 
 def conv_case(layers, batch, seed=0):
@@ -82,6 +116,8 @@ def bench_case(layers, batch, seed=0):
     """relu hidden layers, identity output, biases, mse: a typical MLP step (or conv_case)."""
     if is_conv(layers):
         return conv_case(layers, batch, seed)
+    if is_lstm(layers):
+        return lstm_case(layers, batch, seed)
     rng = np.random.default_rng(seed)
     data = {
         "name": f"bench-{'-'.join(map(str, layers))}-b{batch}",
@@ -102,7 +138,10 @@ def bench_case(layers, batch, seed=0):
 
 def step_flops(layers, batch) -> float:
     """Matmul FLOPs of one step: forward a·W, backward aᵀ·δ and δ·Wᵀ — 3 products of 2·B·m·n
-    (a convolution: the same three, of 2·B·side²·f·c·9)."""
+    (a convolution: the same three, of 2·B·side²·f·c·9; an LSTM: of 2·B·(F + H)·4H a step)."""
+    if is_lstm(layers):
+        _, features, steps, hidden = layers
+        return 6.0 * batch * (steps * (features + hidden) * 4 * hidden + hidden * 10)
     if is_conv(layers):
         _, c, side, f = layers
         return 6.0 * batch * (side * side * f * c * 9 + f * (side // 2) ** 2 * 10)
@@ -260,7 +299,7 @@ def slope(rows: list[Row]) -> float | None:
     pts = [
         (math.log(step_flops(r.layers, r.batch)), math.log(r.median_s))
         for r in rows
-        if not r.skip and not is_conv(r.layers)
+        if not r.skip and not is_conv(r.layers) and not is_lstm(r.layers)
     ]
     pts = pts[len(pts) // 2 :]
     if len(pts) < 2:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 from backprop_crosscheck.backends.interface import Backend, Capabilities, printable
+from backprop_crosscheck.backends.numpy.learner_cells import cells_backprop
 from backprop_crosscheck.reference.network import forward, inputs_of
 from backprop_crosscheck.reference.rules.optimizers import (
     OPTIMIZERS,
@@ -34,13 +35,24 @@ class LearnerBackend(Backend):
     )
     answering_function = FUNCTION
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, cells: list[str] | None = None):
         self.path, self.name = str(Path(path).resolve()), printable(Path(path).stem)
+        self.cells = cells or []  # the recurrent kinds it writes in CS231n's signatures
+
+    def unsupported(self, case):
+        if self.cells and not any(layer.kind in self.cells for layer in case.stack):
+            return (
+                f"{self.name} writes CS231n's {' and '.join(self.cells)}: this case has no "
+                f"{' or '.join(self.cells)} layer"
+            )
+        return super().unsupported(case)
 
     def function(self):
         spec = importlib.util.spec_from_file_location(f"learner_{self.name}", self.path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
+        if self.cells:
+            return cells_backprop(module, self.cells)
         return getattr(module, FUNCTION)
 
     def run(self, case, dtype, device="cpu"):

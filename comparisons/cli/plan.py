@@ -85,8 +85,7 @@ def plan_of(args) -> Plan:
         from backprop_crosscheck.backends.numpy.learner import LearnerBackend
         from backprop_crosscheck.backends.numpy.learner_file import check_file
 
-        check_file(args.file)
-        plan.backends = [LearnerBackend(args.file)]
+        plan.backends = [LearnerBackend(args.file, check_file(args.file))]
     else:
         plan.backends = chosen_backends(backend_spec(args), args.command, isolation_of(plan))
         names = (backend_spec(args) or "").split(",") if backend_spec(args) else []

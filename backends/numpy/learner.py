@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 from backprop_crosscheck.backends.interface import Backend, Capabilities, printable
-from backprop_crosscheck.backends.numpy.learner_cells import cells_backprop
+from backprop_crosscheck.backends.numpy.learner_cells import cells_backprop, without_cells
 from backprop_crosscheck.reference.network import forward, inputs_of
 from backprop_crosscheck.reference.rules.optimizers import (
     OPTIMIZERS,
@@ -40,12 +40,7 @@ class LearnerBackend(Backend):
         self.cells = cells or []  # the recurrent kinds it writes in CS231n's signatures
 
     def unsupported(self, case):
-        if self.cells and not any(layer.kind in self.cells for layer in case.stack):
-            return (
-                f"{self.name} writes CS231n's {' and '.join(self.cells)}: this case has no "
-                f"{' or '.join(self.cells)} layer"
-            )
-        return super().unsupported(case)
+        return without_cells(self.name, self.cells, case) or super().unsupported(case)
 
     def function(self):
         spec = importlib.util.spec_from_file_location(f"learner_{self.name}", self.path)

@@ -31,6 +31,14 @@ def beyond(kind: str, layer) -> str | None:
     return f"{extra[0]} (CS231n's {kind} has one bias and starts from c0 = 0)" if extra else None
 
 
+def without_cells(name: str, cells: list[str], case) -> str | None:
+    """Why a file of CS231n's layers has nothing to check on this case (none of its kinds)."""
+    if cells and not any(layer.kind in cells for layer in case.stack):
+        kinds = " and ".join(cells)
+        return f"{name} writes CS231n's {kinds}: this case has no {' or '.join(cells)} layer"
+    return None
+
+
 def learner_row(kind: str, forward, backward):
     """The learner's pair as a row of reference/stack.py: (forward, backward)."""
 

@@ -1,8 +1,9 @@
 """`crosscheck explain` for a layer stack (docs/layers.md): each layer's forward formula with its
-output's shape and first numbers, then, from the output down, each layer's backward — its
-parameters' gradients and dE/d its input — and the update. Beats as the dense walk-through's
-(comparisons/explain/walkthrough.py), so the interactive page steps through them too, over a
-picture of the stack (page.stack_svg: n<k> is layer k's box, e<k> the arrow into it)."""
+output's shape and first numbers (a recurrent layer's first step inside its cell too), then,
+from the output down, each layer's backward — its parameters' gradients and dE/d its input, a
+recurrent layer's last step back through its cell — and the update. Beats as the dense
+walk-through's (comparisons/explain/walkthrough.py), so the interactive page steps through them
+too, over a picture of the stack (page.stack_svg: n<k> is layer k's box, e<k> the arrow into it)."""
 
 import re
 
@@ -17,8 +18,9 @@ from backprop_crosscheck.comparisons.explain.beats import (
     update_heading,
     update_probes,
 )
+from backprop_crosscheck.comparisons.explain.time_steps import backward_step, forward_step
 from backprop_crosscheck.reference import train
-from backprop_crosscheck.reference.layers import LAYERS
+from backprop_crosscheck.reference.layers import LAYERS, RECURRENT
 from backprop_crosscheck.reference.rules.losses import LOSSES
 from backprop_crosscheck.reference.stack import walk
 
@@ -47,6 +49,8 @@ class StackWalkthrough:
             says = LAYERS[layer.kind].says if layer.kind in LAYERS else f"{layer.kind}(x)"
             how = re.sub(r"\bx\b", f"a{k - 1}", says)
             lines += [f"  a{k} = {layer.describe()}: {how}", f"     = {shape(a[k])}: {first(a[k])}"]
+            if layer.kind in RECURRENT:  # its first step, every quantity of the cell
+                lines += forward_step(layer, state.fwd.saved[k - 1])
             found.append(
                 Beat(
                     "forward",
@@ -91,6 +95,9 @@ class StackWalkthrough:
                         how = f"{inner.kind} {inner.label}'s, inside the block, from dE/da{k}"
                     lines.append(f"  dE/d{name} = {how} = {shape(g)}: {first(g)}")
                     probes.append(Probe("gradients", name, None, g, f"dE/d{name}"))
+            if layer.kind in RECURRENT:  # its last step back, through the cell
+                saved, own = state.fwd.saved[k - 1], layer.own(state.params)
+                lines += backward_step(layer, saved, bwd.dE_doutputs[k], own)
             if bwd.dE_doutputs[k - 1] is not None:
                 below_text = "dE/dX" if k == 1 else f"dE/da{k - 1}"
                 lines.append(

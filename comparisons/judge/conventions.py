@@ -1,7 +1,9 @@
 """Which convention reconciles (issue #28): where an engine disagrees, the reference is run
 again under each documented variant of the case's conventions — where Adam's ε sits, where
 momentum's learning rate sits, dampening, weight decay as L2 or decoupled (AdamW), gelu exact
-or tanh — and the one the engine's numbers follow, within the tolerance, is said:
+or tanh, a recurrent layer's gate order (torch's LSTM i, f, g, o or CS231n's i, f, o, g; torch's
+GRU r, z, n or Keras's z, r, n), the GRU's reset gate after or before the product, truncation
+or none — and the one the engine's numbers follow, within the tolerance, is said:
 "follows epsilon_placement = before_correction; the case asked after_correction".
 """
 
@@ -16,6 +18,38 @@ from backprop_crosscheck.reference.rules.optimizers import (
 )
 
 GELUS = {"gelu": "gelu_tanh", "gelu_tanh": "gelu"}  # the exact one and its tanh approximation
+# a recurrent layer's setting -> its documented values (docs/recurrent.md)
+CELL_CONVENTIONS = {
+    "gates": {"lstm": ("ifgo", "ifog"), "gru": ("rzn", "zrn")},
+    "reset": {"gru": ("after", "before")},
+}
+
+
+def cell_variants(case) -> list[tuple[str, str, object]]:
+    """The same, for each recurrent layer's conventions: its gate order, its reset gate, and
+    no truncation where the case truncates."""
+    found = []
+    for k, layer in enumerate(case.stack):
+        changes = [
+            (setting, value)
+            for setting, by_kind in CELL_CONVENTIONS.items()
+            for value in by_kind.get(layer.kind, ())
+            if value != layer.settings.get(setting)
+        ]
+        if layer.settings.get("truncate"):
+            changes.append(("truncate", 0))
+        for setting, value in changes:
+            moved = dataclasses.replace(layer, settings={**layer.settings, setting: value})
+            stack = (*case.stack[:k], moved, *case.stack[k + 1 :])
+            asked = layer.settings[setting]
+            found.append(
+                (
+                    f"{setting} = {value} in {layer.kind} {layer.label}",
+                    f"{setting} = {asked}",
+                    case.replace(stack=stack),
+                )
+            )
+    return found
 
 
 def variants(case) -> list[tuple[str, str, object]]:
@@ -50,7 +84,7 @@ def variants(case) -> list[tuple[str, str, object]]:
             found.append(
                 (f"{GELUS[act]} in layer {k + 1}", f"{act}", case.replace(activations=acts))
             )
-    return found
+    return found + cell_variants(case)
 
 
 def _text(value) -> str:

@@ -9,6 +9,7 @@ import pytest
 from backprop_crosscheck.comparisons.cli import main
 from backprop_crosscheck.comparisons.judge.diagnosis import diagnose
 from backprop_crosscheck.comparisons.judge.tolerance import tolerance_for
+from backprop_crosscheck.comparisons.run import run_case
 
 from backprop_crosscheck import get_backend, load_case, train
 
@@ -139,3 +140,41 @@ def test_no_convention_is_claimed_for_an_unrelated_mistake():
     case = load_case("adam")
     wrong = case.replace(learning_rate=case.learning_rate * 1.5)
     assert follows(case, wrong).convention == ""
+
+
+class _RunsAnother:
+    """An engine that runs another case than it is given: one convention of a recurrent layer
+    changed, as an engine that ignores the case's setting would."""
+
+    def __init__(self, setting, value):
+        from backprop_crosscheck.backends.numpy.reference import NumpyBackend
+
+        self.inner, self.setting, self.value = NumpyBackend(), setting, value
+        self.name = f"ignores-{setting}"
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def run(self, case, dtype, device="cpu"):
+        layer = case.stack[0]
+        settings = {**layer.settings, self.setting: self.value}
+        moved = case.replace(stack=(dataclasses.replace(layer, settings=settings), *case.stack[1:]))
+        return self.inner.run(moved, dtype, device)
+
+
+@pytest.mark.parametrize(
+    ("case", "setting", "value", "said"),
+    [  # what the engine runs instead, and what the diagnosis says of it
+        ("lstm", "gates", "ifog", "follows gates = ifog in lstm 1; the case asked gates = ifgo"),
+        ("gru", "reset", "before", "follows reset = before in gru 1; the case asked reset = after"),
+        (
+            "rnn_truncated",
+            "truncate",
+            0,
+            "follows truncate = 0 in rnn 1; the case asked truncate = 2",
+        ),
+    ],
+)
+def test_a_recurrent_convention_the_numbers_follow_is_said(case, setting, value, said):
+    c = run_case(load_case(case), [_RunsAnother(setting, value)], "float64").comparisons[0]
+    assert c.status == "fail" and c.diagnosis.convention == said, c.diagnosis

@@ -62,8 +62,7 @@ def case_names(random: int = 6, seed: int = 0, version: str | None = None) -> li
         f += 1
     drawn = [f"random-{f}.{m}" for f in families for m in range(3)][:random]
     if chosen.sequences:  # on top: half as many from the sequence families, seed on
-        count = math.ceil(random / 2)
-        drawn += [f"sequence-{seed + k // 3}.{k % 3}" for k in range(count)]
+        drawn += [f"sequence-{seed + k // 3}.{k % 3}" for k in range(random // 2)]
     return list(chosen.builtin) + drawn
 
 

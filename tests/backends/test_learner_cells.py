@@ -14,7 +14,7 @@ LSTM_CASE = str(ROOT / "examples" / "learner" / "cs231n_lstm.toml")
 
 
 def check_json(capsys, *argv):
-    code, out, err = run(capsys, "check", *argv, "--format", "json")
+    code, out, err = run(capsys, "check", *argv, "--format", "json", "--in-process")
     return code, json.loads(out), err
 
 

@@ -61,3 +61,35 @@ def test_pixelbank_batch_norm_example_to_its_printed_precision():
     fwd = forward(case, case.parameters(), case.inputs, case.targets)
     np.testing.assert_array_equal(np.round(fwd.a[1], 2), [[-1.22, -1.22], [0, 0], [1.22, 1.22]])
     assert round(float(np.sqrt(case.inputs[:, 0].var())), 2) == 1.63
+
+
+def test_prachub_bptt_walkthrough_to_its_printed_precision_and_its_one_slip():
+    """PracHub's BPTT walkthrough (the file cites it): its forward holds up to h2; its
+    h2 = tanh(1.04621) ≈ 0.7790 does not (0.78033), and its backward at t = 2 is what that h2
+    gives through the right formulas — worked out here from its own numbers, beside the
+    reference's last step back (explain's walk through time)."""
+    from backprop_crosscheck.comparisons.explain.walkthrough import explain
+
+    case = load_case(str(PUBLISHED / "prachub-bptt.toml"))
+    fwd = forward(case, case.parameters(), case.inputs, case.targets)
+    h1, h2 = fwd.outputs[1][0, :, 0]
+    assert (round(h1, 4), round(2 * h1, 4), round(0.5 * 2 + 0.1 * h1, 5)) == (
+        0.4621,
+        0.9242,
+        1.04621,
+    )
+    assert round(h2, 4) == 0.7803 != 0.7790  # the page's slip: tanh(1.04621) = 0.78033
+    # the page's backward from its h2 = 0.7790, each line from its printed previous one
+    page_h2 = 0.7790
+    dy2 = 2 * page_h2 - 2  # y2 − target, y2 = W_y·h2
+    dh2 = 2 * dy2  # dy2/dh2 = W_y
+    assert abs(page_h2**2 - 0.6069) < 1e-4  # its (0.7790)² = 0.6069, so tanh′ = 1 − 0.6069
+    da2 = round(dh2, 3) * (1 - 0.6069)
+    assert (round(dy2, 3), round(dh2, 3), round(1 - 0.6069, 4)) == (-0.442, -0.884, 0.3931)
+    assert (round(da2, 4), round(da2 * 2, 3), round(da2 * 0.4621, 4)) == (-0.3475, -0.695, -0.1606)
+    # the reference's, from the stated weights: explain's last step back says them
+    text = explain(case)
+    assert "dE/dh_2 = its loss's gradient = [-0.878683]" in text
+    assert "dE/da_2 = dE/dh_2 ⊙ (1 − h²) = [-0.343641]" in text
+    assert round(-0.343641 * 2, 4) == -0.6873 and round(-0.343641 * h1, 4) == -0.1588
+    assert round(train(case).loss[0], 4) == 0.0994 != 0.1007

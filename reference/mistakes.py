@@ -406,13 +406,15 @@ def _bptt_mistaken(cell, mistake: str):
     def backward(dy, through, params):
         T, every = through.shape[1], through.outputs == "every"
         d_state = tuple(np.zeros_like(part) for part in through.first)
-        dx, grads = np.zeros(through.shape, dtype=dy.dtype), {}
+        dxw, grads = None, {}
         for t in range(T - 1, -1, -1):
             from_loss = dy[:, t] if every else (dy if t == T - 1 else 0)
             d_state = (d_state[0] + from_loss, *d_state[1:])
-            dx[:, t], d_state, own = cell.back(
-                d_state, through.steps[t], params, **through.settings
-            )
+            step = cell.back(d_state, through.steps[t], params, **through.settings)
+            d_in, d_state, own = step
+            if dxw is None:
+                dxw = np.zeros((*through.shape[:2], d_in.shape[-1]), dtype=d_in.dtype)
+            dxw[:, t] = d_in
             if mistake == "bptt_no_carry":
                 d_state = (np.zeros_like(d_state[0]), *d_state[1:])  # dE/dh_{t−1} dropped
             for name, g in own.items():
@@ -421,6 +423,8 @@ def _bptt_mistaken(cell, mistake: str):
                 grads[name] = grads[name] + g if name in grads else g
             if through.truncate and t > 0 and t % through.truncate == 0:
                 d_state = tuple(np.zeros_like(d) for d in d_state)
+        dx, inputs = recurrent.input_backward(dxw, through.x, params)
+        grads.update(inputs)
         for name, d in zip(recurrent.INITIAL_STATE, d_state, strict=False):
             if name in params:
                 grads[name] = d if params[name].ndim == 2 else d.sum(axis=0)

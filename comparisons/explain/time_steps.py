@@ -48,7 +48,8 @@ def backward_step(layer, through, dy, params) -> list[str]:
     zero = np.zeros_like(dh)
     cell = {"rnn": rnn.RNN_CELL, "lstm": lstm.LSTM_CELL, "gru": gru.GRU_CELL}[layer.kind]
     state = (dh, zero) if layer.kind == "lstm" else (dh,)
-    dx, carried, _ = cell.back(state, s, params, **through.settings)
+    dxw, carried, _ = cell.back(state, s, params, **through.settings)
+    dx = dxw @ params["Wx"].T  # da_T/dx_T = Wx
     lines = [f"     step {T} of {T} back (then each step before it, the carried gradient added):"]
     lines.append(f"       dE/dh_{T} = its loss's gradient = {first(dh)}")
     if layer.kind == "rnn":

@@ -1,5 +1,5 @@
 """gru: the gated recurrent unit (torch's ``nn.GRU``, Keras's ``GRU``), run through time by
-py. The gates' order in Wx, Wh, b and bh is the case's ``gates`` (torch's "rzn",
+recurrent.py. The gates' order in Wx, Wh, b and bh is the case's ``gates`` (torch's "rzn",
 Keras's "zrn"); ``reset`` says where the reset gate acts:
 
     r = σ(x_t·Wx_r + b_r + h_{t−1}·Wh_r + bh_r)      z = σ(x_t·Wx_z + b_z + h_{t−1}·Wh_z + bh_z)
@@ -19,7 +19,7 @@ what Wh_n multiplies (h_{t−1}, or r ⊙ h_{t−1} before):
     before: dE/dhn = dE/da_n,  dE/dh_in = dE/dhn·Wh_nᵀ,  dE/dr = dE/dh_in ⊙ h_{t−1},
             dE/dh_{t−1} += dE/dh_in ⊙ r
     dE/da_r     = dE/dr ⊙ r(1 − r)     dE/da_z = dE/dz ⊙ z(1 − z)              σ′
-    dE/dWx     += x_tᵀ·[da_r, da_z, da_n]      dE/dx_t = [da_r, da_z, da_n]·Wxᵀ
+    dE/dWx     += x_tᵀ·[da_r, da_z, da_n]      dE/dx_t = [da_r, da_z, da_n]·Wxᵀ (after the loop)
     dE/dWh_r,z += h_{t−1}ᵀ·da_r,z    dE/dWh_n += h_inᵀ·dE/dhn
     dE/dh_{t−1} += da_r·Wh_rᵀ + da_z·Wh_zᵀ
 """
@@ -41,7 +41,6 @@ RESETS = ("after", "before")
 
 
 class GruSaved(NamedTuple):
-    x: np.ndarray  # x_t
     h: np.ndarray  # h_{t−1}
     r: np.ndarray
     z: np.ndarray
@@ -54,20 +53,16 @@ def _gru_biases(params, name, gates):
     return blocks(params[name], gates) if name in params else dict.fromkeys(gates, 0)
 
 
-def gru_step(x, state, params, gates="rzn", reset="after"):
+def gru_step(xw, state, params, gates="rzn", reset="after"):
     (h,) = state
-    ax = blocks(x @ params["Wx"], gates)
-    b, bh, Wh = (
-        _gru_biases(params, "b", gates),
-        _gru_biases(params, "bh", gates),
-        blocks(params["Wh"], gates),
-    )
-    r = sigmoid(ax["r"] + b["r"] + h @ Wh["r"] + bh["r"])
-    z = sigmoid(ax["z"] + b["z"] + h @ Wh["z"] + bh["z"])
+    ax = blocks(xw, gates)  # x_t·Wx + b, by gate
+    bh, Wh = _gru_biases(params, "bh", gates), blocks(params["Wh"], gates)
+    r = sigmoid(ax["r"] + h @ Wh["r"] + bh["r"])
+    z = sigmoid(ax["z"] + h @ Wh["z"] + bh["z"])
     h_in = h if reset == "after" else r * h
     hn = h_in @ Wh["n"] + bh["n"]
-    n = np.tanh(ax["n"] + b["n"] + (r * hn if reset == "after" else hn))
-    return ((1 - z) * n + z * h,), GruSaved(x, h, r, z, n, hn, h_in)
+    n = np.tanh(ax["n"] + (r * hn if reset == "after" else hn))
+    return ((1 - z) * n + z * h,), GruSaved(h, r, z, n, hn, h_in)
 
 
 def _gru_gradients(dh, s: GruSaved, Wh_n, reset):
@@ -97,39 +92,35 @@ def gru_step_backward(d_state, saved, params, gates="rzn", reset="after"):
     Wh = blocks(params["Wh"], gates)
     dh_prev, da_r, da_z, da_n, d_hn, _ = _gru_gradients(dh, s, Wh["n"], reset)
     dax = joined({"r": da_r, "z": da_z, "n": da_n}, gates)
-    grads = {"Wx": s.x.T @ dax}  # da/dWx = x_t
-    grads["Wh"] = joined({"r": s.h.T @ da_r, "z": s.h.T @ da_z, "n": s.h_in.T @ d_hn}, gates)
-    if "b" in params:
-        grads["b"] = dax.sum(axis=0)
+    grads = {"Wh": joined({"r": s.h.T @ da_r, "z": s.h.T @ da_z, "n": s.h_in.T @ d_hn}, gates)}
     if "bh" in params:
         grads["bh"] = joined({"r": da_r, "z": da_z, "n": d_hn}, gates).sum(axis=0)
     dh_prev = dh_prev + da_r @ Wh["r"].T + da_z @ Wh["z"].T  # da_r,z/dh_{t−1} = Wh_r,z
-    return dax @ params["Wx"].T, (dh_prev,), grads
+    return dax, (dh_prev,), grads  # dE/d(x_t·Wx + b): Wx's, b's and dE/dx_t after the loop
 
 
 # --- along v: each line above differentiated (product rule) ----------------------------------
 
 
-def gru_r_step(r_x, r_state, s: GruSaved, params, v, gates="rzn", reset="after"):
+def gru_r_step(r_xw, r_state, s: GruSaved, params, v, gates="rzn", reset="after"):
     (r_h,) = r_state
     Wh, V = blocks(params["Wh"], gates), blocks(v["Wh"], gates)
-    r_ax = blocks(r_x @ params["Wx"] + s.x @ v["Wx"], gates)  # R{x·Wx}
-    vb, vbh = _gru_biases(v, "b", gates), _gru_biases(v, "bh", gates)
-    r_r = s.r * (1 - s.r) * (r_ax["r"] + vb["r"] + r_h @ Wh["r"] + s.h @ V["r"] + vbh["r"])
-    r_z = s.z * (1 - s.z) * (r_ax["z"] + vb["z"] + r_h @ Wh["z"] + s.h @ V["z"] + vbh["z"])
+    r_ax, vbh = blocks(r_xw, gates), _gru_biases(v, "bh", gates)  # R{x·Wx + b}
+    r_r = s.r * (1 - s.r) * (r_ax["r"] + r_h @ Wh["r"] + s.h @ V["r"] + vbh["r"])
+    r_z = s.z * (1 - s.z) * (r_ax["z"] + r_h @ Wh["z"] + s.h @ V["z"] + vbh["z"])
     r_hin = r_h if reset == "after" else r_r * s.h + s.r * r_h
     r_hn = r_hin @ Wh["n"] + s.h_in @ V["n"] + vbh["n"]
-    r_pre = r_ax["n"] + vb["n"] + (r_r * s.hn + s.r * r_hn if reset == "after" else r_hn)
+    r_pre = r_ax["n"] + (r_r * s.hn + s.r * r_hn if reset == "after" else r_hn)
     r_n = (1 - s.n**2) * r_pre
     r_h_next = (1 - s.z) * r_n - r_z * s.n + r_z * s.h + s.z * r_h  # R{(1 − z)·n + z·h}
-    return (r_h_next,), (r_x, r_h, r_r, r_z, r_n, r_hn, r_hin)
+    return (r_h_next,), (r_h, r_r, r_z, r_n, r_hn, r_hin)
 
 
 def gru_r_step_backward(
     d_state, r_d_state, s: GruSaved, r_saved, params, v, gates="rzn", reset="after"
 ):
     (dh,), (r_dh,) = d_state, r_d_state
-    r_x, r_h, r_r, r_z, r_n, r_hn, r_hin = r_saved
+    r_h, r_r, r_z, r_n, r_hn, r_hin = r_saved
     Wh, V = blocks(params["Wh"], gates), blocks(v["Wh"], gates)
     _, da_r, da_z, da_n, d_hn, d_hin = _gru_gradients(dh, s, Wh["n"], reset)
     dn, dz, dr = dh * (1 - s.z), dh * (s.h - s.n), None
@@ -150,9 +141,8 @@ def gru_r_step_backward(
         r_dh_prev = r_dh_prev + r_d_hin * s.r + d_hin * r_r
     r_da_r = r_dr * s.r * (1 - s.r) + dr * (1 - 2 * s.r) * r_r  # R{d·σ(1 − σ)}
     r_da_z = r_dz * s.z * (1 - s.z) + dz * (1 - 2 * s.z) * r_z
-    dax = joined({"r": da_r, "z": da_z, "n": da_n}, gates)
     r_dax = joined({"r": r_da_r, "z": r_da_z, "n": r_da_n}, gates)
-    hv = {"Wx": r_x.T @ dax + s.x.T @ r_dax}
+    hv = {}
     hv["Wh"] = joined(
         {
             "r": r_h.T @ da_r + s.h.T @ r_da_r,
@@ -161,15 +151,12 @@ def gru_r_step_backward(
         },
         gates,
     )
-    if "b" in params:
-        hv["b"] = r_dax.sum(axis=0)
     if "bh" in params:
         hv["bh"] = joined({"r": r_da_r, "z": r_da_z, "n": r_d_hn}, gates).sum(axis=0)
     r_dh_prev = (
         r_dh_prev + r_da_r @ Wh["r"].T + da_r @ V["r"].T + r_da_z @ Wh["z"].T + da_z @ V["z"].T
     )
-    r_dx = r_dax @ params["Wx"].T + dax @ v["Wx"].T
-    return r_dx, (r_dh_prev,), hv
+    return r_dax, (r_dh_prev,), hv  # R{dE/d(x_t·Wx + b)}: the input side's after the loop
 
 
 GRU_CELL = Cell(("h",), 3, gru_step, gru_step_backward)

@@ -1,5 +1,5 @@
 """lstm: the long short-term memory cell (CS231n's ``lstm_step_forward``, torch's ``nn.LSTM``,
-Keras's ``LSTM``), run through time by py. The gates' order in Wx, Wh and b is the
+Keras's ``LSTM``), run through time by recurrent.py. The gates' order in Wx, Wh and b is the
 case's ``gates``: torch's and Keras's "ifgo", CS231n's "ifog".
 
     a_t = x_t·Wx + h_{t−1}·Wh + b                       (samples, 4·hidden), split by gate
@@ -16,7 +16,8 @@ Backward, one step, from dE/dh_t and dE/dc_t (each its loss's and step t+1's):
     dE/dc_{t−1} = dE/dc_t ⊙ f    (through the forget gate)      dc_t/dc_{t−1} = f
     dE/da_i, _f, _o = dE/di ⊙ i(1 − i), …                       σ′ = σ(1 − σ)
     dE/da_g     = dE/dg ⊙ (1 − g²)                              tanh′ = 1 − tanh²
-    then a_t's backward as the RNN's (affine_backward): Wx, Wh, b, x_t, h_{t−1}
+    then a_t's backward as the RNN's (recurrent.affine_backward): Wh and h_{t−1} at the step,
+    Wx, b and x_t after the loop
 """
 
 from typing import NamedTuple
@@ -38,7 +39,6 @@ from backprop_crosscheck.reference.rules.activations import sigmoid
 
 
 class LstmSaved(NamedTuple):
-    x: np.ndarray  # x_t
     h: np.ndarray  # h_{t−1}
     c: np.ndarray  # c_{t−1}
     i: np.ndarray
@@ -48,14 +48,14 @@ class LstmSaved(NamedTuple):
     tc: np.ndarray  # tanh(c_t)
 
 
-def lstm_step(x, state, params, gates="ifgo"):
+def lstm_step(xw, state, params, gates="ifgo"):
     h, c = state
-    a = blocks(affine(x, h, params), gates)  # a_t, by gate
+    a = blocks(affine(xw, h, params), gates)  # a_t = (x_t·Wx + b) + h_{t−1}·Wh, by gate
     i, f, o = sigmoid(a["i"]), sigmoid(a["f"]), sigmoid(a["o"])
     g = np.tanh(a["g"])
     c_next = f * c + i * g  # c_t = f ⊙ c_{t−1} + i ⊙ g
     tc = np.tanh(c_next)
-    return (o * tc, c_next), LstmSaved(x, h, c, i, f, o, g, tc)  # h_t = o ⊙ tanh(c_t)
+    return (o * tc, c_next), LstmSaved(h, c, i, f, o, g, tc)  # h_t = o ⊙ tanh(c_t)
 
 
 def _gate_gradients(dh, dc, s: LstmSaved):
@@ -78,26 +78,26 @@ def lstm_step_backward(d_state, saved, params, gates="ifgo"):
     dh, dc = d_state
     dc, d_gate = _gate_gradients(dh, dc, saved)
     da = joined(_pre_activation_gradients(d_gate, saved), gates)
-    dx, dh_prev, grads = affine_backward(da, saved.x, saved.h, params)
-    return dx, (dh_prev, dc * saved.f), grads  # dc_t/dc_{t−1} = f: through the forget gate
+    dxw, dh_prev, grads = affine_backward(da, saved.h, params)
+    return dxw, (dh_prev, dc * saved.f), grads  # dc_t/dc_{t−1} = f: through the forget gate
 
 
 # --- along v: each line above differentiated (product rule), R{σ} = σ(1 − σ)·R{a} -----------
 
 
-def lstm_r_step(r_x, r_state, s: LstmSaved, params, v, gates="ifgo"):
+def lstm_r_step(r_xw, r_state, s: LstmSaved, params, v, gates="ifgo"):
     r_h, r_c = r_state
-    r_a = blocks(r_affine(s.x, r_x, s.h, r_h, params, v), gates)
+    r_a = blocks(r_affine(r_xw, s.h, r_h, params, v), gates)
     r = {k: r_a[k] * getattr(s, k) * (1 - getattr(s, k)) for k in "ifo"}  # R{σ(a)}
     r["g"] = r_a["g"] * (1 - s.g**2)  # R{tanh(a_g)}
     r_c_next = r["f"] * s.c + s.f * r_c + r["i"] * s.g + s.i * r["g"]  # R{f⊙c + i⊙g}
     r_tc = (1 - s.tc**2) * r_c_next
     r_h_next = r["o"] * s.tc + s.o * r_tc  # R{o ⊙ tanh(c_t)}
-    return (r_h_next, r_c_next), (r_x, r_h, r_c, r, r_tc)
+    return (r_h_next, r_c_next), (r_h, r_c, r, r_tc)
 
 
 def lstm_r_step_backward(d_state, r_d_state, s: LstmSaved, r_saved, params, v, gates="ifgo"):
-    (dh, dc_in), (r_dh, r_dc_in), (r_x, r_h, r_c, r, r_tc) = d_state, r_d_state, r_saved
+    (dh, dc_in), (r_dh, r_dc_in), (r_h, r_c, r, r_tc) = d_state, r_d_state, r_saved
     dc, d_gate = _gate_gradients(dh, dc_in, s)
     # R{dc} = R{dc_in} + R{dh}·o·(1 − tc²) + dh·R{o}·(1 − tc²) − 2·dh·o·tc·R{tc}
     r_dc = r_dc_in + (r_dh * s.o + dh * r["o"]) * (1 - s.tc**2) - 2 * dh * s.o * s.tc * r_tc
@@ -114,10 +114,10 @@ def lstm_r_step_backward(d_state, r_d_state, s: LstmSaved, r_saved, params, v, g
         for k in "ifo"
     }
     r_da["g"] = r_d_gate["g"] * (1 - s.g**2) - 2 * d_gate["g"] * s.g * r["g"]
-    r_dx, r_dh_prev, hv = r_affine_backward(
-        joined(da, gates), joined(r_da, gates), s.x, r_x, s.h, r_h, params, v
+    r_dxw, r_dh_prev, hv = r_affine_backward(
+        joined(da, gates), joined(r_da, gates), s.h, r_h, params, v
     )
-    return r_dx, (r_dh_prev, r_dc * s.f + dc * r["f"]), hv  # R{dc·f}
+    return r_dxw, (r_dh_prev, r_dc * s.f + dc * r["f"]), hv  # R{dc·f}
 
 
 LSTM_CELL = Cell(("h", "c"), 4, lstm_step, lstm_step_backward)

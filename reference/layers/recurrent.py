@@ -18,6 +18,9 @@ Backward, from the last step down — one chain-rule factor per line:
 detached every k steps (``h.detach()`` at t = k, 2k, …), so the carried gradient stops there;
 the forward pass is unchanged.
 
+Each step forward takes one product, h·Wh: the input side of every step, x_t·Wx + b, is one
+product before the loop, and its gradients (Wx, b, dE/dx) one each after the backward loop.
+
 Parameters, in the layout of the article's dense layer (x·W): ``Wx`` (features × gates·hidden),
 ``Wh`` (hidden × gates·hidden), ``b`` (gates·hidden, CS231n's and Keras's one bias, torch's
 b_ih), ``bh`` (torch's second bias b_hh, optional), ``h0`` (and an LSTM's ``c0``): the initial
@@ -48,6 +51,7 @@ class Through(NamedTuple):
     initial state and the layer's settings."""
 
     shape: tuple
+    x: np.ndarray  # the input, for the input side's gradients after the loop
     steps: list
     first: tuple  # the initial state, (samples, hidden) per part
     outputs: str
@@ -70,22 +74,36 @@ def initial_state(cell: Cell, params, samples: int, dtype) -> tuple:
     )
 
 
-def affine(x, h, params):
-    """The cell's pre-activations a = x·Wx + h·Wh + b (+ bh): (samples, gates·hidden)."""
-    a = x @ params["Wx"] + h @ params["Wh"]
-    for bias in ("b", "bh"):
-        if bias in params:
-            a = a + params[bias]
-    return a
+def input_side(x, params):
+    """x_t·Wx + b for every step at once (one product): the part of each step's
+    pre-activations that does not wait for the state, (samples, time, gates·hidden)."""
+    xw = x @ params["Wx"]
+    return xw + params["b"] if "b" in params else xw
 
 
-def affine_backward(da, x, h, params) -> tuple:
-    """(dE/dx, dE/dh, the weights' gradients) of a = x·Wx + h·Wh + b (+ bh), from dE/da."""
-    grads = {"Wx": x.T @ da, "Wh": h.T @ da}  # da/dWx = xᵀ, da/dWh = hᵀ (the previous state)
-    for bias in ("b", "bh"):
-        if bias in params:
-            grads[bias] = da.sum(axis=0)  # da/db = 1
-    return da @ params["Wx"].T, da @ params["Wh"].T, grads  # da/dx = Wx, da/dh = Wh
+def input_backward(dxw, x, params) -> tuple:
+    """(dE/dx, {Wx, b}) from dE/d(x_t·Wx + b) of every step, after the loop: one product
+    each."""
+    flat_x, flat_d = x.reshape(-1, x.shape[-1]), dxw.reshape(-1, dxw.shape[-1])
+    grads = {"Wx": flat_x.T @ flat_d}  # Σ_t x_tᵀ·dE/da_t
+    if "b" in params:
+        grads["b"] = flat_d.sum(axis=0)  # Σ_t Σ_samples dE/da_t
+    return dxw @ params["Wx"].T, grads  # da_t/dx_t = Wx
+
+
+def affine(xw, h, params):
+    """The cell's pre-activations a = (x·Wx + b) + h·Wh (+ bh): (samples, gates·hidden)."""
+    a = xw + h @ params["Wh"]
+    return a + params["bh"] if "bh" in params else a
+
+
+def affine_backward(da, h, params) -> tuple:
+    """(dE/d(x·Wx + b), dE/dh, the recurrent weights' gradients) of a = (x·Wx + b) + h·Wh
+    (+ bh), from dE/da."""
+    grads = {"Wh": h.T @ da}  # da/dWh = hᵀ (the previous state)
+    if "bh" in params:
+        grads["bh"] = da.sum(axis=0)  # da/dbh = 1
+    return da, da @ params["Wh"].T, grads  # da/d(x·Wx + b) = 1, da/dh = Wh
 
 
 def blocks(a, order: str) -> dict:
@@ -100,32 +118,37 @@ def joined(parts: dict, order: str):
 
 
 def forward_through_time(cell: Cell, x, params, outputs="every", truncate=0, **settings):
-    """The layer's forward through time: (y, Through)."""
+    """The layer's forward through time: (y, Through). One product a step: h·Wh (the input
+    side of every step, x_t·Wx + b, at once before the loop)."""
     state = first = initial_state(cell, params, x.shape[0], x.dtype)
-    hs, steps = [], []
+    xw, hs, steps = input_side(x, params), [], []
     for t in range(x.shape[1]):
-        state, saved = cell.step(x[:, t], state, params, **settings)
+        state, saved = cell.step(xw[:, t], state, params, **settings)
         hs.append(state[0])
         steps.append(saved)
     y = np.stack(hs, axis=1) if outputs == "every" else hs[-1]
-    return y, Through(x.shape, steps, first, outputs, truncate, settings)
+    return y, Through(x.shape, x, steps, first, outputs, truncate, settings)
 
 
 def backward_through_time(cell: Cell, dy, through: Through, params):
     """Backpropagation through time: (dE/dx, {θ: dE/dθ}), the weights' gradients summed over
-    every step."""
+    every step (the input side's after the loop, in one product each)."""
     T, outputs, truncate = through.shape[1], through.outputs, through.truncate
     d_state = tuple(np.zeros_like(part) for part in through.first)  # nothing after step T
-    dx = np.zeros(through.shape, dtype=dy.dtype)
-    grads = {}
+    dxw, grads = None, {}
     for t in range(T - 1, -1, -1):
         from_loss = dy[:, t] if outputs == "every" else (dy if t == T - 1 else 0)
         d_state = (d_state[0] + from_loss, *d_state[1:])  # dE/dh_t: its loss, and step t+1
-        dx[:, t], d_state, own = cell.back(d_state, through.steps[t], params, **through.settings)
+        d_in, d_state, own = cell.back(d_state, through.steps[t], params, **through.settings)
+        if dxw is None:
+            dxw = np.zeros((*through.shape[:2], d_in.shape[-1]), dtype=d_in.dtype)
+        dxw[:, t] = d_in  # dE/d(x_t·Wx + b)
         for name, g in own.items():
             grads[name] = grads[name] + g if name in grads else g  # Σ over steps
         if truncate and t > 0 and t % truncate == 0:
             d_state = tuple(np.zeros_like(d) for d in d_state)  # detached: it stops here
+    dx, inputs = input_backward(dxw, through.x, params)
+    grads.update(inputs)
     for name, d in zip(INITIAL_STATE, d_state, strict=False):
         if name in params:  # one row shared by every sample: Σ over samples
             grads[name] = d if params[name].ndim == 2 else d.sum(axis=0)
@@ -151,24 +174,36 @@ class RCell(NamedTuple):
     r_back: object
 
 
-def r_affine(x, r_x, h, r_h, params, v):
-    """R{a} = R{x}·Wx + x·V_Wx + R{h}·Wh + h·V_Wh + V_b (+ V_bh): a is bilinear in (x, Wx)
-    and in (h, Wh)."""
-    r_a = r_x @ params["Wx"] + x @ v["Wx"] + r_h @ params["Wh"] + h @ v["Wh"]
-    for bias in ("b", "bh"):
-        if bias in v:
-            r_a = r_a + v[bias]
-    return r_a
+def r_input_side(x, r_x, params, v):
+    """R{x_t·Wx + b} for every step at once: R{x}·Wx + x·V_Wx + V_b."""
+    r_xw = r_x @ params["Wx"] + x @ v["Wx"]
+    return r_xw + v["b"] if "b" in v else r_xw
 
 
-def r_affine_backward(da, r_da, x, r_x, h, r_h, params, v) -> tuple:
-    """R{dx}, R{dh} and the H·v terms of ``affine_backward``, product rule on each line."""
-    hv = {"Wx": r_x.T @ da + x.T @ r_da, "Wh": r_h.T @ da + h.T @ r_da}  # R{xᵀ·da}, R{hᵀ·da}
-    for bias in ("b", "bh"):
-        if bias in params:
-            hv[bias] = r_da.sum(axis=0)  # R{Σ da}
-    r_dx = r_da @ params["Wx"].T + da @ v["Wx"].T  # R{da·Wxᵀ}
-    return r_dx, r_da @ params["Wh"].T + da @ v["Wh"].T, hv  # R{da·Whᵀ}
+def r_input_backward(dxw, r_dxw, x, r_x, params, v) -> tuple:
+    """R{dE/dx} and the input side's H·v terms, after the loop: product rule on each line of
+    ``input_backward``."""
+    flat = {n: t.reshape(-1, t.shape[-1]) for n, t in {"x": x, "r_x": r_x, "d": dxw}.items()}
+    r_flat = r_dxw.reshape(-1, r_dxw.shape[-1])
+    hv = {"Wx": flat["r_x"].T @ flat["d"] + flat["x"].T @ r_flat}  # R{Σ x_tᵀ·da_t}
+    if "b" in params:
+        hv["b"] = r_flat.sum(axis=0)
+    return r_dxw @ params["Wx"].T + dxw @ v["Wx"].T, hv  # R{da·Wxᵀ}
+
+
+def r_affine(r_xw, h, r_h, params, v):
+    """R{a} = R{x·Wx + b} + R{h}·Wh + h·V_Wh (+ V_bh): a is bilinear in (h, Wh)."""
+    r_a = r_xw + r_h @ params["Wh"] + h @ v["Wh"]
+    return r_a + v["bh"] if "bh" in v else r_a
+
+
+def r_affine_backward(da, r_da, h, r_h, params, v) -> tuple:
+    """R{dE/d(x·Wx + b)}, R{dh} and the H·v terms of ``affine_backward``, product rule on each
+    line."""
+    hv = {"Wh": r_h.T @ da + h.T @ r_da}  # R{hᵀ·da}
+    if "bh" in params:
+        hv["bh"] = r_da.sum(axis=0)  # R{Σ da}
+    return r_da, r_da @ params["Wh"].T + da @ v["Wh"].T, hv  # R{da·Whᵀ}
 
 
 def r_forward_through_time(cell: Cell, r_cell: RCell, r_x, params, v, through: Through):
@@ -178,12 +213,12 @@ def r_forward_through_time(cell: Cell, r_cell: RCell, r_x, params, v, through: T
         np.broadcast_to(v[name], (N, hidden_size(params))) if name in v else np.zeros_like(part)
         for name, part in zip(INITIAL_STATE, through.first, strict=False)
     )
-    r_hs, r_steps = [], []
+    r_xw, r_hs, r_steps = r_input_side(through.x, r_x, params, v), [], []
     for t in range(T):
         if through.truncate and t > 0 and t % through.truncate == 0:
             r_state = tuple(np.zeros_like(r) for r in r_state)  # detached: a constant, R{·} = 0
         r_state, r_saved = r_cell.r_step(
-            r_x[:, t], r_state, through.steps[t], params, v, **through.settings
+            r_xw[:, t], r_state, through.steps[t], params, v, **through.settings
         )
         r_hs.append(r_state[0])
         r_steps.append(r_saved)
@@ -196,7 +231,8 @@ def r_backward_through_time(cell: Cell, r_cell: RCell, dy, r_dy, r_x, params, v,
     T, every, truncate = through.shape[1], through.outputs == "every", through.truncate
     d_state = tuple(np.zeros_like(part) for part in through.first)
     r_d_state = tuple(np.zeros_like(part) for part in through.first)
-    r_dx, hv = np.zeros(through.shape, dtype=dy.dtype), {}
+    dxw = r_dxw = None
+    hv = {}
     for t in range(T - 1, -1, -1):
         last = t == T - 1
         from_loss, r_from_loss = (
@@ -205,16 +241,20 @@ def r_backward_through_time(cell: Cell, r_cell: RCell, dy, r_dy, r_x, params, v,
         d_state = (d_state[0] + from_loss, *d_state[1:])
         r_d_state = (r_d_state[0] + r_from_loss, *r_d_state[1:])
         saved, settings = through.steps[t], through.settings
-        r_dx[:, t], r_d_prev, own = r_cell.r_back(
+        r_in, r_d_prev, own = r_cell.r_back(
             d_state, r_d_state, saved, r_steps[t], params, v, **settings
         )
-        _, d_state, _ = cell.back(d_state, saved, params, **settings)
-        r_d_state = r_d_prev
+        d_in, d_state, _ = cell.back(d_state, saved, params, **settings)
+        if dxw is None:
+            dxw, r_dxw = (np.zeros((*through.shape[:2], d_in.shape[-1]), d_in.dtype) for _ in "dr")
+        dxw[:, t], r_dxw[:, t], r_d_state = d_in, r_in, r_d_prev
         for name, h in own.items():
             hv[name] = hv[name] + h if name in hv else h
         if truncate and t > 0 and t % truncate == 0:
             d_state = tuple(np.zeros_like(d) for d in d_state)
             r_d_state = tuple(np.zeros_like(d) for d in r_d_state)
+    r_dx, inputs = r_input_backward(dxw, r_dxw, through.x, r_x, params, v)
+    hv.update(inputs)
     for name, r_d in zip(INITIAL_STATE, r_d_state, strict=False):
         if name in params:
             hv[name] = r_d if params[name].ndim == 2 else r_d.sum(axis=0)

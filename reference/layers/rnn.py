@@ -1,5 +1,5 @@
 """rnn: the vanilla recurrent cell (CS231n's ``rnn_step_forward``, torch's ``nn.RNN``, Keras's
-``SimpleRNN``), run through time by py.
+``SimpleRNN``), run through time by recurrent.py.
 
     a_t = x_t·Wx + h_{t−1}·Wh + b        h_t = f(a_t)          f: tanh (or relu)
 
@@ -30,43 +30,42 @@ from backprop_crosscheck.reference.rules.activations import activation as activa
 
 
 class RnnSaved(NamedTuple):
-    x: np.ndarray  # x_t
     h: np.ndarray  # h_{t−1}
     a: np.ndarray  # a_t
     h_next: np.ndarray  # h_t = f(a_t)
 
 
-def rnn_step(x, state, params, activation="tanh"):
+def rnn_step(xw, state, params, activation="tanh"):
     (h,) = state
-    a = affine(x, h, params)  # a_t = x_t·Wx + h_{t−1}·Wh + b
+    a = affine(xw, h, params)  # a_t = (x_t·Wx + b) + h_{t−1}·Wh
     h_next = activation_row(activation).f(a)  # h_t = f(a_t)
-    return (h_next,), RnnSaved(x, h, a, h_next)
+    return (h_next,), RnnSaved(h, a, h_next)
 
 
 def rnn_step_backward(d_state, saved, params, activation="tanh"):
     (dh,) = d_state
     da = dh * activation_row(activation).fprime(saved.a, saved.h_next)  # dh_t/da_t = f′(a_t)
-    dx, dh_prev, grads = affine_backward(da, saved.x, saved.h, params)
-    return dx, (dh_prev,), grads
+    dxw, dh_prev, grads = affine_backward(da, saved.h, params)
+    return dxw, (dh_prev,), grads  # dE/d(x_t·Wx + b): Wx's, b's and dE/dx_t after the loop
 
 
-# along v (py): R{a_t} = R{x_t}·Wx + x_t·V_Wx + R{h_{t−1}}·Wh + h_{t−1}·V_Wh + V_b,
+# along v (recurrent.py): R{a_t} = R{x_t·Wx + b} + R{h_{t−1}}·Wh + h_{t−1}·V_Wh,
 # R{h_t} = f′(a_t)·R{a_t};  R{dE/da_t} = R{dE/dh_t}·f′(a_t) + dE/dh_t·f″(a_t)·R{a_t}
 
 
-def rnn_r_step(r_x, r_state, saved, params, v, activation="tanh"):
+def rnn_r_step(r_xw, r_state, saved, params, v, activation="tanh"):
     (r_h,) = r_state
-    r_a = r_affine(saved.x, r_x, saved.h, r_h, params, v)
-    return (activation_row(activation).fprime(saved.a, saved.h_next) * r_a,), (r_x, r_h, r_a)
+    r_a = r_affine(r_xw, saved.h, r_h, params, v)
+    return (activation_row(activation).fprime(saved.a, saved.h_next) * r_a,), (r_h, r_a)
 
 
 def rnn_r_step_backward(d_state, r_d_state, saved, r_saved, params, v, activation="tanh"):
-    (dh,), (r_dh,), (r_x, r_h, r_a) = d_state, r_d_state, r_saved
+    (dh,), (r_dh,), (r_h, r_a) = d_state, r_d_state, r_saved
     f = activation_row(activation)
     da = dh * f.fprime(saved.a, saved.h_next)
     r_da = r_dh * f.fprime(saved.a, saved.h_next) + dh * f.fsecond(saved.a, saved.h_next) * r_a
-    r_dx, r_dh_prev, hv = r_affine_backward(da, r_da, saved.x, r_x, saved.h, r_h, params, v)
-    return r_dx, (r_dh_prev,), hv
+    r_dxw, r_dh_prev, hv = r_affine_backward(da, r_da, saved.h, r_h, params, v)
+    return r_dxw, (r_dh_prev,), hv
 
 
 RNN_CELL = Cell(("h",), 1, rnn_step, rnn_step_backward)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from backprop_crosscheck.reference.layers import LAYERS, lstm_forward, rnn_forward
 from backprop_crosscheck.reference.layers.lstm import lstm_step
+from backprop_crosscheck.reference.layers.recurrent import input_side
 from backprop_crosscheck.reference.layers.rnn import rnn_step
 
 RNG = np.random.default_rng(35)
@@ -23,7 +24,8 @@ def linspace(a, b, *shape):
 def test_cs231n_rnn_step_forward():
     params = {"Wx": linspace(-0.1, 0.9, 10, 4), "Wh": linspace(-0.3, 0.7, 4, 4)}
     params["b"] = linspace(-0.2, 0.4, 4)
-    (next_h,), _ = rnn_step(linspace(-0.4, 0.7, 3, 10), (linspace(-0.2, 0.5, 3, 4),), params)
+    x = input_side(linspace(-0.4, 0.7, 3, 10), params)  # x·Wx + b: the step's input side
+    (next_h,), _ = rnn_step(x, (linspace(-0.2, 0.5, 3, 4),), params)
     expected = [
         [-0.58172089, -0.50182032, -0.41232771, -0.31410098],
         [0.66854692, 0.79562378, 0.87755553, 0.92795967],
@@ -55,7 +57,8 @@ def test_cs231n_lstm_step_forward():
     params = {"Wx": linspace(-2.1, 1.3, 4, 20), "Wh": linspace(-0.7, 2.2, 5, 20)}
     params["b"] = linspace(0.3, 0.7, 20)
     state = (linspace(-0.3, 0.7, 3, 5), linspace(-0.4, 0.9, 3, 5))
-    (h, c), _ = lstm_step(linspace(-0.4, 1.2, 3, 4), state, params, gates="ifog")
+    x = input_side(linspace(-0.4, 1.2, 3, 4), params)
+    (h, c), _ = lstm_step(x, state, params, gates="ifog")
     np.testing.assert_allclose(
         h,
         [

@@ -2,7 +2,7 @@
 
 import contextlib
 
-from backprop_crosscheck.backends.torch.layers import torch_layers
+from backprop_crosscheck.backends.torch.layers import beyond_torch, torch_layers
 from backprop_crosscheck.backends.torch.optim import TORCH_CONVENTIONS, torch_optimizer
 from backprop_crosscheck.reference.cases.names import chain_names
 from backprop_crosscheck.reference.rules.optimizers import OPTIMIZERS, WEIGHT_DECAY_MODES
@@ -40,6 +40,9 @@ class TorchBackend(FrameworkBackend):
         if device == "cuda" and not torch.cuda.is_available():
             raise BackendUnavailable(f"{self.name}: no CUDA device (torch.cuda.is_available())")
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False  # exact
+
+    def unsupported(self, case):
+        return beyond_torch(case) or super().unsupported(case)
 
     def tensor(self, array, dtype, device):
         return self.torch.tensor(array, dtype=getattr(self.torch, dtype), device=device)

@@ -3,36 +3,39 @@
 layer is ``x @ W + b`` (EngineLayers.dense): F.linear's fused addmm rounds the bias into the
 product's last bit differently, and the article's network is written z = a·W + b.
 
-A recurrent layer is torch's own module (``nn.RNN``, ``nn.LSTM``, ``nn.GRU``, batch_first) with
-the case's parameters loaded by ``torch.func.functional_call``: Wx and Wh transposed to torch's
-outputs × inputs layout, their gate blocks put in torch's order (LSTM i, f, g, o; GRU r, z, n),
-b and bh as b_ih and b_hh; a truncated case runs the module chunk by chunk, its state detached
-between chunks."""
+A recurrent layer is torch's own kernel — ``torch.rnn_tanh``/``rnn_relu``, ``torch.lstm``,
+``torch.gru``, what ``nn.RNN``, ``nn.LSTM`` and ``nn.GRU`` call (torch/nn/modules/rnn.py, batch
+first) — with the case's parameters as its weights: Wx and Wh transposed to torch's outputs ×
+inputs layout, their gate blocks put in torch's order (LSTM i, f, g, o; GRU r, z, n), b and bh
+as b_ih and b_hh; no module is built, so torch.compile traces it too. A truncated case runs the
+kernel chunk by chunk, its state detached between chunks."""
 
 from backprop_crosscheck.backends.interface import Unsupported
 from backprop_crosscheck.backends.recurrent_cells import gate_block
 
 TORCH_GATES = {"rnn": "h", "lstm": "ifgo", "gru": "rzn"}
-MODULES = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
+
+
+GRU_BEFORE = (
+    "torch's nn.GRU applies the reset gate after the product, r ⊙ (h·W_hn + b_hn); this case's "
+    'reset = "before" ((r ⊙ h)·W_hn, Keras\'s reset_after=False) is no nn.GRU'
+)
+
+
+def beyond_torch(case) -> str | None:
+    """Why torch's cells cannot run this case (a GRU resetting before the product), or None:
+    said before the run, so that a compiled one never meets it inside its graph."""
+    for layer in case.stack:
+        if layer.kind == "gru" and layer.settings["reset"] == "before":
+            return GRU_BEFORE
+    return None
 
 
 def torch_recurrent(torch, kind: str):
-    modules = {}
-
-    def module(features, hidden, biased, activation, like):
-        key = (features, hidden, biased, activation, like.dtype, like.device)
-        if key not in modules:
-            extra = {"nonlinearity": activation} if kind == "rnn" else {}
-            modules[key] = getattr(torch.nn, MODULES[kind])(
-                features,
-                hidden,
-                bias=biased,
-                batch_first=True,
-                dtype=like.dtype,
-                device=like.device,
-                **extra,
-            )
-        return modules[key]
+    def kernel(s):
+        if kind == "rnn":
+            return torch.rnn_tanh if s["activation"] == "tanh" else torch.rnn_relu
+        return torch.lstm if kind == "lstm" else torch.gru
 
     def layer_op(x, p, layer):
         s = layer.settings
@@ -48,23 +51,23 @@ def torch_recurrent(torch, kind: str):
             return torch.cat([gate_block(t, order, g) for g in TORCH_GATES[kind]], dim=-1)
 
         Wx, Wh = p["Wx"], p["Wh"]
-        biased = "b" in p or "bh" in p
-        rnn = module(Wx.shape[0], Wh.shape[0], biased, s.get("activation"), x)
-        weights = {"weight_ih_l0": ours(Wx).T, "weight_hh_l0": ours(Wh).T}
+        weights, biased = [ours(Wx).T, ours(Wh).T], "b" in p or "bh" in p
         if biased:
             zero = torch.zeros(Wh.shape[1], dtype=x.dtype, device=x.device)
-            weights["bias_ih_l0"] = ours(p["b"]) if "b" in p else zero
-            weights["bias_hh_l0"] = ours(p["bh"]) if "bh" in p else zero
+            weights += [ours(p[n]) if n in p else zero for n in ("b", "bh")]
         N, T, H = x.shape[0], x.shape[1], Wh.shape[0]
         zeros = torch.zeros(1, N, H, dtype=x.dtype, device=x.device)
-        parts = [p[n].expand(1, N, H) if n in p else zeros for n in ("h0", "c0")]
-        state = (tuple(parts) if kind == "lstm" else parts[0]) if "h0" in p or "c0" in p else None
-        k, outs = s["truncate"] or T, []
+        state = [p[n].expand(1, N, H) if n in p else zeros for n in ("h0", "c0")]
+        k, outs, run = s["truncate"] or T, [], kernel(s)
         for start in range(0, T, k):
-            out, state = torch.func.functional_call(rnn, weights, (x[:, start : start + k], state))
+            hx = tuple(state) if kind == "lstm" else state[0]
+            # (input, hx, weights, has_biases, layers, dropout, train, bidirectional, batch_first)
+            out, *state = run(
+                x[:, start : start + k], hx, weights, biased, 1, 0.0, True, False, True
+            )
             outs.append(out)
-            state = tuple(h.detach() for h in state) if kind == "lstm" else state.detach()
-        y = torch.cat(outs, dim=1)
+            state = [h.detach() for h in state]
+        y = torch.cat(outs, dim=1).contiguous()  # compiled, a strided output met a .view
         return y if s["outputs"] == "every" else y[:, -1]
 
     return layer_op
@@ -92,5 +95,6 @@ def torch_layers(torch) -> dict:
             x, x.shape[-1:], p["gamma"], p["beta"], layer.settings["eps"]
         ),
         "embedding": lambda x, p, layer: F.embedding(x, p["table"]),
-        **{kind: torch_recurrent(torch, kind) for kind in MODULES},
+        "merge_time": lambda x, p, layer: torch.flatten(x, 0, 1),  # a step per row
+        **{kind: torch_recurrent(torch, kind) for kind in TORCH_GATES},
     }

@@ -40,11 +40,7 @@ def torch_recurrent(torch, kind: str):
     def layer_op(x, p, layer):
         s = layer.settings
         if kind == "gru" and s["reset"] == "before":
-            raise Unsupported(
-                "torch's nn.GRU applies the reset gate after the product, r ⊙ (h·W_hn + b_hn); "
-                "this case's reset = \"before\" ((r ⊙ h)·W_hn, Keras's reset_after=False) is no "
-                "nn.GRU"
-            )
+            raise Unsupported(GRU_BEFORE)  # said before the run (beyond_torch); here, too
         order = s.get("gates", TORCH_GATES[kind])
 
         def ours(t):  # the case's gate blocks in torch's order

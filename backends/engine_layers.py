@@ -197,11 +197,11 @@ def stack_key(case) -> tuple:
             (
                 layer.kind,
                 tuple(layer.settings.items()),
-                None if layer.mask is None else layer.mask.tobytes(),
+                None if layer.mask is None else (layer.mask.shape, layer.mask.tobytes()),
                 key(layer.block),
             )
             for layer in stack
         )
 
-    indices = case.inputs.tobytes() if case.takes_indices else None
+    indices = (case.inputs.shape, case.inputs.tobytes()) if case.takes_indices else None
     return key(case.stack), case.parameter_names, indices

@@ -95,6 +95,22 @@ class EngineNetwork(EngineLayers):
         raise KeyError(f"{self.name}: no loss {name!r}")
 
 
+class Program:
+    """One compiled program and the closure it traces. A program kept for an architecture is
+    traced again when its arguments' shapes or dtypes change (a float32 run after a float64 one):
+    that trace must read the calling run's state (its backend instance, ``self.indices``, its
+    dtype), not the state of the run that first compiled it, so every call binds its own closure
+    and the compiled function calls whichever was bound last."""
+
+    def __init__(self, jit):
+        self.function = None
+        self.compiled = jit(lambda *args: self.function(*args))
+
+    def bind(self, function):
+        self.function = function
+        return self.compiled
+
+
 class EngineDerivatives:
     """Compiling (an engine with a ``jit``), and forward mode and H·v at the initial
     parameters. An engine with functional transforms sets ``grad`` and ``jvp`` in setup
@@ -113,8 +129,8 @@ class EngineDerivatives:
         if what in ("step", "optimize"):  # the loss, its JVP and H·v know nothing of updates
             key += (case.frozen, case.optimizer.structure())
         if key not in COMPILED:
-            COMPILED[key] = self.jit(function)
-        return COMPILED[key]
+            COMPILED[key] = Program(self.jit)
+        return COMPILED[key].bind(function)
 
     compiled = ("step", "optimize", "loss", "jvp", "hvp")  # what ``jit`` compiles
 

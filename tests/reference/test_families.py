@@ -36,4 +36,29 @@ def test_jax_compiles_once_per_family(name, family):
     what = "step" if case.optimizer.name == "sgd" else "optimize"
     key = (type(backend), what, case.loss, case.leaky_slope, stack_key(case))
     key += (case.frozen, case.optimizer.structure())
-    assert interface.COMPILED[key]._cache_size() == 1  # three runs, one executable
+    assert interface.COMPILED[key].compiled._cache_size() == 1  # three runs, one executable
+
+
+def test_a_program_traced_again_reads_the_calling_runs_state():
+    """A compiled program is kept per architecture, across backend instances (a worker makes one
+    per dtype); traced again for float32, it must read the float32 run's token indices, not the
+    float64 run's that first compiled it. Regression: batch-sum on char_lstm read the whole
+    batch's indices into a one-sample run ("incompatible shapes (4, 5), (8, 5)")."""
+    if not get_backend("jax").available():
+        pytest.skip("jax is not installed: pip install jax (or make test)")
+    from backprop_crosscheck.reference.cases.file import load_case
+    from backprop_crosscheck.reference.network import train
+    from backprop_crosscheck.reference.stack import one_sample
+
+    case = load_case("char_lstm")
+    one = case.replace(
+        inputs=case.inputs[1:], targets=case.targets[4:], steps=1, stack=one_sample(case.stack, 1)
+    )
+    first = get_backend("jax")
+    first.run(one, "float64")  # one sample's program, compiled by this instance
+    first.run(case, "float64")  # which then holds the whole batch's indices
+    got = get_backend("jax").run(one, "float32")  # another instance: the program traced again
+    want = train(one)
+    for name, g in want.gradients.items():
+        if name != "X":
+            np.testing.assert_allclose(got.gradients[name], g, rtol=1e-4, atol=1e-5)

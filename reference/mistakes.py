@@ -399,27 +399,43 @@ def _residual_no_identity(dy, saved, params, block_backward):
 # --- the mistakes through time: a recurrent row with one line of its cell or its loop changed
 
 
-def _bptt_mistaken(cell, mistake: str):
-    """recurrent.backward_through_time, but for the loop's mistakes: the carried dE/dh dropped
-    (bptt_no_carry), Wh's gradient kept from the last step alone (wh_last_step_only)."""
+class LoopChange(NamedTuple):
+    """One change to backpropagation through time's loop (recurrent.backward_through_time)."""
+
+    dropped_carry: tuple = ()  # the state parts (0: h, 1: an LSTM's c) not carried to step t−1
+    loss_last_only: bool = False  # dE/dh_t without the loss at step t, but at the last step
+    one_step: tuple = ()  # (parameter, "last" or "first"): its Σ_t kept from that step alone
+
+
+LOOP_MISTAKES = {
+    "bptt_no_carry": LoopChange(dropped_carry=(0,)),  # dE/dh_{t−1} dropped
+    "wh_last_step_only": LoopChange(one_step=("Wh", "last")),  # Σ_t dropped: the last step's
+}
+
+
+def bptt_changed(cell, change: LoopChange):
+    """recurrent.backward_through_time, line for line, but for one change to its loop."""
 
     def backward(dy, through, params):
         T, every = through.shape[1], through.outputs == "every"
         d_state = tuple(np.zeros_like(part) for part in through.first)
         dxw, grads = None, {}
+        kept, at = change.one_step or (None, None)
         for t in range(T - 1, -1, -1):
             from_loss = dy[:, t] if every else (dy if t == T - 1 else 0)
+            if change.loss_last_only and t < T - 1:
+                from_loss = 0  # the loss at step t dropped: dE/dh_t from step t+1 alone
             d_state = (d_state[0] + from_loss, *d_state[1:])
-            step = cell.back(d_state, through.steps[t], params, **through.settings)
-            d_in, d_state, own = step
+            d_in, d_state, own = cell.back(d_state, through.steps[t], params, **through.settings)
             if dxw is None:
                 dxw = np.zeros((*through.shape[:2], d_in.shape[-1]), dtype=d_in.dtype)
             dxw[:, t] = d_in
-            if mistake == "bptt_no_carry":
-                d_state = (np.zeros_like(d_state[0]), *d_state[1:])  # dE/dh_{t−1} dropped
+            d_state = tuple(
+                np.zeros_like(d) if k in change.dropped_carry else d for k, d in enumerate(d_state)
+            )
             for name, g in own.items():
-                if mistake == "wh_last_step_only" and name == "Wh" and t < T - 1:
-                    continue  # Σ_t dropped: the last step's alone
+                if name == kept and t != (T - 1 if at == "last" else 0):
+                    continue
                 grads[name] = grads[name] + g if name in grads else g
             if through.truncate and t > 0 and t % through.truncate == 0:
                 d_state = tuple(np.zeros_like(d) for d in d_state)
@@ -483,7 +499,8 @@ def _recurrent_rows(mistake: str) -> dict:
     for kind in layers.RECURRENT:
         cell = {"rnn": rnn.RNN_CELL, "lstm": lstm.LSTM_CELL, "gru": gru.GRU_CELL}[kind]
         cell = cell._replace(back=_cell_back(kind, mistake))
-        found[kind] = (layers.LAYERS[kind].forward, _bptt_mistaken(cell, mistake))
+        change = LOOP_MISTAKES.get(mistake, LoopChange())
+        found[kind] = (layers.LAYERS[kind].forward, bptt_changed(cell, change))
     return found
 
 

@@ -18,9 +18,10 @@ import numpy as np
 from backprop_crosscheck.comparisons.judge.compare import errors, residual
 from backprop_crosscheck.comparisons.judge.conventions import reconciling
 from backprop_crosscheck.comparisons.judge.perturb import formulas, reproduces
+from backprop_crosscheck.comparisons.judge.perturb_time import reproducing
 from backprop_crosscheck.comparisons.judge.structure import shape_of_difference
 from backprop_crosscheck.reference.cases.names import chain_names
-from backprop_crosscheck.reference.layers import LAYERS
+from backprop_crosscheck.reference.layers import LAYERS, RECURRENT
 from backprop_crosscheck.reference.mistakes import describe, mistakes_for, train_with
 from backprop_crosscheck.reference.network import backward_pass, forward
 from backprop_crosscheck.reference.rules.losses import LOSSES
@@ -112,17 +113,30 @@ def diagnose(case, reference, result, dtype: str, tol) -> Diagnosis:
         where.finer,
         *match_mistake(case, reference, result, dtype, tol),
         structure=shape,
-        change=changed_formula(case, reference, where, tol),
+        change=changed_formula(case, reference, where, tol, result),
         convention=reconciling(case, result, tol),
     )
 
 
-def changed_formula(case, reference, where, tol) -> str:
+def through_time(case, where) -> bool:
+    """A recurrent case whose forward agrees and whose gradients do not: the changes to its
+    backward through time are tried (perturb_time.py)."""
+    recurrent = any(layer.kind in RECURRENT for layer in walk(case.stack))
+    in_backward = where.key != "loss" and not where.key.startswith(("updated ", "final "))
+    return recurrent and in_backward and case.parameter_count <= MAX_PARAMETERS
+
+
+def changed_formula(case, reference, where, tol, result) -> str:
     """The one change to the reference's formula for the first wrong quantity that gives the
     backend's numbers (perturb.py), in words; two or more: said as a tie."""
-    if not case.dense or where.got is None or where.key not in formulas(case):
+    if through_time(case, where):
+        found = reproducing(case, dict(result.gradients), tol)
+    elif not case.dense or where.got is None or where.key not in formulas(case):
         return ""
-    found = reproduces(case, where.key, where.got, case.parameters(), dict(reference.updated), tol)
+    else:
+        found = reproduces(
+            case, where.key, where.got, case.parameters(), dict(reference.updated), tol
+        )
     if len(found) == 1:
         return f"it is {found[0]}"
     if found:

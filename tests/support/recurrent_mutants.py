@@ -17,6 +17,9 @@ RECURRENT_BUGS = [
     "gru_reset_wrong_side",
 ]
 
+# mistakes no list names, for the generated changes (comparisons/judge/perturb_time.py) to find
+UNLISTED_BUGS = ["wh_gradient_with_h_t", "loss_last_step_only", "cell_state_not_carried"]
+
 
 def _forward_as(value, surrogate):
     """``value`` forward, ``surrogate``'s gradient backward."""
@@ -29,8 +32,13 @@ def _block(a, order, gate):
     return a[..., k * H : (k + 1) * H]
 
 
+def _detached(params):
+    return {n: q.detach() for n, q in params.items()}
+
+
 class RecurrentMutant(TorchBackend):
     share_worker = False
+    h_t = None  # wh_gradient_with_h_t: the step's output, computed ahead
 
     def __init__(self, bug: str):
         self.bug, self.name = bug, f"torch-{bug}"
@@ -55,8 +63,13 @@ class RecurrentMutant(TorchBackend):
             x_t = x[:, t]
             if self.bug == "input_gradient_one_step_late" and t < T - 1:
                 x_t = _forward_as(x_t, x[:, t + 1])  # dE/dx_t sent to x_{t+1}
+            if self.bug == "wh_gradient_with_h_t":  # the step's own output, for Wh's gradient
+                self.h_t = None
+                ahead = step(x_t, [v.detach() for v in state], _detached(p), s)
+                self.h_t = ahead[0].detach()
             state = step(x_t, state, {**p, "Wh": Wh}, s)
-            hs.append(state[0])
+            last = t == T - 1 or self.bug != "loss_last_step_only"
+            hs.append(state[0] if last else state[0].detach())  # the loss at t cut off h_t
         return torch.stack(hs, 1) if s["outputs"] == "every" else hs[-1]
 
     def _tanh(self, a):
@@ -66,6 +79,8 @@ class RecurrentMutant(TorchBackend):
 
     def _pre(self, x, h, p):
         a = x @ p["Wx"] + h @ p["Wh"]
+        if self.bug == "wh_gradient_with_h_t" and self.h_t is not None:  # dWh = h_tᵀ·da_t
+            a = x @ p["Wx"] + h @ p["Wh"].detach() + _forward_as(0 * a, self.h_t @ p["Wh"])
         return a + p.get("b", 0) + p.get("bh", 0)
 
     def rnn_step(self, x, state, p, s):
@@ -81,7 +96,9 @@ class RecurrentMutant(TorchBackend):
             gate = {g: _block(a, order, g) for g in order}
         i, f, o = (torch.sigmoid(gate[g]) for g in "ifo")
         g = torch.tanh(gate["g"])
-        if self.bug == "lstm_no_forget_gate":  # dc_t/dc_{t−1} = 1, not f
+        if self.bug == "cell_state_not_carried":  # dE/dc_{t−1} = 0: only through h_{t−1}
+            c = f * (c.detach() + 0 * c) + i * g
+        elif self.bug == "lstm_no_forget_gate":  # dc_t/dc_{t−1} = 1, not f
             c = f * c.detach() + (c - c.detach()) + i * g
         else:
             c = f * c + i * g

@@ -8,7 +8,11 @@ from backprop_crosscheck.comparisons.kit.conformance import evaluate
 from backprop_crosscheck.comparisons.run import run_case
 
 pytest.importorskip("torch", reason="the mutants are torch engines: pip install torch==2.13.0")
-from support.recurrent_mutants import RECURRENT_BUGS, RecurrentMutant  # noqa: E402
+from support.recurrent_mutants import (  # noqa: E402
+    RECURRENT_BUGS,
+    UNLISTED_BUGS,
+    RecurrentMutant,
+)
 
 from backprop_crosscheck import get_backend, load_case
 
@@ -29,6 +33,26 @@ def test_every_bptt_mistake_is_caught_and_named(bug, case):
     assert c.status == "fail", c.message
     d = c.diagnosis
     assert d.mistake == bug or bug in d.also, d.summary()
+
+
+GENERATED = {  # each unlisted mistake: the cases it shows on, and the change that names it
+    "wh_gradient_with_h_t": (("rnn", "lstm", "char_lstm"), ("with h_t", "where h_{t−1} belongs")),
+    "loss_last_step_only": (("rnn", "gru", "char_lstm"), ("without the loss at step t",)),
+    "cell_state_not_carried": (("lstm", "char_lstm"), ("without step t+1's carried dE/dc",)),
+}
+UNLISTED = [(bug, case) for bug in UNLISTED_BUGS for case in GENERATED[bug][0]]
+
+
+@pytest.mark.parametrize(("bug", "case"), UNLISTED, ids=[f"{b}-{c}" for b, c in UNLISTED])
+def test_a_mistake_no_list_names_is_found_by_the_generated_changes(bug, case):
+    """No listed mistake matches these; the diagnosis names them by the one change to the
+    reference's backward through time that gives the engine's numbers (perturb_time.py)."""
+    c = run_case(load_case(case), [RecurrentMutant(bug)], "float64").comparisons[0]
+    assert c.status == "fail", c.message
+    d = c.diagnosis
+    assert d.mistake is None, d.summary()
+    assert d.change.startswith("it is "), d.change  # one change, not a tie
+    assert all(words in d.change for words in GENERATED[bug][1]), d.change
 
 
 @pytest.mark.parametrize("case", ["rnn", "lstm", "gru", "char_lstm", "rnn_truncated"])

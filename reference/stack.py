@@ -49,12 +49,16 @@ class Layer:
     initial: dict = field(default_factory=dict)  # its parameters' initial values: W, kernel…
     mask: np.ndarray | None = None  # dropout's, as given (0/1, the shape of its input)
     block: tuple["Layer", ...] = ()  # residual: the layers of its block
+    # arrays the case gives that are not trained: attention's scores_mask (samples or 1, Tq,
+    # Tk) and lengths (one per sample)
+    given: dict = field(default_factory=dict)
 
     def arguments(self, dtype) -> dict:
-        """What its row's forward takes besides x and the parameters: its settings, and
-        dropout's mask in the run's dtype."""
+        """What its row's forward takes besides x and the parameters: its settings, dropout's
+        mask in the run's dtype, and what else the case gives (attention's masks)."""
         mask = {} if self.mask is None else {"mask": self.mask.astype(dtype)}
-        return {**self.settings, **mask}
+        given = {k: a.astype(dtype) if a.dtype.kind == "f" else a for k, a in self.given.items()}
+        return {**self.settings, **mask, **given}
 
     def name(self, parameter: str) -> str:
         """The parameter's name in reports: kernel1, W3.1; h0_2 (a name ending in a digit)."""
@@ -104,12 +108,14 @@ def walk(stack) -> list[Layer]:
 
 
 def one_sample(stack, i: int) -> tuple:
-    """The stack for sample i alone: each dropout mask cut to its row."""
+    """The stack for sample i alone: each dropout mask cut to its row, and each array the case
+    gives per sample (one shared by every sample, first axis 1, kept)."""
     return tuple(
         dataclasses.replace(
             layer,
             block=one_sample(layer.block, i),
             mask=None if layer.mask is None else layer.mask[i : i + 1],
+            given={k: a if len(a) == 1 else a[i : i + 1] for k, a in layer.given.items()},
         )
         for layer in stack
     )

@@ -122,7 +122,11 @@ def _stack_case(data: dict, source: str, name: str, limits: Limits, fail) -> Cas
         fail(
             "stack",
             f"ends in {'×'.join(map(str, shape))}: the loss needs samples × outputs "
-            "(put a flatten and a dense layer last)",
+            + (
+                "(a sequence: put a merge_time for a loss at every step, or a flatten)"
+                if len(shape) == 3
+                else "(put a flatten and a dense layer last)"
+            ),
         )
     loss = _choice(data.get("loss", "half_sse"), "loss", LOSSES, fail)
     _cross_entropy_output(loss, [shape[1], shape[1]], {"activation": "identity"}, 1, fail)

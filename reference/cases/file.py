@@ -54,11 +54,11 @@ def load_case(spec: str | Path, limits: Limits = DEFAULT_LIMITS) -> Case:
 
 def reserved(name: str) -> bool:
     """Whether a case file may not go by ``name``: a built-in's, or the conformance kit's id of
-    a random case (``random-3.1``, ``sequence-0.2``) — its reports, check ids and expected
-    failures would be theirs."""
+    a random case (``random-3.1``, ``sequence-0.2``, ``attention-1.0``) — its reports, check
+    ids and expected failures would be theirs."""
     return (
         name in builtin_case_names()
-        or re.fullmatch(r"(random|sequence)-\d+\.\d+", name) is not None
+        or re.fullmatch(r"(random|sequence|attention)-\d+\.\d+", name) is not None
     )
 
 
@@ -108,6 +108,8 @@ def dump_case(case: Case) -> str:
             return "[" + ", ".join(value(v) for v in x) + "]"
         if isinstance(x, str):
             return '"' + x.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        if isinstance(x, bool):
+            return "true" if x else "false"
         return repr(x)  # int, or float: repr round-trips exactly
 
     lines = [
@@ -151,5 +153,7 @@ def _stack_tables(stack, where: str, value) -> list[str]:
         lines += [f"{k} = {value(v)}" for k, v in layer.initial.items()]
         if layer.mask is not None:
             lines.append(f"mask = {value(layer.mask.astype(int))}")
+        for k, a in layer.given.items():
+            lines.append(f"{k} = {value(a)}")
         lines += _stack_tables(layer.block, f"{where}.block", value)
     return lines

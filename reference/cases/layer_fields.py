@@ -9,6 +9,12 @@ than its input, a stride of 0, a mask of the wrong shape or not 0/1, an index ou
 import math
 
 import numpy as np
+from backprop_crosscheck.reference.cases.attention_fields import (
+    attention_given,
+    attention_shape,
+    attention_work,
+    position_shape,
+)
 from backprop_crosscheck.reference.cases.values import (
     MAX_INT32,
     array,
@@ -17,6 +23,7 @@ from backprop_crosscheck.reference.cases.values import (
     is_number,
 )
 from backprop_crosscheck.reference.layers import LAYERS, RECURRENT
+from backprop_crosscheck.reference.layers.attention import ALIGNS, MASK_TYPES, MASKED_ROWS
 from backprop_crosscheck.reference.layers.gru import RESETS
 from backprop_crosscheck.reference.layers.recurrent import OUTPUTS
 from backprop_crosscheck.reference.rules.activations import ACTIVATIONS
@@ -83,6 +90,8 @@ def stack_work(stack, shape) -> int:
         out = layer_output(layer, shape)
         if layer.kind == "dense":
             work += math.prod(out) * layer.initial["W"].shape[0]
+        elif layer.kind == "attention":  # its projections, and Q·Kᵀ and P·V
+            work += attention_work(layer, shape, out)
         elif layer.kind == "conv2d":
             work += math.prod(out) * math.prod(layer.initial["kernel"].shape[1:])
         elif layer.kind in RECURRENT:  # x_t·Wx + h·Wh at every step
@@ -143,6 +152,7 @@ def _layer(table, field, label, shape, fail, limits, first):
         *settings,
         *parameters,
         *{"dropout": ("mask",), "residual": ("block",)}.get(kind, ()),
+        *(("mask", "scores_mask", "lengths") if kind == "attention" else ()),
     }
     for key in table:
         if key not in known:
@@ -166,7 +176,10 @@ def _layer(table, field, label, shape, fail, limits, first):
     block = _block(table, field, label, shape, fail, limits) if kind == "residual" else ()
     out = _output_shape(kind, shape, initial, settings, field, fail)
     _within_elements(kind, shape, out, initial, settings, field, fail, limits)
-    layer = Layer(kind, label, settings, initial, mask, block)
+    given = {}
+    if kind == "attention":
+        mask, given = attention_given(table, field, shape, initial, settings, fail)
+    layer = Layer(kind, label, settings, initial, mask, block, given)
     return layer, out
 
 
@@ -240,17 +253,20 @@ def _output_shape(kind, shape, p, s, field, fail):
     if kind in RECURRENT:
         need((3,), "sequences (samples × time × features: 3-dimensional inputs, or an embedding's)")
         return _recurrent_shape(kind, shape, p, s, field, fail)
+    if kind == "attention":
+        need((3,), "sequences (samples × time × features: 3-dimensional inputs, or an embedding's)")
+        return attention_shape(shape, p, s, field, fail)
+    if kind == "position":
+        need((3,), "sequences (samples × time × features)")
+        return position_shape(shape, p, field, fail)
     if kind == "merge_time":
         need((3,), "sequences (samples × time × features)")
         return (shape[0] * shape[1], shape[2])
     if kind == "flatten":
         need((3, 4), "images or token rows (3 or 4 dimensions)")
         return (shape[0], math.prod(shape[1:]))
-    if kind == "dense":
-        before = "a flatten before it"
-        if len(shape) == 3:  # a sequence: a row per sample, or a row per step
-            before = "a flatten (a row per sample) or a merge_time (a row per step) before it"
-        need((2,), f"rows of features (samples × features): put {before}")
+    if kind == "dense":  # rows of features, or a sequence's steps each (as a transformer's)
+        need((2, 3), "rows of features (samples × features) or sequences: put a flatten before it")
         return _dense_shape(shape, p, field, fail, wants)
     if kind == "embedding":
         table = p["table"]
@@ -271,13 +287,14 @@ def _output_shape(kind, shape, p, s, field, fail):
 
 
 def _dense_shape(shape, p, field, fail, wants):
-    """A dense layer's output: samples × W's outputs, W inputs × outputs, b one per output."""
+    """A dense layer's output: samples (× steps) × W's outputs, W inputs × outputs, b one per
+    output."""
     if p["W"].ndim != 2:
         fail(f"{field}.W", f"must be inputs × outputs (2 dimensions), got {dims(p['W'].shape)}")
-    wants("W", (shape[1], p["W"].shape[1]))
+    wants("W", (shape[-1], p["W"].shape[1]))
     if "b" in p:
         wants("b", (p["W"].shape[1],))
-    return (shape[0], p["W"].shape[1])
+    return (*shape[:-1], p["W"].shape[1])
 
 
 def _normalized_shape(kind, shape, n, field, fail):
@@ -364,7 +381,20 @@ def _setting(kind, key, value, field, fail):
         fail(field, f"must be a finite number > 0, got {value!r}")
     if key == "p" and not (is_number(value) and 0 <= value < 1):
         fail(field, f"must be a number in [0, 1) (the probability of dropping), got {value!r}")
-    choices = {"activation": ("tanh", "relu"), "outputs": OUTPUTS, "reset": RESETS}
+    choices = {
+        "activation": ("tanh", "relu"),
+        "outputs": OUTPUTS,
+        "reset": RESETS,
+        "align": ALIGNS,
+        "mask_type": MASK_TYPES,
+        "masked_rows": MASKED_ROWS,
+    }
+    if key == "heads" and not (is_int(value) and 1 <= value <= 4096):
+        fail(field, f"must be a whole number of heads from 1 to 4,096, got {value!r}")
+    if key == "causal" and not isinstance(value, bool):
+        fail(field, f"must be true or false, got {value!r}")
+    if key == "scale" and not (is_number(value) and math.isfinite(value) and value >= 0):
+        fail(field, f"must be a finite number ≥ 0 (0: 1/√(the head's width)), got {value!r}")
     if key in choices and value not in choices[key]:
         fail(field, f"must be one of {', '.join(choices[key])}, got {value!r}")
     if key == "truncate" and not (is_int(value) and 0 <= value <= MAX_INT32):
@@ -373,4 +403,4 @@ def _setting(kind, key, value, field, fail):
         letters = LAYERS[kind].settings["gates"]
         if not isinstance(value, str) or sorted(value) != sorted(letters):
             fail(field, f"must order the letters {letters} (each once), got {value!r}")
-    return float(value) if key in ("eps", "p") else value
+    return float(value) if key in ("eps", "p", "scale") else value

@@ -42,8 +42,9 @@ def short(x) -> str:
     return text if len(text) <= 60 else text[:57] + "…"
 
 
-def array(value, field, fail, integers=False) -> np.ndarray:
-    """A rectangular nested list of finite numbers (of whole numbers ≥ 0 for ``integers``)."""
+def array(value, field, fail, integers=False, minus_inf=False) -> np.ndarray:
+    """A rectangular nested list of finite numbers (of whole numbers ≥ 0 for ``integers``; −∞
+    too for ``minus_inf``: an additive attention mask's)."""
     shape = shape_of(value, field, fail)
     flat = list(leaves(value))
     for index, x in zip(np.ndindex(*shape), flat, strict=True):
@@ -52,8 +53,10 @@ def array(value, field, fail, integers=False) -> np.ndarray:
             fail(
                 where, f"must be a token index (a whole number from 0 to {MAX_INT32:,}), got {x!r}"
             )
+        if minus_inf and is_number(x) and x == -math.inf:
+            continue
         if not is_number(x) or not finite(x):
-            fail(where, f"must be a finite number, got {x!r}")
+            fail(where, f"must be a finite number{' or -inf' if minus_inf else ''}, got {x!r}")
     return np.array(value, dtype=np.int64 if integers else np.float64)
 
 

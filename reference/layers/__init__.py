@@ -8,6 +8,11 @@ as torch and cuDNN lay them out. An activation is a row of reference/rules/activ
 Adding a kind is adding a row: a module here with its ``Kind``, listed in ``LAYERS``.
 """
 
+from backprop_crosscheck.reference.layers.attention import (
+    ATTENTION,
+    attention_backward,
+    attention_forward,
+)
 from backprop_crosscheck.reference.layers.conv import (
     CONV2D,
     ConvSaved,
@@ -57,6 +62,11 @@ from backprop_crosscheck.reference.layers.pooling import (
     scatter_windows,
     windows,
 )
+from backprop_crosscheck.reference.layers.position import (
+    POSITION,
+    position_backward,
+    position_forward,
+)
 from backprop_crosscheck.reference.layers.residual import (
     RESIDUAL,
     residual_backward,
@@ -81,12 +91,18 @@ LAYERS = {
         LSTM,
         GRU,
         MERGE_TIME,
+        POSITION,
+        ATTENTION,
     )
 }
 RECURRENT = ("rnn", "lstm", "gru")  # run through time (recurrent.py)
 
 __all__ = [
     "LAYERS",
+    "attention_backward",
+    "attention_forward",
+    "position_backward",
+    "position_forward",
     "RECURRENT",
     "AvgPoolSaved",
     "ConvSaved",

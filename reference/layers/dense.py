@@ -1,4 +1,6 @@
-"""dense: the article's layer, z = x·W + b (its activation a row of its own)."""
+"""dense: the article's layer, z = x·W + b (its activation a row of its own). On a sequence
+(samples × steps × features) the same layer at every step, as a transformer applies it: its
+gradients summed over the samples and the steps alike."""
 
 from backprop_crosscheck.reference.layers.kind import Kind, bilinear
 
@@ -9,10 +11,11 @@ def dense_forward(x, params):
 
 
 def dense_backward(dy, saved, params):
-    x = saved
-    grads = {"W": x.T @ dy}  # dz/dW = xᵀ (per sample)
+    x = saved.reshape(-1, saved.shape[-1])  # a row per sample (and step)
+    rows = dy.reshape(-1, dy.shape[-1])
+    grads = {"W": x.T @ rows}  # dz/dW = xᵀ (per sample)
     if "b" in params:
-        grads["b"] = dy.sum(axis=0)  # dz/db = 1
+        grads["b"] = rows.sum(axis=0)  # dz/db = 1
     return dy @ params["W"].T, grads  # dz/dx = W (the OLD W)
 
 

@@ -9,6 +9,7 @@ from backprop_crosscheck.reference.layers import LAYERS, lstm_forward, rnn_forwa
 from backprop_crosscheck.reference.layers.lstm import lstm_step
 from backprop_crosscheck.reference.layers.recurrent import input_side
 from backprop_crosscheck.reference.layers.rnn import rnn_step
+from support.differences import differences
 
 RNG = np.random.default_rng(35)
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
@@ -122,19 +123,6 @@ def layer(kind, extra, features=3, hidden=3):
     for name in extra:
         params[name] = RNG.normal(size=width if name == "bh" else hidden) * 0.3
     return params
-
-
-def differences(E, tensor, h=1e-6):
-    g = np.zeros_like(tensor)
-    for i in np.ndindex(tensor.shape):
-        old = tensor[i]
-        tensor[i] = old + h
-        up = E()
-        tensor[i] = old - h
-        down = E()
-        tensor[i] = old
-        g[i] = (up - down) / (2 * h)
-    return g
 
 
 @pytest.mark.parametrize(("kind", "settings", "extra"), VARIANTS, ids=IDS)

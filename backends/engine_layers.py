@@ -10,6 +10,7 @@ takes (x, the layer's parameters by short name, the Layer) and returns the layer
 import contextlib
 
 import numpy as np
+from backprop_crosscheck.backends.attention_ops import attention
 from backprop_crosscheck.backends.interface import Unsupported
 from backprop_crosscheck.backends.recurrent_cells import through_time
 from backprop_crosscheck.reference.rules.activations import ACTIVATIONS
@@ -182,6 +183,24 @@ class EngineLayers:
     def merge_time(self, x, p, layer):
         return self.xp.reshape(x, (-1, x.shape[-1]))
 
+    def position(self, x, p, layer):  # a learned position embedding: table row t at step t
+        return x + p["table"][: x.shape[1]]
+
+    def attention(self, x, p, layer):  # composed from matmul and softmax (attention_ops.py)
+        return attention(self, x, p, layer)
+
+    def swapaxes(self, t, a: int, b: int):
+        return self.xp.swapaxes(t, a, b)
+
+    def attention_softmax(self, s):
+        """softmax over the last axis: the engine's own (``nn.softmax(s, -1)``: torch's, JAX's,
+        Keras's, MLX's, tinygrad's), else written with ``xp``."""
+        if hasattr(self.nn, "softmax"):
+            return self.nn.softmax(s, -1)
+        xp = self.xp
+        e = xp.exp(s - self.detach(xp.max(s, axis=-1, keepdims=True)))
+        return e / xp.sum(e, axis=-1, keepdims=True)
+
     def detach(self, x):
         """x with its gradient stopped (truncated BPTT): torch's and tinygrad's ``detach``; an
         engine that spells it otherwise sets its own (JAX: lax.stop_gradient)."""
@@ -198,6 +217,7 @@ def stack_key(case) -> tuple:
                 layer.kind,
                 tuple(layer.settings.items()),
                 None if layer.mask is None else (layer.mask.shape, layer.mask.tobytes()),
+                tuple((k, a.shape, a.tobytes()) for k, a in layer.given.items()),
                 key(layer.block),
             )
             for layer in stack

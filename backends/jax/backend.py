@@ -6,7 +6,7 @@ import contextlib
 import warnings
 
 import numpy as np
-from backprop_crosscheck.backends.jax.layers import jax_layers
+from backprop_crosscheck.backends.jax.layers import jax_attention, jax_layers
 from backprop_crosscheck.backends.jax.optim import OPTAX_CONVENTIONS, optax_optimizer
 from backprop_crosscheck.reference.rules.optimizers import OPTIMIZERS, WEIGHT_DECAY_MODES
 
@@ -57,7 +57,8 @@ class JaxBackend(FrameworkBackend):
                 -jnp.mean(t * nn.log_sigmoid(z) + (1 - t) * nn.log_sigmoid(-z))
             ),
         }
-        self.layer_ops = jax_layers(jax)
+        self.layer_ops = {**jax_layers(jax), "attention": jax_attention(self)}
+        self.detach = jax.lax.stop_gradient
         platform = "gpu" if device == "cuda" else "cpu"
         try:
             self.device = jax.devices(platform)[0]

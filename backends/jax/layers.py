@@ -7,6 +7,7 @@ passed through ``lax.stop_gradient`` where the case truncates."""
 
 from types import SimpleNamespace
 
+from backprop_crosscheck.backends.attention_ops import attention
 from backprop_crosscheck.backends.recurrent_cells import CELLS
 
 
@@ -64,3 +65,29 @@ def jax_layers(jax) -> dict:
         "embedding": lambda x, p, layer: jnp.take(p["table"], x, axis=0),
         **{kind: scanned(jax, kind) for kind in CELLS},
     }
+
+
+def jax_attention(ops):
+    """An attention layer through ``jax.nn.dot_product_attention`` (its XLA implementation;
+    (samples, T, heads, d) as it lays them out): is_causal where the causal mask alone is given
+    (JAX aligns it top-left), key_value_seq_lengths for the lengths alone, else the case's mask
+    (True: may attend) and an additive one as its ``bias``."""
+    jax, jnp = ops.jax, ops.xp
+
+    def attend(q, k, v, masks, scale):
+        q, k, v = (jnp.swapaxes(t, 1, 2) for t in (q, k, v))
+        given, s = masks.layer.given, masks.layer.settings
+        top_left = masks.tq == masks.tk or s["align"] == "top_left"
+        kwargs = {}
+        if masks.only_causal and top_left:
+            kwargs["is_causal"] = True
+        elif set(given) == {"lengths"} and not s["causal"]:
+            kwargs["key_value_seq_lengths"] = jnp.asarray(given["lengths"], jnp.int32)
+        else:
+            kwargs["mask"] = jnp.asarray(masks.allowed)
+            if masks.additive is not None:
+                kwargs["bias"] = ops.constant(masks.additive, q)
+        out = jax.nn.dot_product_attention(q, k, v, scale=scale, implementation="xla", **kwargs)
+        return jnp.swapaxes(out, 1, 2)
+
+    return lambda x, p, layer: attention(ops, x, p, layer, attend)

@@ -13,6 +13,7 @@ import sys
 
 from backprop_crosscheck.backends.framework import FrameworkBackend
 from backprop_crosscheck.backends.interface import Capabilities, Convention
+from backprop_crosscheck.backends.keras.attention import keras_attention
 from backprop_crosscheck.backends.keras.recurrent import KERAS_GATES, keras_recurrent
 from backprop_crosscheck.reference.rules.optimizers import OPTIMIZERS
 
@@ -130,6 +131,7 @@ class KerasBackend(FrameworkBackend):
         self.layer_ops = {  # ops.conv, max_pool, moments, take; SimpleRNN, LSTM, GRU
             **keras_layers(ops),
             **{kind: keras_recurrent(keras, kind) for kind in KERAS_GATES},
+            "attention": keras_attention(keras, self),
         }
         self.acts = {
             "leaky_relu": ops.leaky_relu,

@@ -4,7 +4,7 @@ AdamW. float64: the CPU only. MLX makes float32 of anything not given a dtype: e
 the learning rate are made in the run's; the betas are Python floats, as its API takes them."""
 
 import numpy as np
-from backprop_crosscheck.backends.mlx.layers import mlx_layers
+from backprop_crosscheck.backends.mlx.layers import mlx_attention, mlx_layers
 from backprop_crosscheck.backends.mlx.optim import MLX_CONVENTIONS, mlx_optimizer
 from backprop_crosscheck.reference.rules.optimizers import OPTIMIZERS
 
@@ -37,6 +37,7 @@ class MlxBackend(FrameworkBackend):
             "binary_cross_entropy": losses.binary_cross_entropy,
         }
         self.layer_ops = mlx_layers(mx, nn)  # mx.conv2d, nn.MaxPool2d, mx.fast.layer_norm
+        self.layer_ops["attention"] = mlx_attention(self)  # mx.fast.scaled_dot_product_attention
 
     def tensor(self, array, dtype, device):
         return self.mx.array(np.asarray(array), dtype=getattr(self.mx, dtype))

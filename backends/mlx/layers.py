@@ -4,6 +4,7 @@ image is transposed in and out; ``mx.fast.layer_norm``. Batch norm and the embed
 with ``mlx.core`` (engine_layers.py); the recurrent layers are MLX's nn.RNN, nn.LSTM, nn.GRU
 (mlx/recurrent.py)."""
 
+from backprop_crosscheck.backends.attention_ops import attention
 from backprop_crosscheck.backends.mlx.recurrent import MLX_GATES, mlx_recurrent
 
 NHWC, NCHW = (0, 2, 3, 1), (0, 3, 1, 2)
@@ -32,3 +33,23 @@ def mlx_layers(mx, nn) -> dict:
         ),
         **{kind: mlx_recurrent(mx, nn, kind) for kind in MLX_GATES},
     }
+
+
+def mlx_attention(backend):
+    """An attention layer through ``mx.fast.scaled_dot_product_attention`` ((samples, heads, T,
+    d), as MLX lays them out): ``mask="causal"`` where the causal mask alone is given and aligned
+    bottom-right (MLX's "causal" aligns the last query with the last key), else the case's
+    mask as a boolean array (True: may attend) or an additive one (−∞ where masked)."""
+    mx = backend.mx
+
+    def attend(q, k, v, masks, scale):
+        bottom_right = masks.tq == masks.tk or masks.layer.settings["align"] == "bottom_right"
+        if masks.only_causal and bottom_right:
+            mask = "causal"
+        elif masks.additive is None:
+            mask = mx.array(masks.allowed)
+        else:
+            mask = backend.constant(masks.float_mask(), q)
+        return mx.fast.scaled_dot_product_attention(q, k, v, scale=scale, mask=mask)
+
+    return lambda x, p, layer: attention(backend, x, p, layer, attend)

@@ -1,5 +1,6 @@
 """`tensorflow`: TensorFlow's ``tf.GradientTape`` (package tensorflow-cpu), eager mode."""
 
+from backprop_crosscheck.backends.keras.attention import keras_attention
 from backprop_crosscheck.backends.keras.backend import KERAS_CONVENTIONS, keras_on
 from backprop_crosscheck.backends.keras.recurrent import KERAS_GATES, keras_recurrent
 from backprop_crosscheck.backends.tensorflow.layers import tensorflow_layers
@@ -21,6 +22,7 @@ class TensorFlowBackend(FrameworkBackend):
         self.layer_ops = tensorflow_layers(tf)  # tf.nn.conv2d, max_pool2d, moments, gather
         keras = keras_on("tensorflow")  # TensorFlow's recurrent layers are Keras's (tf.keras)
         self.layer_ops |= {kind: keras_recurrent(keras, kind) for kind in KERAS_GATES}
+        self.layer_ops["attention"] = keras_attention(keras, self)
         self.detach = tf.stop_gradient
         nn = tf.nn
         self.acts = {

@@ -8,7 +8,12 @@ import os
 import shutil
 
 import numpy as np
-from backprop_crosscheck.backends.tinygrad.ops import TINYGRAD_CONVENTIONS, TINYGRAD_LAYERS, TinyOps
+from backprop_crosscheck.backends.tinygrad.ops import (
+    TINYGRAD_CONVENTIONS,
+    TINYGRAD_LAYERS,
+    TinyOps,
+    tinygrad_attention,
+)
 from backprop_crosscheck.reference.rules.optimizers import OPTIMIZERS
 
 from backprop_crosscheck import Capabilities, FrameworkBackend
@@ -30,7 +35,7 @@ class TinygradBackend(FrameworkBackend):
 
         self.Tensor, self.dtypes, self.xp = Tensor, dtypes, TinyOps(Tensor)
         self.nn, self.acts = self.xp, {"gelu": lambda z: z.gelu(approximate="none")}
-        self.layer_ops = TINYGRAD_LAYERS  # Tensor.conv2d, max_pool2d, avg_pool2d
+        self.layer_ops = {**TINYGRAD_LAYERS, "attention": tinygrad_attention(self)}
 
     def tensor(self, array, dtype, device):
         return self.Tensor(np.asarray(array), dtype=getattr(self.dtypes, dtype)).realize()

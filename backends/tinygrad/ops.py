@@ -3,6 +3,9 @@
 layer-stack case — ``Tensor.conv2d`` (NCHW, OIHW, as torch), ``max_pool2d``, ``avg_pool2d`` —
 and the conventions of its optimizers (tinygrad/nn/optim.py)."""
 
+import math
+
+from backprop_crosscheck.backends.attention_ops import attention
 from backprop_crosscheck.backends.interface import Convention
 
 TINYGRAD_CONVENTIONS = (
@@ -66,6 +69,31 @@ class TinyOps:
 
     def reshape(self, x, shape):
         return x.reshape(shape)
+
+    def swapaxes(self, x, a, b):
+        return x.transpose(a, b)
+
+
+def tinygrad_attention(backend):
+    """An attention layer through ``Tensor.scaled_dot_product_attention`` ((samples, heads, T,
+    d)): ``is_causal`` where the causal mask alone is given and aligned top-left (tinygrad's
+    tril), else the case's mask as a boolean tensor (True: may attend) or an additive one (−∞
+    where masked). It has no scale argument (1/√d always): a case's own scale multiplies q."""
+    Tensor = backend.Tensor
+
+    def attend(q, k, v, masks, scale):
+        own = 1 / math.sqrt(q.shape[-1])
+        q = q if scale == own else q * (scale / own)
+        top_left = masks.tq == masks.tk or masks.layer.settings["align"] == "top_left"
+        if masks.only_causal and top_left:
+            return q.scaled_dot_product_attention(k, v, is_causal=True)
+        if masks.additive is None:
+            mask = Tensor(masks.allowed)
+        else:
+            mask = backend.constant(masks.float_mask(), q)
+        return q.scaled_dot_product_attention(k, v, attn_mask=mask)
+
+    return lambda x, p, layer: attention(backend, x, p, layer, attend)
 
 
 TINYGRAD_LAYERS = {

@@ -2,7 +2,11 @@
 
 import contextlib
 
-from backprop_crosscheck.backends.torch.layers import beyond_torch, torch_layers
+from backprop_crosscheck.backends.torch.layers import (
+    beyond_torch,
+    torch_attention,
+    torch_layers,
+)
 from backprop_crosscheck.backends.torch.optim import TORCH_CONVENTIONS, torch_optimizer
 from backprop_crosscheck.reference.cases.names import chain_names
 from backprop_crosscheck.reference.rules.optimizers import OPTIMIZERS, WEIGHT_DECAY_MODES
@@ -27,6 +31,7 @@ class TorchBackend(FrameworkBackend):
 
         self.torch = self.xp = self.nn = torch  # torch.tanh, torch.sigmoid, torch.relu, torch.sum
         F, self.layer_ops = torch.nn.functional, torch_layers(torch)  # F.softplus: z past 20
+        self.layer_ops = {**self.layer_ops, "attention": torch_attention(self)}
         self.acts = {
             "leaky_relu": F.leaky_relu,
             "softplus": F.softplus,
@@ -78,13 +83,14 @@ class TorchBackend(FrameworkBackend):
 
     @contextlib.contextmanager
     def forward_mode(self):
-        """An op without a forward-mode derivative is beyond torch's forward mode: n/a with
-        torch's own words — float32 nn.LSTM on the CPU runs oneDNN's kernel, which has none
-        (docs/divergences/torch.md)."""
+        """An op without a forward-mode derivative, or whose backward has no derivative, is
+        beyond torch's forward mode or double backward: n/a with torch's own words — float32
+        nn.LSTM on the CPU runs oneDNN's kernel, scaled_dot_product_attention its fused CPU
+        kernel (docs/divergences/torch.md)."""
         try:
             yield
-        except NotImplementedError as e:
-            if "forward AD" not in str(e):
+        except (NotImplementedError, RuntimeError) as e:
+            if "forward AD" not in str(e) and "is not implemented" not in str(e):
                 raise
             raise Unsupported(f"{self.name}: {str(e).splitlines()[0]}") from None
 
@@ -96,9 +102,12 @@ class TorchBackend(FrameworkBackend):
             return ad.unpack_dual(self.loss(case, duals, X, Y)).tangent
 
     def hessian_vector(self, case, params, X, Y, tangents):
-        """Double backward: H·v = ∇(∇E · v), the first gradient kept in the graph."""
+        """Double backward: H·v = ∇(∇E · v), the first gradient kept in the graph. A kernel
+        whose backward torch cannot differentiate (scaled_dot_product_attention's fused CPU
+        kernel, docs/divergences/torch.md) makes it n/a, with torch's words."""
         leaves = [p.requires_grad_(True) for p in params.values()]
         grads = self.torch.autograd.grad(self.loss(case, params, X, Y), leaves, create_graph=True)
         dot = sum((g * tangents[n]).sum() for g, n in zip(grads, params, strict=True))
-        hv = self.torch.autograd.grad(dot, leaves, materialize_grads=True)  # 0, never None
+        with self.forward_mode():  # a kernel whose backward has no derivative: n/a
+            hv = self.torch.autograd.grad(dot, leaves, materialize_grads=True)  # 0, never None
         return {n: h.detach() for n, h in zip(params, hv, strict=True)}

@@ -10,6 +10,7 @@ inputs layout, their gate blocks put in torch's order (LSTM i, f, g, o; GRU r, z
 as b_ih and b_hh; no module is built, so torch.compile traces it too. A truncated case runs the
 kernel chunk by chunk, its state detached between chunks."""
 
+from backprop_crosscheck.backends.attention_ops import attention
 from backprop_crosscheck.backends.interface import Unsupported
 from backprop_crosscheck.backends.recurrent_cells import gate_block
 
@@ -94,3 +95,24 @@ def torch_layers(torch) -> dict:
         "merge_time": lambda x, p, layer: torch.flatten(x, 0, 1),  # a step per row
         **{kind: torch_recurrent(torch, kind) for kind in TORCH_GATES},
     }
+
+
+def torch_attention(ops):
+    """An attention layer through ``F.scaled_dot_product_attention`` (what nn.MultiheadAttention
+    calls): is_causal where the causal mask alone is given (torch aligns it top-left), else the
+    case's mask as a boolean attn_mask (True: may attend), or a float one (−∞ where masked)
+    for an additive mask. The projections and heads are ``ops``' (attention_ops.py)."""
+    torch = ops.torch
+    F = torch.nn.functional
+
+    def attend(q, k, v, masks, scale):
+        top_left = masks.tq == masks.tk or masks.layer.settings["align"] == "top_left"
+        if masks.only_causal and top_left:
+            return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale)
+        if masks.additive is None:
+            mask = torch.as_tensor(masks.allowed, device=q.device)
+        else:
+            mask = ops.constant(masks.float_mask(), q)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale)
+
+    return lambda x, p, layer: attention(ops, x, p, layer, attend)

@@ -3,7 +3,8 @@ again under each documented variant of the case's conventions — where Adam's �
 momentum's learning rate sits, dampening, weight decay as L2 or decoupled (AdamW), gelu exact
 or tanh, a recurrent layer's gate order (torch's LSTM i, f, g, o or CS231n's i, f, o, g; torch's
 GRU r, z, n or Keras's z, r, n), the GRU's reset gate after or before the product, truncation
-or none — and the one the engine's numbers follow, within the tolerance, is said:
+or none, an attention layer's fully masked rows (zero, NaN or uniform) and causal alignment
+(top-left or bottom-right) — and the one the engine's numbers follow, within the tolerance, is said:
 "follows epsilon_placement = before_correction; the case asked after_correction".
 """
 
@@ -11,6 +12,7 @@ import dataclasses
 
 from backprop_crosscheck.comparisons.judge.compare import residual
 from backprop_crosscheck.reference import train
+from backprop_crosscheck.reference.layers.attention import ALIGNS, MASKED_ROWS
 from backprop_crosscheck.reference.rules.optimizers import (
     EPSILON_PLACEMENTS,
     LEARNING_RATE_ON,
@@ -22,6 +24,9 @@ GELUS = {"gelu": "gelu_tanh", "gelu_tanh": "gelu"}  # the exact one and its tanh
 CELL_CONVENTIONS = {
     "gates": {"lstm": ("ifgo", "ifog"), "gru": ("rzn", "zrn")},
     "reset": {"gru": ("after", "before")},
+    # an attention layer's (docs/attention.md): a fully masked row's weights, causal alignment
+    "masked_rows": {"attention": MASKED_ROWS},
+    "align": {"attention": ALIGNS},
 }
 
 

@@ -3,7 +3,8 @@ backpropagation through time with one change, tried on the whole network — the
 a backend's gradients are named (perturb.py does the same for a dense network's chain).
 
 The changes, for each recurrent layer's cell (reference/layers/rnn.py, lstm.py, gru.py) and its
-loop (recurrent.backward_through_time, changed as reference/mistakes.bptt_changed changes it):
+loop (recurrent.backward_through_time, changed as reference/mistakes.py's bptt_changed
+changes it):
 
 - an operand taken for another: the step's backward fed one quantity of the step where another
   belongs — h_t for h_{t−1} (off by one step), c_t for c_{t−1}, one gate for another, a

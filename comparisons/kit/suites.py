@@ -27,6 +27,7 @@ DENSE = (
 )
 STACKS = ("conv", "conv_bn", "dropout", "embedding", "norm", "residual", "ties")
 SEQUENCES = ("char_lstm", "gru", "gru_before", "lstm", "rnn", "rnn_truncated")
+ATTENTION = ("attention", "cross", "gpt", "masked_row", "mha", "padded")
 # drift and rnn_long are float32's documented honest divergences (docs/tolerances.md), not
 # conformance cases
 NOT_CONFORMANCE = ("drift", "rnn_long")
@@ -39,6 +40,7 @@ class Suite:
     builtin: tuple[str, ...]  # the built-in cases it runs
     stacks: bool  # whether its random shape families include layer stacks
     sequences: bool = False  # whether it draws sequence families too (sequence-F.M)
+    attention: bool = False  # whether it draws attention families too (attention-F.M)
 
 
 SUITES = {
@@ -61,6 +63,15 @@ SUITES = {
         "recurrent networks through time: a vanilla RNN, an LSTM, a GRU with its reset gate "
         "after and before, a character-level LSTM, truncated BPTT; random sequence families",
         DENSE + STACKS + SEQUENCES,
+        True,
+        True,
+    ),
+    "4": Suite(
+        "4",
+        "attention: one head without projections, causal multi-head attention with its "
+        "projections, a padded batch, a query that may attend no key; random attention families",
+        DENSE + STACKS + SEQUENCES + ATTENTION,
+        True,
         True,
         True,
     ),

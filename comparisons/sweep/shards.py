@@ -13,7 +13,11 @@ from backprop_crosscheck.comparisons.report.output_files import OutputError, wri
 from backprop_crosscheck.comparisons.run import check_backends, make_check
 from backprop_crosscheck.reference import CaseError
 from backprop_crosscheck.reference.cases.file import dump_case
-from backprop_crosscheck.reference.families.draw import family_case, sequence_family_case
+from backprop_crosscheck.reference.families.draw import (
+    attention_family_case,
+    family_case,
+    sequence_family_case,
+)
 
 SHAPE = {"max_depth": 4, "max_width": 32, "max_batch": 16, "max_steps": 5}
 FAMILY = 8  # cases per shape family: an engine that compiles (JAX) compiles once per family
@@ -45,14 +49,18 @@ class Tally:
 
 
 SEQUENCE_EVERY = 10  # families 7, 17, 27, … are sequence families (sequence-0, -1, -2, …)
+# and families 2, 12, 22, … attention families (attention-0, -1, -2, …)
 
 
 def sweep_case(seed: int):
     """Seed s is member s mod 8 of shape family F = s div 8: random-F.M, or for every tenth
-    family (F mod 10 = 7) sequence-(F div 10).M."""
+    family (F mod 10 = 7) sequence-(F div 10).M, for another tenth (F mod 10 = 2)
+    attention-(F div 10).M."""
     family, member = divmod(seed, FAMILY)
     if family % SEQUENCE_EVERY == 7:
         return sequence_family_case(family // SEQUENCE_EVERY, member)
+    if family % SEQUENCE_EVERY == 2:
+        return attention_family_case(family // SEQUENCE_EVERY, member)
     return family_case(family, member, **SHAPE)
 
 

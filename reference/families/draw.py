@@ -6,6 +6,7 @@ The same seed always gives the same case. Used by the tests, the conformance sui
 import numpy as np
 from backprop_crosscheck.reference.cases.case import Case
 from backprop_crosscheck.reference.cases.file import parse_case
+from backprop_crosscheck.reference.families.attention import attention_architecture
 from backprop_crosscheck.reference.families.sequences import sequence_architecture
 from backprop_crosscheck.reference.families.stacks import stack_architecture, stack_data
 from backprop_crosscheck.reference.network import train
@@ -83,15 +84,30 @@ SEQUENCE_STREAM = 2**30  # the sequence families' own seeds: family F is not ran
 def sequence_family_case(family: int, member: int) -> Case:
     """Member ``member`` of the sequence family ``family`` (families/sequences.py):
     ``sequence-F.M``."""
-    arch = sequence_architecture(np.random.default_rng([family, SEQUENCE_STREAM]))
-    name = f"sequence-{family}.{member}"
+    return _drawn(sequence_architecture, SEQUENCE_STREAM, "sequence", family, member)
+
+
+ATTENTION_STREAM = 2**29  # the attention families' own seeds
+
+
+def attention_family_case(family: int, member: int) -> Case:
+    """Member ``member`` of the attention family ``family`` (families/attention.py):
+    ``attention-F.M``."""
+    return _drawn(attention_architecture, ATTENTION_STREAM, "attention", family, member)
+
+
+def _drawn(architecture, stream: int, prefix: str, family: int, member: int) -> Case:
+    """A member of a family whose architecture ``architecture(rng)`` draws, from its own seeds
+    (``stream``): the layers from the family, the numbers from the family and the member."""
+    arch = architecture(np.random.default_rng([family, stream]))
+    name = f"{prefix}-{family}.{member}"
     structure = _optimizer_structure(
-        np.random.default_rng([family, SEQUENCE_STREAM, OPTIMIZER_STREAM]), OPTIMIZERS
+        np.random.default_rng([family, stream, OPTIMIZER_STREAM]), OPTIMIZERS
     )
-    rng = np.random.default_rng([family, member, SEQUENCE_STREAM])
+    rng = np.random.default_rng([family, member, stream])
     data = stack_data(rng, arch, name)
     data["targets"] = _targets(rng, arch["loss"], arch["batch"], arch["outputs"])
-    opt_rng = np.random.default_rng([family, member, SEQUENCE_STREAM, OPTIMIZER_STREAM])
+    opt_rng = np.random.default_rng([family, member, stream, OPTIMIZER_STREAM])
     data.update(_optimizer(opt_rng, structure))
     return _stable(parse_case(data, source=name, name=name))
 

@@ -131,9 +131,11 @@ def stack_data(rng, arch: dict, name: str) -> dict:
                 fan_in = int(np.prod(value[1:])) if key == "kernel" else value[0]
                 scale = 1.0 if key == "table" else 1 / np.sqrt(fan_in)
                 out[key] = (rng.normal(size=value) * scale).tolist()
-            elif key in ("Wx", "Wh"):  # a recurrent layer's: Glorot over its inputs
+            elif key in ("Wx", "Wh", "Wq", "Wk", "Wv", "Wo"):  # Glorot over its inputs
                 out[key] = (rng.normal(size=value) / np.sqrt(value[0])).tolist()
-            elif key in ("b", "bias", "beta", "bh", "h0", "c0"):
+            elif key == "memory":
+                out[key] = rng.normal(size=value).tolist()
+            elif key in ("b", "bias", "beta", "bh", "h0", "c0", "bq", "bv", "bo"):
                 out[key] = rng.normal(scale=0.3, size=value).tolist()
             elif key == "gamma":
                 out[key] = rng.uniform(0.5, 1.5, size=value).tolist()

@@ -26,7 +26,7 @@ def test_a_correct_backend_scores_every_check(capsys):
     assert code == 0 and doc["verdict"] == "pass"
     board = doc["scoreboard"]["numpy"]
     built_in = [c for c in builtin_case_names() if c not in NOT_CONFORMANCE]  # float32's drifts
-    runs = 2 * (len(built_in) + 3 + 1)  # + 3 random cases and 1 sequence one, × 2 dtypes
+    runs = 2 * (len(built_in) + 3 + 1 + 1)  # + 3 random, 1 sequence, 1 attention, × 2 dtypes
     assert board["gradients"] == {"pass": runs}
     kinks = {r["id"] for r in doc["results"] if r["check"] == "relu-kink"}
     assert {"relu-kink[numpy-kink-float64]", "relu-kink[numpy-kink-float32]"} <= kinks

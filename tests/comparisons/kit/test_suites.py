@@ -8,6 +8,7 @@ from backprop_crosscheck.comparisons.cli import main
 from backprop_crosscheck.comparisons.kit.conformance import case_named, case_names
 from backprop_crosscheck.comparisons.kit.suites import LATEST, NOT_CONFORMANCE, SUITES
 from backprop_crosscheck.reference import builtin_case_names
+from backprop_crosscheck.reference.stack import walk
 
 # what each published version runs, written out here: a change to a version is a test failure
 DENSE = "adam adam_before_correction adam_inside_sqrt adam_l2 adamw article batch classification"
@@ -18,6 +19,7 @@ PUBLISHED["2"] = [*PUBLISHED["1"], "conv", "conv_bn", "dropout", "embedding", "n
 PUBLISHED["2"].append("ties")
 PUBLISHED["3"] = [*PUBLISHED["2"], "char_lstm", "gru", "gru_before", "lstm", "rnn"]
 PUBLISHED["3"].append("rnn_truncated")
+PUBLISHED["4"] = [*PUBLISHED["3"], "attention", "cross", "gpt", "masked_row", "mha", "padded"]
 
 
 @pytest.mark.parametrize("version", SUITES)
@@ -45,6 +47,14 @@ def test_suite_3_draws_what_2_draws_and_sequences_on_top():
     assert drawn[6:] == ["sequence-0.0", "sequence-0.1", "sequence-0.2"]
     assert {layer.kind for layer in case_named("sequence-0.0").stack} & {"rnn", "lstm", "gru"}
     assert not any(n.startswith("sequence-") for n in case_names(12, 0, "2"))
+
+
+def test_suite_4_draws_what_3_draws_and_attention_on_top():
+    drawn = case_names(6, 0, "4")[len(PUBLISHED["4"]) :]
+    assert drawn[:9] == case_names(6, 0, "3")[len(PUBLISHED["3"]) :]
+    assert drawn[9:] == ["attention-0.0", "attention-0.1", "attention-0.2"]
+    assert any(layer.kind == "attention" for layer in walk(case_named("attention-0.0").stack))
+    assert not any(n.startswith("attention-") for n in case_names(12, 0, "3"))
 
 
 def test_the_command_line_runs_a_pinned_suite(capsys):

@@ -7,6 +7,7 @@ from backprop_crosscheck.comparisons.cli import main
 from backprop_crosscheck.comparisons.sweep.shards import FAMILY, sweep_case
 from backprop_crosscheck.reference import load_case
 from backprop_crosscheck.reference.layers import RECURRENT
+from backprop_crosscheck.reference.layers.attention import ALIGNS, MASK_TYPES, allowed_keys
 from backprop_crosscheck.reference.rules.activations import ACTIVATIONS
 from backprop_crosscheck.reference.rules.losses import LOSSES
 from backprop_crosscheck.reference.stack import KINDS, walk
@@ -44,7 +45,8 @@ def test_sweep_draws_layer_stacks_over_the_promised_space():
     stacks = [sweep_case(family * FAMILY) for family in range(4, 125, 5)]
     assert not any(c.dense for c in stacks)
     layers = [layer for c in stacks for layer in walk(c.stack)]
-    assert {layer.kind for layer in layers} == set(KINDS) - {*RECURRENT, "merge_time"}
+    attention = {"attention", "position"}  # the attention families' (below)
+    assert {layer.kind for layer in layers} == set(KINDS) - {*RECURRENT, "merge_time", *attention}
     convs = [layer for layer in layers if layer.kind == "conv2d"]
     assert {k.initial["kernel"].shape[2] for k in convs} == {1, 2, 3}
     assert {k.settings["stride"] for k in convs} == {1, 2}
@@ -66,6 +68,44 @@ def test_sweep_draws_sequences_over_the_promised_space():
     steps = [c.inputs.shape[1] for c in cases]
     assert min(steps) == 2 and 32 < max(steps) <= 64
     assert any(c.takes_indices for c in cases)
+
+
+def test_sweep_draws_attention_over_the_promised_space():
+    """Another tenth (families 2, 12, …) are attention families: heads, projections or none,
+    causal in both alignments, cross-attention onto a memory, every mask reading, key padding,
+    attention dropout, a given scale, transformer blocks, position embeddings, token inputs,
+    and sequences from 2 up to 128 steps — never a query that may attend no key."""
+    cases = [sweep_case(family * FAMILY) for family in range(2, 600, 10)]
+    layers = [w for c in cases for w in walk(c.stack) if w.kind == "attention"]
+    assert len(layers) == len(cases)
+    assert {w.settings["heads"] for w in layers} == {1, 2, 3}
+    assert {w.settings["align"] for w in layers if w.settings["causal"]} == set(ALIGNS)
+    assert {w.settings["mask_type"] for w in layers if "scores_mask" in w.given} == set(MASK_TYPES)
+    assert any("lengths" in w.given for w in layers) and any(w.mask is not None for w in layers)
+    assert any("memory" in w.initial for w in layers) and any(w.settings["scale"] for w in layers)
+    assert any("Wq" in w.initial for w in layers) and any("Wq" not in w.initial for w in layers)
+    assert not any("bk" in w.initial for w in layers)
+    kinds = {w.kind for c in cases for w in walk(c.stack)}
+    assert {"residual", "layer_norm", "position", "embedding"} <= kinds
+    steps = [c.inputs.shape[1] for c in cases]
+    assert min(steps) == 2 and 64 < max(steps) <= 128
+    for c in cases:
+        for w in walk(c.stack):
+            if w.kind == "attention":
+                n, tq = c.inputs.shape[:2]
+                tk = w.initial["memory"].shape[0] if "memory" in w.initial else tq
+                s = w.settings
+                allowed = allowed_keys(
+                    n,
+                    tq,
+                    tk,
+                    s["causal"],
+                    s["align"],
+                    s["mask_type"],
+                    w.given.get("scores_mask"),
+                    w.given.get("lengths"),
+                )
+                assert allowed.any(axis=-1).all(), c.name
 
 
 def test_a_case_beyond_a_backend_is_a_skip_not_an_error(capsys, tmp_path):

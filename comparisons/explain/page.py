@@ -56,6 +56,7 @@ def page(case: Case, run=None) -> str:
         if shown_per_neuron(case)
         else layers_svg(case),
         curve_svg(case, found),
+        attention_svg(case),
         "</div>",
         "<div class='explain'>",
         "<nav aria-label='step through'>"
@@ -370,3 +371,48 @@ def curve_svg(case: Case, found: list[Beat]) -> str:
         "<polyline id='loss-line' points=''/><circle id='loss-dot' r='4' cx='-10' cy='-10'/>"
         "</svg>"
     )
+
+
+def attention_svg(case: Case) -> str:
+    """Each attention layer's weights P for sample 0, one heat map per head (rows: queries,
+    columns: keys; the darker, the more weight; a masked key grey) — the reference's at the
+    case's initial parameters. Fused kernels keep their weights to themselves: an engine's
+    are not drawn, its gradients are held to these."""
+    from backprop_crosscheck.comparisons.explain.stack_walkthrough import attention_in
+    from backprop_crosscheck.reference.network import forward
+
+    fwd = forward(case, case.parameters(), case.inputs, case.targets)
+    maps = [
+        (inner, saved)
+        for layer, kept in zip(case.stack, fwd.saved, strict=True)
+        for saved, inner in attention_in(layer, kept)
+    ]
+    parts = []
+    for inner, saved in maps:
+        weights, allowed = saved.p[0], saved.allowed[0, 0]
+        heads, tq, tk = weights.shape
+        cell = max(4, min(24, 160 // max(tq, tk)))
+        width, height = heads * (tk * cell + 12), tq * cell + 22
+        parts.append(
+            f"<svg class='attention' viewBox='0 0 {width} {height}' role='img' "
+            f"aria-label='attention {esc(inner.label)}: the weights of sample 0, head by head'>"
+            f"<text class='tick' x='0' y='12'>attention {esc(inner.label)}: P, sample 0, "
+            f"{heads} head{'s' if heads > 1 else ''}</text>"
+        )
+        for h in range(heads):
+            left = h * (tk * cell + 12)
+            for i in range(tq):
+                for j in range(tk):
+                    w = weights[h, i, j]
+                    fill = (
+                        "#ddd"
+                        if not allowed[i, j]
+                        else f"rgba(40,90,200,{0 if np.isnan(w) else float(w):.3f})"
+                    )
+                    parts.append(
+                        f"<rect x='{left + j * cell}' y='{18 + i * cell}' width='{cell - 1}' "
+                        f"height='{cell - 1}' fill='{fill}'><title>P[{i},{j}] = {w:.6g}"
+                        "</title></rect>"
+                    )
+        parts.append("</svg>")
+    return "".join(parts)

@@ -8,6 +8,10 @@ too, over a picture of the stack (page.stack_svg: n<k> is layer k's box, e<k> th
 import re
 
 import numpy as np
+from backprop_crosscheck.comparisons.explain.attention_steps import (
+    attention_backward_lines,
+    attention_forward_lines,
+)
 from backprop_crosscheck.comparisons.explain.beats import (
     Beat,
     Probe,
@@ -51,6 +55,8 @@ class StackWalkthrough:
             lines += [f"  a{k} = {layer.describe()}: {how}", f"     = {shape(a[k])}: {first(a[k])}"]
             if layer.kind in RECURRENT:  # its first step, every quantity of the cell
                 lines += forward_step(layer, state.fwd.saved[k - 1])
+            for saved, _ in attention_in(layer, state.fwd.saved[k - 1]):
+                lines += attention_forward_lines(saved)
             found.append(
                 Beat(
                     "forward",
@@ -98,6 +104,11 @@ class StackWalkthrough:
             if layer.kind in RECURRENT:  # its last step back, through the cell
                 saved, own = state.fwd.saved[k - 1], layer.own(state.params)
                 lines += backward_step(layer, saved, bwd.dE_doutputs[k], own)
+            if layer.kind == "attention":  # a block's attention: its dE/dy is not kept
+                saved = state.fwd.saved[k - 1]
+                lines += attention_backward_lines(
+                    saved, bwd.dE_doutputs[k], layer.own(state.params)
+                )
             if bwd.dE_doutputs[k - 1] is not None:
                 below_text = "dE/dX" if k == 1 else f"dE/da{k - 1}"
                 lines.append(
@@ -139,6 +150,17 @@ class StackWalkthrough:
             )
             for name, p in state.updated.items()
         ]
+
+
+def attention_in(layer, saved) -> list:
+    """(what it saved, the layer) of the attention layer at this place of the stack, or of the
+    one inside the residual block there."""
+    if layer.kind == "attention":
+        return [(saved, layer)]
+    if layer.kind == "residual":
+        return [(s, inner) for inner, s in zip(layer.block, saved, strict=False)
+                if inner.kind == "attention"]  # fmt: skip
+    return []
 
 
 def stack_walkthrough(case) -> list[str]:

@@ -112,13 +112,16 @@ def agreement(case: Case, reference: Result, result: Result, tol: Tolerance) -> 
 
 def errors(got, expected, tol: Tolerance, extra=0.0):
     """Entry by entry, numpy.isclose's rule: (within tolerance, |got − expected| — inf where
-    either is NaN —, what is allowed: atol + rtol·|expected|, the error over what is allowed).
-    ``extra``: what the case's optimizer adds, entry by entry (reference/conditioning.py)."""
+    one is NaN —, what is allowed: atol + rtol·|expected|, the error over what is allowed).
+    NaN where NaN is expected agrees (a case whose convention gives NaN: an attention row that
+    may attend no key, masked_rows = "nan"). ``extra``: what the case's optimizer adds, entry
+    by entry (reference/conditioning.py)."""
     got = np.asarray(got, dtype=np.float64)
     expected = np.asarray(expected, dtype=np.float64)
-    ok = np.isclose(got, expected, rtol=tol.rtol, atol=tol.atol + extra, equal_nan=False)
+    ok = np.isclose(got, expected, rtol=tol.rtol, atol=tol.atol + extra, equal_nan=True)
     with np.errstate(invalid="ignore", divide="ignore"):
-        diff = np.where(got == expected, 0.0, np.abs(got - expected))
+        same = (got == expected) | (np.isnan(got) & np.isnan(expected))
+        diff = np.where(same, 0.0, np.abs(got - expected))
         diff = np.where(np.isnan(diff), np.inf, diff)
         allowed = tol.atol + extra + tol.rtol * np.abs(expected)
         excess = np.where(diff == 0, 0.0, diff / allowed)
@@ -203,6 +206,7 @@ def residual(result, candidate, tol) -> float:
                 return np.inf
             with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
                 r = np.abs(g - w) / (tol.atol + tol.rtol * np.abs(w))
-            r = np.where(g == w, 0.0, np.nan_to_num(r, nan=np.inf, posinf=np.inf))
+            same = (g == w) | (np.isnan(g) & np.isnan(w))  # NaN where NaN is expected agrees
+            r = np.where(same, 0.0, np.nan_to_num(r, nan=np.inf, posinf=np.inf))
             worst = max(worst, float(r.max(initial=0.0)))
     return worst

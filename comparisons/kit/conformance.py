@@ -20,7 +20,13 @@ from backprop_crosscheck.comparisons.isolate.attempt import Attempt, attempt, on
 from backprop_crosscheck.comparisons.isolate.guard import TimedOut, captured_output, time_limit
 from backprop_crosscheck.comparisons.isolate.wire import NotNumbers
 from backprop_crosscheck.comparisons.judge.judging import Check, judge
-from backprop_crosscheck.comparisons.kit.oracles import NEEDS, ORACLES, QUESTIONS, causal_variant
+from backprop_crosscheck.comparisons.kit.oracles import (
+    NEEDS,
+    ORACLES,
+    QUESTIONS,
+    causal_variant,
+    permuted_variant,
+)
 from backprop_crosscheck.comparisons.kit.suites import suite
 from backprop_crosscheck.comparisons.run import make_check
 from backprop_crosscheck.reference import load_case
@@ -203,6 +209,8 @@ def applies(check: str, case_name: str, dtype: str) -> bool:
         return relu_near_kink(case)
     if check == "causality":
         return causal_variant(case) is not None
+    if check == "permutation":
+        return permuted_variant(case) is not None
     return True
 
 

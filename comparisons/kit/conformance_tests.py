@@ -213,3 +213,7 @@ def test_hvp_symmetry(request, combination):
 
 def test_causality(request, combination):
     expect(request, combination, "causality")
+
+
+def test_permutation(request, combination):
+    expect(request, combination, "permutation")

@@ -20,9 +20,11 @@ from backprop_crosscheck.comparisons.isolate.wire import (
 from backprop_crosscheck.comparisons.judge.compare import errors
 from backprop_crosscheck.comparisons.judge.tolerance import Tolerance, tolerance_for
 from backprop_crosscheck.reference import train
+from backprop_crosscheck.reference.cases.layer_fields import layer_output
 from backprop_crosscheck.reference.hvp import direction
 from backprop_crosscheck.reference.layers import LAYERS, RECURRENT
 from backprop_crosscheck.reference.network import forward
+from backprop_crosscheck.reference.rules.activations import ACTIVATIONS
 from backprop_crosscheck.reference.stack import Layer, one_sample, walk
 
 PASS = ("pass", "")
@@ -244,22 +246,46 @@ def hvp_symmetry(answers, backend, case, dtype, judged):
     return _close(left, right, tol, "uᵀHv vs vᵀHu", terms)
 
 
+POSITION_WISE = ("dense", "layer_norm", "position", "dropout", *ACTIVATIONS)  # step by step
+
+
+def _causal_through(layer) -> bool:
+    """Whether the layer's output at step t depends on its inputs at steps ≤ t alone."""
+    if layer.kind in RECURRENT:
+        return layer.settings["outputs"] == "every"
+    if layer.kind == "attention":  # queries from x; keys from x only where causal, or a memory
+        return layer.settings["causal"] or "memory" in layer.initial
+    if layer.kind == "residual":
+        return all(map(_causal_through, layer.block))
+    return layer.kind in POSITION_WISE
+
+
+def _merged_at(case) -> int | None:
+    """The place of the merge_time that makes every step a row of the loss, or None."""
+    kinds = [layer.kind for layer in case.stack]
+    return kinds.index("merge_time") if "merge_time" in kinds else None
+
+
 def causal_variant(case):
     """(the case with the loss of every step after t cut, t) — a dropout with p = 0 after the
     merge_time, its mask keeping the rows of steps ≤ t (t the middle step) — for a case whose
-    first layer is a recurrent one read at every step; else None (token inputs have no dE/dX)."""
-    stack = case.stack
-    if case.takes_indices or len(stack) < 2 or stack[0].kind not in RECURRENT:
-        return None
-    if stack[0].settings["outputs"] != "every" or stack[1].kind != "merge_time":
+    layers before the merge_time are causal along time (a recurrent layer read at every step, a
+    causal attention, a dense or a layer norm at every step, …); else None (token inputs have
+    no dE/dX)."""
+    m = _merged_at(case)
+    if case.takes_indices or m is None or not all(map(_causal_through, case.stack[:m])):
         return None
     N, T = case.inputs.shape[:2]
     if T < 2:
         return None
-    t, hidden = (T - 1) // 2, stack[0].initial["Wh"].shape[0]
-    kept = np.tile(np.arange(T) <= t, N)[:, None] * np.ones((1, hidden))  # row n·T + s
+    shape = case.inputs.shape
+    for layer in case.stack[: m + 1]:
+        shape = layer_output(layer, shape)
+    t = (T - 1) // 2
+    kept = np.tile(np.arange(T) <= t, N)[:, None] * np.ones((1, shape[1]))  # row n·T + s
     cut = Layer("dropout", "causal", {"p": 0.0}, mask=kept)
-    return case.replace(stack=(*stack[:2], cut, *stack[2:]), steps=1), t
+    stack = case.stack
+    return case.replace(stack=(*stack[: m + 1], cut, *stack[m + 1 :]), steps=1), t
 
 
 def ask_causal(backend, case, dtype):
@@ -272,7 +298,7 @@ def causality(answers, backend, case, dtype, judged):
     after t: a step's output depends on the inputs so far, never on later ones."""
     variant = causal_variant(case)
     if variant is None:
-        return "skip", "no recurrent first layer read at every step (with feature inputs)"
+        return "skip", "no layers causal along time before a loss at every step (feature inputs)"
     t = variant[1]
     dX = np.asarray(result_of(answers.get("cut")).gradients["X"], np.float64)
     later = dX[:, t + 1 :]
@@ -287,6 +313,62 @@ def causality(answers, backend, case, dtype, judged):
     return PASS
 
 
+def _equivariant_through(layer) -> bool:
+    """Whether permuting the steps of the layer's input permutes its output alike."""
+    if layer.kind == "attention":
+        s = layer.settings
+        return not s["causal"] and not layer.given and layer.mask is None
+    if layer.kind == "residual":
+        return all(map(_equivariant_through, layer.block))
+    return layer.kind in POSITION_WISE and layer.kind not in ("position", "dropout")
+
+
+def permuted_variant(case):
+    """(the case with its steps in reverse order — inputs and each step's targets —, the
+    order) for a case whose layers before the loss at every step are permutation-equivariant:
+    attention without a causal mask, a mask or a position embedding, and layers applied step by
+    step; else None."""
+    m = _merged_at(case)
+    attends = any(layer.kind == "attention" for layer in walk(case.stack[: m or 0]))
+    if m is None or not attends:
+        return None
+    first = 1 if case.takes_indices else 0  # an embedding is applied token by token
+    if not all(map(_equivariant_through, case.stack[first:m])):
+        return None
+    N, T = case.inputs.shape[:2]
+    order = np.arange(T)[::-1]
+    rows = (np.arange(N)[:, None] * T + order[None, :]).ravel()
+    permuted = case.replace(inputs=case.inputs[:, order], targets=case.targets[rows], steps=1)
+    return permuted, order
+
+
+def ask_permuted(backend, case, dtype):
+    variant = permuted_variant(case)
+    return {} if variant is None else {"permuted": plain(backend.run(variant[0], dtype))}
+
+
+def permutation(answers, backend, case, dtype, judged):
+    """Permutation equivariance: with the steps in reverse order (and each step's target with
+    its step), the loss and every parameter's gradient are the same, and dE/dX is permuted."""
+    variant = permuted_variant(case)
+    if variant is None:
+        return "skip", "no attention without causal mask, masks or positions before the loss"
+    order, got = variant[1], result_of(answers.get("permuted"))
+    tol = tolerance_for(dtype, backend)
+    verdict = _close(got.loss[0], judged.result.loss[0], tol, "loss, steps reversed vs not")
+    if verdict != PASS:
+        return verdict
+    for name, g in judged.result.gradients.items():
+        want = np.asarray(g, np.float64)
+        mine = np.asarray(got.gradients[name], np.float64)
+        if name == "X":
+            mine = mine[:, np.argsort(order)]  # back in the original order
+        verdict = _close(mine, want, tol, f"dE/d{name}, steps reversed vs not")
+        if verdict != PASS:
+            return verdict
+    return PASS
+
+
 QUESTIONS = {  # what each oracle asks the backend (in its worker), by name
     "forward-reverse": ask_forward,
     "untracked-loss": ask_untracked,
@@ -294,6 +376,7 @@ QUESTIONS = {  # what each oracle asks the backend (in its worker), by name
     "determinism": ask_again,
     "hvp-symmetry": ask_two_hvps,
     "causality": ask_causal,
+    "permutation": ask_permuted,
 }
 # an oracle a backend cannot take by what it declares: a skip with the reason, whatever its run
 # did (a run that raised makes the others errors, not these)
@@ -308,4 +391,5 @@ ORACLES = {
     "relu-kink": relu_kink,
     "hvp-symmetry": hvp_symmetry,
     "causality": causality,
+    "permutation": permutation,
 }

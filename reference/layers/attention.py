@@ -139,8 +139,8 @@ def attention_forward(
         s = s + np.where(np.isfinite(scores_mask), scores_mask, 0).reshape((-1, 1, tq, tk))
     allowed = allowed_keys(n, tq, tk, causal, align, mask_type, scores_mask, lengths)
     weights = masked_softmax(s, allowed, masked_rows)  # P
-    if masked_rows == "uniform_added":  # a fully masked row's scores carry its gradient
-        allowed = allowed | ~allowed.any(axis=-1, keepdims=True)
+    if masked_rows in ("uniform_added", "nan"):  # a fully masked row's scores carry its
+        allowed = allowed | ~allowed.any(axis=-1, keepdims=True)  # gradient (NaN with NaN)
     kept = 1.0 if mask is None else mask / (1 - p)  # D/(1 − p)
     o = merge_heads((weights * kept) @ v)  # O = P̃·V
     y = _project(o, params, "Wo", "bo") if "Wo" in params else o

@@ -409,3 +409,29 @@ def test_a_layer_stack_steps_layer_by_layer(tmp_path, browser):
     rows = [r for r in conv["rows"] if r["cells"][1].startswith("dE/dkernel1")]
     assert [r["cells"][0] for r in rows] == ["numpy", "torch"] and not any(r["off"] for r in rows)
     assert browser.console_errors() == []
+
+
+def test_the_page_draws_each_heads_attention_weights(tmp_path):
+    """mha: 2 heads, 4 steps, causal — a 4×4 map per head, the keys after each query grey, each
+    row's weights the softmax of its scores (held here to P computed by plain arithmetic from
+    the case's numbers for head 1's first two rows)."""
+    path = tmp_path / "mha.html"
+    assert main(["explain", "mha", "--html", str(path)]) == 0
+    page = path.read_text(encoding="utf-8")
+    (svg,) = re.findall(r"<svg class='attention'.*?</svg>", page)
+    cells = re.findall(r"fill='([^']*)'><title>P\[(\d+),(\d+)\] = ([^<]*)</title>", svg)
+    assert len(cells) == 2 * 4 * 4
+    masked = {(int(i), int(j)) for fill, i, j, _ in cells if fill == "#ddd"}
+    assert masked == {(i, j) for i in range(4) for j in range(4) if j > i}
+    import numpy as np
+
+    case = load_case("mha")
+    layer = case.stack[0]
+    x, p = case.inputs[0], layer.initial
+    q = (x @ p["Wq"] + p["bq"])[:, :2]  # head 1: the first two columns
+    k = (x @ p["Wk"] + p["bk"])[:, :2]
+    scores = q @ k.T / np.sqrt(2)
+    row1 = np.exp(scores[1, :2]) / np.exp(scores[1, :2]).sum()
+    shown = {(int(i), int(j)): float(w) for _, i, j, w in cells[:16]}
+    assert shown[0, 0] == 1.0
+    assert abs(shown[1, 0] - row1[0]) < 1e-6 and abs(shown[1, 1] - row1[1]) < 1e-6

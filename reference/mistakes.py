@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 from backprop_crosscheck.reference import layers
 from backprop_crosscheck.reference.cases.case import Case
-from backprop_crosscheck.reference.layers import gru, lstm, recurrent, rnn
+from backprop_crosscheck.reference.layers import attention, gru, lstm, recurrent, rnn
 from backprop_crosscheck.reference.network import Forward, inputs_of
 from backprop_crosscheck.reference.result import Result
 from backprop_crosscheck.reference.rules.activations import ACTIVATIONS, activation
@@ -115,6 +115,28 @@ MISTAKES = {
     "residual_no_identity": (
         ("residual",),
         "a residual block's gradient missing its identity path (dx = d block/dx alone)",
+    ),
+    "softmax_jacobian_diagonal": (
+        ("attention",),
+        "attention's softmax Jacobian taken as its diagonal: dE/dS = dE/dP ⊙ P(1 − P), the "
+        "other keys' terms (−P_i·P_j) dropped",
+    ),
+    "attention_scale_forgotten": (
+        ("attention",),
+        "the scores' scale forgotten in the backward: dE/dQ = dE/dS·K, not dE/dS·K·scale",
+    ),
+    "mask_after_softmax": (
+        ("attention",),
+        "the mask applied after the softmax: every key's softmax, then the masked weights set "
+        "to 0 (the rows no longer sum to 1)",
+    ),
+    "causal_off_by_one": (
+        ("attention",),
+        "the causal mask off by one: each query sees the next key too",
+    ),
+    "dv_unnormalized": (
+        ("attention",),
+        "dE/dV computed with the unnormalized scores exp(S − max) where P belongs",
     ),
     "bptt_no_carry": (
         THROUGH_TIME,
@@ -396,6 +418,115 @@ def _residual_no_identity(dy, saved, params, block_backward):
     return block_backward(dy, saved, params)  # dy + d_block was meant
 
 
+# --- attention's mistakes: its row with one line changed (reference/layers/attention.py)
+
+
+def _attention_mistaken(mistake: str):
+    """attention's row (forward, backward), but for ``mistake``: a wrong line of the backward
+    is the right backward plus what that line adds wrong (``_added``)."""
+    forward, backward = layers.attention_forward, layers.attention_backward
+
+    def mistaken_forward(x, params, **settings):
+        if mistake == "causal_off_by_one" and settings.get("causal"):
+            return forward(x, params, **{**settings, **_one_key_ahead(x, params, settings)})
+        if mistake == "mask_after_softmax":
+            return _masked_after(x, params, settings)
+        return forward(x, params, **settings)
+
+    def mistaken_backward(dy, saved, params):
+        dx, grads = backward(dy, saved, params)
+        w, kept, heads = saved.p, saved.kept, saved.q.shape[1]
+        d_o = attention.split_heads(dy @ params["Wo"].T if "Wo" in params else dy, heads)
+        d_p = (d_o @ saved.v.transpose(0, 1, 3, 2)) * kept
+        if mistake == "attention_scale_forgotten":  # dE/dQ, dE/dK without their scale
+            d_s = attention._softmax_backward(d_p, w, saved.allowed) * (1 / saved.scale - 1)
+            return _added(dx, grads, saved, params, d_s=d_s)
+        if mistake == "softmax_jacobian_diagonal":  # P ⊙ (1 − P) ⊙ dE/dP
+            diagonal = np.where(saved.allowed, d_p * w * (1 - w), 0)
+            d_s = diagonal - attention._softmax_backward(d_p, w, saved.allowed)
+            return _added(dx, grads, saved, params, d_s=d_s)
+        if mistake == "dv_unnormalized":  # dE/dV = exp(S − max)ᵀ·dE/dO
+            s = np.where(saved.allowed, saved.q @ saved.k.transpose(0, 1, 3, 2) * saved.scale, 0)
+            top = np.where(saved.allowed, s, -np.inf).max(axis=-1, keepdims=True)  # its keys'
+            e = np.where(saved.allowed, np.exp(s - np.where(np.isfinite(top), top, 0)), 0)
+            d_v = ((e - w) * kept).transpose(0, 1, 3, 2) @ d_o
+            return _added(dx, grads, saved, params, d_v=d_v)
+        return dx, grads
+
+    return mistaken_forward, mistaken_backward
+
+
+def _added(dx, grads, saved, params, d_s=None, d_v=None):
+    """(dE/dx, gradients) with what a wrong dE/dS (through Q and K) or dE/dV adds, by head,
+    carried through the projections as attention_backward carries them."""
+    grads = dict(grads)
+    d_q = d_k = 0
+    if d_s is not None:
+        d_q = attention.merge_heads(d_s @ saved.k * saved.scale)
+        d_k = attention.merge_heads(d_s.transpose(0, 1, 3, 2) @ saved.q * saved.scale)
+    d_v = 0 if d_v is None else attention.merge_heads(d_v)
+    for name, bias, delta, source in (
+        ("Wq", "bq", d_q, saved.x),
+        ("Wk", "bk", d_k, saved.m),
+        ("Wv", "bv", d_v, saved.m),
+    ):
+        if np.ndim(delta) == 0 or name not in params:
+            continue
+        rows = delta.reshape(-1, delta.shape[-1])
+        grads[name] = grads[name] + source.reshape(-1, source.shape[-1]).T @ rows
+        if bias in params:
+            grads[bias] = grads[bias] + rows.sum(axis=0)
+
+    def through(d, name):  # dE/d(what the projection multiplies): d·Wᵀ, or d itself
+        return d @ params[name].T if np.ndim(d) and name in params else d
+
+    to_m = through(d_k, "Wk") + through(d_v, "Wv")
+    dx = dx + through(d_q, "Wq")
+    if "memory" in params:
+        grads["memory"] = grads["memory"] + (to_m.sum(axis=0) if np.ndim(to_m) else 0)
+        return dx, grads
+    return dx + to_m, grads
+
+
+def _masked_after(x, params, settings):
+    """Every key's softmax, then the masked weights set to 0 (not renormalized); every score a
+    variable of the backward."""
+    additive = settings.get("mask_type") == "additive"
+    unmasked = {**settings, "causal": False, "lengths": None}
+    if not additive:
+        unmasked["scores_mask"] = None
+    _, full = layers.attention_forward(x, params, **unmasked)
+    n, tq = x.shape[:2]
+    allowed = attention.allowed_keys(
+        n,
+        tq,
+        full.k.shape[2],
+        settings.get("causal", False),
+        settings.get("align", "top_left"),
+        settings.get("mask_type", "attend"),
+        settings.get("scores_mask"),
+        settings.get("lengths"),
+    )
+    kept = full.kept * allowed
+    o = attention.merge_heads((full.p * kept) @ full.v)
+    y = o @ params["Wo"] + params.get("bo", 0) if "Wo" in params else o
+    return y, full._replace(kept=kept, o=o)
+
+
+def _one_key_ahead(x, params, settings) -> dict:
+    """The settings' masks as one 'attend' mask whose causal part lets query i see key i + 1."""
+    n, tq = x.shape[:2]
+    tk = params["memory"].shape[0] if "memory" in params else tq
+    given = {k: settings.get(k) for k in ("scores_mask", "lengths")}
+    others = attention.allowed_keys(
+        n, tq, tk, False, "top_left", settings.get("mask_type", "attend"), *given.values()
+    )
+    shift = tk - tq if settings.get("align") == "bottom_right" else 0
+    ahead = np.arange(tk)[None, :] <= np.arange(tq)[:, None] + shift + 1
+    mask = (others & ahead)[:, 0].astype(float)
+    return {"causal": False, "scores_mask": mask, "mask_type": "attend", "lengths": None}
+
+
 # --- the mistakes through time: a recurrent row with one line of its cell or its loop changed
 
 
@@ -529,4 +660,6 @@ def mistaken_rows(mistake: str, case: Case) -> dict:
         rows = {"activation": (ROWS["activation"][0], _fprime(mistake))}
     if changed.get(mistake) == "dense":
         rows = {"dense": (layers.dense_forward, _dense(mistake, case.learning_rate))}
+    if MISTAKES.get(mistake, ((),))[0] == ("attention",):
+        rows = {"attention": _attention_mistaken(mistake)}
     return {**ROWS, **rows, **_recurrent_rows(mistake)}

@@ -21,7 +21,8 @@ from backprop_crosscheck.reference import parse_case
 
 # (layers, batch): from the article's 2-2-1 up to an MNIST-sized MLP; then a convolutional
 # net, ("conv", channels, side, filters): conv 3×3 (padding 1) → relu → max-pool 2 → dense;
-# then an LSTM, ("lstm", features, steps, hidden): read at its last step → dense
+# then an LSTM, ("lstm", features, steps, hidden): read at its last step → dense; then
+# multi-head self-attention, ("attention", steps, width, heads): projections → dense per step
 LADDER = [
     ((2, 2, 1), 1),
     ((32, 32, 10), 32),
@@ -32,6 +33,7 @@ LADDER = [
     (("conv", 1, 28, 8), 64),  # MNIST-sized
     (("conv", 3, 32, 16), 32),  # CIFAR-sized
     (("lstm", 32, 64, 256), 16),  # 64 steps of a 256-unit LSTM: torch's fused kernel beside
+    (("attention", 256, 64, 4), 4),  # 256 steps, width 64, 4 heads: torch's fused SDPA beside
 ]
 QUICK = LADDER[:4]
 
@@ -44,6 +46,10 @@ def is_lstm(layers) -> bool:
     return bool(layers) and layers[0] == "lstm"
 
 
+def is_attention(layers) -> bool:
+    return bool(layers) and layers[0] == "attention"
+
+
 def size_label(layers, batch) -> str:
     if is_conv(layers):
         _, c, side, f = layers
@@ -51,7 +57,36 @@ def size_label(layers, batch) -> str:
     if is_lstm(layers):
         _, features, steps, hidden = layers
         return f"lstm {features}→{hidden} ×{steps} steps ×{batch}"
+    if is_attention(layers):
+        _, steps, width, heads = layers
+        return f"attention {heads} heads ×{width} ×{steps} steps ×{batch}"
     return f"{'-'.join(map(str, layers))} ×{batch}"
+
+
+def attention_case(layers, batch, seed=0):
+    """Multi-head self-attention (Wq, Wk, Wv, Wo, causal) over a sequence, a dense layer to 1
+    at every step, mse."""
+    _, steps, width, heads = layers
+    rng = np.random.default_rng(seed)
+
+    def glorot(m, n):
+        return (rng.normal(size=(m, n)) / np.sqrt(m)).tolist()
+
+    projections = {name: glorot(width, width) for name in ("Wq", "Wk", "Wv", "Wo")}
+    stack = [
+        {"kind": "attention", "heads": heads, "causal": True, **projections},
+        {"kind": "merge_time"},
+        {"kind": "dense", "W": glorot(width, 1)},
+    ]
+    data = {
+        "name": f"bench-{size_label(layers, batch)}",
+        "loss": "mse",
+        "learning_rate": 1e-3,
+        "inputs": rng.normal(size=(batch, steps, width)).tolist(),
+        "targets": rng.normal(size=(batch * steps, 1)).tolist(),
+        "stack": stack,
+    }
+    return parse_case(data, source="bench", name=data["name"])
 
 
 def lstm_case(layers, batch, seed=0):
@@ -118,6 +153,8 @@ def bench_case(layers, batch, seed=0):
         return conv_case(layers, batch, seed)
     if is_lstm(layers):
         return lstm_case(layers, batch, seed)
+    if is_attention(layers):
+        return attention_case(layers, batch, seed)
     rng = np.random.default_rng(seed)
     data = {
         "name": f"bench-{'-'.join(map(str, layers))}-b{batch}",
@@ -138,7 +175,11 @@ def bench_case(layers, batch, seed=0):
 
 def step_flops(layers, batch) -> float:
     """Matmul FLOPs of one step: forward a·W, backward aᵀ·δ and δ·Wᵀ — 3 products of 2·B·m·n
-    (a convolution: the same three, of 2·B·side²·f·c·9; an LSTM: of 2·B·(F + H)·4H a step)."""
+    (a convolution: the same three, of 2·B·side²·f·c·9; an LSTM: of 2·B·(F + H)·4H a step;
+    attention: its four projections' 2·B·T·d² and Q·Kᵀ's and P·V's 2·B·T²·d each)."""
+    if is_attention(layers):
+        _, steps, width, heads = layers
+        return 6.0 * batch * (4 * steps * width * width + 2 * steps * steps * width + steps * width)
     if is_lstm(layers):
         _, features, steps, hidden = layers
         return 6.0 * batch * (steps * (features + hidden) * 4 * hidden + hidden * 10)

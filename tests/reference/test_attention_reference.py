@@ -189,3 +189,43 @@ def test_position_backward_is_the_derivative_of_its_forward():
     np.testing.assert_allclose(dx, differences(energy, x), rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(grads["table"], differences(energy, table), rtol=1e-6, atol=1e-8)
     assert np.all(grads["table"][3:] == 0)  # rows past the sequence
+
+
+# A published worked example: amanailab.com's code lab "Scaled Dot-Product Attention"
+# (https://amanailab.com/code-lab/scaled-dot-product-attention), its two visible test cases,
+# printed to 5 decimals — the only published attention numbers found that can be checked (a
+# forward alone: no published backward with numbers was found). Its printed outputs are not its
+# own arithmetic: softmax([1, 0]/√2) = [0.669760, 0.330240] gives 1.66048, it prints 1.66082
+# (weights 0.66959, a scale of about 0.7062 for 1/√2 = 0.7071). Held here to the arithmetic,
+# and the printed digits' distance said.
+PUBLISHED = {
+    "two-queries": (
+        np.eye(2)[None],  # Q = K = [[1, 0], [0, 1]]: x = I, Wq = Wk = I
+        {"Wq": np.eye(2), "Wk": np.eye(2), "Wv": np.array([[1.0, 2.0], [3.0, 4.0]])},
+        np.array([[1.0, 2.0], [3.0, 4.0]]),
+        [[1.66082, 2.66082], [2.33918, 3.33918]],
+    ),
+    "one-query": (
+        np.array([[[1.0, 0.0]]]),  # a single query onto the keys I, values V: a memory
+        {
+            "memory": np.eye(2),
+            "Wq": np.eye(2),
+            "Wk": np.eye(2),
+            "Wv": np.array([[10.0, 20.0], [30.0, 40.0]]),
+        },
+        np.array([[10.0, 20.0], [30.0, 40.0]]),
+        [[16.60882, 26.60882]],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", PUBLISHED)
+def test_the_published_worked_example_by_its_arithmetic(name):
+    x, params, v, printed = PUBLISHED[name]
+    y, _ = A.attention_forward(x, params)  # scale 1/√2, d_k = 2
+    near, far = math.exp(1 / math.sqrt(2)), 1.0  # e^(q·k/√2) for the matching key, the other
+    rows = [[near, far], [far, near]][: len(printed)]
+    by_hand = np.array([[w / sum(r) for w in r] for r in rows]) @ v
+    np.testing.assert_allclose(y[0], by_hand, rtol=1e-14)
+    close = np.allclose(y[0], printed, rtol=5e-4, atol=0)  # 2–3·10⁻⁴ apart, relatively
+    assert close and not np.allclose(y[0], printed, rtol=1e-4, atol=0)

@@ -134,6 +134,11 @@ MISTAKES = {
         ("attention",),
         "the causal mask off by one: each query sees the next key too",
     ),
+    "heads_reshaped": (
+        ("attention",),
+        "attention's heads split by a reshape where a transpose belongs: (samples, T, H·d) read "
+        "as (samples, H, T, d), the steps and heads mixed",
+    ),
     "dv_unnormalized": (
         ("attention",),
         "dE/dV computed with the unnormalized scores exp(S − max) where P belongs",
@@ -431,12 +436,15 @@ def _attention_mistaken(mistake: str):
             return forward(x, params, **{**settings, **_one_key_ahead(x, params, settings)})
         if mistake == "mask_after_softmax":
             return _masked_after(x, params, settings)
+        if mistake == "heads_reshaped":
+            return forward(x, params, **settings, layout="reshape")
         return forward(x, params, **settings)
 
     def mistaken_backward(dy, saved, params):
         dx, grads = backward(dy, saved, params)
         w, kept, heads = saved.p, saved.kept, saved.q.shape[1]
-        d_o = attention.split_heads(dy @ params["Wo"].T if "Wo" in params else dy, heads)
+        d_o = dy @ params["Wo"].T if "Wo" in params else dy
+        d_o = attention.split_heads(d_o, heads, saved.layout)
         d_p = (d_o @ saved.v.transpose(0, 1, 3, 2)) * kept
         if mistake == "attention_scale_forgotten":  # dE/dQ, dE/dK without their scale
             d_s = attention._softmax_backward(d_p, w, saved.allowed) * (1 / saved.scale - 1)

@@ -56,17 +56,23 @@ class AttentionSaved(NamedTuple):
     kept: np.ndarray  # D/(1 − p), or 1
     o: np.ndarray  # (samples, Tq, H·d): the heads merged, before Wo
     scale: float
+    layout: str = "transpose"  # how the heads were split (reference/mistakes.py: "reshape")
 
 
-def split_heads(t, heads: int):
-    """(samples, T, H·d) → (samples, H, T, d): head h is columns h·d … h·d + d."""
+def split_heads(t, heads: int, layout: str = "transpose"):
+    """(samples, T, H·d) → (samples, H, T, d): head h is columns h·d … h·d + d. (``layout``
+    "reshape": the classic mistake, a reshape where the transpose belongs — reference/mistakes.)"""
     n, steps, width = t.shape
+    if layout == "reshape":
+        return t.reshape(n, heads, steps, width // heads)
     return t.reshape(n, steps, heads, width // heads).transpose(0, 2, 1, 3)
 
 
-def merge_heads(t):
+def merge_heads(t, layout: str = "transpose"):
     """(samples, H, T, d) → (samples, T, H·d): split_heads undone."""
     n, heads, steps, d = t.shape
+    if layout == "reshape":
+        return t.reshape(n, steps, heads * d)
     return t.transpose(0, 2, 1, 3).reshape(n, steps, heads * d)
 
 
@@ -124,6 +130,7 @@ def attention_forward(
     mask=None,
     scores_mask=None,
     lengths=None,
+    layout="transpose",
 ):
     n, tq = x.shape[:2]
     m = np.broadcast_to(params["memory"], (n, *params["memory"].shape)) if "memory" in params else x
@@ -131,7 +138,7 @@ def attention_forward(
     q = _project(x, params, "Wq", "bq") if projected else x
     k = _project(m, params, "Wk", "bk") if projected else m
     v = _project(m, params, "Wv", "bv") if projected else m
-    q, k, v = (split_heads(t, heads) for t in (q, k, v))
+    q, k, v = (split_heads(t, heads, layout) for t in (q, k, v))
     scale = scale or 1 / math.sqrt(q.shape[-1])  # 1/√d unless the case gives it
     s = q @ k.transpose(0, 1, 3, 2) * scale  # S = Q·Kᵀ·scale
     tk = k.shape[2]
@@ -142,9 +149,9 @@ def attention_forward(
     if masked_rows in ("uniform_added", "nan"):  # a fully masked row's scores carry its
         allowed = allowed | ~allowed.any(axis=-1, keepdims=True)  # gradient (NaN with NaN)
     kept = 1.0 if mask is None else mask / (1 - p)  # D/(1 − p)
-    o = merge_heads((weights * kept) @ v)  # O = P̃·V
+    o = merge_heads((weights * kept) @ v, layout)  # O = P̃·V
     y = _project(o, params, "Wo", "bo") if "Wo" in params else o
-    return y, AttentionSaved(x, m, q, k, v, allowed, weights, kept, o, scale)
+    return y, AttentionSaved(x, m, q, k, v, allowed, weights, kept, o, scale, layout)
 
 
 def _project_backward(d, t, params, name, bias, grads):
@@ -162,16 +169,16 @@ def _softmax_backward(d_p, weights, allowed):
 
 
 def attention_backward(dy, saved, params):
-    x, m, q, k, v, allowed, weights, kept, o, scale = saved
+    x, m, q, k, v, allowed, weights, kept, o, scale, layout = saved
     heads, grads = q.shape[1], {}
     d_o = _project_backward(dy, o, params, "Wo", "bo", grads) if "Wo" in params else dy
-    d_o = split_heads(d_o, heads)
+    d_o = split_heads(d_o, heads, layout)
     d_pt = d_o @ v.transpose(0, 1, 3, 2)  # dE/dP̃ = dE/dO·Vᵀ
     d_v = (weights * kept).transpose(0, 1, 3, 2) @ d_o  # dE/dV = P̃ᵀ·dE/dO
     d_s = _softmax_backward(d_pt * kept, weights, allowed)  # dE/dP = dE/dP̃ ⊙ D/(1 − p)
     d_q = d_s @ k * scale  # dE/dQ = dE/dS·K·scale
     d_k = d_s.transpose(0, 1, 3, 2) @ q * scale  # dE/dK = dE/dSᵀ·Q·scale
-    d_q, d_k, d_v = (merge_heads(t) for t in (d_q, d_k, d_v))
+    d_q, d_k, d_v = (merge_heads(t, layout) for t in (d_q, d_k, d_v))
     if "Wq" in params:
         d_q = _project_backward(d_q, x, params, "Wq", "bq", grads)
         d_k = _project_backward(d_k, m, params, "Wk", "bk", grads)
@@ -214,12 +221,12 @@ def _moved(x, r_x, params, v, saved) -> _Moved:
         r_vv = _r_project(saved.m, r_m, params, v, "Wv", "bv")
     else:
         r_q, r_k, r_vv = r_x, r_m, r_m
-    r_q, r_k, r_vv = (split_heads(t, heads) for t in (r_q, r_k, r_vv))
+    r_q, r_k, r_vv = (split_heads(t, heads, saved.layout) for t in (r_q, r_k, r_vv))
     r_s = (r_q @ saved.k.transpose(0, 1, 3, 2) + saved.q @ r_k.transpose(0, 1, 3, 2)) * saved.scale
     r_s = np.where(saved.allowed, r_s, 0)
     w = saved.p
     r_p = w * (r_s - (w * r_s).sum(axis=-1, keepdims=True))
-    r_o = merge_heads((r_p * saved.kept) @ saved.v + (w * saved.kept) @ r_vv)
+    r_o = merge_heads((r_p * saved.kept) @ saved.v + (w * saved.kept) @ r_vv, saved.layout)
     return _Moved(r_m, r_q, r_k, r_vv, r_p, r_o)
 
 
@@ -242,7 +249,7 @@ def _r_project_backward(d, r_d, t, r_t, params, v, name, bias, hv):
 
 
 def attention_r_backward(x, r_x, dy, r_dy, saved, params, v, **settings):
-    _, m, q, k, vv, allowed, w, kept, o, scale = saved
+    _, m, q, k, vv, allowed, w, kept, o, scale, layout = saved
     heads, hv = q.shape[1], {}
     mv = _moved(x, r_x, params, v, saved)
     if "Wo" in params:
@@ -250,7 +257,7 @@ def attention_r_backward(x, r_x, dy, r_dy, saved, params, v, **settings):
         r_d_o = _r_project_backward(dy, r_dy, o, mv.r_o, params, v, "Wo", "bo", hv)
     else:
         d_o, r_d_o = dy, r_dy
-    d_o, r_d_o = split_heads(d_o, heads), split_heads(r_d_o, heads)
+    d_o, r_d_o = split_heads(d_o, heads, layout), split_heads(r_d_o, heads, layout)
 
     def t(a):
         return a.transpose(0, 1, 3, 2)
@@ -264,9 +271,9 @@ def attention_r_backward(x, r_x, dy, r_dy, saved, params, v, **settings):
     r_d_s = np.where(allowed, mv.r_p * (d_p - rowsum) + w * (r_d_p - r_rowsum), 0)
     r_d_q = (r_d_s @ k + d_s @ mv.r_k) * scale  # R{dE/dS·K·scale}
     r_d_k = (t(r_d_s) @ q + t(d_s) @ mv.r_q) * scale  # R{dE/dSᵀ·Q·scale}
-    d_q, d_k = merge_heads(d_s @ k * scale), merge_heads(t(d_s) @ q * scale)
-    d_v = merge_heads(t(w * kept) @ d_o)
-    r_d_q, r_d_k, r_d_v = (merge_heads(a) for a in (r_d_q, r_d_k, r_d_v))
+    d_q, d_k = merge_heads(d_s @ k * scale, layout), merge_heads(t(d_s) @ q * scale, layout)
+    d_v = merge_heads(t(w * kept) @ d_o, layout)
+    r_d_q, r_d_k, r_d_v = (merge_heads(a, layout) for a in (r_d_q, r_d_k, r_d_v))
     if "Wq" in params:
         r_d_q = _r_project_backward(d_q, r_d_q, x, r_x, params, v, "Wq", "bq", hv)
         r_d_k = _r_project_backward(d_k, r_d_k, m, mv.r_m, params, v, "Wk", "bk", hv)

@@ -64,6 +64,7 @@ CONFIGS = {
         projections(D, 2, 2),
         {"lengths": np.array([1, 0]), "masked_rows": "uniform"},
     ),
+    "heads-split-by-reshape": (projections(D, 4, 3), {"heads": 2, "layout": "reshape"}),
     "dropout": (
         projections(D, 4, 2),
         {"heads": 2, "p": 0.25, "mask": (RNG.random((N, 2, T, T)) > 0.25).astype(float)},

@@ -14,6 +14,7 @@ ATTENTION_BUGS = [
     "mask_after_softmax",
     "causal_off_by_one",
     "dv_unnormalized",
+    "heads_reshaped",
 ]
 
 
@@ -33,7 +34,27 @@ class AttentionMutant(TorchBackend):
         self.layer_ops = {**self.layer_ops, "attention": self.attention_op}
 
     def attention_op(self, x, p, layer):
+        if self.bug == "heads_reshaped":
+            return self.reshaped(x, p, layer)
         return attention(self, x, p, layer, self.attend)
+
+    def reshaped(self, x, p, layer):
+        """Self-attention with its heads split by x.reshape(n, H, T, d) — where the reshape to
+        (n, T, H, d) and a transpose belong — and merged back by the inverse reshape."""
+        heads, (n, steps) = layer.settings["heads"], x.shape[:2]
+
+        def projected(name, bias):
+            y = x @ p[name]
+            return (y + p[bias] if bias in p else y).reshape(n, heads, steps, -1)
+
+        q, k, v = projected("Wq", "bq"), projected("Wk", "bk"), projected("Wv", "bv")
+        s = q @ k.transpose(-2, -1) * (layer.settings["scale"] or q.shape[-1] ** -0.5)
+        allowed = torch.ones(steps, steps, dtype=torch.bool)
+        if layer.settings["causal"]:
+            allowed = allowed.tril()
+        o = torch.softmax(s.masked_fill(~allowed, float("-inf")), dim=-1) @ v
+        o = o.reshape(n, steps, -1)
+        return o @ p["Wo"] + p.get("bo", 0) if "Wo" in p else o
 
     def allowed(self, masks):
         allowed = masks.allowed

@@ -21,9 +21,11 @@ class Masks:
         s, given = layer.settings, layer.given
         self.layer, self.tq, self.tk = layer, tq, tk
         scores = given.get("scores_mask")
-        self.allowed = allowed_keys(
-            n, tq, tk, s["causal"], s["align"], s["mask_type"], scores, given.get("lengths")
-        )  # (samples or 1, 1, Tq, Tk)
+        self.allowed = np.array(  # (samples or 1, 1, Tq, Tk), a writable copy for the engines
+            allowed_keys(
+                n, tq, tk, s["causal"], s["align"], s["mask_type"], scores, given.get("lengths")
+            )
+        )
         self.additive = None  # the case's finite additive values, 0 elsewhere
         if scores is not None and s["mask_type"] == "additive":
             self.additive = np.where(np.isfinite(scores), scores, 0.0)[:, None]

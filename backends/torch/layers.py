@@ -115,4 +115,57 @@ def torch_attention(ops):
             mask = ops.constant(masks.float_mask(), q)
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale)
 
-    return lambda x, p, layer: attention(ops, x, p, layer, attend)
+    def layer_op(x, p, layer):
+        if multi_head_attention_fits(p, layer, x.shape[-1]):
+            return multi_head(torch, x, p, layer)
+        return attention(ops, x, p, layer, attend)
+
+    return layer_op
+
+
+def multi_head_attention_fits(p, layer, width: int) -> bool:
+    """Whether nn.MultiheadAttention can run the layer as it is: self-attention with Wq, Wk,
+    Wv and Wo, every one width × width (its packed in-projection), biases all or none (Wo's
+    bias with them), the default scale, no attention dropout (its mask is random), a fully
+    masked row zero (what its kernel returns)."""
+    square = all(n in p and tuple(p[n].shape) == (width, width) for n in ("Wq", "Wk", "Wv", "Wo"))
+    biases = {n in p for n in ("bq", "bk", "bv", "bo")}
+    return (
+        square
+        and "memory" not in p
+        and len(biases) == 1
+        and layer.mask is None
+        and not layer.settings["scale"]  # its scale is 1/√d, no other
+        and layer.settings["masked_rows"] == "zero"
+        and layer.settings["align"] == "top_left"
+    )
+
+
+def multi_head(torch, x, p, layer):
+    """The layer through ``F.multi_head_attention_forward`` — what nn.MultiheadAttention's
+    forward calls — its in-projection packed as the module keeps it (Wq, Wk, Wv stacked,
+    outputs × inputs), its masks in its own reading: ``key_padding_mask`` True for a padded key
+    (the lengths alone), else ``attn_mask`` True where a query may NOT attend (the case's mask
+    inverted), or a float one (−∞ where masked) for an additive mask."""
+    from backprop_crosscheck.backends.attention_ops import Masks
+
+    s, n, steps = layer.settings, x.shape[0], x.shape[1]
+    masks = Masks(layer, n, steps, steps)
+    packed = torch.cat([p["Wq"].T, p["Wk"].T, p["Wv"].T])
+    bias = torch.cat([p["bq"], p["bk"], p["bv"]]) if "bq" in p else None
+    kwargs = {}
+    if set(layer.given) == {"lengths"} and not s["causal"]:
+        lengths = torch.as_tensor(layer.given["lengths"], device=x.device)
+        kwargs["key_padding_mask"] = torch.arange(steps, device=x.device)[None] >= lengths[:, None]
+    elif masks.additive is not None or s["causal"] or layer.given:
+        if masks.additive is not None:
+            mask = torch.as_tensor(masks.float_mask(), dtype=x.dtype, device=x.device)
+        else:
+            mask = torch.as_tensor(~masks.allowed, device=x.device)
+        kwargs["attn_mask"] = mask.expand(n, s["heads"], steps, steps).reshape(-1, steps, steps)
+    seq = x.transpose(0, 1)  # (T, samples, width): its default layout
+    y, _ = torch.nn.functional.multi_head_attention_forward(
+        seq, seq, seq, x.shape[-1], s["heads"], packed, bias, None, None, False, 0.0,
+        p["Wo"].T, p.get("bo"), training=True, need_weights=False, **kwargs,
+    )  # fmt: skip
+    return y.transpose(0, 1)

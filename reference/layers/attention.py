@@ -56,12 +56,13 @@ class AttentionSaved(NamedTuple):
     kept: np.ndarray  # D/(1 − p), or 1
     o: np.ndarray  # (samples, Tq, H·d): the heads merged, before Wo
     scale: float
-    layout: str = "transpose"  # how the heads were split (reference/mistakes.py: "reshape")
+    layout: str = "transpose"  # how the heads were split ("reshape": reference/mistakes.py)
 
 
 def split_heads(t, heads: int, layout: str = "transpose"):
     """(samples, T, H·d) → (samples, H, T, d): head h is columns h·d … h·d + d. (``layout``
-    "reshape": the classic mistake, a reshape where the transpose belongs — reference/mistakes.)"""
+    "reshape": the classic mistake, a reshape where the transpose belongs; reference/mistakes.py
+    makes it.)"""
     n, steps, width = t.shape
     if layout == "reshape":
         return t.reshape(n, heads, steps, width // heads)

@@ -165,7 +165,10 @@ def multi_head(torch, x, p, layer):
         kwargs["attn_mask"] = mask.expand(n, s["heads"], steps, steps).reshape(-1, steps, steps)
     seq = x.transpose(0, 1)  # (T, samples, width): its default layout
     y, _ = torch.nn.functional.multi_head_attention_forward(
-        seq, seq, seq, x.shape[-1], s["heads"], packed, bias, None, None, False, 0.0,
-        p["Wo"].T, p.get("bo"), training=True, need_weights=False, **kwargs,
-    )  # fmt: skip
+        *(seq, seq, seq, x.shape[-1], s["heads"], packed, bias),
+        *(None, None, False, 0.0, p["Wo"].T, p.get("bo")),  # no bias_k, bias_v, zero attn, dropout
+        training=True,
+        need_weights=False,
+        **kwargs,
+    )
     return y.transpose(0, 1)

@@ -158,8 +158,8 @@ def attention_in(layer, saved) -> list:
     if layer.kind == "attention":
         return [(saved, layer)]
     if layer.kind == "residual":
-        return [(s, inner) for inner, s in zip(layer.block, saved, strict=False)
-                if inner.kind == "attention"]  # fmt: skip
+        pairs = zip(layer.block, saved, strict=False)
+        return [(s, inner) for inner, s in pairs if inner.kind == "attention"]
     return []
 
 

@@ -2,18 +2,21 @@
 may land from the exact values where the case itself makes a value out of cancelling terms.
 
 A fixed tolerance, atol + rtol·|value|, assumes every value is computed from terms of about its
-own size. A normalization layer breaks that: x̂ = (x − μ)/√(σ² + ε) subtracts two terms of size
-|x|, and divides what is left by as little as √ε. Over a feature constant on the batch, x − μ is
-exactly 0; any engine's mean, rounded, leaves ±ε·|x| there, which 1/√ε makes 300 times larger —
-and every gradient downstream of it (γ's, exactly 0; the next layer's bias; dE/dX) carries it.
-No engine is wrong there; the case decides nothing finer. This module measures it the way the
-rounding acts: the reference's first step is taken again in float64 with every normalization
-layer's input moved by one rounding of the run's precision — each entry by ε·|x|·u — and its
-mean μ by ε·max|x|·u, the error a rounded mean makes (u uniform in [−1, 1], fixed seeds) —
-and the largest change of each gradient over those runs, times a safety factor, is its floor
-(on the first update too, through the learning rate). A value computed from terms of its own
-size moves by about ε·|value|: nothing beside rtol. Cases without normalization get none; a
-mistake moves values by their own size, far past any floor.
+own size. Two things break that. A normalization layer: x̂ = (x − μ)/√(σ² + ε) subtracts two
+terms of size |x|, and divides what is left by as little as √ε — over a feature constant on the
+batch, x − μ is exactly 0; any engine's mean, rounded, leaves ±ε·|x| there, which 1/√ε makes 300
+times larger. And a long sum whose terms cancel: a weight's gradient sums one term per sample,
+step and query (cross-attention from 124 queries onto 124 keys: ~15,000 terms), each rounded
+once, so its error grows as √n·ε·(the terms' size) while the sum itself may be much smaller. No
+engine is wrong there; the case decides nothing finer. This module measures it the way the
+rounding acts: the reference's first step is taken again in float64 with every layer's input
+and every layer's incoming gradient moved by one rounding of the run's precision — each entry
+by ε·|x|·u — and each normalization's mean μ by ε·max|x|·u, the error a rounded mean makes (u
+uniform in [−1, 1], fixed seeds) — and the largest change of each value over those runs, times a
+safety factor, is its floor (on the first update too, through the learning rate). A value
+computed from terms of its own size moves by about ε·|value|: far below rtol. A sum of n
+independently rounded terms moves by about √n·ε·(their size): the accumulation length is in the
+floor by construction. A mistake moves values by their own size, far past any floor.
 
 Finite differences add their own error, measured the same way: the quotients with the
 witness's step h against those with h/2, and the loss's rounding over h.
@@ -25,7 +28,7 @@ import numpy as np
 from backprop_crosscheck.reference.cases.case import Case
 from backprop_crosscheck.reference.network import inputs_of, train_from
 from backprop_crosscheck.reference.rules.losses import LOSSES
-from backprop_crosscheck.reference.stack import ROWS, run_backward, run_forward, walk
+from backprop_crosscheck.reference.stack import ROWS, run_backward, run_forward
 
 RUNS = 4  # nudged runs: the floor is the largest change seen
 SAFETY = 8.0  # a correct engine's own rounding may be a few of these nudges at once
@@ -34,17 +37,14 @@ NORMALIZATIONS = ("batch_norm", "layer_norm")  # where x − μ cancels
 
 @functools.lru_cache(maxsize=16)
 def rounding_floor(case: Case, dtype: str) -> dict:
-    """{"loss": per step, "gradients"/"updated"/"final": {name: per entry}}: what rounding in
-    ``dtype`` at the case's normalization layers may move each value by; {} for a case without
-    them. Measured on the first step; the later steps' losses and updates are given the same."""
-    if not any(layer.kind in NORMALIZATIONS for layer in walk(case.stack)):
-        return {}
+    """{"loss": per step, "gradients"/"updated"/"final": {name: per entry}}: what one rounding
+    in ``dtype`` of every layer's input and incoming gradient may move each value by. Measured on
+    the first step; the later steps' losses and updates are given the same."""
     eps = float(np.finfo(np.dtype(dtype)).eps)
     base_loss, base = first_step(case, ROWS)
     loss, floor = 0.0, {n: np.zeros_like(g) for n, g in base.items()}
     for seed in range(RUNS):
-        nudged = {k: (nudging(ROWS[k][0], eps, seed), ROWS[k][1]) for k in NORMALIZATIONS}
-        run_loss, grads = first_step(case, {**ROWS, **nudged})
+        run_loss, grads = first_step(case, rounded_rows(eps, seed))
         loss = max(loss, SAFETY * abs(run_loss - base_loss))
         for n, g in grads.items():
             floor[n] = np.fmax(floor[n], SAFETY * np.abs(g - base[n]))
@@ -54,16 +54,28 @@ def rounding_floor(case: Case, dtype: str) -> dict:
     return {"loss": losses, "gradients": floor, "updated": updated, "final": final}
 
 
-def nudging(forward, eps: float, seed: int):
-    """A normalization's forward row with its input moved by one rounding entry by entry, and
-    its mean by one rounding of the largest |x| (what a rounded mean carries)."""
+def rounded_rows(eps: float, seed: int) -> dict:
+    """Every row with its input (forward) and its incoming gradient (backward) moved by one
+    rounding entry by entry, and a normalization's mean by one rounding of the largest |x|."""
     rng = np.random.default_rng(seed)
 
-    def nudged(x, params, **settings):
-        x = x + eps * np.abs(x) * rng.uniform(-1, 1, x.shape)
-        return forward(x, params, **settings, mean_error=eps * rng.uniform(-1, 1))
+    def rounded(a):
+        a = np.asarray(a)
+        return a + eps * np.abs(a) * rng.uniform(-1, 1, a.shape) if a.dtype.kind == "f" else a
 
-    return nudged
+    def row(kind, forward, backward):
+        def nudged_forward(x, *args, **settings):
+            if kind not in NORMALIZATIONS:  # a kink or a tie decided as the case decides it
+                return forward(x, *args, **settings)
+            settings["mean_error"] = eps * rng.uniform(-1, 1)  # what a rounded mean carries
+            return forward(rounded(x), *args, **settings)
+
+        def nudged_backward(dy, *args):
+            return backward(rounded(dy), *args)
+
+        return nudged_forward, nudged_backward
+
+    return {kind: row(kind, *pair) for kind, pair in ROWS.items()}
 
 
 def first_step(case: Case, rows: dict) -> tuple[float, dict]:

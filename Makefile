@@ -35,9 +35,10 @@ report: $(STAMP)
 	$(BIN)/crosscheck report
 
 # the other engines' conformance (keras-jax, keras-torch, mlx, tinygrad, torch-compile; tox env
-# engines) and TensorFlow's suite with keras-tensorflow (tox env tensorflow); tinygrad needs clang
+# engines), TensorFlow's suite with keras-tensorflow (tox env tensorflow) and PaddlePaddle's
+# conformance (tox env paddle: its own pins); tinygrad needs clang
 test-engines: $(DEV)
-	$(BIN)/tox -e engines,tensorflow
+	$(BIN)/tox -e engines,tensorflow,paddle
 
 # docs/scoreboard.md: every engine in a venv of its own (.scoreboard/), ~10 minutes
 scoreboard: $(STAMP)

@@ -28,6 +28,7 @@ BUILTIN = {
     "keras-tensorflow": "backprop_crosscheck.backends.keras.tensorflow:KerasTensorFlowBackend",
     "mlx": "backprop_crosscheck.backends.mlx.backend:MlxBackend",
     "tinygrad": "backprop_crosscheck.backends.tinygrad.backend:TinygradBackend",
+    "paddle": "backprop_crosscheck.backends.paddle.backend:PaddleBackend",
 }
 
 

@@ -1,0 +1,1 @@
+"""PaddlePaddle (``pip install paddlepaddle``): the paddle backend."""

@@ -56,13 +56,13 @@ def project(ops, t, p, weight: str, bias: str):
     return y + p[bias] if bias in p else y
 
 
-def split_heads(ops, t, heads: int):
+def heads_apart(ops, t, heads: int):
     """(samples, T, H·d) → (samples, H, T, d), head h the columns h·d … h·d + d."""
     n, steps, width = t.shape
     return ops.swapaxes(ops.xp.reshape(t, (n, steps, heads, width // heads)), 1, 2)
 
 
-def merge_heads(ops, t):
+def heads_together(ops, t):
     n, heads, steps, d = t.shape
     return ops.xp.reshape(ops.swapaxes(t, 1, 2), (n, steps, heads * d))
 
@@ -80,14 +80,14 @@ def attention(ops, x, p, layer, attend=None):
         v = project(ops, m, p, "Wv", "bv")
     else:
         q, k, v = x, m, m
-    q, k, v = (split_heads(ops, t, heads) for t in (q, k, v))
+    q, k, v = (heads_apart(ops, t, heads) for t in (q, k, v))
     masks = Masks(layer, n, q.shape[2], k.shape[2])
     scale = scale_of(layer, q.shape[-1])
     if layer.mask is not None or attend is None:  # attention dropout: no fused kernel takes D
         o = composed(ops, q, k, v, masks, scale)
     else:
         o = attend(q, k, v, masks, scale)
-    o = merge_heads(ops, o)
+    o = heads_together(ops, o)
     return project(ops, o, p, "Wo", "bo") if "Wo" in p else o
 
 

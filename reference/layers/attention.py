@@ -213,7 +213,7 @@ class _Moved(NamedTuple):
     r_o: np.ndarray  # merged
 
 
-def _moved(x, r_x, params, v, saved) -> _Moved:
+def _attention_moved(x, r_x, params, v, saved) -> _Moved:
     heads = saved.q.shape[1]
     r_m = np.broadcast_to(v["memory"], saved.m.shape) if "memory" in v else r_x
     if "Wq" in params:
@@ -232,7 +232,7 @@ def _moved(x, r_x, params, v, saved) -> _Moved:
 
 
 def attention_r_forward(x, r_x, params, v, saved, **settings):
-    mv = _moved(x, r_x, params, v, saved)
+    mv = _attention_moved(x, r_x, params, v, saved)
     if "Wo" not in params:
         return mv.r_o
     return _r_project(saved.o, mv.r_o, params, v, "Wo", "bo")
@@ -252,7 +252,7 @@ def _r_project_backward(d, r_d, t, r_t, params, v, name, bias, hv):
 def attention_r_backward(x, r_x, dy, r_dy, saved, params, v, **settings):
     _, m, q, k, vv, allowed, w, kept, o, scale, layout = saved
     heads, hv = q.shape[1], {}
-    mv = _moved(x, r_x, params, v, saved)
+    mv = _attention_moved(x, r_x, params, v, saved)
     if "Wo" in params:
         d_o = dy @ params["Wo"].T
         r_d_o = _r_project_backward(dy, r_dy, o, mv.r_o, params, v, "Wo", "bo", hv)

@@ -3,6 +3,7 @@ still fails the same quantity, and the standalone script reproduces the harness'
 
 import ast
 import contextlib
+import importlib.util
 import inspect
 import io
 import os
@@ -154,10 +155,43 @@ def test_a_standalone_script_imports_no_harness(backend):
             imported |= {alias.name.split(".")[0] for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
             imported.add(node.module.split(".")[0])
-    engines = {"torch", "jax", "optax", "autograd", "tensorflow", "keras", "mlx", "tinygrad"}
+    engines = {
+        "torch",
+        "jax",
+        "optax",
+        "autograd",
+        "tensorflow",
+        "keras",
+        "mlx",
+        "tinygrad",
+        "paddle",
+    }
     assert "numpy" in imported and framework_of(backend) in imported
     others = imported - {"numpy", *engines}
     assert others <= sys.stdlib_module_names, others - sys.stdlib_module_names
+
+
+@pytest.mark.parametrize("backend", ["torch", "paddle"])
+def test_a_scripts_modules_define_each_name_once(backend):
+    """The script is every module in one namespace: two modules' functions of one name (the
+    reference's split_heads and the engines' attention helper's) would leave one calling the
+    other's — an attention case's script raised on the first head split."""
+    tree = ast.parse(repro_script(load_case("mha"), backend, "float64", 1e-9, 1e-11))
+    names = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
+    assert sorted({n for n in names if names.count(n) > 1}) == []
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("torch") is None, reason="pip install torch==2.13.0 (make test)"
+)
+def test_an_attention_cases_script_runs_and_agrees(tmp_path):
+    path = tmp_path / "mha.py"
+    path.write_text(repro_script(load_case("mha"), "torch", "float64", 1e-9, 1e-11))
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed), pytest.raises(SystemExit) as exited:
+        runpy.run_path(str(path), run_name="__main__")
+    assert exited.value.code == 0, printed.getvalue()[-500:]
+    assert printed.getvalue().splitlines()[-1] == "torch float64: agrees with the NumPy reference"
 
 
 def test_a_shrunk_cross_entropy_adam_failure_gets_a_script_that_shows_it(tmp_path):

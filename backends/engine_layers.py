@@ -26,15 +26,20 @@ def dtype_name(dtype) -> str:
     return SPELLINGS.get(text, text)
 
 
+# where a kind's fallback may fail for want of something besides the layer's own function
+HOOKS = {"embedding": "layer_ops (or index_tensor: the token indices as an integer tensor)"}
+
+
 @contextlib.contextmanager
 def fallback(backend, own: bool, what: str, hook: str):
     """The harness's own code for ``what``, written with the adapter's ``xp``: where the
-    namespace lacks what it uses (an attribute, an argument such as ``keepdims``, no ``xp`` at
-    all), the case is beyond this adapter — n/a saying which hook takes the engine's own
-    function, never an error. ``own``: the adapter gave its own (its errors are its own)."""
+    namespace lacks what it uses (an attribute, an argument such as ``keepdims``, an index its
+    arrays cannot take, no ``xp`` at all), the case is beyond this adapter — n/a saying which
+    hook takes the engine's own function, never an error. ``own``: the adapter gave its own
+    (its errors are its own)."""
     try:
         yield
-    except (AttributeError, TypeError, NotImplementedError) as e:
+    except (AttributeError, TypeError, IndexError, NotImplementedError) as e:
         if own:
             raise
         raise Unsupported(
@@ -74,7 +79,8 @@ class EngineLayers:
             elif kind in self.layer_ops:
                 x = self.layer_ops[kind](x, own, layer)
             else:
-                with fallback(self, False, f"{kind} layers", "layer_ops"):
+                hook = HOOKS.get(kind, "layer_ops")
+                with fallback(self, False, f"{kind} layers", hook):
                     x = getattr(self, kind)(x, own, layer)
         return x
 

@@ -2,7 +2,9 @@
 cases (issue #40, point 1): on every built-in case and dtype, PASS where they can, n/a saying
 what to declare or implement where they cannot — never an error. The corpus
 (tests/corpus/adapters/): the tape engine's adapter as written before layer stacks (it declares
-nothing of layers, activations or losses), and a plain Backend written for dense networks."""
+nothing of layers, activations or losses), a plain Backend written for dense networks, a
+micrograd-style engine (scalar Values in NumPy object arrays) behind a dense FrameworkBackend,
+and a dense PaddlePaddle adapter written from Paddle's docs (`tox -e paddle` runs it)."""
 
 import importlib.util
 
@@ -16,13 +18,23 @@ CORPUS = TESTS / "corpus" / "adapters"
 ADAPTERS = {
     "old-tape": f"{CORPUS / 'old_tape.py'}:OldTape",
     "plain-dense": f"{CORPUS / 'plain_dense.py'}:PlainDense",
+    "micrograd-style": f"{CORPUS / 'micrograd_style.py'}:MicrogradStyle",
+    "paddle-dense": f"{CORPUS / 'paddle_dense.py'}:PaddleDense",
+}
+NEEDS = {  # the engine an adapter of the corpus needs, and how to get it
+    "old-tape": (
+        "crosscheck_tape",
+        "the tape example engine is not installed: make test installs it",
+    ),
+    "paddle-dense": ("paddle", "PaddlePaddle is not installed: tox -e paddle runs this"),
 }
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS)
 def test_every_built_in_case_is_a_pass_or_a_clean_na(capsys, adapter):
-    if adapter == "old-tape" and importlib.util.find_spec("crosscheck_tape") is None:
-        pytest.skip("the tape example engine is not installed: make test installs it")
+    module, why = NEEDS.get(adapter, ("numpy", ""))
+    if importlib.util.find_spec(module) is None:
+        pytest.skip(why)
     argv = [*builtin_case_names(), "--backends", ADAPTERS[adapter], "--dtype", "all"]
     _, doc = report_json(capsys, *argv)
     rows = [(r["case"], r["dtype"], b) for r in doc["runs"] for b in r["backends"]]

@@ -42,7 +42,7 @@ def test_each_reproducer_still_shows_its_divergence(code):
     }
     missing = sorted(m for m in imported if importlib.util.find_spec(m) is None)
     if missing:
-        pytest.skip(f"needs {', '.join(missing)}: tox -e engines (or tox -e tensorflow)")
+        pytest.skip(f"needs {', '.join(missing)}: tox -e engines, tensorflow or paddle")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
 

@@ -8,6 +8,8 @@ takes (x, the layer's parameters by short name, the Layer) and returns the layer
 """
 
 import contextlib
+import traceback
+from pathlib import Path
 
 import numpy as np
 from backprop_crosscheck.backends.attention_ops import attention
@@ -44,10 +46,32 @@ def fallback(backend, own: bool, what: str, hook: str):
             raise
         raise Unsupported(
             f"{backend.name} cannot run {what}: the harness writes it with the adapter's xp, "
-            f"which failed ({type(e).__name__}: {e}); put the engine's own function in "
-            f"self.{hook}, or leave the kind out of Capabilities(layers=…, activations=…, "
-            "losses=…)"
+            f"which failed at {harness_line(e)} ({type(e).__name__}: {e}); put the engine's own "
+            f"function in self.{hook}, or leave the kind out of Capabilities(layers=…, "
+            "activations=…, losses=…)"
         ) from e
+
+
+OWN = ("reference", "backends", "comparisons")  # the harness's code (not tests/, an adapter)
+
+
+def harness_line(error: BaseException) -> str:
+    """Where in the harness's own code ``error`` was raised: its innermost frame there, as
+    "backends/engine_layers.py:157 (_normalize)" — not the adapter's line that called in. (In a
+    standalone reproducer, where this module is pasted into one script, "the harness".)"""
+    if "__file__" not in globals():
+        return "the harness"
+    harness = Path(__file__).resolve().parent.parent  # the folder of reference/, backends/, …
+    ours = [
+        frame
+        for frame in traceback.extract_tb(error.__traceback__)
+        if Path(frame.filename).is_relative_to(harness)
+        and Path(frame.filename).relative_to(harness).parts[0] in OWN
+    ]
+    if not ours:
+        return "the harness"
+    frame = ours[-1]
+    return f"{Path(frame.filename).relative_to(harness)}:{frame.lineno} ({frame.name})"
 
 
 class EngineLayers:

@@ -7,10 +7,11 @@ micrograd-style engine (scalar Values in NumPy object arrays) behind a dense Fra
 and a dense PaddlePaddle adapter written from Paddle's docs (`tox -e paddle` runs it)."""
 
 import importlib.util
+import re
 
 import pytest
 from support.cli import report_json
-from support.paths import TESTS
+from support.paths import ROOT, TESTS
 
 from backprop_crosscheck import builtin_case_names
 
@@ -82,13 +83,24 @@ def test_a_dtype_reaches_the_adapter_as_float64_or_float32(dtype, spelled):
 DOCUMENTED = ("sum", "mean", "tanh", "where", "logaddexp", "max", "exp", "log")
 
 
-def minimal_autograd():
-    """HIPS autograd's backend with an xp that has exactly the documented functions."""
+def documented_layers() -> dict[str, set[str]]:
+    """docs/adapters.md's table: each layer kind → what its fallback asks of xp."""
+    text = (ROOT / "docs" / "adapters.md").read_text(encoding="utf-8")
+    rows = text.split("| layer kind | what its fallback asks of `xp` |")[1].split("\n\n")[0]
+    table = {}
+    for kinds, asks in re.findall(r"^ *\| (`[\w`, ]+`) \| (.+?) \|$", rows, re.MULTILINE):
+        for kind in re.findall(r"`(\w+)`", kinds):
+            table[kind] = set(re.findall(r"`(\w+)`", asks))
+    return table
+
+
+def minimal_autograd(names):
+    """HIPS autograd's backend with an xp that has exactly ``names``."""
     from backprop_crosscheck.backends.autograd.backend import AutogradBackend
 
     class Minimal:
         def __init__(self, full):
-            for name in DOCUMENTED:
+            for name in names:
                 setattr(self, name, getattr(full, name))
 
     class MinimalAutograd(AutogradBackend):
@@ -101,24 +113,59 @@ def minimal_autograd():
     return MinimalAutograd()
 
 
+def every_documented_name() -> set[str]:
+    return set(DOCUMENTED).union(*documented_layers().values())
+
+
 def test_the_base_class_asks_of_xp_only_what_the_docs_list():
-    """Issue #40, point 3: on every dense built-in case and dtype — every activation, loss and
-    optimizer — a namespace of the documented functions and nothing else gives what autograd's
-    whole namespace gives (a use of anything more would be an n/a naming it)."""
+    """Issue #40, point 3: on every built-in case and dtype — every activation, loss, optimizer
+    and layer kind — a namespace of the documented functions and nothing else gives what
+    autograd's whole namespace gives (a use of anything more would be an n/a naming it)."""
     if importlib.util.find_spec("autograd") is None:
         pytest.skip("autograd is not installed: make test installs it")
     from backprop_crosscheck.backends.autograd.backend import AutogradBackend
     from backprop_crosscheck.comparisons.run import check_backends, make_check
     from backprop_crosscheck.reference import load_case
 
-    dense = [n for n in builtin_case_names() if load_case(n).dense]
-    checks = [make_check(load_case(n), d) for n in dense for d in ("float64", "float32")]
-    rows = list(check_backends([minimal_autograd(), AutogradBackend()], checks))
+    assert {"conv2d", "batch_norm", "lstm", "attention"} <= set(documented_layers())
+    minimal = minimal_autograd(every_documented_name())
+    cases = builtin_case_names()
+    checks = [make_check(load_case(n), d) for n in cases for d in ("float64", "float32")]
+    rows = list(check_backends([minimal, AutogradBackend()], checks))
     differ = {
-        (check.case.name, check.dtype): (minimal.status, minimal.message)
-        for check, ((minimal, _), (full, _)) in zip(checks, rows, strict=True)
-        if minimal.status != full.status
+        (check.case.name, check.dtype): (mine.status, mine.message)
+        for check, ((mine, _), (full, _)) in zip(checks, rows, strict=True)
+        if mine.status != full.status
     }
     assert differ == {}
-    passed = sum(minimal.status == "pass" for (minimal, _), _ in rows)
+    passed = sum(mine.status == "pass" for (mine, _), _ in rows)
     assert passed >= len(rows) // 2  # the rest n/a by autograd's optimizer conventions
+
+
+# a case of each kind, and one name its fallback asks of xp (docs/adapters.md's table)
+WITHOUT = [
+    ("conv", "einsum", "conv2d"),
+    ("conv_bn", "zeros", "conv2d"),
+    ("ties", "argmax", "max_pool2d"),
+    ("norm", "sqrt", "batch_norm"),
+    ("rnn", "concatenate", "rnn"),
+    ("attention", "swapaxes", "attention"),
+]
+
+
+@pytest.mark.parametrize("case, missing, kind", WITHOUT, ids=[f"{c}-{m}" for c, m, _ in WITHOUT])
+def test_a_namespace_without_a_listed_name_is_na_naming_the_harness_line(case, missing, kind):
+    """Take one documented name away: the case is n/a (never an error), saying which name the
+    harness's code asked for, at which of its lines, and which hook would replace it."""
+    if importlib.util.find_spec("autograd") is None:
+        pytest.skip("autograd is not installed: make test installs it")
+    from backprop_crosscheck.comparisons.run import check_backends, make_check
+    from backprop_crosscheck.reference import load_case
+
+    assert missing in documented_layers()[kind]
+    backend = minimal_autograd(every_documented_name() - {missing})
+    [((row, _),)] = list(check_backends([backend], [make_check(load_case(case), "float64")]))
+    assert row.status == "unsupported", row.message
+    assert f"'{missing}'" in row.message and f"cannot run {kind} layers" in row.message
+    assert re.search(r"failed at backends/[\w/]+\.py:\d+ \([<>\w]+\)", row.message), row.message
+    assert "self.layer_ops" in row.message

@@ -17,6 +17,7 @@ the family alone, the numbers from the family and the member (stacks.py's ``stac
 """
 
 import numpy as np
+from backprop_crosscheck.reference.families.sequences import with_head
 from backprop_crosscheck.reference.layers import LAYERS
 from backprop_crosscheck.reference.rules.losses import LOSSES
 
@@ -57,19 +58,7 @@ def attention_architecture(rng) -> dict:
         out_width = _output_width(layer, width)
     tables.append({"kind": "merge_time"})
     loss = str(rng.choice(list(LOSSES)))
-    outputs = int(rng.integers(2 if loss == "softmax_cross_entropy" else 1, 4))
-    tables.append({"kind": "dense", "W": (out_width, outputs), "b": (outputs,)})
-    return {
-        "tables": tables,
-        "batch": batch * steps,  # the loss's rows: one per step
-        "loss": loss,
-        "outputs": outputs,
-        "indices": indices,
-        "input": given,
-        "steps": int(rng.integers(1, 4)),
-        "lr_choice": float(rng.choice([0.01, 0.02, 0.05, 0.1])),
-        "leaky_slope": 0.01,
-    }
+    return with_head(rng, tables, loss, out_width, batch * steps, indices, given)  # a row a step
 
 
 def _output_width(layer: dict, width: int) -> int:

@@ -35,11 +35,18 @@ def sequence_architecture(rng) -> dict:
     if every:
         tables.append({"kind": "merge_time"})
     loss = str(rng.choice(list(LOSSES)))
+    rows = batch * steps if every else batch  # the loss's rows
+    return with_head(rng, tables, loss, hidden, rows, indices, given)
+
+
+def with_head(rng, tables: list, loss: str, width: int, rows: int, indices, given) -> dict:
+    """The family's draw finished: a dense output layer of its own width on ``width`` inputs,
+    then the steps and the learning rate (the sequence and the attention families alike)."""
     outputs = int(rng.integers(2 if loss == "softmax_cross_entropy" else 1, 4))
-    tables.append({"kind": "dense", "W": (hidden, outputs), "b": (outputs,)})
+    tables.append({"kind": "dense", "W": (width, outputs), "b": (outputs,)})
     return {
         "tables": tables,
-        "batch": batch * steps if every else batch,  # the loss's rows
+        "batch": rows,
         "loss": loss,
         "outputs": outputs,
         "indices": indices,

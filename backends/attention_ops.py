@@ -36,10 +36,13 @@ class Masks:
         """Whether the causal mask alone is given (an engine's is_causal can take it)."""
         return self.layer.settings["causal"] and not self.layer.given
 
-    def offsets(self) -> np.ndarray:
-        """What the composed path adds to the scores: the additive values, −BIG where masked."""
+    def offsets(self, dtype=None) -> np.ndarray:
+        """What the composed path adds to the scores: the additive values, −BIG where masked —
+        −30,000 in float16, whose largest is 65,504 (−1e30 would be −∞ there, and a fully
+        masked row's softmax −∞ − (−∞): NaN)."""
         add = 0.0 if self.additive is None else self.additive
-        return np.where(self.allowed, add, -BIG)
+        big = 3e4 if str(dtype).rsplit(".", 1)[-1] == "float16" else BIG
+        return np.where(self.allowed, add, -big)
 
     def float_mask(self) -> np.ndarray:
         """An additive mask as a fused kernel takes one: the values, −∞ where masked."""
@@ -96,7 +99,7 @@ def composed(ops, q, k, v, masks: Masks, scale: float):
     by −BIG, a fully masked row set to the case's convention, the dropout mask applied."""
     layer = masks.layer
     s = ops.matmul(q, ops.swapaxes(k, 2, 3)) * scale
-    w = ops.attention_softmax(s + ops.constant(masks.offsets(), s))
+    w = ops.attention_softmax(s + ops.constant(masks.offsets(s.dtype), s))
     if masks.none.any():
         rows = masks.layer.settings["masked_rows"]
         keep = ops.constant(1.0 - masks.none, w)

@@ -12,11 +12,13 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 from backprop_crosscheck.reference.cases.case import Case
+from backprop_crosscheck.reference.precision import DTYPES, FULL  # noqa: F401 - DTYPES: theirs
 from backprop_crosscheck.reference.result import Result
 from backprop_crosscheck.reference.rules.activations import ACTIVATIONS
 from backprop_crosscheck.reference.stack import walk
 
-DTYPES = ("float64", "float32")
+# DTYPES (reference/precision.py): every precision a run may ask for; an engine declares those
+# it has (Capabilities.dtypes): FULL — float64 and float32 — unless it says more
 COMPILED = {}  # FrameworkBackend.compile's programs, per engine, purpose and architecture
 
 
@@ -55,7 +57,7 @@ class Unsupported(RuntimeError):
 
 @dataclass(frozen=True)
 class Capabilities:
-    dtypes: tuple[str, ...] = DTYPES
+    dtypes: tuple[str, ...] = FULL
     devices: tuple[str, ...] = ("cpu",)
     mode: str = "reverse"  # how gradients are computed: reverse | forward | numeric | by hand
     # A looser tolerance this backend needs, per dtype, as (rtol, atol) — and why. The looser of

@@ -47,9 +47,11 @@ from backprop_crosscheck.reference import (
     parse_case,
     train,
 )
+from backprop_crosscheck.reference.precision import DTYPES
 
 __all__ = [
     "API_VERSION",
+    "DTYPES",
     "Backend",
     "BackendUnavailable",
     "Capabilities",

@@ -16,6 +16,7 @@ from backprop_crosscheck.reference import Case, CaseError, Result, train
 from backprop_crosscheck.reference.cases.file import quoted
 from backprop_crosscheck.reference.hvp import direction, hvp
 from backprop_crosscheck.reference.network import reference_problem
+from backprop_crosscheck.reference.precision import in_precision, precision_problem
 
 
 @dataclass(kw_only=True)
@@ -60,7 +61,10 @@ def make_check(
     timeout: float | None = None,
 ) -> Check:
     """The reference (always float64) and, with ``hvp_seed``, the hand-derived H·v. Raises
-    CaseError when the reference itself overflows: nothing is judged against inf."""
+    CaseError when the reference itself overflows: nothing is judged against inf. A bfloat16 or
+    float16 check is of the case as such an engine is handed it: its numbers rounded to the
+    dtype (reference/precision.py), for the reference and every backend alike."""
+    case = in_precision(case, dtype)
     with fenced_reference(case, timeout):  # its run is held to the backends' --timeout
         reference = train(case)
     problem = reference_problem(reference)
@@ -81,6 +85,7 @@ def make_check(
         hvp_reference=ref_hv,
         timeout=timeout,
         hvp_seed=hvp_seed,
+        beyond=precision_problem(case, reference, dtype),
     )
 
 

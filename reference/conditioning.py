@@ -11,8 +11,11 @@ gradient at the low end of its tolerance (g − τ), one at the high end (g + τ
 further of their steps from the reference's, times a, is added to the parameter's allowance.
 At t = 1 that is exactly the range of a·g/(|g| + ε) over g ± τ; where |g| ≫ ε it is ≈ a·ε·τ/g²
 — nothing — and it is large only where the step is truly undecided. The loss's allowance is
-its first-order image, Σ |dE/dp|·that. The feedback of a moved parameter into later gradients
-is left to the usual tolerance, as it is for SGD.
+its first-order image, Σ |dE/dp|·that. The feedback of the moved parameters into later
+gradients is measured: from the second step on, each gradient's τ also holds how far it moves
+when every parameter is moved by its allowance so far, with fixed random signs and with their
+opposites (the larger of the two moves) — in bfloat16 a
+step decided by rounding moves a weight by a whole learning rate, and the next gradients with it.
 """
 
 import functools
@@ -47,9 +50,17 @@ def _allowance(case, opt, rtol, atol) -> dict:
     for t in range(1, case.steps + 1):
         grads = backward(case, params, forward(case, params, X, Y), Y)
         losses.append(sum(float(np.sum(np.abs(grads[n]) * slack[n])) for n in params))
+        feedback = {n: 0.0 for n in params}
+        for side in (-1.0, 1.0) if t > 1 else ():  # one sign pattern and its opposite
+            r = np.random.default_rng(t)
+            moved = {
+                n: p + side * slack[n] * r.choice((-1.0, 1.0), p.shape) for n, p in params.items()
+            }
+            fed = backward(case, moved, forward(case, moved, X, Y), Y)
+            feedback = {n: np.fmax(feedback[n], np.abs(fed[n] - grads[n])) for n in params}
         for n in trained:
             g = grads[n] + (opt.weight_decay * params[n] if opt.weight_decay_mode == "l2" else 0)
-            tau = atol + rtol * np.abs(g)
+            tau = atol + rtol * np.abs(g) + feedback[n]
             steps = {}
             for side in (0, -1, 1):
                 m, v = moments[side][n]

@@ -353,13 +353,14 @@ def _dense(mistake: str, learning_rate: float):
     """The dense row's backward, but for ``mistake``."""
 
     def backward(dy, saved, params):
-        x = saved
-        gW = x.T @ dy
+        x = saved.reshape(-1, saved.shape[-1])  # a row per sample (and step), as dense_backward
+        rows = dy.reshape(-1, dy.shape[-1])
+        gW = x.T @ rows
         if mistake == "transposed_gradient" and gW.shape[0] == gW.shape[1]:
             gW = gW.T
         grads = {"W": gW}
         if "b" in params:
-            grads["b"] = dy[0] if mistake == "bias_first_sample" else dy.sum(axis=0)
+            grads["b"] = rows[0] if mistake == "bias_first_sample" else rows.sum(axis=0)
         W = params["W"]
         if mistake == "new_output_weights":
             W = W - learning_rate * gW  # updated before dE/dy is sent back through it

@@ -27,11 +27,16 @@ import functools
 import numpy as np
 from backprop_crosscheck.reference.cases.case import Case
 from backprop_crosscheck.reference.network import inputs_of, train_from
+from backprop_crosscheck.reference.precision import LOW, unit_roundoff
 from backprop_crosscheck.reference.rules.losses import LOSSES
 from backprop_crosscheck.reference.stack import ROWS, run_backward, run_forward
 
 RUNS = 4  # nudged runs: the floor is the largest change seen
 SAFETY = 8.0  # a correct engine's own rounding may be a few of these nudges at once
+# in a low precision every operation inside a layer rounds too (a layer norm's mean, variance,
+# root and quotient), not only what enters and leaves it: √(their count) ≈ 2 more. Calibrated:
+# with 8, attention cases whose layer norm cancels raised 1.4–1.8× alarms (docs/tolerances.md)
+LOW_SAFETY = 16.0
 NORMALIZATIONS = ("batch_norm", "layer_norm")  # where x − μ cancels
 
 
@@ -40,49 +45,70 @@ def rounding_floor(case: Case, dtype: str) -> dict:
     """{"loss": per step, "gradients"/"updated"/"final": {name: per entry}}: what one rounding
     in ``dtype`` of every layer's input and incoming gradient may move each value by. Measured on
     the first step; the later steps' losses and updates are given the same."""
-    eps = float(np.finfo(np.dtype(dtype)).eps)
+    eps = 2 * unit_roundoff(dtype)  # the machine epsilon: float32's np.finfo(np.float32).eps
+    low = dtype in LOW  # every value rounded: each layer's input and the output too
+    safety = LOW_SAFETY if low else SAFETY
     base_loss, base = first_step(case, ROWS)
     loss, floor = 0.0, {n: np.zeros_like(g) for n, g in base.items()}
     for seed in range(RUNS):
-        run_loss, grads = first_step(case, rounded_rows(eps, seed))
-        loss = max(loss, SAFETY * abs(run_loss - base_loss))
+        rows, rounded = rounded_rows(eps, seed, everywhere=low)
+        run_loss, grads = first_step(case, rows, rounded if low else None)
+        loss = max(loss, safety * abs(run_loss - base_loss))
         for n, g in grads.items():
-            floor[n] = np.fmax(floor[n], SAFETY * np.abs(g - base[n]))
+            floor[n] = np.fmax(floor[n], safety * np.abs(g - base[n]))
     updated = {n: case.learning_rate * f for n, f in floor.items() if n != "X"}
     final = {n: case.steps * u for n, u in updated.items()}
     losses = np.full(case.steps + 1, loss)
     return {"loss": losses, "gradients": floor, "updated": updated, "final": final}
 
 
-def rounded_rows(eps: float, seed: int) -> dict:
-    """Every row with its input (forward) and its incoming gradient (backward) moved by one
-    rounding entry by entry, and a normalization's mean by one rounding of the largest |x|."""
+def rounded_rows(eps: float, seed: int, everywhere: bool = False) -> tuple[dict, object]:
+    """Every row with its incoming gradient (backward) moved by one rounding entry by entry, a
+    normalization's input too and its mean by one rounding of the largest |x|; ``everywhere``
+    (a low precision, where a rounding is as large as a cancelling difference: the output
+    p − t of a loss near its target; x̂ of a batch norm over two samples, ±1 up to rounding),
+    every row's input and what it keeps for its backward. (the rows, the rounding itself)"""
     rng = np.random.default_rng(seed)
 
     def rounded(a):
         a = np.asarray(a)
         return a + eps * np.abs(a) * rng.uniform(-1, 1, a.shape) if a.dtype.kind == "f" else a
 
+    def kept(saved):  # what a layer keeps for its backward, as a low precision holds it
+        if isinstance(saved, np.ndarray):
+            return rounded(saved)
+        if isinstance(saved, tuple) and hasattr(saved, "_fields"):
+            return type(saved)(*map(kept, saved))
+        if isinstance(saved, tuple | list):
+            return type(saved)(map(kept, saved))
+        if isinstance(saved, dict):
+            return {k: kept(v) for k, v in saved.items()}
+        return saved
+
     def row(kind, forward, backward):
         def nudged_forward(x, *args, **settings):
             if kind not in NORMALIZATIONS:  # a kink or a tie decided as the case decides it
-                return forward(x, *args, **settings)
-            settings["mean_error"] = eps * rng.uniform(-1, 1)  # what a rounded mean carries
-            return forward(rounded(x), *args, **settings)
+                y, saved = forward(rounded(x) if everywhere else x, *args, **settings)
+            else:
+                settings["mean_error"] = eps * rng.uniform(-1, 1)  # what a rounded mean carries
+                y, saved = forward(rounded(x), *args, **settings)
+            return y, kept(saved) if everywhere else saved
 
         def nudged_backward(dy, *args):
             return backward(rounded(dy), *args)
 
         return nudged_forward, nudged_backward
 
-    return {kind: row(kind, *pair) for kind, pair in ROWS.items()}
+    return {kind: row(kind, *pair) for kind, pair in ROWS.items()}, rounded
 
 
-def first_step(case: Case, rows: dict) -> tuple[float, dict]:
-    """The first step's loss and gradients of a layer stack, in float64, with these rows."""
+def first_step(case: Case, rows: dict, output=None) -> tuple[float, dict]:
+    """The first step's loss and gradients of a layer stack, in float64, with these rows (and
+    the network's output through ``output``, a rounding, where given)."""
     params, X, Y = case.parameters(), inputs_of(case, np.float64), case.targets
     with np.errstate(all="ignore"):
         a, saved = run_forward(case.stack, X, params, case.leaky_slope, rows)
+        a[-1] = a[-1] if output is None else output(a[-1])
         dE_da = LOSSES[case.loss].gradient(a[-1], Y)
         dX, grads = run_backward(case.stack, dE_da, saved, params, case.leaky_slope, rows)
     grads = {**{n: grads[n] for n in params}, **({} if case.takes_indices else {"X": dX})}

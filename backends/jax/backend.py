@@ -8,15 +8,17 @@ import warnings
 import numpy as np
 from backprop_crosscheck.backends.jax.layers import jax_attention, jax_layers
 from backprop_crosscheck.backends.jax.optim import OPTAX_CONVENTIONS, optax_optimizer
+from backprop_crosscheck.reference.precision import FULL
 from backprop_crosscheck.reference.rules.optimizers import OPTIMIZERS, WEIGHT_DECAY_MODES
 
-from backprop_crosscheck import BackendUnavailable, Capabilities, FrameworkBackend
+from backprop_crosscheck import DTYPES, BackendUnavailable, Capabilities, FrameworkBackend
 
 
 class JaxBackend(FrameworkBackend):
     name, module, install_hint = "jax", "jax", "pip install jax==0.10.2 optax==0.2.8"
     share_worker = True  # with jax-fwd: jax is imported and its programs cached once
     capabilities = Capabilities(
+        dtypes=DTYPES,  # bfloat16 and float16 too
         devices=("cpu", "cuda"),
         hvp="jvp of grad",
         jvp="jax.jvp",
@@ -29,9 +31,12 @@ class JaxBackend(FrameworkBackend):
     def scope(self, dtype, device):
         import jax
 
+        # "highest": float32 products in float32 on a GPU (no TF32); a low precision's are
+        # the engine's own (XLA's CPU dot_general refuses HIGHEST for float16)
+        precision = "highest" if dtype in FULL else None
         with (
             jax.enable_x64(dtype == "float64"),
-            jax.default_matmul_precision("highest"),
+            jax.default_matmul_precision(precision),
             warnings.catch_warnings(),
         ):
             # a corrupt persistent-cache entry is compiled afresh: the same program, no news

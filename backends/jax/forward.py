@@ -4,12 +4,13 @@ reverse mode of every other framework backend (one JVP per input scalar)."""
 from backprop_crosscheck.backends.jax.backend import JaxBackend
 from backprop_crosscheck.reference.rules.optimizers import OPTIMIZERS, WEIGHT_DECAY_MODES
 
-from backprop_crosscheck import Capabilities
+from backprop_crosscheck import DTYPES, Capabilities
 
 
 class JaxForwardBackend(JaxBackend):
     name = "jax-fwd"
     capabilities = Capabilities(
+        dtypes=DTYPES,  # bfloat16 and float16 too
         devices=("cpu", "cuda"),
         mode="forward",
         max_parameters=5_000,

@@ -8,6 +8,7 @@ passed through ``lax.stop_gradient`` where the case truncates."""
 from types import SimpleNamespace
 
 from backprop_crosscheck.backends.attention_ops import attention
+from backprop_crosscheck.backends.interface import Unsupported
 from backprop_crosscheck.backends.recurrent_cells import CELLS
 
 
@@ -52,6 +53,23 @@ def jax_layers(jax) -> dict:
         )
         return y + p["bias"].reshape(1, -1, 1, 1) if "bias" in p else y
 
+    def normalized(axes):
+        """Batch and layer norm, their statistics in float32 where x is bfloat16 or float16 —
+        as Flax's normalizations compute them (flax/linen/normalization.py,
+        force_float32_reductions): float16's (var + ε)^(−3/2) in the backward overflows over a
+        near-constant row, which the float32 statistics never meet (docs/precision.md)."""
+
+        def op(x, p, layer):
+            wide = x.astype(jnp.float32) if x.dtype in (jnp.bfloat16, jnp.float16) else x
+            ax = axes(x)
+            shape = (1, -1) if ax == (0,) else (1, -1, 1, 1) if ax == (0, 2, 3) else (-1,)
+            mu = jnp.mean(wide, axis=ax, keepdims=True)
+            var = jnp.mean((wide - mu) ** 2, axis=ax, keepdims=True)
+            xhat = ((wide - mu) / jnp.sqrt(var + layer.settings["eps"])).astype(x.dtype)
+            return p["gamma"].reshape(shape) * xhat + p["beta"].reshape(shape)
+
+        return op
+
     def pool(x, layer, init, op):
         k, s = layer.settings["size"], layer.settings["stride"]
         return lax.reduce_window(x, init, op, (1, 1, k, k), (1, 1, s, s), "VALID")
@@ -63,6 +81,8 @@ def jax_layers(jax) -> dict:
             pool(x, layer, 0.0, lax.add) / layer.settings["size"] ** 2
         ),
         "embedding": lambda x, p, layer: jnp.take(p["table"], x, axis=0),
+        "layer_norm": normalized(lambda x: (-1,)),
+        "batch_norm": normalized(lambda x: (0,) if x.ndim == 2 else (0, 2, 3)),
         **{kind: scanned(jax, kind) for kind in CELLS},
     }
 
@@ -75,6 +95,12 @@ def jax_attention(ops):
     jax, jnp = ops.jax, ops.xp
 
     def attend(q, k, v, masks, scale):
+        if q.dtype == jnp.float16 and ops.device.platform == "cpu":
+            raise Unsupported(
+                "jax: jax.nn.dot_product_attention does not compile for float16 on the CPU "
+                "(its float32-accumulating einsum: 'The precision F16_F16_F32 is not supported "
+                "by dot_general on CPU'; docs/divergences/jax.md)"
+            )
         q, k, v = (jnp.swapaxes(t, 1, 2) for t in (q, k, v))
         given, s = masks.layer.given, masks.layer.settings
         top_left = masks.tq == masks.tk or s["align"] == "top_left"

@@ -23,12 +23,20 @@ OPTAX_CONVENTIONS = (
 )
 
 
+INITS = {}  # optimizer structure, device and hyperparameter dtype -> its compiled init
+
+
 def optax_optimizer(jax, device, case):
     """(init, apply) for the case's rule: its numbers injected into the optimizer's state
     (optax.inject_hyperparams), none baked into a compiled program that the next case of the
     same structure reuses (FrameworkBackend.compile's key). ``init`` is compiled too, once per
     structure, the numbers its arguments: run eagerly, its zeros_like and casts compiled one
-    XLA program per operation and shape, 0.1–0.3 s a family (docs/benchmark-notes.md)."""
+    XLA program per operation and shape, 0.1–0.3 s a family (docs/benchmark-notes.md).
+
+    inject_hyperparams casts the numbers to the parameters' dtype (optax#1414): in bfloat16
+    β2 = 0.999 is 1.0, and Adam's bias correction 1 − β2ᵗ divides by 0 (docs/divergences/jax.md).
+    A plain ``optax.adam(…)`` — what a user writes — keeps them Python floats, its bias
+    correction float32: a low-precision run injects them as float32 (``hyperparameter_dtype``)."""
     import optax
 
     opt = case.optimizer
@@ -40,27 +48,41 @@ def optax_optimizer(jax, device, case):
         "epsilon": opt.epsilon,
         "decay": opt.weight_decay,
     }
-    tx = transformation(optax, opt, numbers)
-    key = (opt.structure(), str(device))
-    if key not in INITS:
-        INITS[key] = jax.jit(lambda params, n: transformation(optax, opt, n).init(params))
+    chosen = {}  # the hyperparameters' dtype, from the parameters' at init
+
+    def init(params):
+        chosen["dtype"] = dtype = hyperparameter_dtype(jax, params)
+        key = (opt.structure(), str(device), str(dtype))
+        if key not in INITS:
+            INITS[key] = jax.jit(
+                lambda params, n: transformation(optax, opt, n, dtype).init(params)
+            )
+        return jax.device_put(INITS[key](params, numbers), device)
 
     def apply(params, grads, state):
+        tx = transformation(optax, opt, numbers, chosen["dtype"])
         updates, state = tx.update(grads, state, params)
         return optax.apply_updates(params, updates), state
 
-    return lambda params: jax.device_put(INITS[key](params, numbers), device), apply
+    return init, apply
 
 
-INITS = {}  # optimizer structure and device -> its compiled init(params, numbers)
+def hyperparameter_dtype(jax, params):
+    """float32 where the parameters are bfloat16 or float16; else None (theirs, optax's
+    default: float64 in a float64 run)."""
+    dtypes = {str(p.dtype) for p in jax.tree_util.tree_leaves(params)}
+    return jax.numpy.float32 if dtypes & {"bfloat16", "float16"} else None
 
 
-def transformation(optax, opt, n: dict):
+def transformation(optax, opt, n: dict, dtype=None):
     """The optax transformation of ``opt``'s structure with the numbers ``n`` (floats, or
     traced). Weight decay: L2 is optax.add_decayed_weights(λ) before the rule (λ·p added to
     the gradient); decoupled is optax.adamw for Adam, and add_decayed_weights after the
     momentum trace, before the learning rate, for SGD and momentum (what optax.adamw chains)."""
-    injected = optax.inject_hyperparams
+
+    def injected(factory):
+        return optax.inject_hyperparams(factory, hyperparam_dtype=dtype)
+
     decay = injected(optax.add_decayed_weights)(n["decay"]) if opt.weight_decay else None
     momentum = n["momentum"] if opt.name == "momentum" else None
     if opt.name != "adam" and decay is not None and opt.weight_decay_mode == "decoupled":

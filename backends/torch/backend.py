@@ -6,18 +6,26 @@ from backprop_crosscheck.backends.torch.layers import (
     beyond_torch,
     torch_attention,
     torch_layers,
+    torch_numpy,
 )
 from backprop_crosscheck.backends.torch.optim import TORCH_CONVENTIONS, torch_optimizer
 from backprop_crosscheck.reference.cases.names import chain_names
 from backprop_crosscheck.reference.rules.optimizers import OPTIMIZERS, WEIGHT_DECAY_MODES
 
-from backprop_crosscheck import BackendUnavailable, Capabilities, FrameworkBackend, Unsupported
+from backprop_crosscheck import (
+    DTYPES,
+    BackendUnavailable,
+    Capabilities,
+    FrameworkBackend,
+    Unsupported,
+)
 
 
 class TorchBackend(FrameworkBackend):
     name, module, install_hint = "torch", "torch", "pip install torch==2.13.0"
     share_worker = True  # with torch-func: torch is imported once
     capabilities = Capabilities(
+        dtypes=DTYPES,  # bfloat16 and float16 too
         devices=("cpu", "cuda"),
         hvp="double backward",
         jvp="forward_ad dual numbers",
@@ -53,7 +61,7 @@ class TorchBackend(FrameworkBackend):
         return self.torch.tensor(array, dtype=getattr(self.torch, dtype), device=device)
 
     def to_numpy(self, value):
-        return value.detach().cpu().numpy()
+        return torch_numpy(self.torch, value)
 
     def loss_and_grads(self, case, params, X, Y):
         leaves = [t.requires_grad_(True) for t in [*params.values(), X]]

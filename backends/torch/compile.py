@@ -11,7 +11,7 @@ from backprop_crosscheck.backends.interface import COMPILED
 from backprop_crosscheck.backends.torch.backend import TorchBackend
 from backprop_crosscheck.reference.rules.optimizers import OPTIMIZERS, WEIGHT_DECAY_MODES
 
-from backprop_crosscheck import Capabilities
+from backprop_crosscheck import DTYPES, Capabilities
 
 
 class TorchCompileBackend(TorchBackend):
@@ -19,7 +19,10 @@ class TorchCompileBackend(TorchBackend):
     on_request = True  # seconds of compiling per shape: run when named, not by every report
     install_hint = "pip install torch==2.13.0, and a C++ compiler for Inductor (apt install g++)"
     capabilities = Capabilities(
-        devices=("cpu", "cuda"), optimizers=OPTIMIZERS, weight_decay=WEIGHT_DECAY_MODES
+        dtypes=DTYPES,  # bfloat16 and float16 too
+        devices=("cpu", "cuda"),
+        optimizers=OPTIMIZERS,
+        weight_decay=WEIGHT_DECAY_MODES,
     )
     compiled = ("loss",)  # the loss (and so its backward); the update is torch.optim's
 

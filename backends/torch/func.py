@@ -4,12 +4,13 @@ independent PyTorch path (no ``.backward()``, no ``.grad`` fields)."""
 from backprop_crosscheck.backends.torch.backend import TorchBackend
 from backprop_crosscheck.reference.rules.optimizers import OPTIMIZERS, WEIGHT_DECAY_MODES
 
-from backprop_crosscheck import Capabilities, FrameworkBackend
+from backprop_crosscheck import DTYPES, Capabilities, FrameworkBackend
 
 
 class TorchFuncBackend(TorchBackend):
     name = "torch-func"
     capabilities = Capabilities(
+        dtypes=DTYPES,  # bfloat16 and float16 too
         devices=("cpu", "cuda"),
         mode="reverse",
         hvp="jvp of grad",

@@ -13,6 +13,7 @@ kernel chunk by chunk, its state detached between chunks."""
 from backprop_crosscheck.backends.attention_ops import attention
 from backprop_crosscheck.backends.interface import Unsupported
 from backprop_crosscheck.backends.recurrent_cells import gate_block
+from backprop_crosscheck.reference.precision import numpy_dtype
 
 TORCH_GATES = {"rnn": "h", "lstm": "ifgo", "gru": "rzn"}
 
@@ -172,3 +173,12 @@ def multi_head(torch, x, p, layer):
         **kwargs,
     )
     return y.transpose(0, 1)
+
+
+def torch_numpy(torch, value):
+    """A tensor as NumPy: a bfloat16 one as ml_dtypes' bfloat16 (torch's ``.numpy()`` refuses
+    it), through float32 — exact."""
+    value = value.detach().cpu()
+    if value.dtype == torch.bfloat16:
+        return value.float().numpy().astype(numpy_dtype("bfloat16"))
+    return value.numpy()

@@ -100,7 +100,7 @@ def render_runs(runs: list, plan: Plan) -> None:
 
 
 def cmd_report(plan: Plan, args) -> int:
-    from backprop_crosscheck.comparisons.report.pictures import trajectory_plot
+    from backprop_crosscheck.comparisons.report.pictures import ladder_plot, trajectory_plot
     from backprop_crosscheck.comparisons.run import verdict
 
     runs = run_all(plan)
@@ -110,6 +110,8 @@ def cmd_report(plan: Plan, args) -> int:
         print(f"crosscheck report: warning: {warning}", file=sys.stderr)
     if plan.target("plot"):
         trajectory_plot(runs, plan.target("plot"))
+    if plan.target("ladder"):
+        ladder_plot(runs, plan.target("ladder"))
     return 0 if passed else 1
 
 

@@ -4,7 +4,7 @@ turn a bad value into one line (exit status 2) instead of argparse's usage dump.
 import argparse
 import math
 
-from backprop_crosscheck.backends.interface import DTYPES
+from backprop_crosscheck.backends.interface import DTYPES, FULL
 from backprop_crosscheck.comparisons.kit.suites import LATEST, SUITES
 
 DESCRIPTION = "Cross-check hand-derived backpropagation against autodiff engines."
@@ -46,6 +46,25 @@ def case_count(text: str) -> int | str:
     if value > 10_000:
         raise argparse.ArgumentTypeError(f"must be at most 10,000, got {text!r}")
     return value
+
+
+DTYPE_HELP = (
+    "a precision (float64, float32, bfloat16, float16), several comma-separated, or all "
+    "(float64 and float32; the low precisions are asked by name)"
+)
+
+
+def dtype_list(text: str) -> list[str]:
+    """``float32``, ``float32,bfloat16`` or ``all`` (float64 and float32) → the dtypes, in order."""
+    if text == "all":
+        return list(FULL)
+    names = [n.strip() for n in text.split(",")]
+    unknown = [n for n in names if n not in DTYPES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown dtype {unknown[0]!r} (choose from {', '.join(DTYPES)}, or all)"
+        )
+    return list(dict.fromkeys(names))
 
 
 def seconds(text: str) -> float:
@@ -132,7 +151,7 @@ def add_report(sub) -> None:
     report = sub.add_parser("report", help="run backends on cases and compare with the reference")
     report.add_argument("cases", nargs="*", metavar="CASE", help="built-in name or .toml path")
     report.add_argument("--backends", help="comma-separated names (default: every backend)")
-    report.add_argument("--dtype", choices=[*DTYPES, "all"], default="float64")
+    report.add_argument("--dtype", type=dtype_list, default="float64", help=DTYPE_HELP)
     report.add_argument("--steps", type=positive_int, help="override the case's SGD steps")
     report.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     report.add_argument("--rtol", type=tolerance_value, help="override the relative tolerance")
@@ -144,6 +163,11 @@ def add_report(sub) -> None:
     report.add_argument("--no-limits", action="store_true", help=NO_LIMITS_HELP)
     add_isolation(report, timeout=600)
     report.add_argument("--plot", metavar="FILE", help="loss and error per step (.svg or .png)")
+    report.add_argument(
+        "--ladder",
+        metavar="FILE",
+        help="the precision ladder: each engine's errors in each --dtype (.svg or .png)",
+    )
     report.add_argument(
         "--hvp",
         nargs="?",
@@ -159,7 +183,7 @@ def add_sweep(sub) -> None:
     sweep.add_argument("--cases", type=positive_int, default=100, help="how many (default 100)")
     sweep.add_argument("--seed", type=whole_number, default=0, help="first case's seed (default 0)")
     sweep.add_argument("--backends", help="comma-separated names (default: every backend)")
-    sweep.add_argument("--dtype", choices=[*DTYPES, "all"], default="all")
+    sweep.add_argument("--dtype", type=dtype_list, default="all", help=DTYPE_HELP)
     sweep.add_argument("--rtol", type=tolerance_value, help="override the relative tolerance")
     sweep.add_argument("--atol", type=tolerance_value, help="override the absolute tolerance")
     sweep.add_argument(
@@ -200,7 +224,7 @@ def add_check(sub) -> None:
         "file", metavar="FILE", help="a .py file defining backprop(case, params, X, Y)"
     )
     check.add_argument("cases", nargs="*", metavar="CASE", help="built-in name or .toml path")
-    check.add_argument("--dtype", choices=[*DTYPES, "all"], default="float64")
+    check.add_argument("--dtype", type=dtype_list, default="float64", help=DTYPE_HELP)
     check.add_argument("--format", choices=["text", "markdown", "json"], default="text")
     check.add_argument("--output", metavar="FILE", help="write the report here (atomically)")
     check.add_argument("--no-limits", action="store_true", help=NO_LIMITS_HELP)
@@ -236,7 +260,7 @@ def add_conformance(sub) -> None:
         help=f"the pinned suite of cases to run: {', '.join(SUITES)} (default {LATEST}, the "
         "newest; docs/conformance.md lists what each adds)",
     )
-    kit.add_argument("--dtype", choices=[*DTYPES, "all"], default="all")
+    kit.add_argument("--dtype", type=dtype_list, default="all", help=DTYPE_HELP)
     kit.add_argument(
         "--xfail",
         metavar="FILE",
@@ -252,7 +276,7 @@ def add_conformance(sub) -> None:
 def add_bench(sub) -> None:
     bench = sub.add_parser("bench", help="speed of one gradient-and-update step per backend")
     bench.add_argument("--backends", help="comma-separated names (default: every backend)")
-    bench.add_argument("--dtype", choices=[*DTYPES, "all"], default="all")
+    bench.add_argument("--dtype", type=dtype_list, default="all", help=DTYPE_HELP)
     bench.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     bench.add_argument("--quick", action="store_true", help="the small half of the ladder")
     bench.add_argument(

@@ -1,10 +1,11 @@
 """The command line read once into a ``Plan``: what to run, on what, and where to write it.
 
 ``plan_of(args)`` does, in this order and nowhere else: checks every file and folder the user
-named for writing (``--output``, ``--plot``, ``--diagram``, ``--html``, ``--save-failures``;
-an empty name too) and makes each absolute, so nothing a backend does later (a ``chdir``) can
-send a report elsewhere; loads the cases; then, last, chooses the backends — the first step
-that may import a plugin. The commands take the Plan and never read the arguments again.
+named for writing (``--output``, ``--plot``, ``--ladder``, ``--diagram``, ``--html``,
+``--save-failures``; an empty name too) and makes each absolute, so nothing a backend does
+later (a ``chdir``) can send a report elsewhere; loads the cases; then, last, chooses the
+backends — the first step that may import a plugin. The commands take the Plan and never read
+the arguments again.
 """
 
 import contextlib
@@ -12,8 +13,7 @@ import os
 from dataclasses import dataclass, field
 
 from backprop_crosscheck.backends import UnknownBackend
-from backprop_crosscheck.backends.interface import DTYPES
-from backprop_crosscheck.comparisons.cli.parser import UsageError
+from backprop_crosscheck.comparisons.cli.parser import UsageError, dtype_list
 from backprop_crosscheck.comparisons.isolate.declaring import (
     ISOLATED,
     Isolation,
@@ -28,6 +28,7 @@ from backprop_crosscheck.reference.cases.file import DEFAULT_LIMITS, NO_LIMITS
 TARGETS = {  # argument: (option, the endings it must have; None: a folder)
     "output": ("--output", ()),
     "plot": ("--plot", PICTURES),
+    "ladder": ("--ladder", PICTURES),
     "diagram": ("--diagram", PICTURES),
     "html": ("--html", (".html", ".htm")),
     "save_failures": ("--save-failures", None),
@@ -75,7 +76,7 @@ def plan_of(args) -> Plan:
     if getattr(args, "steps", None):
         plan.cases = [c.replace(steps=args.steps) for c in plan.cases]
     dtype = getattr(args, "dtype", "float64")
-    plan.dtypes = list(DTYPES) if dtype == "all" else [dtype]
+    plan.dtypes = dtype_list(dtype) if isinstance(dtype, str) else dtype
     for name in ("device", "rtol", "atol", "require", "timeout", "in_process", "format", "verbose"):
         if hasattr(args, name):
             setattr(plan, name, getattr(args, name))

@@ -16,6 +16,7 @@ from backprop_crosscheck.backends.interface import Backend, BackendUnavailable, 
 from backprop_crosscheck.comparisons.isolate.declared import running
 from backprop_crosscheck.comparisons.isolate.guard import TimedOut, captured_output, time_limit
 from backprop_crosscheck.comparisons.isolate.wire import plain
+from backprop_crosscheck.reference.precision import LOW
 
 import backprop_crosscheck
 from backprop_crosscheck import backends, comparisons, reference
@@ -62,6 +63,8 @@ def attempt(backend: Backend, check, order: int = 1, died: str | None = None) ->
     skip and unsupported decisions as a run."""
     if order == 2 and not backend.capabilities.hvp:
         return Attempt("unsupported", f"{backend.name} does not compute Hessian-vector products")
+    if order == 2 and check.dtype in LOW:
+        return Attempt("unsupported", f"H·v is checked in float64 and float32, not {check.dtype}")
     try:
         reason = backend.skip_reason(check.dtype, check.device)
         missing = None if reason else backend.unsupported(check.case)
@@ -75,6 +78,7 @@ def attempt(backend: Backend, check, order: int = 1, died: str | None = None) ->
         )
     if reason:
         return Attempt("skip", reason)
+    missing = missing or (check.beyond and f"beyond {check.dtype}: {check.beyond}")
     if missing:
         return Attempt("unsupported", missing)
     if died:

@@ -14,10 +14,12 @@ import json
 
 import numpy as np
 from backprop_crosscheck.reference.cases.layer_fields import stack_outputs
+from backprop_crosscheck.reference.precision import LOW, is_real, numpy_dtype
 from backprop_crosscheck.reference.result import Result
 
 QUANTITIES = ("loss", "gradients", "updated", "final")
 ARRAY_KINDS = "biufc"  # bool, integers, floating, complex: sent as raw bytes (then judged)
+# and bfloat16 (ml_dtypes': NumPy's kind "V"), sent by its name: its dtype.str is a raw "<V2"
 KIND_WORDS = {
     "U": "text",
     "S": "bytes",
@@ -59,7 +61,7 @@ def _array_or_what(value):
         array = np.asarray(value)
     except Exception:  # noqa: BLE001 - whatever it is, it is not numbers
         return {"what": type(value).__name__}
-    if array.dtype.kind not in ARRAY_KINDS:
+    if array.dtype.kind not in ARRAY_KINDS and array.dtype.name not in LOW:
         words = KIND_WORDS.get(array.dtype.kind, "something")
         return {"what": f"{type(value).__name__} of {words} ({array.dtype})"}
     return array
@@ -72,7 +74,8 @@ def encode(message) -> bytes:
 def _array_json(x):
     if isinstance(x, np.ndarray):
         data = base64.b64encode(np.ascontiguousarray(x).tobytes()).decode()
-        return {"array": [x.dtype.str, list(x.shape), data]}
+        kind = x.dtype.name if x.dtype.name in LOW else x.dtype.str
+        return {"array": [kind, list(x.shape), data]}
     if isinstance(x, np.generic):
         return _array_json(np.asarray(x))
     raise TypeError(f"{type(x).__name__} cannot cross back")
@@ -87,8 +90,8 @@ def _array_back(obj: dict):
     if set(obj) != {"array"}:
         return obj
     dtype, shape, data = obj["array"]
-    dtype = np.dtype(dtype)
-    if dtype.kind not in ARRAY_KINDS:
+    dtype = numpy_dtype(dtype) if dtype in LOW else np.dtype(dtype)
+    if dtype.kind not in ARRAY_KINDS and dtype.name not in LOW:
         raise ValueError(f"an array of {dtype} cannot cross back")
     return np.frombuffer(base64.b64decode(data), dtype=dtype).reshape(shape).copy()
 
@@ -125,14 +128,14 @@ def numbers(value, what: str) -> np.ndarray:
     """``value`` if it is an array of real floating-point numbers; else NotNumbers."""
     if not isinstance(value, np.ndarray):
         raise NotNumbers(f"its {what} is {_what(value)}, not numbers")
-    if value.dtype.kind != "f":
+    if not is_real(value.dtype):
         kind = {"c": "complex", "b": "boolean", "i": "integer", "u": "integer"}[value.dtype.kind]
         raise NotNumbers(f"its {what} is {kind} ({value.dtype}), not real floating-point numbers")
     return value
 
 
 def _real(value) -> bool:
-    return isinstance(value, np.ndarray) and value.dtype.kind == "f"
+    return isinstance(value, np.ndarray) and is_real(value.dtype)
 
 
 def _what(value) -> str:

@@ -37,11 +37,16 @@ from backprop_crosscheck.reference.families.draw import (
     family_case,
     sequence_family_case,
 )
+from backprop_crosscheck.reference.precision import LOW, numpy_dtype
 from backprop_crosscheck.reference.rules.optimizers import Optimizer
 from backprop_crosscheck.reference.stack import walk
 
 ACCURACY = ("loss", "gradients", "updated", "final")
 CHECKS = (*ACCURACY, "dtype", "hvp", *ORACLES)
+# checked in float64 and float32 alone: a low precision's directional derivatives pass through
+# intermediates past its range (1/σ³ at a normalization) and its second order is rounding's to
+# decide (docs/precision.md)
+DIRECTIONAL = ("hvp", "hvp-symmetry", "forward-reverse")
 STATUSES = ("pass", "fail", "error", "xfail", "xpass", "skip")
 FAILING = ("fail", "error", "xpass")
 
@@ -179,7 +184,7 @@ def dtype_outcome(comparison, dtype: str) -> Outcome:
         f"{what} {n} is {np.asarray(t).dtype}"
         for what in ("gradients", "final")
         for n, t in getattr(comparison.result, what).items()
-        if np.asarray(t).dtype != np.dtype(dtype)
+        if np.asarray(t).dtype != numpy_dtype(dtype)
     ]
     return Outcome("fail", f"asked for {dtype}: {wrong[0]}") if wrong else Outcome("pass")
 
@@ -199,6 +204,8 @@ def applies(check: str, case_name: str, dtype: str) -> bool:
     """Whether a check means anything on this case and dtype (a property of the case, not of
     the backend: a backend that cannot do a check reports a skip with its reason)."""
     case = case_named(case_name)
+    if check in DIRECTIONAL and dtype in LOW:
+        return False
     if check == "batch-sum":
         return case.inputs.shape[0] > 1
     if check == "frozen":

@@ -13,7 +13,6 @@ import os
 import pytest
 from backprop_crosscheck.comparisons.kit import conformance
 
-DTYPES = ("float64", "float32")
 TIMEOUT_S = 300  # per backend and check: a backend that hangs fails its tests, not the run
 
 
@@ -51,7 +50,7 @@ def pytest_generate_tests(metafunc):
         for b in backends_of(config)
         if _available(b)
         for c in cases
-        for d in DTYPES
+        for d in _dtypes(config)
         if conformance.applies(check, c, d)
     ]
     # one xdist group per framework: it is imported, and its shape families compiled, on one
@@ -63,6 +62,16 @@ def pytest_generate_tests(metafunc):
     metafunc.parametrize(
         "combination", params, ids=["-".join((_name(b), c, d)) for b, c, d in combos]
     )
+
+
+def _dtypes(config) -> list[str]:
+    """--crosscheck-dtype's precisions (float64 and float32 unless it names others)."""
+    chosen = config.getoption("crosscheck_dtype", default=None) or "all"
+    if isinstance(chosen, str):  # its default, unconverted
+        from backprop_crosscheck.comparisons.cli.parser import dtype_list
+
+        return dtype_list(chosen)
+    return chosen
 
 
 def _name(spec: str) -> str:

@@ -24,6 +24,7 @@ from backprop_crosscheck.reference.cases.layer_fields import layer_output
 from backprop_crosscheck.reference.hvp import direction
 from backprop_crosscheck.reference.layers import LAYERS, RECURRENT
 from backprop_crosscheck.reference.network import forward
+from backprop_crosscheck.reference.precision import numpy_dtype
 from backprop_crosscheck.reference.rules.activations import ACTIVATIONS
 from backprop_crosscheck.reference.stack import Layer, one_sample, walk
 
@@ -61,7 +62,9 @@ def forward_vs_reverse(answers, backend, case, dtype, judged):
     forward_mode = numbers(answers.get("jvp"), "forward-mode dE/dθ·v")
     reverse = sum(float(np.vdot(judged.result.gradients[n], v[n])) for n in v)
     terms = sum(x.size for x in v.values())
-    return _close(forward_mode, reverse, tolerance_for(dtype, backend), "jvp vs grad·v", terms)
+    return _close(
+        forward_mode, reverse, tolerance_for(dtype, backend, case=case), "jvp vs grad·v", terms
+    )
 
 
 def ask_untracked(backend, case, dtype):
@@ -75,7 +78,7 @@ def untracked_loss(answers, backend, case, dtype, judged):
         value = numbers(value, "loss without its tape")
     if value is None:
         return "skip", f"{backend.name} cannot compute a loss without its tape (loss_value)"
-    tol = tolerance_for(dtype, backend)
+    tol = tolerance_for(dtype, backend, case=case)
     return _close(value, judged.result.loss[0], tol, "loss without tape vs with")
 
 
@@ -117,7 +120,7 @@ def batch_sum(answers, backend, case, dtype, judged):
         )
     per_sample = [result_of(r) for r in answers.get("per_sample", [])]
     combine = np.sum if case.loss == "half_sse" else np.mean  # the others average
-    tol = tolerance_for(dtype, backend)
+    tol = tolerance_for(dtype, backend, case=case)
     for name, g in judged.result.gradients.items():
         if name == "X":
             continue
@@ -166,7 +169,7 @@ def frozen(answers, backend, case, dtype, judged):
     """Frozen parameters are still differentiated and keep their value, bit for bit."""
     if not case.frozen:
         return "skip", "no frozen parameter in this case"
-    initial, result = case.parameters(np.dtype(dtype)), judged.result
+    initial, result = case.parameters(numpy_dtype(dtype)), judged.result
     for name in sorted(case.frozen):
         if not np.all(np.isfinite(result.gradients[name])):
             return "fail", f"frozen {name} has no (finite) gradient"
@@ -196,7 +199,7 @@ def relu_kink(answers, backend, case, dtype, judged):
     ]
     if not near:
         return "skip", "no relu pre-activation near its kink"
-    tol = tolerance_for(dtype, backend)
+    tol = tolerance_for(dtype, backend, case=case)
     for layer, j in near:
         W = params[f"W{layer}"]
         for i in range(W.shape[0]):
@@ -242,7 +245,7 @@ def hvp_symmetry(answers, backend, case, dtype, judged):
     hv, hu = tensors_from_plain(answers.get("hv")), tensors_from_plain(answers.get("hu"))
     left = sum(float(np.vdot(u[n], hv[n])) for n in u)
     right = sum(float(np.vdot(v[n], hu[n])) for n in v)
-    tol, terms = tolerance_for(dtype, backend, order=2), sum(x.size for x in v.values())
+    tol, terms = tolerance_for(dtype, backend, order=2, case=case), sum(x.size for x in v.values())
     return _close(left, right, tol, "uᵀHv vs vᵀHu", terms)
 
 
@@ -354,7 +357,7 @@ def permutation(answers, backend, case, dtype, judged):
     if variant is None:
         return "skip", "no attention without causal mask, masks or positions before the loss"
     order, got = variant[1], result_of(answers.get("permuted"))
-    tol = tolerance_for(dtype, backend)
+    tol = tolerance_for(dtype, backend, case=case)
     verdict = _close(got.loss[0], judged.result.loss[0], tol, "loss, steps reversed vs not")
     if verdict != PASS:
         return verdict

@@ -20,7 +20,7 @@ MODULE = "backprop_crosscheck.comparisons.kit.conformance_tests"
 
 
 def pytest_addoption(parser):
-    from backprop_crosscheck.comparisons.cli.parser import whole_number
+    from backprop_crosscheck.comparisons.cli.parser import dtype_list, whole_number
     from backprop_crosscheck.comparisons.kit.suites import LATEST, SUITES
 
     group = parser.getgroup("backprop-crosscheck", "backprop-crosscheck conformance kit")
@@ -51,6 +51,14 @@ def pytest_addoption(parser):
         default=LATEST,
         metavar="VERSION",
         help=f"the pinned suite of cases: {', '.join(SUITES)} (default {LATEST}, the newest)",
+    )
+    group.addoption(
+        "--crosscheck-dtype",
+        type=dtype_list,
+        default="all",
+        metavar="DTYPES",
+        help="the precisions, comma-separated: float64, float32, bfloat16, float16, or all "
+        "(float64 and float32; the default)",
     )
     group.addoption(
         "--crosscheck-xfail",

@@ -210,3 +210,77 @@ def trajectory_plot(runs, path: str) -> None:
             bottom.legend(fontsize=7)
         fig.tight_layout()
         save(fig, path, "--plot")
+
+
+SCALE = 0.01  # a value below this share of its tensor's largest is measured against that
+FLOOR = 1e-6  # and a tensor of exact zeros (a masked input's gradient) against this
+EXACT = 1e-18  # where an exact agreement is drawn on the log scale
+
+
+def ladder_errors(runs) -> dict[str, dict[str, np.ndarray]]:
+    """{engine: {dtype: every relative error of its runs}}: |backend − reference| over the
+    reference's |value| — or over a hundredth of its tensor's largest where the value is smaller
+    (a sum that cancels to nearly 0 has no relative error worth reading), at least FLOOR —
+    every loss, gradient and parameter value of every case."""
+    found = {}
+    for run in runs:
+        for c in run.comparisons:
+            if c.result is None or c.status not in ("pass", "fail"):
+                continue
+            errors = []
+            for want, got in _values(run.reference, c.result):
+                want, got = np.asarray(want, np.float64), np.asarray(got, np.float64)
+                if want.shape == got.shape and want.size:
+                    floor = max(SCALE * np.abs(want).max(), FLOOR)
+                    scale = np.maximum(np.abs(want), floor)
+                    errors.append((np.abs(got - want) / scale).ravel())
+            by_dtype = found.setdefault(c.backend, {})
+            by_dtype[run.dtype] = np.concatenate([by_dtype.get(run.dtype, []), *errors])
+    return found
+
+
+def _values(reference, result):
+    yield reference.loss, result.loss
+    for what in ("gradients", "updated", "final"):
+        theirs = getattr(result, what)
+        for name, want in getattr(reference, what).items():
+            if name in theirs:
+                yield want, theirs[name]
+
+
+def ladder_plot(runs, path: str) -> None:
+    """The precision ladder: per engine, the distribution of its relative errors against the
+    float64 reference in each dtype (a box: the middle half; whiskers: 1st to 99th percentile;
+    a cross: the worst), each dtype's unit roundoff a dashed line — at a glance how far each
+    engine's bfloat16 is from exact."""
+    from backprop_crosscheck.reference.precision import DTYPES, unit_roundoff
+
+    output_files.check_target(path, "--ladder", FORMATS)
+    matplotlib, Figure = _matplotlib()
+    errors = ladder_errors(runs)
+    dtypes = [d for d in DTYPES if any(d in e for e in errors.values())]
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(1.2 + 1.4 * len(dtypes), 1.0 + 1.6 * max(len(errors), 1)))
+        axes = fig.subplots(max(len(errors), 1), 1, squeeze=False, sharex=True)
+        for row, (engine, by_dtype) in enumerate(sorted(errors.items())):
+            ax = axes[row][0]
+            for x, dtype in enumerate(dtypes):
+                ax.axhline(unit_roundoff(dtype), color="grey", lw=0.6, ls="--")
+                if dtype not in by_dtype:
+                    continue
+                e = np.maximum(by_dtype[dtype], EXACT)
+                low, q1, q3, high = np.percentile(e, [1, 25, 75, 99])
+                ax.vlines(x, low, high, color="black", lw=1)
+                ax.fill_between([x - 0.3, x + 0.3], q1, q3, color="tab:blue", alpha=0.6)
+                ax.plot([x - 0.3, x + 0.3], [np.median(e)] * 2, color="black", lw=1.5)
+                ax.plot(x, e.max(), marker="x", color="tab:red")
+            ax.set_yscale("log")
+            ax.set_ylabel(f"{engine}\nrelative error")
+        axes[-1][0].set_xticks(range(len(dtypes)), dtypes)
+        cases = sorted({r.case.name for r in runs})
+        axes[0][0].set_title(
+            f"precision ladder: {len(cases)} case{'s' if len(cases) > 1 else ''} "
+            "(dashed: each dtype's unit roundoff)"
+        )
+        fig.tight_layout()
+        save(fig, path, "--ladder")

@@ -90,8 +90,21 @@ def _imported_modules(name: str) -> list[str]:
             for alias in node.names:
                 thing = getattr(base, alias.name)
                 defined = getattr(thing, "__module__", None) if callable(thing) else None
-                found.append(thing.__name__ if inspect.ismodule(thing) else defined or node.module)
+                if inspect.ismodule(thing):
+                    defined = thing.__name__
+                elif defined is None and hasattr(base, "__path__"):  # a package's constant
+                    defined = _source_of(node.module, alias.name)
+                found.append(defined or node.module)
     return [m for m in dict.fromkeys(found) if m != name]
+
+
+def _source_of(package: str, name: str) -> str:
+    """The module a package's ``__init__`` imports ``name`` from (DTYPES from
+    reference/precision.py), else the package itself."""
+    for node in ast.walk(ast.parse(inspect.getsource(importlib.import_module(package)))):
+        if isinstance(node, ast.ImportFrom) and any(a.name == name for a in node.names):
+            return node.module
+    return package
 
 
 def bundle(*roots: str) -> list[str]:

@@ -259,7 +259,7 @@ BAD_ARGS = {
     "no-command": ([], "required: command"),
     "unknown-command": (["frobnicate"], "invalid choice"),
     "unknown-option": (["report", "--colour"], "unrecognized arguments: --colour"),
-    "dtype": (["report", "--dtype", "float16"], "--dtype"),
+    "dtype": (["report", "--dtype", "float8"], "unknown dtype 'float8'"),
     "steps-zero": (["report", "--steps", "0"], "--steps"),
     "steps-word": (["report", "--steps", "many"], "--steps"),
     "rtol-negative": (["report", "--rtol", "-1"], "--rtol"),

@@ -27,7 +27,7 @@ import functools
 import numpy as np
 from backprop_crosscheck.reference.cases.case import Case
 from backprop_crosscheck.reference.network import inputs_of, train_from
-from backprop_crosscheck.reference.precision import LOW, unit_roundoff
+from backprop_crosscheck.reference.precision import LOW, representable, unit_roundoff
 from backprop_crosscheck.reference.rules.losses import LOSSES
 from backprop_crosscheck.reference.stack import ROWS, run_backward, run_forward
 
@@ -62,17 +62,31 @@ def rounding_floor(case: Case, dtype: str) -> dict:
     return {"loss": losses, "gradients": floor, "updated": updated, "final": final}
 
 
-def rounded_rows(eps: float, seed: int, everywhere: bool = False) -> tuple[dict, object]:
+def at_its_layers(case: Case, dtype: str) -> dict:
+    """The first step's gradients with every layer's input, what it keeps and its incoming
+    gradient rounded to ``dtype`` (to nearest), the output too: a low precision's arithmetic at
+    the layers' boundaries, each layer computed exactly between them — what an engine that
+    computes in the precision lands near, and one that computes wider and casts does not."""
+    rows, rounded = rounded_rows(0.0, 0, everywhere=True, to=dtype)
+    return first_step(case, rows, rounded)[1]
+
+
+def rounded_rows(
+    eps: float, seed: int, everywhere: bool = False, to: str | None = None
+) -> tuple[dict, object]:
     """Every row with its incoming gradient (backward) moved by one rounding entry by entry, a
     normalization's input too and its mean by one rounding of the largest |x|; ``everywhere``
     (a low precision, where a rounding is as large as a cancelling difference: the output
     p − t of a loss near its target; x̂ of a batch norm over two samples, ±1 up to rounding),
-    every row's input and what it keeps for its backward. (the rows, the rounding itself)"""
+    every row's input and what it keeps for its backward; ``to``: each rounded to nearest in
+    that precision, not moved at random. (the rows, the rounding itself)"""
     rng = np.random.default_rng(seed)
 
     def rounded(a):
         a = np.asarray(a)
-        return a + eps * np.abs(a) * rng.uniform(-1, 1, a.shape) if a.dtype.kind == "f" else a
+        if a.dtype.kind != "f":
+            return a
+        return representable(a, to) if to else a + eps * np.abs(a) * rng.uniform(-1, 1, a.shape)
 
     def kept(saved):  # what a layer keeps for its backward, as a low precision holds it
         if isinstance(saved, np.ndarray):

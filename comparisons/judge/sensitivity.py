@@ -1,4 +1,5 @@
-"""Which listed mistakes a precision's tolerance still catches (docs/tolerances.md#sensitivity).
+"""Which listed mistakes a precision's tolerance still catches
+(docs/tolerances.md#sensitivity-which-mistakes-each-precision-still-catches).
 
 A tolerance loose enough for bfloat16's rounding might pass a wrong derivative too. This holds
 each mistake of reference/mistakes.py — computed exactly, in float64, on the case as an engine

@@ -24,7 +24,8 @@ from backprop_crosscheck.reference.cases.layer_fields import layer_output
 from backprop_crosscheck.reference.hvp import direction
 from backprop_crosscheck.reference.layers import LAYERS, RECURRENT
 from backprop_crosscheck.reference.network import forward
-from backprop_crosscheck.reference.precision import numpy_dtype
+from backprop_crosscheck.reference.precision import LOW, numpy_dtype, representable
+from backprop_crosscheck.reference.rounding import at_its_layers
 from backprop_crosscheck.reference.rules.activations import ACTIVATIONS
 from backprop_crosscheck.reference.stack import Layer, one_sample, walk
 
@@ -151,9 +152,13 @@ def determinism(answers, backend, case, dtype, judged):
 def dtype_honest(answers, backend, case, dtype, judged):
     """A float32 run computes in float32: if every value is the correctly rounded float64 one
     where float32 arithmetic (the reference's own float32 run) cannot get them all, it is
-    computing in higher precision and casting."""
+    computing in higher precision and casting. A bfloat16 or float16 run likewise: every
+    gradient its float32 computation rounded once, where the precision's own arithmetic at the
+    layers' boundaries (reference/rounding.py, at_its_layers) lands elsewhere."""
+    if dtype in LOW:
+        return _low_honest(case, dtype, judged)
     if dtype != "float32":
-        return "skip", "float32 runs only"
+        return "skip", "float32 and the low precisions only"
     reference, ours = train(case), train(case, np.float32)
     names = [n for n in reference.gradients if n in judged.result.gradients]  # dE/dX may be absent
     rounded = [reference.gradients[n].astype(np.float32) for n in names]
@@ -162,6 +167,18 @@ def dtype_honest(answers, backend, case, dtype, judged):
     got = [np.asarray(judged.result.gradients[n]) for n in names]
     if all(np.array_equal(g, r) for g, r in zip(got, rounded, strict=True)):
         return "fail", "every float32 gradient is the rounded float64 value: computed in float64?"
+    return PASS
+
+
+def _low_honest(case, dtype, judged):
+    wide, own = train(case, np.float32), at_its_layers(case, dtype)
+    names = [n for n in wide.gradients if n in judged.result.gradients]
+    cast = {n: representable(wide.gradients[n], dtype) for n in names}
+    if all(np.array_equal(representable(own[n], dtype), cast[n]) for n in names):
+        return "skip", f"{dtype} arithmetic at the layers lands on float32's rounded: cannot tell"
+    got = {n: np.asarray(judged.result.gradients[n], np.float64) for n in names}
+    if all(np.array_equal(got[n], cast[n]) for n in names):
+        return "fail", f"every {dtype} gradient is float32's, rounded once: computed in float32?"
     return PASS
 
 

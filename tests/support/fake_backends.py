@@ -3,6 +3,7 @@
 import numpy as np
 from backprop_crosscheck.backends import Backend, Capabilities
 from backprop_crosscheck.reference import train
+from backprop_crosscheck.reference.precision import DTYPES, numpy_dtype
 from backprop_crosscheck.reference.result import Result
 from backprop_crosscheck.reference.rules.optimizers import OPTIMIZERS
 
@@ -205,6 +206,19 @@ class Float64Inside(_Reference):
         same = {n: v.astype(dtype) for n, v in r.updated.items()}
         final = {n: v.astype(dtype) for n, v in r.final.items()}
         return Result(r.loss.astype(dtype), cast, same, final)
+
+
+class Float32Inside(_Reference):
+    """Asked for bfloat16 or float16, computes in float32 and casts once at the end."""
+
+    capabilities = Capabilities(dtypes=DTYPES, optimizers=OPTIMIZERS)
+
+    def run(self, case, dtype, device="cpu"):
+        r, kind = train(case, np.float32), numpy_dtype(dtype)
+        cast = [
+            {n: v.astype(kind) for n, v in t.items()} for t in (r.gradients, r.updated, r.final)
+        ]
+        return Result(r.loss.astype(kind), *cast)
 
 
 class FrozenMoves(_Reference):

@@ -71,3 +71,18 @@ def test_the_quiet_ones_pass_every_accuracy_check():
 def test_the_float32_inside_float64_mutant_still_fails():
     outcome = evaluate(MutantBackend("float32_inside"), "article", "float64")["gradients"]
     assert outcome.status == "fail"
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_a_low_precision_run_computed_in_float32_and_cast_is_told_apart(dtype):
+    """Accurate to its precision's tolerance, so only dtype-honest tells it: every gradient is
+    float32's rounded once. torch computes in the precision (float32 accumulation inside its
+    products, every layer's output rounded): it is not flagged."""
+    from support.fake_backends import Float32Inside
+
+    outcomes = evaluate(Float32Inside(), "deep", dtype)
+    assert all(outcomes[q].status == "pass" for q in ("loss", "gradients", "updated", "final"))
+    assert outcomes["dtype-honest"].status == "fail", outcomes["dtype-honest"]
+    assert "float32" in outcomes["dtype-honest"].message
+    pytest.importorskip("torch", reason="pip install torch==2.13.0 (or: make test)")
+    assert evaluate(get_backend("torch"), "deep", dtype)["dtype-honest"].status == "pass"

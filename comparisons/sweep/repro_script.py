@@ -53,7 +53,8 @@ MAIN = """
 
 # ---- the comparison ------------------------------------------------------------------------
 def main():
-    want, got = train(CASE), BACKEND().run(CASE, DTYPE)
+    case = in_precision(CASE, DTYPE)  # bfloat16, float16: its numbers as such an engine gets them
+    want, got = train(case), BACKEND().run(case, DTYPE)
     bad = 0
     for quantity in ("loss", "gradients", "updated", "final"):
         tensors = {"loss": want.loss} if quantity == "loss" else getattr(want, quantity)
@@ -195,7 +196,8 @@ def repro_script(case: Case, backend: str, dtype: str, rtol: float, atol: float)
         rtol=rtol,
         atol=atol,
     )
-    sources = [module_source(m) for m in bundle(module, f"{PROJECT}.reference.network")]
+    roots = (module, f"{PROJECT}.reference.network", f"{PROJECT}.reference.precision")
+    sources = [module_source(m) for m in bundle(*roots)]
     return head + "\n\n" + "\n\n".join(sources) + case_source(case) + f"\nBACKEND = {cls}\n" + MAIN
 
 

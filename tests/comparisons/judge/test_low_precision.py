@@ -173,3 +173,23 @@ def test_a_masked_score_stays_finite_in_float16():
     offsets = masks.offsets("float16").astype(np.float16)
     assert np.isfinite(offsets).all() and offsets.min() < -1e4  # exp of it is 0
     assert masks.offsets("torch.float32").min() == -1e30
+
+
+def test_a_bfloat16_reproducer_script_rounds_its_case_and_agrees_alone(tmp_path):
+    """A sweep's standalone script of a bfloat16 failure reruns it as the harness ran it: the
+    case's numbers rounded to bfloat16 first (else the reference is of other numbers)."""
+    import subprocess
+    import sys
+
+    from backprop_crosscheck.comparisons.sweep.repro_script import repro_script
+
+    pytest.importorskip("torch", reason="pip install torch==2.13.0 (or: make test)")
+    case = load_case("classification")
+    tol = modelled("bfloat16", in_precision(case, "bfloat16"))
+    script = tmp_path / "repro.py"
+    script.write_text(repro_script(case, "torch", "bfloat16", tol.rtol, tol.atol))
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "torch bfloat16: agrees" in done.stdout

@@ -11,6 +11,7 @@ from abc import abstractmethod
 import numpy as np
 from backprop_crosscheck.backends.engine_layers import EngineLayers, fallback, stack_key
 from backprop_crosscheck.backends.interface import COMPILED, Backend
+from backprop_crosscheck.backends.mixed_precision import MixedPrecisionLoop
 from backprop_crosscheck.reference.cases.case import Case
 from backprop_crosscheck.reference.result import Result
 from backprop_crosscheck.reference.rules.activations import gelu_tanh, sigmoid
@@ -183,7 +184,7 @@ class EngineDerivatives:
             return self.compile(what, case, function)(params, tangents, X, Y)
 
 
-class FrameworkBackend(EngineNetwork, EngineDerivatives, Backend):
+class FrameworkBackend(MixedPrecisionLoop, EngineNetwork, EngineDerivatives, Backend):
     """A typical array framework: say how to make tensors and take gradients; the loop is here.
 
     An adapter's ``setup`` imports its framework and sets ``xp`` (and ``nn``, ``acts``,
@@ -218,8 +219,9 @@ class FrameworkBackend(EngineNetwork, EngineDerivatives, Backend):
 
     def intermediates(self) -> dict | None:
         """The last step's backward chain, {"dE/da2": …, "delta2": …, …} in this engine's
-        tensors, for the diagnosis (Result.intermediates); None when it cannot say."""
-        return None
+        tensors, for the diagnosis (Result.intermediates); None when it cannot say. An adapter
+        that keeps it in ``self.chain`` as it takes its gradients (torch) need not say more."""
+        return getattr(self, "chain", None) or None
 
     def optimizer(self, case: Case):
         """The framework's own optimizer for the case's momentum or Adam (torch.optim's adam, an
@@ -255,6 +257,24 @@ class FrameworkBackend(EngineNetwork, EngineDerivatives, Backend):
             return loss, grads, params
 
         return one_step
+
+    def updating(self, case: Case, params: dict):
+        """``(params, grads) -> params``: the case's update alone, after gradients computed
+        apart (a mixed-precision step's): ``update`` for plain SGD, else the framework's own
+        optimizer, its state carried from one call to the next, the frozen parameters kept out."""
+        if case.optimizer.name == "sgd" and not case.optimizer.weight_decay and not self.own_sgd:
+            return lambda params, grads: self.update(params, grads, case.learning_rate, case.frozen)
+        init, apply = self.optimizer(case)
+        trained = [n for n in params if n not in case.frozen]
+        state = [init({n: params[n] for n in trained})]
+
+        def update(params, grads):
+            with self.untracked():
+                mine = {n: params[n] for n in trained}
+                new, state[0] = apply(mine, {n: grads[n] for n in trained}, state[0])
+            return {**params, **new}
+
+        return update
 
     def step(self, case: Case, params: dict, X, Y) -> tuple[object, dict, dict]:
         """One SGD step: (the loss, dE/d every parameter and "X", the updated parameters) — one
@@ -302,6 +322,8 @@ class FrameworkBackend(EngineNetwork, EngineDerivatives, Backend):
     def run(self, case: Case, dtype: str, device: str = "cpu") -> Result:
         with self.scope(dtype, device):
             params, X, Y = self.tensors(case, dtype, device)
+            if case.mixed is not None:  # float32 masters, a lower compute precision
+                return self.mixed_run(case, params, X, Y)
             step = self.stepping(case, params)
 
             def one_step(params, state):

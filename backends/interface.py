@@ -91,6 +91,9 @@ class Capabilities:
     # (every kind for a FrameworkBackend — its engine's own ops, else written with its array
     # namespace — none for a plain Backend, which runs dense networks only).
     layers: tuple[str, ...] | None = None
+    # The compute precisions of a mixed-precision case (reference/rules/loss_scaling.py) it runs:
+    # float32 masters, the network in bfloat16 or float16; a mixed case is n/a for the others.
+    mixed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -189,6 +192,9 @@ class Backend(ABC):
             if missing:
                 runs = f"it runs {', '.join(kinds)}" if kinds else "it runs dense networks only"
                 return f"{self.name} has no {', '.join(missing)} layer ({runs})"
+        if case.mixed is not None and case.mixed.compute not in caps.mixed:
+            runs = f"it runs {', '.join(caps.mixed)} only" if caps.mixed else "none declared"
+            return f"{self.name} has no mixed precision in {case.mixed.compute} ({runs})"
         asked = (
             (caps.activations, case.activations + tuple(k for k in used if k in ACTIVATIONS)),
             (caps.losses, (case.loss,)),

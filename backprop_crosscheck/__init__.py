@@ -47,11 +47,12 @@ from backprop_crosscheck.reference import (
     parse_case,
     train,
 )
-from backprop_crosscheck.reference.precision import DTYPES
+from backprop_crosscheck.reference.precision import DTYPES, LOW
 
 __all__ = [
     "API_VERSION",
     "DTYPES",
+    "LOW",
     "Backend",
     "BackendUnavailable",
     "Capabilities",

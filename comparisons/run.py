@@ -11,6 +11,7 @@ from backprop_crosscheck.backends.interface import Backend
 from backprop_crosscheck.comparisons.isolate.attempt import attempts
 from backprop_crosscheck.comparisons.isolate.guard import TimedOut, time_limit
 from backprop_crosscheck.comparisons.judge.judging import Check, Comparison, judge_backend
+from backprop_crosscheck.comparisons.judge.mixed import mixed_problem
 from backprop_crosscheck.comparisons.judge.tolerance import Tolerance
 from backprop_crosscheck.reference import Case, CaseError, Result, train
 from backprop_crosscheck.reference.cases.file import quoted
@@ -85,7 +86,11 @@ def make_check(
         hvp_reference=ref_hv,
         timeout=timeout,
         hvp_seed=hvp_seed,
-        beyond=precision_problem(case, reference, dtype),
+        beyond=(
+            precision_problem(case, reference, dtype)
+            if case.mixed is None
+            else mixed_problem(case, reference, dtype)
+        ),
     )
 
 

@@ -13,7 +13,8 @@ if __name__ != "backprop_crosscheck.reference":  # one import name, inside the c
 
 from backprop_crosscheck.reference.cases.case import Case, CaseError
 from backprop_crosscheck.reference.cases.file import builtin_case_names, load_case, parse_case
-from backprop_crosscheck.reference.network import backward, forward, train
+from backprop_crosscheck.reference.mixed import train  # a mixed-precision case's loop too
+from backprop_crosscheck.reference.network import backward, forward
 from backprop_crosscheck.reference.result import Result
 from backprop_crosscheck.reference.rules.optimizers import Optimizer
 

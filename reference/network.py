@@ -121,7 +121,8 @@ def step(case: Case, params: dict, X: np.ndarray, Y: np.ndarray, state: dict):
 def train(case: Case, dtype=np.float64) -> Result:
     """Run ``case.steps`` steps of the case's optimizer in ``dtype`` and collect the Result.
     Overflow is not warned about: ``reference_problem`` says where a trajectory stops being
-    finite."""
+    finite. The package's ``train`` (reference/mixed.py) runs a mixed-precision case's own
+    scaled loop in its place."""
     with np.errstate(all="ignore"):
         return _train(case, dtype)
 

@@ -99,7 +99,7 @@ def smallest_normal(name: str) -> float:
     return float(ml_dtypes.finfo(numpy_dtype(name)).smallest_normal)
 
 
-def precision_problem(case, reference, name: str) -> str | None:
+def precision_problem(case, reference, name: str, optimizer_state: bool = True) -> str | None:
     """Why no engine computing in precision ``name`` can be held to the reference on this case,
     in words; None when it can. Two things: a value the run holds overflows the precision (the
     loss, a gradient, a parameter, a layer's output, a squared loss's square); or Adam's state
@@ -107,7 +107,8 @@ def precision_problem(case, reference, name: str) -> str | None:
     nonzero and subnormal where √v̂, not ε, decides the step (float16 at β2 = 0.999: any |g|
     below ~0.25 at the first step), or ε rounding to 0 where a gradient is 0 (an embedding's
     unused row: 0/0). A correct engine's answer there is the precision's range, not its
-    arithmetic: mixed precision (a float32 optimizer state) is how such a case is trained."""
+    arithmetic: mixed precision (a float32 optimizer state) is how such a case is trained —
+    ``optimizer_state`` False: its state is not in ``name``, only the overflows are asked."""
     if name not in LOW:
         return None
     top = largest(name)
@@ -119,7 +120,7 @@ def precision_problem(case, reference, name: str) -> str | None:
         big = np.abs(np.asarray(t, np.float64))
         if big.size and big.max() > top:
             return f"{where} reaches {big.max():.3g}, past {name}'s largest value {top:g}"
-    if case.optimizer.name == "adam":
+    if case.optimizer.name == "adam" and optimizer_state:
         return _second_moment_problem(case, name)
     return None
 

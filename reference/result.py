@@ -15,3 +15,6 @@ class Result:
     # optional, first step: the backward chain's intermediates, "dE/da2", "delta2", "dE/da1",
     # "delta1", … (a_L is the prediction, a_0 the inputs; delta_l = dE/dz_l), for the diagnosis
     intermediates: dict[str, np.ndarray] | None = None
+    # a loss-scaled mixed-precision run's (reference/rules/loss_scaling.py): the loss scale S
+    # before every step and after the last, steps + 1 values; None without loss scaling
+    scale: np.ndarray | None = None

@@ -16,22 +16,37 @@ def as_is(value):
 
 
 def train_loop(
-    step, params: dict, state, steps: int, final_loss, keep=as_is, chain=None, loss_dtype=None
+    step,
+    params: dict,
+    state,
+    steps: int,
+    final_loss,
+    keep=as_is,
+    chain=None,
+    loss_dtype=None,
+    scaling=None,
 ) -> Result:
     """``steps`` calls of ``step(params, state) -> (loss, gradients, params, state)``, then
     ``final_loss(params)``. ``keep`` turns what is recorded into NumPy (an engine's tensors,
     copied: an in-place update must not rewrite it); ``chain()`` gives the first step's backward
-    intermediates (None: none); ``loss_dtype`` the losses' dtype (None: as they come)."""
-    losses, first, updated, intermediates = [], {}, {}, None
-    for i in range(steps):
+    intermediates (None: none); ``loss_dtype`` the losses' dtype (None: as they come).
+    ``scaling(state) -> (loss scale, whether the step just taken was skipped)``: a loss-scaled
+    loop's (reference/rules/loss_scaling.py) — its scale is recorded before every step and after
+    the last, and the first step taken, not skipped, gives the gradients and updated parameters
+    (a skipped step's gradients are inf or NaN: nothing to hold them to)."""
+    losses, scales, first, updated, intermediates = [], [], None, {}, None
+    for _ in range(steps):
+        if scaling is not None:
+            scales.append(float(scaling(state)[0]))
         loss, grads, params, state = step(params, state)
         losses.append(keep(loss))
-        if i == 0:
+        if first is None and not (scaling is not None and scaling(state)[1]):
             first, updated = recorded(grads, keep), recorded(params, keep)
             intermediates = None if chain is None else chain()
     losses.append(keep(final_loss(params)))
     loss = np.array(losses, dtype=loss_dtype)
-    return Result(loss, first, updated, recorded(params, keep), intermediates)
+    scale = None if scaling is None else np.array([*scales, float(scaling(state)[0])])
+    return Result(loss, first or {}, updated, recorded(params, keep), intermediates, scale)
 
 
 def recorded(tensors: dict, keep=as_is) -> dict:

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 from backprop_crosscheck.backends.jax.layers import jax_attention, jax_layers
 from backprop_crosscheck.backends.jax.optim import OPTAX_CONVENTIONS, optax_optimizer
-from backprop_crosscheck.reference.precision import FULL
+from backprop_crosscheck.reference.precision import FULL, LOW
 from backprop_crosscheck.reference.rules.optimizers import OPTIMIZERS, WEIGHT_DECAY_MODES
 
 from backprop_crosscheck import DTYPES, BackendUnavailable, Capabilities, FrameworkBackend
@@ -24,6 +24,7 @@ class JaxBackend(FrameworkBackend):
         jvp="jax.jvp",
         optimizers=OPTIMIZERS,
         weight_decay=WEIGHT_DECAY_MODES,
+        mixed=LOW,  # explicit casts (backends/mixed_precision.py)
     )
     conventions = OPTAX_CONVENTIONS  # optax's (backends/jax/optim.py)
 

@@ -2,6 +2,7 @@
 
 import contextlib
 
+from backprop_crosscheck.backends.torch.amp import TorchAmp
 from backprop_crosscheck.backends.torch.layers import (
     beyond_torch,
     torch_attention,
@@ -14,6 +15,7 @@ from backprop_crosscheck.reference.rules.optimizers import OPTIMIZERS, WEIGHT_DE
 
 from backprop_crosscheck import (
     DTYPES,
+    LOW,
     BackendUnavailable,
     Capabilities,
     FrameworkBackend,
@@ -21,7 +23,7 @@ from backprop_crosscheck import (
 )
 
 
-class TorchBackend(FrameworkBackend):
+class TorchBackend(TorchAmp, FrameworkBackend):
     name, module, install_hint = "torch", "torch", "pip install torch==2.13.0"
     share_worker = True  # with torch-func: torch is imported once
     capabilities = Capabilities(
@@ -31,6 +33,7 @@ class TorchBackend(FrameworkBackend):
         jvp="forward_ad dual numbers",
         optimizers=OPTIMIZERS,
         weight_decay=WEIGHT_DECAY_MODES,
+        mixed=LOW,  # torch.autocast and GradScaler's kernels (backends/torch/amp.py)
     )
     conventions = TORCH_CONVENTIONS  # torch.optim's (backends/torch/optim.py)
 
@@ -38,8 +41,8 @@ class TorchBackend(FrameworkBackend):
         import torch
 
         self.torch = self.xp = self.nn = torch  # torch.tanh, torch.sigmoid, torch.relu, torch.sum
-        F, self.layer_ops = torch.nn.functional, torch_layers(torch)  # F.softplus: z past 20
-        self.layer_ops = {**self.layer_ops, "attention": torch_attention(self)}
+        F = torch.nn.functional  # F.softplus: z past 20
+        self.layer_ops = {**torch_layers(torch), "attention": torch_attention(self)}
         self.acts = {
             "leaky_relu": F.leaky_relu,
             "softplus": F.softplus,
@@ -75,9 +78,6 @@ class TorchBackend(FrameworkBackend):
         for t in leaves:
             t.grad = None  # cleared every step: .backward() accumulates
         return loss.detach(), grads
-
-    def intermediates(self):
-        return self.chain or None
 
     def update(self, params, grads, lr, frozen):
         with self.torch.no_grad():  # in place, as a torch training loop does

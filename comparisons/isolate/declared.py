@@ -157,6 +157,7 @@ KINDS = {  # what each field of Capabilities must be, once read back as plain da
     "optimizers": "names",
     "weight_decay": "names",
     "layers": "names or None",
+    "mixed": "names",
 }
 
 

@@ -39,6 +39,7 @@ def plain(value):
     if all(hasattr(value, q) for q in QUANTITIES):  # a Result, or something shaped like one
         fields = {q: getattr(value, q) for q in QUANTITIES}
         fields["intermediates"] = getattr(value, "intermediates", None)
+        fields["scale"] = getattr(value, "scale", None)  # a loss-scaled run's, else None
         return {"result": {k: _array_or_what(v) for k, v in fields.items()}}
     if isinstance(value, dict):
         return {"tensors": {str(k): _array_or_what(v) for k, v in value.items()}}
@@ -108,7 +109,9 @@ def result_of(value) -> Result:
     if isinstance(chain, dict):  # left out, never an error
         chain = {k: v for k, v in chain.items() if _real(v)}
     chain = chain if isinstance(chain, dict) else None
-    return Result(loss, tensors["gradients"], tensors["updated"], tensors["final"], chain)
+    scale = fields.get("scale")  # judged where the reference has one (missing: said there)
+    scale = None if scale is None else numbers(scale, "loss scale")
+    return Result(loss, tensors["gradients"], tensors["updated"], tensors["final"], chain, scale)
 
 
 def tensors_from_plain(value, what: str = "H·v") -> dict:

@@ -10,12 +10,14 @@ the report, the sweep and ``check`` all judge through here.
 
 from dataclasses import dataclass
 
+import numpy as np
 from backprop_crosscheck.backends.interface import Backend
 from backprop_crosscheck.backends.registry import runs_in_process
 from backprop_crosscheck.comparisons.isolate.attempt import ORDERS, Attempt, one_line
 from backprop_crosscheck.comparisons.isolate.wire import NotNumbers, result_of, tensors_from_plain
 from backprop_crosscheck.comparisons.judge.compare import Agreement, agreement_of, result_pairs
 from backprop_crosscheck.comparisons.judge.diagnosis import diagnose
+from backprop_crosscheck.comparisons.judge.mixed import mixed_allowance, scale_mismatches
 from backprop_crosscheck.comparisons.judge.tolerance import Tolerance, tolerance_for
 from backprop_crosscheck.reference import Case, Result
 from backprop_crosscheck.reference.rounding import differences_floor, rounding_floor
@@ -98,10 +100,13 @@ def judge(backend: Backend, check: Check, order: int, tried: Attempt) -> Compari
     if tried.status != "answered":
         return outcome(tried.status, tried.message)
     try:
-        agree = agreement_of(check.case, pairs(check, got, order, caps), tol)
+        mixed = mixed_allowances(check) if order == 1 else ()
+        agree = agreement_of(check.case, pairs(check, got, order, caps), tol, mixed)
         if not agree.passed and order == 1:  # a case whose values are rounding's to decide?
-            floors = rounding_floors(check, runs_in_process(backend, ("fd",)))
+            floors = rounding_floors(check, runs_in_process(backend, ("fd",))) + mixed
             agree = agreement_of(check.case, pairs(check, got, order, caps), tol, floors)
+        if order == 1 and check.reference.scale is not None:
+            held_to_scale(agree, check.reference.scale, got.scale)
     except Exception as e:  # noqa: BLE001 - None, a wrong shape, a missing tensor, …
         return outcome("error", f"{malformed}: {one_line(e)}")
     if agree.passed:
@@ -115,11 +120,31 @@ def judge(backend: Backend, check: Check, order: int, tried: Attempt) -> Compari
     return failed
 
 
+def mixed_allowances(check: Check) -> tuple:
+    """A mixed-precision case's: its compute precision's allowance on the loss and gradients,
+    carried through the update (comparisons/judge/mixed.py); none for any other case."""
+    if check.case.mixed is None:
+        return ()
+    return (mixed_allowance(check.case, tuple(check.reference.loss)),)
+
+
+def held_to_scale(agree: Agreement, reference_scale, scale) -> None:
+    """A dynamic loss-scaled run's scale, step by step, against the reference's: each step
+    where it differs is a mismatch of "loss scale"."""
+    found = scale_mismatches(reference_scale, scale)
+    agree.counts[("loss", "scale")] = (len(found), len(reference_scale))
+    agree.mismatches.extend(found)
+    if found:
+        agree.worst, agree.worst_quantity, agree.worst_ratio = found[0].label, "loss", np.inf
+
+
 def rounding_floors(check: Check, differences: bool) -> tuple:
     """What rounding alone may move each value by on this case (reference/rounding.py), in the
-    run's dtype; and for the built-in finite differences (``differences``), the quotient's
-    own rounding. Asked only of a run that fails without them."""
-    floors = [rounding_floor(check.case, check.dtype)]
+    run's dtype (a mixed-precision case's: its compute precision); and for the built-in finite
+    differences (``differences``), the quotient's own rounding. Asked only of a run that fails
+    without them."""
+    mixed = check.case.mixed
+    floors = [rounding_floor(check.case, check.dtype if mixed is None else mixed.compute)]
     if differences:
         floors.append(differences_floor(check.case))
     return tuple(floors)

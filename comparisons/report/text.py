@@ -147,10 +147,10 @@ class Renderer(ValueTables):
             f"{case.name} · {run.dtype} · {run.device} · {case.steps} step{plural}"
             f" · {case.parameter_count} parameters"
         )
-        out = [self.heading(title)]
+        out = [self.heading(title)] + ([] if case.mixed is None else [f"{case.mixed}."])
         if not case.dense:
             out += [self.heading("Layers (reference forward pass)", 3), self.stack_table(case)]
-        elif shown_per_neuron(case):
+        elif shown_per_neuron(case) and case.mixed is None:  # the float64 forward
             out += [self.heading("Forward pass (reference)", 3), self.forward_table(case)]
         out += self.value_sections(run)
         out += [self.heading("Summary", 3), self.summary(run)]
@@ -173,7 +173,22 @@ class Renderer(ValueTables):
         out = []
         for title, quantity in sections:
             out += [self.heading(title, 3), self.values_table(run, ran, quantity)]
+        if run.reference.scale is not None:
+            out += [self.heading("Loss scale before each step (dynamic)", 3), self.scales(run, ran)]
         return out
+
+    def scales(self, run, ran) -> str:
+        """The loss scale step by step: the reference's and each backend's (✗ where it differs:
+        the step whose overflow the backend decided otherwise came before it)."""
+        rows = []
+        for t, want in enumerate(run.reference.scale):
+            row = [str(t), f"{want:.10g}"]
+            for c in ran:
+                theirs = c.result.scale
+                got = theirs[t] if theirs is not None and len(theirs) > t else np.nan
+                row.append(f"{got:.10g}" + ("" if got == want else " ✗"))
+            rows.append(row)
+        return self.table(rows, ["step", "reference", *(c.backend for c in ran)])
 
     def notes(self, comparisons) -> list[str]:
         """Each backend's message, what it printed, and why its tolerance is looser."""

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+from backprop_crosscheck.reference.rules.loss_scaling import MixedPrecision
 from backprop_crosscheck.reference.rules.optimizers import Optimizer
 from backprop_crosscheck.reference.stack import (
     dense_chain,
@@ -44,6 +45,7 @@ class Case:
     aliases: Mapping[str, str] = dataclasses.field(default_factory=dict)  # "w1" -> "W1[0,0]"
     leaky_slope: float = 0.01  # leaky_relu's slope for z < 0 (activations.LEAKY_SLOPE)
     optimizer: Optimizer = Optimizer()  # the update rule: plain SGD (the article's) by default
+    mixed: MixedPrecision | None = None  # float32 masters, a lower compute precision, scaling
     description: str = ""
     source: str = "<built-in>"  # where the case came from, for messages
 

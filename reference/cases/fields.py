@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from backprop_crosscheck.reference.cases.case import Case, CaseError, parse_scalar
 from backprop_crosscheck.reference.cases.layer_fields import parse_stack, stack_work
+from backprop_crosscheck.reference.cases.mixed_fields import mixed_precision
 from backprop_crosscheck.reference.cases.values import (
     check_number,
     finite,
@@ -43,6 +44,7 @@ OPTIONAL = (
     "aliases",
     "leaky_slope",
     "optimizer",
+    "mixed_precision",
     *dict.fromkeys(f for rule in SETTINGS.values() for f in rule),
 )
 
@@ -104,6 +106,7 @@ def parse_case(
         source=source,
         leaky_slope=_leaky_slope(data.get("leaky_slope", LEAKY_SLOPE), fail),
         optimizer=_optimizer(data, fail),
+        mixed=mixed_precision(data, fail),
     )
 
 
@@ -173,6 +176,7 @@ def _stack_case(data: dict, source: str, name: str, limits: Limits, fail) -> Cas
         source=source,
         leaky_slope=_leaky_slope(data.get("leaky_slope", LEAKY_SLOPE), fail),
         optimizer=_optimizer(data, fail),
+        mixed=mixed_precision(data, fail),
         stack=stack,
     )
 

@@ -136,6 +136,9 @@ def dump_case(case: Case) -> str:
     if case.optimizer.name != "sgd":
         lines.append(f"optimizer = {value(case.optimizer.name)}")
         lines += [f"{k} = {value(v)}" for k, v in case.optimizer.settings().items()]
+    if case.mixed is not None:
+        lines.append("\n[mixed_precision]")
+        lines += [f"{k} = {value(v)}" for k, v in case.mixed.settings().items()]
     if case.aliases:
         lines.append("\n[aliases]")
         lines += [f"{alias} = {value(target)}" for alias, target in case.aliases.items()]

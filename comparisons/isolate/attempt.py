@@ -65,6 +65,8 @@ def attempt(backend: Backend, check, order: int = 1, died: str | None = None) ->
         return Attempt("unsupported", f"{backend.name} does not compute Hessian-vector products")
     if order == 2 and check.dtype in LOW:
         return Attempt("unsupported", f"H·v is checked in float64 and float32, not {check.dtype}")
+    if order == 2 and check.case.mixed is not None:
+        return Attempt("unsupported", "H·v is checked on the plain network, not a mixed run")
     try:
         reason = backend.skip_reason(check.dtype, check.device)
         missing = None if reason else backend.unsupported(check.case)

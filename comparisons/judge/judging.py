@@ -8,6 +8,7 @@ answer against the reference for one order (1: loss, gradients, updated and fina
 the report, the sweep and ``check`` all judge through here.
 """
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,7 +18,7 @@ from backprop_crosscheck.comparisons.isolate.attempt import ORDERS, Attempt, one
 from backprop_crosscheck.comparisons.isolate.wire import NotNumbers, result_of, tensors_from_plain
 from backprop_crosscheck.comparisons.judge.compare import Agreement, agreement_of, result_pairs
 from backprop_crosscheck.comparisons.judge.diagnosis import diagnose
-from backprop_crosscheck.comparisons.judge.mixed import mixed_allowance, scale_mismatches
+from backprop_crosscheck.comparisons.judge.mixed import held_reference, mixed_allowance
 from backprop_crosscheck.comparisons.judge.tolerance import Tolerance, tolerance_for
 from backprop_crosscheck.reference import Case, Result
 from backprop_crosscheck.reference.rounding import differences_floor, rounding_floor
@@ -100,13 +101,17 @@ def judge(backend: Backend, check: Check, order: int, tried: Attempt) -> Compari
     if tried.status != "answered":
         return outcome(tried.status, tried.message)
     try:
+        scaled = order == 1 and check.reference.scale is not None  # dynamic loss scaling
+        if scaled:  # its scale against the reference's step by step, and the reference it follows
+            reference, scaled = held_reference(check.case, check.reference, got.scale)
+            check = dataclasses.replace(check, reference=reference)
         mixed = mixed_allowances(check) if order == 1 else ()
         agree = agreement_of(check.case, pairs(check, got, order, caps), tol, mixed)
         if not agree.passed and order == 1:  # a case whose values are rounding's to decide?
             floors = rounding_floors(check, runs_in_process(backend, ("fd",))) + mixed
             agree = agreement_of(check.case, pairs(check, got, order, caps), tol, floors)
-        if order == 1 and check.reference.scale is not None:
-            held_to_scale(agree, check.reference.scale, got.scale)
+        if scaled is not False:
+            held_to_scale(agree, scaled, len(check.reference.scale))
     except Exception as e:  # noqa: BLE001 - None, a wrong shape, a missing tensor, …
         return outcome("error", f"{malformed}: {one_line(e)}")
     if agree.passed:
@@ -125,15 +130,15 @@ def mixed_allowances(check: Check) -> tuple:
     carried through the update (comparisons/judge/mixed.py); none for any other case."""
     if check.case.mixed is None:
         return ()
-    return (mixed_allowance(check.case, tuple(check.reference.loss)),)
+    return (mixed_allowance(check.case, check.reference),)
 
 
-def held_to_scale(agree: Agreement, reference_scale, scale) -> None:
-    """A dynamic loss-scaled run's scale, step by step, against the reference's: each step
-    where it differs is a mismatch of "loss scale"."""
-    found = scale_mismatches(reference_scale, scale)
-    agree.counts[("loss", "scale")] = (len(found), len(reference_scale))
-    agree.mismatches.extend(found)
+def held_to_scale(agree: Agreement, found: list, steps: int) -> None:
+    """A dynamic loss-scaled run's scale mismatches (comparisons/judge/mixed.py), step by step,
+    put in its agreement as "loss scale"."""
+    # first in the summary: a step decided otherwise is why the values after it differ
+    agree.counts = {("loss", "scale"): (len(found), steps), **agree.counts}
+    agree.mismatches[:0] = found
     if found:
         agree.worst, agree.worst_quantity, agree.worst_ratio = found[0].label, "loss", np.inf
 

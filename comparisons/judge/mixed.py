@@ -8,81 +8,140 @@ gradient at the low and at the high end of its allowance, the further of their u
 reference's added to each parameter's allowance (reference/conditioning.py does this for Adam
 alone in the full precisions; here every rule). An engine whose update or masters are in c
 moves a parameter by c's rounding of it — a weight of 0.5 by 2⁻⁹ in bfloat16 — far past a·(the
-gradient's allowance): caught. With dynamic scaling, the loss scale before every step is held
-to the reference's exactly: the rule decides it, rounding does not (GradScaler's scales are the
-initial one times powers of its factors).
+gradient's allowance): caught.
+
+With dynamic scaling, the engine's overflow decisions are read off its loss scale (a step it
+skipped multiplied S by backoff_factor < 1). An engine may decide a step otherwise than the
+reference and be right — inside a layer's backward it may hold up to INSIDE times what the
+layers' output gradients show, and keep some values in float32 — so where its decision is
+admissible the reference follows it (reference/mixed.py), and every value and the scale after
+each step are held to the rule on those decisions, exactly for the scale. Admissible: a skip
+where some value of the reference's scaled backward is within INSIDE of c's overflow point; a
+step taken where no parameter's scaled gradient reaches it. Any other decision is held to the
+reference's own: a skip where nothing comes near overflowing, a step taken on an inf.
 """
 
 import functools
 
 import numpy as np
 from backprop_crosscheck.comparisons.judge.compare import Mismatch
-from backprop_crosscheck.comparisons.judge.tolerance import LAMBDA, modelled
+from backprop_crosscheck.comparisons.judge.tolerance import modelled
 from backprop_crosscheck.reference.cases.case import Case
-from backprop_crosscheck.reference.mixed import scaling_problem
+from backprop_crosscheck.reference.mixed import rounds_to_inf, train_mixed
 from backprop_crosscheck.reference.network import backward, forward, inputs_of
 from backprop_crosscheck.reference.precision import precision_problem, representable
+from backprop_crosscheck.reference.result import Result
 from backprop_crosscheck.reference.rules.optimizers import start, update
+
+INSIDE = 4.0  # how many times a layer's output gradient its backward may hold inside it
+
+
+@functools.lru_cache(maxsize=32)
+def mixed_run(case: Case, overflowed: tuple | None = None):
+    """reference/mixed.py's run (Result, its Steps), once per case and decisions."""
+    return train_mixed(case, overflowed)
 
 
 def mixed_problem(case: Case, reference, dtype: str) -> str | None:
     """Why no engine can be held to this mixed-precision run, in words (every backend n/a with
     it); None when one can: asked in another precision than its float32 masters', a value past
-    the compute precision's range, a step whose overflow is rounding's choice or a static scale
-    that overflows (reference/mixed.py)."""
+    the compute precision's range, a static scale that may overflow (within INSIDE of c's
+    overflow point), or dynamic scaling that skips every step."""
     if dtype != "float32":
         return (
             f"a mixed-precision case keeps float32 master parameters: it runs in float32 "
             f"(--dtype float32), not {dtype}"
         )
-    compute = case.mixed.compute
-    band = modelled(compute, case).rtol / LAMBDA  # u·K: one value's rounding, not the worst
-    overflow = precision_problem(case, reference, compute, optimizer_state=False)
-    return overflow or scaling_problem(case, band)
+    mp = case.mixed
+    overflow = precision_problem(case, reference, mp.compute, optimizer_state=False)
+    if overflow:
+        return overflow
+    top, steps = rounds_to_inf(mp.compute), mixed_run(case)[1]
+    for t, step in enumerate(steps):
+        if not mp.dynamic and step.largest >= top / INSIDE:
+            near = "past" if step.largest >= top else f"within {INSIDE:g}× of"
+            return (
+                f"at step {t}, S·{step.where} = {step.largest:.3g} with the static loss scale "
+                f"{mp.loss_scale:.10g}: {near} where {mp.compute} overflows ({top:g}) — the "
+                "scale is too large for this case (an engine's backward may hold more inside a "
+                "layer; dynamic scaling skips such a step)"
+            )
+    if mp.dynamic and reference.scale[-1] < mp.loss_scale * mp.backoff_factor ** (len(steps) - 1):
+        return (
+            f"every one of its {case.steps} steps overflows {mp.compute} (the scale halved each "
+            "time): no step is taken, no gradient is finite in any engine — give it more steps "
+            "or a smaller initial loss_scale"
+        )
+    return None
+
+
+def decisions(scale) -> tuple[bool, ...]:
+    """Each step's overflow decision, read off the scale before every step and after the last:
+    a skipped step multiplied it by backoff_factor < 1; a step taken kept or grew it."""
+    return tuple(bool(after < before) for before, after in zip(scale[:-1], scale[1:], strict=True))
+
+
+def held_reference(case: Case, reference: Result, scale) -> tuple[Result, list[Mismatch]]:
+    """(the reference a dynamic loss-scaled run is held to, its scale's mismatches): the
+    reference's own, or the one that follows the engine's decisions where they are admissible
+    (the module's docstring)."""
+    want = reference.scale
+    got = None if scale is None else np.asarray(scale, dtype=np.float64).ravel()
+    if got is None or got.shape != want.shape or not np.all(np.isfinite(got)):
+        return reference, scale_mismatches(want, scale)
+    theirs = decisions(got)
+    if theirs == decisions(want):
+        return reference, scale_mismatches(want, got)
+    followed, steps = mixed_run(case, theirs)
+    top = rounds_to_inf(case.mixed.compute)
+    for skipped, step in zip(theirs, steps, strict=True):
+        if (skipped and step.largest < top / INSIDE) or (not skipped and step.parameters >= top):
+            return reference, scale_mismatches(want, got)  # not the engine's to decide
+    return followed, scale_mismatches(followed.scale, got)
 
 
 @functools.lru_cache(maxsize=16)
-def mixed_allowance(case: Case, loss: tuple) -> dict:
+def mixed_allowance(case: Case, reference: Result) -> dict:
     """{"loss": per step, "gradients"/"updated"/"final": {name: per entry}}: what c's rounding
-    of the forward and backward may move each value by, beyond float32's tolerance. ``loss``:
-    the reference's losses (a tuple: the cache's key)."""
+    of the forward and backward may move each value by, beyond float32's tolerance."""
     tol = modelled(case.mixed.compute, case)
+    skipped = decisions(reference.scale) if reference.scale is not None else None
     with np.errstate(all="ignore"):
-        updated, final, grads = _through_the_rule(case, tol.rtol, tol.atol)
+        updated, final = _through_the_rule(case, tol.rtol, tol.atol, skipped)
+    grads = reference.gradients
     return {
-        "loss": tol.atol + tol.rtol * np.abs(np.array(loss)),
+        "loss": tol.atol + tol.rtol * np.abs(np.asarray(reference.loss)),
         "gradients": {n: tol.atol + tol.rtol * np.abs(g) for n, g in grads.items()},
         "updated": updated,
         "final": final,
     }
 
 
-def _through_the_rule(case: Case, rtol: float, atol: float):
-    """The parameters' allowance after the first update and the last, and the first step's
-    gradients: the case's rule run three times a step, from the reference's parameters, with
+def _through_the_rule(case: Case, rtol: float, atol: float, skipped=None):
+    """The parameters' allowance after the first update and the last: the case's rule run three
+    times a step taken (``skipped``: the steps not taken), from the reference's parameters, with
     every gradient g, g − τ and g + τ (τ = atol + rtol·|g|)."""
     compute = case.mixed.compute
     params = {n: representable(p, "float32") for n, p in case.parameters().items()}
-    X = representable(inputs_of(case, np.float64), compute)
-    Y = case.targets
+    X, Y = representable(inputs_of(case, np.float64), compute), case.targets
     states = {side: start(case, params) for side in (0, -1, 1)}
     slack = {n: np.zeros_like(p) for n, p in params.items()}
-    updated, first = None, None
-    for _ in range(case.steps):
+    updated = None
+    for t in range(case.steps):
+        if skipped is not None and skipped[t]:
+            continue
         copies = {n: representable(p, compute) for n, p in params.items()}
         grads = backward(case, copies, forward(case, copies, X, Y), Y)
-        first = grads if first is None else first
-        tau = {n: atol + rtol * np.abs(g) for n, g in grads.items()}
         moved = {}
         for side in (0, -1, 1):
-            nudged = {n: g + side * tau[n] for n, g in grads.items()}
+            nudged = {n: g + side * (atol + rtol * np.abs(g)) for n, g in grads.items()}
             moved[side], states[side] = update(case, params, nudged, states[side])
         for n in params:
             off = np.maximum(np.abs(moved[-1][n] - moved[0][n]), np.abs(moved[1][n] - moved[0][n]))
             slack[n] = slack[n] + off
         params = moved[0]
         updated = {n: s.copy() for n, s in slack.items()} if updated is None else updated
-    return updated, slack, first
+    return updated if updated is not None else slack, slack
 
 
 def scale_mismatches(reference_scale, scale) -> list[Mismatch]:

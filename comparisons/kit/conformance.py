@@ -47,6 +47,9 @@ CHECKS = (*ACCURACY, "dtype", "hvp", *ORACLES)
 # intermediates past its range (1/σ³ at a normalization) and its second order is rounding's to
 # decide (docs/precision.md)
 DIRECTIONAL = ("hvp", "hvp-symmetry", "forward-reverse")
+# a mixed-precision case's checks are of its scaled loop alone: these oracles run the engine's
+# plain loss (loss_value, per-sample runs, directional derivatives), not its mixed step
+NOT_MIXED = (*DIRECTIONAL, "untracked-loss", "batch-sum", "dtype-honest")
 STATUSES = ("pass", "fail", "error", "xfail", "xpass", "skip")
 FAILING = ("fail", "error", "xpass")
 
@@ -147,7 +150,9 @@ def verdicts(backend, case_name: str, dtype: str, timeout, asked) -> dict:
     for name, oracle in ORACLES.items():
         answered = asked.get("oracles", {}).get(name, {"answers": {}})
         missing = NEEDS[name](backend) if name in NEEDS else None
-        if missing:  # beyond what it declares: a skip, whatever its run did
+        if not applies(name, case_name, dtype):  # not asked: nothing to judge
+            outcomes[name] = Outcome("skip", f"{name} does not apply to {case_name} in {dtype}")
+        elif missing:  # beyond what it declares: a skip, whatever its run did
             outcomes[name] = Outcome("skip", missing)
         else:
             outcomes[name] = oracle_outcome(oracle, answered, backend, check, first)
@@ -205,6 +210,8 @@ def applies(check: str, case_name: str, dtype: str) -> bool:
     the backend: a backend that cannot do a check reports a skip with its reason)."""
     case = case_named(case_name)
     if check in DIRECTIONAL and dtype in LOW:
+        return False
+    if check in NOT_MIXED and case.mixed is not None:
         return False
     if check == "batch-sum":
         return case.inputs.shape[0] > 1

@@ -28,6 +28,7 @@ DENSE = (
 STACKS = ("conv", "conv_bn", "dropout", "embedding", "norm", "residual", "ties")
 SEQUENCES = ("char_lstm", "gru", "gru_before", "lstm", "rnn", "rnn_truncated")
 ATTENTION = ("attention", "cross", "gpt", "masked_row", "mha", "padded")
+MIXED = ("mixed_bfloat16", "mixed_float16")  # float32 runs; float64 is n/a (float32 masters)
 # drift and rnn_long are float32's documented honest divergences (docs/tolerances.md), not
 # conformance cases
 NOT_CONFORMANCE = ("drift", "rnn_long")
@@ -71,6 +72,15 @@ SUITES = {
         "attention: one head without projections, causal multi-head attention with its "
         "projections, a padded batch, a query that may attend no key; random attention families",
         DENSE + STACKS + SEQUENCES + ATTENTION,
+        True,
+        True,
+        True,
+    ),
+    "5": Suite(
+        "5",
+        "mixed precision: float32 masters with bfloat16 compute and Adam, float16 compute "
+        "with GradScaler's dynamic loss scaling (skipped steps, the scale step by step)",
+        DENSE + STACKS + SEQUENCES + ATTENTION + MIXED,
         True,
         True,
         True,

@@ -29,12 +29,15 @@ def tensors(d: dict) -> dict:
 def result_fields(result) -> dict:
     if result is None:
         return {"loss": None, "gradients": None, "updated": None, "final": None}
-    return {
+    fields = {
         "loss": nested(result.loss),
         "gradients": tensors(result.gradients),
         "updated": tensors(result.updated),
         "final": tensors(result.final),
     }
+    if getattr(result, "scale", None) is not None:  # a dynamic loss-scaled run's, step by step
+        fields["loss_scale"] = nested(result.scale)
+    return fields
 
 
 def verdict_fields(c, version: bool = False) -> dict:
@@ -97,6 +100,7 @@ def run_to_dict(run: Run) -> dict:
         "dtype": run.dtype,
         "device": run.device,
         "steps": run.case.steps,
+        **({} if run.case.mixed is None else {"mixed_precision": vars(run.case.mixed)}),
         "tolerance": {"rtol": run.tolerance.rtol, "atol": run.tolerance.atol},
         "reference": result_fields(run.reference),
         "backends": backends,

@@ -10,9 +10,9 @@ import json
 import numpy as np
 import pytest
 from backprop_crosscheck.comparisons.explain.walkthrough import explain
+from backprop_crosscheck.reference import train  # a mixed-precision case: its scaled loop
 from backprop_crosscheck.reference.cases.file import builtin_case_names, load_case
 from backprop_crosscheck.reference.hvp import direction, hvp
-from backprop_crosscheck.reference.network import train
 from support.paths import TESTS
 
 STORED = json.loads((TESTS / "data" / "builtin_reference.json").read_text())

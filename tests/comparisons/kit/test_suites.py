@@ -20,6 +20,7 @@ PUBLISHED["2"].append("ties")
 PUBLISHED["3"] = [*PUBLISHED["2"], "char_lstm", "gru", "gru_before", "lstm", "rnn"]
 PUBLISHED["3"].append("rnn_truncated")
 PUBLISHED["4"] = [*PUBLISHED["3"], "attention", "cross", "gpt", "masked_row", "mha", "padded"]
+PUBLISHED["5"] = [*PUBLISHED["4"], "mixed_bfloat16", "mixed_float16"]
 
 
 @pytest.mark.parametrize("version", SUITES)

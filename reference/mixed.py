@@ -15,12 +15,13 @@ The forward and backward are computed exactly (float64) from the rounded copies;
 computing them in c lands within c's modelled tolerance of them (docs/tolerances.md).
 
 Whether a step overflows is the one thing an engine may decide otherwise and be right: its
-backward holds values inside a layer that the layers' outputs do not show (JAX's gelu multiplies
-by 1 + erf ≤ 2 before halving), and keeps some in float32 (torch.autocast's float32 ops: layer
-norm, the losses). So the reference decides by its own values — a step overflows when one of
-its layers' output gradients or its parameters' gradients, times S, reaches c's overflow point
-— and can follow an engine's decisions instead (``overflowed``), where they are admissible
-(comparisons/judge/mixed.py): ``Step`` records what each step's decision rests on.
+backward holds values inside a layer that the layers' outputs do not show (JAX's exact gelu,
+0.5·x·erfc(−x/√2), carries the incoming gradient times erfc ≤ 2 before halving it), and keeps
+some in float32 (torch.autocast's float32 ops: on the CPU, the losses). So the reference
+decides by its own values — a step overflows when one of its layers' output gradients or its
+parameters' gradients, times S, reaches c's overflow point — and can follow an engine's
+decisions instead (``overflowed``), where they are admissible (comparisons/judge/mixed.py):
+``Step`` records what each step's decision rests on.
 """
 
 from typing import NamedTuple

@@ -60,7 +60,18 @@ def explain(case: Case) -> str:
     ]
     if case.description:
         head.append(case.description)
-    return "\n".join(head + [""] + body) + "\n"
+    return "\n".join(head + mixed_note(case) + [""] + body) + "\n"
+
+
+def mixed_note(case: Case) -> list[str]:
+    """A mixed-precision case's note: the walk-through is the step's formulas in full precision."""
+    if case.mixed is None:
+        return []
+    return [
+        f"{case.mixed}: below, the step's formulas in full precision — the mixed run computes "
+        f"them on the weights and inputs rounded to {case.mixed.compute}, the loss times its "
+        "scale before the backward (`crosscheck report` shows its numbers and scale step by step)"
+    ]
 
 
 def stack_explain(case: Case) -> str:
@@ -71,7 +82,7 @@ def stack_explain(case: Case) -> str:
     ]
     if case.description:
         head.append(case.description)
-    return "\n".join(head + [""] + stack_walkthrough(case)) + "\n"
+    return "\n".join(head + mixed_note(case) + [""] + stack_walkthrough(case)) + "\n"
 
 
 def check_computable(case: Case) -> None:

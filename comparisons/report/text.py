@@ -2,6 +2,7 @@
 
 import numpy as np
 from backprop_crosscheck.comparisons.judge.compare import QUANTITIES, quantity_of
+from backprop_crosscheck.comparisons.judge.tolerance import modelled
 from backprop_crosscheck.comparisons.run import Run, verdict
 from backprop_crosscheck.reference.cases.names import (
     neuron_names,
@@ -147,7 +148,7 @@ class Renderer(ValueTables):
             f"{case.name} · {run.dtype} · {run.device} · {case.steps} step{plural}"
             f" · {case.parameter_count} parameters"
         )
-        out = [self.heading(title)] + ([] if case.mixed is None else [f"{case.mixed}."])
+        out = [self.heading(title)] + ([] if case.mixed is None else [mixed_words(case)])
         if not case.dense:
             out += [self.heading("Layers (reference forward pass)", 3), self.stack_table(case)]
         elif shown_per_neuron(case) and case.mixed is None:  # the float64 forward
@@ -259,6 +260,16 @@ class Renderer(ValueTables):
             )
         legend = "\n  (loss … final: max abs error against the float64 reference)"
         return self.table(rows, SUMMARY) + ("" if self.markdown else legend)
+
+
+def mixed_words(case) -> str:
+    """A mixed-precision case's line under its heading: what it is, what it is held to."""
+    tol = modelled(case.mixed.compute, case)
+    return (
+        f"{case.mixed}. The parameters are held to float32's tolerance; the loss and gradients "
+        f"to {case.mixed.compute}'s too (rtol {tol.rtol:.3g}, atol {tol.atol:.3g}), carried "
+        "through the update (docs/tolerances.md#mixed-precision)."
+    )
 
 
 def ran_of(comparisons) -> list:

@@ -67,9 +67,10 @@ class EngineNetwork(EngineLayers):
         """The network's loss, its layers written with the framework's own operations
         (engine_layers.py); each layer's output is left in ``self.outputs`` for an engine that
         can report the backward chain."""
-        prediction = self.stack_output(case, params, X)
+        params, X = self.mixed_inputs(params, X)  # a mixed-precision step's casts, if any
+        prediction = self.mixed_output(self.stack_output(case, params, X))
         with fallback(self, case.loss in self.losses, f"the loss {case.loss}", "losses"):
-            return self.criterion(case.loss)(prediction, Y)
+            return self.mixed_loss(self.criterion(case.loss)(prediction, Y))
 
     def criterion(self, name: str):
         """The loss ``name`` as a function of (prediction, targets): the engine's own from

@@ -57,21 +57,36 @@ class MixedPrecisionLoop:
 
         return one_step, (*self.loss_scale_state(mp), False)
 
+    mixing = None  # (compute precision, S) while a scaled loss is differentiated
+
     def scaled_loss_and_grads(self, case, params, X, Y, scale):
-        """(the loss, S·dE/d every parameter and "X"): explicit casts — the masters and the
-        inputs cast to the compute precision inside the differentiated function, the loss cast
-        to float32 and scaled — by ``value_and_grad`` (JAX's); torch overrides it (autocast)."""
-        compute = case.mixed.compute
+        """(the loss, S·dE/d every parameter and "X"): explicit casts — the engine's own
+        ``loss_and_grads`` of ``loss`` with ``mixing`` set, under which every parameter and the
+        inputs are cast to the compute precision as the loss begins, the network's output cast
+        to float32 for the loss, and the loss scaled as it ends — what a Keras mixed policy does
+        at each layer and a JAX or MLX loop writes by hand; torch overrides it (autocast)."""
+        self.mixing = (case.mixed.compute, scale)
+        try:
+            loss, grads = self.loss_and_grads(case, params, X, Y)
+        finally:
+            self.mixing = None
+        return loss / scale, grads
 
-        def scaled(params, X):
-            low = {n: self.cast(p, compute) for n, p in params.items()}
-            return self.cast(self.loss(case, low, self.cast(X, compute), Y), "float32") * scale
+    def mixed_inputs(self, params: dict, X):
+        """The parameters and inputs as the network sees them: cast while ``mixing``."""
+        if self.mixing is None:
+            return params, X
+        compute = self.mixing[0]
+        return {n: self.cast(p, compute) for n, p in params.items()}, self.cast(X, compute)
 
-        value, (grads, grad_X) = self.value_and_grad(scaled)(params, X)
-        return value / scale, {**grads, "X": grad_X}
+    def mixed_output(self, prediction):
+        """The network's output as the loss takes it: float32 while ``mixing`` (Keras's losses
+        cast it so; torch and JAX promote it against the float32 targets)."""
+        return prediction if self.mixing is None else self.cast(prediction, "float32")
 
-    def value_and_grad(self, loss):
-        raise NotImplementedError(f"{self.name}: no value_and_grad for mixed precision")
+    def mixed_loss(self, value):
+        """The loss as it is differentiated: scaled while ``mixing``."""
+        return value if self.mixing is None else value * self.mixing[1]
 
     def cast(self, tensor, precision: str):
         return tensor.astype(getattr(self.xp, precision))

@@ -11,7 +11,7 @@ from backprop_crosscheck.backends.interface import Backend
 from backprop_crosscheck.comparisons.isolate.attempt import attempts
 from backprop_crosscheck.comparisons.isolate.guard import TimedOut, time_limit
 from backprop_crosscheck.comparisons.judge.judging import Check, Comparison, judge_backend
-from backprop_crosscheck.comparisons.judge.mixed import mixed_problem
+from backprop_crosscheck.comparisons.judge.mixed import mixed_problem, without_gradients
 from backprop_crosscheck.comparisons.judge.tolerance import Tolerance
 from backprop_crosscheck.reference import Case, CaseError, Result, train
 from backprop_crosscheck.reference.cases.file import quoted
@@ -68,7 +68,7 @@ def make_check(
     case = in_precision(case, dtype)
     with fenced_reference(case, timeout):  # its run is held to the backends' --timeout
         reference = train(case)
-    problem = reference_problem(reference)
+    problem = reference_problem(reference if case.mixed is None else without_gradients(reference))
     if problem:
         raise CaseError(f"{quoted(case.source)}: the reference cannot compute this case: {problem}")
     v = None if hvp_seed is None else direction(case, hvp_seed)

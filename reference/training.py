@@ -33,8 +33,8 @@ def train_loop(
     ``scaling(state) -> (loss scale, whether the step just taken was skipped)``: a loss-scaled
     loop's (reference/rules/loss_scaling.py) — its scale is recorded before every step and after
     the last, and the first step taken, not skipped, gives the gradients and updated parameters
-    (a skipped step's gradients are inf or NaN: nothing to hold them to) — the last step's
-    where every step was skipped."""
+    (a skipped step's gradients are inf or NaN: nothing to hold them to) — NaN where every
+    step was skipped."""
     losses, scales, first, updated, intermediates = [], [], None, {}, None
     for _ in range(steps):
         if scaling is not None:
@@ -44,8 +44,9 @@ def train_loop(
         if first is None and not (scaling is not None and scaling(state)[1]):
             first, updated = recorded(grads, keep), recorded(params, keep)
             intermediates = None if chain is None else chain()
-    if first is None and steps:  # every step skipped
-        first, updated = recorded(grads, keep), recorded(params, keep)
+    if first is None and steps:  # every step skipped: no finite gradient to hold, NaN
+        first = {n: np.full(np.shape(keep(g)), np.nan) for n, g in grads.items()}
+        updated = recorded(params, keep)
     losses.append(keep(final_loss(params)))
     loss = np.array(losses, dtype=loss_dtype)
     scale = None if scaling is None else np.array([*scales, float(scaling(state)[0])])

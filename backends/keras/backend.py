@@ -14,7 +14,9 @@ import sys
 from backprop_crosscheck.backends.framework import FrameworkBackend
 from backprop_crosscheck.backends.interface import Capabilities, Convention
 from backprop_crosscheck.backends.keras.attention import keras_attention
+from backprop_crosscheck.backends.keras.mixed import KerasMixed
 from backprop_crosscheck.backends.keras.recurrent import KERAS_GATES, keras_recurrent
+from backprop_crosscheck.reference.precision import LOW
 from backprop_crosscheck.reference.rules.optimizers import OPTIMIZERS
 
 KERAS_CONVENTIONS = (
@@ -82,12 +84,17 @@ def keras_layers(ops) -> dict:
     }
 
 
-def keras_optimizer(keras, case, decay_modes=("decoupled",)):
+def keras_optimizer(keras, case, mixed=None):
     """Keras's SGD(momentum=μ) or Adam (weight_decay: decoupled, AdamW's) as FrameworkBackend's
     ``(init, apply)``: the parameters are assigned to ``keras.Variable``s of the run's dtype,
     stepped by ``apply_gradients``, and read back. The rate, μ and the betas are given as
-    tensors of the run's dtype: Python floats Keras would keep in float32."""
+    tensors of the run's dtype: Python floats Keras would keep in float32. ``mixed``: a
+    mixed-precision case's loss scaling (backends/keras/mixed.py) — its gradients arrive
+    scaled."""
     opt, ops = case.optimizer, keras.ops
+    static = mixed.loss_scale if mixed is not None and not mixed.dynamic else None
+    # as Keras's JAX trainer calls it (keras-core#851: its ops.cond has to be stateless there)
+    stateless = mixed is not None and mixed.dynamic and keras.backend.backend() == "jax"
 
     def init(params):
         dtype = keras.backend.standardize_dtype(next(iter(params.values())).dtype)
@@ -97,13 +104,23 @@ def keras_optimizer(keras, case, decay_modes=("decoupled",)):
             ops.convert_to_tensor(x, dtype)
             for x in (case.learning_rate, momentum, opt.beta1, opt.beta2, opt.epsilon)
         )
+        scaled = {"loss_scale_factor": static} if static not in (None, 1.0) else {}
         if opt.name == "adam":
             optimizer = keras.optimizers.Adam(
-                lambda: lr, beta_1=b1, beta_2=b2, epsilon=eps, weight_decay=decay
+                lambda: lr, beta_1=b1, beta_2=b2, epsilon=eps, weight_decay=decay, **scaled
             )
         else:
-            optimizer = keras.optimizers.SGD(lambda: lr, momentum=momentum, weight_decay=decay)
-            optimizer.momentum = mu  # validated as a float, then exact
+            optimizer = keras.optimizers.SGD(
+                lambda: lr, momentum=momentum, weight_decay=decay, **scaled
+            )
+            if not stateless:  # (a tensor there is traced in its ops.cond: a float32 run's μ)
+                optimizer.momentum = mu  # validated as a float, then exact
+        if mixed is not None and mixed.dynamic:
+            optimizer = keras.optimizers.LossScaleOptimizer(
+                optimizer,
+                initial_scale=mixed.loss_scale,
+                dynamic_growth_steps=mixed.growth_interval,
+            )
         optimizer.build(list(variables.values()))
         return optimizer, variables
 
@@ -111,16 +128,29 @@ def keras_optimizer(keras, case, decay_modes=("decoupled",)):
         optimizer, variables = state
         for n, v in variables.items():
             v.assign(params[n])
-        optimizer.apply_gradients([(grads[n], v) for n, v in variables.items()])
+        if stateless:  # LossScaleOptimizer on JAX: its ops.cond must be stateless there
+            ours = list(variables.values())
+            new, kept = optimizer.stateless_apply(
+                [v.value for v in optimizer.variables],
+                [grads[n] for n in variables],
+                [v.value for v in ours],
+            )
+            for v, value in zip([*ours, *optimizer.variables], [*new, *kept], strict=True):
+                v.assign(value)
+        else:
+            optimizer.apply_gradients([(grads[n], v) for n, v in variables.items()])
         return {n: ops.copy(v.value) for n, v in variables.items()}, state
 
     return init, apply
 
 
-class KerasBackend(FrameworkBackend):
+class KerasBackend(KerasMixed, FrameworkBackend):
     module = distribution = "keras"
-    capabilities = Capabilities(optimizers=OPTIMIZERS, weight_decay=("decoupled",))
+    capabilities = Capabilities(optimizers=OPTIMIZERS, weight_decay=("decoupled",), mixed=LOW)
     conventions, own_sgd = KERAS_CONVENTIONS, True
+
+    def unsupported(self, case):
+        return self.scaling_refused(case) or super().unsupported(case)
 
     def setup(self, dtype, device):
         self.keras = keras = keras_on(self.requires[0])
@@ -154,5 +184,5 @@ class KerasBackend(FrameworkBackend):
     def to_numpy(self, value):
         return self.keras.ops.convert_to_numpy(value)
 
-    def optimizer(self, case):
-        return keras_optimizer(self.keras, case)
+    def optimizer(self, case, mixed=None):
+        return keras_optimizer(self.keras, case, mixed)

@@ -8,13 +8,17 @@ from backprop_crosscheck.backends.mlx.layers import mlx_attention, mlx_layers
 from backprop_crosscheck.backends.mlx.optim import MLX_CONVENTIONS, mlx_optimizer
 from backprop_crosscheck.reference.rules.optimizers import OPTIMIZERS
 
-from backprop_crosscheck import Capabilities, FrameworkBackend
+from backprop_crosscheck import LOW, Capabilities, FrameworkBackend
 
 
 class MlxBackend(FrameworkBackend):
     name, module, install_hint = "mlx", "mlx", 'pip install "mlx[cpu]"'
     capabilities = Capabilities(
-        jvp="mx.jvp", hvp="jvp of grad", optimizers=OPTIMIZERS, weight_decay=("l2", "decoupled")
+        jvp="mx.jvp",
+        hvp="jvp of grad",
+        optimizers=OPTIMIZERS,
+        weight_decay=("l2", "decoupled"),
+        mixed=LOW,  # explicit casts (backends/mixed_precision.py)
     )
     conventions = MLX_CONVENTIONS  # mlx.optimizers' (backends/mlx/optim.py)
 

@@ -100,7 +100,9 @@ def mistaken(torch_backend, hook: str):
         ("updating", "mixed_float16", "updated"),
         ("updating", "mixed_bfloat16", "updated"),
         ("unscaled", "mixed_float16", "gradients"),
-        ("next_loss_scale", "mixed_float16", "loss scale"),
+        # its scale says every step was taken: the values it holds (its overflowed gradients
+        # NaN, its parameters unmoved) are held to the reference that takes them
+        ("next_loss_scale", "mixed_float16", "nan vs"),
     ],
     ids=[
         "sgd-masters-in-bfloat16",
@@ -146,3 +148,28 @@ def test_an_engine_that_skips_where_nothing_comes_near_overflowing_fails(torch_b
     case = load_case("mixed_float16").replace(steps=9)
     row = run_case(case, [overflowing_early(torch_backend, 100.0)], "float32").comparisons[0]
     assert row.status == "fail" and row.message.startswith("loss scale")
+
+
+def sweep_case(name: str):
+    from backprop_crosscheck.comparisons.kit.conformance import case_named
+    from backprop_crosscheck.reference.rules.loss_scaling import MixedPrecision
+
+    dynamic = MixedPrecision("float16", 2.0**14, True, growth_interval=1)
+    return case_named(name).replace(mixed=dynamic)
+
+
+def test_an_engine_may_take_a_step_holding_in_float32_what_float16_could_not():
+    """random-7.1 at S = 2¹⁴: the reference's S·dE/db3 is 75,240, past float16 — torch's
+    autocast holds the bias gradient in float32 (75,251) and rightly takes the step."""
+    case = sweep_case("random-7.1")
+    row = run_case(case, [engine("torch")], "float32").comparisons[0]
+    assert row.status == "pass", row.message
+    assert row.result.scale[1] > train(case).scale[1]  # it grew where the reference halved
+
+
+def test_an_input_gradient_past_float16_is_inf_in_the_reference_too():
+    """random-12.3: S·|dE/dX| overflows float16 (no skip: GradScaler looks at the parameters)."""
+    case = sweep_case("random-12.3")
+    assert np.isinf(train(case).gradients["X"]).any()
+    row = run_case(case, [engine("torch")], "float32").comparisons[0]
+    assert row.status == "pass", row.message

@@ -18,7 +18,11 @@ from backprop_crosscheck.comparisons.isolate.attempt import ORDERS, Attempt, one
 from backprop_crosscheck.comparisons.isolate.wire import NotNumbers, result_of, tensors_from_plain
 from backprop_crosscheck.comparisons.judge.compare import Agreement, agreement_of, result_pairs
 from backprop_crosscheck.comparisons.judge.diagnosis import diagnose
-from backprop_crosscheck.comparisons.judge.mixed import held_reference, mixed_allowance
+from backprop_crosscheck.comparisons.judge.mixed import (
+    held_reference,
+    input_gradient_held,
+    mixed_allowance,
+)
 from backprop_crosscheck.comparisons.judge.tolerance import Tolerance, tolerance_for
 from backprop_crosscheck.reference import Case, Result
 from backprop_crosscheck.reference.rounding import differences_floor, rounding_floor
@@ -106,10 +110,11 @@ def judge(backend: Backend, check: Check, order: int, tried: Attempt) -> Compari
             reference, scaled = held_reference(check.case, check.reference, got.scale)
             check = dataclasses.replace(check, reference=reference)
         mixed = mixed_allowances(check) if order == 1 else ()
-        agree = agreement_of(check.case, pairs(check, got, order, caps), tol, mixed)
+        held = got if not mixed else input_gradient_held(check.case, check.reference, got)
+        agree = agreement_of(check.case, pairs(check, held, order, caps), tol, mixed)
         if not agree.passed and order == 1:  # a case whose values are rounding's to decide?
             floors = rounding_floors(check, runs_in_process(backend, ("fd",))) + mixed
-            agree = agreement_of(check.case, pairs(check, got, order, caps), tol, floors)
+            agree = agreement_of(check.case, pairs(check, held, order, caps), tol, floors)
         if scaled is not False:
             held_to_scale(agree, scaled, len(check.reference.scale))
     except Exception as e:  # noqa: BLE001 - None, a wrong shape, a missing tensor, …

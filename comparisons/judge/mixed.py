@@ -87,6 +87,25 @@ def without_gradients(reference: Result) -> Result:
     return dataclasses.replace(reference, gradients={})
 
 
+def input_gradient_held(case: Case, reference: Result, got: Result) -> Result:
+    """``got`` with the entries of dE/dX it holds as ±inf where the reference's S·|dE/dX|
+    reaches within INSIDE of c's overflow point set to the reference's (not judged): no step is
+    skipped for dE/dX — GradScaler looks at the parameters' gradients — and an engine holding
+    it in c overflows there, one holding it in float32 (torch's attention) does not."""
+    want, have = reference.gradients.get("X"), got.gradients.get("X")
+    if want is None or have is None or np.shape(want) != np.shape(have):
+        return got
+    mp, taken = case.mixed, [0]
+    if reference.scale is not None:
+        taken = [t for t, skipped in enumerate(decisions(reference.scale)) if not skipped] or [0]
+    scale = reference.scale[taken[0]] if reference.scale is not None else mp.loss_scale
+    have = np.asarray(have, dtype=np.float64)
+    held = np.isinf(have) & (scale * np.abs(want) >= rounds_to_inf(mp.compute) / INSIDE)
+    if not held.any():
+        return got
+    return dataclasses.replace(got, gradients={**got.gradients, "X": np.where(held, want, have)})
+
+
 def decisions(scale) -> tuple[bool, ...]:
     """Each step's overflow decision, read off the scale before every step and after the last:
     a skipped step multiplied it by backoff_factor < 1; a step taken kept or grew it."""
@@ -119,10 +138,10 @@ def mixed_allowance(case: Case, reference: Result) -> dict:
     tol = modelled(case.mixed.compute, case)
     skipped = decisions(reference.scale) if reference.scale is not None else None
     with np.errstate(all="ignore"):
-        updated, final = _through_the_rule(case, tol.rtol, tol.atol, skipped)
+        updated, final, moved = _through_the_rule(case, tol.rtol, tol.atol, skipped)
     grads = {n: np.nan_to_num(np.abs(g), nan=0.0) for n, g in reference.gradients.items()}
     return {
-        "loss": tol.atol + tol.rtol * np.abs(np.asarray(reference.loss)),
+        "loss": tol.atol + tol.rtol * np.abs(np.asarray(reference.loss)) + moved,
         "gradients": {n: tol.atol + tol.rtol * g for n, g in grads.items()},
         "updated": updated,
         "final": final,
@@ -130,30 +149,38 @@ def mixed_allowance(case: Case, reference: Result) -> dict:
 
 
 def _through_the_rule(case: Case, rtol: float, atol: float, skipped=None):
-    """The parameters' allowance after the first update and the last: the case's rule run three
-    times a step taken (``skipped``: the steps not taken), from the reference's parameters, with
-    every gradient g, g − τ and g + τ (τ = atol + rtol·|g|)."""
+    """The parameters' allowance after the first update and the last, and the loss's before
+    every step and after the last from them (its first-order image, Σ|dE/dp|·allowance): the
+    case's rule run three times a step taken (``skipped``: the steps not taken), from the
+    reference's parameters, with every gradient g, g − τ and g + τ (τ = atol + rtol·|g|)."""
     compute = case.mixed.compute
     params = {n: representable(p, "float32") for n, p in case.parameters().items()}
     X, Y = representable(inputs_of(case, np.float64), compute), case.targets
     states = {side: start(case, params) for side in (0, -1, 1)}
     slack = {n: np.zeros_like(p) for n, p in params.items()}
-    updated = None
+    updated, moved = None, []
+
+    def gradients(params):
+        copies = {n: representable(p, compute) for n, p in params.items()}
+        return backward(case, copies, forward(case, copies, X, Y), Y)
+
     for t in range(case.steps):
+        grads = gradients(params)
+        moved.append(sum(float(np.sum(np.abs(grads[n]) * slack[n])) for n in params))
         if skipped is not None and skipped[t]:
             continue
-        copies = {n: representable(p, compute) for n, p in params.items()}
-        grads = backward(case, copies, forward(case, copies, X, Y), Y)
-        moved = {}
+        sides = {}
         for side in (0, -1, 1):
             nudged = {n: g + side * (atol + rtol * np.abs(g)) for n, g in grads.items()}
-            moved[side], states[side] = update(case, params, nudged, states[side])
+            sides[side], states[side] = update(case, params, nudged, states[side])
         for n in params:
-            off = np.maximum(np.abs(moved[-1][n] - moved[0][n]), np.abs(moved[1][n] - moved[0][n]))
+            off = np.maximum(np.abs(sides[-1][n] - sides[0][n]), np.abs(sides[1][n] - sides[0][n]))
             slack[n] = slack[n] + off
-        params = moved[0]
+        params = sides[0]
         updated = {n: s.copy() for n, s in slack.items()} if updated is None else updated
-    return updated if updated is not None else slack, slack
+    grads = gradients(params)
+    moved.append(sum(float(np.sum(np.abs(grads[n]) * slack[n])) for n in params))
+    return (updated if updated is not None else slack), slack, np.array(moved)
 
 
 def scale_mismatches(reference_scale, scale) -> list[Mismatch]:

@@ -167,9 +167,12 @@ def test_an_engine_may_take_a_step_holding_in_float32_what_float16_could_not():
     assert row.result.scale[1] > train(case).scale[1]  # it grew where the reference halved
 
 
-def test_an_input_gradient_past_float16_is_inf_in_the_reference_too():
-    """random-12.3: S·|dE/dX| overflows float16 (no skip: GradScaler looks at the parameters)."""
+def test_an_input_gradient_past_float16_may_be_inf_in_the_engine():
+    """random-12.3: S·|dE/dX| overflows float16; GradScaler skips no step for it, and torch,
+    holding dE/dX in float16, returns ±inf there — not judged, the rest is."""
     case = sweep_case("random-12.3")
-    assert np.isinf(train(case).gradients["X"]).any()
     row = run_case(case, [engine("torch")], "float32").comparisons[0]
+    assert (
+        np.isinf(row.result.gradients["X"]).any() and np.isfinite(train(case).gradients["X"]).all()
+    )
     assert row.status == "pass", row.message

@@ -7,6 +7,8 @@ and ``_amp_update_scale_``, what ``GradScaler.unscale_`` and ``GradScaler.update
 optimizer is the adapter's (torch.optim's functions), run only when the step did not overflow,
 as ``GradScaler.step`` does."""
 
+from backprop_crosscheck.backends.interface import Unsupported
+
 
 class TorchAmp:
     """The hooks of backends/mixed_precision.py in torch's own terms."""
@@ -14,8 +16,14 @@ class TorchAmp:
     def scaled_loss_and_grads(self, case, params, X, Y, scale):
         torch, device = self.torch, self.placed[1]
         leaves = [t.requires_grad_(True) for t in [*params.values(), X]]
-        with torch.autocast(device, dtype=getattr(torch, case.mixed.compute)):
-            loss = self.loss(case, params, X, Y)
+        try:
+            with torch.autocast(device, dtype=getattr(torch, case.mixed.compute)):
+                loss = self.loss(case, params, X, Y)
+        except RuntimeError as e:  # oneDNN's float16 LSTM on a CPU without it: n/a, its words
+            if "primitive descriptor" not in str(e):
+                raise
+            words = str(e).splitlines()[0]
+            raise Unsupported(f"{self.name}: autocast to {case.mixed.compute}: {words}") from None
         (loss.float() * scale).backward()  # outside autocast, as torch's AMP recipe has it
         grads = {**{n: p.grad.clone() for n, p in params.items()}, "X": X.grad.clone()}
         for t in leaves:

@@ -105,18 +105,7 @@ def judge(backend: Backend, check: Check, order: int, tried: Attempt) -> Compari
     if tried.status != "answered":
         return outcome(tried.status, tried.message)
     try:
-        scaled = order == 1 and check.reference.scale is not None  # dynamic loss scaling
-        if scaled:  # its scale against the reference's step by step, and the reference it follows
-            reference, scaled = held_reference(check.case, check.reference, got.scale)
-            check = dataclasses.replace(check, reference=reference)
-        mixed = mixed_allowances(check) if order == 1 else ()
-        held = got if not mixed else input_gradient_held(check.case, check.reference, got)
-        agree = agreement_of(check.case, pairs(check, held, order, caps), tol, mixed)
-        if not agree.passed and order == 1:  # a case whose values are rounding's to decide?
-            floors = rounding_floors(check, runs_in_process(backend, ("fd",))) + mixed
-            agree = agreement_of(check.case, pairs(check, held, order, caps), tol, floors)
-        if scaled is not False:
-            held_to_scale(agree, scaled, len(check.reference.scale))
+        check, agree = agreed(backend, check, got, order, tol)
     except Exception as e:  # noqa: BLE001 - None, a wrong shape, a missing tensor, …
         return outcome("error", f"{malformed}: {one_line(e)}")
     if agree.passed:
@@ -128,6 +117,27 @@ def judge(backend: Backend, check: Check, order: int, tried: Attempt) -> Compari
         except Exception:  # noqa: BLE001 - odd intermediates, say: the verdict stands without
             failed.diagnosis = None
     return failed
+
+
+def agreed(backend: Backend, check: Check, got, order: int, tol: Tolerance):
+    """(the check as judged, the answer's Agreement with its reference): numpy.isclose's rule,
+    then the rounding floors where it fails without them; a mixed-precision run's allowance
+    and, with dynamic loss scaling, the reference that follows its overflow decisions and its
+    scale step by step (comparisons/judge/mixed.py)."""
+    caps = backend.capabilities
+    scaled = order == 1 and check.reference.scale is not None  # dynamic loss scaling
+    if scaled:  # its scale against the reference's step by step, and the reference it follows
+        reference, scaled = held_reference(check.case, check.reference, got.scale)
+        check = dataclasses.replace(check, reference=reference)
+    mixed = mixed_allowances(check) if order == 1 else ()
+    held = got if not mixed else input_gradient_held(check.case, check.reference, got)
+    agree = agreement_of(check.case, pairs(check, held, order, caps), tol, mixed)
+    if not agree.passed and order == 1:  # a case whose values are rounding's to decide?
+        floors = rounding_floors(check, runs_in_process(backend, ("fd",))) + mixed
+        agree = agreement_of(check.case, pairs(check, held, order, caps), tol, floors)
+    if scaled is not False:
+        held_to_scale(agree, scaled, len(check.reference.scale))
+    return check, agree
 
 
 def mixed_allowances(check: Check) -> tuple:

@@ -28,6 +28,35 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     )
 
 
+# The conformance door's engines in `make test`: every backend but these, whose door runs in
+# `make test-engines` with the other engines (tox -e engines names them): jax-fwd's forward-mode
+# matrix is JAX's second pass over every case (~30 s of the suite's ~180 s of work, measured
+# in BENCHMARKS.md). --crosscheck-backend or CROSSCHECK_BACKENDS choosing them runs them here.
+# The divergence reproducers (each a fresh process importing its engine: ~12 s) run there too,
+# with every engine installed (tox -e engines, tensorflow, paddle name their file).
+ENGINES_STAGE = ("jax-fwd",)
+DOOR = "tests/comparisons/kit/test_conformance.py::"
+REPRODUCERS = "tests/comparisons/kit/test_divergence_writeups.py::test_each_reproducer"
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("CROSSCHECK_ENGINES_STAGE"):  # tox -e engines, tensorflow, paddle
+        return
+    if config.getoption("crosscheck_backend", default=None) or "CROSSCHECK_BACKENDS" in os.environ:
+        return  # one's own choice of engines: run what it asks
+    staged = [
+        item
+        for item in items
+        if item.nodeid.startswith(REPRODUCERS)
+        or item.nodeid.startswith(DOOR)
+        and any(f"[{name}-" in item.nodeid or f"[{name}]" in item.nodeid for name in ENGINES_STAGE)
+    ]
+    if staged:
+        config.hook.pytest_deselected(items=staged)
+        gone = set(staged)
+        items[:] = [item for item in items if item not in gone]
+
+
 @pytest.fixture
 def register(monkeypatch):
     """``register({"name": "module:Class", …})``: these plugins, and only these, are what the

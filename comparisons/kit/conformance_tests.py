@@ -53,10 +53,11 @@ def pytest_generate_tests(metafunc):
         for d in _dtypes(config)
         if conformance.applies(check, c, d)
     ]
-    # one xdist group per framework: it is imported, and its shape families compiled, on one
-    # worker (each framework's import costs seconds a process), never on both
+    # one xdist group per framework and dtype: a framework's programs for one dtype are
+    # compiled on one worker (each framework's import costs seconds a process), while its
+    # float64 and float32 programs — different programs anyway — may go to both
     params = [
-        pytest.param(c, marks=pytest.mark.xdist_group(f"conformance-{_framework(c[0])}"))
+        pytest.param(c, marks=pytest.mark.xdist_group(f"conformance-{_framework(c[0])}-{c[2]}"))
         for c in combos
     ]
     metafunc.parametrize(

@@ -124,7 +124,7 @@ def test_an_embedding_row_picked_twice_gets_both_gradients():
     assert not grads["table"][[1, 3]].any()
 
 
-@pytest.mark.xdist_group("conformance-torch")
+@pytest.mark.xdist_group("conformance-torch-float64")
 def test_the_rows_agree_with_torchs_own_ops():
     """Another engine's view: torch.nn.functional's conv2d, max_pool2d (ties included),
     avg_pool2d, batch_norm in training mode and layer_norm, forward and backward."""

@@ -89,7 +89,7 @@ def test_the_conformance_kit_cannot_be_judged_by_the_backend_either(capsys, regi
     assert "✗" in out
 
 
-@pytest.mark.xdist_group("conformance-jax")
+@pytest.mark.xdist_group("conformance-jax-float64")
 def test_a_corrupt_jax_cache_changes_nothing_in_the_report(capsys, tmp_path, monkeypatch):
     """Every entry of JAX's persistent cache overwritten with garbage: JAX compiles afresh,
     and the report is the one a clean cache gives — no warning in the backend's row."""

@@ -107,7 +107,7 @@ def test_an_unreachable_scheduler_is_one_line(capsys, monkeypatch):
     pytest.importorskip(
         "distributed", reason="--dask needs dask.distributed: pip install distributed"
     )
-    monkeypatch.setattr(jobs, "CONNECT_TIMEOUT", "1s")
+    monkeypatch.setattr(jobs, "CONNECT_TIMEOUT", "0.3s")
     code = main(["sweep", "--cases", "1", "--backends", "numpy", "--dask", "tcp://127.0.0.1:9"])
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1
@@ -134,7 +134,7 @@ def test_a_silent_listener_is_one_line_within_the_connect_timeout(capsys, monkey
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
     silent.listen(8)  # accepts (the kernel does), never answers
-    monkeypatch.setattr(jobs, "CONNECT_TIMEOUT", "1s")
+    monkeypatch.setattr(jobs, "CONNECT_TIMEOUT", "0.3s")
     address = f"tcp://127.0.0.1:{silent.getsockname()[1]}"
     start = time.monotonic()
     try:

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
+from backprop_crosscheck.comparisons.kit import suites
 
 # JAX's persistent compilation cache, in the checkout (ignored by git): the suite compiles the
 # same ~80 small XLA programs every run (one per architecture, dtype and step/loss/jvp/H·v);
@@ -28,15 +29,46 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     )
 
 
-# The conformance door's engines in `make test`: every backend but these, whose door runs in
-# `make test-engines` with the other engines (tox -e engines names them): jax-fwd's forward-mode
-# matrix is JAX's second pass over every case (~30 s of the suite's ~180 s of work, measured
-# in BENCHMARKS.md). --crosscheck-backend or CROSSCHECK_BACKENDS choosing them runs them here.
-# The divergence reproducers (each a fresh process importing its engine: ~12 s) run there too,
-# with every engine installed (tox -e engines, tensorflow, paddle name their file).
+# What `make test` leaves to `make test-engines`, where tox sets CROSSCHECK_ENGINES_STAGE and
+# nothing is left out (tox -e tensorflow runs the whole suite, every engine's door in full):
+# - jax-fwd's door: JAX's forward-mode second pass over every case (~30 s of the suite's work);
+# - the door's slow engines on the sequence, attention and mixed-precision built-ins, but for
+#   FIRST_STAGE_CASES — a recurrent case, each of JAX's three attention paths (is_causal, key
+#   lengths, a mask: mha, padded, masked_row) and a mixed one: JAX traces and lowers ~7 XLA
+#   programs a case and dtype (~12 s of its 25 s door on the others), fd nudges a layer stack
+#   entry by entry (gpt alone, 3.4 s). Every other engine runs every built-in case here, and
+#   these two the dense and layer-stack ones and the random case;
+# - the divergence reproducers (each a fresh process importing its engine: ~12 s), which need
+#   the other engines anyway (tox -e engines, tensorflow, paddle name their file).
+# --crosscheck-backend or CROSSCHECK_BACKENDS choosing engines runs all of theirs here.
 ENGINES_STAGE = ("jax-fwd",)
+SLOW_DOOR = ("jax", "fd")
+FIRST_STAGE_CASES = (
+    *suites.DENSE,
+    *suites.STACKS,
+    "lstm",
+    "mha",
+    "padded",
+    "masked_row",
+    "mixed_float16",
+)
 DOOR = "tests/comparisons/kit/test_conformance.py::"
 REPRODUCERS = "tests/comparisons/kit/test_divergence_writeups.py::test_each_reproducer"
+
+
+def engines_stage(nodeid: str) -> bool:
+    """Whether a test runs in `make test-engines` alone (above)."""
+    if nodeid.startswith(REPRODUCERS):
+        return True
+    if not nodeid.startswith(DOOR) or "[" not in nodeid:
+        return False
+    backend_case = nodeid.split("[", 1)[1].split("]", 1)[0]  # e.g. jax-gpt-float64
+    engines = (*ENGINES_STAGE, *SLOW_DOOR)  # jax-fwd before jax: the first match is the one
+    name = next((n for n in engines if f"{backend_case}-".startswith(f"{n}-")), None)
+    if name is None or name in ENGINES_STAGE:
+        return name is not None
+    case = backend_case.removeprefix(f"{name}-").rsplit("-", 1)[0]
+    return case in suites.suite(None).builtin and case not in FIRST_STAGE_CASES
 
 
 def pytest_collection_modifyitems(config, items):
@@ -44,13 +76,7 @@ def pytest_collection_modifyitems(config, items):
         return
     if config.getoption("crosscheck_backend", default=None) or "CROSSCHECK_BACKENDS" in os.environ:
         return  # one's own choice of engines: run what it asks
-    staged = [
-        item
-        for item in items
-        if item.nodeid.startswith(REPRODUCERS)
-        or item.nodeid.startswith(DOOR)
-        and any(f"[{name}-" in item.nodeid or f"[{name}]" in item.nodeid for name in ENGINES_STAGE)
-    ]
+    staged = [item for item in items if engines_stage(item.nodeid)]
     if staged:
         config.hook.pytest_deselected(items=staged)
         gone = set(staged)

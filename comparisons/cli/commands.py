@@ -260,7 +260,7 @@ def bench_peers(plan: Plan) -> int:
     if importlib.util.find_spec("torch") is None:
         print("crosscheck bench --peers: needs torch: pip install torch==2.13.0", file=sys.stderr)
         return 2
-    cases = builtin_case_names()
+    cases = peers.peer_cases()
     progress = Progress(len(cases), "bench --peers", "cases")
     rows = peers.peer_rows(cases, progress.update)
     write_output(peers.render(rows, plan.format), plan)

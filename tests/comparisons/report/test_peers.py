@@ -43,3 +43,15 @@ def test_a_difference_against_nan_is_the_largest_not_a_crash():
     (numpy's nanargmax of an all-NaN difference), so no mistake was named."""
     ours, yours, off = _side_by_side(np.array([1.0, 2.0]), np.array([np.nan, np.nan]))
     assert off == "largest difference inf at [0]" and "nan" in yours
+
+
+def test_the_peers_run_on_every_built_in_case_with_a_float64_run():
+    """Found in session 18: the mixed-precision built-ins (float32 masters: float64 is n/a) came
+    into the peers' cases and their every mistake showed as caught by a peer and missed by the
+    harness — which had judged nothing there."""
+    from backprop_crosscheck.comparisons.peers import peer_cases
+    from backprop_crosscheck.reference.cases.file import builtin_case_names
+
+    mixed = {n for n in builtin_case_names() if load_case(n).mixed is not None}
+    assert mixed >= {"mixed_bfloat16", "mixed_float16"}
+    assert set(peer_cases()) == set(builtin_case_names()) - mixed

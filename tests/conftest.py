@@ -29,6 +29,34 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     )
 
 
+# The checkout's own modules compiled once, here, for every process the suite starts (its xdist
+# workers, the backends' worker processes, every `crosscheck` it runs): with
+# PYTHONDONTWRITEBYTECODE set (as on this project's machines) Python writes no bytecode, and
+# each of those ~200 processes compiled every module it imported from source again. compileall
+# writes __pycache__/ (ignored by git) beside the sources, as Python itself does when the
+# variable is unset, and skips a module whose bytecode is up to date.
+COMPILED_FOLDERS = (
+    "backprop_crosscheck",
+    "backends",
+    "comparisons",
+    "reference",
+    "tests",
+    "examples",
+)
+
+
+def pytest_configure(config):
+    import sys
+
+    if os.environ.get("PYTEST_XDIST_WORKER") or not sys.dont_write_bytecode:
+        return
+    import compileall
+
+    root = Path(__file__).parent.parent
+    for folder in COMPILED_FOLDERS:
+        compileall.compile_dir(root / folder, quiet=2)
+
+
 # What `make test` leaves to `make test-engines`, where tox sets CROSSCHECK_ENGINES_STAGE and
 # nothing is left out (tox -e tensorflow runs the whole suite, every engine's door in full):
 # - jax-fwd's door: JAX's forward-mode second pass over every case (~30 s of the suite's work);

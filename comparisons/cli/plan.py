@@ -148,7 +148,7 @@ LOAD_TIMEOUT_S = 60  # a plugin's import and construction, at most
 def isolation_of(plan: "Plan"):
     """How the plan's plugins are declared: in workers like those its run uses (a sweep's run
     one thread each), or — with --in-process — in place."""
-    from backprop_crosscheck.comparisons.sweep.shards import one_thread_each
+    from backprop_crosscheck.comparisons.isolate.workers import one_thread_each
 
     if plan.in_process:
         return None

@@ -195,6 +195,18 @@ def process_fd(pid: int) -> int | None:
         return None
 
 
+def one_thread_each() -> dict[str, str]:
+    """The environment of processes run side by side — a sweep's backends and shards,
+    conformance's lanes of dtypes: each computes on one thread (OpenMP, MKL, OpenBLAS, XLA's
+    CPU), for threads of one tiny network's matmul fighting over the same cores cost more than
+    they give (torch's step ~10× slower on a busy 2-core machine; conformance torch 7.5 s in one
+    lane, 10–11 s in two lanes of every core's threads, 5 s of one). Variables the user set are
+    left alone."""
+    env = {k: "1" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    return {k: v for k, v in env.items() if k not in os.environ}
+
+
 class Workers:
     """Use as a context manager; ``attempt_stream(backends, checks)`` yields every backend's
     attempts (comparisons.isolate.attempt) at every check: numbers and messages, judged by the

@@ -12,13 +12,12 @@ import threading
 from dataclasses import asdict
 from multiprocessing.connection import wait
 
-from backprop_crosscheck.comparisons.isolate.workers import Worker, WorkerLost
+from backprop_crosscheck.comparisons.isolate.workers import Worker, WorkerLost, one_thread_each
 from backprop_crosscheck.comparisons.sweep.shards import (
     Interrupted,
     SweepPlan,
     Tally,
     merge,
-    one_thread_each,
     run_shard,
     shards,
 )

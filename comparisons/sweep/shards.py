@@ -5,7 +5,6 @@ fraction of its tolerance (the margin: 0.2 means the worst scalar used a fifth o
 allowed). Each failing case is written as a TOML case file that reproduces it.
 """
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,21 +78,11 @@ class SweepPlan:
     device: str = "cpu"
 
 
-def one_thread_each() -> dict[str, str]:
-    """The environment of a sweep's processes: each computes on one thread (OpenMP, MKL,
-    OpenBLAS, XLA's CPU) — the sweep runs backends and shards side by side, and threads of one
-    tiny network's matmul fighting over the same cores cost more than they give (torch's step
-    ~10× slower on a busy 2-core machine). Variables the user set are left alone."""
-    env = {k: "1" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
-    env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-    return {k: v for k, v in env.items() if k not in os.environ}
-
-
 def workers_for(plan: SweepPlan):
     """The plan's worker processes (a context manager), or none for --in-process."""
     import contextlib
 
-    from backprop_crosscheck.comparisons.isolate.workers import Workers
+    from backprop_crosscheck.comparisons.isolate.workers import Workers, one_thread_each
 
     if plan.in_process:
         return contextlib.nullcontext()

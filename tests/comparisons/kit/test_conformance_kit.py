@@ -313,3 +313,22 @@ def test_a_bad_cause_is_one_line(capsys, tmp_path, when, phrase):
     code = main(["conformance", "numpy", "--xfail", str(path)])
     _, err = capsys.readouterr()
     assert code == 2 and err.count("\n") == 1 and phrase in err and "xfail[0].when" in err
+
+
+def test_dtypes_side_by_side_give_the_records_of_one_lane(capsys, monkeypatch):
+    """With two cores, `crosscheck conformance` asks a backend's float64 and float32 in two
+    lanes of workers at once (comparisons/kit/conformance_run.py); what it reports — every
+    record, in order — is what one lane gives: a plugin in its workers beside the reference's
+    own numpy, which runs here, and a plugin whose worker exits, its error in both."""
+    from backprop_crosscheck.comparisons.kit import conformance_run
+
+    argv = ["tape", "numpy", f"{FAKES}:Exits", "--cases", "1", "--format", "json"]
+    boards = {}
+    for cores in (1, 2):
+        monkeypatch.setattr(conformance_run.os, "cpu_count", lambda cores=cores: cores)
+        code = main(["conformance", *argv])
+        boards[cores] = (code, capsys.readouterr().out)
+    assert boards[1] == boards[2]
+    board = json.loads(boards[2][1])["scoreboard"]
+    assert board["tape"]["loss"]["pass"] > 0 and board["numpy"]["loss"]["pass"] > 0
+    assert board["Exits"]["loss"]["error"] > 0 and "pass" not in board["Exits"]["loss"]

@@ -302,7 +302,7 @@ def cmd_conformance(plan: Plan, args) -> int:
     )
     versions = {b.name: b.version() for b in plan.backends}
     write_output(render(records, plan.format, versions), plan)
-    stale = xfail.unmatched()
+    stale = xfail.unmatched(plan.dtypes)
     if stale:
         shown = ", ".join(map(repr, stale[:5])) + (
             f" and {len(stale) - 5:,} more" if stale[5:] else ""

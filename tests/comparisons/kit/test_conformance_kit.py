@@ -195,6 +195,29 @@ def test_expected_failure_patterns_match_without_backtracking_and_stale_ones_are
     assert "'gradients[nope-3-float64]' and 19,996 more" in warned[0]
 
 
+def test_an_expected_failure_of_a_dtype_not_run_is_not_stale(capsys, tmp_path):
+    """One file of known divergences serves every --dtype (tests/known-divergences/jax.toml has
+    bfloat16 entries): a float64 run does not call those stale — a typo in its own dtype still
+    is, and so is an entry for a case nothing ran."""
+    path = tmp_path / "xfail.toml"
+    path.write_text(
+        "".join(
+            f'[[xfail]]\ncheck = "{check}"\nreason = "r"\n'
+            for check in (
+                "loss[numpy-article-bfloat16]",
+                "loss[numpy-*-float16]",
+                "loss[numpy-nosuch-float64]",
+                "loss[numpy-article-float46]",
+            )
+        )
+    )
+    argv = ["numpy", "--cases", "0", "--dtype", "float64", "--xfail", str(path)]
+    assert main(["conformance", *argv]) == 0
+    (warned,) = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert "2 expected failures" in warned and "bfloat16" not in warned
+    assert "'loss[numpy-nosuch-float64]'" in warned and "float46" in warned
+
+
 def test_conformance_takes_case_files_and_names_them_by_their_name(capsys):
     """`--cases N FILE …`: the file's case is run with every check, its ids by its name."""
     momentum = TESTS / "cases" / "momentum.toml"

@@ -57,6 +57,21 @@ def pytest_configure(config):
         compileall.compile_dir(root / folder, quiet=2)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_collection(session):
+    """The test modules' bytecode kept too: pytest rewrites each test module's asserts as it
+    imports it, and caches the result in __pycache__ only where bytecode may be written — with
+    PYTHONDONTWRITEBYTECODE set, every worker parsed and rewrote ~300 modules each run (~1.5 s
+    a worker). Writing is allowed while the suite collects, as Python's default is."""
+    import sys
+
+    saved, sys.dont_write_bytecode = sys.dont_write_bytecode, False
+    try:
+        return (yield)
+    finally:
+        sys.dont_write_bytecode = saved
+
+
 # What `make test` leaves to `make test-engines`, where tox sets CROSSCHECK_ENGINES_STAGE and
 # nothing is left out (tox -e tensorflow runs the whole suite, every engine's door in full):
 # - jax-fwd's door: JAX's forward-mode second pass over every case (~30 s of the suite's work);

@@ -12,6 +12,7 @@ held against the backend's numbers; the best match is named with its residual (i
 in units of the tolerance), and called a match only when that residual is within the tolerance.
 """
 
+import functools
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -28,6 +29,7 @@ from backprop_crosscheck.reference.rules.losses import LOSSES
 from backprop_crosscheck.reference.stack import walk
 
 MAX_PARAMETERS = 100_000  # above, trying every mistake costs more than it tells
+KEPT_PARAMETERS = 10_000  # up to this size a case's mistaken runs are kept for its next diagnosis
 
 
 @dataclass(frozen=True)
@@ -293,6 +295,24 @@ def localize(case, reference, result, tol) -> FirstWrong:
 # --- why ----------------------------------------------------------------------------------
 
 
+def mistaken_run(case, name: str):
+    """``train_with(case, name)``, kept for the case's next diagnosis: a mistake's run depends
+    on the case alone (float64, whatever the backend and dtype being diagnosed), and a
+    conformance run diagnoses a case once per failing backend and dtype."""
+    if case.parameter_count > KEPT_PARAMETERS:
+        return train_with(case, name)
+    runs = _mistaken_runs(case)
+    if name not in runs:
+        runs[name] = train_with(case, name)
+    return runs[name]
+
+
+@functools.lru_cache(maxsize=16)
+def _mistaken_runs(case) -> dict:
+    """{mistake: its run} of one case (a case is hashed by identity), filled as asked."""
+    return {}
+
+
 def match_mistake(case, reference, result, dtype: str, tol) -> tuple:
     """(name or None, description, residual, next best, its residual, ties). Residuals are in
     units of the run's tolerance; float32_inside is matched at float32's (it is rounding)."""
@@ -303,7 +323,7 @@ def match_mistake(case, reference, result, dtype: str, tol) -> tuple:
     for name in mistakes_for(case):
         if name == "float32_inside" and dtype == "float32":
             continue  # that is what a float32 run honestly is
-        candidate = train_with(case, name)
+        candidate = mistaken_run(case, name)
         if residual(reference, candidate, tol) <= 1:
             continue  # this mistake does not show on this case: it cannot be told apart
         strict = residual(result, candidate, tol)

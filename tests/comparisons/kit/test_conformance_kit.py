@@ -15,6 +15,11 @@ from support.paths import ROOT, TESTS
 FAKES = TESTS / "support" / "fake_backends.py"
 
 
+# the dense networks alone (--suite 1: article, batch, adam among them), where the layer stacks,
+# sequences and attention of the newest suite would only add time to what a test looks at
+DENSE_ONLY = ("--suite", "1")
+
+
 def conformance(capsys, *argv):
     code = main(["conformance", *argv, "--cases", "3", "--in-process", "--format", "json"])
     out, err = capsys.readouterr()
@@ -35,7 +40,7 @@ def test_a_correct_backend_scores_every_check(capsys):
 
 
 def test_a_backend_named_by_its_file(capsys):
-    code, doc, _ = conformance(capsys, f"{FAKES}:OffW3")
+    code, doc, _ = conformance(capsys, f"{FAKES}:OffW3", *DENSE_ONLY)
     assert code == 1
     failed = {r["id"] for r in doc["results"] if r["status"] == "fail"}
     assert "gradients[OffW3-article-float64]" in failed
@@ -47,7 +52,7 @@ def test_expected_failures_are_reported_with_their_reason_and_strictly(capsys, t
         '[[xfail]]\ncheck = "gradients[OffW3-article-*]"\nreason = "w3 is off by design"\n'
         '[[xfail]]\ncheck = "loss[OffW3-article-*]"\nreason = "we thought the loss was off"\n'
     )
-    code, doc, _ = conformance(capsys, f"{FAKES}:OffW3", "--xfail", str(xfail))
+    code, doc, _ = conformance(capsys, f"{FAKES}:OffW3", *DENSE_ONLY, "--xfail", str(xfail))
     by_id = {r["id"]: r for r in doc["results"]}
     assert by_id["gradients[OffW3-article-float64]"]["status"] == "xfail"
     assert "w3 is off by design" in by_id["gradients[OffW3-article-float64]"]["message"]
@@ -61,7 +66,7 @@ def test_expected_failures_come_from_several_files_one_a_backend(capsys, tmp_pat
     first.write_text('[[xfail]]\ncheck = "gradients[OffW3-article-*]"\nreason = "w3 (a.toml)"\n')
     second.write_text('[[xfail]]\ncheck = "gradients[OffW3-batch-*]"\nreason = "w3 (b.toml)"\n')
     code, doc, _ = conformance(
-        capsys, f"{FAKES}:OffW3", "--xfail", str(first), "--xfail", str(second)
+        capsys, f"{FAKES}:OffW3", *DENSE_ONLY, "--xfail", str(first), "--xfail", str(second)
     )
     by_id = {r["id"]: r for r in doc["results"]}
     assert by_id["gradients[OffW3-article-float64]"]["message"].startswith("w3 (a.toml)")
@@ -318,7 +323,9 @@ def test_the_kit_applies_a_cause_to_a_run(capsys, tmp_path):
         '[[xfail]]\nreason = "w3 (adam only)"\nchecks = ["gradients[OffW3-*]"]\n'
         'when = { optimizers = ["adam"] }\n'
     )
-    code, doc, _ = conformance(capsys, f"{FAKES}:OffW3", "--dtype", "float64", "--xfail", str(path))
+    code, doc, _ = conformance(
+        capsys, f"{FAKES}:OffW3", *DENSE_ONLY, "--dtype", "float64", "--xfail", str(path)
+    )
     by_id = {r["id"]: r["status"] for r in doc["results"]}
     assert by_id["gradients[OffW3-adam-float64]"] == "xfail"
     assert by_id["gradients[OffW3-article-float64]"] == "fail" and code == 1
@@ -345,7 +352,7 @@ def test_dtypes_side_by_side_give_the_records_of_one_lane(capsys, monkeypatch):
     own numpy, which runs here, and a plugin whose worker exits, its error in both."""
     from backprop_crosscheck.comparisons.kit import conformance_run
 
-    argv = ["tape", "numpy", f"{FAKES}:Exits", "--cases", "1", "--format", "json"]
+    argv = ["tape", "numpy", f"{FAKES}:Exits", *DENSE_ONLY, "--cases", "1", "--format", "json"]
     boards = {}
     for cores in (1, 2):
         monkeypatch.setattr(conformance_run.os, "cpu_count", lambda cores=cores: cores)

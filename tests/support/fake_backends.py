@@ -117,9 +117,14 @@ class Noisy(_Reference):
 
 
 class Hangs(_Reference):
-    """Never returns (an infinite loop, or a deadlock)."""
+    """Never returns (an infinite loop, or a deadlock); first creates the file
+    $CROSSCHECK_TEST_HANGING names, if set (a test waits for it rather than for a guess)."""
 
     def run(self, case, dtype, device="cpu"):
+        import os
+
+        if os.environ.get("CROSSCHECK_TEST_HANGING"):
+            open(os.environ["CROSSCHECK_TEST_HANGING"], "w").close()
         while True:
             pass
 

@@ -166,18 +166,18 @@ sys.exit(main(["report", "--backends", "numpy,hangs"]))
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc: Linux only")
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
-def test_workers_die_with_crosscheck_and_release_the_callers_pipes(how):
+def test_workers_die_with_crosscheck_and_release_the_callers_pipes(how, tmp_path):
     """Killed while a worker is busy (a plugin that never returns): the worker dies too, and
     a caller reading crosscheck's output is not left waiting on pipes a worker still holds."""
-    env = {**os.environ, "PYTHONPATH": str(TESTS)}
+    hanging = tmp_path / "hanging"  # the plugin creates it as it enters its endless loop
+    env = {**os.environ, "PYTHONPATH": str(TESTS), "CROSSCHECK_TEST_HANGING": str(hanging)}
     cmd = [sys.executable, "-c", HANGING_REPORT]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     deadline = time.monotonic() + 30
-    while not children_of(proc.pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    while not hanging.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
     workers = children_of(proc.pid)
-    assert workers, "no worker process started"
-    time.sleep(1.0)  # the worker is now inside the plugin's endless loop
+    assert hanging.exists() and workers, "no worker process entered the plugin's loop"
     proc.send_signal(how)
     proc.wait(timeout=10)
     started = time.monotonic()

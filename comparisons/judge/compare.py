@@ -151,45 +151,80 @@ def combined(*allowances: dict) -> dict:
 
 def agreement_of(case: Case, pairs, tol: Tolerance, floors=()) -> Agreement:
     """Scalar-by-scalar agreement of (quantity, reference tensors, backend tensors) pairs.
-    ``floors``: further allowances entry by entry (reference/rounding.py), added to Adam's."""
+    ``floors``: further allowances entry by entry (reference/rounding.py), added to Adam's.
+    Every value of every tensor is held at once (one flat vector; per tensor, numpy's call
+    overhead ruled the judging of small networks), then read back tensor by tensor."""
     check_form(pairs)
     out = Agreement()
-    worst_excess = -1.0
+    out.max_abs_error = {quantity: 0.0 for quantity, _, _ in pairs}
+    out.max_rel_error = dict(out.max_abs_error)
     allowance = combined(adam_allowance(case, tol.rtol, tol.atol) or {}, *floors)
-    for quantity, want, have in pairs:
-        abs_max = rel_max = 0.0
-        for name, expected in want.items():
-            expected = np.asarray(expected, dtype=np.float64)
-            got = np.asarray(have[name], dtype=np.float64)
-            ok, diff, allowed, excess = errors(got, expected, tol, extra(allowance, quantity, name))
-            with np.errstate(invalid="ignore", divide="ignore"):
-                rel = np.where(diff == 0, 0.0, diff / np.abs(expected))
-            tensor_abs = float(diff.max(initial=0.0))
-            tensor_rel = float(np.nan_to_num(rel, nan=np.inf, posinf=np.inf).max(initial=0.0))
-            out.per_tensor[(quantity, name)] = (tensor_abs, tensor_rel)
-            abs_max, rel_max = max(abs_max, tensor_abs), max(rel_max, tensor_rel)
-            flat_ok, flat_excess = ok.ravel(), excess.ravel()
-            out.counts[(quantity, name)] = (int((~flat_ok).sum()), flat_ok.size)
-            for i in np.flatnonzero(~flat_ok):
-                out.mismatches.append(
-                    Mismatch(
-                        quantity,
-                        name,
-                        label(case, quantity, name, expected.shape, i),
-                        float(got.ravel()[i]),
-                        float(expected.ravel()[i]),
-                        float(allowed.ravel()[i]),
-                    )
-                )
-            if flat_excess.size and flat_excess.max() > worst_excess:
-                i = int(np.argmax(flat_excess))
-                worst_excess = float(flat_excess[i])
-                out.worst = label(case, quantity, name, expected.shape, i)
-                out.worst_quantity = quantity
-        out.max_abs_error[quantity] = abs_max
-        out.max_rel_error[quantity] = rel_max
+    tensors = [  # (quantity, name, the reference's values)
+        (quantity, name, np.asarray(expected, dtype=np.float64))
+        for quantity, want, _ in pairs
+        for name, expected in want.items()
+    ]
+    if not tensors:
+        return out
+    got = np.concatenate(
+        [np.asarray(have[name], np.float64).ravel() for _, want, have in pairs for name in want]
+    )
+    expected = np.concatenate([t.ravel() for _, _, t in tensors])
+    extras = np.concatenate(
+        [np.broadcast_to(extra(allowance, q, n), t.shape).ravel() for q, n, t in tensors]
+    )
+    ok, diff, allowed, excess = errors(got, expected, tol, extras)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rel = np.where(diff == 0, 0.0, diff / np.abs(expected))
+    rel = np.nan_to_num(rel, nan=np.inf, posinf=np.inf)
+    sizes = np.array([t.size for _, _, t in tensors])
+    ends = np.cumsum(sizes)
+    starts = ends - sizes
+    per_abs, per_rel, per_bad, per_excess = segment_reductions(
+        starts[sizes > 0], sizes, diff, rel, ~ok, excess
+    )
+    for i in np.flatnonzero(~ok):
+        k = int(np.searchsorted(ends, i, side="right"))  # the tensor it is in
+        quantity, name, t = tensors[k]
+        out.mismatches.append(
+            Mismatch(
+                quantity,
+                name,
+                label(case, quantity, name, t.shape, int(i - starts[k])),
+                float(got[i]),
+                float(expected[i]),
+                float(allowed[i]),
+            )
+        )
+    worst_excess = -1.0
+    for k, (quantity, name, t) in enumerate(tensors):
+        tensor_abs, tensor_rel = float(per_abs[k]), float(per_rel[k])
+        out.per_tensor[(quantity, name)] = (tensor_abs, tensor_rel)
+        out.max_abs_error[quantity] = max(out.max_abs_error[quantity], tensor_abs)
+        out.max_rel_error[quantity] = max(out.max_rel_error[quantity], tensor_rel)
+        out.counts[(quantity, name)] = (int(per_bad[k]), int(sizes[k]))
+        if sizes[k] and per_excess[k] > worst_excess:  # the first tensor that is worst
+            i = int(np.argmax(excess[starts[k] : ends[k]]))
+            worst_excess = float(excess[starts[k] + i])
+            out.worst = label(case, quantity, name, t.shape, i)
+            out.worst_quantity = quantity
     out.worst_ratio = max(worst_excess, 0.0)
     return out
+
+
+def segment_reductions(starts, sizes, diff, rel, bad, excess):
+    """Per tensor (a segment of the flat vectors; ``starts``: those of the non-empty ones):
+    the largest absolute and relative error (0 for none), the mismatches' count and the
+    largest excess (NaN where one is NaN, as numpy's max gives it; -inf for an empty one)."""
+    found = np.zeros((4, len(sizes)))
+    found[3] = -np.inf
+    if len(starts):
+        filled = sizes > 0
+        found[0, filled] = np.maximum(np.maximum.reduceat(diff, starts), 0.0)
+        found[1, filled] = np.maximum(np.maximum.reduceat(rel, starts), 0.0)
+        found[2, filled] = np.add.reduceat(bad.astype(np.int64), starts)
+        found[3, filled] = np.maximum.reduceat(excess, starts)
+    return found
 
 
 def residual(result, candidate, tol) -> float:

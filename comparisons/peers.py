@@ -34,7 +34,7 @@ import numpy as np
 from backprop_crosscheck.backends.numpy.reference import NumpyBackend
 from backprop_crosscheck.comparisons.isolate.attempt import attempts
 from backprop_crosscheck.comparisons.isolate.wire import result_of
-from backprop_crosscheck.comparisons.judge.diagnosis import diagnose
+from backprop_crosscheck.comparisons.judge.diagnosis import diagnose, forget_mistaken_runs
 from backprop_crosscheck.comparisons.judge.judging import agreed
 from backprop_crosscheck.comparisons.run import make_check
 from backprop_crosscheck.reference.cases.file import builtin_case_names, load_case
@@ -59,6 +59,7 @@ def harness(case, mistake: str) -> dict:
     its diagnosis after that, whether it failed the run and whether the diagnosis named the
     mistake. Each timed from the start: no time is the difference of two others."""
     backend = Mistaken(mistake)
+    forget_mistaken_runs()  # a learner's `crosscheck check` diagnoses once: nothing kept
     start = time.perf_counter()
     check = make_check(case, "float64")
     tried, _ = attempts(backend, check)

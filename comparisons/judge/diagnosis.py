@@ -313,6 +313,11 @@ def _mistaken_runs(case) -> dict:
     return {}
 
 
+def forget_mistaken_runs() -> None:
+    """The next diagnosis of every case runs its mistakes afresh (a benchmark of one)."""
+    _mistaken_runs.cache_clear()
+
+
 def match_mistake(case, reference, result, dtype: str, tol) -> tuple:
     """(name or None, description, residual, next best, its residual, ties). Residuals are in
     units of the run's tolerance; float32_inside is matched at float32's (it is rounding)."""

@@ -50,13 +50,18 @@ def test_each_reproducer_still_shows_its_divergence(code):
 
 
 def unusable(modules: set[str]) -> list[str]:
-    """Why a built-in engine of these imports cannot run here, as its backend says (its
-    skip_reason on the CPU, in float64)."""
+    """Why an imported module's built-in engines cannot run here, where none of them can, as
+    their backends say (skip_reason on the CPU, in float64): tinygrad without clang. (keras
+    runs while keras-jax can, whatever keras-tensorflow lacks.)"""
     from backprop_crosscheck.backends.registry import get_backend
 
     engines = [get_backend(name) for name in BUILTIN]
-    found = [e.skip_reason("float64", "cpu") for e in engines if e.module in modules]
-    return [why for why in found if why]
+    found = []
+    for module in sorted(modules):
+        reasons = [e.skip_reason("float64", "cpu") for e in engines if e.module == module]
+        if reasons and all(reasons):
+            found.append(reasons[0])
+    return found
 
 
 @pytest.mark.parametrize("path", KNOWN, ids=[p.stem for p in KNOWN])

@@ -29,7 +29,7 @@ from backprop_crosscheck.reference.rules.losses import LOSSES
 from backprop_crosscheck.reference.stack import walk
 
 MAX_PARAMETERS = 100_000  # above, trying every mistake costs more than it tells
-KEPT_PARAMETERS = 10_000  # up to this size a case's mistaken runs are kept for its next diagnosis
+KEPT_PARAMETERS = 2_000  # up to it, a case's mistaken runs are kept (16 cases: ~30 MB at most)
 
 
 @dataclass(frozen=True)

@@ -59,10 +59,11 @@ def pytest_configure(config):
 
 @pytest.hookimpl(wrapper=True)
 def pytest_collection(session):
-    """The test modules' bytecode kept too: pytest rewrites each test module's asserts as it
-    imports it, and caches the result in __pycache__ only where bytecode may be written — with
-    PYTHONDONTWRITEBYTECODE set, every worker parsed and rewrote ~300 modules each run (~1.5 s
-    a worker). Writing is allowed while the suite collects, as Python's default is."""
+    """The test modules' bytecode kept too: pytest rewrites the asserts of each test module (and
+    of the harness's own, a pytest plugin's distribution) as it imports it, and caches the result
+    in __pycache__ only where bytecode may be written — with PYTHONDONTWRITEBYTECODE set, every
+    worker parsed and rewrote ~130 modules each run (collection 3.8 → 2.3 s a process). Writing
+    is allowed while the suite collects, as Python's default is."""
     import sys
 
     saved, sys.dont_write_bytecode = sys.dont_write_bytecode, False

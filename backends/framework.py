@@ -127,12 +127,18 @@ class EngineDerivatives:
         optimize, loss, jvp or hvp; data, parameters and the learning rate are its arguments."""
         if not self.compiles(what):
             return function
-        key = (type(self), what, case.loss, case.leaky_slope, stack_key(case))
+        key = (type(self), what, self.placed, case.loss, case.leaky_slope, stack_key(case))
         if what in ("step", "optimize"):  # the loss, its JVP and H·v know nothing of updates
             key += (case.frozen, case.optimizer.structure())
         if key not in COMPILED:
-            COMPILED[key] = Program(self.jit)
+            COMPILED[key] = self.program(key)
         return COMPILED[key].bind(function)
+
+    def program(self, key: tuple) -> Program:
+        """A new program for ``key`` (compile's: engine, purpose, dtype and device,
+        architecture): ``self.jit``'s. JAX's keeps its executables on disk
+        (backends/jax/kept.py)."""
+        return Program(self.jit)
 
     compiled = ("step", "optimize", "loss", "jvp", "hvp")  # what ``jit`` compiles
 

@@ -6,6 +6,7 @@ import contextlib
 import warnings
 
 import numpy as np
+from backprop_crosscheck.backends.jax.kept import KeptProgram, built_in, folder_for
 from backprop_crosscheck.backends.jax.layers import jax_attention, jax_layers
 from backprop_crosscheck.backends.jax.optim import OPTAX_CONVENTIONS, optax_optimizer
 from backprop_crosscheck.reference.precision import FULL, LOW
@@ -81,6 +82,13 @@ class JaxBackend(FrameworkBackend):
 
     def value_and_grad(self, loss):  # (params, X) -> (loss, (dE/dparams, dE/dX))
         return self.jax.value_and_grad(loss, argnums=(0, 1))
+
+    def program(self, key):
+        """The built-ins' programs are kept beside JAX's persistent cache: a later process
+        loads them, not traces them again. A subclass elsewhere (a plugin's), whose code the
+        entries' names do not hash, gets plain ``jax.jit``."""
+        folder = folder_for(self.jax) if built_in(type(self)) else None
+        return KeptProgram(self.jax, key, folder) if folder else super().program(key)
 
     def optimizer(self, case):
         try:

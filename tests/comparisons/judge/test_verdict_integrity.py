@@ -91,15 +91,17 @@ def test_the_conformance_kit_cannot_be_judged_by_the_backend_either(capsys, regi
 
 @pytest.mark.xdist_group("conformance-jax-float64")
 def test_a_corrupt_jax_cache_changes_nothing_in_the_report(capsys, tmp_path, monkeypatch):
-    """Every entry of JAX's persistent cache overwritten with garbage: JAX compiles afresh,
-    and the report is the one a clean cache gives — no warning in the backend's row."""
+    """Every entry of JAX's persistent cache and of the programs kept beside it
+    (backends/jax/kept.py) overwritten with garbage: compiled afresh, and the report is the one
+    a clean cache gives — no warning in the backend's row."""
     pytest.importorskip("jax", reason="jax is not installed: pip install jax (or make test)")
     monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path))
     argv = ("--backends", "numpy,jax")
     clean = report_json(capsys, *argv)
-    for entry in tmp_path.iterdir():
+    entries = [entry for entry in tmp_path.rglob("*") if entry.is_file()]
+    for entry in entries:
         entry.write_bytes(b"garbage")
-    assert any(tmp_path.iterdir())
+    assert "crosscheck-programs" in {e.parent.name for e in entries}
     again = report_json(capsys, *argv)
     assert again == clean and {r["output"] for r in again[1]["runs"][0]["backends"]} == {""}
 

@@ -212,9 +212,10 @@ class Workers:
     attempts (comparisons.isolate.attempt) at every check: numbers and messages, judged by the
     caller."""
 
-    def __init__(self, memory_mib: int = 0, env: dict | None = None, here=IN_PROCESS):
+    def __init__(self, memory_mib: int = 0, env: dict | None = None, here=IN_PROCESS, lanes=None):
         self.memory_mib, self.env = memory_mib, env  # env: added to each worker's environment
         self.here = here  # the reference's own backends that run in this process
+        self.lanes = lanes or {}  # backend name -> workers its checks are dealt out to (1)
         self._workers: dict[str, Worker] = {}
 
     def __enter__(self):
@@ -247,7 +248,8 @@ class Workers:
         queues, self._answer_limits = {}, [answer_limit(check.case) for check in checks]
         for k, check in enumerate(checks):
             for i, b in enumerate(backends):
-                queues.setdefault(self.group(b, check), []).append((k, i))
+                group = dealt(self.group(b, check), self.lanes.get(b.name, 1), k)
+                queues.setdefault(group, []).append((k, i))
         here, rows = queues.pop(None, []), Settling(queues, len(checks), len(backends))
         answers = rows.answers
         try:
@@ -355,6 +357,12 @@ class Workers:
                 answers[k, i] = attempts(backends[i], checks[k], died=why)
                 self._drop(worker.group)
                 self._next(worker.group, queues, backends, checks, answers)
+
+
+def dealt(group: str | None, lanes: int, k: int) -> str | None:
+    """The group of the k-th check of a backend given several lanes (the sweep's fd, its
+    heaviest work and the last to finish): its checks dealt out to that many workers."""
+    return group if group is None or lanes == 1 else f"{group} (lane {k % lanes + 1})"
 
 
 def worker_for(group: str, memory_mib: int, env: dict | None) -> Worker:

@@ -5,6 +5,7 @@ fraction of its tolerance (the margin: 0.2 means the worst scalar used a fifth o
 allowed). Each failing case is written as a TOML case file that reproduces it.
 """
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,9 +87,12 @@ def workers_for(plan: SweepPlan):
 
     if plan.in_process:
         return contextlib.nullcontext()
-    # fd in a worker too: its differences are the sweep's heaviest NumPy work, and there they
-    # run beside the frameworks instead of between this process's judging
-    return Workers(plan.memory_mib, one_thread_each(), here=("numpy",))
+    # fd in workers too: its differences are the sweep's heaviest NumPy work, and there they
+    # run beside the frameworks instead of between this process's judging — in two, dealt
+    # alternate checks, so that the sweep's last seconds are not fd's alone on one core (100
+    # cases, warm: 17.7 -> 15.6 s on 2 cores, docs/benchmark-notes.md)
+    lanes = {"fd": 2} if (os.cpu_count() or 1) > 1 else {}
+    return Workers(plan.memory_mib, one_thread_each(), here=("numpy",), lanes=lanes)
 
 
 def run_shard(plan: SweepPlan, seed: int, n: int, progress=None) -> dict:

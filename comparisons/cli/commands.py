@@ -183,7 +183,12 @@ def cmd_list() -> int:
 def cmd_sweep(plan: Plan, args) -> int:
     from backprop_crosscheck.comparisons.report.progress import Progress
     from backprop_crosscheck.comparisons.sweep.jobs import ClusterError, run_sweep
-    from backprop_crosscheck.comparisons.sweep.shards import Interrupted, SweepPlan, render_sweep
+    from backprop_crosscheck.comparisons.sweep.shards import (
+        Interrupted,
+        SweepPlan,
+        render_sweep,
+        workers_for,
+    )
     from backprop_crosscheck.comparisons.sweep.shrink import shrink_failures
 
     folder = Path(plan.target("save_failures"))
@@ -198,18 +203,21 @@ def cmd_sweep(plan: Plan, args) -> int:
         plan.in_process,
         plan.device,
     )
-    try:
-        progress = Progress(args.cases)
-        tallies = run_sweep(sweep, args.cases, args.seed, args.jobs, progress, args.dask)
-    except ClusterError as e:
-        raise UsageError(f"crosscheck sweep: {e}") from None
-    except Interrupted as stop:  # what finished is kept: its table, its failure files
-        text, _ = render_sweep(
-            stop.tallies, args.cases, args.seed, folder, plan.format, interrupted=True
-        )
-        write_output(text, plan)
-        raise KeyboardInterrupt from None
-    shrunk = shrink_failures(sweep, tallies, args.shrink)
+    with workers_for(sweep) as workers:  # a one-shard sweep's, then its shrinking's
+        try:
+            progress = Progress(args.cases)
+            tallies = run_sweep(
+                sweep, args.cases, args.seed, args.jobs, progress, args.dask, workers
+            )
+        except ClusterError as e:
+            raise UsageError(f"crosscheck sweep: {e}") from None
+        except Interrupted as stop:  # what finished is kept: its table, its failure files
+            text, _ = render_sweep(
+                stop.tallies, args.cases, args.seed, folder, plan.format, interrupted=True
+            )
+            write_output(text, plan)
+            raise KeyboardInterrupt from None
+        shrunk = shrink_failures(sweep, tallies, args.shrink, workers)
     text, failed = render_sweep(tallies, args.cases, args.seed, folder, plan.format, shrunk)
     write_output(text, plan)
     for name in [b.name for b in plan.backends] if args.backends else ():

@@ -20,6 +20,7 @@ from backprop_crosscheck.comparisons.sweep.shards import (
     merge,
     run_shard,
     shards,
+    sweep,
 )
 
 TRIES = 2  # a lost shard is run once more
@@ -35,14 +36,19 @@ class ClusterError(Exception):
     """--dask ADDRESS cannot be used (no scheduler there, or dask.distributed missing)."""
 
 
-def run_sweep(plan: SweepPlan, n: int, seed: int, jobs=None, progress=None, dask=None) -> dict:
+def run_sweep(
+    plan: SweepPlan, n: int, seed: int, jobs=None, progress=None, dask=None, workers=None
+) -> dict:
     """Seeds seed … seed+n−1 in ``jobs`` shards (default: one per CORES_PER_SHARD cores here,
     or every thread of the Dask cluster at ``dask``); {(backend, dtype): Tally}, as the serial
-    run gives."""
+    run gives. ``workers``: the worker processes a one-shard sweep runs in (the caller's, kept
+    for its shrinking), else its own."""
     if dask is not None:
         return _on_cluster(plan, n, seed, jobs, progress, dask)
     jobs = jobs or max(1, (os.cpu_count() or 1) // CORES_PER_SHARD)
     if jobs == 1 or n <= 1:
+        if workers is not None:
+            return sweep(plan, n, seed, progress, workers)
         return run_shard(plan, seed, n, progress)
     started = []
 

@@ -87,18 +87,21 @@ def _kind(tensor: str) -> str:
     return tensor.rstrip("0123456789.")
 
 
-def shrink_failures(plan, tallies: dict, per_backend: int) -> list[dict]:
+def shrink_failures(plan, tallies: dict, per_backend: int, workers=None) -> list[dict]:
     """The first ``per_backend`` failing cases of each backend and dtype, shrunk and saved beside
     their originals in ``plan.save_to``: NAME.min.toml, and NAME.min.py where the backend is a
     built-in framework. Runs after the shards are merged, in seed order, so ``--jobs`` and
-    ``--dask`` shrink exactly what a serial sweep shrinks."""
+    ``--dask`` shrink exactly what a serial sweep shrinks. ``workers``: the sweep's own, its
+    frameworks imported already (else a fresh set)."""
+    from contextlib import nullcontext
+
     from backprop_crosscheck.comparisons.sweep.shards import sweep_case, workers_for
 
     if not per_backend or plan.save_to is None:
         return []
     options = {"device": plan.device, "rtol": plan.rtol, "atol": plan.atol, "timeout": plan.timeout}
     saved = []
-    with workers_for(plan) as workers:
+    with nullcontext(workers) if workers is not None else workers_for(plan) as workers:
         for (name, dtype), tally in tallies.items():
             backend = next(b for b in plan.backends if b.name == name)
             for seed in tally.failed_seeds[:per_backend]:

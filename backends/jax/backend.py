@@ -92,6 +92,6 @@ class JaxBackend(FrameworkBackend):
 
     def optimizer(self, case):
         try:
-            return optax_optimizer(self.jax, self.device, case)
+            return optax_optimizer(self.jax, self.device, case, self.program)
         except ImportError:
             raise BackendUnavailable(f"{self.name}: no optax ({self.install_hint})") from None

@@ -7,6 +7,7 @@ so a shape family compiles once. The state is put on the device, as the steps' o
 one executable.
 """
 
+from backprop_crosscheck.backends.framework import Program
 from backprop_crosscheck.backends.interface import Convention
 
 OPTAX_CONVENTIONS = (
@@ -26,12 +27,14 @@ OPTAX_CONVENTIONS = (
 INITS = {}  # optimizer structure, device and hyperparameter dtype -> its compiled init
 
 
-def optax_optimizer(jax, device, case):
+def optax_optimizer(jax, device, case, program=None):
     """(init, apply) for the case's rule: its numbers injected into the optimizer's state
     (optax.inject_hyperparams), none baked into a compiled program that the next case of the
     same structure reuses (FrameworkBackend.compile's key). ``init`` is compiled too, once per
     structure, the numbers its arguments: run eagerly, its zeros_like and casts compiled one
     XLA program per operation and shape, 0.1–0.3 s a family (docs/benchmark-notes.md).
+    ``program``: key -> the Program that compiles it (the backend's: kept between processes,
+    backends/jax/kept.py); else ``jax.jit``'s.
 
     inject_hyperparams casts the numbers to the parameters' dtype (optax#1414): in bfloat16
     β2 = 0.999 is 1.0, and Adam's bias correction 1 − β2ᵗ divides by 0 (docs/divergences/jax.md).
@@ -52,12 +55,13 @@ def optax_optimizer(jax, device, case):
 
     def init(params):
         chosen["dtype"] = dtype = hyperparameter_dtype(jax, params)
-        key = (opt.structure(), str(device), str(dtype))
+        key = ("optax init", opt.structure(), str(device), str(dtype))
         if key not in INITS:
-            INITS[key] = jax.jit(
-                lambda params, n: transformation(optax, opt, n, dtype).init(params)
-            )
-        return jax.device_put(INITS[key](params, numbers), device)
+            INITS[key] = program(key) if program else Program(jax.jit)
+        compiled = INITS[key].bind(
+            lambda params, n: transformation(optax, opt, n, dtype).init(params)
+        )
+        return jax.device_put(compiled(params, numbers), device)
 
     def apply(params, grads, state):
         tx = transformation(optax, opt, numbers, chosen["dtype"])

@@ -72,8 +72,12 @@ class KeptProgram(Program):
         jax = self.jax
         hits = cache_hits(jax)
         before = hits[0]
-        with jax_config().persistent_cache_min_compile_time_secs(float("inf")):
-            executable = self.compiled.lower(*args).compile(compiler_options=OWN_COMPILE)
+        lowered = self.compiled.lower(*args)
+        try:
+            with jax_config().persistent_cache_min_compile_time_secs(float("inf")):
+                executable = lowered.compile(compiler_options=OWN_COMPILE)
+        except Exception:  # noqa: BLE001 - a compiler that refuses the option: plain, not kept
+            return lowered.compile()
         if hits[0] == before:
             keep(jax, executable, path)
         return executable

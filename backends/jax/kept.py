@@ -12,9 +12,10 @@ An entry's name is a hash of everything a compiled program bakes in: the program
 (FrameworkBackend.compile's: engine, purpose, architecture, loss, masks, frozen tensors, the
 optimizer's structure), its arguments' tree, shapes, dtypes and weak types, JAX's x64 switch and
 default matmul precision, the device, XLA_FLAGS, the versions of Python, NumPy, JAX, jaxlib and
-optax, and the text of every module of the harness — a change to any of them is a new entry,
-never a stale program. An entry that cannot be read is compiled afresh and written again; a
-program that cannot be serialized (closed-over constants) is compiled and not kept.
+optax, and the text of every module of backends/ and reference/ — a change to any of them is a
+new entry, never a stale program. An entry that cannot be read, or fails its first run, is
+compiled afresh and written again; a program that cannot be serialized (closed-over constants)
+is compiled and not kept.
 """
 
 import functools

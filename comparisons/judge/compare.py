@@ -149,31 +149,67 @@ def combined(*allowances: dict) -> dict:
     return out
 
 
-def agreement_of(case: Case, pairs, tol: Tolerance, floors=()) -> Agreement:
-    """Scalar-by-scalar agreement of (quantity, reference tensors, backend tensors) pairs.
-    ``floors``: further allowances entry by entry (reference/rounding.py), added to Adam's.
-    Every value of every tensor is held at once (one flat vector; per tensor, numpy's call
-    overhead ruled the judging of small networks), then read back tensor by tensor."""
+@dataclass(frozen=True)
+class Held:
+    """Every value of every tensor held at once, in one flat vector (per tensor, numpy's call
+    overhead ruled the judging of small networks): the tensors as (quantity, name, the
+    reference's values), then value by value the backend's, the reference's and ``errors``."""
+
+    tensors: list
+    got: np.ndarray
+    expected: np.ndarray
+    ok: np.ndarray
+    diff: np.ndarray
+    allowed: np.ndarray
+    excess: np.ndarray
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.ok.all())
+
+
+def hold(case: Case, pairs, tol: Tolerance, floors=()) -> Held:
+    """(quantity, reference tensors, backend tensors) pairs held to the tolerance, with Adam's
+    conditioning and ``floors`` (further allowances entry by entry, reference/rounding.py)."""
     check_form(pairs)
-    out = Agreement()
-    out.max_abs_error = {quantity: 0.0 for quantity, _, _ in pairs}
-    out.max_rel_error = dict(out.max_abs_error)
     allowance = combined(adam_allowance(case, tol.rtol, tol.atol) or {}, *floors)
-    tensors = [  # (quantity, name, the reference's values)
+    tensors = [
         (quantity, name, np.asarray(expected, dtype=np.float64))
         for quantity, want, _ in pairs
         for name, expected in want.items()
     ]
-    if not tensors:
-        return out
-    got = np.concatenate(
+    got = joined(
         [np.asarray(have[name], np.float64).ravel() for _, want, have in pairs for name in want]
     )
-    expected = np.concatenate([t.ravel() for _, _, t in tensors])
-    extras = np.concatenate(
-        [np.broadcast_to(extra(allowance, q, n), t.shape).ravel() for q, n, t in tensors]
-    )
-    ok, diff, allowed, excess = errors(got, expected, tol, extras)
+    expected = joined([t.ravel() for _, _, t in tensors])
+    extras = 0.0  # none beyond the tolerance, unless Adam's or the floors'
+    if allowance:
+        extras = joined(
+            [np.broadcast_to(extra(allowance, q, n), t.shape).ravel() for q, n, t in tensors]
+        )
+    return Held(tensors, got, expected, *errors(got, expected, tol, extras))
+
+
+def joined(arrays: list) -> np.ndarray:
+    return np.concatenate(arrays) if arrays else np.zeros(0)
+
+
+def agreement_of(case: Case, pairs, tol: Tolerance, floors=()) -> Agreement:
+    """Scalar-by-scalar agreement of (quantity, reference tensors, backend tensors) pairs.
+    ``floors``: further allowances entry by entry (reference/rounding.py), added to Adam's."""
+    return agreement_from(case, hold(case, pairs, tol, floors), [q for q, _, _ in pairs])
+
+
+def agreement_from(case: Case, values: Held, quantities: list) -> Agreement:
+    """The Agreement the held values make: errors per quantity and tensor, each mismatch
+    named, the worst scalar."""
+    tensors, got, expected, ok = values.tensors, values.got, values.expected, values.ok
+    diff, allowed, excess = values.diff, values.allowed, values.excess
+    out = Agreement()
+    out.max_abs_error = {quantity: 0.0 for quantity in quantities}
+    out.max_rel_error = dict(out.max_abs_error)
+    if not tensors:
+        return out
     with np.errstate(invalid="ignore", divide="ignore"):
         rel = np.where(diff == 0, 0.0, diff / np.abs(expected))
     rel = np.nan_to_num(rel, nan=np.inf, posinf=np.inf)
@@ -183,14 +219,15 @@ def agreement_of(case: Case, pairs, tol: Tolerance, floors=()) -> Agreement:
     per_abs, per_rel, per_bad, per_excess = segment_reductions(
         starts[sizes > 0], sizes, diff, rel, ~ok, excess
     )
-    for i in np.flatnonzero(~ok):
-        k = int(np.searchsorted(ends, i, side="right"))  # the tensor it is in
+    bad = np.flatnonzero(~ok)
+    inside = np.searchsorted(ends, bad, side="right")  # the tensor each is in
+    for i, k in zip(bad.tolist(), inside.tolist(), strict=True):
         quantity, name, t = tensors[k]
         out.mismatches.append(
             Mismatch(
                 quantity,
                 name,
-                label(case, quantity, name, t.shape, int(i - starts[k])),
+                label(case, quantity, name, t.shape, i - int(starts[k])),
                 float(got[i]),
                 float(expected[i]),
                 float(allowed[i]),

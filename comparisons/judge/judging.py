@@ -16,7 +16,12 @@ from backprop_crosscheck.backends.interface import Backend
 from backprop_crosscheck.backends.registry import runs_in_process
 from backprop_crosscheck.comparisons.isolate.attempt import ORDERS, Attempt, one_line
 from backprop_crosscheck.comparisons.isolate.wire import NotNumbers, result_of, tensors_from_plain
-from backprop_crosscheck.comparisons.judge.compare import Agreement, agreement_of, result_pairs
+from backprop_crosscheck.comparisons.judge.compare import (
+    Agreement,
+    agreement_from,
+    hold,
+    result_pairs,
+)
 from backprop_crosscheck.comparisons.judge.diagnosis import diagnose
 from backprop_crosscheck.comparisons.judge.mixed import (
     held_reference,
@@ -131,10 +136,12 @@ def agreed(backend: Backend, check: Check, got, order: int, tol: Tolerance):
         check = dataclasses.replace(check, reference=reference)
     mixed = mixed_allowances(check) if order == 1 else ()
     held = got if not mixed else input_gradient_held(check.case, check.reference, got)
-    agree = agreement_of(check.case, pairs(check, held, order, caps), tol, mixed)
-    if not agree.passed and order == 1:  # a case whose values are rounding's to decide?
+    found = pairs(check, held, order, caps)
+    values = hold(check.case, found, tol, mixed)
+    if not values.passed and order == 1:  # a case whose values are rounding's to decide?
         floors = rounding_floors(check, runs_in_process(backend, ("fd",))) + mixed
-        agree = agreement_of(check.case, pairs(check, held, order, caps), tol, floors)
+        values = hold(check.case, found, tol, floors)
+    agree = agreement_from(check.case, values, [q for q, _, _ in found])
     if scaled is not False:
         held_to_scale(agree, scaled, len(check.reference.scale))
     return check, agree

@@ -133,8 +133,9 @@ class Case:
     def scalar_label(self, tensor: str, index: tuple[int, ...]) -> str:
         """The name a report shows for one scalar: the case's alias, else W1[i,j] / b2[j]."""
         plain = f"{tensor}[{','.join(str(i) for i in index)}]"
-        return self._labels().get(plain, plain)
+        return self._labels.get(plain, plain)
 
+    @functools.cached_property
     def _labels(self) -> dict[str, str]:
         return {canonical_scalar(target): alias for alias, target in self.aliases.items()}
 

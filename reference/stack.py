@@ -14,6 +14,7 @@ A layer's parameters are named by its kind's parameter and its place in the stac
 """
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -56,6 +57,8 @@ class Layer:
     def arguments(self, dtype) -> dict:
         """What its row's forward takes besides x and the parameters: its settings, dropout's
         mask in the run's dtype, and what else the case gives (attention's masks)."""
+        if self.mask is None and not self.given:
+            return self.settings
         mask = {} if self.mask is None else {"mask": self.mask.astype(dtype)}
         given = {k: a.astype(dtype) if a.dtype.kind == "f" else a for k, a in self.given.items()}
         return {**self.settings, **mask, **given}
@@ -64,9 +67,14 @@ class Layer:
         """The parameter's name in reports: kernel1, W3.1; h0_2 (a name ending in a digit)."""
         return f"{parameter}{'_' if parameter[-1].isdigit() else ''}{self.label}"
 
+    @functools.cached_property
+    def names(self) -> dict[str, str]:
+        """Its parameters' names in the network's, by their short names: {"W": "W2", …}."""
+        return {p: self.name(p) for p in self.initial}
+
     def own(self, params: dict) -> dict:
         """This layer's parameters out of the network's, by their short names."""
-        return {p: params[self.name(p)] for p in self.initial}
+        return {p: params[name] for p, name in self.names.items()}
 
     def describe(self) -> str:
         """One line: 'conv2d kernel 2×1×3×3, bias 2 (stride 1, padding 0)'."""
@@ -162,7 +170,7 @@ def layer_backward(layer: Layer, dy, saved, params: dict, leaky_slope: float, ro
 
         return rows[kind][1](dy, saved, params, block)  # the identity path + the block's
     dx, grads = rows[kind][1](dy, saved, layer.own(params))
-    return dx, {layer.name(p): g for p, g in grads.items()}
+    return dx, {layer.names[p]: g for p, g in grads.items()}
 
 
 def run_forward(stack, x, params: dict, leaky_slope: float, rows=ROWS):

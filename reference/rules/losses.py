@@ -58,7 +58,7 @@ def _bce(z, t):
 LOSSES = {
     # the article's Error = ½·Σ (prediction − actual)²;  dE/dp = p − actual = Δ;  d²E/dp² = 1
     "half_sse": Loss(
-        lambda p, t: 0.5 * np.sum((p - t) ** 2, axis=(-2, -1)),
+        lambda p, t: 0.5 * ((p - t) ** 2).sum(axis=(-2, -1)),
         lambda p, t: p - t,
         lambda p, t, v: v,
         "Δ = prediction − Y",

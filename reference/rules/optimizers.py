@@ -161,10 +161,10 @@ def start(case, params: dict) -> dict:
 
 def update(case, params: dict, grads: dict, state: dict) -> tuple[dict, dict]:
     """One update of every parameter that is not frozen: (new parameters, new state)."""
-    opt, t = case.optimizer, state["t"] + 1
-    a = params_dtype(params).type(case.learning_rate)
+    opt, t, dtype = case.optimizer, state["t"] + 1, params_dtype(params)
+    a = dtype.type(case.learning_rate)
     new, slots = {}, {s: dict(state[s]) for s in state if s != "t"}
-    decay = params_dtype(params).type(opt.weight_decay)  # λ, in the run's dtype
+    decay = dtype.type(opt.weight_decay)  # λ, in the run's dtype
     for name, p in params.items():
         g = grads[name]
         if opt.weight_decay and opt.weight_decay_mode == "l2":

@@ -14,7 +14,6 @@ A layer's parameters are named by its kind's parameter and its place in the stac
 """
 
 import dataclasses
-import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -67,10 +66,16 @@ class Layer:
         """The parameter's name in reports: kernel1, W3.1; h0_2 (a name ending in a digit)."""
         return f"{parameter}{'_' if parameter[-1].isdigit() else ''}{self.label}"
 
-    @functools.cached_property
-    def names(self) -> dict[str, str]:
-        """Its parameters' names in the network's, by their short names: {"W": "W2", …}."""
-        return {p: self.name(p) for p in self.initial}
+    def __post_init__(self):
+        # its parameters' names in the network's, by their short names ({"W": "W2", …}), worked
+        # out once: every step of every run asks them (a plain attribute, which torch.compile's
+        # tracer reads as it is — a functools.cached_property takes a lock it cannot trace)
+        object.__setattr__(self, "names", {p: self.name(p) for p in self.initial})
+
+    def __setstate__(self, state: dict):
+        # unpickled (a worker's case, a copy): worked out again here, whatever code pickled it
+        self.__dict__.update(state)
+        self.__post_init__()
 
     def own(self, params: dict) -> dict:
         """This layer's parameters out of the network's, by their short names."""

@@ -55,3 +55,22 @@ def test_the_tensorflow_backends_keras_is_on_tensorflow_after_keras_on_jax_ran()
     got = get_backend("tensorflow").run(case, "float64")
     for name, p in train(case).final.items():
         np.testing.assert_allclose(got.final[name], p, rtol=1e-10, atol=1e-12)
+
+
+def test_dynamo_traces_the_layer_structure_torch_compile_reads():
+    """torch-compile's engine reads the reference's layers inside the graph Dynamo captures
+    (``layer.own(params)`` at every layer, backends/engine_layers.py): whatever the reference
+    keeps on a Layer must be readable there — a functools.cached_property takes a lock Dynamo
+    cannot trace, and broke every torch-compile run. Dynamo's own eager backend, no Inductor:
+    ~2 s, most of it importing Dynamo, so it runs in every suite, not only in tox -e engines."""
+    installed("torch")
+    import torch
+
+    case = load_case("conv")
+    params = {n: torch.tensor(p) for n, p in case.parameters().items()}
+
+    def total(params):
+        return sum(t.sum() for layer in case.stack for t in layer.own(params).values())
+
+    traced = torch.compile(total, backend="eager", fullgraph=True)
+    assert torch.equal(traced(params), total(params))

@@ -293,3 +293,25 @@ def test_a_stacks_hand_derived_hvp_is_torchs_double_backward(name):
     mine, theirs = hvp(case, v), get_backend("torch").hvp(case, v, "float64")
     for n in mine:
         np.testing.assert_allclose(mine[n], theirs[n], rtol=1e-9, atol=1e-12, err_msg=n)
+
+
+def test_a_layer_unpickled_without_its_parameter_names_works_them_out():
+    """A Layer keeps its parameters' names (worked out once, ``Layer.names``); one unpickled
+    from a state that lacks them — pickled by other code, as a worker on another version of the
+    harness would — works them out again instead of failing at its first step."""
+    import copyreg
+    import pickle
+
+    case = load_case("conv")
+    layer = case.stack[0]
+    state = {k: v for k, v in vars(layer).items() if k != "names"}
+
+    class Elsewhere:  # pickles as that Layer with that state, as other code would have
+        def __reduce__(self):
+            return copyreg._reconstructor, (type(layer), object, None), state
+
+    restored = pickle.loads(pickle.dumps(Elsewhere()))
+    params = case.parameters()
+    assert restored.own(params).keys() == {"kernel", "bias"}
+    assert restored.own(params)["kernel"] is params["kernel1"]
+    assert pickle.loads(pickle.dumps(layer)).names == {"kernel": "kernel1", "bias": "bias1"}

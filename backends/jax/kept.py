@@ -16,12 +16,19 @@ optax, and the text of every module of backends/ and reference/ — a change to 
 new entry, never a stale program. An entry that cannot be read, or fails its first run, is
 compiled afresh and written again; a program that cannot be serialized (closed-over constants)
 is compiled and not kept.
+
+Each version of that code (every edit of backends/ or reference/, every upgrade) keeps its
+programs in a folder of its own under ``crosscheck-programs/``; a process marks its version's
+folder used and removes those of all but the ``VERSIONS_KEPT`` most recently used — without it
+the folder only grew, ~40 MB a version for a sweep's and the conformance suite's programs.
 """
 
+import contextlib
 import functools
 import hashlib
 import os
 import pickle
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -30,6 +37,7 @@ import numpy as np
 from backprop_crosscheck.backends.framework import Program
 
 SUBFOLDER = "crosscheck-programs"
+VERSIONS_KEPT = 3  # a developer's branches, an upgrade and the install before it
 OWN_COMPILE = {"xla_cpu_enable_fast_math": False}  # XLA's default: the program is unchanged
 
 
@@ -38,7 +46,7 @@ class KeptProgram(Program):
 
     def __init__(self, jax, key: tuple, folder: Path):
         super().__init__(jax.jit)
-        self.jax, self.folder = jax, folder
+        self.jax, self.folder = jax, claimed(folder)
         self.key = canonical(key)
         self.executables = {}  # argument signature -> jax.stages.Compiled
 
@@ -103,7 +111,39 @@ def folder_for(jax) -> Path | None:
         jax.monitoring.register_event_listener  # noqa: B018
     except AttributeError:
         return None
-    return Path(base) / SUBFOLDER if base else None
+    return Path(base) / SUBFOLDER / code_version(jax)[:16] if base else None
+
+
+@functools.cache
+def claimed(folder: Path) -> Path:
+    """This code version's folder, marked used now (once a process); the other versions' beyond
+    the most recently used ``VERSIONS_KEPT`` removed. A folder that cannot be written: nothing
+    is kept there (``keep`` says nothing either)."""
+    with contextlib.suppress(OSError):
+        folder.mkdir(parents=True, exist_ok=True)
+        os.utime(folder)
+        forget_old(folder.parent, VERSIONS_KEPT)
+    return folder
+
+
+def forget_old(programs: Path, keep: int) -> None:
+    """Remove every version folder in ``programs`` but the ``keep`` most recently used, and the
+    entries kept before there were version folders (they are never looked for again). A
+    process still running an old version finds its entries gone and compiles them again."""
+    found = list(programs.iterdir())
+    versions = sorted((p for p in found if p.is_dir()), key=used, reverse=True)
+    for old in versions[keep:]:
+        shutil.rmtree(old, ignore_errors=True)
+    for entry in found:
+        if entry.suffix == ".pickle" and entry.is_file():
+            entry.unlink(missing_ok=True)
+
+
+def used(folder: Path) -> float:
+    try:
+        return folder.stat().st_mtime
+    except OSError:  # removed meanwhile, by another process
+        return 0.0
 
 
 def jax_config():

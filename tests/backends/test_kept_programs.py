@@ -5,9 +5,11 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from backprop_crosscheck.backends.jax import kept
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,12 +57,11 @@ def test_a_kept_program_loads_and_computes_what_jit_computes(tmp_path):
     plain = run(tmp_path, keep=False)
     assert not (tmp_path / "crosscheck-programs").exists() and any(tmp_path.iterdir())
     keeping = run(tmp_path, keep=True)
-    entries = sorted((tmp_path / "crosscheck-programs").iterdir())
+    [version] = (tmp_path / "crosscheck-programs").iterdir()  # this code's, and none other
+    entries = sorted(version.iterdir())
     assert keeping["compiled"] == len(entries) > 0
     loading = run(tmp_path, keep=True)
-    assert (
-        loading["compiled"] == 0 and sorted((tmp_path / "crosscheck-programs").iterdir()) == entries
-    )
+    assert loading["compiled"] == 0 and sorted(version.iterdir()) == entries
     assert keeping["numbers"] == plain["numbers"] and loading["numbers"] == plain["numbers"]
 
 
@@ -83,3 +84,32 @@ def test_an_entry_name_holds_the_frozen_tensors_in_any_order():
         for seed in ("1", "2")
     }
     assert len(keys) == 1 and "W29" in keys.pop()
+
+
+def versions(programs: Path, ages: dict) -> None:
+    """Version folders of one entry each, last used ``ages[name]`` hours ago."""
+    for name, hours in ages.items():
+        (programs / name).mkdir(parents=True)
+        (programs / name / "entry.pickle").write_bytes(b"x")
+        then = time.time() - 3600 * hours
+        os.utime(programs / name, (then, then))
+
+
+def test_only_the_most_recently_used_code_versions_keep_their_programs(tmp_path):
+    """Every edit of backends/ or reference/ and every upgrade is a new version with programs of
+    its own (~40 MB for a sweep's and the conformance suite's): the folder kept the old ones
+    forever. A process's version is marked used and all but the three newest are removed, with
+    the entries kept before there were version folders."""
+    programs = tmp_path / "crosscheck-programs"
+    versions(programs, {"v1": 50, "v2": 40, "v3": 30, "v4": 20})
+    (programs / "before-versions.pickle").write_bytes(b"x")
+    assert kept.claimed(programs / "v5") == programs / "v5"
+    assert sorted(p.name for p in programs.iterdir()) == ["v3", "v4", "v5"]
+    assert (programs / "v3" / "entry.pickle").exists()
+
+
+def test_a_version_used_again_is_kept_over_newer_ones_left_alone(tmp_path):
+    programs = tmp_path / "crosscheck-programs"
+    versions(programs, {"old": 90, "b": 30, "c": 20, "d": 10})
+    kept.claimed(programs / "old")  # an older install run again: used now
+    assert sorted(p.name for p in programs.iterdir()) == ["c", "d", "old"]

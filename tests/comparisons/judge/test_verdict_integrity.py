@@ -101,7 +101,7 @@ def test_a_corrupt_jax_cache_changes_nothing_in_the_report(capsys, tmp_path, mon
     entries = [entry for entry in tmp_path.rglob("*") if entry.is_file()]
     for entry in entries:
         entry.write_bytes(b"garbage")
-    assert "crosscheck-programs" in {e.parent.name for e in entries}
+    assert any("crosscheck-programs" in e.parts for e in entries)
     again = report_json(capsys, *argv)
     assert again == clean and {r["output"] for r in again[1]["runs"][0]["backends"]} == {""}
 

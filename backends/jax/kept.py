@@ -20,7 +20,7 @@ is compiled and not kept.
 Each version of that code (every edit of backends/ or reference/, every upgrade) keeps its
 programs in a folder of its own under ``crosscheck-programs/``; a process marks its version's
 folder used and removes those of all but the ``VERSIONS_KEPT`` most recently used — without it
-the folder only grew, ~40 MB a version for a sweep's and the conformance suite's programs.
+the folder only grew: a 100-case sweep keeps 8 MB of programs a version, the test suite 22 MB.
 """
 
 import contextlib

@@ -3,6 +3,7 @@ outside its own tree, or that failed, is refused — never timed and compared. E
 stand-in tree whose ``python -m comparisons sweep`` does only what is tested (no real sweep)."""
 
 import argparse
+import importlib.util
 import runpy
 import subprocess
 import sys
@@ -48,3 +49,13 @@ def test_a_run_that_imported_the_checkouts_code_is_refused(tmp_path):
 def test_a_run_that_failed_is_refused(tmp_path, main_py):
     with pytest.raises(SCRIPT["Refused"], match="failed"):
         swept(tmp_path, main_py)
+
+
+def test_both_trees_run_from_bytecode(tmp_path):
+    """With PYTHONDONTWRITEBYTECODE set, a fresh worktree compiled every module from source in
+    each of a sweep's processes while the checkout read its suite's bytecode: each tree's
+    modules are compiled before any run is timed."""
+    old = tree(tmp_path, "print('swept')\n")
+    SCRIPT["compiled"](old, sys.executable)
+    for module in ("__init__.py", "__main__.py"):
+        assert Path(importlib.util.cache_from_source(str(old / "comparisons" / module))).is_file()

@@ -90,8 +90,11 @@ def workers_for(plan: SweepPlan):
     # fd in workers too: its differences are the sweep's heaviest NumPy work, and there they
     # run beside the frameworks instead of between this process's judging — in two, dealt
     # alternate checks, so that the sweep's last seconds are not fd's alone on one core (100
-    # cases, warm: 17.7 -> 15.6 s on 2 cores, docs/benchmark-notes.md)
-    lanes = {"fd": 2} if (os.cpu_count() or 1) > 1 else {}
+    # cases, warm: 17.7 -> 15.6 s on 2 cores, docs/benchmark-notes.md). jax and jax-fwd (one
+    # worker's) in two as well, alternate checks being the two dtypes: each lane compiles its
+    # dtype's programs, where one worker was a cold sweep's last ~20 s alone on the machine
+    # (cold 1.15x faster, warm the same: docs/benchmark-notes.md, session 22)
+    lanes = {"fd": 2, "jax": 2, "jax-fwd": 2} if (os.cpu_count() or 1) > 1 else {}
     return Workers(plan.memory_mib, one_thread_each(), here=("numpy",), lanes=lanes)
 
 

@@ -214,3 +214,14 @@ def test_sweep_json(capsys, tmp_path):
             "worst_at": "",
         }
     ]
+
+
+def test_checks_dealt_to_lanes_of_workers_give_the_in_process_table(capsys):
+    """fd's checks (and JAX's, comparisons/sweep/shards.py) are dealt to two workers, alternate
+    checks each: the answers come back to the rows they belong to, as one process gives them."""
+    argv = ["sweep", "--cases", "3", "--seed", "23", "--backends", "numpy,fd"]
+    tables = []
+    for more in ([], ["--in-process"]):
+        code = main([*argv, *more])
+        tables.append((code, capsys.readouterr().out))
+    assert tables[0] == tables[1] and tables[0][0] == 0

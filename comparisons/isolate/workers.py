@@ -310,7 +310,7 @@ class Workers:
             check = checks[k]
             try:
                 worker = self._workers.get(group) or self._start(group)
-                worker.ask(plain_attempts, (backends[i], check), (k, i), self._answer_limits[k])
+                worker.ask(*request(backends[i], check), (k, i), self._answer_limits[k])
             except (OSError, ValueError) as e:
                 answers[k, i] = attempts(backends[i], check, died=f"its worker failed: {e}")
                 self._drop(group)
@@ -357,6 +357,12 @@ class Workers:
                 answers[k, i] = attempts(backends[i], checks[k], died=why)
                 self._drop(worker.group)
                 self._next(worker.group, queues, backends, checks, answers)
+
+
+def request(backend, check) -> tuple:
+    """What a worker is asked for a backend's attempts at a check: the case and how to run it,
+    never the reference's numbers (Check.for_backends)."""
+    return plain_attempts, (backend, check.for_backends())
 
 
 def dealt(group: str | None, lanes: int, k: int) -> str | None:

@@ -53,6 +53,11 @@ class Check:
     def tolerance(self, backend: Backend | None = None, order: int = 1) -> Tolerance:
         return tolerance_for(self.dtype, backend, self.rtol, self.atol, order, self.case)
 
+    def for_backends(self) -> "Check":
+        """The check as a backend's worker is sent it: the case and how to run it, without the
+        reference's numbers — a plugin in its worker has no answer to copy, and less to unpickle."""
+        return dataclasses.replace(self, reference=None, hvp_reference=None)
+
 
 @dataclass(kw_only=True)
 class Comparison:

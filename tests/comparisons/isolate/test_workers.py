@@ -23,6 +23,7 @@ FAKES = {
     "hog": "support.fake_backends:Hog",
     "none": "support.fake_backends:ReturnsNone",
     "segfaultplugin": "support.fake_backends:SegfaultPlugin",
+    "copier": "support.fake_backends:CopiesTheReference",
 }
 
 
@@ -78,6 +79,19 @@ def test_a_faulty_plugin_is_its_own_row_and_the_report_is_whole(capsys, fakes, f
     assert rows[fault]["status"] == status and phrase in rows[fault]["message"]
     assert "\n" not in rows[fault]["message"]
     assert doc["verdict"] == ("pass" if status == "pass" else "fail")
+
+
+def test_a_plugin_in_its_worker_has_no_reference_to_copy(capsys, fakes):
+    # in this process it finds the check and passes with the reference's numbers (what
+    # --in-process does not fence); its worker is sent the case alone
+    argv = ["--backends", "numpy,copier"]
+    rows = {
+        r["backend"]: r
+        for r in json.loads(report(capsys, *argv, "--in-process")[1])["runs"][0]["backends"]
+    }
+    assert rows["copier"]["status"] == "pass"
+    rows = {r["backend"]: r for r in json.loads(report(capsys, *argv)[1])["runs"][0]["backends"]}
+    assert (rows["copier"]["status"], rows["copier"]["message"]) == ("skip", "nothing to copy")
 
 
 def test_what_a_plugin_prints_is_captured_into_its_row(capsys, fakes):

@@ -214,8 +214,9 @@ class Workers:
 
     def __init__(self, memory_mib: int = 0, env: dict | None = None, here=IN_PROCESS, lanes=None):
         self.memory_mib, self.env = memory_mib, env  # env: added to each worker's environment
-        self.here = here  # the reference's own backends that run in this process
-        self.lanes = lanes or {}  # backend name -> workers its checks are dealt out to (1)
+        # here: the reference's own backends that run in this process; lanes: backend name ->
+        # workers its checks are dealt out to (1)
+        self.here, self.lanes = here, lanes or {}
         self._workers: dict[str, Worker] = {}
 
     def __enter__(self):
@@ -276,7 +277,7 @@ class Workers:
         group = self.group(backend)
         if group is None:
             return function(*args)
-        worker = self._workers.get(group) or self._start(group)
+        worker = self.start(group)
         try:
             worker.ask(function, args, max_bytes=max_bytes)
             ready = wait(worker.waitables(), limit)
@@ -287,18 +288,10 @@ class Workers:
             self._drop(group)
             raise WorkerLost(f"timed out after {limit:g} s; its worker was killed")
         try:
-            return self._one_answer(worker)
+            return one_answer(worker)
         except WorkerLost:
             self._drop(group)
             raise
-
-    @staticmethod
-    def _one_answer(worker: Worker):
-        """Its answer, and no second one: an answer already waiting behind it is a fault."""
-        answer = worker.answer()
-        if worker.conn.poll(0):
-            raise Misbehaved("its worker answered twice")
-        return answer
 
     def _busy(self, queues) -> list[Worker]:
         return [self._workers[g] for g in queues if g in self._workers]
@@ -309,7 +302,7 @@ class Workers:
             k, i = queues[group].pop(0)
             check = checks[k]
             try:
-                worker = self._workers.get(group) or self._start(group)
+                worker = self.start(group)
                 worker.ask(*request(backends[i], check), (k, i), self._answer_limits[k])
             except (OSError, ValueError) as e:
                 answers[k, i] = attempts(backends[i], check, died=f"its worker failed: {e}")
@@ -320,8 +313,11 @@ class Workers:
             worker.job = ((k, i), None if limit is None else time.monotonic() + limit)
             return
 
-    def _start(self, group: str) -> Worker:
-        self._workers[group] = worker_for(group, self.memory_mib, self.env)
+    def start(self, group: str) -> Worker:
+        """The group's worker, started now if it has none (a sweep starts its workers before it
+        draws its cases, so that they start while it does)."""
+        if group not in self._workers:
+            self._workers[group] = worker_for(group, self.memory_mib, self.env)
         return self._workers[group]
 
     def _drop(self, group: str) -> None:
@@ -341,7 +337,7 @@ class Workers:
             (k, i), _ = worker.job
             worker.job = None
             try:
-                answers[k, i] = from_plain_attempts(self._one_answer(worker))
+                answers[k, i] = from_plain_attempts(one_answer(worker))
             except WorkerLost as e:
                 answers[k, i] = attempts(backends[i], checks[k], died=str(e))
                 stray = worker.sent.get(getattr(e, "stray", None))
@@ -357,6 +353,14 @@ class Workers:
                 answers[k, i] = attempts(backends[i], checks[k], died=why)
                 self._drop(worker.group)
                 self._next(worker.group, queues, backends, checks, answers)
+
+
+def one_answer(worker: Worker):
+    """Its answer, and no second one: an answer already waiting behind it is a fault."""
+    answer = worker.answer()
+    if worker.conn.poll(0):
+        raise Misbehaved("its worker answered twice")
+    return answer
 
 
 def request(backend, check) -> tuple:

@@ -85,7 +85,7 @@ def _imported_modules(name: str) -> list[str]:
     each name resolved to the module that defines it (``from backprop_crosscheck import
     FrameworkBackend`` is backends/framework.py)."""
     found = []
-    for node in ast.walk(ast.parse(inspect.getsource(importlib.import_module(name)))):
+    for node in ast.walk(_parsed(name)[1]):
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(PROJECT):
             base = importlib.import_module(node.module)
             for alias in node.names:
@@ -130,9 +130,9 @@ def module_source(name: str) -> str:
     """The module's source as it is, its imports of the project blanked (the script holds every
     module they name), under a line naming its file. Read once a process (a sweep writes many
     scripts)."""
-    source = inspect.getsource(importlib.import_module(name))
+    source, tree = _parsed(name)
     lines = source.splitlines()
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(PROJECT):
             indent = " " * node.col_offset
             gone = range(node.lineno - 1, node.end_lineno)
@@ -140,6 +140,14 @@ def module_source(name: str) -> str:
     path = importlib.import_module(name).__file__.rsplit(f"{_folder(name)}/", 1)[-1]
     rule = f"# ---- {_folder(name)}/{path} "
     return rule + "-" * max(4, 96 - len(rule)) + "\n" + "\n".join(lines).strip() + "\n"
+
+
+@functools.cache
+def _parsed(name: str) -> tuple[str, ast.Module]:
+    """A project module's source and its syntax tree, read and parsed once a process (what it
+    imports and its text with those imports blanked are both read from them)."""
+    source = inspect.getsource(importlib.import_module(name))
+    return source, ast.parse(source)
 
 
 def _folder(name: str) -> str:

@@ -149,8 +149,23 @@ def sweep(plan: SweepPlan, n: int, seed: int, progress=None, workers=None) -> di
     return tallies
 
 
+def start_workers(plan: SweepPlan, workers) -> None:
+    """Every worker the sweep's checks will go to (each lane of a backend's), started before it
+    draws its cases and computes their references: the workers start Python, NumPy and the
+    harness meanwhile, on the core this process leaves idle."""
+    from backprop_crosscheck.comparisons.isolate.workers import dealt
+
+    for b in plan.backends:
+        group = workers.group(b)
+        if group and any(b.skip_reason(d, plan.device) is None for d in plan.dtypes):
+            for k in range(workers.lanes.get(b.name, 1)):
+                workers.start(dealt(group, workers.lanes.get(b.name, 1), k))
+
+
 def _sweep_batches(plan: SweepPlan, tallies: dict, n: int, seed: int, progress, workers) -> None:
     backends, dtypes, done = plan.backends, plan.dtypes, 0
+    if workers is not None:
+        start_workers(plan, workers)
     options = {"device": plan.device, "rtol": plan.rtol, "atol": plan.atol}
     for batch in family_seeds(seed, n):
         cases = [sweep_case(s) for s in batch]

@@ -225,3 +225,20 @@ def test_checks_dealt_to_lanes_of_workers_give_the_in_process_table(capsys):
         code = main([*argv, *more])
         tables.append((code, capsys.readouterr().out))
     assert tables[0] == tables[1] and tables[0][0] == 0
+
+
+def test_a_sweep_starts_each_lane_of_its_workers_before_its_first_check():
+    """Workers start while the sweep draws its cases (comparisons/sweep/shards.py): each lane
+    of each backend that runs in a worker, none for the reference's own (numpy) or a backend
+    skipped in every dtype asked for."""
+    from backprop_crosscheck.backends import get_backend
+    from backprop_crosscheck.comparisons.isolate.workers import dealt
+    from backprop_crosscheck.comparisons.sweep.shards import SweepPlan, start_workers, workers_for
+
+    skipped = get_backend("autograd")
+    skipped.skip_reason = lambda dtype, device: "not this time"  # this instance alone
+    plan = SweepPlan([get_backend("numpy"), get_backend("fd"), skipped], ["float64"])
+    with workers_for(plan) as workers:
+        start_workers(plan, workers)
+        started, lanes = sorted(workers._workers), workers.lanes.get("fd", 1)
+    assert started == [dealt("backend fd", lanes, k) for k in range(lanes)]

@@ -246,5 +246,13 @@ class Backend(ABC):
 def installed(module: str, path: tuple) -> bool:
     """Whether ``module`` can be imported from ``path`` (sys.path), looked up once: a sweep
     asks for every backend at every check, and a module that is not installed is searched for
-    along the whole path each time (1.2 s of a 100-case sweep's coordinating process)."""
-    return importlib.util.find_spec(module) is not None
+    along the whole path each time (1.2 s of a 100-case sweep's coordinating process). A folder
+    of that name without ``__init__.py`` — a download, a checkout beside the working directory —
+    is a namespace package to Python, not the framework: it counts only when an installed
+    distribution provides it."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is not None:
+        return spec is not None
+    from importlib.metadata import packages_distributions  # here: not in every worker's start
+
+    return module.partition(".")[0] in packages_distributions()

@@ -59,6 +59,29 @@ def test_missing_framework_is_a_skip_with_the_install_hint(monkeypatch):
     assert "pip install torch==2.13.0" in reason
 
 
+@pytest.mark.parametrize(
+    "folder, available",
+    [("empty", False), ("package", True)],
+    ids=["a-folder-named-like-it-is-no-framework", "a-package-is-one"],
+)
+def test_a_folder_named_like_the_framework_is_not_the_framework(
+    monkeypatch, tmp_path, folder, available
+):
+    """`python -m backprop_crosscheck` from a folder holding one named mlx (a download, a
+    clone's checkout) found a namespace package there: the backend ran and every row was an
+    ERROR (No module named 'mlx.core') where a skip with the install hint was due."""
+    (tmp_path / "fw_named_folder").mkdir()
+    if folder == "package":
+        (tmp_path / "fw_named_folder" / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    b = get_backend("mlx")
+    monkeypatch.setattr(b, "module", "fw_named_folder")
+    assert b.available() is available
+    if not available:
+        reason = b.skip_reason("float32", "cpu")
+        assert "fw_named_folder is not installed; install it with" in reason
+
+
 def test_an_engine_of_two_imports_names_the_one_missing(monkeypatch):
     """keras-jax needs keras and jax: its skip names the one not installed."""
     b = get_backend("keras-jax")

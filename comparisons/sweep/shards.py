@@ -156,10 +156,10 @@ def start_workers(plan: SweepPlan, workers) -> None:
     from backprop_crosscheck.comparisons.isolate.workers import dealt
 
     for b in plan.backends:
-        group = workers.group(b)
+        group, lanes = workers.group(b), workers.lanes.get(b.name, 1)
         if group and any(b.skip_reason(d, plan.device) is None for d in plan.dtypes):
-            for k in range(workers.lanes.get(b.name, 1)):
-                workers.start(dealt(group, workers.lanes.get(b.name, 1), k))
+            for k in range(lanes):
+                workers.start(dealt(group, lanes, k))
 
 
 def _sweep_batches(plan: SweepPlan, tallies: dict, n: int, seed: int, progress, workers) -> None:

@@ -59,3 +59,15 @@ def test_both_trees_run_from_bytecode(tmp_path):
     SCRIPT["compiled"](old, sys.executable)
     for module in ("__init__.py", "__main__.py"):
         assert Path(importlib.util.cache_from_source(str(old / "comparisons" / module))).is_file()
+
+
+def test_a_tree_with_uncommitted_changes_is_not_named_by_its_commit_alone(tmp_path):
+    """A run of a checkout with edits not yet committed measured code no commit holds."""
+    work = tree(tmp_path, "")
+    git = ["git", "-C", str(work), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "one"], check=True)
+    commit = SCRIPT["commit_of"](work)
+    assert "+" not in commit and commit != "?"
+    (work / "comparisons" / "__main__.py").write_text("print('edited')\n")
+    assert SCRIPT["commit_of"](work) == commit + "+uncommitted"
